@@ -1,0 +1,123 @@
+# latchkey: one non-recursive Makefile. Everything built goes to $(B).
+#   make            build every program, library and the Kea hook
+#   make check      unit + integration tests (SANITIZE=1 for ASan+UBSan; or make check-asan)
+#   make bench      benchmarks, writes BENCHMARKS.md
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each
+#   make demo       install deps, build, run the five-minute tour
+#   make deps       install the Debian packages (root)
+
+B        ?= build
+CC       ?= cc
+CXX      ?= c++
+SANITIZE ?= 0
+FUZZ_SECONDS ?= 20
+
+PKGS     := openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -fPIC
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -I. -I/usr/include/kea -fPIC
+LDLIBS   += $(PKG_LIBS) -lm
+
+ifeq ($(SANITIZE),1)
+B        := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS   += $(SANFLAGS) -O1
+CXXFLAGS += $(SANFLAGS) -O1
+LDFLAGS  += $(SANFLAGS)
+endif
+
+# Library modules: every .c in these directories except the programs' mains.
+PROG_MAINS := enroll/latchkeyd.c enroll/latchkey.c enroll/latchkeyctl.c
+CERTS_SRC  := $(wildcard certs/*.c)
+ENROLL_SRC := $(filter-out $(PROG_MAINS),$(wildcard enroll/*.c))
+MDNS_SRC   := $(wildcard mdns/*.c)
+HOOKC_SRC  := $(wildcard dhcp-hook/*.c)
+HOOKCC_SRC := $(wildcard dhcp-hook/*.cc)
+
+LIBS := $(B)/libenroll.a $(B)/libcerts.a $(B)/libmdns.a $(B)/libdhcpopt.a
+PROGS := $(B)/latchkeyd $(B)/latchkey $(B)/latchkeyctl
+KEA_HOOK := $(if $(HOOKCC_SRC),$(if $(wildcard /usr/include/kea/hooks/hooks.h),$(B)/liblatchkey_kea.so))
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+all: $(PROGS) $(KEA_HOOK) $(UNIT_BINS) $(BENCH_BINS)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+define mklib
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+endef
+
+$(B)/libcerts.a: $(call obj,$(CERTS_SRC)) ; $(mklib)
+$(B)/libenroll.a: $(call obj,$(ENROLL_SRC)) ; $(mklib)
+$(B)/libmdns.a: $(call obj,$(MDNS_SRC)) ; $(mklib)
+$(B)/libdhcpopt.a: $(call obj,$(HOOKC_SRC)) ; $(mklib)
+
+$(B)/latchkeyd $(B)/latchkey $(B)/latchkeyctl: $(B)/%: $(B)/obj/enroll/%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+$(B)/liblatchkey_kea.so: $(call obj,$(HOOKCC_SRC)) $(B)/libdhcpopt.a
+	$(CXX) -shared $(LDFLAGS) -o $@ $^ -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lpthread
+
+# Fuzz targets: clang + libFuzzer, ASan+UBSan, own build dir.
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_B    := build-fuzz
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -DLATCHKEY_FUZZ
+$(FUZZ_B)/%: tests/fuzz/%.c $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(FUZZ_B)/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_B)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_B)/$$n.log 2>&1 \
+	    || { tail -30 $(FUZZ_B)/$$n.log; exit 1; }; done
+
+check: all
+	B=$(B) SANITIZE=$(SANITIZE) tests/run.sh
+
+check-asan:
+	$(MAKE) SANITIZE=1 check
+
+bench: all
+	B=$(B) tests/bench/run.sh
+
+deps:
+	sh contrib/install-deps.sh
+
+demo: deps
+	$(MAKE) all
+	B=$(B) sh contrib/demo.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all check check-asan bench fuzz deps demo clean
+.SECONDARY:
+-include $(shell find $(B) build-asan -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/*
+ * ca: the domain CA's certificate work — LDevID issuance (802.1AR profile) and, later, CRLs.
+ * Only the signer process (signer.c) and benchmarks call ca_issue_ldevid() with the CA key;
+ * network-facing code goes through signer_sign().
+ *
+ * LDevID profile: version 3, random 128-bit serial, issuer = CA subject, notBefore = now - 5
+ * min, notAfter = now + lifetime_days, subject serialNumber=<device serial> + CN=<device
+ * serial>, SAN hardwareModuleName copied verbatim from hwmodule_der (omitted when NULL),
+ * basicConstraints CA:FALSE (critical), KU digitalSignature (critical), EKU clientAuth +
+ * serverAuth, SKI, AKI keyid, CRL distribution point crl_url and AIA OCSP ocsp_url when set.
+ * Signature: ECDSA with SHA-256 (P-256 CA) or SHA-384 (P-384), Ed25519 pure.
+ */
+#ifndef LATCHKEY_CA_H
+#define LATCHKEY_CA_H
+
+#include <stddef.h>
+#include <openssl/types.h>
+
+#define CA_URL_MAX 512
+
+struct ca_profile {
+	unsigned	lifetime_days;		/* default 365 */
+	char		crl_url[CA_URL_MAX];	/* "" = none */
+	char		ocsp_url[CA_URL_MAX];	/* "" = none */
+};
+
+/*
+ * Build and sign an LDevID for the public key spki_der (DER SubjectPublicKeyInfo, already
+ * checked by csr_check()). The key's parameters are copied into the certificate directly
+ * (X509_PUBKEY_get0_param/set0_param), not decoded and re-encoded. Returns the new cert or NULL.
+ */
+X509	*ca_issue_ldevid(X509 *ca_cert, EVP_PKEY *ca_key, const struct ca_profile *prof,
+	    const unsigned char *spki_der, size_t spki_len, const char *device_serial,
+	    const unsigned char *hwmodule_der, size_t hwmodule_len, char *err, size_t errlen);
+
+/*
+ * The one rule for device keys, shared by csr_check() and ca_issue_ldevid(): EC P-256 or
+ * P-384 (named curve), Ed25519, RSA 2048..16384 bits. On success desc (may be NULL) gets
+ * "P-256", "P-384", "Ed25519" or "RSA-<bits>" and 0 is returned; otherwise -1 and err.
+ */
+int	ca_key_allowed(const X509_PUBKEY *pub, char *desc, size_t desclen, char *err,
+	    size_t errlen);
+
+#endif

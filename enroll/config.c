@@ -1,0 +1,290 @@
+/* config: see config.h. */
+#include "enroll/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_FILE_MAX	(1024 * 1024)
+
+static int
+cerr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->listen_addr, "127.0.0.1");
+	c->listen_port = 8443;
+	c->channel_binding_required = 1;
+	c->ldevid_lifetime_days = 365;
+	c->max_body = 65536;
+	c->idle_timeout = 10;
+	c->registry_sync_full = 1;
+}
+
+int
+config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	unsigned long p;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || strchr(s, ':') != colon)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || p == 0 || p > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int
+set_path(char *dst, const char *dir, const char *v)
+{
+	int n;
+
+	if (v[0] == '/' || dir == NULL || dir[0] == '\0')
+		n = snprintf(dst, CONFIG_PATH, "%s", v);
+	else
+		n = snprintf(dst, CONFIG_PATH, "%s/%s", dir, v);
+	return (n < 0 || n >= CONFIG_PATH) ? -1 : 0;
+}
+
+static int
+set_uint(unsigned long *out, const char *v, unsigned long lo, unsigned long hi)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* Apply one keyword; returns NULL on success or the reason text. */
+static const char *
+config_apply(struct config *c, const char *k, const char *v, const char *dir)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} paths[] = {
+		{ "ca-cert", offsetof(struct config, ca_cert) },
+		{ "ca-key", offsetof(struct config, ca_key) },
+		{ "tls-cert", offsetof(struct config, tls_cert) },
+		{ "tls-key", offsetof(struct config, tls_key) },
+		{ "registry", offsetof(struct config, registry) },
+	};
+	unsigned long n;
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(k, paths[i].name) == 0)
+			return set_path((char *)c + paths[i].off, dir, v) ? "path too long" : NULL;
+	if (strcmp(k, "listen") == 0) {
+		if (config_parse_hostport(v, c->listen_addr, sizeof(c->listen_addr),
+		    &c->listen_port))
+			return "expected ADDR:PORT or [V6ADDR]:PORT";
+	} else if (strcmp(k, "domain") == 0) {
+		if (strlen(v) >= sizeof(c->domain))
+			return "domain name too long";
+		strcpy(c->domain, v);
+	} else if (strcmp(k, "manufacturer-ca") == 0) {
+		if (c->n_manufacturer_ca == CONFIG_LIST)
+			return "too many manufacturer-ca lines";
+		if (set_path(c->manufacturer_ca[c->n_manufacturer_ca], dir, v))
+			return "path too long";
+		c->n_manufacturer_ca++;
+	} else if (strcmp(k, "manufacturer-crl") == 0) {
+		if (c->n_manufacturer_crl == CONFIG_LIST)
+			return "too many manufacturer-crl lines";
+		if (set_path(c->manufacturer_crl[c->n_manufacturer_crl], dir, v))
+			return "path too long";
+		c->n_manufacturer_crl++;
+	} else if (strcmp(k, "auto-accept") == 0) {
+		if (c->n_auto_accept == CONFIG_LIST)
+			return "too many auto-accept lines";
+		if (strlen(v) >= sizeof(c->auto_accept[0]))
+			return "manufacturer name too long";
+		strcpy(c->auto_accept[c->n_auto_accept++], v);
+	} else if (strcmp(k, "channel-binding") == 0) {
+		if (strcmp(v, "required") == 0)
+			c->channel_binding_required = 1;
+		else if (strcmp(v, "optional") == 0)
+			c->channel_binding_required = 0;
+		else
+			return "expected required or optional";
+	} else if (strcmp(k, "ldevid-lifetime-days") == 0) {
+		if (set_uint(&n, v, 1, 3650))
+			return "expected a number of days, 1 to 3650";
+		c->ldevid_lifetime_days = (unsigned)n;
+	} else if (strcmp(k, "crl-url") == 0 || strcmp(k, "ocsp-url") == 0) {
+		char *dst = k[0] == 'c' ? c->crl_url : c->ocsp_url;
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+			return "expected an http:// or https:// URL";
+		strcpy(dst, v);
+	} else if (strcmp(k, "max-body") == 0) {
+		if (set_uint(&n, v, 1024, 16 * 1024 * 1024))
+			return "expected bytes, 1024 to 16777216";
+		c->max_body = n;
+	} else if (strcmp(k, "idle-timeout") == 0) {
+		if (set_uint(&n, v, 1, 3600))
+			return "expected seconds, 1 to 3600";
+		c->idle_timeout = (unsigned)n;
+	} else if (strcmp(k, "registry-sync") == 0) {
+		if (strcmp(v, "full") == 0)
+			c->registry_sync_full = 1;
+		else if (strcmp(v, "normal") == 0)
+			c->registry_sync_full = 0;
+		else
+			return "expected full or normal";
+	} else
+		return "unknown keyword";
+	return NULL;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_parse(struct config *c, const char *text, size_t len, const char *name,
+    const char *dir, char *err, size_t errlen)
+{
+	char line[2048];
+	size_t pos = 0, lineno = 0;
+
+	while (pos < len) {
+		size_t start = pos, l;
+		char *k, *v, *eq, *hash;
+		const char *why;
+
+		while (pos < len && text[pos] != '\n')
+			pos++;
+		l = pos - start;
+		pos++;		/* skip '\n' */
+		lineno++;
+		if (l >= sizeof(line))
+			return cerr(err, errlen, "%s:%zu: line too long", name, lineno);
+		memcpy(line, text + start, l);
+		line[l] = '\0';
+		if (memchr(line, '\0', l) != NULL)
+			return cerr(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		k = trim(line);
+		if (*k == '\0')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL)
+			return cerr(err, errlen, "%s:%zu: expected 'keyword = value'", name,
+			    lineno);
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		if (*v == '\0')
+			return cerr(err, errlen, "%s:%zu: %s: missing value", name, lineno, k);
+		if ((why = config_apply(c, k, v, dir)) != NULL)
+			return cerr(err, errlen, "%s:%zu: %s: %s", name, lineno, k, why);
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH], *slash, *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc = -1;
+
+	config_defaults(c);
+	if (strlen(path) >= sizeof(c->file))
+		return cerr(err, errlen, "%s: path too long", path);
+	strcpy(c->file, path);
+	strcpy(dir, path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if ((f = fopen(path, "r")) == NULL)
+		return cerr(err, errlen, "%s: %s", path, strerror(errno));
+	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+		cerr(err, errlen, "out of memory");
+		goto out;
+	}
+	len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		cerr(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		cerr(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	if (config_parse(c, buf, len, path, dir, err, errlen))
+		goto out;
+	if (c->domain[0] == '\0')
+		cerr(err, errlen, "%s: domain: required", path);
+	else if (c->ca_cert[0] == '\0' || c->ca_key[0] == '\0')
+		cerr(err, errlen, "%s: ca-cert and ca-key: required", path);
+	else if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
+		cerr(err, errlen, "%s: tls-cert and tls-key: required", path);
+	else if (c->registry[0] == '\0')
+		cerr(err, errlen, "%s: registry: required", path);
+	else if (c->n_manufacturer_ca == 0)
+		cerr(err, errlen, "%s: manufacturer-ca: at least one required", path);
+	else
+		rc = 0;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}

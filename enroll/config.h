@@ -1,0 +1,62 @@
+/*
+ * config: latchkeyd's configuration file. One "keyword = value" per line; '#' starts a
+ * comment; blank lines ignored; keywords marked (list) may repeat. Relative paths are
+ * resolved against the directory of the configuration file. Errors name the file and line.
+ *
+ *   listen = ADDR:PORT | [V6ADDR]:PORT    (default 127.0.0.1:8443)
+ *   domain = NAME                          owner domain name (required)
+ *   ca-cert, ca-key = FILE                 domain CA (required; the key only reaches the signer)
+ *   tls-cert, tls-key = FILE               registrar TLS certificate and key (required)
+ *   registry = FILE                        SQLite registry (required)
+ *   manufacturer-ca = FILE        (list)   trust anchors for IDevIDs (at least one)
+ *   manufacturer-crl = FILE       (list)   CRLs of manufacturers (PEM or DER)
+ *   auto-accept = MANUFACTURER    (list)   lab policy: enroll any valid IDevID whose anchor CN
+ *                                          is MANUFACTURER without a claim (audited)
+ *   channel-binding = required | optional  (default required; RFC 7030 §3.5)
+ *   ldevid-lifetime-days = N               (default 365, 1..3650)
+ *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
+ *   max-body = BYTES                       request body limit (default 65536)
+ *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
+ *   registry-sync = full | normal          durability of writes (default full)
+ */
+#ifndef LATCHKEY_CONFIG_H
+#define LATCHKEY_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_PATH	1024
+#define CONFIG_LIST	16
+#define CONFIG_URL	512
+
+struct config {
+	char		file[CONFIG_PATH];
+	char		listen_addr[256];	/* host part, without brackets */
+	unsigned	listen_port;
+	char		domain[256];
+	char		ca_cert[CONFIG_PATH], ca_key[CONFIG_PATH];
+	char		tls_cert[CONFIG_PATH], tls_key[CONFIG_PATH];
+	char		registry[CONFIG_PATH];
+	char		manufacturer_ca[CONFIG_LIST][CONFIG_PATH];
+	size_t		n_manufacturer_ca;
+	char		manufacturer_crl[CONFIG_LIST][CONFIG_PATH];
+	size_t		n_manufacturer_crl;
+	char		auto_accept[CONFIG_LIST][256];
+	size_t		n_auto_accept;
+	int		channel_binding_required;
+	unsigned	ldevid_lifetime_days;
+	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
+	size_t		max_body;
+	unsigned	idle_timeout;
+	int		registry_sync_full;
+};
+
+void	config_defaults(struct config *c);
+/* Parse text (len bytes; NUL not required). name is used in errors, dir resolves paths. */
+int	config_parse(struct config *c, const char *text, size_t len, const char *name,
+	    const char *dir, char *err, size_t errlen);
+/* Load and parse path, then check required keywords. */
+int	config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Split "ADDR:PORT" / "[V6]:PORT" into host and port. */
+int	config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
+
+#endif

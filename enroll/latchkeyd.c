@@ -1,0 +1,337 @@
+/*
+ * latchkeyd: the latchkey registrar. EST (RFC 7030) over HTTPS with libevent's evhttp on
+ * bufferevent_openssl; every decision is made by the registrar engine (registrar.c), the CA
+ * key lives only in the signer process (certs/signer.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "enroll/chanbind.h"
+#include "enroll/config.h"
+#include "enroll/est.h"
+#include "enroll/log.h"
+#include "enroll/registrar.h"
+
+#define MAX_HEADERS_SIZE	8192
+
+struct daemon {
+	struct config		 cfg;
+	SSL_CTX			*ctx;
+	struct registrar	*reg;
+	struct event_base	*base;
+	struct evhttp		*http;
+	unsigned long		 requests;
+};
+
+static void __attribute__((noreturn))
+usage(FILE *f, int status)
+{
+	fprintf(f,
+"usage: latchkeyd [-dnv] -f CONFIG\n"
+"\n"
+"latchkeyd is the latchkey registrar: it serves EST (RFC 7030) over HTTPS under\n"
+"/.well-known/est/ (cacerts, csrattrs, simpleenroll, simplereenroll, with an optional\n"
+"label segment), authenticates devices by their IEEE 802.1AR IDevID, checks that the owner\n"
+"domain has claimed them, issues LDevIDs from the domain CA and records every binding in\n"
+"the registry before answering.\n"
+"\n"
+"options:\n"
+"  -d          stay in the foreground and log to stderr (default: daemonize, syslog)\n"
+"  -f CONFIG   configuration file (written by `latchkeyctl init`); keywords below\n"
+"  -n          check the configuration, certificates and keys, then exit\n"
+"  -v          verbose logging (repeat for more)\n"
+"  -h          this help\n"
+"\n"
+"configuration keywords (\"keyword = value\", '#' comments, relative paths are relative\n"
+"to the configuration file):\n"
+"  listen = ADDR:PORT            address to serve on (default 127.0.0.1:8443)\n"
+"  domain = NAME                 owner domain name (required)\n"
+"  ca-cert, ca-key = FILE        domain CA; the key is read only by the signer process\n"
+"  tls-cert, tls-key = FILE      registrar TLS certificate (chain) and key\n"
+"  registry = FILE               SQLite registry (latchkeyctl init creates it)\n"
+"  manufacturer-ca = FILE        IDevID trust anchor; repeat for several manufacturers\n"
+"  manufacturer-crl = FILE       a manufacturer's CRL (PEM or DER); repeatable\n"
+"  auto-accept = NAME            lab policy: enroll valid IDevIDs of the manufacturer whose\n"
+"                                root CA common name is NAME without a claim (audited)\n"
+"  channel-binding = required|optional   RFC 7030 3.5 binding in the CSR (default required)\n"
+"  ldevid-lifetime-days = N      LDevID lifetime (default 365)\n"
+"  crl-url, ocsp-url = URL       written into issued LDevIDs (default none)\n"
+"  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
+"  idle-timeout = SECONDS        drop a client silent this long (default 10)\n"
+"  registry-sync = full|normal   fsync every answered enrollment (default full)\n"
+"\n"
+"TLS: 1.3 preferred, 1.2 minimum, ECDHE only; a client certificate is requested and\n"
+"checked by the registrar (IDevID for simpleenroll, LDevID for simplereenroll).\n"
+"\n"
+"exit status: 0 on a clean stop (SIGTERM/SIGINT) or a good -n check, 1 on errors,\n"
+"2 on usage errors.\n"
+"\n"
+"see also: latchkeyctl(8), latchkey(8); standards: RFC 7030, RFC 9266, RFC 5929,\n"
+"IEEE 802.1AR.\n");
+	exit(status);
+}
+
+static int
+verify_accept(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	/* The registrar engine verifies the client certificate with its own anchors. */
+	return 1;
+}
+
+static SSL_CTX *
+tls_setup(const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	STACK_OF(X509_NAME) *names;
+	size_t i;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto ossl;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all ephemeral. */
+	if (SSL_CTX_set_cipher_list(ctx,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
+		goto ossl;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_COMPRESSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		snprintf(err, errlen, "%.400s: cannot load the TLS certificate", cfg->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%.200s: cannot load the TLS key or it does not match %.200s",
+		    cfg->tls_key, cfg->tls_cert);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_accept);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"latchkeyd", 9);
+	/* Tell clients which issuers we take (manufacturers, and our CA for reenroll). */
+	if ((names = sk_X509_NAME_new_null()) == NULL)
+		goto ossl;
+	for (i = 0; i < cfg->n_manufacturer_ca; i++)
+		SSL_add_file_cert_subjects_to_stack(names, cfg->manufacturer_ca[i]);
+	SSL_add_file_cert_subjects_to_stack(names, cfg->ca_cert);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	ERR_clear_error();
+	return ctx;
+ossl:
+	snprintf(err, errlen, "TLS setup: %s", ERR_reason_error_string(ERR_get_error()));
+fail:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+static struct bufferevent *
+tls_bev(struct event_base *base, void *arg)
+{
+	struct daemon *d = arg;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(d->ctx)) == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void
+send_reply(struct evhttp_request *req, struct registrar_reply *rep)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(h, "Content-Type", rep->ctype != NULL ? rep->ctype :
+	    "text/plain; charset=utf-8");
+	if (rep->b64)
+		evhttp_add_header(h, "Content-Transfer-Encoding", "base64");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (rep->len > 0)
+		evbuffer_add(out, rep->body, rep->len);
+	evhttp_send_reply(req, rep->status, NULL, NULL);
+}
+
+static void
+send_error(struct evhttp_request *req, int status, const char *allow, const char *msg)
+{
+	struct registrar_reply rep;
+	size_t n = strlen(msg);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = status;
+	if ((rep.body = malloc(n + 1)) != NULL) {
+		memcpy(rep.body, msg, n);
+		rep.body[n] = '\n';
+		rep.len = n + 1;
+	}
+	if (allow != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	send_reply(req, &rep);
+	free(rep.body);
+}
+
+static void
+handle_request(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	struct registrar_peer peer;
+	struct registrar_reply rep;
+	struct evbuffer *in;
+	char label[EST_LABEL_MAX + 1], cb[CHANBIND_B64MAX], addr[80];
+	char *host = NULL;
+	ev_uint16_t port = 0;
+	enum est_op op;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *want;
+
+	d->requests++;
+	evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	if (path == NULL || est_route(path, &op, label) != 0) {
+		log_debug("%s: 404 %s", addr, path != NULL ? path : "(bad URI)");
+		send_error(req, 404, NULL, "not found");
+		return;
+	}
+	want = est_op_method(op);
+	if (!((cmd == EVHTTP_REQ_GET && strcmp(want, "GET") == 0) ||
+	    (cmd == EVHTTP_REQ_POST && strcmp(want, "POST") == 0))) {
+		send_error(req, 405, want, strcmp(want, "GET") == 0 ?
+		    "method not allowed: use GET" : "method not allowed: use POST");
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = addr;
+	if (ssl != NULL) {
+		peer.cert = SSL_get0_peer_certificate(ssl);
+		peer.chain = SSL_get_peer_cert_chain(ssl);
+		if (chanbind_b64(ssl, 1, cb) == 0)
+			peer.chanbind = cb;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	registrar_handle(d->reg, op, label,
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
+	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, &rep);
+	log_debug("%s: %d %s%s%s", addr, rep.status, label, label[0] ? "/" : "",
+	    est_op_name(op));
+	send_reply(req, &rep);
+	registrar_reply_free(&rep);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)ev;
+	log_info("received signal %d, stopping", (int)sig);
+	event_base_loopexit(d->base, NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon d;
+	struct event *sigterm = NULL, *sigint = NULL;
+	const char *conf = NULL;
+	char err[512];
+	int ch, debug = 0, verbose = 0, check = 0;
+
+	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			conf = optarg;
+			break;
+		case 'h':
+			usage(stdout, 0);
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage(stderr, 2);
+		}
+	}
+	if (optind != argc || conf == NULL) {
+		fprintf(stderr, "latchkeyd: %s\n", conf == NULL ? "-f CONFIG is required" :
+		    "unexpected arguments");
+		usage(stderr, 2);
+	}
+	log_init(debug || check, verbose, "latchkeyd");
+	memset(&d, 0, sizeof(d));
+	if (config_load(&d.cfg, conf, err, sizeof(err)))
+		fatalx("%s", err);
+	if ((d.ctx = tls_setup(&d.cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	signal(SIGPIPE, SIG_IGN);
+	/* Forks the signer: before daemonizing would lose it, so daemonize first. */
+	if (!debug && !check && daemon(0, 0) == -1)
+		fatal("daemon");
+	if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (check) {
+		registrar_free(d.reg);
+		SSL_CTX_free(d.ctx);
+		fprintf(stderr, "latchkeyd: configuration OK: %s\n", conf);
+		return 0;
+	}
+
+	if ((d.base = event_base_new()) == NULL || (d.http = evhttp_new(d.base)) == NULL)
+		fatalx("libevent initialisation failed");
+	evhttp_set_bevcb(d.http, tls_bev, &d);
+	evhttp_set_gencb(d.http, handle_request, &d);
+	evhttp_set_max_headers_size(d.http, MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(d.http, (ev_ssize_t)d.cfg.max_body);
+	evhttp_set_timeout(d.http, (int)d.cfg.idle_timeout);
+	evhttp_set_allowed_methods(d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	if (evhttp_bind_socket_with_handle(d.http, d.cfg.listen_addr,
+	    (ev_uint16_t)d.cfg.listen_port) == NULL)
+		fatal("cannot listen on %s port %u", d.cfg.listen_addr, d.cfg.listen_port);
+	sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
+	    event_add(sigint, NULL))
+		fatalx("cannot install signal handlers");
+	log_info("serving EST for domain %s on %s port %u", d.cfg.domain, d.cfg.listen_addr,
+	    d.cfg.listen_port);
+
+	event_base_dispatch(d.base);
+
+	event_free(sigterm);
+	event_free(sigint);
+	evhttp_free(d.http);
+	event_base_free(d.base);
+	registrar_free(d.reg);
+	SSL_CTX_free(d.ctx);
+	log_info("stopped after %lu requests", d.requests);
+	return 0;
+}

@@ -1,0 +1,467 @@
+/* registrar: see registrar.h. */
+#include "enroll/registrar.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "certs/csr.h"
+#include "certs/idevid.h"
+#include "certs/p7.h"
+#include "certs/pki.h"
+#include "certs/signer.h"
+#include "enroll/b64.h"
+#include "enroll/log.h"
+#include "enroll/registry.h"
+
+struct registrar {
+	struct config		 cfg;
+	struct idevid_store	*idevids;	/* manufacturer anchors + CRLs */
+	struct idevid_store	*ldevids;	/* the domain CA, for simplereenroll */
+	struct signer		*signer;
+	struct registry		*reg;
+	char			*cacerts_b64;	/* precomputed cacerts answer */
+	size_t			 cacerts_len;
+};
+
+static void
+reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	out->status = status;
+	out->ctype = NULL;
+	out->b64 = 0;
+	out->body = malloc((size_t)n);
+	out->len = out->body != NULL ? (size_t)n : 0;
+	if (out->body != NULL)
+		memcpy(out->body, buf, (size_t)n);
+}
+
+void
+registrar_reply_free(struct registrar_reply *rep)
+{
+	if (rep == NULL)
+		return;
+	free(rep->body);
+	rep->body = NULL;
+	rep->len = 0;
+}
+
+struct registrar *
+registrar_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct registrar *r;
+	struct ca_profile prof;
+	X509 *ca = NULL;
+	unsigned char *der = NULL;
+	size_t derlen, i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->cfg = *cfg;
+	if ((r->idevids = idevid_store_new()) == NULL ||
+	    (r->ldevids = idevid_store_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+	for (i = 0; i < cfg->n_manufacturer_ca; i++)
+		if (idevid_store_add_anchor(r->idevids, cfg->manufacturer_ca[i], err, errlen))
+			goto err;
+	for (i = 0; i < cfg->n_manufacturer_crl; i++)
+		if (idevid_store_add_crl(r->idevids, cfg->manufacturer_crl[i], err, errlen))
+			goto err;
+	if (idevid_store_add_anchor(r->ldevids, cfg->ca_cert, err, errlen))
+		goto err;
+
+	if ((ca = pki_cert_read(cfg->ca_cert, err, errlen)) == NULL)
+		goto err;
+	if (p7_certs_encode(&ca, 1, &der, &derlen, err, errlen))
+		goto err;
+	if ((r->cacerts_b64 = b64_encode(der, derlen, 64, &r->cacerts_len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+
+	memset(&prof, 0, sizeof(prof));
+	prof.lifetime_days = cfg->ldevid_lifetime_days;
+	snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", cfg->crl_url);
+	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", cfg->ocsp_url);
+	/* The signer forks here and alone keeps the CA key. */
+	if ((r->signer = signer_start(cfg->ca_cert, cfg->ca_key, &prof, err, errlen)) == NULL)
+		goto err;
+	if ((r->reg = registry_open(cfg->registry,
+	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
+		goto err;
+	free(der);
+	X509_free(ca);
+	return r;
+err:
+	free(der);
+	X509_free(ca);
+	registrar_free(r);
+	return NULL;
+}
+
+void
+registrar_free(struct registrar *r)
+{
+	if (r == NULL)
+		return;
+	idevid_store_free(r->idevids);
+	idevid_store_free(r->ldevids);
+	signer_free(r->signer);
+	registry_close(r->reg);
+	free(r->cacerts_b64);
+	free(r);
+}
+
+/* Record a policy refusal in the audit log and the daemon log. */
+static void
+refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,
+    const char *reason)
+{
+	char err[256], details[160];
+
+	log_warnx("refused %s from %s: %s", serial, peer->addr ? peer->addr : "?", reason);
+	snprintf(details, sizeof(details), "{\"peer\":\"%s\"}", peer->addr ? peer->addr : "");
+	if (registry_audit(r->reg, "registrar", "enroll-refused", serial, reason, details, err,
+	    sizeof(err)))
+		log_warnx("audit: %s", err);
+}
+
+static int
+auto_accepted(const struct registrar *r, const char *anchor)
+{
+	size_t i;
+
+	for (i = 0; i < r->cfg.n_auto_accept; i++)
+		if (strcmp(r->cfg.auto_accept[i], anchor) == 0)
+			return 1;
+	return 0;
+}
+
+static int64_t
+asn1_time_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * Who is asking: for simpleenroll the IDevID (chain, claim or auto-accept, revoked binding);
+ * for simplereenroll a current LDevID of an active binding. On success fills serial,
+ * authorized_by, idevid_fp and the hardwareModuleName to copy; else sets the reply.
+ */
+struct enroll_auth {
+	char		 serial[PKI_SERIAL_MAX];
+	char		 authorized_by[160];
+	char		 idevid_fp[PKI_FP_LEN];
+	unsigned char	*hwmodule;
+	size_t		 hwlen;
+};
+
+static int
+auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
+    struct registrar_reply *out)
+{
+	struct idevid_info info;
+	struct registry_binding b;
+	enum idevid_status st;
+	char err[256], reason[512];
+	int claimed, rc = -1;
+
+	memset(&info, 0, sizeof(info));
+	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
+	if (st == IDEVID_INTERNAL) {
+		log_warnx("IDevID check of %s: %s", peer->addr, err);
+		reply_text(out, 500, "internal error checking the client certificate");
+		goto out;
+	}
+	if (st != IDEVID_OK) {
+		log_warnx("refused %s from %s: %s", info.serial[0] ? info.serial : "(no serial)",
+		    peer->addr, err);
+		reply_text(out, 403, "%s", err);
+		goto out;
+	}
+	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
+	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info.fingerprint);
+	if ((claimed = registry_claim_exists(r->reg, info.serial, err, sizeof(err))) < 0) {
+		log_warnx("registry: %s", err);
+		reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
+	if (claimed) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
+	} else if (auto_accepted(r, info.anchor)) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
+		    info.anchor);
+		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,
+		    info.anchor);
+	} else {
+		int have = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
+		if (have == 1 && strcmp(b.state, "revoked") == 0)
+			snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
+			    b.reason);
+		else
+			snprintf(reason, sizeof(reason),
+			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
+		refuse_audit(r, peer, info.serial, reason);
+		reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	a->hwmodule = info.hwmodule_der;
+	a->hwlen = info.hwmodule_len;
+	info.hwmodule_der = NULL;
+	rc = 0;
+out:
+	idevid_info_free(&info);
+	return rc;
+}
+
+static int
+auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
+    struct registrar_reply *out)
+{
+	struct idevid_info info;
+	struct registry_cert c;
+	struct registry_binding b;
+	enum idevid_status st;
+	char err[256], reason[512];
+	int rc = -1, found;
+
+	memset(&info, 0, sizeof(info));
+	st = idevid_verify(r->ldevids, peer->cert, peer->chain, &info, err, sizeof(err));
+	if (st != IDEVID_OK) {
+		log_warnx("refused reenroll from %s: LDevID: %s", peer->addr, err);
+		reply_text(out, st == IDEVID_INTERNAL ? 500 : 403,
+		    "client certificate is not a valid LDevID of domain %s", r->cfg.domain);
+		goto out;
+	}
+	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
+	found = registry_cert_get(r->reg, info.cert_serial, &c, err, sizeof(err));
+	if (found < 0) {
+		log_warnx("registry: %s", err);
+		reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
+	if (found == 0 || strcmp(c.device_serial, info.serial) != 0) {
+		snprintf(reason, sizeof(reason), "LDevID %s is not in the registry",
+		    info.cert_serial);
+		refuse_audit(r, peer, info.serial, reason);
+		reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	found = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
+	if (found != 1 || b.id != c.binding_id || strcmp(b.state, "active") != 0 ||
+	    c.revoked_at != 0) {
+		snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
+		    found == 1 && b.reason[0] ? b.reason : c.reason[0] ? c.reason : "unspecified");
+		refuse_audit(r, peer, info.serial, reason);
+		reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	snprintf(a->authorized_by, sizeof(a->authorized_by), "ldevid:%s", info.cert_serial);
+	a->hwmodule = info.hwmodule_der;
+	a->hwlen = info.hwmodule_len;
+	info.hwmodule_der = NULL;
+	rc = 0;
+out:
+	idevid_info_free(&info);
+	return rc;
+}
+
+static void
+handle_enroll(struct registrar *r, int reenroll, const char *ctype,
+    const unsigned char *body, size_t len, const struct registrar_peer *peer,
+    struct registrar_reply *out)
+{
+	struct enroll_auth a;
+	struct csr_info csr;
+	struct registry_enrollment e;
+	enum csr_status cs;
+	unsigned char *der = NULL, *cert_der = NULL, *p7 = NULL;
+	const unsigned char *p;
+	size_t derlen, cert_len = 0, p7len;
+	X509 *cert = NULL;
+	char err[256], reason[512], cert_serial[64];
+	char *details = NULL;
+	json_t *dj = NULL;
+	int64_t binding_id;
+
+	memset(&a, 0, sizeof(a));
+	memset(&csr, 0, sizeof(csr));
+	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
+		reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
+		goto out;
+	}
+	if (peer->cert == NULL) {
+		log_warnx("refused %s from %s: no client certificate",
+		    reenroll ? "reenroll" : "enroll", peer->addr);
+		reply_text(out, 401, "a client certificate (%s) is required",
+		    reenroll ? "LDevID" : "IDevID");
+		goto out;
+	}
+	if ((reenroll ? auth_ldevid : auth_idevid)(r, peer, &a, out))
+		goto out;
+
+	if ((der = b64_decode((const char *)body, len, &derlen, err, sizeof(err))) == NULL) {
+		log_warnx("refused %s from %s: body: %s", a.serial, peer->addr, err);
+		reply_text(out, 400, "body is not base64: %s", err);
+		goto out;
+	}
+	if ((cs = csr_check(der, derlen, &csr, err, sizeof(err))) != CSR_OK) {
+		log_warnx("refused %s from %s: CSR: %s", a.serial, peer->addr, err);
+		reply_text(out, cs == CSR_INTERNAL ? 500 : 400, "bad CSR: %s", err);
+		goto out;
+	}
+	/* RFC 7030 §3.5: the CSR proves it was made for this TLS connection. */
+	if (csr.has_challenge) {
+		if (peer->chanbind == NULL ||
+		    strlen(peer->chanbind) != strlen(csr.challenge) ||
+		    CRYPTO_memcmp(peer->chanbind, csr.challenge, strlen(csr.challenge)) != 0) {
+			snprintf(reason, sizeof(reason),
+			    "channel binding in the CSR does not match this TLS connection");
+			refuse_audit(r, peer, a.serial, reason);
+			reply_text(out, 403, "%s", reason);
+			goto out;
+		}
+	} else if (r->cfg.channel_binding_required) {
+		snprintf(reason, sizeof(reason), "channel binding missing: the CSR's "
+		    "challengePassword must carry this connection's binding (RFC 7030 3.5)");
+		refuse_audit(r, peer, a.serial, reason);
+		reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	if (strcmp(csr.serial, a.serial) != 0) {
+		snprintf(reason, sizeof(reason), "CSR subject serialNumber \"%.64s\" does not "
+		    "match the certificate's serial \"%s\"", csr.serial, a.serial);
+		refuse_audit(r, peer, a.serial, reason);
+		reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+
+	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
+	    &cert_der, &cert_len, err, sizeof(err))) {
+		log_warnx("signer: %s: %s", a.serial, err);
+		reply_text(out, 500, "the CA could not issue the certificate");
+		goto out;
+	}
+	p = cert_der;
+	if ((cert = d2i_X509(NULL, &p, (long)cert_len)) == NULL ||
+	    pki_cert_serial_hex(cert, cert_serial, sizeof(cert_serial))) {
+		log_warnx("signer returned an unreadable certificate for %s", a.serial);
+		reply_text(out, 500, "the CA could not issue the certificate");
+		goto out;
+	}
+
+	dj = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ldevid_serial", cert_serial, "key",
+	    csr.key_desc, "peer", peer->addr ? peer->addr : "", "authorized_by", a.authorized_by,
+	    "channel_binding", csr.has_challenge ? "verified" : "absent (policy optional)");
+	details = dj != NULL ? json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	memset(&e, 0, sizeof(e));
+	e.device_serial = a.serial;
+	e.domain = r->cfg.domain;
+	e.idevid_fp = reenroll ? NULL : a.idevid_fp;
+	e.authorized_by = a.authorized_by;
+	e.cert_serial = cert_serial;
+	e.not_before = asn1_time_unix(X509_get0_notBefore(cert));
+	e.not_after = asn1_time_unix(X509_get0_notAfter(cert));
+	e.cert_der = cert_der;
+	e.cert_len = cert_len;
+	e.actor = "registrar";
+	e.action = reenroll ? "reenroll" : "enroll";
+	e.details = details;
+	/* Durable before the device hears of it. */
+	if (registry_enroll_commit(r->reg, &e, &binding_id, err, sizeof(err))) {
+		log_warnx("registry: enrolling %s: %s", a.serial, err);
+		reply_text(out, 500, "registry unavailable; nothing was issued");
+		goto out;
+	}
+	if (p7_certs_encode(&cert, 1, &p7, &p7len, err, sizeof(err)) ||
+	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
+		log_warnx("encoding reply for %s: %s", a.serial, err);
+		reply_text(out, 500, "internal error");
+		goto out;
+	}
+	out->status = 200;
+	out->ctype = EST_CT_CERTS;
+	out->b64 = 1;
+	log_info("%s %s from %s: LDevID %s (binding %lld, %s)",
+	    reenroll ? "reenrolled" : "enrolled", a.serial, peer->addr, cert_serial,
+	    (long long)binding_id, a.authorized_by);
+out:
+	free(details);
+	json_decref(dj);
+	X509_free(cert);
+	free(p7);
+	free(cert_der);
+	free(der);
+	free(a.hwmodule);
+	csr_info_free(&csr);
+}
+
+void
+registrar_handle(struct registrar *r, enum est_op op, const char *label,
+    const char *content_type, const unsigned char *body, size_t len,
+    const struct registrar_peer *peer, struct registrar_reply *out)
+{
+	const unsigned char *der;
+	size_t derlen;
+
+	memset(out, 0, sizeof(*out));
+	(void)label;	/* one CA serves every label for now */
+	switch (op) {
+	case EST_OP_CACERTS:
+		if ((out->body = malloc(r->cacerts_len)) == NULL) {
+			reply_text(out, 500, "out of memory");
+			return;
+		}
+		memcpy(out->body, r->cacerts_b64, r->cacerts_len);
+		out->len = r->cacerts_len;
+		out->status = 200;
+		out->ctype = EST_CT_CERTS;
+		out->b64 = 1;
+		return;
+	case EST_OP_CSRATTRS:
+		der = est_csrattrs_der(&derlen);
+		if ((out->body = b64_encode(der, derlen, 64, &out->len)) == NULL) {
+			reply_text(out, 500, "out of memory");
+			return;
+		}
+		out->status = 200;
+		out->ctype = EST_CT_CSRATTRS;
+		out->b64 = 1;
+		return;
+	case EST_OP_SIMPLEENROLL:
+	case EST_OP_SIMPLEREENROLL:
+		handle_enroll(r, op == EST_OP_SIMPLEREENROLL, content_type, body, len, peer, out);
+		return;
+	}
+	reply_text(out, 404, "unknown EST operation");
+}

@@ -1,0 +1,49 @@
+/*
+ * registrar: the EST engine of latchkeyd (the "engine" in OpenBSD daemon terms). It decides
+ * every enrollment: IDevID or LDevID authentication, claim and binding policy, CSR checks,
+ * channel binding, issuance through the signer process, and the durable registry write that
+ * precedes every answer. It knows nothing of HTTP framing or sockets: latchkeyd.c hands it a
+ * routed request and the TLS facts of the connection, and sends back what it returns.
+ */
+#ifndef LATCHKEY_REGISTRAR_H
+#define LATCHKEY_REGISTRAR_H
+
+#include <stddef.h>
+#include <openssl/types.h>
+#include <openssl/x509.h>
+
+#include "enroll/config.h"
+#include "enroll/est.h"
+
+struct registrar;
+
+/* What the TLS layer knows about the peer. cert/chain may be NULL (no client certificate). */
+struct registrar_peer {
+	X509		*cert;
+	STACK_OF(X509)	*chain;		/* untrusted intermediates as sent, without the leaf */
+	const char	*chanbind;	/* base64 binding of this connection, NULL if unknown */
+	const char	*addr;		/* peer address text, for logs */
+};
+
+struct registrar_reply {
+	int		status;		/* HTTP status */
+	const char	*ctype;		/* Content-Type; NULL for text/plain errors */
+	int		b64;		/* body is base64 (Content-Transfer-Encoding) */
+	char		*body;		/* malloc'd, registrar_reply_free() */
+	size_t		len;
+};
+
+/*
+ * Load the trust anchors, CRLs and certificates named by cfg, start the signer process (fork:
+ * call before creating threads or event bases), open the registry. NULL with err on failure.
+ */
+struct registrar *registrar_new(const struct config *cfg, char *err, size_t errlen);
+void	registrar_free(struct registrar *r);
+
+/* Answer one routed EST request. Never fails: errors become 4xx/5xx replies. */
+void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
+	    const char *content_type, const unsigned char *body, size_t len,
+	    const struct registrar_peer *peer, struct registrar_reply *out);
+void	registrar_reply_free(struct registrar_reply *rep);
+
+#endif

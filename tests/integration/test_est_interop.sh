@@ -1,0 +1,68 @@
+#!/bin/bash
+# Interop: curl and the openssl command line as the EST client (RFC 7030), against latchkeyd
+# with channel-binding = optional (a command-line client cannot compute the TLS exporter).
+# Then the same request against channel-binding = required is refused with 403.
+. "$(dirname "$0")/lib.sh"
+it_init
+it_pki 2
+S0=$(it_serial 0); D0=$(it_dev 0)
+it_registrar "channel-binding = optional" || exit 1
+latchkeyctl --db "$DB" claim "$S0" >/dev/null
+CURL=(curl -sS --cacert "$T/reg/domain-ca.pem" --tlsv1.2)
+
+# cacerts: base64 certs-only PKCS#7 that openssl reads, holding the domain CA.
+"${CURL[@]}" -D "$T/h1" -o "$T/cacerts.b64" "$URL/.well-known/est/cacerts"
+check "cacerts: 200" grep -q "^HTTP/1.1 200" "$T/h1"
+check "cacerts: Content-Type application/pkcs7-mime" grep -qi "^content-type: application/pkcs7-mime" "$T/h1"
+check "cacerts: Content-Transfer-Encoding base64" grep -qi "^content-transfer-encoding: base64" "$T/h1"
+base64 -d "$T/cacerts.b64" | openssl pkcs7 -inform DER -print_certs -out "$T/cacerts.pem"
+check "cacerts: is the domain CA" cmp -s <(openssl x509 -in "$T/cacerts.pem" -outform DER) \
+    <(openssl x509 -in "$T/reg/domain-ca.pem" -outform DER)
+
+# csrattrs: application/csrattrs, asks for challengePassword.
+"${CURL[@]}" -D "$T/h2" -o "$T/csrattrs.b64" "$URL/.well-known/est/csrattrs"
+check "csrattrs: Content-Type application/csrattrs" grep -qi "^content-type: application/csrattrs" "$T/h2"
+check "csrattrs: lists challengePassword" sh -c "base64 -d '$T/csrattrs.b64' | openssl asn1parse -inform DER | grep -q challengePassword"
+
+# simpleenroll with an openssl-made CSR, authenticated by the IDevID (chain in the PEM).
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" \
+    -subj "/serialNumber=$S0/CN=$S0" -outform DER -out "$T/csr.der" 2>/dev/null
+base64 "$T/csr.der" >"$T/csr.b64"
+"${CURL[@]}" --cert "$D0/idevid.pem" --key "$D0/idevid.key" -D "$T/h3" -o "$T/cert.b64" \
+    -H "Content-Type: application/pkcs10" --data-binary @"$T/csr.b64" \
+    "$URL/.well-known/est/simpleenroll"
+check "simpleenroll: 200" grep -q "^HTTP/1.1 200" "$T/h3"
+check "simpleenroll: certs-only" grep -qi "^content-type: application/pkcs7-mime; smime-type=certs-only" "$T/h3"
+base64 -d "$T/cert.b64" | openssl pkcs7 -inform DER -print_certs -out "$T/cert.pem"
+check "issued certificate verifies (openssl verify)" openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/cert.pem"
+check "issued certificate holds the CSR's key" test \
+    "$(openssl x509 -in "$T/cert.pem" -noout -pubkey)" = "$(openssl pkey -in "$T/k.pem" -pubout)"
+
+# The label segment (RFC 7030 §3.2.2) and a TLS 1.3-only client.
+"${CURL[@]}" --tlsv1.3 --cert "$D0/idevid.pem" --key "$D0/idevid.key" -o "$T/cert2.b64" \
+    -w '%{http_code}' -H "Content-Type: application/pkcs10" --data-binary @"$T/csr.b64" \
+    "$URL/.well-known/est/lab-a/simpleenroll" >"$T/code2"
+check "labelled simpleenroll over TLS 1.3: 200" test "$(cat "$T/code2")" = 200
+# A TLS 1.2 client is served too (minimum version), with ECDHE.
+check "TLS 1.2 handshake with ECDHE" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is ECDHE'"
+check "TLS 1.1 refused" sh -c "! (echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_1 2>/dev/null | grep -q 'Cipher is ')"
+
+# Reenroll with the LDevID from curl: simplereenroll.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k2.pem" \
+    -subj "/serialNumber=$S0/CN=$S0" -outform DER 2>/dev/null | base64 >"$T/csr2.b64"
+code=$("${CURL[@]}" --cert "$T/cert.pem" --key "$T/k.pem" -o "$T/cert3.b64" -w '%{http_code}' \
+    -H "Content-Type: application/pkcs10" --data-binary @"$T/csr2.b64" \
+    "$URL/.well-known/est/simplereenroll")
+check "simplereenroll with curl: 200" test "$code" = 200
+check "three certificates on one binding" test "$(sql "SELECT count(DISTINCT binding_id) || '/' || count(*) FROM certificates WHERE device_serial='$S0'")" = "1/3"
+
+# Same curl request with channel binding required: refused, says why.
+it_stop_registrar
+sed -i 's/^channel-binding = optional/channel-binding = required/' "$T/reg/latchkeyd.conf"
+it_registrar || exit 1
+code=$("${CURL[@]}" --cert "$D0/idevid.pem" --key "$D0/idevid.key" -o "$T/refused.txt" \
+    -w '%{http_code}' -H "Content-Type: application/pkcs10" --data-binary @"$T/csr.b64" \
+    "$URL/.well-known/est/simpleenroll")
+check "channel binding required: 403" test "$code" = 403
+check "channel binding required: reason given" grep -q "channel binding missing" "$T/refused.txt"
+it_done
