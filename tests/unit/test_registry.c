@@ -1,0 +1,648 @@
+/* Unit tests for enroll/registry.c: schema, claims, enrollments, revocation, audit chain. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "enroll/registry.h"
+
+struct fx {
+	char	dir[64];
+	char	path[128];
+	char	err[256];
+	struct registry *reg;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_registry.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof(fx->path), "%s/registry.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal", ".junk" };
+	char p[160];
+	size_t i;
+
+	registry_close(fx->reg);
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", fx->path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static struct registry *
+open_rw(struct fx *fx)
+{
+	struct registry *reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
+	    sizeof(fx->err));
+
+	if (reg == NULL)
+		fail_msg("registry_open: %s", fx->err);
+	return reg;
+}
+
+/* One integer from a raw SQL query on the file (bypassing the module). */
+static int64_t
+raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+fake_enrollment(struct registry_enrollment *e, const char *serial, const char *cert_serial,
+    int initial)
+{
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+
+	memset(e, 0, sizeof(*e));
+	e->device_serial = serial;
+	e->domain = "example.test";
+	e->idevid_fp = initial ? "sha256:00112233" : NULL;
+	e->authorized_by = "claim:admin:alice";
+	e->cert_serial = cert_serial;
+	e->not_before = 1700000000;
+	e->not_after = 1700000000 + 365 * 86400;
+	e->cert_der = der;
+	e->cert_len = sizeof(der);
+	e->actor = "device:x";
+	e->action = initial ? "enroll" : "reenroll";
+	e->details = initial ? "{\"tls\":\"1.3\"}" : NULL;
+}
+
+static void
+test_open_create_reopen(void **state)
+{
+	struct fx *fx = *state;
+	struct registry *reg;
+	char junk[160];
+	FILE *f;
+
+	/* Missing file without REGISTRY_CREATE: fails and names the path. */
+	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	assert_null(reg);
+	assert_non_null(strstr(fx->err, fx->path));
+
+	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
+	assert_non_null(reg);
+	registry_close(reg);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
+	    "'certificates_binding')"), 3);
+
+	/* Reopen read-write without CREATE, then read-only: same schema, no migration. */
+	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	assert_non_null(reg);
+	assert_int_equal(registry_claim(reg, "LK01", "admin:t", fx->err, sizeof(fx->err)), 0);
+	registry_close(reg);
+	reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(reg);
+	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
+	registry_close(reg);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+
+	/* A newer schema is refused. */
+	raw_exec(fx->path, "PRAGMA user_version = 99");
+	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	assert_null(reg);
+	assert_non_null(strstr(fx->err, "newer"));
+	raw_exec(fx->path, "PRAGMA user_version = 1");
+
+	/* A file that is not a database is refused with its path. */
+	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
+	assert_non_null(f = fopen(junk, "w"));
+	fputs("this is not a database, just text long enough to have a header..........\n", f);
+	fclose(f);
+	reg = registry_open(junk, 0, fx->err, sizeof(fx->err));
+	assert_null(reg);
+	assert_non_null(strstr(fx->err, junk));
+}
+
+static void
+test_rdonly_missing(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, fx->path));
+	assert_int_equal(access(fx->path, F_OK), -1);	/* and nothing was created */
+	assert_null(registry_open(fx->path, REGISTRY_RDONLY | REGISTRY_CREATE, fx->err,
+	    sizeof(fx->err)));
+	registry_close(NULL);
+}
+
+enum claim_op { OP_CLAIM, OP_UNCLAIM, OP_EXISTS };
+
+static void
+test_claims(void **state)
+{
+	static const struct {
+		enum claim_op	op;
+		const char	*serial;
+		int		want;
+	} steps[] = {
+		{ OP_EXISTS, "LKA", 0 },
+		{ OP_CLAIM, "LKA", 0 },
+		{ OP_CLAIM, "LKA", 1 },		/* duplicate: 1, not an error */
+		{ OP_EXISTS, "LKA", 1 },
+		{ OP_EXISTS, "LKB", 0 },
+		{ OP_UNCLAIM, "LKB", 1 },	/* nothing to unclaim */
+		{ OP_CLAIM, "LKB", 0 },
+		{ OP_UNCLAIM, "LKA", 0 },
+		{ OP_EXISTS, "LKA", 0 },
+		{ OP_EXISTS, "LKB", 1 },
+		{ OP_CLAIM, "", -1 },
+		{ OP_CLAIM, "0123456789012345678901234567890123456789012345678901234567890123",
+		    -1 },			/* longer than a binding's serial field */
+	};
+	struct fx *fx = *state;
+	size_t i;
+	int rc = 0;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		switch (steps[i].op) {
+		case OP_CLAIM:
+			rc = registry_claim(fx->reg, steps[i].serial, "admin:alice", fx->err,
+			    sizeof(fx->err));
+			break;
+		case OP_UNCLAIM:
+			rc = registry_unclaim(fx->reg, steps[i].serial, "admin:bob", fx->err,
+			    sizeof(fx->err));
+			break;
+		case OP_EXISTS:
+			rc = registry_claim_exists(fx->reg, steps[i].serial, fx->err,
+			    sizeof(fx->err));
+			break;
+		}
+		if (rc != steps[i].want)
+			fail_msg("step %zu (%s): got %d want %d (%s)", i, steps[i].serial, rc,
+			    steps[i].want, fx->err);
+	}
+	/* Only the effective claims/unclaims were audited: claim A, claim B, unclaim A. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE id = 3 AND "
+	    "action = 'unclaim' AND actor = 'admin:bob' AND subject = 'LKA'"), 1);
+}
+
+static void
+test_enroll_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_binding b;
+	struct registry_cert c;
+	int64_t bid1 = 0, bid2 = 0;
+	int n = 0;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:alice", fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 0);
+
+	fake_enrollment(&e, "LK01", "0a1b2c", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid1, fx->err, sizeof(fx->err)),
+	    0);
+	assert_true(bid1 > 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'enroll' "
+	    "AND subject = 'LK01' AND details = '{\"tls\":\"1.3\"}'"), 1);
+
+	/* A second commit for the same serial reuses the binding. */
+	fake_enrollment(&e, "LK01", "0A1B2D", 0);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid2, fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(bid2, bid1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(registry_cert_count(fx->reg, bid1, &n, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(b.id, bid1);
+	assert_string_equal(b.serial, "LK01");
+	assert_string_equal(b.domain, "example.test");
+	assert_string_equal(b.idevid_fp, "sha256:00112233");
+	assert_string_equal(b.authorized_by, "claim:admin:alice");
+	assert_string_equal(b.state, "active");
+	assert_true(b.created_at > 0);
+	assert_int_equal(b.revoked_at, 0);
+
+	/* Certificate serials are stored uppercase and found case-insensitively. */
+	assert_int_equal(registry_cert_get(fx->reg, "0a1b2c", &c, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(c.cert_serial, "0A1B2C");
+	assert_int_equal(c.binding_id, bid1);
+	assert_string_equal(c.device_serial, "LK01");
+	assert_int_equal(c.not_before, 1700000000);
+	assert_int_equal(c.not_after, 1700000000 + 365 * 86400);
+	assert_int_equal(c.revoked_at, 0);
+	assert_int_equal(registry_cert_get(fx->reg, "FFFF", &c, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_cert_get(fx->reg, "xyz", &c, fx->err, sizeof(fx->err)), -1);
+
+	/* A duplicate certificate serial fails and rolls everything back (no audit row). */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	fake_enrollment(&e, "LK02", "0A1B2C", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
+	    -1);
+	assert_non_null(strstr(fx->err, "0A1B2C"));
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+
+	/* A re-enrollment never creates a binding. */
+	fake_enrollment(&e, "LK03", "0C", 0);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
+	    -1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+}
+
+static int
+count_binding_cb(const struct registry_binding *b, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+stop_binding_cb(const struct registry_binding *b, void *arg)
+{
+	(*(int *)arg)++;
+	return 7;
+}
+
+static int
+count_cert_cb(const struct registry_cert *c, void *arg)
+{
+	if (c->revoked_at != 0)
+		((int *)arg)[1]++;
+	((int *)arg)[0]++;
+	return 0;
+}
+
+static int
+count_claim_cb(const char *serial, int64_t claimed_at, const char *actor, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_foreach_filters(void **state)
+{
+	static const struct {
+		const char	*state, *serial;
+		int64_t		since;
+		int		want;
+	} cases[] = {
+		{ NULL, NULL, 0, 3 },
+		{ "active", NULL, 0, 2 },
+		{ "revoked", NULL, 0, 1 },
+		{ NULL, "LK02", 0, 1 },
+		{ "revoked", "LK02", 0, 1 },
+		{ "active", "LK02", 0, 0 },
+		{ NULL, "nope", 0, 0 },
+		{ NULL, NULL, 1, 3 },
+		{ NULL, NULL, INT64_C(4102444800), 0 },	/* 2100-01-01 */
+	};
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_filter f;
+	char serial[16], cs[16];
+	size_t i;
+	int n, rc;
+
+	fx->reg = open_rw(fx);
+	for (i = 1; i <= 3; i++) {
+		snprintf(serial, sizeof(serial), "LK%02zu", i);
+		snprintf(cs, sizeof(cs), "%02zX", i);
+		fake_enrollment(&e, serial, cs, 1);
+		assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err,
+		    sizeof(fx->err)), 0);
+	}
+	assert_int_equal(registry_binding_revoke(fx->reg, "LK02", "superseded", "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_claim(fx->reg, "LK09", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&f, 0, sizeof(f));
+		f.state = cases[i].state;
+		f.serial = cases[i].serial;
+		f.since = cases[i].since;
+		n = 0;
+		rc = registry_binding_foreach(fx->reg, &f, count_binding_cb, &n, fx->err,
+		    sizeof(fx->err));
+		assert_int_equal(rc, 0);
+		if (n != cases[i].want)
+			fail_msg("case %zu: %d bindings, want %d", i, n, cases[i].want);
+	}
+	n = 0;
+	assert_int_equal(registry_binding_foreach(fx->reg, NULL, count_binding_cb, &n, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(registry_binding_foreach(fx->reg, NULL, stop_binding_cb, &n, fx->err,
+	    sizeof(fx->err)), 7);
+	assert_int_equal(n, 1);
+
+	/* Claims listed: LK09 only (LK01 has an active binding). */
+	n = 0;
+	assert_int_equal(registry_claim_foreach(fx->reg, count_claim_cb, &n, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(n, 1);
+}
+
+struct audit_rows {
+	int	n;
+	char	actions[16][16];
+};
+
+static int
+collect_audit_cb(const struct registry_audit_entry *a, void *arg)
+{
+	struct audit_rows *r = arg;
+
+	if (r->n < 16)
+		snprintf(r->actions[r->n], sizeof(r->actions[0]), "%s", a->action);
+	r->n++;
+	return 0;
+}
+
+static void
+test_revoke(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_binding b;
+	struct registry_cert c;
+	struct audit_rows rows;
+	int64_t bid1 = 0, bid2 = 0, rbid = 0;
+	int counts[2] = { 0, 0 }, n;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:t",
+	    &rbid, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	fake_enrollment(&e, "LK01", "A1", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid1, fx->err, sizeof(fx->err)),
+	    0);
+	fake_enrollment(&e, "LK01", "A2", 0);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
+
+	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:carol",
+	    &rbid, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(rbid, bid1);
+	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(b.state, "revoked");
+	assert_string_equal(b.reason, "keyCompromise");
+	assert_string_equal(b.revoked_by, "admin:carol");
+	assert_true(b.revoked_at > 0);
+	assert_int_equal(registry_cert_foreach(fx->reg, bid1, count_cert_cb, counts, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(counts[0], 2);
+	assert_int_equal(counts[1], 2);
+	assert_int_equal(registry_cert_get(fx->reg, "A2", &c, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(c.reason, "keyCompromise");
+	assert_int_equal(registry_claim_exists(fx->reg, "LK01", fx->err, sizeof(fx->err)), 0);
+	/* Revoked twice: nothing active any more. */
+	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), 1);
+	/* A re-enrollment with the revoked LDevID cannot resurrect the binding. */
+	fake_enrollment(&e, "LK01", "A3", 0);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
+	    -1);
+
+	/* Claim again and enroll: a new binding; history keeps the old one. */
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	fake_enrollment(&e, "LK01", "B1", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid2, fx->err, sizeof(fx->err)),
+	    0);
+	assert_true(bid2 != bid1);
+	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(b.id, bid2);
+	assert_string_equal(b.state, "active");
+	n = 0;
+	assert_int_equal(registry_binding_foreach(fx->reg, &(struct registry_filter){
+	    .serial = "LK01" }, count_binding_cb, &n, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(registry_cert_count(fx->reg, bid2, &n, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(n, 1);
+
+	memset(&rows, 0, sizeof(rows));
+	assert_int_equal(registry_audit_foreach(fx->reg, 0, collect_audit_cb, &rows, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(rows.n, 6);
+	assert_string_equal(rows.actions[0], "claim");
+	assert_string_equal(rows.actions[1], "enroll");
+	assert_string_equal(rows.actions[2], "reenroll");
+	assert_string_equal(rows.actions[3], "revoke");
+	assert_string_equal(rows.actions[4], "claim");
+	assert_string_equal(rows.actions[5], "enroll");
+}
+
+/* Recompute one entry's hash independently of registry.c (the documented format). */
+static void
+expect_hash(const char *prev, const struct registry_audit_entry *a)
+{
+	char buf[1024], hex[65];
+	unsigned char md[32];
+	unsigned int mdlen = 0, i;
+
+	snprintf(buf, sizeof(buf), "%s\x1f%" PRId64 "\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", prev,
+	    a->at, a->actor ? a->actor : "", a->action ? a->action : "",
+	    a->subject ? a->subject : "", a->reason ? a->reason : "",
+	    a->details ? a->details : "");
+	assert_int_equal(EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha256(), NULL), 1);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(a->hash, hex);
+}
+
+struct chain {
+	char	prev[65];
+	int	n;
+};
+
+static int
+check_chain_cb(const struct registry_audit_entry *a, void *arg)
+{
+	struct chain *ch = arg;
+
+	expect_hash(ch->prev, a);
+	snprintf(ch->prev, sizeof(ch->prev), "%s", a->hash);
+	ch->n++;
+	return 0;
+}
+
+static void
+test_audit_verify_tamper(void **state)
+{
+	struct fx *fx = *state;
+	struct chain ch;
+	int64_t bad = -1;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK01", NULL, NULL, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK02", "why", "{\"a\":1}",
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit(fx->reg, "admin:t", "note", NULL, NULL, NULL, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit(fx->reg, NULL, "note", NULL, NULL, NULL, fx->err,
+	    sizeof(fx->err)), -1);
+
+	memset(&ch, 0, sizeof(ch));
+	assert_int_equal(registry_audit_foreach(fx->reg, 0, check_chain_cb, &ch, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(ch.n, 3);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+
+	raw_exec(fx->path, "UPDATE audit SET reason = 'x' WHERE id = 2");
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(bad, 2);
+
+	/* Restored, it verifies again; a deleted entry breaks the link of the next one. */
+	raw_exec(fx->path, "UPDATE audit SET reason = 'why' WHERE id = 2");
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+	raw_exec(fx->path, "DELETE FROM audit WHERE id = 2");
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(bad, 3);
+}
+
+static void
+test_rdonly_sees_writer(void **state)
+{
+	struct fx *fx = *state;
+	struct registry *ro;
+	struct registry_enrollment e;
+	int64_t bad = 0;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	ro = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(ro);
+	assert_int_equal(registry_claim_exists(ro, "LK01", fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_binding_get(ro, "LK01", NULL, fx->err, sizeof(fx->err)), 0);
+
+	fake_enrollment(&e, "LK01", "01", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_binding_get(ro, "LK01", NULL, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_cert_get(ro, "01", NULL, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_audit_verify(ro, &bad, fx->err, sizeof(fx->err)), 0);
+
+	assert_int_equal(registry_claim(ro, "LK02", "admin:t", fx->err, sizeof(fx->err)), -1);
+	assert_int_equal(registry_audit(ro, "admin:t", "note", NULL, NULL, NULL, fx->err,
+	    sizeof(fx->err)), -1);
+	registry_close(ro);
+}
+
+/* Several processes append at once; the chain must stay linear. */
+static void
+test_concurrent_writers(void **state)
+{
+	enum { NPROC = 3, NWRITES = 40 };
+	struct fx *fx = *state;
+	pid_t pids[NPROC];
+	int64_t bad = 0;
+	int i, j, st;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct registry *r = registry_open(fx->path, REGISTRY_FAST, NULL, 0);
+			char subj[32];
+			int ok = r != NULL;
+
+			for (j = 0; ok && j < NWRITES; j++) {
+				snprintf(subj, sizeof(subj), "p%d-%d", i, j);
+				ok = registry_audit(r, "test", "note", subj, NULL, NULL, NULL,
+				    0) == 0;
+			}
+			registry_close(r);
+			_exit(ok ? 0 : 1);
+		}
+	}
+	for (i = 0; i < NPROC; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), NPROC * NWRITES);
+	assert_int_equal(raw_int(fx->path, "SELECT count(DISTINCT prev_hash) FROM audit"),
+	    NPROC * NWRITES);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rdonly_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enroll_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_verify_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rdonly_sees_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
