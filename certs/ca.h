@@ -1,7 +1,7 @@
 /*
  * ca: the domain CA's certificate work — LDevID issuance (802.1AR profile) and, later, CRLs.
  * Only the signer process (signer.c) and benchmarks call ca_issue_ldevid() with the CA key;
- * network-facing code goes through signer_sign().
+ * network-facing code goes through signer_issue().
  *
  * LDevID profile: version 3, random 128-bit serial, issuer = CA subject, notBefore = now - 5
  * min, notAfter = now + lifetime_days, subject serialNumber=<device serial> + CN=<device
@@ -28,6 +28,9 @@ struct ca_profile {
  * Build and sign an LDevID for the public key spki_der (DER SubjectPublicKeyInfo, already
  * checked by csr_check()). The key's parameters are copied into the certificate directly
  * (X509_PUBKEY_get0_param/set0_param), not decoded and re-encoded. Returns the new cert or NULL.
+ * The result is meant to be encoded (i2d_X509): since its public key was never decoded,
+ * X509_get0_pubkey() and X509_verify_cert() on this in-memory object fail; d2i its DER to get
+ * a fully usable X509.
  */
 X509	*ca_issue_ldevid(X509 *ca_cert, EVP_PKEY *ca_key, const struct ca_profile *prof,
 	    const unsigned char *spki_der, size_t spki_len, const char *device_serial,

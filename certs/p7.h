@@ -13,7 +13,8 @@
 int	p7_certs_encode(X509 *const *certs, size_t n, unsigned char **der, size_t *len,
 	    char *err, size_t errlen);
 /* Parse DER (bounded by len); returns the certificates (caller frees with
- * OSSL_STACK_OF_X509_free / sk_X509_pop_free) or NULL with err. Accepts BER as OpenSSL does. */
+ * sk_X509_pop_free(st, X509_free); OpenSSL 3.0 has no
+ * OSSL_STACK_OF_X509_free) or NULL with err. Accepts BER as OpenSSL does. */
 STACK_OF(X509) *p7_certs_decode(const unsigned char *der, size_t len, char *err,
 	    size_t errlen);
 

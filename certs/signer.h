@@ -11,7 +11,7 @@
  * Every length is checked against SIGNER_MSG_MAX before anything is read or allocated; the
  * child re-parses the public key and refuses anything ca_issue_ldevid would not accept.
  * The parent never holds the key: after signer_start() only the CA certificate stays in it.
- * A dead child makes signer_sign() fail (the caller answers 500 and logs); it is not
+ * A dead child makes signer_issue() fail (the caller answers 500 and logs); it is not
  * restarted silently.
  */
 #ifndef LATCHKEY_SIGNER_H

@@ -1,0 +1,341 @@
+/*
+ * idevid: verify a device's IEEE 802.1AR IDevID (or an LDevID, with the domain CA as anchor)
+ * against configured trust anchors and CRLs (RFC 5280 §6 path validation via OpenSSL).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "certs/idevid.h"
+#include "certs/pki.h"
+
+#define IDEVID_CRL_MAX		(8 * 1024 * 1024)	/* largest CRL file we read */
+#define IDEVID_MAX_DEPTH	8
+
+struct idevid_store {
+	X509_STORE	*store;
+	size_t		 nanchors;
+	size_t		 ncrls;
+};
+
+static int
+idevid_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+idevid_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+struct idevid_store *
+idevid_store_new(void)
+{
+	struct idevid_store *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	if ((st->store = X509_STORE_new()) == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+idevid_store_free(struct idevid_store *st)
+{
+	if (st == NULL)
+		return;
+	X509_STORE_free(st->store);
+	free(st);
+}
+
+int
+idevid_store_add_anchor(struct idevid_store *st, const char *path, char *err, size_t errlen)
+{
+	STACK_OF(X509) *certs;
+	int i, ret = -1;
+
+	if (st == NULL || path == NULL)
+		return idevid_seterr(err, errlen, "add anchor: no store or path");
+	if ((certs = pki_certs_read(path, err, errlen)) == NULL)
+		return -1;
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		if (!X509_STORE_add_cert(st->store, sk_X509_value(certs, i))) {
+			pki_err(err, errlen, "%s: cannot add trust anchor", path);
+			goto done;
+		}
+		st->nanchors++;
+	}
+	ret = 0;
+done:
+	sk_X509_pop_free(certs, X509_free);
+	return ret;
+}
+
+/* Read a whole file of at most IDEVID_CRL_MAX bytes; *buf malloc'd. */
+static int
+read_small_file(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen)
+{
+	FILE *f;
+	size_t n;
+
+	*buf = NULL;
+	if ((f = fopen(path, "rb")) == NULL)
+		return idevid_seterr(err, errlen, "%s: cannot open", path);
+	if ((*buf = malloc(IDEVID_CRL_MAX + 1)) == NULL) {
+		fclose(f);
+		return idevid_seterr(err, errlen, "%s: out of memory", path);
+	}
+	n = fread(*buf, 1, IDEVID_CRL_MAX + 1, f);
+	if (ferror(f) || n == 0 || n > IDEVID_CRL_MAX) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return idevid_seterr(err, errlen, "%s: unreadable, empty or larger than %d bytes",
+		    path, IDEVID_CRL_MAX);
+	}
+	fclose(f);
+	*len = n;
+	return 0;
+}
+
+static int
+add_one_crl(struct idevid_store *st, X509_CRL *crl, const char *path, char *err,
+    size_t errlen)
+{
+	int ok = X509_STORE_add_crl(st->store, crl);
+
+	X509_CRL_free(crl);
+	if (!ok)
+		return pki_err(err, errlen, "%s: cannot add CRL", path);
+	st->ncrls++;
+	return 0;
+}
+
+int
+idevid_store_add_crl(struct idevid_store *st, const char *path, char *err, size_t errlen)
+{
+	X509_CRL *crl;
+	BIO *bio = NULL;
+	unsigned char *buf = NULL;
+	const unsigned char *p;
+	size_t len, before;
+	int ret = -1;
+
+	if (st == NULL || path == NULL)
+		return idevid_seterr(err, errlen, "add CRL: no store or path");
+	if (read_small_file(path, &buf, &len, err, errlen) == -1)
+		return -1;
+	before = st->ncrls;
+	if (buf[0] == 0x30) {
+		/* DER CertificateList (RFC 5280 §5.1), nothing after it. */
+		p = buf;
+		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL || p != buf + len) {
+			X509_CRL_free(crl);
+			pki_err(err, errlen, "%s: not a DER CRL", path);
+			goto done;
+		}
+		if (add_one_crl(st, crl, path, err, errlen) == -1)
+			goto done;
+	} else {
+		/* PEM: every X509 CRL block in the file. */
+		if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
+			pki_err(err, errlen, "%s: out of memory", path);
+			goto done;
+		}
+		while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL)
+			if (add_one_crl(st, crl, path, err, errlen) == -1)
+				goto done;
+		ERR_clear_error();
+	}
+	if (st->ncrls == before) {
+		idevid_seterr(err, errlen, "%s: no CRL (PEM or DER) found", path);
+		goto done;
+	}
+	ret = 0;
+done:
+	BIO_free(bio);
+	free(buf);
+	return ret;
+}
+
+/* CN of a name, or its one-line form when there is no CN. */
+static void
+name_label(const X509_NAME *name, char *out, size_t outlen)
+{
+	unsigned char *utf8 = NULL;
+	int idx, n;
+
+	out[0] = '\0';
+	if (name == NULL)
+		return;
+	if ((idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) >= 0 &&
+	    (n = ASN1_STRING_to_UTF8(&utf8,
+	    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)))) >= 0) {
+		snprintf(out, outlen, "%.*s", n, (char *)utf8);
+		OPENSSL_free(utf8);
+		return;
+	}
+	ERR_clear_error();
+	X509_NAME_oneline(name, out, (int)(outlen > 256 ? 256 : outlen));
+}
+
+/*
+ * With CRLs loaded, OpenSSL checks revocation for every certificate in the path; an issuer
+ * for which no CRL is configured (another manufacturer) is not an error. Everything else
+ * keeps OpenSSL's verdict.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_CRL)
+		return 1;
+	return ok;
+}
+
+/* Map a path validation failure to a status and a one-line reason. */
+static enum idevid_status
+verify_failure(X509_STORE_CTX *ctx, char *err, size_t errlen)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+	const char *what = depth == 0 ? "IDevID" : "issuing CA certificate";
+	char label[256];
+
+	switch (e) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		idevid_seterr(err, errlen, "%s expired", what);
+		return IDEVID_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		idevid_seterr(err, errlen, "%s not yet valid", what);
+		return IDEVID_EXPIRED;
+	case X509_V_ERR_CERT_REVOKED:
+		idevid_seterr(err, errlen, "%s revoked by manufacturer CRL", what);
+		return IDEVID_REVOKED;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		name_label(cur != NULL ? X509_get_issuer_name(cur) : NULL, label, sizeof(label));
+		idevid_seterr(err, errlen, "unknown manufacturer: issuer CN=%s", label);
+		return IDEVID_UNKNOWN_ISSUER;
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+	case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+	case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+	case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+		/* A configured CRL we cannot use: fail closed, but it is our problem (500). */
+		idevid_seterr(err, errlen, "manufacturer CRL unusable: %s",
+		    X509_verify_cert_error_string(e));
+		return IDEVID_INTERNAL;
+	case X509_V_ERR_OUT_OF_MEM:
+		idevid_seterr(err, errlen, "IDevID verification: out of memory");
+		return IDEVID_INTERNAL;
+	default:
+		idevid_seterr(err, errlen, "%s rejected: %s", what,
+		    X509_verify_cert_error_string(e));
+		return IDEVID_UNKNOWN_ISSUER;
+	}
+}
+
+enum idevid_status
+idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
+    struct idevid_info *info, char *err, size_t errlen)
+{
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *path;
+	struct idevid_info tmp;
+	enum idevid_status status;
+	int has_serial;
+
+	if (info == NULL)
+		info = &tmp;
+	memset(info, 0, sizeof(*info));
+	if (st == NULL || leaf == NULL) {
+		idevid_seterr(err, errlen, "IDevID verification: no store or certificate");
+		return IDEVID_INTERNAL;
+	}
+	/* For logging, whatever the verdict. */
+	has_serial = pki_name_serial(X509_get_subject_name(leaf), info->serial,
+	    sizeof(info->serial)) == 0;
+	if (pki_cert_fingerprint(leaf, info->fingerprint) != 0)
+		info->fingerprint[0] = '\0';
+
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, st->store, leaf, chain)) {
+		pki_err(err, errlen, "IDevID verification: cannot set up");
+		status = IDEVID_INTERNAL;
+		goto done;
+	}
+	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), IDEVID_MAX_DEPTH);
+	/*
+	 * RFC 5280 §6.1.1 (d): a trust anchor is whatever was configured, self-signed or not,
+	 * so a manufacturer's issuing CA can be the anchor on its own.
+	 */
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+	if (st->ncrls > 0) {
+		/* RFC 5280 §6.3: revocation of every certificate in the path we have a CRL for. */
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		status = verify_failure(ctx, err, errlen);
+		goto done;
+	}
+	/* 802.1AR §8.6: the DevID subject carries the device serialNumber. */
+	if (!has_serial) {
+		idevid_seterr(err, errlen, "IDevID has no subject serialNumber");
+		status = IDEVID_NO_SERIAL;
+		goto done;
+	}
+	path = X509_STORE_CTX_get0_chain(ctx);
+	if (path != NULL && sk_X509_num(path) > 0)
+		name_label(X509_get_subject_name(sk_X509_value(path, sk_X509_num(path) - 1)),
+		    info->anchor, sizeof(info->anchor));
+	if (pki_cert_serial_hex(leaf, info->cert_serial, sizeof(info->cert_serial)) != 0)
+		info->cert_serial[0] = '\0';
+	if (pki_cert_hwmodule(leaf, &info->hwmodule_der, &info->hwmodule_len) != 0) {
+		info->hwmodule_der = NULL;
+		info->hwmodule_len = 0;
+	}
+	ERR_clear_error();
+	status = IDEVID_OK;
+done:
+	X509_STORE_CTX_free(ctx);
+	if (info == &tmp)
+		idevid_info_free(info);
+	return status;
+}
+
+void
+idevid_info_free(struct idevid_info *info)
+{
+	if (info == NULL)
+		return;
+	OPENSSL_free(info->hwmodule_der);
+	info->hwmodule_der = NULL;
+	info->hwmodule_len = 0;
+}

@@ -1,0 +1,482 @@
+/*
+ * signer: a forked child that alone holds the domain CA's private key and issues LDevIDs on
+ * request over a socketpair (the relayd "ca" process pattern, STYLE.md).
+ *
+ * Framing (all integers big-endian):
+ *   request  = u32 type | u32 len | body[len]        type 1 = ISSUE_LDEVID
+ *   ISSUE    = u16 serial_len | serial | u16 spki_len | spki | u16 hw_len | hw
+ *   response = u32 status (0 ok) | u32 len | body[len] (cert DER or one line of error text)
+ * Header + body never exceed SIGNER_MSG_MAX; every length is checked before it is used.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "certs/ca.h"
+#include "certs/pki.h"
+#include "certs/signer.h"
+
+#define SIGNER_HDR		8
+#define SIGNER_BODY_MAX		(SIGNER_MSG_MAX - SIGNER_HDR)
+#define SIGNER_T_ISSUE		1
+#define SIGNER_TIMEOUT_SECS	10	/* the child answers in well under a millisecond */
+#define SIGNER_FD_CAP		65536
+
+struct signer {
+	int		 fd;
+	pid_t		 pid;
+	int		 dead;		/* channel broken: every later request fails */
+	X509		*ca_cert;
+	pthread_mutex_t	 lock;		/* one request/response on the channel at a time */
+};
+
+static int
+signer_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+signer_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+put16(unsigned char *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static uint16_t
+get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Read exactly n bytes. Returns 1 done, 0 EOF before the first byte, -1 error/short. */
+static int
+read_full(int fd, void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(fd, p + got, n - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0 && got == 0)
+			return 0;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+static int
+write_full(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- child ---- */
+
+static int
+child_reply(int fd, uint32_t status, const void *body, size_t len)
+{
+	unsigned char msg[SIGNER_MSG_MAX];
+
+	if (len > SIGNER_BODY_MAX)
+		return -1;
+	put32(msg, status);
+	put32(msg + 4, (uint32_t)len);
+	if (len > 0)
+		memcpy(msg + SIGNER_HDR, body, len);
+	return write_full(fd, msg, SIGNER_HDR + len);
+}
+
+static int
+child_error(int fd, const char *text)
+{
+	return child_reply(fd, 1, text, strlen(text));
+}
+
+/* Parse one ISSUE body (exact length) and answer it. Returns -1 only if the channel broke. */
+static int
+child_issue(int fd, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof,
+    const unsigned char *b, size_t len)
+{
+	char serial[PKI_SERIAL_MAX], err[256];
+	const unsigned char *spki, *hw;
+	unsigned char *der = NULL;
+	size_t off = 0, sl, kl, hl;
+	X509 *x;
+	int n, rc;
+
+	if (len < 2 || (sl = get16(b)) == 0 || sl >= sizeof(serial) || len < 2 + sl + 2)
+		return child_error(fd, "signer: bad serial field");
+	off = 2;
+	memcpy(serial, b + off, sl);
+	serial[sl] = '\0';
+	if (memchr(serial, '\0', sl) != NULL)
+		return child_error(fd, "signer: NUL in serial");
+	off += sl;
+	kl = get16(b + off);
+	off += 2;
+	if (kl == 0 || len - off < kl + 2)
+		return child_error(fd, "signer: bad public key field");
+	spki = b + off;
+	off += kl;
+	hl = get16(b + off);
+	off += 2;
+	if (len - off != hl)
+		return child_error(fd, "signer: bad hardwareModuleName field");
+	hw = hl > 0 ? b + off : NULL;
+
+	err[0] = '\0';
+	if ((x = ca_issue_ldevid(cert, key, prof, spki, kl, serial, hw, hl, err,
+	    sizeof(err))) == NULL) {
+		ERR_clear_error();
+		return child_error(fd, err[0] != '\0' ? err : "signer: issue failed");
+	}
+	n = i2d_X509(x, &der);
+	X509_free(x);
+	if (n <= 0 || (size_t)n > SIGNER_BODY_MAX) {
+		OPENSSL_free(der);
+		ERR_clear_error();
+		return child_error(fd, "signer: certificate does not fit a message");
+	}
+	rc = child_reply(fd, 0, der, (size_t)n);
+	OPENSSL_free(der);
+	return rc;
+}
+
+/* Close every descriptor but sock (moved to 3); 0..2 become /dev/null. Returns the socket. */
+static int
+child_fds(int sock)
+{
+	long max;
+	int fd, nul;
+
+	if (sock != 3) {
+		if (dup2(sock, 3) == -1)
+			return -1;
+		sock = 3;
+	}
+	if (close_range(4, ~0U, 0) == -1) {
+		max = sysconf(_SC_OPEN_MAX);
+		if (max < 0 || max > SIGNER_FD_CAP)
+			max = SIGNER_FD_CAP;
+		for (fd = 4; fd < max; fd++)
+			close(fd);
+	}
+	if ((nul = open("/dev/null", O_RDWR)) == -1)
+		return -1;
+	for (fd = 0; fd <= 2; fd++)
+		if (fd != nul && dup2(nul, fd) == -1)
+			return -1;
+	if (nul > 3)
+		close(nul);
+	return sock;
+}
+
+static void __attribute__((noreturn))
+child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
+{
+	static unsigned char body[SIGNER_BODY_MAX];
+	unsigned char hdr[SIGNER_HDR];
+	uint32_t type, len, left, chunk;
+	int code = 1, r;
+
+	/* The parent owns our lifecycle: we end when the channel ends. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	/* No core dumps or ptrace by other users of the process holding the key. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if ((sock = child_fds(sock)) == -1)
+		goto out;
+	for (;;) {
+		if ((r = read_full(sock, hdr, sizeof(hdr))) == 0) {
+			code = 0;
+			break;
+		}
+		if (r == -1)
+			break;
+		type = get32(hdr);
+		len = get32(hdr + 4);
+		if (len > SIGNER_BODY_MAX) {
+			/* Skip the oversized body without storing it, then refuse it. */
+			for (left = len; left > 0; left -= chunk) {
+				chunk = left > sizeof(body) ? sizeof(body) : left;
+				if (read_full(sock, body, chunk) != 1)
+					goto out;
+			}
+			if (child_error(sock, "signer: request too large") == -1)
+				break;
+			continue;
+		}
+		if (len > 0 && read_full(sock, body, len) != 1)
+			break;
+		if (type == SIGNER_T_ISSUE)
+			r = child_issue(sock, cert, key, prof, body, len);
+		else
+			r = child_error(sock, "signer: unknown request type");
+		if (r == -1)
+			break;
+	}
+out:
+	OPENSSL_cleanse(body, sizeof(body));
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	_exit(code);
+}
+
+/* ---- parent ---- */
+
+struct signer *
+signer_start(const char *ca_cert_path, const char *ca_key_path,
+    const struct ca_profile *prof, char *err, size_t errlen)
+{
+	struct signer *s = NULL;
+	struct ca_profile p;
+	struct timeval tv = { SIGNER_TIMEOUT_SECS, 0 };
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int sv[2] = { -1, -1 };
+	pid_t pid;
+
+	if (ca_cert_path == NULL || ca_key_path == NULL || prof == NULL) {
+		signer_seterr(err, errlen, "signer: missing CA certificate, key or profile");
+		return NULL;
+	}
+	p = *prof;
+	p.crl_url[sizeof(p.crl_url) - 1] = '\0';
+	p.ocsp_url[sizeof(p.ocsp_url) - 1] = '\0';
+	if ((cert = pki_cert_read(ca_cert_path, err, errlen)) == NULL ||
+	    (key = pki_key_read(ca_key_path, err, errlen)) == NULL)
+		goto err;
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		signer_seterr(err, errlen, "signer: %s does not match %s", ca_key_path,
+		    ca_cert_path);
+		goto err;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		signer_seterr(err, errlen, "signer: out of memory");
+		goto err;
+	}
+	s->fd = -1;
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s);
+		s = NULL;
+		signer_seterr(err, errlen, "signer: cannot create lock");
+		goto err;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		signer_seterr(err, errlen, "signer: socketpair: %s", strerror(errno));
+		goto err;
+	}
+	if ((pid = fork()) == -1) {
+		signer_seterr(err, errlen, "signer: fork: %s", strerror(errno));
+		goto err;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(sv[1], cert, key, &p);
+	}
+	/* Parent: from here on only the child holds the key. */
+	EVP_PKEY_free(key);
+	key = NULL;
+	close(sv[1]);
+	s->fd = sv[0];
+	s->pid = pid;
+	s->ca_cert = cert;
+	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return s;
+err:
+	if (sv[0] != -1)
+		close(sv[0]);
+	if (sv[1] != -1)
+		close(sv[1]);
+	if (s != NULL) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return NULL;
+}
+
+pid_t
+signer_pid(const struct signer *s)
+{
+	return s != NULL ? s->pid : -1;
+}
+
+/* One exchange on the channel; the caller holds the lock. *body malloc'd on success. */
+static int
+signer_call(struct signer *s, const unsigned char *req, size_t reqlen, uint32_t *status,
+    unsigned char **body, size_t *bodylen, char *err, size_t errlen)
+{
+	unsigned char hdr[SIGNER_HDR];
+	uint32_t len;
+
+	*body = NULL;
+	if (s->dead)
+		return signer_seterr(err, errlen, "signer: the signing process is gone");
+	if (write_full(s->fd, req, reqlen) == -1 || read_full(s->fd, hdr, sizeof(hdr)) != 1)
+		goto dead;
+	*status = get32(hdr);
+	len = get32(hdr + 4);
+	if (len > SIGNER_BODY_MAX)
+		goto dead;
+	if ((*body = malloc(len + 1)) == NULL) {
+		/* We cannot drain the answer: the channel is out of step from here on. */
+		s->dead = 1;
+		return signer_seterr(err, errlen, "signer: out of memory");
+	}
+	if (len > 0 && read_full(s->fd, *body, len) != 1) {
+		free(*body);
+		*body = NULL;
+		goto dead;
+	}
+	(*body)[len] = '\0';
+	*bodylen = len;
+	return 0;
+dead:
+	s->dead = 1;
+	return signer_seterr(err, errlen, "signer: the signing process is gone");
+}
+
+int
+signer_issue(struct signer *s, const char *device_serial, const unsigned char *spki,
+    size_t spki_len, const unsigned char *hwmodule, size_t hw_len, unsigned char **der,
+    size_t *der_len, char *err, size_t errlen)
+{
+	unsigned char msg[SIGNER_MSG_MAX], *body = NULL;
+	size_t sl, blen, off, rlen = 0;
+	uint32_t status = 1;
+	int rc;
+
+	if (der == NULL || der_len == NULL)
+		return signer_seterr(err, errlen, "signer: no output");
+	*der = NULL;
+	*der_len = 0;
+	if (s == NULL || device_serial == NULL || spki == NULL || spki_len == 0)
+		return signer_seterr(err, errlen, "signer: missing serial or public key");
+	if (hwmodule == NULL)
+		hw_len = 0;
+	sl = strnlen(device_serial, PKI_SERIAL_MAX);
+	if (sl == 0 || sl >= PKI_SERIAL_MAX)
+		return signer_seterr(err, errlen, "signer: device serial must be 1 to %d bytes",
+		    PKI_SERIAL_MAX - 1);
+	/* Bound every field before touching the buffer. */
+	if (spki_len > SIGNER_BODY_MAX || hw_len > SIGNER_BODY_MAX ||
+	    (blen = 2 + sl + 2 + spki_len + 2 + hw_len) > SIGNER_BODY_MAX)
+		return signer_seterr(err, errlen, "signer: request larger than %d bytes",
+		    SIGNER_MSG_MAX);
+	put32(msg, SIGNER_T_ISSUE);
+	put32(msg + 4, (uint32_t)blen);
+	off = SIGNER_HDR;
+	put16(msg + off, (uint16_t)sl);
+	memcpy(msg + off + 2, device_serial, sl);
+	off += 2 + sl;
+	put16(msg + off, (uint16_t)spki_len);
+	memcpy(msg + off + 2, spki, spki_len);
+	off += 2 + spki_len;
+	put16(msg + off, (uint16_t)hw_len);
+	if (hw_len > 0)
+		memcpy(msg + off + 2, hwmodule, hw_len);
+	off += 2 + hw_len;
+
+	pthread_mutex_lock(&s->lock);
+	rc = signer_call(s, msg, off, &status, &body, &rlen, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	if (rc == -1)
+		return -1;
+	if (status != 0 || rlen == 0) {
+		/* The child's one-line reason; keep only printable bytes. */
+		for (off = 0; off < rlen; off++)
+			if (body[off] < 0x20 || body[off] > 0x7e)
+				body[off] = '?';
+		signer_seterr(err, errlen, "%s", rlen > 0 ? (char *)body : "signer: empty answer");
+		free(body);
+		return -1;
+	}
+	*der = body;
+	*der_len = rlen;
+	return 0;
+}
+
+void
+signer_free(struct signer *s)
+{
+	int status;
+
+	if (s == NULL)
+		return;
+	if (s->fd != -1)
+		close(s->fd);	/* the child sees EOF and exits */
+	if (s->pid > 0)
+		while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
+			;
+	pthread_mutex_destroy(&s->lock);
+	X509_free(s->ca_cert);
+	free(s);
+}
