@@ -11,7 +11,8 @@
 #define B64_ENCLEN(n)	(((n) + 2) / 3 * 4 + 1)
 
 /*
- * Encode; when wrap > 0 insert "\r\n" every wrap characters (and at the end). Returns a
+ * Encode; when wrap > 0 insert "\n" every wrap characters (and at the end). LF, not CRLF:
+ * HTTP bodies are not MIME canonical text, and common tools (coreutils base64 -d) reject CR. Returns a
  * malloc'd NUL-terminated string (caller frees) and its length in *outlen, or NULL.
  */
 char	*b64_encode(const unsigned char *in, size_t n, size_t wrap, size_t *outlen);

@@ -170,6 +170,10 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (set_uint(&n, v, 1, 3600))
 			return "expected seconds, 1 to 3600";
 		c->idle_timeout = (unsigned)n;
+	} else if (strcmp(k, "workers") == 0) {
+		if (set_uint(&n, v, 0, 64))
+			return "expected a number of processes, 0 (one per CPU) to 64";
+		c->workers = (unsigned)n;
 	} else if (strcmp(k, "registry-sync") == 0) {
 		if (strcmp(v, "full") == 0)
 			c->registry_sync_full = 1;

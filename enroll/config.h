@@ -18,6 +18,7 @@
  *   max-body = BYTES                       request body limit (default 65536)
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
+ *   workers = N                            worker processes (default 0 = one per CPU, max 64)
  */
 #ifndef LATCHKEY_CONFIG_H
 #define LATCHKEY_CONFIG_H
@@ -48,6 +49,7 @@ struct config {
 	size_t		max_body;
 	unsigned	idle_timeout;
 	int		registry_sync_full;
+	unsigned	workers;		/* 0 = one per online CPU */
 };
 
 void	config_defaults(struct config *c);

@@ -4,6 +4,10 @@
  * key lives only in the signer process (certs/signer.c).
  */
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,6 +77,8 @@ usage(FILE *f, int status)
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
 "  idle-timeout = SECONDS        drop a client silent this long (default 10)\n"
 "  registry-sync = full|normal   fsync every answered enrollment (default full)\n"
+"  workers = N                   worker processes sharing the socket (default 0: one per\n"
+"                                CPU); each has its own signer and registry connection\n"
 "\n"
 "TLS: 1.3 preferred, 1.2 minimum, ECDHE only; a client certificate is requested and\n"
 "checked by the registrar (IDevID for simpleenroll, LDevID for simplereenroll).\n"
@@ -125,6 +131,14 @@ tls_setup(const struct config *cfg, char *err, size_t errlen)
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, verify_accept);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"latchkeyd", 9);
+	/*
+	 * No resumption: a device enrolls once per connection, and with OpenSSL 3.0 every
+	 * session ticket re-encodes and re-decodes the client's certificates (a third of the
+	 * server's CPU in the enrollment benchmark).
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	/* Tell clients which issuers we take (manufacturers, and our CA for reenroll). */
 	if ((names = sk_X509_NAME_new_null()) == NULL)
 		goto ossl;
@@ -251,14 +265,160 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* The listening socket, made once by the parent and shared by every worker. */
+static int
+listen_socket(const struct config *cfg, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", cfg->listen_port);
+	if ((rc = getaddrinfo(cfg->listen_addr, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen %.200s: %s", cfg->listen_addr, gai_strerror(rc));
+		return -1;
+	}
+	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1024) == -1) {
+		snprintf(err, errlen, "cannot listen on %.200s port %u: %s", cfg->listen_addr,
+		    cfg->listen_port, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* One worker: its own registrar (signer, registry connection) and event loop. */
+static int
+worker_run(struct daemon *d, int fd)
+{
+	struct event *sigterm = NULL, *sigint = NULL;
+	char err[512];
+
+	if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((d->base = event_base_new()) == NULL || (d->http = evhttp_new(d->base)) == NULL)
+		fatalx("libevent initialisation failed");
+	evhttp_set_bevcb(d->http, tls_bev, d);
+	evhttp_set_gencb(d->http, handle_request, d);
+	evhttp_set_max_headers_size(d->http, MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg.max_body);
+	evhttp_set_timeout(d->http, (int)d->cfg.idle_timeout);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	if (evhttp_accept_socket_with_handle(d->http, fd) == NULL)
+		fatalx("cannot accept on the listening socket");
+	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
+	    event_add(sigint, NULL))
+		fatalx("cannot install signal handlers");
+
+	event_base_dispatch(d->base);
+
+	event_free(sigterm);
+	event_free(sigint);
+	evhttp_free(d->http);
+	event_base_free(d->base);
+	registrar_free(d->reg);
+	SSL_CTX_free(d->ctx);
+	log_debug("worker stopped after %lu requests", d->requests);
+	return 0;
+}
+
+static pid_t
+worker_spawn(struct daemon *d, int fd, const sigset_t *oldmask)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		exit(worker_run(d, fd));
+	}
+	if (pid == -1)
+		log_warn("fork");
+	return pid;
+}
+
+/*
+ * Pre-forked workers share the listening socket (one event loop per core: OpenSSL 3.0 scales
+ * far better across processes than across threads). The parent holds no key and no registry;
+ * it restarts a worker that dies and stops them all on SIGTERM/SIGINT.
+ */
+static int
+supervise(struct daemon *d, int fd, unsigned n)
+{
+	pid_t *pids = calloc(n, sizeof(*pids));
+	time_t *started = calloc(n, sizeof(*started));
+	sigset_t set, old;
+	unsigned i, alive;
+	int sig, stopping = 0, status;
+	pid_t pid;
+
+	if (pids == NULL || started == NULL)
+		fatalx("out of memory");
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	for (i = 0; i < n; i++) {
+		if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
+			fatalx("cannot start workers");
+		started[i] = time(NULL);
+	}
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received signal %d, stopping %u workers", sig, n);
+			stopping = 1;
+			for (i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (i = 0; i < n && pids[i] != pid; i++)
+				;
+			if (i == n)
+				continue;	/* not a worker */
+			pids[i] = 0;
+			if (stopping)
+				continue;
+			if (time(NULL) - started[i] < 2)
+				fatalx("worker %d exited right after starting (status %d); stopping",
+				    (int)pid, status);
+			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
+			pids[i] = worker_spawn(d, fd, &old);
+			started[i] = time(NULL);
+		}
+		for (i = 0, alive = 0; i < n; i++)
+			alive += pids[i] > 0;
+		if (stopping && alive == 0)
+			break;
+	}
+	free(pids);
+	free(started);
+	log_info("stopped");
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct daemon d;
-	struct event *sigterm = NULL, *sigint = NULL;
 	const char *conf = NULL;
 	char err[512];
-	int ch, debug = 0, verbose = 0, check = 0;
+	int ch, debug = 0, verbose = 0, check = 0, fd;
+	unsigned workers;
 
 	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
 		switch (ch) {
@@ -292,46 +452,26 @@ main(int argc, char *argv[])
 	if ((d.ctx = tls_setup(&d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
-	/* Forks the signer: before daemonizing would lose it, so daemonize first. */
-	if (!debug && !check && daemon(0, 0) == -1)
-		fatal("daemon");
-	if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
 	if (check) {
+		if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
 		registrar_free(d.reg);
 		SSL_CTX_free(d.ctx);
 		fprintf(stderr, "latchkeyd: configuration OK: %s\n", conf);
 		return 0;
 	}
-
-	if ((d.base = event_base_new()) == NULL || (d.http = evhttp_new(d.base)) == NULL)
-		fatalx("libevent initialisation failed");
-	evhttp_set_bevcb(d.http, tls_bev, &d);
-	evhttp_set_gencb(d.http, handle_request, &d);
-	evhttp_set_max_headers_size(d.http, MAX_HEADERS_SIZE);
-	evhttp_set_max_body_size(d.http, (ev_ssize_t)d.cfg.max_body);
-	evhttp_set_timeout(d.http, (int)d.cfg.idle_timeout);
-	evhttp_set_allowed_methods(d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
-	if (evhttp_bind_socket_with_handle(d.http, d.cfg.listen_addr,
-	    (ev_uint16_t)d.cfg.listen_port) == NULL)
-		fatal("cannot listen on %s port %u", d.cfg.listen_addr, d.cfg.listen_port);
-	sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
-	sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
-	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
-	    event_add(sigint, NULL))
-		fatalx("cannot install signal handlers");
-	log_info("serving EST for domain %s on %s port %u", d.cfg.domain, d.cfg.listen_addr,
-	    d.cfg.listen_port);
-
-	event_base_dispatch(d.base);
-
-	event_free(sigterm);
-	event_free(sigint);
-	evhttp_free(d.http);
-	event_base_free(d.base);
-	registrar_free(d.reg);
-	SSL_CTX_free(d.ctx);
-	log_info("stopped after %lu requests", d.requests);
-	return 0;
+	if ((fd = listen_socket(&d.cfg, err, sizeof(err))) == -1)
+		fatalx("%s", err);
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	workers = d.cfg.workers;
+	if (workers == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+	}
+	log_info("serving EST for domain %s on %s port %u (%u worker%s)", d.cfg.domain,
+	    d.cfg.listen_addr, d.cfg.listen_port, workers, workers == 1 ? "" : "s");
+	if (workers == 1)
+		return worker_run(&d, fd);
+	return supervise(&d, fd, workers);
 }

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "certs/certder.h"
 #include "certs/csr.h"
 #include "certs/idevid.h"
 #include "certs/p7.h"
@@ -163,16 +164,6 @@ auto_accepted(const struct registrar *r, const char *anchor)
 	return 0;
 }
 
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
-}
-
 /*
  * Who is asking: for simpleenroll the IDevID (chain, claim or auto-accept, revoked binding);
  * for simplereenroll a current LDevID of an active binding. On success fills serial,
@@ -306,9 +297,8 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	struct registry_enrollment e;
 	enum csr_status cs;
 	unsigned char *der = NULL, *cert_der = NULL, *p7 = NULL;
-	const unsigned char *p;
 	size_t derlen, cert_len = 0, p7len;
-	X509 *cert = NULL;
+	int64_t not_before = 0, not_after = 0;
 	char err[256], reason[512], cert_serial[64];
 	char *details = NULL;
 	json_t *dj = NULL;
@@ -372,9 +362,9 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}
-	p = cert_der;
-	if ((cert = d2i_X509(NULL, &p, (long)cert_len)) == NULL ||
-	    pki_cert_serial_hex(cert, cert_serial, sizeof(cert_serial))) {
+	/* Our own signer's output: read serial and dates without a full X509 parse. */
+	if (certder_info(cert_der, cert_len, cert_serial, sizeof(cert_serial), &not_before,
+	    &not_after)) {
 		log_warnx("signer returned an unreadable certificate for %s", a.serial);
 		reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
@@ -390,8 +380,8 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	e.idevid_fp = reenroll ? NULL : a.idevid_fp;
 	e.authorized_by = a.authorized_by;
 	e.cert_serial = cert_serial;
-	e.not_before = asn1_time_unix(X509_get0_notBefore(cert));
-	e.not_after = asn1_time_unix(X509_get0_notAfter(cert));
+	e.not_before = not_before;
+	e.not_after = not_after;
 	e.cert_der = cert_der;
 	e.cert_len = cert_len;
 	e.actor = "registrar";
@@ -403,9 +393,9 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		reply_text(out, 500, "registry unavailable; nothing was issued");
 		goto out;
 	}
-	if (p7_certs_encode(&cert, 1, &p7, &p7len, err, sizeof(err)) ||
-	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
-		log_warnx("encoding reply for %s: %s", a.serial, err);
+	if (certder_p7_certs((const unsigned char *const *)&cert_der, &cert_len, 1, &p7,
+	    &p7len) || (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
+		log_warnx("encoding the reply for %s failed", a.serial);
 		reply_text(out, 500, "internal error");
 		goto out;
 	}
@@ -418,7 +408,6 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 out:
 	free(details);
 	json_decref(dj);
-	X509_free(cert);
 	free(p7);
 	free(cert_der);
 	free(der);

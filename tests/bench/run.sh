@@ -5,7 +5,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${B:-build}
 BIN=$top/$B
-export PATH=$BIN:$PATH
+export PATH=$BIN:$BIN/bench:$PATH
 SECS=${BENCH_SECONDS:-5}
 T=$(mktemp -d /tmp/lk-bench.XXXXXX)
 pid=
