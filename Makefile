@@ -50,7 +50,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 all: $(PROGS) $(KEA_HOOK) $(UNIT_BINS) $(BENCH_BINS)
 
-obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -312,9 +312,13 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 		goto done;
 	}
 	path = X509_STORE_CTX_get0_chain(ctx);
-	if (path != NULL && sk_X509_num(path) > 0)
-		name_label(X509_get_subject_name(sk_X509_value(path, sk_X509_num(path) - 1)),
-		    info->anchor, sizeof(info->anchor));
+	if (path != NULL && sk_X509_num(path) > 0) {
+		X509 *top = sk_X509_value(path, sk_X509_num(path) - 1);
+
+		name_label(X509_get_subject_name(top), info->anchor, sizeof(info->anchor));
+		if (pki_cert_fingerprint(top, info->anchor_fp) != 0)
+			info->anchor_fp[0] = '\0';
+	}
 	if (pki_cert_serial_hex(leaf, info->cert_serial, sizeof(info->cert_serial)) != 0)
 		info->cert_serial[0] = '\0';
 	if (pki_cert_hwmodule(leaf, &info->hwmodule_der, &info->hwmodule_len) != 0) {

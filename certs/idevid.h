@@ -27,6 +27,7 @@ struct idevid_info {
 	char		serial[PKI_SERIAL_MAX];	/* subject serialNumber */
 	char		fingerprint[PKI_FP_LEN];	/* of the leaf */
 	char		anchor[256];		/* CN (or one-line subject) of the matched anchor */
+	char		anchor_fp[PKI_FP_LEN];	/* fingerprint of the matched anchor */
 	char		cert_serial[64];	/* leaf certificate serial, hex */
 	unsigned char	*hwmodule_der;		/* owned, may be NULL; idevid_info_free() */
 	size_t		hwmodule_len;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CONFIG_FILE_MAX	(1024 * 1024)
 
@@ -141,9 +142,13 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 	} else if (strcmp(k, "auto-accept") == 0) {
 		if (c->n_auto_accept == CONFIG_LIST)
 			return "too many auto-accept lines";
-		if (strlen(v) >= sizeof(c->auto_accept[0]))
-			return "manufacturer name too long";
-		strcpy(c->auto_accept[c->n_auto_accept++], v);
+		/* a fingerprint as is, else a certificate file (resolved like every path) */
+		if (strncasecmp(v, "sha256:", 7) == 0) {
+			if (strlen(v) >= sizeof(c->auto_accept[0]))
+				return "fingerprint too long";
+			strcpy(c->auto_accept[c->n_auto_accept++], v);
+		} else if (set_path(c->auto_accept[c->n_auto_accept++], dir, v))
+			return "path too long";
 	} else if (strcmp(k, "channel-binding") == 0) {
 		if (strcmp(v, "required") == 0)
 			c->channel_binding_required = 1;

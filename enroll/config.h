@@ -10,8 +10,9 @@
  *   registry = FILE                        SQLite registry (required)
  *   manufacturer-ca = FILE        (list)   trust anchors for IDevIDs (at least one)
  *   manufacturer-crl = FILE       (list)   CRLs of manufacturers (PEM or DER)
- *   auto-accept = MANUFACTURER    (list)   lab policy: enroll any valid IDevID whose anchor CN
- *                                          is MANUFACTURER without a claim (audited)
+ *   auto-accept = FILE|sha256:HEX (list)   lab policy: enroll any valid IDevID that chains to
+ *                                          this anchor (a certificate file, or the anchor's
+ *                                          fingerprint) without a claim (audited)
  *   channel-binding = required | optional  (default required; RFC 7030 §3.5)
  *   ldevid-lifetime-days = N               (default 365, 1..3650)
  *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
@@ -41,7 +42,7 @@ struct config {
 	size_t		n_manufacturer_ca;
 	char		manufacturer_crl[CONFIG_LIST][CONFIG_PATH];
 	size_t		n_manufacturer_crl;
-	char		auto_accept[CONFIG_LIST][256];
+	char		auto_accept[CONFIG_LIST][CONFIG_PATH];
 	size_t		n_auto_accept;
 	int		channel_binding_required;
 	unsigned	ldevid_lifetime_days;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -27,6 +28,8 @@ struct registrar {
 	struct idevid_store	*ldevids;	/* the domain CA, for simplereenroll */
 	struct signer		*signer;
 	struct registry		*reg;
+	char			 accept_fp[CONFIG_LIST * 4][PKI_FP_LEN];	/* auto-accept */
+	size_t			 n_accept;
 	char			*cacerts_b64;	/* precomputed cacerts answer */
 	size_t			 cacerts_len;
 };
@@ -34,6 +37,7 @@ struct registrar {
 static void
 reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static int load_auto_accept(struct registrar *r, char *err, size_t errlen);
 
 static void
 reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
@@ -96,6 +100,8 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 			goto err;
 	if (idevid_store_add_anchor(r->ldevids, cfg->ca_cert, err, errlen))
 		goto err;
+	if (load_auto_accept(r, err, errlen))
+		goto err;
 
 	if ((ca = pki_cert_read(cfg->ca_cert, err, errlen)) == NULL)
 		goto err;
@@ -154,13 +160,52 @@ refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char 
 }
 
 static int
-auto_accepted(const struct registrar *r, const char *anchor)
+auto_accepted(const struct registrar *r, const char *anchor_fp)
 {
 	size_t i;
 
-	for (i = 0; i < r->cfg.n_auto_accept; i++)
-		if (strcmp(r->cfg.auto_accept[i], anchor) == 0)
+	for (i = 0; i < r->n_accept; i++)
+		if (strcmp(r->accept_fp[i], anchor_fp) == 0)
 			return 1;
+	return 0;
+}
+
+/* auto-accept entries: fingerprints as given, or every certificate of a file. */
+static int
+load_auto_accept(struct registrar *r, char *err, size_t errlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[32];
+	STACK_OF(X509) *certs;
+	size_t i, k;
+	int j;
+
+	for (i = 0; i < r->cfg.n_auto_accept; i++) {
+		const char *v = r->cfg.auto_accept[i];
+
+		if (strncasecmp(v, "sha256:", 7) == 0) {
+			if (pki_fingerprint_parse(v, raw) != 0 ||
+			    r->n_accept == sizeof(r->accept_fp) / sizeof(r->accept_fp[0])) {
+				snprintf(err, errlen, "auto-accept %.100s: bad fingerprint", v);
+				return -1;
+			}
+			memcpy(r->accept_fp[r->n_accept], "sha256:", 7);
+			for (k = 0; k < 32; k++) {
+				r->accept_fp[r->n_accept][7 + 2 * k] = hex[raw[k] >> 4];
+				r->accept_fp[r->n_accept][8 + 2 * k] = hex[raw[k] & 15];
+			}
+			r->accept_fp[r->n_accept++][7 + 64] = '\0';
+			continue;
+		}
+		if ((certs = pki_certs_read(v, err, errlen)) == NULL)
+			return -1;
+		for (j = 0; j < sk_X509_num(certs); j++) {
+			if (r->n_accept == sizeof(r->accept_fp) / sizeof(r->accept_fp[0]))
+				break;
+			pki_cert_fingerprint(sk_X509_value(certs, j), r->accept_fp[r->n_accept++]);
+		}
+		sk_X509_pop_free(certs, X509_free);
+	}
 	return 0;
 }
 
@@ -209,7 +254,7 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	}
 	if (claimed) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
-	} else if (auto_accepted(r, info.anchor)) {
+	} else if (auto_accepted(r, info.anchor_fp)) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
 		    info.anchor);
 		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,

@@ -20,7 +20,8 @@ static const char good[] =
     "registry = registry.db\n"
     "manufacturer-ca = m1.pem\n"
     "manufacturer-ca = m2.pem\n"
-    "auto-accept = Latchkey Lab Manufacturer Root CA\n"
+    "auto-accept = sha256:00ff\n"
+    "auto-accept = lab/manufacturer-ca.pem\n"
     "channel-binding = optional\n"
     "ldevid-lifetime-days = 30\n"
     "crl-url = https://127.0.0.1:8443/crl\n"
@@ -46,8 +47,9 @@ test_good(void **state)
 	assert_string_equal(c.tls_cert, "/etc/lk/registrar.pem");
 	assert_int_equal(c.n_manufacturer_ca, 2);
 	assert_string_equal(c.manufacturer_ca[1], "/etc/lk/m2.pem");
-	assert_int_equal(c.n_auto_accept, 1);
-	assert_string_equal(c.auto_accept[0], "Latchkey Lab Manufacturer Root CA");
+	assert_int_equal(c.n_auto_accept, 2);
+	assert_string_equal(c.auto_accept[0], "sha256:00ff");
+	assert_string_equal(c.auto_accept[1], "/etc/lk/lab/manufacturer-ca.pem");
 	assert_int_equal(c.channel_binding_required, 0);
 	assert_int_equal(c.ldevid_lifetime_days, 30);
 	assert_string_equal(c.crl_url, "https://127.0.0.1:8443/crl");
