@@ -15,6 +15,15 @@ static const struct {
 	{ "simplereenroll", EST_OP_SIMPLEREENROLL, "POST" },
 };
 
+static const struct {
+	const char	*name;
+	enum est_op	 op;
+	const char	*method;
+} lk_ops[] = {
+	{ "status", LK_OP_STATUS, "GET" },
+	{ "crl", LK_OP_CRL, "GET" },
+};
+
 #define NOPS (sizeof(est_ops) / sizeof(est_ops[0]))
 
 static int
@@ -44,6 +53,15 @@ est_route(const char *path, enum est_op *op, char label[EST_LABEL_MAX + 1])
 	size_t n, i;
 
 	label[0] = '\0';
+	if (strncmp(path, LK_PREFIX "/", sizeof(LK_PREFIX)) == 0) {
+		p = path + sizeof(LK_PREFIX);
+		for (i = 0; i < sizeof(lk_ops) / sizeof(lk_ops[0]); i++)
+			if (strcmp(p, lk_ops[i].name) == 0) {
+				*op = lk_ops[i].op;
+				return 0;
+			}
+		return -1;
+	}
 	if (strncmp(path, EST_PREFIX "/", sizeof(EST_PREFIX)) != 0)
 		return -1;
 	p = path + sizeof(EST_PREFIX);
@@ -77,6 +95,9 @@ est_op_method(enum est_op op)
 	for (i = 0; i < NOPS; i++)
 		if (est_ops[i].op == op)
 			return est_ops[i].method;
+	for (i = 0; i < sizeof(lk_ops) / sizeof(lk_ops[0]); i++)
+		if (lk_ops[i].op == op)
+			return lk_ops[i].method;
 	return "GET";
 }
 
@@ -88,6 +109,9 @@ est_op_name(enum est_op op)
 	for (i = 0; i < NOPS; i++)
 		if (est_ops[i].op == op)
 			return est_ops[i].name;
+	for (i = 0; i < sizeof(lk_ops) / sizeof(lk_ops[0]); i++)
+		if (lk_ops[i].op == op)
+			return lk_ops[i].name;
 	return "?";
 }
 

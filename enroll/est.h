@@ -11,11 +11,16 @@
 #define EST_PREFIX	"/.well-known/est"
 #define EST_LABEL_MAX	64
 
+#define LK_PREFIX	"/.well-known/latchkey"
+
 enum est_op {
 	EST_OP_CACERTS = 1,
 	EST_OP_CSRATTRS,
 	EST_OP_SIMPLEENROLL,
-	EST_OP_SIMPLEREENROLL
+	EST_OP_SIMPLEREENROLL,
+	/* latchkey's own resources under LK_PREFIX (no label) */
+	LK_OP_STATUS,		/* GET: the binding state of the LDevID presented */
+	LK_OP_CRL		/* GET: the domain CA's CRL (DER, application/pkix-crl) */
 };
 
 #define EST_CT_PKCS10	"application/pkcs10"

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "enroll/agent.h"
+#include "enroll/status_cmd.h"
 
 #define LATCHKEY_VERSION	"0.1"
 
@@ -26,7 +27,8 @@ static const char usage_head[] =
 "                [--json] [-q] [-v]\n"
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
 "                [--timeout SECS] [--json] [-q] [-v]\n"
-"       latchkey discover | onboard | status | latch   (not yet implemented)\n";
+"       latchkey status [--out DIR] [--offline] [--json]\n"
+"       latchkey discover | onboard | latch   (not yet implemented)\n";
 
 static const char help_intro[] =
 "\n"
@@ -382,7 +384,7 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 int
 main(int argc, char *argv[])
 {
-	static const char *const later[] = { "discover", "onboard", "status", "latch", NULL };
+	static const char *const later[] = { "discover", "onboard", "latch", NULL };
 	const char *cmd;
 	int i;
 
@@ -401,6 +403,8 @@ main(int argc, char *argv[])
 		return cli_enroll(CMD_ENROLL, argc - 1, argv + 1);
 	if (strcmp(cmd, "reenroll") == 0)
 		return cli_enroll(CMD_REENROLL, argc - 1, argv + 1);
+	if (strcmp(cmd, "status") == 0)
+		return status_cmd_main(argc - 1, argv + 1);
 	for (i = 0; later[i] != NULL; i++) {
 		if (strcmp(cmd, later[i]) == 0) {
 			fprintf(stderr, "latchkey: %s: not yet implemented\n", cmd);

@@ -460,6 +460,65 @@ out:
 	csr_info_free(&csr);
 }
 
+/*
+ * GET /.well-known/latchkey/status: the binding state of the LDevID presented (a device
+ * learns here that its binding was revoked, and why). Revoked LDevIDs still authenticate
+ * for this question: the answer is about them.
+ */
+static void
+handle_status(struct registrar *r, const struct registrar_peer *peer,
+    struct registrar_reply *out)
+{
+	struct idevid_info info;
+	struct registry_cert c;
+	struct registry_binding b;
+	char err[256];
+	json_t *j = NULL;
+	int found;
+
+	memset(&info, 0, sizeof(info));
+	if (peer->cert == NULL) {
+		reply_text(out, 401, "a client certificate (LDevID) is required");
+		return;
+	}
+	if (idevid_verify(r->ldevids, peer->cert, peer->chain, &info, err, sizeof(err)) !=
+	    IDEVID_OK) {
+		reply_text(out, 403, "client certificate is not an LDevID of domain %s",
+		    r->cfg.domain);
+		goto out;
+	}
+	found = registry_cert_get(r->reg, info.cert_serial, &c, err, sizeof(err));
+	if (found == 1)
+		found = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
+	if (found < 0) {
+		log_warnx("registry: %s", err);
+		reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
+	if (found == 0) {
+		reply_text(out, 403, "LDevID %s is not in the registry", info.cert_serial);
+		goto out;
+	}
+	/* the binding this certificate belongs to, even when a newer one exists */
+	if (b.id != c.binding_id && c.revoked_at != 0)
+		snprintf(b.state, sizeof(b.state), "revoked");
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b}", "serial", info.serial,
+	    "domain", r->cfg.domain, "state", c.revoked_at != 0 ? "revoked" : b.state,
+	    "reason", c.revoked_at != 0 ? c.reason : b.reason,
+	    "revoked_at", (json_int_t)(c.revoked_at != 0 ? c.revoked_at : b.revoked_at),
+	    "ldevid_serial", info.cert_serial, "ldevid_revoked", c.revoked_at != 0);
+	if (j == NULL || (out->body = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	out->len = strlen(out->body);
+	out->status = 200;
+	out->ctype = "application/json";
+out:
+	json_decref(j);
+	idevid_info_free(&info);
+}
+
 void
 registrar_handle(struct registrar *r, enum est_op op, const char *label,
     const char *content_type, const unsigned char *body, size_t len,
@@ -495,6 +554,12 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	case EST_OP_SIMPLEENROLL:
 	case EST_OP_SIMPLEREENROLL:
 		handle_enroll(r, op == EST_OP_SIMPLEREENROLL, content_type, body, len, peer, out);
+		return;
+	case LK_OP_STATUS:
+		handle_status(r, peer, out);
+		return;
+	case LK_OP_CRL:
+		reply_text(out, 503, "no CRL published yet");
 		return;
 	}
 	reply_text(out, 404, "unknown EST operation");
