@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -161,12 +162,18 @@ static struct bufferevent *
 tls_bev(struct event_base *base, void *arg)
 {
 	struct daemon *d = arg;
+	struct bufferevent *bev;
 	SSL *ssl;
 
-	if ((ssl = SSL_new(d->ctx)) == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE);
+	/*
+	 * evhttp falls back to a plaintext socket when this returns NULL: never let it.
+	 * Both calls fail only when memory is exhausted; the supervisor restarts the worker.
+	 */
+	if ((ssl = SSL_new(d->ctx)) == NULL ||
+	    (bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	return bev;
 }
 
 static void
@@ -264,6 +271,19 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	(void)ev;
 	log_info("received signal %d, stopping", (int)sig);
 	event_base_loopexit(d->base, NULL);
+}
+
+/* Many idle or slow clients must not exhaust descriptors: take the hard limit. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit");
+	}
 }
 
 /* The listening socket, made once by the parent and shared by every worker. */
@@ -463,6 +483,7 @@ main(int argc, char *argv[])
 	}
 	if ((fd = listen_socket(&d.cfg, err, sizeof(err))) == -1)
 		fatalx("%s", err);
+	raise_fd_limit();
 	if (!debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	workers = d.cfg.workers;
