@@ -27,8 +27,9 @@ for t in "$top/$B"/tests/test_*; do
 	log=$logdir/$(basename "$t").log
 	CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$log" 2>&1
 	rc=$?
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	# a binary may run several groups: add up every group's summary
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END{print s+0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END{print s+0}')
 	p=${p:-0}; f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
 	pass=$((pass + p)); fail=$((fail + f))
