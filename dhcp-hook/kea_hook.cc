@@ -1,0 +1,450 @@
+// kea_hook.cc: liblatchkey_kea.so, the ISC Kea 2.2 hook library (hooks API 20200).
+//
+// A thin shim: the fixed extern "C" surface (version, load, unload,
+// multi_threading_compatible and the callouts) unpacks Kea's arguments and calls the C
+// core in dhcpopt.c, which has no Kea types. No exception leaves this file. See
+// dhcp-hook/README.md for the parameters, the options and the plan for the revoked class.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <hooks/hooks.h>
+#include <dhcp/dhcp4.h>
+#include <dhcp/dhcp6.h>
+#include <dhcp/option.h>
+#include <dhcp/pkt4.h>
+#include <dhcp/pkt6.h>
+#include <cc/data.h>
+#include <log/logger.h>
+#include <log/macros.h>
+#include <log/message_initializer.h>
+
+extern "C" {
+#include "dhcp-hook/dhcpopt.h"
+}
+
+using isc::data::ConstElementPtr;
+using isc::data::Element;
+using isc::dhcp::Option;
+using isc::dhcp::OptionBuffer;
+using isc::dhcp::OptionCollection;
+using isc::dhcp::OptionPtr;
+using isc::dhcp::Pkt4Ptr;
+using isc::dhcp::Pkt6Ptr;
+using isc::hooks::CalloutHandle;
+using isc::hooks::LibraryHandle;
+
+namespace {
+
+// Log messages. Debian's Kea 2.2 ships no kea-msg-compiler, so the message IDs and texts
+// are registered by hand (MessageInitializer; Kea loads the dictionary after dlopen()).
+const isc::log::MessageID LATCHKEY_LOAD_OK = "LATCHKEY_LOAD_OK";
+const isc::log::MessageID LATCHKEY_LOAD_FAILED = "LATCHKEY_LOAD_FAILED";
+const isc::log::MessageID LATCHKEY_SIZE_WARNING = "LATCHKEY_SIZE_WARNING";
+const isc::log::MessageID LATCHKEY_REGISTRY_PENDING = "LATCHKEY_REGISTRY_PENDING";
+const isc::log::MessageID LATCHKEY_UNLOAD = "LATCHKEY_UNLOAD";
+const isc::log::MessageID LATCHKEY_OPTIONS_ADDED = "LATCHKEY_OPTIONS_ADDED";
+const isc::log::MessageID LATCHKEY_OPTIONS_TRIMMED = "LATCHKEY_OPTIONS_TRIMMED";
+const isc::log::MessageID LATCHKEY_CALLOUT_FAILED = "LATCHKEY_CALLOUT_FAILED";
+
+const char *latchkey_messages[] = {
+	"LATCHKEY_LOAD_OK", "latchkey hook loaded: %1 registrar URI(s), %2 posture URI(s), "
+	    "%3 update URI(s), enterprise %4; option data: 143/136 %5, 125 %6, 17 %7 octets",
+	"LATCHKEY_LOAD_FAILED", "latchkey hook not loaded: %1",
+	"LATCHKEY_SIZE_WARNING", "latchkey hook: %1",
+	"LATCHKEY_REGISTRY_PENDING", "latchkey hook: registry %1 noted; revoked devices are "
+	    "not put into class %2 yet (needs the registry's network identifiers)",
+	"LATCHKEY_UNLOAD", "latchkey hook unloaded",
+	"LATCHKEY_OPTIONS_ADDED", "latchkey: added %1 to %2 (transaction %3)",
+	"LATCHKEY_OPTIONS_TRIMMED", "latchkey: left out part of the options from %1 "
+	    "(transaction %2): the client accepts at most %3 octets",
+	"LATCHKEY_CALLOUT_FAILED", "latchkey: %1 callout failed: %2",
+	NULL
+};
+
+const isc::log::MessageInitializer latchkey_message_init(latchkey_messages);
+isc::log::Logger latchkey_logger("latchkey-hooks");
+
+const int DBG_PACKET = 40;	// Kea's DBGLVL_PKT_HANDLING (per-packet detail)
+
+// The configuration, built in load() and only read afterwards. Kea runs load() and
+// unload() while no callout is running (it stops its packet threads first), so callouts
+// on any number of threads see it immutable.
+struct dhcpopt_config *config;
+std::string revoked_class;
+std::string only_class;
+
+const char *const known_parameters[] = {
+	"registrar-uris", "posture-uris", "update-uris", "vendor-enterprise",
+	"ca-fingerprint", "registry", "revoked-class", "only-class",
+};
+
+// A configuration error: the message names the parameter.
+struct param_error : std::runtime_error {
+	explicit param_error(const std::string &m) : std::runtime_error(m) {}
+};
+
+std::string
+type_name(const ConstElementPtr &e)
+{
+	return Element::typeToName(static_cast<Element::types>(e->getType()));
+}
+
+void
+load_uri_list(LibraryHandle &handle, const char *name, enum dhcpopt_uri_list which)
+{
+	ConstElementPtr e = handle.getParameter(name);
+	char err[256];
+
+	if (!e)
+		return;
+	if (e->getType() != Element::list)
+		throw param_error(std::string("parameter '") + name + "' must be a list of "
+		    "strings, not " + type_name(e));
+	for (size_t i = 0; i < e->size(); i++) {
+		ConstElementPtr item = e->get(static_cast<int>(i));
+		std::string where = std::string("parameter '") + name + "' item " +
+		    std::to_string(i + 1);
+		if (!item || item->getType() != Element::string)
+			throw param_error(where + " must be a string");
+		if (dhcpopt_config_add_uri(config, which, item->stringValue().c_str(), err,
+		    sizeof(err)) == -1)
+			throw param_error(where + ": " + err);
+	}
+}
+
+// The string parameter name, or NULL when absent; throws when it is not a string.
+ConstElementPtr
+string_param(LibraryHandle &handle, const char *name)
+{
+	ConstElementPtr e = handle.getParameter(name);
+
+	if (e && e->getType() != Element::string)
+		throw param_error(std::string("parameter '") + name + "' must be a string, not " +
+		    type_name(e));
+	return e;
+}
+
+void
+load_config(LibraryHandle &handle)
+{
+	ConstElementPtr e;
+	char err[256], warn[256];
+	size_t n143, n125, n17;
+
+	for (const std::string &name : handle.getParameterNames()) {
+		bool known = false;
+		for (const char *k : known_parameters)
+			known = known || name == k;
+		if (!known)
+			throw param_error("unknown parameter '" + name + "'");
+	}
+	if ((config = dhcpopt_config_new()) == NULL)
+		throw std::bad_alloc();
+	if (!handle.getParameter("registrar-uris"))
+		throw param_error("parameter 'registrar-uris' (list of https URIs) is required");
+	load_uri_list(handle, "registrar-uris", DHCPOPT_REGISTRAR);
+	load_uri_list(handle, "posture-uris", DHCPOPT_POSTURE);
+	load_uri_list(handle, "update-uris", DHCPOPT_UPDATE);
+	if ((e = handle.getParameter("vendor-enterprise"))) {
+		if (e->getType() != Element::integer)
+			throw param_error(std::string("parameter 'vendor-enterprise' must be an "
+			    "integer, not ") + type_name(e));
+		if (dhcpopt_config_set_enterprise(config, e->intValue(), err, sizeof(err)) == -1)
+			throw param_error(std::string("parameter 'vendor-enterprise': ") + err);
+	}
+	if ((e = string_param(handle, "ca-fingerprint")) &&
+	    dhcpopt_config_set_fingerprint(config, e->stringValue().c_str(), err,
+	    sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'ca-fingerprint': ") + err);
+	if ((e = string_param(handle, "registry")) &&
+	    dhcpopt_config_set_registry(config, e->stringValue().c_str(), err,
+	    sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'registry': ") + err);
+	if ((e = string_param(handle, "revoked-class")) &&
+	    dhcpopt_config_set_revoked_class(config, e->stringValue().c_str(), err,
+	    sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'revoked-class': ") + err);
+	if ((e = string_param(handle, "only-class")) &&
+	    dhcpopt_config_set_only_class(config, e->stringValue().c_str(), err,
+	    sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'only-class': ") + err);
+	if (dhcpopt_config_finish(config, warn, sizeof(warn), err, sizeof(err)) == -1)
+		throw param_error(err);
+	if (warn[0] != '\0') {
+		LOG_WARN(latchkey_logger, LATCHKEY_SIZE_WARNING).arg(std::string(warn));
+	}
+
+	revoked_class = dhcpopt_config_revoked_class(config);
+	only_class = dhcpopt_config_only_class(config) ? dhcpopt_config_only_class(config) : "";
+	dhcpopt_config_encoded(config, DHCPOPT_ENC_V4_SZTP, &n143);
+	dhcpopt_config_encoded(config, DHCPOPT_ENC_V4_VENDOR, &n125);
+	dhcpopt_config_encoded(config, DHCPOPT_ENC_V6_VENDOR, &n17);
+	LOG_INFO(latchkey_logger, LATCHKEY_LOAD_OK)
+	    .arg(dhcpopt_config_uris(config, DHCPOPT_REGISTRAR)->n)
+	    .arg(dhcpopt_config_uris(config, DHCPOPT_POSTURE)->n)
+	    .arg(dhcpopt_config_uris(config, DHCPOPT_UPDATE)->n)
+	    .arg(dhcpopt_config_enterprise(config)).arg(n143).arg(n125).arg(n17);
+	// TODO(part 2, issue 6): open the registry read-only, load the revoked identifiers
+	// into the snapshot and start the change watcher (dhcp-hook/README.md).
+	if (dhcpopt_config_registry(config) != NULL) {
+		LOG_INFO(latchkey_logger, LATCHKEY_REGISTRY_PENDING)
+		    .arg(std::string(dhcpopt_config_registry(config))).arg(revoked_class);
+	}
+}
+
+void
+free_config()
+{
+	dhcpopt_config_free(config);
+	config = NULL;
+	revoked_class.clear();
+	only_class.clear();
+}
+
+// Option 57 of a DHCPv4 query (RFC 2132 §9.10), 0 when absent or malformed.
+size_t
+client_max_size(const Pkt4Ptr &query)
+{
+	OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_MAX_MESSAGE_SIZE);
+
+	if (!o)
+		return 0;
+	std::vector<uint8_t> d = o->toBinary(false);
+	return d.size() == 2 ? (static_cast<size_t>(d[0]) << 8 | d[1]) : 0;
+}
+
+OptionPtr
+encoded_option(Option::Universe u, uint16_t code, enum dhcpopt_encoded which)
+{
+	size_t len;
+	const uint8_t *d = dhcpopt_config_encoded(config, which, &len);
+
+	return OptionPtr(new Option(u, code, OptionBuffer(d, d + len)));
+}
+
+std::string
+added_text(unsigned bits, const char *sztp, const char *vendor)
+{
+	std::string s;
+
+	if (bits & DHCPOPT_ADD_SZTP)
+		s = sztp;
+	if (bits & DHCPOPT_ADD_VENDOR)
+		s += std::string(s.empty() ? "" : ", ") + vendor;
+	return s;
+}
+
+bool
+skip_callout(CalloutHandle &handle)
+{
+	CalloutHandle::CalloutNextStep st = handle.getStatus();
+
+	// An earlier hook dropped the packet or took over packing it: leave it alone.
+	return config == NULL || st == CalloutHandle::NEXT_STEP_DROP ||
+	    st == CalloutHandle::NEXT_STEP_SKIP;
+}
+
+void
+send4(CalloutHandle &handle)
+{
+	Pkt4Ptr query, response;
+	struct dhcpopt_pkt p = {};
+	unsigned bits;
+	uint8_t type;
+
+	handle.getArgument("query4", query);
+	handle.getArgument("response4", response);
+	if (!query || !response)
+		return;
+	type = response->getType();
+	p.family = 4;
+	p.answer = type == isc::dhcp::DHCPOFFER || type == isc::dhcp::DHCPACK;
+	if (!p.answer)
+		return;
+	p.in_only_class = !only_class.empty() && query->inClass(only_class);
+	p.in_revoked = query->inClass(revoked_class);
+	p.has_sztp = response->getOption(DHCPOPT_V4_SZTP_REDIRECT) != nullptr;
+	p.has_vendor = response->getOption(DHCPOPT_V4_VIVSO) != nullptr;
+	p.resp_len = response->len();
+	p.client_max = client_max_size(query);
+	bits = dhcpopt_select(config, &p);
+	if (bits & DHCPOPT_ADD_SZTP)
+		response->addOption(encoded_option(Option::V4, DHCPOPT_V4_SZTP_REDIRECT,
+		    DHCPOPT_ENC_V4_SZTP));
+	if (bits & DHCPOPT_ADD_VENDOR)
+		response->addOption(encoded_option(Option::V4, DHCPOPT_V4_VIVSO,
+		    DHCPOPT_ENC_V4_VENDOR));
+	if (bits & DHCPOPT_TRIMMED) {
+		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_TRIMMED)
+		    .arg(response->getName()).arg(response->getTransid())
+		    .arg(p.client_max > DHCPOPT_V4_MIN_MSG ? p.client_max : DHCPOPT_V4_MIN_MSG);
+	}
+	if (bits & (DHCPOPT_ADD_SZTP | DHCPOPT_ADD_VENDOR)) {
+		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_ADDED)
+		    .arg(added_text(bits, "option 143", "option 125"))
+		    .arg(response->getName()).arg(response->getTransid());
+	}
+}
+
+// True when one of the response's option 17 instances carries our enterprise number.
+bool
+has_our_vendor6(const Pkt6Ptr &response)
+{
+	uint32_t ours = dhcpopt_config_enterprise(config), ent;
+
+	for (const auto &it : response->getOptions(DHCPOPT_V6_VENDOR_OPTS)) {
+		if (!it.second)
+			continue;
+		std::vector<uint8_t> d = it.second->toBinary(false);
+		if (dhcpopt_vendor6_enterprise(d.data(), d.size(), &ent) == 0 && ent == ours)
+			return true;
+	}
+	return false;
+}
+
+void
+send6(CalloutHandle &handle)
+{
+	Pkt6Ptr query, response;
+	struct dhcpopt_pkt p = {};
+	unsigned bits;
+	uint8_t type;
+
+	handle.getArgument("query6", query);
+	handle.getArgument("response6", response);
+	if (!query || !response)
+		return;
+	type = response->getType();
+	p.family = 6;
+	p.answer = type == DHCPV6_ADVERTISE || type == DHCPV6_REPLY;
+	if (!p.answer)
+		return;
+	p.in_only_class = !only_class.empty() && query->inClass(only_class);
+	p.in_revoked = query->inClass(revoked_class);
+	p.has_sztp = response->getOption(DHCPOPT_V6_SZTP_REDIRECT) != nullptr;
+	p.has_vendor = has_our_vendor6(response);
+	bits = dhcpopt_select(config, &p);
+	if (bits & DHCPOPT_ADD_SZTP)
+		response->addOption(encoded_option(Option::V6, DHCPOPT_V6_SZTP_REDIRECT,
+		    DHCPOPT_ENC_V6_SZTP));
+	if (bits & DHCPOPT_ADD_VENDOR)
+		response->addOption(encoded_option(Option::V6, DHCPOPT_V6_VENDOR_OPTS,
+		    DHCPOPT_ENC_V6_VENDOR));
+	if (bits & (DHCPOPT_ADD_SZTP | DHCPOPT_ADD_VENDOR)) {
+		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_ADDED)
+		    .arg(added_text(bits, "option 136", "option 17"))
+		    .arg(response->getName()).arg(response->getTransid());
+	}
+}
+
+} // namespace
+
+extern "C" {
+
+int
+version()
+{
+	return KEA_HOOKS_VERSION;
+}
+
+int
+load(LibraryHandle &handle)
+{
+	try {
+		free_config();
+		load_config(handle);
+		return 0;
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_LOAD_FAILED).arg(std::string(ex.what()));
+		} catch (...) {
+		}
+	} catch (...) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_LOAD_FAILED)
+			    .arg(std::string("unexpected error"));
+		} catch (...) {
+		}
+	}
+	free_config();
+	return 1;
+}
+
+int
+unload()
+{
+	try {
+		free_config();
+		LOG_INFO(latchkey_logger, LATCHKEY_UNLOAD);
+	} catch (...) {
+	}
+	return 0;
+}
+
+// Callouts only read the configuration built by load() and change the packet they were
+// handed, so any number of packet threads may run them at once. Part 2's snapshot keeps
+// this true: it is immutable and replaced by an atomic pointer swap.
+int
+multi_threading_compatible()
+{
+	return 1;
+}
+
+int
+pkt4_send(CalloutHandle &handle)
+{
+	try {
+		if (!skip_callout(handle))
+			send4(handle);
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt4_send")
+			    .arg(std::string(ex.what()));
+		} catch (...) {
+		}
+		return 1;
+	} catch (...) {
+		return 1;
+	}
+	return 0;
+}
+
+int
+pkt6_send(CalloutHandle &handle)
+{
+	try {
+		if (!skip_callout(handle))
+			send6(handle);
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt6_send")
+			    .arg(std::string(ex.what()));
+		} catch (...) {
+		}
+		return 1;
+	} catch (...) {
+		return 1;
+	}
+	return 0;
+}
+
+// TODO(part 2, issue 6): look the query's MAC / client-id up in the revoked snapshot
+// (bsearch, no database access per packet) and query->addClass(revoked_class) when found,
+// early enough to steer subnet and pool selection. Does nothing yet.
+int
+pkt4_receive(CalloutHandle &handle)
+{
+	return 0;
+}
+
+// TODO(part 2, issue 6): the same for the DHCPv6 client DUID.
+int
+pkt6_receive(CalloutHandle &handle)
+{
+	return 0;
+}
+
+} // extern "C"
