@@ -3,10 +3,15 @@
  * request over a socketpair (the relayd "ca" process pattern, STYLE.md).
  *
  * Framing (all integers big-endian):
- *   request  = u32 type | u32 len | body[len]        type 1 = ISSUE_LDEVID
+ *   request  = u32 type | u32 len | body[len]        type 1 = ISSUE_LDEVID, 2 = CRL, 3 = OCSP
  *   ISSUE    = u16 serial_len | serial | u16 spki_len | spki | u16 hw_len | hw
- *   response = u32 status (0 ok) | u32 len | body[len] (cert DER or one line of error text)
- * Header + body never exceed SIGNER_MSG_MAX; every length is checked before it is used.
+ *   CRL      = u64 crl_number | i64 this_update | u32 next_update_hours | entries
+ *              (crl_entries_encode framing, certs/crl.h)
+ *   OCSP     = u32 query_len | query | u32 status_len | status | i64 this_update |
+ *              u32 next_update_hours (ocsp_query_encode / ocsp_status_encode framing)
+ *   response = u32 status (0 ok) | u32 len | body[len] (DER, or one line of error text)
+ * Header + body never exceed SIGNER_MSG_MAX, except CRL requests and answers, which are
+ * bounded by SIGNER_LARGE_MAX; every length is checked before it is used.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -30,12 +35,16 @@
 #include <openssl/x509.h>
 
 #include "certs/ca.h"
+#include "certs/crl.h"
+#include "certs/ocsp.h"
 #include "certs/pki.h"
 #include "certs/signer.h"
 
 #define SIGNER_HDR		8
 #define SIGNER_BODY_MAX		(SIGNER_MSG_MAX - SIGNER_HDR)
 #define SIGNER_T_ISSUE		1
+#define SIGNER_T_CRL		2
+#define SIGNER_T_OCSP		3
 #define SIGNER_TIMEOUT_SECS	10	/* the child answers in well under a millisecond */
 #define SIGNER_FD_CAP		65536
 
@@ -147,6 +156,34 @@ child_reply(int fd, uint32_t status, const void *body, size_t len)
 	return write_full(fd, msg, SIGNER_HDR + len);
 }
 
+/* An answer of any size up to SIGNER_LARGE_MAX (CRLs). */
+static int
+child_reply_large(int fd, uint32_t status, const void *body, size_t len)
+{
+	unsigned char hdr[SIGNER_HDR];
+
+	if (len > SIGNER_LARGE_MAX)
+		return -1;
+	put32(hdr, status);
+	put32(hdr + 4, (uint32_t)len);
+	if (write_full(fd, hdr, sizeof(hdr)) == -1)
+		return -1;
+	return len > 0 ? write_full(fd, body, len) : 0;
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
 static int
 child_error(int fd, const char *text)
 {
@@ -200,6 +237,63 @@ child_issue(int fd, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof,
 	}
 	rc = child_reply(fd, 0, der, (size_t)n);
 	OPENSSL_free(der);
+	return rc;
+}
+
+/* Sign a CRL over the entries the parent looked up (RFC 5280 §5). */
+static int
+child_crl(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len)
+{
+	struct crl_entry *e = NULL;
+	unsigned char *der = NULL;
+	size_t n = 0, dlen = 0;
+	char err[256] = "";
+	int rc;
+
+	if (len < 20)
+		return child_error(fd, "signer: short CRL request");
+	if (crl_entries_decode(b + 20, len - 20, &e, &n, err, sizeof(err)) == -1)
+		return child_error(fd, err[0] != '\0' ? err : "signer: bad CRL entries");
+	if (crl_build(cert, key, e, n, get64(b), (int64_t)get64(b + 8), get32(b + 16), &der,
+	    &dlen, err, sizeof(err)) == -1) {
+		free(e);
+		ERR_clear_error();
+		return child_error(fd, err[0] != '\0' ? err : "signer: CRL build failed");
+	}
+	free(e);
+	rc = child_reply_large(fd, 0, der, dlen);
+	free(der);
+	return rc;
+}
+
+/* Sign an OCSP response for statuses the parent looked up (RFC 6960 §4.2). */
+static int
+child_ocsp(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len)
+{
+	struct ocsp_query q;
+	struct ocsp_status st[OCSP_IDS_MAX];
+	unsigned char *der = NULL;
+	size_t ql, sl, n = 0, dlen = 0;
+	char err[256] = "";
+	int rc;
+
+	if (len < 4 || (ql = get32(b)) > len - 4 || len - 4 - ql < 4)
+		return child_error(fd, "signer: bad OCSP query field");
+	sl = get32(b + 4 + ql);
+	if (len - 8 - ql < sl || len - 8 - ql - sl != 12)
+		return child_error(fd, "signer: bad OCSP status field");
+	if (ocsp_query_decode(b + 4, ql, &q, err, sizeof(err)) == -1 ||
+	    ocsp_status_decode(b + 8 + ql, sl, st, &n, err, sizeof(err)) == -1)
+		return child_error(fd, err[0] != '\0' ? err : "signer: bad OCSP request");
+	if (n != q.nids)
+		return child_error(fd, "signer: one status per CertID needed");
+	if (ocsp_response_build(cert, key, &q, st, (int64_t)get64(b + 8 + ql + sl),
+	    get32(b + 16 + ql + sl), &der, &dlen, err, sizeof(err)) == -1) {
+		ERR_clear_error();
+		return child_error(fd, err[0] != '\0' ? err : "signer: OCSP build failed");
+	}
+	rc = child_reply(fd, 0, der, dlen);
+	free(der);
 	return rc;
 }
 
@@ -259,6 +353,19 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 			break;
 		type = get32(hdr);
 		len = get32(hdr + 4);
+		if (type == SIGNER_T_CRL && len <= SIGNER_LARGE_MAX) {
+			unsigned char *big = malloc(len > 0 ? len : 1);
+
+			if (big == NULL || read_full(sock, big, len) != 1) {
+				free(big);
+				break;
+			}
+			r = child_crl(sock, cert, key, big, len);
+			free(big);
+			if (r == -1)
+				break;
+			continue;
+		}
 		if (len > SIGNER_BODY_MAX) {
 			/* Skip the oversized body without storing it, then refuse it. */
 			for (left = len; left > 0; left -= chunk) {
@@ -274,6 +381,8 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 			break;
 		if (type == SIGNER_T_ISSUE)
 			r = child_issue(sock, cert, key, prof, body, len);
+		else if (type == SIGNER_T_OCSP)
+			r = child_ocsp(sock, cert, key, body, len);
 		else
 			r = child_error(sock, "signer: unknown request type");
 		if (r == -1)
@@ -371,8 +480,8 @@ signer_pid(const struct signer *s)
 
 /* One exchange on the channel; the caller holds the lock. *body malloc'd on success. */
 static int
-signer_call(struct signer *s, const unsigned char *req, size_t reqlen, uint32_t *status,
-    unsigned char **body, size_t *bodylen, char *err, size_t errlen)
+signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t maxlen,
+    uint32_t *status, unsigned char **body, size_t *bodylen, char *err, size_t errlen)
 {
 	unsigned char hdr[SIGNER_HDR];
 	uint32_t len;
@@ -384,7 +493,7 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, uint32_t 
 		goto dead;
 	*status = get32(hdr);
 	len = get32(hdr + 4);
-	if (len > SIGNER_BODY_MAX)
+	if (len > maxlen)
 		goto dead;
 	if ((*body = malloc(len + 1)) == NULL) {
 		/* We cannot drain the answer: the channel is out of step from here on. */
@@ -402,6 +511,29 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, uint32_t 
 dead:
 	s->dead = 1;
 	return signer_seterr(err, errlen, "signer: the signing process is gone");
+}
+
+/* Turn one exchange's outcome into the caller's DER or a one-line error. */
+static int
+signer_result(int rc, uint32_t status, unsigned char *body, size_t rlen, unsigned char **der,
+    size_t *der_len, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (rc == -1)
+		return -1;
+	if (status != 0 || rlen == 0) {
+		/* The child's one-line reason; keep only printable bytes. */
+		for (i = 0; i < rlen; i++)
+			if (body[i] < 0x20 || body[i] > 0x7e)
+				body[i] = '?';
+		signer_seterr(err, errlen, "%s", rlen > 0 ? (char *)body : "signer: empty answer");
+		free(body);
+		return -1;
+	}
+	*der = body;
+	*der_len = rlen;
+	return 0;
 }
 
 int
@@ -446,22 +578,84 @@ signer_issue(struct signer *s, const char *device_serial, const unsigned char *s
 	off += 2 + hw_len;
 
 	pthread_mutex_lock(&s->lock);
-	rc = signer_call(s, msg, off, &status, &body, &rlen, err, errlen);
+	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, &status, &body, &rlen, err, errlen);
 	pthread_mutex_unlock(&s->lock);
-	if (rc == -1)
-		return -1;
-	if (status != 0 || rlen == 0) {
-		/* The child's one-line reason; keep only printable bytes. */
-		for (off = 0; off < rlen; off++)
-			if (body[off] < 0x20 || body[off] > 0x7e)
-				body[off] = '?';
-		signer_seterr(err, errlen, "%s", rlen > 0 ? (char *)body : "signer: empty answer");
-		free(body);
-		return -1;
+	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
+}
+
+int
+signer_crl(struct signer *s, const struct crl_entry *e, size_t n, uint64_t crl_number,
+    int64_t this_update, unsigned next_update_hours, unsigned char **der, size_t *der_len,
+    char *err, size_t errlen)
+{
+	unsigned char *enc = NULL, *msg = NULL, *body = NULL;
+	size_t elen = 0, rlen = 0;
+	uint32_t status = 1;
+	int rc;
+
+	*der = NULL;
+	*der_len = 0;
+	if (s == NULL)
+		return signer_seterr(err, errlen, "signer: not running");
+	if (crl_entries_encode(e, n, &enc, &elen) == -1)
+		return signer_seterr(err, errlen, "signer: cannot encode %zu CRL entries", n);
+	if (elen > SIGNER_LARGE_MAX - 20 || (msg = malloc(SIGNER_HDR + 20 + elen)) == NULL) {
+		free(enc);
+		return signer_seterr(err, errlen, "signer: CRL request too large");
 	}
-	*der = body;
-	*der_len = rlen;
-	return 0;
+	put32(msg, SIGNER_T_CRL);
+	put32(msg + 4, (uint32_t)(20 + elen));
+	put64(msg + 8, crl_number);
+	put64(msg + 16, (uint64_t)this_update);
+	put32(msg + 24, next_update_hours);
+	memcpy(msg + 28, enc, elen);
+	free(enc);
+	pthread_mutex_lock(&s->lock);
+	rc = signer_call(s, msg, SIGNER_HDR + 20 + elen, SIGNER_LARGE_MAX, &status, &body,
+	    &rlen, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
+}
+
+int
+signer_ocsp(struct signer *s, const struct ocsp_query *q, const struct ocsp_status *st,
+    int64_t this_update, unsigned next_update_hours, unsigned char **der, size_t *der_len,
+    char *err, size_t errlen)
+{
+	unsigned char *qb = NULL, *sb = NULL, *body = NULL, msg[SIGNER_MSG_MAX];
+	size_t ql = 0, sl = 0, rlen = 0, off;
+	uint32_t status = 1;
+	int rc;
+
+	*der = NULL;
+	*der_len = 0;
+	if (s == NULL || q == NULL || st == NULL)
+		return signer_seterr(err, errlen, "signer: not running");
+	if (ocsp_query_encode(q, &qb, &ql) == -1 || ocsp_status_encode(st, q->nids, &sb, &sl) ==
+	    -1 || 4 + ql + 4 + sl + 12 > SIGNER_BODY_MAX) {
+		free(qb);
+		free(sb);
+		return signer_seterr(err, errlen, "signer: cannot encode the OCSP request");
+	}
+	put32(msg, SIGNER_T_OCSP);
+	put32(msg + 4, (uint32_t)(4 + ql + 4 + sl + 12));
+	off = SIGNER_HDR;
+	put32(msg + off, (uint32_t)ql);
+	memcpy(msg + off + 4, qb, ql);
+	off += 4 + ql;
+	put32(msg + off, (uint32_t)sl);
+	memcpy(msg + off + 4, sb, sl);
+	off += 4 + sl;
+	put64(msg + off, (uint64_t)this_update);
+	put32(msg + off + 8, next_update_hours);
+	off += 12;
+	free(qb);
+	free(sb);
+	pthread_mutex_lock(&s->lock);
+	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, &status, &body, &rlen, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
 }
 
 void

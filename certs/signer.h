@@ -20,9 +20,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "certs/ca.h"
+#include <stdint.h>
 
-#define SIGNER_MSG_MAX	16384
+#include "certs/ca.h"
+#include "certs/crl.h"
+#include "certs/ocsp.h"
+
+#define SIGNER_MSG_MAX		16384
+#define SIGNER_LARGE_MAX	(64u << 20)	/* CRL requests and answers only */
 
 struct signer;
 
@@ -31,6 +36,14 @@ struct signer *signer_start(const char *ca_cert_path, const char *ca_key_path,
 /* Issue an LDevID; *der is malloc'd (caller frees). */
 int	signer_issue(struct signer *s, const char *device_serial, const unsigned char *spki,
 	    size_t spki_len, const unsigned char *hwmodule, size_t hw_len, unsigned char **der,
+	    size_t *der_len, char *err, size_t errlen);
+/* Sign a CRL listing e[0..n-1] (certs/crl.h); *der malloc'd (caller frees). */
+int	signer_crl(struct signer *s, const struct crl_entry *e, size_t n, uint64_t crl_number,
+	    int64_t this_update, unsigned next_update_hours, unsigned char **der,
+	    size_t *der_len, char *err, size_t errlen);
+/* Sign an OCSP response: st[i] answers q->ids[i] (certs/ocsp.h); *der malloc'd. */
+int	signer_ocsp(struct signer *s, const struct ocsp_query *q, const struct ocsp_status *st,
+	    int64_t this_update, unsigned next_update_hours, unsigned char **der,
 	    size_t *der_len, char *err, size_t errlen);
 pid_t	signer_pid(const struct signer *s);
 void	signer_free(struct signer *s);	/* closes the channel, reaps the child; NULL safe */

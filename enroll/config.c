@@ -167,6 +167,11 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
 			return "expected an http:// or https:// URL";
 		strcpy(dst, v);
+	} else if (strcmp(k, "crl-file") == 0) {
+		if (strcmp(v, "none") == 0)
+			strcpy(c->crl_file, "none");
+		else if (set_path(c->crl_file, dir, v))
+			return "path too long";
 	} else if (strcmp(k, "max-body") == 0) {
 		if (set_uint(&n, v, 1024, 16 * 1024 * 1024))
 			return "expected bytes, 1024 to 16777216";
@@ -292,6 +297,15 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		cerr(err, errlen, "%s: manufacturer-ca: at least one required", path);
 	else
 		rc = 0;
+	if (rc == 0 && c->crl_file[0] == '\0') {
+		/* default: crl.der beside the registry */
+		const char *slash2 = strrchr(c->registry, '/');
+		int dl = slash2 != NULL ? (int)(slash2 - c->registry) : 1;
+
+		snprintf(c->crl_file, sizeof(c->crl_file), "%.*s/crl.der", dl,
+		    slash2 != NULL ? c->registry : ".");
+	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
+		c->crl_file[0] = '\0';
 out:
 	free(buf);
 	fclose(f);

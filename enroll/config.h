@@ -16,6 +16,8 @@
  *   channel-binding = required | optional  (default required; RFC 7030 §3.5)
  *   ldevid-lifetime-days = N               (default 365, 1..3650)
  *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
+ *   crl-file = FILE                        where the CRL is kept current (DER; default crl.der
+ *                                          beside the registry; "none" to not write it)
  *   max-body = BYTES                       request body limit (default 65536)
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
@@ -47,6 +49,7 @@ struct config {
 	int		channel_binding_required;
 	unsigned	ldevid_lifetime_days;
 	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
+	char		crl_file[CONFIG_PATH];		/* "" = not written */
 	size_t		max_body;
 	unsigned	idle_timeout;
 	int		registry_sync_full;

@@ -22,6 +22,7 @@ static const struct {
 } lk_ops[] = {
 	{ "status", LK_OP_STATUS, "GET" },
 	{ "crl", LK_OP_CRL, "GET" },
+	{ "ocsp", LK_OP_OCSP, "POST" },
 };
 
 #define NOPS (sizeof(est_ops) / sizeof(est_ops[0]))

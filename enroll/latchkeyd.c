@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "certs/ocsp.h"
 #include "enroll/chanbind.h"
 #include "enroll/config.h"
 #include "enroll/est.h"
@@ -32,6 +33,7 @@
 #include "enroll/registrar.h"
 
 #define MAX_HEADERS_SIZE	8192
+#define OCSP_GET_PREFIX		LK_PREFIX "/ocsp/"
 
 struct daemon {
 	struct config		 cfg;
@@ -40,6 +42,8 @@ struct daemon {
 	struct event_base	*base;
 	struct evhttp		*http;
 	unsigned long		 requests;
+	unsigned		 worker;	/* index; worker 0 publishes the CRL file */
+	struct event		*crl_timer;
 };
 
 static void __attribute__((noreturn))
@@ -76,6 +80,8 @@ usage(FILE *f, int status)
 "  channel-binding = required|optional   RFC 7030 3.5 binding in the CSR (default required)\n"
 "  ldevid-lifetime-days = N      LDevID lifetime (default 365)\n"
 "  crl-url, ocsp-url = URL       written into issued LDevIDs (default none)\n"
+"  crl-file = FILE|none          the CRL, kept current by latchkeyd (default crl.der beside\n"
+"                                the registry); also served at /.well-known/latchkey/crl\n"
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
 "  idle-timeout = SECONDS        drop a client silent this long (default 10)\n"
 "  registry-sync = full|normal   fsync every answered enrollment (default full)\n"
@@ -212,6 +218,30 @@ send_error(struct evhttp_request *req, int status, const char *allow, const char
 }
 
 static void
+handle_ocsp_get(struct daemon *d, struct evhttp_request *req, const char *b64)
+{
+	struct registrar_reply rep;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char err[128];
+
+	if (ocsp_get_path_decode(b64, &der, &len, err, sizeof(err)) == -1) {
+		memset(&rep, 0, sizeof(rep));
+		rep.status = 200;
+		rep.ctype = "application/ocsp-response";
+		if (ocsp_error_response(OCSP_RSP_MALFORMED, (unsigned char **)&rep.body,
+		    &rep.len) == -1) {
+			send_error(req, 500, NULL, "internal error");
+			return;
+		}
+	} else
+		registrar_ocsp(d->reg, der, len, &rep);
+	free(der);
+	send_reply(req, &rep);
+	registrar_reply_free(&rep);
+}
+
+static void
 handle_request(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
@@ -233,6 +263,12 @@ handle_request(struct evhttp_request *req, void *arg)
 	d->requests++;
 	evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	/* OCSP GET form (RFC 6960 A.1): /.well-known/latchkey/ocsp/<url-encoded base64> */
+	if (path != NULL && cmd == EVHTTP_REQ_GET && strncmp(path, OCSP_GET_PREFIX,
+	    sizeof(OCSP_GET_PREFIX) - 1) == 0) {
+		handle_ocsp_get(d, req, path + sizeof(OCSP_GET_PREFIX) - 1);
+		return;
+	}
 	if (path == NULL || est_route(path, &op, label) != 0) {
 		log_debug("%s: 404 %s", addr, path != NULL ? path : "(bad URI)");
 		send_error(req, 404, NULL, "not found");
@@ -261,6 +297,22 @@ handle_request(struct evhttp_request *req, void *arg)
 	    est_op_name(op));
 	send_reply(req, &rep);
 	registrar_reply_free(&rep);
+}
+
+/* Worker 0: keep the CRL file current (revocations reach it within a second). */
+static void
+on_crl_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	char err[256];
+	int rc;
+
+	(void)fd;
+	(void)ev;
+	if ((rc = registrar_crl_publish(d->reg, d->cfg.crl_file, err, sizeof(err))) == -1)
+		log_warnx("CRL %s: %s", d->cfg.crl_file, err);
+	else if (rc == 1)
+		log_debug("CRL written to %s", d->cfg.crl_file);
 }
 
 static void
@@ -336,6 +388,14 @@ worker_run(struct daemon *d, int fd)
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	if (evhttp_accept_socket_with_handle(d->http, fd) == NULL)
 		fatalx("cannot accept on the listening socket");
+	if (d->worker == 0 && d->reg != NULL && d->cfg.crl_file[0] != '\0') {
+		struct timeval tv = { 1, 0 };
+
+		if ((d->crl_timer = event_new(d->base, -1, EV_PERSIST, on_crl_timer, d)) == NULL ||
+		    event_add(d->crl_timer, &tv) == -1)
+			fatalx("cannot start the CRL timer");
+		on_crl_timer(-1, 0, d);
+	}
 	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
@@ -346,6 +406,8 @@ worker_run(struct daemon *d, int fd)
 
 	event_free(sigterm);
 	event_free(sigint);
+	if (d->crl_timer != NULL)
+		event_free(d->crl_timer);
 	evhttp_free(d->http);
 	event_base_free(d->base);
 	registrar_free(d->reg);
@@ -392,6 +454,7 @@ supervise(struct daemon *d, int fd, unsigned n)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	for (i = 0; i < n; i++) {
+		d->worker = i;
 		if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
 			fatalx("cannot start workers");
 		started[i] = time(NULL);
@@ -418,6 +481,7 @@ supervise(struct daemon *d, int fd, unsigned n)
 				fatalx("worker %d exited right after starting (status %d); stopping",
 				    (int)pid, status);
 			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
+			d->worker = i;
 			pids[i] = worker_spawn(d, fd, &old);
 			started[i] = time(NULL);
 		}

@@ -10,11 +10,14 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "certs/certder.h"
+#include "certs/crl.h"
 #include "certs/csr.h"
 #include "certs/idevid.h"
+#include "certs/ocsp.h"
 #include "certs/p7.h"
 #include "certs/pki.h"
 #include "certs/signer.h"
@@ -32,7 +35,16 @@ struct registrar {
 	size_t			 n_accept;
 	char			*cacerts_b64;	/* precomputed cacerts answer */
 	size_t			 cacerts_len;
+	X509			*ca_cert;	/* OCSP: does a CertID name our CA */
+	/* The current CRL: rebuilt when the revoked set changes, at most once a second. */
+	unsigned char		*crl_der;
+	size_t			 crl_len;
+	time_t			 crl_checked, crl_built;
+	unsigned char		 crl_digest[32];
 };
+
+#define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
+#define OCSP_NEXT_UPDATE_HOURS	1
 
 static void
 reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
@@ -123,7 +135,7 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
 		goto err;
 	free(der);
-	X509_free(ca);
+	r->ca_cert = ca;
 	return r;
 err:
 	free(der);
@@ -142,6 +154,8 @@ registrar_free(struct registrar *r)
 	signer_free(r->signer);
 	registry_close(r->reg);
 	free(r->cacerts_b64);
+	X509_free(r->ca_cert);
+	free(r->crl_der);
 	free(r);
 }
 
@@ -460,6 +474,208 @@ out:
 	csr_info_free(&csr);
 }
 
+/* Revoked certificates, gathered for the CRL. */
+struct crl_collect {
+	struct registrar	*r;
+	struct crl_entry	*e;
+	size_t			 n, cap;
+	int64_t			*bindings;
+	size_t			 nb, capb;
+	int			 oom;
+};
+
+static int
+collect_binding(const struct registry_binding *b, void *arg)
+{
+	struct crl_collect *c = arg;
+	int64_t *nb;
+
+	if (c->nb == c->capb) {
+		c->capb = c->capb ? c->capb * 2 : 64;
+		if ((nb = realloc(c->bindings, c->capb * sizeof(*nb))) == NULL) {
+			c->oom = 1;
+			return 1;
+		}
+		c->bindings = nb;
+	}
+	c->bindings[c->nb++] = b->id;
+	return 0;
+}
+
+static int
+collect_cert(const struct registry_cert *rc, void *arg)
+{
+	struct crl_collect *c = arg;
+	struct crl_entry *ne;
+
+	if (rc->revoked_at == 0)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		if ((ne = realloc(c->e, c->cap * sizeof(*ne))) == NULL) {
+			c->oom = 1;
+			return 1;
+		}
+		c->e = ne;
+	}
+	snprintf(c->e[c->n].serial_hex, sizeof(c->e[c->n].serial_hex), "%s", rc->cert_serial);
+	c->e[c->n].revoked_at = rc->revoked_at;
+	c->e[c->n].reason = crl_reason_from_name(rc->reason);
+	if (c->e[c->n].reason < 0)
+		c->e[c->n].reason = CRL_RC_NONE;
+	c->n++;
+	return 0;
+}
+
+/*
+ * Bring the CRL up to date: at most one registry scan a second; a new CRL is signed when the
+ * revoked set changed or half of nextUpdate has passed. Returns 1 when a new CRL was made,
+ * 0 when the current one stands, -1 with err.
+ */
+static int
+crl_refresh(struct registrar *r, char *err, size_t errlen)
+{
+	struct registry_filter f = { "revoked", NULL, 0 };
+	struct crl_collect c;
+	unsigned char digest[32], *der = NULL;
+	size_t i, len = 0;
+	time_t now = time(NULL);
+	EVP_MD_CTX *md = NULL;
+	int rc = -1;
+
+	if (r->crl_der != NULL && now == r->crl_checked)
+		return 0;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	if (registry_binding_foreach(r->reg, &f, collect_binding, &c, err, errlen) < 0)
+		goto out;
+	for (i = 0; i < c.nb && !c.oom; i++)
+		if (registry_cert_foreach(r->reg, c.bindings[i], collect_cert, &c, err, errlen) < 0)
+			goto out;
+	if (c.oom) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		goto out;
+	for (i = 0; i < c.n; i++)
+		EVP_DigestUpdate(md, &c.e[i], sizeof(c.e[i]));
+	EVP_DigestFinal_ex(md, digest, NULL);
+	r->crl_checked = now;
+	if (r->crl_der != NULL && memcmp(digest, r->crl_digest, sizeof(digest)) == 0 &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		rc = 0;
+		goto out;
+	}
+	/* crlNumber: milliseconds, monotonic enough across restarts and workers */
+	if (signer_crl(r->signer, c.e, c.n, (uint64_t)now * 1000 + (uint64_t)(clock() % 1000),
+	    now, CRL_NEXT_UPDATE_HOURS, &der, &len, err, errlen) == -1)
+		goto out;
+	free(r->crl_der);
+	r->crl_der = der;
+	r->crl_len = len;
+	r->crl_built = now;
+	memcpy(r->crl_digest, digest, sizeof(digest));
+	rc = 1;
+out:
+	EVP_MD_CTX_free(md);
+	free(c.e);
+	free(c.bindings);
+	return rc;
+}
+
+int
+registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen)
+{
+	int rc = crl_refresh(r, err, errlen);
+
+	if (rc == 1 && path != NULL && path[0] != '\0' &&
+	    pki_file_write(path, r->crl_der, r->crl_len, 0644, 1, err, errlen) == -1)
+		return -1;
+	return rc;
+}
+
+static void
+handle_crl(struct registrar *r, struct registrar_reply *out)
+{
+	char err[256];
+
+	if (crl_refresh(r, err, sizeof(err)) == -1 && r->crl_der == NULL) {
+		log_warnx("CRL: %s", err);
+		reply_text(out, 503, "the CRL cannot be made right now");
+		return;
+	}
+	if ((out->body = malloc(r->crl_len)) == NULL) {
+		reply_text(out, 500, "out of memory");
+		return;
+	}
+	memcpy(out->body, r->crl_der, r->crl_len);
+	out->len = r->crl_len;
+	out->status = 200;
+	out->ctype = "application/pkix-crl";
+}
+
+void
+registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
+    struct registrar_reply *out)
+{
+	struct ocsp_query q;
+	struct ocsp_status st[OCSP_IDS_MAX];
+	struct registry_cert c;
+	unsigned char *resp = NULL;
+	size_t rlen = 0, i;
+	char err[256];
+	int bad = 0, found;
+
+	memset(out, 0, sizeof(*out));
+	memset(st, 0, sizeof(st));
+	if (ocsp_request_parse(der, len, &q, err, sizeof(err)) == -1) {
+		log_debug("OCSP: %s", err);
+		bad = OCSP_RSP_MALFORMED;
+		goto error;
+	}
+	for (i = 0; i < q.nids; i++) {
+		/* RFC 6960 §2.3: we answer only for our own CA */
+		if (ocsp_query_matches_ca(&q, i, r->ca_cert) != 1) {
+			bad = OCSP_RSP_UNAUTHORIZED;
+			goto error;
+		}
+		found = registry_cert_get(r->reg, q.ids[i].serial_hex, &c, err, sizeof(err));
+		if (found < 0) {
+			log_warnx("OCSP: registry: %s", err);
+			bad = OCSP_RSP_TRY_LATER;
+			goto error;
+		}
+		st[i].revoked_at = 0;
+		st[i].reason = -1;
+		if (found == 0)
+			st[i].status = OCSP_CERT_UNKNOWN;
+		else if (c.revoked_at != 0) {
+			st[i].status = OCSP_CERT_REVOKED;
+			st[i].revoked_at = c.revoked_at;
+			st[i].reason = crl_reason_from_name(c.reason);
+		} else
+			st[i].status = OCSP_CERT_GOOD;
+	}
+	if (signer_ocsp(r->signer, &q, st, time(NULL), OCSP_NEXT_UPDATE_HOURS, &resp, &rlen,
+	    err, sizeof(err)) == -1) {
+		log_warnx("OCSP: signer: %s", err);
+		bad = OCSP_RSP_INTERNAL;
+		goto error;
+	}
+	goto send;
+error:
+	if (ocsp_error_response(bad, &resp, &rlen) == -1) {
+		reply_text(out, 500, "internal error");
+		return;
+	}
+send:
+	out->status = 200;	/* RFC 6960 A.1: errors travel inside the OCSPResponse */
+	out->ctype = "application/ocsp-response";
+	out->body = (char *)resp;
+	out->len = rlen;
+}
+
 /*
  * GET /.well-known/latchkey/status: the binding state of the LDevID presented (a device
  * learns here that its binding was revoked, and why). Revoked LDevIDs still authenticate
@@ -559,7 +775,14 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		handle_status(r, peer, out);
 		return;
 	case LK_OP_CRL:
-		reply_text(out, 503, "no CRL published yet");
+		handle_crl(r, out);
+		return;
+	case LK_OP_OCSP:
+		if (!est_media_type_is(content_type, "application/ocsp-request")) {
+			reply_text(out, 415, "expected Content-Type application/ocsp-request");
+			return;
+		}
+		registrar_ocsp(r, body, len, out);
 		return;
 	}
 	reply_text(out, 404, "unknown EST operation");

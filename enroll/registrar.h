@@ -45,5 +45,13 @@ void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	    const char *content_type, const unsigned char *body, size_t len,
 	    const struct registrar_peer *peer, struct registrar_reply *out);
 void	registrar_reply_free(struct registrar_reply *rep);
+/* An OCSP request's DER (POST body or decoded GET path, RFC 6960 A.1) to its answer. */
+void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
+	    struct registrar_reply *out);
+/*
+ * Refresh the CRL and, when it changed, write it atomically to path (DER, 0644). Call
+ * periodically from one worker. 1 written, 0 unchanged, -1 with err.
+ */
+int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen);
 
 #endif
