@@ -27,6 +27,7 @@
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "enroll/ctl_crl.h"
 #include "enroll/registry.h"
 
 #define CTL_DEFAULT_DB		"/var/lib/latchkey/registry.db"
@@ -1493,6 +1494,12 @@ static const char help_tail[] =
 "SEE ALSO\n"
 "     latchkeyctl(8), latchkeyd(8), latchkey(8)\n";
 
+static int
+cmd_crl(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_crl_main(ctl->db, ctl->json, argc, argv);
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "lab-pki", cmd_labpki,
 "     lab-pki --out DIR [--devices N] [--masa-url URL] [--key-type T]\n"
@@ -1511,6 +1518,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          manufacturer CA as manufacturer-ca.pem, an empty registry.db and a\n"
 "          ready-to-run latchkeyd.conf. --listen is ADDR:PORT or [V6ADDR]:PORT\n"
 "          (default " CTL_DEFAULT_LISTEN "). Refuses to overwrite any of these files.\n" },
+	{ "crl", cmd_crl, CTL_CRL_HELP },
 	{ "claim", cmd_claim,
 "     claim SERIAL... | --file F\n"
 "          Claim devices for this domain, so that they may enroll. With --file, one\n"
