@@ -40,6 +40,7 @@ struct registrar {
 	unsigned char		*crl_der;
 	size_t			 crl_len;
 	time_t			 crl_checked, crl_built;
+	int64_t			 crl_version;	/* registry data_version seen */
 	unsigned char		 crl_digest[32];
 };
 
@@ -479,28 +480,8 @@ struct crl_collect {
 	struct registrar	*r;
 	struct crl_entry	*e;
 	size_t			 n, cap;
-	int64_t			*bindings;
-	size_t			 nb, capb;
 	int			 oom;
 };
-
-static int
-collect_binding(const struct registry_binding *b, void *arg)
-{
-	struct crl_collect *c = arg;
-	int64_t *nb;
-
-	if (c->nb == c->capb) {
-		c->capb = c->capb ? c->capb * 2 : 64;
-		if ((nb = realloc(c->bindings, c->capb * sizeof(*nb))) == NULL) {
-			c->oom = 1;
-			return 1;
-		}
-		c->bindings = nb;
-	}
-	c->bindings[c->nb++] = b->id;
-	return 0;
-}
 
 static int
 collect_cert(const struct registry_cert *rc, void *arg)
@@ -535,7 +516,6 @@ collect_cert(const struct registry_cert *rc, void *arg)
 static int
 crl_refresh(struct registrar *r, char *err, size_t errlen)
 {
-	struct registry_filter f = { "revoked", NULL, 0 };
 	struct crl_collect c;
 	unsigned char digest[32], *der = NULL;
 	size_t i, len = 0;
@@ -543,15 +523,23 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 	EVP_MD_CTX *md = NULL;
 	int rc = -1;
 
+	int64_t version;
+
 	if (r->crl_der != NULL && now == r->crl_checked)
 		return 0;
+	/* Only another connection can revoke: nothing committed elsewhere, nothing new. */
+	if (registry_data_version(r->reg, &version, err, errlen) == -1)
+		return -1;
+	if (r->crl_der != NULL && version == r->crl_version &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		r->crl_checked = now;
+		return 0;
+	}
 	memset(&c, 0, sizeof(c));
 	c.r = r;
-	if (registry_binding_foreach(r->reg, &f, collect_binding, &c, err, errlen) < 0)
+	if (registry_revoked_foreach(r->reg, collect_cert, &c, err, errlen) < 0)
 		goto out;
-	for (i = 0; i < c.nb && !c.oom; i++)
-		if (registry_cert_foreach(r->reg, c.bindings[i], collect_cert, &c, err, errlen) < 0)
-			goto out;
+	r->crl_version = version;
 	if (c.oom) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -580,7 +568,6 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 out:
 	EVP_MD_CTX_free(md);
 	free(c.e);
-	free(c.bindings);
 	return rc;
 }
 

@@ -950,6 +950,49 @@ out:
 }
 
 int
+registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct registry_cert c;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE revoked_at > 0", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "list revoked certificates");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cert_from_row(st, &c);
+		if ((ret = cb(&c, arg)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "list revoked certificates");
+		ret = -1;
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+registry_data_version(struct registry *reg, int64_t *version, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(reg->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*version = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else
+		reg_dberr(reg, err, errlen, "data_version");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
 registry_audit_foreach(struct registry *reg, int64_t since, registry_audit_cb cb, void *arg,
     char *err, size_t errlen)
 {

@@ -147,4 +147,15 @@ int	registry_claim_foreach(struct registry *reg,
 int	registry_binding_revoke(struct registry *reg, const char *serial, const char *reason,
 	    const char *actor, int64_t *binding_id, char *err, size_t errlen);
 
+/* Every revoked certificate, for the CRL (cb as for registry_cert_foreach). */
+int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg,
+	    char *err, size_t errlen);
+/*
+ * A number that changes whenever another connection (latchkeyctl, another worker) committed
+ * something since the last call on this one (SQLite's PRAGMA data_version): cheap change
+ * detection for caches. 0 ok, -1 with err.
+ */
+int	registry_data_version(struct registry *reg, int64_t *version, char *err,
+	    size_t errlen);
+
 #endif
