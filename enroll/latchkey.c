@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "enroll/agent.h"
+#include "enroll/latch_cmd.h"
 #include "enroll/status_cmd.h"
 
 #define LATCHKEY_VERSION	"0.1"
@@ -28,7 +29,8 @@ static const char usage_head[] =
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
 "                [--timeout SECS] [--json] [-q] [-v]\n"
 "       latchkey status [--out DIR] [--offline] [--json]\n"
-"       latchkey discover | onboard | latch   (not yet implemented)\n";
+"       latchkey latch --peer ADDR [--ldevid DIR] [--json]   (see latchkey latch --help)\n"
+"       latchkey discover | onboard   (not yet implemented)\n";
 
 static const char help_intro[] =
 "\n"
@@ -384,7 +386,7 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 int
 main(int argc, char *argv[])
 {
-	static const char *const later[] = { "discover", "onboard", "latch", NULL };
+	static const char *const later[] = { "discover", "onboard", NULL };
 	const char *cmd;
 	int i;
 
@@ -405,6 +407,8 @@ main(int argc, char *argv[])
 		return cli_enroll(CMD_REENROLL, argc - 1, argv + 1);
 	if (strcmp(cmd, "status") == 0)
 		return status_cmd_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "latch") == 0)
+		return latch_cmd_main(argc - 1, argv + 1);
 	for (i = 0; later[i] != NULL; i++) {
 		if (strcmp(cmd, later[i]) == 0) {
 			fprintf(stderr, "latchkey: %s: not yet implemented\n", cmd);

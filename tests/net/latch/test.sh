@@ -1,0 +1,182 @@
+#!/bin/bash
+# latch: RFC 5660 connection latching over IKEv2/ESP with real LDevIDs and a real charon in
+# every namespace.
+#
+#   reg  (registrar)  10.201.0.1 on bridge br0, inner 10.99.0.1/32 on lo; latchkeyd on its
+#                     own loopback for enrollment; `latchkey latch --respond` (latchmgr)
+#   dev  (device)     10.201.0.2, inner 10.99.0.2/32; `latchkey latch --peer --hold`
+#   imp  (impostor)   no address until it takes 10.201.0.2 (and inner 10.99.0.2) with the
+#                     second lab device's valid LDevID
+#
+# This kernel has no ESP: charon uses kernel-libipsec, tunnel mode between the inner /32s,
+# ESP in UDP 4500 (DESIGN.md). Checks: latch ESTABLISHED on both sides and the SAs in
+# list-sas; a TCP session between the inner addresses is on the wire only as UDP 4500;
+# IKE and CHILD rekeys keep the latch and the TCP session; the impostor breaks the
+# registrar's latch, the latched TCP connection is reset (default disposition) and a
+# latch-aware caller gets "latch broken" (exit 3); closing the device (revocation hook,
+# latchmgr control socket) closes the latch and removes its SAs.
+set -u
+LK_TOP=${LK_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
+. "$LK_TOP/tests/net/lib.sh"
+
+tb_init
+tb_require latchkey latchkeyctl latchkeyd socat tshark ss /usr/lib/ipsec/charon swanctl
+[ -e /usr/lib/ipsec/plugins/libstrongswan-openssl.so ] ||
+    tb_skip "strongSwan openssl plugin (ECDSA, AES-GCM) missing"
+[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
+    tb_skip "strongSwan kernel-libipsec plugin missing"
+[ -c /dev/net/tun ] || tb_skip "/dev/net/tun missing (kernel-libipsec needs it)"
+
+D=$TB_DIR/pki
+mkdir -p "$D"
+PORT=$((20000 + RANDOM % 20000))
+
+# ---- Hosts and links -------------------------------------------------------------------
+tb_ns_add reg
+tb_ns_add dev
+tb_ns_add imp
+tb_link reg - dev 10.201.0.2/24
+tb_link reg - imp -
+REG_NS=$(tb_ns reg)
+ip -n "$REG_NS" link add br0 type bridge || tb_fail "bridge"
+ip -n "$REG_NS" link set "$(tb_if reg 0)" master br0
+ip -n "$REG_NS" link set "$(tb_if reg 1)" master br0
+ip -n "$REG_NS" addr add 10.201.0.1/24 dev br0
+ip -n "$REG_NS" link set br0 up
+ip -n "$REG_NS" addr add 10.99.0.1/32 dev lo
+ip -n "$(tb_ns dev)" addr add 10.99.0.2/32 dev lo
+tb_check "dev::ping -c 1 -W 2 10.201.0.1::1 received::YES"
+
+# ---- Domain and enrollment with the project's own tools (inside reg) -------------------
+latchkeyctl lab-pki --out "$D/lab" --devices 2 >"$D/labpki.log" 2>&1 ||
+    tb_fail "lab-pki failed: $(tail -1 "$D/labpki.log")"
+latchkeyctl init --domain example.test --dir "$D/reg" \
+    --manufacturer-ca "$D/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" \
+    >"$D/init.log" 2>&1 || tb_fail "init failed: $(tail -1 "$D/init.log")"
+mapfile -t SERIALS < <(ls "$D/lab/devices")
+[ "${#SERIALS[@]}" = 2 ] || tb_fail "expected 2 lab devices"
+DEV_SN=${SERIALS[0]}
+IMP_SN=${SERIALS[1]}
+latchkeyctl --db "$D/reg/registry.db" claim "$DEV_SN" "$IMP_SN" >/dev/null ||
+    tb_fail "claim failed"
+tb_bg reg latchkeyd latchkeyd -d -f "$D/reg/latchkeyd.conf"
+tb_wait_for "latchkeyd listening" "$TB_TIMEOUT" \
+    tb_exec reg bash -c "ss -ltn | grep -q '127.0.0.1:$PORT'"
+for pair in "dev1:$DEV_SN" "dev2:$IMP_SN"; do
+	out=${pair%%:*}
+	sn=${pair#*:}
+	tb_exec reg latchkey enroll -q --server "https://127.0.0.1:$PORT" \
+	    --idevid "$D/lab/devices/$sn/idevid.pem" --idevid-key "$D/lab/devices/$sn/idevid.key" \
+	    --ca "$D/reg/domain-ca.pem" --out "$D/$out" >"$D/enroll-$out.log" 2>&1 ||
+	    tb_fail "enroll $sn failed: $(tail -1 "$D/enroll-$out.log")"
+done
+tb_stop reg latchkeyd
+REG_ID=$(openssl x509 -in "$D/reg/registrar.pem" -noout -subject -nameopt RFC2253 |
+    sed 's/^subject=//')
+
+# ---- charon per namespace, driven by our VICI client ------------------------------------
+tb_charon_start reg
+tb_charon_start dev
+tb_charon_start imp
+VICI_REG="unix://$TB_DIR/reg/charon.vici"
+VICI_DEV="unix://$TB_DIR/dev/charon.vici"
+VICI_IMP="unix://$TB_DIR/imp/charon.vici"
+REG_STATE=$TB_DIR/reg/latch-state.json
+DEV_STATE=$TB_DIR/dev/latch-state.json
+REG_CTL=$TB_DIR/reg/latch.ctl
+
+tb_bg reg responder latchkey latch --respond --vici "$VICI_REG" \
+    --cert "$D/reg/registrar.pem" --key "$D/reg/registrar.key" --ca "$D/reg/domain-ca.pem" \
+    --local 10.201.0.1 --mode tunnel --local-ts 10.99.0.1/32 --remote-ts 10.99.0.0/24 \
+    --state-file "$REG_STATE" --control "$REG_CTL"
+tb_wait_log reg responder 'responder ready'
+
+tb_bg dev latch latchkey latch --peer 10.201.0.1 --ldevid "$D/dev1" --vici "$VICI_DEV" \
+    --local 10.201.0.2 --mode tunnel --local-ts 10.99.0.2/32 --remote-ts 10.99.0.1/32 \
+    --remote-id "$REG_ID" --hold --json --state-file "$DEV_STATE" --timeout 20
+tb_wait_log dev latch 'holding the latch' 30
+
+# ---- Latched: both sides ESTABLISHED, SAs up ---------------------------------------------
+tb_check_retry 10 <<EOF
+dev::cat $DEV_STATE::"peer":"10\.201\.0\.1","state":"ESTABLISHED"::YES
+reg::cat $REG_STATE::"peer":"10\.201\.0\.2","state":"ESTABLISHED".*"serial":"$DEV_SN"::YES
+reg::swanctl --list-sas --uri $VICI_REG::latchkey-registrar.*ESTABLISHED::YES
+reg::swanctl --list-sas --uri $VICI_REG::serialNumber=$DEV_SN|SN=$DEV_SN::YES
+dev::swanctl --list-sas --uri $VICI_DEV::latchkey-child.*INSTALLED, TUNNEL::YES
+EOF
+# Channel binding: the same value on both ends.
+cb_dev=$(grep -o '"channel_binding":"[0-9a-f]*"' "$DEV_STATE")
+cb_reg=$(grep -o '"channel_binding":"[0-9a-f]*"' "$REG_STATE")
+if [ -n "$cb_dev" ] && [ "$cb_dev" = "$cb_reg" ]; then
+	tb_check "reg::echo same-binding::same-binding::YES"
+else
+	tb_check "reg::echo 'binding dev=$cb_dev reg=$cb_reg'::^same::YES"
+fi
+
+# ---- A TCP session over ESP ---------------------------------------------------------------
+tb_bg dev capture tshark -n -q -i "$(tb_if dev)" -w "$TB_DIR/dev/veth.pcap"
+sleep 1.5
+tb_bg reg tcpsrv socat -u TCP-LISTEN:7000,bind=10.99.0.1,reuseaddr \
+    OPEN:"$TB_DIR/reg/rx.log",creat,append
+tb_wait_for "tcp server" "$TB_TIMEOUT" \
+    tb_exec reg bash -c "ss -ltn | grep -q '10.99.0.1:7000'"
+tb_bg dev tcpcli bash -c 'while :; do echo "latched-plaintext-$(date +%s%N)"; sleep 0.2; done |
+    exec socat -u - TCP:10.99.0.1:7000,bind=10.99.0.2'
+tb_wait_for "data over the latched session" "$TB_TIMEOUT" \
+    test -s "$TB_DIR/reg/rx.log"
+sleep 1
+tb_stop dev capture
+tb_check <<EOF
+reg::ss -tn state established '( sport = :7000 )'::10\.99\.0\.1:7000 +10\.99\.0\.2::YES
+dev::tshark -n -r $TB_DIR/dev/veth.pcap -Y 'udp.port == 4500' 2>/dev/null | wc -l::^[1-9][0-9]*$::YES
+dev::tshark -n -r $TB_DIR/dev/veth.pcap -Y 'tcp' 2>/dev/null | wc -l::^0$::YES
+dev::grep -c latched-plaintext $TB_DIR/dev/veth.pcap::^0$::YES
+EOF
+
+# ---- Rekeys keep the latch and the session ------------------------------------------------
+lines_before=$(wc -l <"$TB_DIR/reg/rx.log")
+tb_swanctl dev --rekey --ike latchkey >/dev/null 2>&1
+tb_swanctl dev --rekey --child latchkey-child >/dev/null 2>&1
+tb_swanctl reg --rekey --child latchkey-registrar-child >/dev/null 2>&1
+sleep 2
+tb_check_retry 10 <<EOF
+reg::cat $REG_STATE::"state":"ESTABLISHED".*"rekeys":[1-9]::YES
+dev::cat $DEV_STATE::"state":"ESTABLISHED".*"rekeys":[1-9]::YES
+reg::ss -tn state established '( sport = :7000 )'::10\.99\.0\.2::YES
+EOF
+lines_after=$(wc -l <"$TB_DIR/reg/rx.log")
+tb_check "reg::echo $((lines_after - lines_before))::^([5-9]|[1-9][0-9]+)$::YES"
+tb_alive reg tcpsrv && tb_check "reg::echo tcp-alive::tcp-alive::YES" ||
+    tb_check "reg::echo tcp-died::tcp-alive::YES"
+
+# ---- Impostor takes the device's address with another valid LDevID ---------------------
+ip -n "$(tb_ns dev)" addr del 10.201.0.2/24 dev "$(tb_if dev)"
+ip -n "$(tb_ns imp)" addr add 10.201.0.2/24 dev "$(tb_if imp)"
+ip -n "$(tb_ns imp)" addr add 10.99.0.2/32 dev lo
+ip -n "$REG_NS" neigh flush all
+tb_exec imp latchkey latch --peer 10.201.0.1 --ldevid "$D/dev2" --vici "$VICI_IMP" \
+    --local 10.201.0.2 --mode tunnel --local-ts 10.99.0.2/32 --remote-ts 10.99.0.1/32 \
+    --timeout 15 >"$TB_DIR/imp/latch.out" 2>&1
+tb_check_retry 10 <<EOF
+reg::cat $REG_STATE::"peer":"10\.201\.0\.2","state":"BROKEN".*"serial":"$DEV_SN".*"resets":[1-9].*"reason":"SA from a different peer identity::YES
+reg::ss -tn '( sport = :7000 )'::10\.99\.0\.2::NO
+reg::latchkey latch --status --state-file $REG_STATE --peer 10.201.0.2; echo rc=\$?::latch broken::YES
+reg::latchkey latch --status --state-file $REG_STATE --peer 10.201.0.2; echo rc=\$?::rc=3::YES
+EOF
+if tb_alive reg tcpsrv; then
+	tb_check "reg::echo tcp-server-still-running::reset::YES"
+else
+	tb_check "reg::grep -c . $TB_DIR/reg/tcpsrv.log; cat $TB_DIR/reg/tcpsrv.log::connection abort|Connection reset::YES"
+fi
+
+# ---- Revocation hook: close the device's latches -----------------------------------------
+tb_check_retry 5 <<EOF
+reg::echo 'close $DEV_SN' | socat -t 3 - UNIX-CONNECT:$REG_CTL::"closed":1::YES
+EOF
+tb_check_retry 2 <<EOF
+reg::cat $REG_STATE::"peer":"10\.201\.0\.2","state":"CLOSED"::YES
+reg::swanctl --list-sas --uri $VICI_REG::$DEV_SN::NO
+reg::latchkey latch --status --state-file $REG_STATE --serial $DEV_SN; echo rc=\$?::rc=4::YES
+EOF
+
+tb_done
