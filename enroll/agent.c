@@ -29,6 +29,7 @@
 #include "certs/pki.h"
 #include "enroll/b64.h"
 #include "enroll/chanbind.h"
+#include "enroll/voucher.h"	/* brski */
 
 #define EST_WELL_KNOWN		"/.well-known/est"
 #define AGENT_URL_MAX		1024
@@ -75,6 +76,12 @@ struct agent_est {
 	/* while POSTing a CSR: the binding it carries, checked against the connection */
 	const char		*expect_cb;
 	int			 cb_mismatch;
+	/* BRSKI voucher path (brski) */
+	int			 voucher;	/* provisional TLS until a voucher pins */
+	STACK_OF(X509)		*peer_chain;	/* what the registrar sent, leaf first */
+	X509			*voucher_pin;	/* pinned-domain-cert, once accepted */
+	int			 voucher_refused;
+	struct curl_slist	*req_hdrs;	/* replaces post_hdrs for one request */
 };
 
 static int
@@ -386,6 +393,45 @@ agent_sslctx_cb(CURL *curl, void *sslctx, void *arg)
 	return CURLE_OK;
 }
 
+/*
+ * Voucher path (brski), replaces OpenSSL's chain verification. Before a voucher is
+ * accepted the registrar is provisional (RFC 8995 §5.1): any certificate is accepted and
+ * recorded. Afterwards a connection is accepted only when its certificate is, or chains
+ * to, the voucher's pinned-domain-cert (RFC 8995 §5.6.2).
+ */
+static int
+agent_voucher_verify_cb(X509_STORE_CTX *sctx, void *arg)
+{
+	struct agent_est *e = arg;
+	STACK_OF(X509) *sent;
+	X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
+
+	if (leaf == NULL || !X509_up_ref(leaf)) {
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	X509_free(e->peer);
+	e->peer = leaf;
+	sk_X509_pop_free(e->peer_chain, X509_free);
+	sent = X509_STORE_CTX_get0_untrusted(sctx);
+	e->peer_chain = sent != NULL ? X509_chain_up_ref(sent) : NULL;
+	if (e->voucher_pin != NULL && voucher_registrar_check(e->voucher_pin, leaf,
+	    e->peer_chain, NULL, 0) == -1) {
+		e->voucher_refused = 1;
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	X509_STORE_CTX_set_error(sctx, X509_V_OK);
+	return 1;
+}
+
+static CURLcode
+agent_voucher_sslctx_cb(CURL *curl, void *sslctx, void *arg)
+{
+	SSL_CTX_set_cert_verify_callback((SSL_CTX *)sslctx, agent_voucher_verify_cb, arg);
+	return CURLE_OK;
+}
+
 /* ---- the EST session ---------------------------------------------------------------- */
 
 static void
@@ -400,6 +446,10 @@ agent_est_close(struct agent_est *e)
 	memset(&e->body, 0, sizeof(e->body));
 	X509_free(e->peer);
 	e->peer = NULL;
+	sk_X509_pop_free(e->peer_chain, X509_free);	/* brski */
+	e->peer_chain = NULL;
+	X509_free(e->voucher_pin);
+	e->voucher_pin = NULL;
 	OPENSSL_cleanse(e->cb, sizeof(e->cb));
 }
 
@@ -418,6 +468,7 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 
 	memset(e, 0, sizeof(*e));
 	e->o = o;
+	e->voucher = ca_file == NULL && pin == NULL;	/* brski: voucher path */
 	clock_gettime(CLOCK_MONOTONIC, &e->deadline);
 	e->deadline.tv_sec += timeout;
 	if (agent_server_check(server, e->server, sizeof(e->server), err, errlen) == -1)
@@ -473,6 +524,13 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_sslctx_cb);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e);
+	} else if (e->voucher) {
+		/* brski: provisional until the voucher; the callback records and checks */
+		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
+		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+		rc |= curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_voucher_sslctx_cb);
+		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e);
 	} else {
 		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -505,7 +563,11 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 	int rc = 0;
 
 	*status = 0;
-	snprintf(url, sizeof(url), "%s/%s", e->base, op);
+	if (op[0] == '/')	/* brski: an absolute path, e.g. /.well-known/brski/... */
+		snprintf(url, sizeof(url), "%s%s", e->server, op);
+	else
+		snprintf(url, sizeof(url), "%s/%s", e->base, op);
+	e->voucher_refused = 0;
 	e->body.len = 0;
 	e->body.overflow = 0;
 	e->curlerr[0] = '\0';
@@ -520,7 +582,8 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 		rc |= curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
 		rc |= curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
 		rc |= curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-		rc |= curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->post_hdrs);
+		rc |= curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->req_hdrs != NULL ?
+		    e->req_hdrs : e->post_hdrs);
 	} else {
 		rc |= curl_easy_setopt(e->curl, CURLOPT_HTTPGET, 1L);
 		rc |= curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
@@ -533,6 +596,9 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 		if (e->pin_failed)
 			return agent_err(err, errlen, "registrar certificate %s does not match the "
 			    "pinned fingerprint", e->seen_fp);
+		if (e->voucher_refused)
+			return agent_err(err, errlen, "registrar certificate is not under the "
+			    "voucher's pinned domain certificate");
 		if (e->cb_mismatch)
 			return agent_err(err, errlen, "connection not reused, channel binding "
 			    "impossible");
@@ -1109,6 +1175,226 @@ agent_meta_read(const char *path, char *server, size_t slen, char *label, size_t
 	return rc;
 }
 
+/* ---- BRSKI voucher path (RFC 8995 §5; brski) ---------------------------------------- */
+
+/* POST a JSON or CMS body to an absolute path on the session's connection. */
+static int
+agent_brski_post(struct agent_est *e, const char *path, const char *ctype, const void *body,
+    size_t len, long *status, char *err, size_t errlen)
+{
+	char h1[128], h2[128];
+	int rc;
+
+	snprintf(h1, sizeof(h1), "Content-Type: %s", ctype);
+	snprintf(h2, sizeof(h2), "Accept: %s", strcmp(ctype, VOUCHER_CT) == 0 ? VOUCHER_CT :
+	    "*/*");
+	if ((e->req_hdrs = curl_slist_append(NULL, h1)) == NULL ||
+	    curl_slist_append(e->req_hdrs, h2) == NULL ||
+	    curl_slist_append(e->req_hdrs, "Expect:") == NULL) {
+		curl_slist_free_all(e->req_hdrs);
+		e->req_hdrs = NULL;
+		return agent_err(err, errlen, "out of memory");
+	}
+	rc = agent_est_request(e, path, body, len, 1, status, err, errlen);
+	curl_slist_free_all(e->req_hdrs);
+	e->req_hdrs = NULL;
+	return rc;
+}
+
+/*
+ * Status telemetry (RFC 8995 §5.7 voucher_status, §5.9.4 enrollstatus), best effort: a
+ * failure is reported as progress, never as the result.
+ */
+static void
+agent_brski_status(struct agent_est *e, const char *op, int ok, const char *reason)
+{
+	char path[64], why[256];
+	json_t *j;
+	char *s;
+	long status = 0;
+
+	j = json_pack("{s:s, s:b, s:s*, s:{}}", "version", "1", "status", ok, "reason", reason,
+	    "reason-context");
+	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	snprintf(path, sizeof(path), "/.well-known/brski/%s", op);
+	if (agent_brski_post(e, path, "application/json", s, strlen(s), &status, why,
+	    sizeof(why)) == -1)
+		agent_say(e->o, AGENT_DEBUG, "%s not delivered: %s", op, why);
+	else
+		agent_say(e->o, AGENT_DEBUG, "%s (%s) sent: HTTP %ld", op, ok ? "success" :
+		    "failure", status);
+	free(s);
+}
+
+/* The pledge's voucher-request (RFC 8995 §5.2), CMS-signed with the IDevID key. */
+static unsigned char *
+agent_voucher_request(struct agent_est *e, X509 *idcert, EVP_PKEY *idkey,
+    STACK_OF(X509) *idchain, const char *serial, const char *nonce, size_t *len,
+    char *err, size_t errlen)
+{
+	struct voucher vr;
+	unsigned char *der = NULL;
+	char *json = NULL;
+
+	voucher_init(&vr, VOUCHER_KIND_REQUEST);
+	vr.created_on = time(NULL);
+	vr.assertion = VOUCHER_ASSERT_PROXIMITY;
+	snprintf(vr.serial, sizeof(vr.serial), "%s", serial);
+	snprintf(vr.nonce, sizeof(vr.nonce), "%s", nonce);
+	if (e->peer == NULL || voucher_cert_der(e->peer, &vr.proximity_cert,
+	    &vr.proximity_len) == -1) {
+		agent_err(err, errlen, "no registrar certificate recorded");
+		goto out;
+	}
+	if ((json = voucher_json_build(&vr, err, errlen)) == NULL)
+		goto out;
+	if (voucher_cms_sign(json, strlen(json), idcert, idkey, idchain, &der, len, err,
+	    errlen) == -1)
+		der = NULL;
+out:
+	free(json);
+	voucher_clear(&vr);
+	return der;
+}
+
+/*
+ * Obtain and verify a voucher over the provisional connection; on success e->voucher_pin
+ * is the pinned domain certificate and the voucher is written to out_dir/voucher.cms.
+ */
+static int
+agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
+    struct agent_result *res, char *err, size_t errlen)
+{
+	STACK_OF(X509) *anchors = NULL, *idcerts = NULL;
+	X509 *idcert = NULL, *pinned = NULL;
+	EVP_PKEY *idkey = NULL;
+	struct voucher v;
+	unsigned char *req = NULL;
+	char nonce[VOUCHER_NONCE_MAX + 1], why[512], fp[PKI_FP_LEN];
+	curl_off_t retry;
+	double wait, backoff = 1;
+	size_t reqlen;
+	long status;
+	int attempts = 0, rc = -1;
+	enum voucher_status vst;
+
+	voucher_init(&v, VOUCHER_KIND_VOUCHER);
+	if ((anchors = voucher_anchors_load(o->masa_anchor, why, sizeof(why))) == NULL) {
+		agent_err(err, errlen, "MASA anchor: %s", why);
+		goto out;
+	}
+	if ((idcerts = pki_certs_read(o->idevid_cert, why, sizeof(why))) == NULL ||
+	    (idkey = pki_key_read(o->idevid_key, why, sizeof(why))) == NULL) {
+		agent_err(err, errlen, "%s", why);
+		goto out;
+	}
+	idcert = sk_X509_shift(idcerts);
+	/* Open the TLS connection provisionally: any cheap request does. */
+	if (agent_est_request(e, "csrattrs", NULL, 0, 0, &status, err, errlen) == -1)
+		goto out;
+	if (e->peer != NULL && pki_cert_fingerprint(e->peer, fp) == 0)
+		agent_say(o, AGENT_INFO, "provisional TLS to %s (registrar certificate %s, not "
+		    "yet trusted)", e->server, fp);
+	for (;;) {
+		if (voucher_nonce_new(nonce) == -1) {
+			agent_err(err, errlen, "no randomness for the nonce");
+			goto out;
+		}
+		free(req);
+		if ((req = agent_voucher_request(e, idcert, idkey, idcerts, res->device_serial,
+		    nonce, &reqlen, err, errlen)) == NULL)
+			goto out;
+		attempts++;
+		if (agent_brski_post(e, "/.well-known/brski/requestvoucher", VOUCHER_CT, req,
+		    reqlen, &status, err, errlen) == -1)
+			goto out;
+		if (status == 200)
+			break;
+		if (status != 503) {
+			agent_http_err(e, "voucher request refused", status, err, errlen);
+			goto out;
+		}
+		/* The registrar cannot reach the MASA: back off, doubling up to a bound. */
+		retry = 0;
+		if (curl_easy_getinfo(e->curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK ||
+		    retry < 0)
+			retry = 0;
+		wait = (double)retry > backoff ? (double)retry : backoff;
+		if (wait > AGENT_BACKOFF_MAX)
+			wait = AGENT_BACKOFF_MAX;
+		if (wait + 1.0 > agent_remaining(e)) {
+			agent_http_err(e, "registrar cannot obtain a voucher", status, why,
+			    sizeof(why));
+			agent_err(err, errlen, "%s; gave up after %d attempt%s (--timeout)", why,
+			    attempts, attempts == 1 ? "" : "s");
+			goto out;
+		}
+		agent_say(o, AGENT_INFO, "voucher not available yet (HTTP 503, MASA "
+		    "unreachable); retrying in %.0f s", wait);
+		agent_sleep(wait);
+		backoff = backoff * 2 > AGENT_BACKOFF_MAX ? AGENT_BACKOFF_MAX : backoff * 2;
+	}
+	/* RFC 8995 §5.6.1: MASA signature, serial, nonce, expiry, assertion. */
+	vst = voucher_pledge_verify(e->body.p, e->body.len, anchors, res->device_serial, nonce,
+	    time(NULL), &pinned, &v, why, sizeof(why));
+	if (vst != VOUCHER_OK) {
+		agent_brski_status(e, "voucher_status", 0, why);
+		agent_err(err, errlen, "voucher rejected: %s", why);
+		goto out;
+	}
+	/* RFC 8995 §5.6.2: the provisional registrar must be under the pinned domain cert. */
+	if (voucher_registrar_check(pinned, e->peer, e->peer_chain, why, sizeof(why)) == -1) {
+		agent_brski_status(e, "voucher_status", 0, why);
+		agent_err(err, errlen, "voucher rejected: %s", why);
+		goto out;
+	}
+	e->voucher_pin = pinned;
+	pinned = NULL;
+	pki_cert_fingerprint(e->voucher_pin, res->pinned_fingerprint);
+	if (agent_path(res->voucher_path, o->out_dir, AGENT_FILE_VOUCHER, "", err, errlen) ==
+	    -1 || pki_file_write(res->voucher_path, e->body.p, e->body.len, 0644, 1, err,
+	    errlen) == -1) {
+		res->voucher_path[0] = '\0';
+		goto out;
+	}
+	agent_say(o, AGENT_INFO, "voucher accepted (assertion %s, serial %s); trusting only "
+	    "the pinned domain certificate %s from now on",
+	    voucher_assertion_name(v.assertion) ? voucher_assertion_name(v.assertion) : "?",
+	    v.serial, res->pinned_fingerprint);
+	agent_brski_status(e, "voucher_status", 1, NULL);
+	rc = 0;
+out:
+	voucher_clear(&v);
+	free(req);
+	X509_free(pinned);
+	X509_free(idcert);
+	EVP_PKEY_free(idkey);
+	sk_X509_pop_free(idcerts, X509_free);
+	sk_X509_pop_free(anchors, X509_free);
+	return rc;
+}
+
+/* Voucher path: the LDevID's anchor must be the pinned domain certificate, or cacerts
+ * must hold it. */
+static int
+agent_voucher_check_ca(X509 *pin, X509 *anchor, STACK_OF(X509) *cacerts, char *err,
+    size_t errlen)
+{
+	int i;
+
+	if (X509_cmp(pin, anchor) == 0)
+		return 0;
+	for (i = 0; i < sk_X509_num(cacerts); i++)
+		if (X509_cmp(pin, sk_X509_value(cacerts, i)) == 0)
+			return 0;
+	return agent_err(err, errlen, "cacerts does not hold the voucher's pinned domain "
+	    "certificate");
+}
+
 /* ---- the whole exchange ------------------------------------------------------------ */
 
 static int
@@ -1142,9 +1428,12 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		if (o->server == NULL || o->idevid_cert == NULL || o->idevid_key == NULL)
 			return agent_err(err, errlen, "enroll needs a server URL, an IDevID "
 			    "certificate and its key");
-		if ((o->ca_file == NULL) == (o->trust_fp == NULL))
+		if (o->ca_file != NULL && o->trust_fp != NULL)
 			return agent_err(err, errlen, "enroll needs exactly one of a CA file or "
 			    "a pinned registrar fingerprint");
+		if (o->ca_file == NULL && o->trust_fp == NULL && o->masa_anchor == NULL)
+			return agent_err(err, errlen, "enroll needs a CA file, a pinned "
+			    "registrar fingerprint or a MASA anchor (voucher)");
 		/* Check what can be checked before anything is created. */
 		if (agent_server_check(o->server, server, sizeof(server), err, errlen) == -1 ||
 		    (o->label != NULL && agent_label_check(o->label, err, errlen) == -1))
@@ -1226,6 +1515,9 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		goto err;
 	e_open = 1;
 	snprintf(res->server, sizeof(res->server), "%s", e.server);
+	/* brski: no CA and no pin: a voucher decides whom to trust (RFC 8995 §5). */
+	if (e.voucher && agent_voucher_obtain(&e, o, res, err, errlen) == -1)
+		goto err;
 
 	/* a) cacerts: also the first contact, which authenticates the registrar. */
 	cacerts = agent_get_cacerts(&e, err, errlen);
@@ -1269,6 +1561,9 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	}
 	if (agent_verify_ldevid(ldevid, answer, cacerts, &anchor, err, errlen) == -1)
 		goto err;
+	if (e.voucher_pin != NULL && agent_voucher_check_ca(e.voucher_pin, anchor, cacerts,
+	    err, errlen) == -1)		/* brski */
+		goto err;
 	if (pki_cert_serial_hex(ldevid, res->ldevid_serial, sizeof(res->ldevid_serial)) == -1 ||
 	    agent_time_iso(X509_get0_notAfter(ldevid), res->not_after,
 	    sizeof(res->not_after)) == -1 ||
@@ -1287,6 +1582,13 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		goto err;
 	rc = 0;
 err:
+	/* brski: enroll status telemetry once a voucher was accepted (RFC 8995 §5.9.4). */
+	if (e_open && e.voucher_pin != NULL) {
+		char why2[256];
+
+		snprintf(why2, sizeof(why2), "%s", rc == 0 ? "" : err != NULL ? err : "failed");
+		agent_brski_status(&e, "enrollstatus", rc == 0, rc == 0 ? NULL : why2);
+	}
 	if (e_open)
 		agent_est_close(&e);
 	free(meta);

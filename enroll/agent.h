@@ -40,6 +40,22 @@
 #define AGENT_FILE_CERT		"ldevid.pem"
 #define AGENT_FILE_CA		"domain-ca.pem"
 #define AGENT_FILE_META		"enrollment.json"
+#define AGENT_FILE_VOUCHER	"voucher.cms"	/* BRSKI voucher path (brski) */
+
+/*
+ * BRSKI voucher path (RFC 8995 §5; brski): enroll with neither ca_file nor trust_fp but
+ * masa_anchor set. The first request opens TLS provisionally (any registrar certificate is
+ * accepted and recorded); the agent POSTs /.well-known/brski/requestvoucher, a CMS
+ * voucher-request signed with the IDevID key (nonce, serial-number, created-on,
+ * proximity-registrar-cert = the recorded certificate); a 503 is retried after
+ * max(Retry-After, backoff), the backoff doubling from 1 s up to AGENT_BACKOFF_MAX, within
+ * the timeout. The voucher must verify against masa_anchor, carry our serial and nonce,
+ * be unexpired and pin a domain certificate that the registrar's certificate is (or
+ * chains to); from then on only that pinned certificate is trusted (a new connection is
+ * verified against it). The voucher is kept as voucher.cms; voucher status and enroll
+ * status are reported to the registrar (RFC 8995 §5.7, §5.9.4).
+ */
+#define AGENT_BACKOFF_MAX	60		/* seconds, bound of the doubling back-off */
 
 /* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use. */
 enum agent_chanbind {
@@ -69,6 +85,7 @@ struct agent_opts {
 	int		 timeout;	/* seconds for the whole exchange; <= 0: default */
 	int		 curl_verbose;	/* libcurl's own trace on stderr (debugging) */
 	enum agent_chanbind chanbind;
+	const char	*masa_anchor;	/* voucher path (brski): factory MASA anchor(s), PEM */
 	/* Progress: one line without newline; may be NULL. */
 	void		(*progress)(void *arg, int level, const char *line);
 	void		*progress_arg;
@@ -87,6 +104,9 @@ struct agent_result {
 	char	cert_path[AGENT_PATH_MAX];
 	char	ca_path[AGENT_PATH_MAX];
 	char	meta_path[AGENT_PATH_MAX];
+	/* voucher path (brski); empty otherwise */
+	char	voucher_path[AGENT_PATH_MAX];
+	char	pinned_fingerprint[80];	/* "sha256:..." of the voucher's pinned-domain-cert */
 };
 
 /* libcurl's global setup/teardown; call once per process. Returns 0 or -1. */

@@ -36,6 +36,8 @@ config_defaults(struct config *c)
 	c->max_body = 65536;
 	c->idle_timeout = 10;
 	c->registry_sync_full = 1;
+	c->masa_retry_after = 5;	/* brski */
+	c->masa_timeout = 10;
 }
 
 int
@@ -97,6 +99,50 @@ set_uint(unsigned long *out, const char *v, unsigned long lo, unsigned long hi)
 		return -1;
 	*out = n;
 	return 0;
+}
+
+/* BRSKI and MASA keywords (brski); NULL on success or the reason text. */
+static const char *
+config_apply_brski(struct config *c, const char *k, const char *v, const char *dir)
+{
+	unsigned long n;
+
+	if (strcmp(k, "role") == 0) {
+		if (strcmp(v, "registrar") == 0)
+			c->role = CONFIG_ROLE_REGISTRAR;
+		else if (strcmp(v, "masa") == 0)
+			c->role = CONFIG_ROLE_MASA;
+		else
+			return "expected registrar or masa";
+	} else if (strcmp(k, "masa-url") == 0) {
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "https://", 8) != 0)
+			return "expected an https:// URL";
+		strcpy(c->masa_url, v);
+	} else if (strcmp(k, "masa-ca") == 0) {
+		if (c->n_masa_ca == CONFIG_LIST)
+			return "too many masa-ca lines";
+		if (set_path(c->masa_ca[c->n_masa_ca], dir, v))
+			return "path too long";
+		c->n_masa_ca++;
+	} else if (strcmp(k, "masa-retry-after") == 0) {
+		if (set_uint(&n, v, 1, 3600))
+			return "expected seconds, 1 to 3600";
+		c->masa_retry_after = (unsigned)n;
+	} else if (strcmp(k, "masa-timeout") == 0) {
+		if (set_uint(&n, v, 1, 300))
+			return "expected seconds, 1 to 300";
+		c->masa_timeout = (unsigned)n;
+	} else if (strcmp(k, "masa-db") == 0) {
+		return set_path(c->masa_db, dir, v) ? "path too long" : NULL;
+	} else if (strcmp(k, "masa-cert") == 0) {
+		return set_path(c->masa_cert, dir, v) ? "path too long" : NULL;
+	} else if (strcmp(k, "masa-key") == 0) {
+		return set_path(c->masa_key, dir, v) ? "path too long" : NULL;
+	} else
+		return "unknown keyword";
+	return NULL;
 }
 
 /* Apply one keyword; returns NULL on success or the reason text. */
@@ -191,6 +237,8 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 			c->registry_sync_full = 0;
 		else
 			return "expected full or normal";
+	} else if (strcmp(k, "role") == 0 || strncmp(k, "masa-", 5) == 0) {
+		return config_apply_brski(c, k, v, dir);
 	} else
 		return "unknown keyword";
 	return NULL;
@@ -285,6 +333,19 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (config_parse(c, buf, len, path, dir, err, errlen))
 		goto out;
+	if (c->role == CONFIG_ROLE_MASA) {	/* brski: the MASA has no domain CA */
+		if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
+			cerr(err, errlen, "%s: tls-cert and tls-key: required", path);
+		else if (c->masa_cert[0] == '\0' || c->masa_key[0] == '\0')
+			cerr(err, errlen, "%s: masa-cert and masa-key: required (role masa)", path);
+		else if (c->masa_db[0] == '\0')
+			cerr(err, errlen, "%s: masa-db: required (role masa)", path);
+		else if (c->n_manufacturer_ca == 0)
+			cerr(err, errlen, "%s: manufacturer-ca: at least one required", path);
+		else
+			rc = 0;
+		goto out;
+	}
 	if (c->domain[0] == '\0')
 		cerr(err, errlen, "%s: domain: required", path);
 	else if (c->ca_cert[0] == '\0' || c->ca_key[0] == '\0')

@@ -22,6 +22,23 @@
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
  *   workers = N                            worker processes (default 0 = one per CPU, max 64)
+ *
+ * BRSKI (RFC 8995) and the MASA role (added by brski):
+ *   role = registrar | masa                (default registrar) masa: latchkeyd serves the
+ *                                          MASA endpoints under /.well-known/brski/ instead
+ *                                          of EST; needs tls-cert, tls-key, masa-cert,
+ *                                          masa-key, masa-db, manufacturer-ca (the IDevID
+ *                                          anchors that sign pledges' voucher-requests)
+ *   masa-url = URL                         registrar: the MASA of devices whose IDevID has
+ *                                          no id-pe-masa-url extension (default none)
+ *   masa-ca = FILE                (list)   registrar: anchors for the MASA's TLS certificate
+ *                                          and its voucher signatures (default: the
+ *                                          manufacturer-ca files)
+ *   masa-retry-after = SECONDS             registrar: Retry-After of the 503 sent when the
+ *                                          MASA is unreachable (default 5, 1..3600)
+ *   masa-timeout = SECONDS                 registrar: limit of one MASA request (default 10)
+ *   masa-db = FILE                         masa: sales records, issued vouchers, audit
+ *   masa-cert, masa-key = FILE             masa: the voucher signing certificate and key
  */
 #ifndef LATCHKEY_CONFIG_H
 #define LATCHKEY_CONFIG_H
@@ -54,7 +71,19 @@ struct config {
 	unsigned	idle_timeout;
 	int		registry_sync_full;
 	unsigned	workers;		/* 0 = one per online CPU */
+	/* BRSKI and the MASA role (brski) */
+	int		role;			/* CONFIG_ROLE_* */
+	char		masa_url[CONFIG_URL];
+	char		masa_ca[CONFIG_LIST][CONFIG_PATH];
+	size_t		n_masa_ca;
+	unsigned	masa_retry_after;
+	unsigned	masa_timeout;
+	char		masa_db[CONFIG_PATH];
+	char		masa_cert[CONFIG_PATH], masa_key[CONFIG_PATH];
 };
+
+#define CONFIG_ROLE_REGISTRAR	0
+#define CONFIG_ROLE_MASA	1
 
 void	config_defaults(struct config *c);
 /* Parse text (len bytes; NUL not required). name is used in errors, dir resolves paths. */

@@ -23,7 +23,8 @@
 static const char usage_head[] =
 "usage: latchkey COMMAND [options]\n"
 "       latchkey enroll --server URL --idevid CERT --idevid-key KEY --out DIR\n"
-"                (--ca FILE | --trust-fingerprint sha256:HEX) [--label L]\n"
+"                [--ca FILE | --trust-fingerprint sha256:HEX | --masa-anchor FILE]\n"
+"                [--label L]\n"
 "                [--key-type p256|p384|ed25519|rsa2048] [--timeout SECS] [--force]\n"
 "                [--json] [-q] [-v]\n"
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
@@ -61,6 +62,14 @@ static const char help_enroll[] =
 "                         TLS certificate is HEX (64 hex digits, ':' separators allowed);\n"
 "                         cacerts must then contain the CA that issued that certificate.\n"
 "                         This is operator pinning; see SECURITY in latchkey(8)\n"
+"  --masa-anchor FILE     the voucher path (BRSKI, RFC 8995), the default when neither\n"
+"                         --ca nor --trust-fingerprint is given: the registrar is\n"
+"                         trusted provisionally, a voucher from the manufacturer's MASA\n"
+"                         (verified against FILE, default masa-anchor.pem next to\n"
+"                         --idevid) names the domain CA to trust; the voucher is kept in\n"
+"                         DIR/voucher.cms. While the registrar answers 503 (MASA\n"
+"                         unreachable) the request is retried, waiting max(Retry-After,\n"
+"                         1 s doubling up to 60 s), within --timeout\n"
 "  --label L              EST CA label: requests go to /.well-known/est/L/...\n"
 "                         (default: no label)\n"
 "  --key-type TYPE        key for the LDevID: p256 (default), p384, ed25519, rsa2048\n"
@@ -135,7 +144,8 @@ enum {
 	OPT_FORCE,
 	OPT_NO_CB,
 	OPT_BAD_CB,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_MASA_ANCHOR		/* brski */
 };
 
 static const struct option long_opts[] = {
@@ -156,6 +166,7 @@ static const struct option long_opts[] = {
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ "masa-anchor",	required_argument,	NULL, OPT_MASA_ANCHOR },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -228,6 +239,12 @@ cli_print_json(const char *status, const struct agent_result *r)
 	    "domain_ca_fingerprint", r->ca_fingerprint);
 	if (j == NULL)
 		return -1;
+	if (r->voucher_path[0] != '\0' && (json_object_set_new(j, "voucher",	/* brski */
+	    json_string(r->voucher_path)) != 0 || json_object_set_new(j, "pinned_domain_cert",
+	    json_string(r->pinned_fingerprint)) != 0)) {
+		json_decref(j);
+		return -1;
+	}
 	rc = json_dumpf(j, stdout, JSON_COMPACT);
 	json_decref(j);
 	if (rc == 0 && (fputc('\n', stdout) == EOF || fflush(stdout) == EOF))
@@ -254,6 +271,7 @@ static int
 cli_enroll(enum cmd cmd, int argc, char **argv)
 {
 	const char *name = cmd == CMD_ENROLL ? "enroll" : "reenroll";
+	char masa_anchor[4096];		/* brski */
 	struct agent_opts o;
 	struct agent_result r;
 	struct cli c;
@@ -288,6 +306,10 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 			break;
 		case OPT_PIN:
 			o.trust_fp = optarg;
+			enroll_only = ch;
+			break;
+		case OPT_MASA_ANCHOR:
+			o.masa_anchor = optarg;
 			enroll_only = ch;
 			break;
 		case OPT_LABEL:
@@ -346,9 +368,20 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 			return cli_usage(name, "--server URL is required");
 		if (o.idevid_cert == NULL || o.idevid_key == NULL)
 			return cli_usage(name, "--idevid CERT and --idevid-key KEY are required");
-		if ((o.ca_file == NULL) == (o.trust_fp == NULL))
-			return cli_usage(name, "give exactly one of --ca FILE or "
-			    "--trust-fingerprint sha256:HEX");
+		if ((o.ca_file != NULL) + (o.trust_fp != NULL) + (o.masa_anchor != NULL) > 1)
+			return cli_usage(name, "give at most one of --ca FILE, "
+			    "--trust-fingerprint sha256:HEX or --masa-anchor FILE");
+		/* brski: the voucher path by default, with the factory MASA anchor. */
+		if (o.ca_file == NULL && o.trust_fp == NULL && o.masa_anchor == NULL) {
+			const char *slash = strrchr(o.idevid_cert, '/');
+
+			if (slash == NULL)
+				snprintf(masa_anchor, sizeof(masa_anchor), "masa-anchor.pem");
+			else
+				snprintf(masa_anchor, sizeof(masa_anchor), "%.*s/masa-anchor.pem",
+				    (int)(slash - o.idevid_cert), o.idevid_cert);
+			o.masa_anchor = masa_anchor;
+		}
 	} else if (enroll_only) {
 		for (i = 0; long_opts[i].name != NULL; i++)
 			if (long_opts[i].val == enroll_only)
@@ -376,6 +409,8 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 		fprintf(stderr, "latchkey: %s: LDevID serial %s valid until %s, written to %s\n",
 		    cmd == CMD_ENROLL ? "enrolled" : "re-enrolled", r.ldevid_serial,
 		    r.not_after, r.cert_path);
+	if (!c.quiet && r.voucher_path[0] != '\0')	/* brski */
+		fprintf(stderr, "latchkey: voucher written to %s\n", r.voucher_path);
 	if (c.json && cli_print_json(cmd == CMD_ENROLL ? "enrolled" : "reenrolled", &r) == -1) {
 		fprintf(stderr, "latchkey: writing JSON to stdout failed\n");
 		return 1;
@@ -405,10 +440,10 @@ main(int argc, char *argv[])
 		return cli_enroll(CMD_ENROLL, argc - 1, argv + 1);
 	if (strcmp(cmd, "reenroll") == 0)
 		return cli_enroll(CMD_REENROLL, argc - 1, argv + 1);
-	if (strcmp(cmd, "status") == 0)
-		return status_cmd_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "latch") == 0)
 		return latch_cmd_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "status") == 0)
+		return status_cmd_main(argc - 1, argv + 1);
 	for (i = 0; later[i] != NULL; i++) {
 		if (strcmp(cmd, later[i]) == 0) {
 			fprintf(stderr, "latchkey: %s: not yet implemented\n", cmd);

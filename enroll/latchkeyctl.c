@@ -29,6 +29,7 @@
 #include "certs/pki.h"
 #include "enroll/ctl_crl.h"
 #include "enroll/registry.h"
+#include "enroll/masadb.h"	/* brski */
 
 #define CTL_DEFAULT_DB		"/var/lib/latchkey/registry.db"
 #define CTL_DEFAULT_LISTEN	"127.0.0.1:8443"
@@ -1494,6 +1495,148 @@ static const char help_tail[] =
 "SEE ALSO\n"
 "     latchkeyctl(8), latchkeyd(8), latchkey(8)\n";
 
+/* ---- masa (brski): the MASA's sales records ------------------------------------- */
+
+#define CTL_DEFAULT_MASA_DB	"/var/lib/latchkey/masa.db"
+
+/*
+ * masa authorize (--serial S ... | --file F) --domain-ca FILE [--masa-db PATH]: record that
+ * the owner domain whose CA is FILE may obtain vouchers for these serials (RFC 8995 §5.5.4
+ * sales integration). The first certificate of FILE is the domain CA that vouchers pin.
+ */
+static int
+cmd_masa(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "serial", required_argument, NULL, 's' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "domain-ca", required_argument, NULL, 'c' },
+		{ "masa-db", required_argument, NULL, 'm' },
+		COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *file = NULL, *ca_file = NULL, *dbpath;
+	char **list = NULL, **serials = NULL, actor[300], err[512], fp[PKI_FP_LEN];
+	struct masadb *db = NULL;
+	unsigned char *der = NULL, *p;
+	X509 *ca = NULL;
+	json_t *j = NULL, *done = NULL, *noop = NULL;
+	size_t n = 0, ns = 0, i;
+	int ch, r, len, rc = 1, failed = 0;
+
+	dbpath = getenv("LATCHKEY_MASA_DB") != NULL && *getenv("LATCHKEY_MASA_DB") != '\0' ?
+	    getenv("LATCHKEY_MASA_DB") : CTL_DEFAULT_MASA_DB;
+	if (argc < 2 || strcmp(argv[1], "authorize") != 0) {
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+			return cmd_help_of("masa");
+		return usage_err("masa: expected 'masa authorize --serial S --domain-ca FILE'");
+	}
+	if ((serials = calloc((size_t)argc, sizeof(*serials))) == NULL) {
+		warnx_ctl("out of memory");
+		return 1;
+	}
+	ctl_getopt_reset();
+	while ((ch = ctl_getopt(ctl, argc - 1, argv + 1, "s:f:c:m:", lo)) != -1) {
+		switch (ch) {
+		case 's':
+			if (!serial_valid(optarg)) {
+				rc = usage_err("masa authorize: invalid serial '%.64s'", optarg);
+				goto out;
+			}
+			serials[ns++] = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'c':
+			ca_file = optarg;
+			break;
+		case 'm':
+			dbpath = optarg;
+			break;
+		case 'h':
+			rc = cmd_help_of("masa");
+			goto out;
+		default:
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind < argc - 1) {
+		rc = usage_err("masa authorize: unexpected argument '%s'", argv[1 + optind]);
+		goto out;
+	}
+	if (ca_file == NULL) {
+		rc = usage_err("masa authorize: --domain-ca FILE is required");
+		goto out;
+	}
+	if (ns == 0 && file == NULL) {
+		rc = usage_err("masa authorize: no serial given (--serial S or --file F)");
+		goto out;
+	}
+	if (file != NULL && read_serial_file(file, &list, &n) == -1)
+		goto out;
+	if ((ca = pki_cert_read(ca_file, err, sizeof(err))) == NULL) {
+		warnx_ctl("%s", err);
+		goto out;
+	}
+	if ((len = i2d_X509(ca, NULL)) <= 0 || (der = malloc((size_t)len)) == NULL) {
+		warnx_ctl("%s: cannot encode the certificate", ca_file);
+		goto out;
+	}
+	p = der;
+	i2d_X509(ca, &p);
+	pki_cert_fingerprint(ca, fp);
+	if ((db = masadb_open(dbpath, MASADB_CREATE, err, sizeof(err))) == NULL) {
+		warnx_ctl("%s", err);
+		goto out;
+	}
+	ctl_actor(actor, sizeof(actor));
+	if (ctl->json && ((j = json_object()) == NULL || (done = json_array()) == NULL ||
+	    (noop = json_array()) == NULL)) {
+		warnx_ctl("out of memory");
+		goto out;
+	}
+	for (i = 0; i < ns + n; i++) {
+		const char *sn = i < ns ? serials[i] : list[i - ns];
+
+		r = masadb_authorize(db, sn, der, (size_t)len, fp, actor, err, sizeof(err));
+		if (r == -1) {
+			warnx_ctl("masa authorize %s: %s", sn, err);
+			failed = 1;
+			continue;
+		}
+		if (ctl->json)
+			json_array_append_new(r == 0 ? done : noop, jstr(sn));
+		else
+			printf("%s %s for domain CA %s\n", r == 0 ? "authorized" :
+			    "already authorized", sn, fp);
+	}
+	if (ctl->json) {
+		json_object_set_new(j, "authorized", done);
+		json_object_set_new(j, "already_authorized", noop);
+		json_object_set_new(j, "domain_ca", jstr(fp));
+		json_object_set_new(j, "masa_db", jstr(dbpath));
+		done = noop = NULL;
+		if (json_print(j) != 0)
+			failed = 1;
+		j = NULL;
+	}
+	rc = failed;
+out:
+	json_decref(j);
+	json_decref(done);
+	json_decref(noop);
+	masadb_close(db);
+	X509_free(ca);
+	free(der);
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	free(serials);
+	return rc;
+}
+
 static int
 cmd_crl(struct ctl *ctl, int argc, char **argv)
 {
@@ -1551,6 +1694,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          Print the audit log (entries at or after TIME). --verify recomputes the\n"
 "          hash chain: \"audit log intact (N entries)\" and exit 0, or \"audit log\n"
 "          broken at entry ID\" and exit 1.\n" },
+	{ "masa", cmd_masa,
+"     masa authorize (--serial S ... | --file F) --domain-ca FILE [--masa-db PATH]\n"
+"          MASA sales records (RFC 8995): the owner domain whose CA certificate is\n"
+"          FILE may obtain vouchers for these serials (--file: one serial a line).\n"
+"          PATH is the MASA role's masa-db (default $LATCHKEY_MASA_DB or\n"
+"          " CTL_DEFAULT_MASA_DB "); created when missing. Audited there.\n" },
 	{ "help", cmd_help,
 "     help [COMMAND]\n"
 "          This text, or the text of one command.\n" },

@@ -31,6 +31,8 @@
 #include "enroll/est.h"
 #include "enroll/log.h"
 #include "enroll/registrar.h"
+#include "enroll/brski.h"	/* brski */
+#include "enroll/masa.h"	/* brski */
 
 #define MAX_HEADERS_SIZE	8192
 #define OCSP_GET_PREFIX		LK_PREFIX "/ocsp/"
@@ -39,6 +41,8 @@ struct daemon {
 	struct config		 cfg;
 	SSL_CTX			*ctx;
 	struct registrar	*reg;
+	struct brski		*brski;		/* BRSKI registrar side (brski.c) */
+	struct masa		*masa;		/* role = masa: the MASA (masa.c) */
 	struct event_base	*base;
 	struct evhttp		*http;
 	unsigned long		 requests;
@@ -263,6 +267,39 @@ handle_request(struct evhttp_request *req, void *arg)
 	d->requests++;
 	evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	/* BRSKI (RFC 8995) under /.well-known/brski/, and everything in the MASA role (brski) */
+	if (path != NULL && (d->masa != NULL ||
+	    strncmp(path, BRSKI_WELL_KNOWN, strlen(BRSKI_WELL_KNOWN)) == 0)) {
+		unsigned retry = 0;
+		char ra[16];
+
+		memset(&peer, 0, sizeof(peer));
+		peer.addr = addr;
+		if (ssl != NULL) {
+			peer.cert = SSL_get0_peer_certificate(ssl);
+			peer.chain = SSL_get_peer_cert_chain(ssl);
+		}
+		in = evhttp_request_get_input_buffer(req);
+		if (d->masa != NULL)
+			masa_handle(d->masa, path, cmd == EVHTTP_REQ_POST,
+			    evhttp_find_header(evhttp_request_get_input_headers(req),
+			    "Content-Type"), evbuffer_pullup(in, -1), evbuffer_get_length(in),
+			    &peer, &rep);
+		else
+			brski_handle(d->brski, path, cmd == EVHTTP_REQ_POST,
+			    evhttp_find_header(evhttp_request_get_input_headers(req),
+			    "Content-Type"), evbuffer_pullup(in, -1), evbuffer_get_length(in),
+			    &peer, &rep, &retry);
+		if (retry > 0) {
+			snprintf(ra, sizeof(ra), "%u", retry);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			    ra);
+		}
+		log_debug("%s: %d %s", addr, rep.status, path);
+		send_reply(req, &rep);
+		registrar_reply_free(&rep);
+		return;
+	}
 	/* OCSP GET form (RFC 6960 A.1): /.well-known/latchkey/ocsp/<url-encoded base64> */
 	if (path != NULL && cmd == EVHTTP_REQ_GET && strncmp(path, OCSP_GET_PREFIX,
 	    sizeof(OCSP_GET_PREFIX) - 1) == 0) {
@@ -375,8 +412,15 @@ worker_run(struct daemon *d, int fd)
 	struct event *sigterm = NULL, *sigint = NULL;
 	char err[512];
 
-	if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
+	if (d->cfg.role == CONFIG_ROLE_MASA) {		/* brski */
+		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
+	} else {
+		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
+		if ((d->brski = brski_new(&d->cfg, err, sizeof(err))) == NULL)	/* brski */
+			fatalx("%s", err);
+	}
 	if ((d->base = event_base_new()) == NULL || (d->http = evhttp_new(d->base)) == NULL)
 		fatalx("libevent initialisation failed");
 	evhttp_set_bevcb(d->http, tls_bev, d);
@@ -411,6 +455,8 @@ worker_run(struct daemon *d, int fd)
 	evhttp_free(d->http);
 	event_base_free(d->base);
 	registrar_free(d->reg);
+	brski_free(d->brski);		/* brski */
+	masa_free(d->masa);
 	SSL_CTX_free(d->ctx);
 	log_debug("worker stopped after %lu requests", d->requests);
 	return 0;
@@ -502,7 +548,7 @@ main(int argc, char *argv[])
 	struct daemon d;
 	const char *conf = NULL;
 	char err[512];
-	int ch, debug = 0, verbose = 0, check = 0, fd;
+	int ch, debug = 0, verbose = 0, check = 0, fd, rc;
 	unsigned workers;
 
 	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
@@ -538,9 +584,17 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
 	if (check) {
-		if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL)
-			fatalx("%s", err);
-		registrar_free(d.reg);
+		if (d.cfg.role == CONFIG_ROLE_MASA) {
+			if ((d.masa = masa_new(&d.cfg, err, sizeof(err))) == NULL)
+				fatalx("%s", err);
+			masa_free(d.masa);
+		} else {
+			if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL ||
+			    (d.brski = brski_new(&d.cfg, err, sizeof(err))) == NULL)
+				fatalx("%s", err);
+			brski_free(d.brski);
+			registrar_free(d.reg);
+		}
 		SSL_CTX_free(d.ctx);
 		fprintf(stderr, "latchkeyd: configuration OK: %s\n", conf);
 		return 0;
@@ -555,9 +609,14 @@ main(int argc, char *argv[])
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
 	}
-	log_info("serving EST for domain %s on %s port %u (%u worker%s)", d.cfg.domain,
-	    d.cfg.listen_addr, d.cfg.listen_port, workers, workers == 1 ? "" : "s");
+	log_info("serving %s for domain %s on %s port %u (%u worker%s)",
+	    d.cfg.role == CONFIG_ROLE_MASA ? "the MASA (BRSKI vouchers)" : "EST and BRSKI",
+	    d.cfg.domain, d.cfg.listen_addr, d.cfg.listen_port, workers,
+	    workers == 1 ? "" : "s");
 	if (workers == 1)
 		return worker_run(&d, fd);
-	return supervise(&d, fd, workers);
+	rc = supervise(&d, fd, workers);
+	SSL_CTX_free(d.ctx);
+	close(fd);
+	return rc;
 }

@@ -109,6 +109,24 @@ static const char *const reg_migrations[] = {
 	"  details TEXT,"
 	"  prev_hash TEXT NOT NULL,"
 	"  hash TEXT NOT NULL);",
+	/* v2 (brski): BRSKI vouchers relayed to devices and their status telemetry
+	 * (RFC 8995 §5.7, §5.9.4). */
+	"CREATE TABLE vouchers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  masa_url TEXT NOT NULL DEFAULT '',"
+	"  nonce TEXT,"
+	"  assertion TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_on INTEGER,"
+	"  pinned_fp TEXT,"
+	"  der BLOB NOT NULL,"
+	"  voucher_status TEXT,"
+	"  voucher_reason TEXT,"
+	"  enroll_status TEXT,"
+	"  enroll_reason TEXT,"
+	"  status_at INTEGER);"
+	"CREATE INDEX vouchers_serial ON vouchers(serial, id);",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -1118,4 +1136,152 @@ err:
 	sqlite3_finalize(st);
 	reg_rollback(reg);
 	return -1;
+}
+
+/* ---- BRSKI vouchers (migration v2; brski) --------------------------------------- */
+
+int
+registry_voucher_add(struct registry *reg, const struct registry_voucher *v,
+    const unsigned char *der, size_t len, const char *actor, const char *details,
+    int64_t *id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (check_arg("device serial", v->serial, sizeof(v->serial), err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (der == NULL || len == 0 || len > INT32_MAX) {
+		reg_err(err, errlen, "registry: voucher without content");
+		return -1;
+	}
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "INSERT INTO vouchers (serial, masa_url, nonce, "
+	    "assertion, created_at, expires_on, pinned_fp, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8)", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare voucher insert");
+		goto err;
+	}
+	bind_text(st, 1, v->serial);
+	bind_text(st, 2, v->masa_url);
+	bind_text(st, 3, v->nonce[0] ? v->nonce : NULL);
+	bind_text(st, 4, v->assertion[0] ? v->assertion : NULL);
+	sqlite3_bind_int64(st, 5, now);
+	if (v->expires_on != 0)
+		sqlite3_bind_int64(st, 6, v->expires_on);
+	bind_text(st, 7, v->pinned_fp[0] ? v->pinned_fp : NULL);
+	sqlite3_bind_blob(st, 8, der, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "insert voucher");
+		goto err;
+	}
+	if (id != NULL)
+		*id = sqlite3_last_insert_rowid(reg->db);
+	if (audit_append_locked(reg, now, actor, "voucher", v->serial, NULL, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	sqlite3_finalize(st);
+	return 0;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_voucher_status(struct registry *reg, const char *serial, const char *kind,
+    int ok, const char *reason, const char *actor, const char *details, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+	int enroll, changed, rc = -1;
+	char action[32];
+
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (check_arg("device serial", serial, 64, err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (kind == NULL || (strcmp(kind, "voucher") != 0 && strcmp(kind, "enroll") != 0)) {
+		reg_err(err, errlen, "registry: status kind must be voucher or enroll");
+		return -1;
+	}
+	enroll = kind[0] == 'e';
+	snprintf(action, sizeof(action), "%s-status", kind);
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, enroll ?
+	    "UPDATE vouchers SET enroll_status = ?1, enroll_reason = ?2, status_at = ?3 "
+	    "WHERE id = (SELECT max(id) FROM vouchers WHERE serial = ?4)" :
+	    "UPDATE vouchers SET voucher_status = ?1, voucher_reason = ?2, status_at = ?3 "
+	    "WHERE id = (SELECT max(id) FROM vouchers WHERE serial = ?4)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare status update");
+		goto err;
+	}
+	bind_text(st, 1, ok ? "success" : "failure");
+	bind_text(st, 2, reason);
+	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, serial);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "update voucher status");
+		goto err;
+	}
+	changed = sqlite3_changes(reg->db);
+	if (audit_append_locked(reg, now, actor, action, serial, ok ? "success" : reason,
+	    details, err, errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	rc = changed > 0 ? 0 : 1;
+	sqlite3_finalize(st);
+	return rc;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_voucher_get(struct registry *reg, const char *serial, struct registry_voucher *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_prepare_v2(reg->db, "SELECT id, serial, masa_url, nonce, assertion, "
+	    "created_at, expires_on, pinned_fp, voucher_status, voucher_reason, enroll_status, "
+	    "enroll_reason, status_at FROM vouchers WHERE serial = ?1 ORDER BY id DESC LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare voucher query");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		copy_col(st, 1, out->serial, sizeof(out->serial));
+		copy_col(st, 2, out->masa_url, sizeof(out->masa_url));
+		copy_col(st, 3, out->nonce, sizeof(out->nonce));
+		copy_col(st, 4, out->assertion, sizeof(out->assertion));
+		out->created_at = sqlite3_column_int64(st, 5);
+		out->expires_on = sqlite3_column_int64(st, 6);
+		copy_col(st, 7, out->pinned_fp, sizeof(out->pinned_fp));
+		copy_col(st, 8, out->voucher_status, sizeof(out->voucher_status));
+		copy_col(st, 9, out->voucher_reason, sizeof(out->voucher_reason));
+		copy_col(st, 10, out->enroll_status, sizeof(out->enroll_status));
+		copy_col(st, 11, out->enroll_reason, sizeof(out->enroll_reason));
+		out->status_at = sqlite3_column_int64(st, 12);
+		rc = 1;
+	} else if (rc == SQLITE_DONE)
+		rc = 0;
+	else {
+		reg_dberr(reg, err, errlen, "voucher query");
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -158,4 +158,44 @@ int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *ar
 int	registry_data_version(struct registry *reg, int64_t *version, char *err,
 	    size_t errlen);
 
+/*
+ * BRSKI vouchers (schema v2, added for RFC 8995; brski):
+ *   vouchers(id PK, serial, masa_url, nonce, assertion, created_at, expires_on, pinned_fp,
+ *            der, voucher_status, voucher_reason, enroll_status, enroll_reason, status_at)
+ * Status values are "success" or "failure" (RFC 8995 §5.7, §5.9.4 telemetry), "" when the
+ * device has not reported.
+ */
+struct registry_voucher {
+	int64_t	id;
+	char	serial[64];
+	char	masa_url[512];
+	char	nonce[136];
+	char	assertion[16];
+	int64_t	created_at;
+	int64_t	expires_on;		/* 0 = none */
+	char	pinned_fp[80];		/* "sha256:..." of the pinned-domain-cert */
+	char	voucher_status[16];
+	char	voucher_reason[256];
+	char	enroll_status[16];
+	char	enroll_reason[256];
+	int64_t	status_at;
+};
+
+/* Store a voucher (CMS DER) for v->serial and append a "voucher" audit entry, in one
+ * transaction. created_at and the status fields of v are ignored. */
+int	registry_voucher_add(struct registry *reg, const struct registry_voucher *v,
+	    const unsigned char *der, size_t len, const char *actor, const char *details,
+	    int64_t *id, char *err, size_t errlen);
+/*
+ * Record the device's voucher_status (kind "voucher") or enrollstatus (kind "enroll") on
+ * serial's latest voucher and append a "<kind>-status" audit entry. Returns 1 (the audit
+ * entry is still written) when serial has no voucher.
+ */
+int	registry_voucher_status(struct registry *reg, const char *serial, const char *kind,
+	    int ok, const char *reason, const char *actor, const char *details, char *err,
+	    size_t errlen);
+/* serial's latest voucher: 1 found, 0 none, -1 error. */
+int	registry_voucher_get(struct registry *reg, const char *serial,
+	    struct registry_voucher *out, char *err, size_t errlen);
+
 #endif

@@ -135,7 +135,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding')"), 3);
@@ -149,14 +149,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 1");
+	raw_exec(fx->path, "PRAGMA user_version = 2");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
