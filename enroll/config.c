@@ -239,6 +239,24 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 			return "expected full or normal";
 	} else if (strcmp(k, "role") == 0 || strncmp(k, "masa-", 5) == 0) {
 		return config_apply_brski(c, k, v, dir);
+	} else if (strcmp(k, "mdns") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->mdns = 1;
+		else if (strcmp(v, "no") == 0)
+			c->mdns = 0;
+		else
+			return "expected yes or no";
+	} else if (strcmp(k, "mdns-name") == 0) {
+		if (strlen(v) >= sizeof(c->mdns_name))
+			return "name too long (63 bytes at most)";
+		strcpy(c->mdns_name, v);
+	} else if (strcmp(k, "posture-url") == 0 || strcmp(k, "update-url") == 0) {
+		char *dst = k[0] == 'p' ? c->posture_url : c->update_url;
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "https://", 8) != 0)
+			return "expected an https:// URL";
+		strcpy(dst, v);
 	} else
 		return "unknown keyword";
 	return NULL;

@@ -22,6 +22,9 @@
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
  *   workers = N                            worker processes (default 0 = one per CPU, max 64)
+ *   mdns = yes | no                        announce over mDNS/DNS-SD (default no)
+ *   mdns-name = NAME                       instance name (default "latchkey registrar DOMAIN")
+ *   posture-url, update-url = URL          with mdns: also announce these (https, this host)
  *
  * BRSKI (RFC 8995) and the MASA role (added by brski):
  *   role = registrar | masa                (default registrar) masa: latchkeyd serves the
@@ -80,6 +83,9 @@ struct config {
 	unsigned	masa_timeout;
 	char		masa_db[CONFIG_PATH];
 	char		masa_cert[CONFIG_PATH], masa_key[CONFIG_PATH];
+	int		mdns;			/* announce over mDNS (default 0) */
+	char		mdns_name[64];		/* one DNS label: 63 bytes + NUL */
+	char		posture_url[CONFIG_URL], update_url[CONFIG_URL];
 };
 
 #define CONFIG_ROLE_REGISTRAR	0

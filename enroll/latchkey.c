@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "enroll/agent.h"
+#include "mdns/discover_cmd.h"
 #include "enroll/latch_cmd.h"
 #include "enroll/status_cmd.h"
 
@@ -31,7 +32,9 @@ static const char usage_head[] =
 "                [--timeout SECS] [--json] [-q] [-v]\n"
 "       latchkey status [--out DIR] [--offline] [--json]\n"
 "       latchkey latch --peer ADDR [--ldevid DIR] [--json]   (see latchkey latch --help)\n"
-"       latchkey discover | onboard   (not yet implemented)\n";
+"       latchkey discover [--timeout MS] [--all] [--type T]... [--json]\n"
+"       latchkey discover --wait-removed NAME [--type T] [--timeout MS]\n"
+"       latchkey onboard   (not yet implemented)\n";
 
 static const char help_intro[] =
 "\n"
@@ -421,7 +424,7 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 int
 main(int argc, char *argv[])
 {
-	static const char *const later[] = { "discover", "onboard", NULL };
+	static const char *const later[] = { "onboard", NULL };
 	const char *cmd;
 	int i;
 
@@ -436,6 +439,8 @@ main(int argc, char *argv[])
 		printf("latchkey %s\n", LATCHKEY_VERSION);
 		return 0;
 	}
+	if (strcmp(cmd, "discover") == 0)
+		return cmd_discover(argc - 1, argv + 1);
 	if (strcmp(cmd, "enroll") == 0)
 		return cli_enroll(CMD_ENROLL, argc - 1, argv + 1);
 	if (strcmp(cmd, "reenroll") == 0)

@@ -3,6 +3,7 @@
  * bufferevent_openssl; every decision is made by the registrar engine (registrar.c), the CA
  * key lives only in the signer process (certs/signer.c).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <sys/resource.h>
@@ -26,11 +27,14 @@
 #include <openssl/ssl.h>
 
 #include "certs/ocsp.h"
+#include "certs/pki.h"
 #include "enroll/chanbind.h"
 #include "enroll/config.h"
 #include "enroll/est.h"
 #include "enroll/log.h"
 #include "enroll/registrar.h"
+#include "mdns/announce.h"
+#include "mdns/txt.h"
 #include "enroll/brski.h"	/* brski */
 #include "enroll/masa.h"	/* brski */
 
@@ -48,6 +52,7 @@ struct daemon {
 	unsigned long		 requests;
 	unsigned		 worker;	/* index; worker 0 publishes the CRL file */
 	struct event		*crl_timer;
+	struct mdns_announce	*mdns;	/* worker 0 announces */
 };
 
 static void __attribute__((noreturn))
@@ -89,6 +94,12 @@ usage(FILE *f, int status)
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
 "  idle-timeout = SECONDS        drop a client silent this long (default 10)\n"
 "  registry-sync = full|normal   fsync every answered enrollment (default full)\n"
+"  mdns = yes|no                 announce _brski-registrar._tcp and _brski-proxy._tcp\n"
+"                                over mDNS through avahi-daemon (default no)\n"
+"  mdns-name = NAME              DNS-SD instance name (default \"latchkey registrar\n"
+"                                DOMAIN\"); \"NAME #2\"... when the name is taken\n"
+"  posture-url, update-url = URL with mdns: also announce _latchkey-posture._tcp or\n"
+"                                _latchkey-update._tcp (port and path of URL, this host)\n"
 "  workers = N                   worker processes sharing the socket (default 0: one per\n"
 "                                CPU); each has its own signer and registry connection\n"
 "\n"
@@ -405,6 +416,96 @@ listen_socket(const struct config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
+/* The announcer's state changes, logged here (library code does not log). */
+static void
+mdns_status(void *arg, enum mdns_announce_state st, const char *msg)
+{
+	(void)arg;
+	switch (st) {
+	case MDNS_ANNOUNCE_ERROR:
+	case MDNS_ANNOUNCE_DISCONNECTED:
+		log_warnx("mdns: %s", msg);
+		break;
+	case MDNS_ANNOUNCE_ESTABLISHED:
+	case MDNS_ANNOUNCE_COLLISION:
+		log_info("mdns: %s", msg);
+		break;
+	default:
+		log_debug("mdns: %s", msg);
+		break;
+	}
+}
+
+/*
+ * Announce the registrar over mDNS: _brski-registrar._tcp and, as its own join proxy on this
+ * link, _brski-proxy._tcp (RFC 8995 §4.1, §4.2), plus the configured posture and update
+ * servers, with TXT txtvers, rt, path, pri, dom, cafp (mdns/txt.h). Announced over the IP
+ * version the registrar listens on; not in the MASA role (it is no registrar). Only a bad configuration is fatal; a missing
+ * avahi-daemon is waited for (and a restarted one re-registered) by the announcer.
+ */
+static struct mdns_announce *
+mdns_start(struct daemon *d)
+{
+	struct mdns_service s[4];
+	struct mdns_announce *a;
+	struct in6_addr a6;
+	struct in_addr a4;
+	X509 *ca;
+	char name[MDNS_NAME_MAX + 1], fp[PKI_FP_LEN], err[512];
+	char paths[2][CONFIG_URL];
+	int family = AF_UNSPEC;
+	size_t i, n = 0;
+
+	if (d->cfg.mdns_name[0] != '\0')
+		snprintf(name, sizeof(name), "%s", d->cfg.mdns_name);
+	else
+		snprintf(name, sizeof(name), "latchkey registrar %.44s", d->cfg.domain);
+	if ((ca = pki_cert_read(d->cfg.ca_cert, err, sizeof(err))) == NULL ||
+	    pki_cert_fingerprint(ca, fp) == -1)
+		fatalx("mdns: cannot fingerprint the domain CA %s", d->cfg.ca_cert);
+	X509_free(ca);
+	if (inet_pton(AF_INET, d->cfg.listen_addr, &a4) == 1) {
+		family = AF_INET;
+		if ((ntohl(a4.s_addr) >> 24) == 127)
+			log_warnx("mdns: listening on loopback %s: devices cannot reach it",
+			    d->cfg.listen_addr);
+	} else if (inet_pton(AF_INET6, d->cfg.listen_addr, &a6) == 1 &&
+	    !IN6_IS_ADDR_UNSPECIFIED(&a6))
+		family = AF_INET6;
+	memset(s, 0, sizeof(s));
+	for (i = 0; i < 2; i++) {
+		s[n].type = i == 0 ? MDNS_TYPE_REGISTRAR : MDNS_TYPE_PROXY;
+		s[n].port = d->cfg.listen_port;
+		s[n].family = family;
+		/* RFC 8995 §5: voucher requests are served in the registrar role. */
+		s[n].rt = d->brski != NULL ? TXT_RT_EST_TLS "," TXT_RT_BRSKI : TXT_RT_EST_TLS;
+		s[n].path = TXT_DEFAULT_PATH;
+		s[n].pri = TXT_DEFAULT_PRI;
+		s[n].dom = d->cfg.domain;
+		s[n].cafp = fp;
+		n++;
+	}
+	for (i = 0; i < 2; i++) {
+		const char *url = i == 0 ? d->cfg.posture_url : d->cfg.update_url;
+
+		if (url[0] == '\0')
+			continue;
+		s[n].type = i == 0 ? MDNS_TYPE_POSTURE : MDNS_TYPE_UPDATE;
+		s[n].family = AF_UNSPEC;
+		s[n].pri = -1;
+		s[n].dom = d->cfg.domain;
+		s[n].cafp = fp;
+		if (mdns_service_set_url(&s[n], url, paths[i], sizeof(paths[i]), err,
+		    sizeof(err)) == -1)
+			fatalx("mdns: %s", err);
+		n++;
+	}
+	if ((a = mdns_announce_new(d->base, name, s, n, mdns_status, d, err,
+	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+	return a;
+}
+
 /* One worker: its own registrar (signer, registry connection) and event loop. */
 static int
 worker_run(struct daemon *d, int fd)
@@ -445,9 +546,12 @@ worker_run(struct daemon *d, int fd)
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
 	    event_add(sigint, NULL))
 		fatalx("cannot install signal handlers");
+	if (d->cfg.mdns && d->worker == 0 && d->cfg.role == CONFIG_ROLE_REGISTRAR)
+		d->mdns = mdns_start(d);
 
 	event_base_dispatch(d->base);
 
+	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
 	event_free(sigterm);
 	event_free(sigint);
 	if (d->crl_timer != NULL)
