@@ -226,6 +226,43 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (set_uint(&n, v, 1, 3600))
 			return "expected seconds, 1 to 3600";
 		c->idle_timeout = (unsigned)n;
+	} else if (strcmp(k, "latch") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->latch = 1;
+		else if (strcmp(v, "no") == 0)
+			c->latch = 0;
+		else
+			return "expected yes or no";
+	} else if (strcmp(k, "vici-socket") == 0) {
+		if (strlen(v) >= sizeof(c->vici_socket))
+			return "URI too long";
+		strcpy(c->vici_socket, v);
+	} else if (strcmp(k, "latch-state") == 0 || strcmp(k, "latch-control") == 0) {
+		if (set_path(k[6] == 's' ? c->latch_state : c->latch_control, dir, v))
+			return "path too long";
+	} else if (strcmp(k, "latch-disposition") == 0) {
+		if (strcmp(v, "reset") == 0)
+			c->latch_disposition = 0;
+		else if (strcmp(v, "wait") == 0)
+			c->latch_disposition = 1;
+		else if (strcmp(v, "unreachable") == 0)
+			c->latch_disposition = 2;
+		else
+			return "expected reset, wait or unreachable";
+	} else if (strcmp(k, "latch-mode") == 0) {
+		if (strcmp(v, "tunnel") == 0)
+			c->latch_tunnel = 1;
+		else if (strcmp(v, "transport") == 0)
+			c->latch_tunnel = 0;
+		else
+			return "expected transport or tunnel";
+	} else if (strcmp(k, "latch-local") == 0 || strcmp(k, "latch-local-ts") == 0 ||
+	    strcmp(k, "latch-remote-ts") == 0) {
+		char *dst = strcmp(k, "latch-local") == 0 ? c->latch_local :
+		    k[6] == 'l' ? c->latch_local_ts : c->latch_remote_ts;
+		if (strlen(v) >= sizeof(c->latch_local))
+			return "value too long";
+		strcpy(dst, v);
 	} else if (strcmp(k, "workers") == 0) {
 		if (set_uint(&n, v, 0, 64))
 			return "expected a number of processes, 0 (one per CPU) to 64";
@@ -385,6 +422,13 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		    slash2 != NULL ? c->registry : ".");
 	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
 		c->crl_file[0] = '\0';
+	if (rc == 0 && c->latch && c->latch_state[0] == '\0') {
+		const char *slash3 = strrchr(c->registry, '/');
+		int dl3 = slash3 != NULL ? (int)(slash3 - c->registry) : 1;
+
+		snprintf(c->latch_state, sizeof(c->latch_state), "%.*s/latch-state.json", dl3,
+		    slash3 != NULL ? c->registry : ".");
+	}
 out:
 	free(buf);
 	fclose(f);

@@ -22,6 +22,15 @@
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
  *   workers = N                            worker processes (default 0 = one per CPU, max 64)
+ *   latch = yes | no                       RFC 5660 latches over strongSwan (default no)
+ *   vici-socket = URI                      charon's VICI socket (default unix:///var/run/charon.vici)
+ *   latch-state = FILE                     latch states for latchkeyctl show (default
+ *                                          latch-state.json beside the registry)
+ *   latch-control = FILE                   optional control socket ("close SERIAL", "show")
+ *   latch-disposition = reset|wait|unreachable   on BROKEN (RFC 5660 §5.5; default reset)
+ *   latch-local = ADDR                     accept IKE on this address only (default any)
+ *   latch-mode = transport | tunnel        ESP mode (default transport; tunnel for test beds)
+ *   latch-local-ts, latch-remote-ts = CIDR tunnel mode traffic selectors
  *   mdns = yes | no                        announce over mDNS/DNS-SD (default no)
  *   mdns-name = NAME                       instance name (default "latchkey registrar DOMAIN")
  *   posture-url, update-url = URL          with mdns: also announce these (https, this host)
@@ -74,6 +83,12 @@ struct config {
 	unsigned	idle_timeout;
 	int		registry_sync_full;
 	unsigned	workers;		/* 0 = one per online CPU */
+	int		latch;			/* run the latch manager (worker 0) */
+	char		vici_socket[CONFIG_URL];
+	char		latch_state[CONFIG_PATH], latch_control[CONFIG_PATH];
+	int		latch_disposition;	/* enum latch_disposition */
+	int		latch_tunnel;
+	char		latch_local[64], latch_local_ts[64], latch_remote_ts[64];
 	/* BRSKI and the MASA role (brski) */
 	int		role;			/* CONFIG_ROLE_* */
 	char		masa_url[CONFIG_URL];

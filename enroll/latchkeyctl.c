@@ -28,6 +28,7 @@
 #include "certs/labpki.h"
 #include "certs/pki.h"
 #include "enroll/ctl_crl.h"
+#include "enroll/latchmgr.h"
 #include "enroll/registry.h"
 #include "enroll/masadb.h"	/* brski */
 
@@ -1166,9 +1167,21 @@ show_audit_cb(const struct registry_audit_entry *a, void *arg)
 	return 0;
 }
 
+/* latchkeyd's default latch-state file: latch-state.json beside the registry. */
+static int
+latch_state_path(const char *db, char *out, size_t outlen)
+{
+	const char *slash = strrchr(db, '/');
+	int n = snprintf(out, outlen, "%.*s/latch-state.json", slash ? (int)(slash - db) : 1,
+	    slash ? db : ".");
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 static int
 cmd_show(struct ctl *ctl, int argc, char **argv)
 {
+	char statefile[4096], latch[512] = "none";
 	static const struct option lo[] = {
 		COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -1243,12 +1256,18 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		warnx_ctl("show: %s", sc.err);
 		goto out;
 	}
+	/* latchkeyd (latch = yes) writes its latches beside the registry */
+	if (latch_state_path(ctl->db, statefile, sizeof(statefile)) == 0 &&
+	    latchmgr_state_read(statefile, serial, latch, sizeof(latch), sc.err,
+	    sizeof(sc.err)) != 0)
+		snprintf(latch, sizeof(latch), "none");
 	if (ctl->json) {
-		rc = json_print(json_pack("{s:o, s:b, s:o, s:o}", "serial", jstr(serial),
-		    "claimed", claimed, "bindings", bindings, "audit", audit));
+		rc = json_print(json_pack("{s:o, s:b, s:o, s:o, s:s}", "serial", jstr(serial),
+		    "claimed", claimed, "bindings", bindings, "audit", audit, "latch", latch));
 		bindings = audit = NULL;
 		goto out;
 	}
+	printf("latch      %s\n", latch);
 	rc = 0;
 out:
 	json_decref(bindings);

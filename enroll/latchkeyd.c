@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -32,6 +33,7 @@
 #include "enroll/config.h"
 #include "enroll/est.h"
 #include "enroll/log.h"
+#include "enroll/latchmgr.h"
 #include "enroll/registrar.h"
 #include "mdns/announce.h"
 #include "mdns/txt.h"
@@ -53,6 +55,7 @@ struct daemon {
 	unsigned		 worker;	/* index; worker 0 publishes the CRL file */
 	struct event		*crl_timer;
 	struct mdns_announce	*mdns;	/* worker 0 announces */
+	struct latchmgr		*latch;	/* worker 0 keeps the latches (latch = yes) */
 };
 
 static void __attribute__((noreturn))
@@ -100,6 +103,16 @@ usage(FILE *f, int status)
 "                                DOMAIN\"); \"NAME #2\"... when the name is taken\n"
 "  posture-url, update-url = URL with mdns: also announce _latchkey-posture._tcp or\n"
 "                                _latchkey-update._tcp (port and path of URL, this host)\n"
+"  latch = yes|no                RFC 5660 connection latching over strongSwan (default no);\n"
+"                                a revoked device's latches close, its SAs end\n"
+"  vici-socket = URI             charon's VICI socket (default unix:///var/run/charon.vici)\n"
+"  latch-state = FILE            latch states for latchkeyctl show (default\n"
+"                                latch-state.json beside the registry)\n"
+"  latch-control = FILE          optional control socket: \"close SERIAL\", \"show\"\n"
+"  latch-disposition = reset|wait|unreachable   on a broken latch (default reset)\n"
+"  latch-local = ADDR            accept IKE only on ADDR (default any)\n"
+"  latch-mode = transport|tunnel ESP mode (default transport; tunnel: test beds)\n"
+"  latch-local-ts, latch-remote-ts = CIDR   tunnel mode traffic selectors\n"
 "  workers = N                   worker processes sharing the socket (default 0: one per\n"
 "                                CPU); each has its own signer and registry connection\n"
 "\n"
@@ -347,7 +360,73 @@ handle_request(struct evhttp_request *req, void *arg)
 	registrar_reply_free(&rep);
 }
 
-/* Worker 0: keep the CRL file current (revocations reach it within a second). */
+static void
+latch_log(void *arg, const char *line)
+{
+	(void)arg;
+	log_info("latch: %s", line);
+}
+
+/* Worker 0, latch = yes: the registrar side of RFC 5660 latches over charon's VICI. */
+static void
+latch_start(struct daemon *d)
+{
+	struct latchmgr_conf lc;
+	char err[256] = "";
+
+	memset(&lc, 0, sizeof(lc));
+	lc.vici_uri = d->cfg.vici_socket[0] != '\0' ? d->cfg.vici_socket : NULL;
+	lc.cert_file = d->cfg.tls_cert;
+	lc.key_file = d->cfg.tls_key;
+	lc.ca_file = d->cfg.ca_cert;
+	lc.local_addr = d->cfg.latch_local[0] != '\0' ? d->cfg.latch_local : NULL;
+	lc.local_ts = d->cfg.latch_local_ts[0] != '\0' ? d->cfg.latch_local_ts : NULL;
+	lc.remote_ts = d->cfg.latch_remote_ts[0] != '\0' ? d->cfg.latch_remote_ts : NULL;
+	lc.tunnel = d->cfg.latch_tunnel;
+	lc.disposition = (enum latch_disposition)d->cfg.latch_disposition;
+	lc.state_file = d->cfg.latch_state[0] != '\0' ? d->cfg.latch_state : NULL;
+	lc.control_path = d->cfg.latch_control[0] != '\0' ? d->cfg.latch_control : NULL;
+	if ((d->latch = latchmgr_new(&lc, d->base, err, sizeof(err))) == NULL)
+		fatalx("latch: %s", err);
+	latchmgr_set_log(d->latch, latch_log, d);
+	if (latchmgr_connected(d->latch))
+		log_info("latch: manager connected to charon");
+	else
+		log_warnx("latch: charon not reachable yet%s%s (retrying)", err[0] ? ": " : "",
+		    err);
+}
+
+/* A revocation closes the device's latches and terminates its SAs (RFC 5660 CLOSED). */
+static void
+latch_revocations(struct daemon *d)
+{
+	char *s, err[256];
+	json_t *arr, *o;
+	const char *serial, *state;
+	size_t i;
+
+	if ((s = latchmgr_state_json(d->latch, NULL)) == NULL)
+		return;
+	arr = json_loads(s, 0, NULL);
+	free(s);
+	json_array_foreach(arr, i, o) {
+		serial = json_string_value(json_object_get(o, "serial"));
+		state = json_string_value(json_object_get(o, "state"));
+		if (serial == NULL || serial[0] == '\0' || state == NULL ||
+		    strcmp(state, "CLOSED") == 0 || registrar_binding_revoked(d->reg, serial) != 1)
+			continue;
+		if (latchmgr_close_device(d->latch, serial, err, sizeof(err)) < 0)
+			log_warnx("latch: closing %s: %s", serial, err);
+		else
+			log_info("latch: %s revoked: latch closed, SAs terminated", serial);
+	}
+	json_decref(arr);
+}
+
+/*
+ * Worker 0, every 250 ms: keep the CRL file current and close the latches of revoked
+ * devices. Only another connection can revoke, so this costs one PRAGMA when nothing changed.
+ */
 static void
 on_crl_timer(evutil_socket_t fd, short ev, void *arg)
 {
@@ -359,8 +438,12 @@ on_crl_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	if ((rc = registrar_crl_publish(d->reg, d->cfg.crl_file, err, sizeof(err))) == -1)
 		log_warnx("CRL %s: %s", d->cfg.crl_file, err);
-	else if (rc == 1)
-		log_debug("CRL written to %s", d->cfg.crl_file);
+	else if (rc == 1) {
+		if (d->cfg.crl_file[0] != '\0')
+			log_debug("CRL written to %s", d->cfg.crl_file);
+		if (d->latch != NULL)
+			latch_revocations(d);
+	}
 }
 
 static void
@@ -533,8 +616,10 @@ worker_run(struct daemon *d, int fd)
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	if (evhttp_accept_socket_with_handle(d->http, fd) == NULL)
 		fatalx("cannot accept on the listening socket");
-	if (d->worker == 0 && d->reg != NULL && d->cfg.crl_file[0] != '\0') {
-		struct timeval tv = { 1, 0 };
+	if (d->worker == 0 && d->reg != NULL && d->cfg.latch)
+		latch_start(d);
+	if (d->worker == 0 && d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
+		struct timeval tv = { 0, 250000 };
 
 		if ((d->crl_timer = event_new(d->base, -1, EV_PERSIST, on_crl_timer, d)) == NULL ||
 		    event_add(d->crl_timer, &tv) == -1)
@@ -556,6 +641,7 @@ worker_run(struct daemon *d, int fd)
 	event_free(sigint);
 	if (d->crl_timer != NULL)
 		event_free(d->crl_timer);
+	latchmgr_free(d->latch);
 	evhttp_free(d->http);
 	event_base_free(d->base);
 	registrar_free(d->reg);

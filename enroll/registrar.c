@@ -23,6 +23,7 @@
 #include "certs/signer.h"
 #include "enroll/b64.h"
 #include "enroll/log.h"
+#include "enroll/netid.h"
 #include "enroll/registry.h"
 
 struct registrar {
@@ -582,6 +583,18 @@ registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t e
 	return rc;
 }
 
+int
+registrar_binding_revoked(struct registrar *r, const char *serial)
+{
+	struct registry_binding b;
+	char err[256];
+	int found = registry_binding_get(r->reg, serial, &b, err, sizeof(err));
+
+	if (found < 0)
+		return -1;
+	return found == 1 && strcmp(b.state, "revoked") == 0;
+}
+
 static void
 handle_crl(struct registrar *r, struct registrar_reply *out)
 {
@@ -770,6 +783,10 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 			return;
 		}
 		registrar_ocsp(r, body, len, out);
+		return;
+	case LK_OP_NETID:
+		netid_handle(r->ldevids, r->reg, r->cfg.domain, content_type, body, len, peer,
+		    out);
 		return;
 	}
 	reply_text(out, 404, "unknown EST operation");

@@ -53,5 +53,7 @@ void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
  * periodically from one worker. 1 written, 0 unchanged, -1 with err.
  */
 int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen);
+/* 1 when serial's binding is revoked (and none is active), 0 otherwise, -1 on error. */
+int	registrar_binding_revoked(struct registrar *r, const char *serial);
 
 #endif

@@ -13,8 +13,8 @@
 # list-sas; a TCP session between the inner addresses is on the wire only as UDP 4500;
 # IKE and CHILD rekeys keep the latch and the TCP session; the impostor breaks the
 # registrar's latch, the latched TCP connection is reset (default disposition) and a
-# latch-aware caller gets "latch broken" (exit 3); closing the device (revocation hook,
-# latchmgr control socket) closes the latch and removes its SAs.
+# latch-aware caller gets "latch broken" (exit 3); `latchkeyctl revoke` of the device closes
+# the latch in latchkeyd and removes its SAs within a second.
 set -u
 LK_TOP=${LK_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
 . "$LK_TOP/tests/net/lib.sh"
@@ -81,15 +81,23 @@ tb_charon_start imp
 VICI_REG="unix://$TB_DIR/reg/charon.vici"
 VICI_DEV="unix://$TB_DIR/dev/charon.vici"
 VICI_IMP="unix://$TB_DIR/imp/charon.vici"
-REG_STATE=$TB_DIR/reg/latch-state.json
+REG_STATE=$D/reg/latch-state.json	# latchkeyd's default: beside the registry
 DEV_STATE=$TB_DIR/dev/latch-state.json
 REG_CTL=$TB_DIR/reg/latch.ctl
 
-tb_bg reg responder latchkey latch --respond --vici "$VICI_REG" \
-    --cert "$D/reg/registrar.pem" --key "$D/reg/registrar.key" --ca "$D/reg/domain-ca.pem" \
-    --local 10.201.0.1 --mode tunnel --local-ts 10.99.0.1/32 --remote-ts 10.99.0.0/24 \
-    --state-file "$REG_STATE" --control "$REG_CTL"
-tb_wait_log reg responder 'responder ready'
+# The registrar side runs inside latchkeyd (latch = yes): worker 0 keeps the latches.
+cat >>"$D/reg/latchkeyd.conf" <<CONF
+latch = yes
+vici-socket = $VICI_REG
+latch-local = 10.201.0.1
+latch-mode = tunnel
+latch-local-ts = 10.99.0.1/32
+latch-remote-ts = 10.99.0.0/24
+latch-control = $REG_CTL
+CONF
+tb_bg reg registrar latchkeyd -d -f "$D/reg/latchkeyd.conf"
+tb_wait_log reg registrar 'latch: manager connected to charon'
+
 
 tb_bg dev latch latchkey latch --peer 10.201.0.1 --ldevid "$D/dev1" --vici "$VICI_DEV" \
     --local 10.201.0.2 --mode tunnel --local-ts 10.99.0.2/32 --remote-ts 10.99.0.1/32 \
@@ -169,14 +177,24 @@ else
 	tb_check "reg::grep -c . $TB_DIR/reg/tcpsrv.log; cat $TB_DIR/reg/tcpsrv.log::connection abort|Connection reset::YES"
 fi
 
-# ---- Revocation hook: close the device's latches -----------------------------------------
-tb_check_retry 5 <<EOF
-reg::echo 'close $DEV_SN' | socat -t 3 - UNIX-CONNECT:$REG_CTL::"closed":1::YES
-EOF
+# ---- Revocation: `latchkeyctl revoke` closes the device's latch, its SAs end, within 1 s ----
+t0=$(date +%s%N)
+latchkeyctl --db "$D/reg/registry.db" revoke "$DEV_SN" --reason keyCompromise >/dev/null ||
+    tb_fail "latchkeyctl revoke failed"
+for _ in $(seq 1 100); do	# bounded: 5 s
+	grep -q '"state":"CLOSED"' "$REG_STATE" 2>/dev/null && break
+	sleep 0.05
+done
+echo "revocation to latch CLOSED: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 tb_check_retry 2 <<EOF
 reg::cat $REG_STATE::"peer":"10\.201\.0\.2","state":"CLOSED"::YES
 reg::swanctl --list-sas --uri $VICI_REG::$DEV_SN::NO
+EOF
+echo "revocation to latch CLOSED and SAs gone: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+tb_check <<EOF
 reg::latchkey latch --status --state-file $REG_STATE --serial $DEV_SN; echo rc=\$?::rc=4::YES
+reg::latchkeyctl --db $D/reg/registry.db show $DEV_SN::latch +CLOSED::YES
+reg::grep -c 'latch: $DEV_SN revoked' $TB_DIR/reg/registrar.log::^1::YES
 EOF
 
 tb_done
