@@ -64,7 +64,9 @@ usage(FILE *f, int status)
 	fprintf(f,
 "usage: latchkeyd [-dnv] -f CONFIG\n"
 "\n"
-"latchkeyd is the latchkey registrar: it serves EST (RFC 7030) over HTTPS under\n"
+"latchkeyd is the latchkey registrar: it serves EST (RFC 7030) and BRSKI (RFC 8995) over\n"
+"HTTPS, with CRL and OCSP (RFC 6960) for the LDevIDs it issued; with role = masa it is the\n"
+"manufacturer's voucher service (MASA) instead. As registrar it serves EST under\n"
 "/.well-known/est/ (cacerts, csrattrs, simpleenroll, simplereenroll, with an optional\n"
 "label segment), authenticates devices by their IEEE 802.1AR IDevID, checks that the owner\n"
 "domain has claimed them, issues LDevIDs from the domain CA and records every binding in\n"
@@ -103,6 +105,16 @@ usage(FILE *f, int status)
 "                                DOMAIN\"); \"NAME #2\"... when the name is taken\n"
 "  posture-url, update-url = URL with mdns: also announce _latchkey-posture._tcp or\n"
 "                                _latchkey-update._tcp (port and path of URL, this host)\n"
+"  role = registrar|masa         masa: serve the manufacturer's voucher service under\n"
+"                                /.well-known/brski/ instead of EST (default registrar)\n"
+"  masa-url = URL                the MASA of devices whose IDevID has no id-pe-masa-url\n"
+"  masa-ca = FILE                anchors for the MASA's TLS certificate and vouchers\n"
+"                                (default: the manufacturer-ca files); repeatable\n"
+"  masa-retry-after = SECONDS    Retry-After of the 503 sent while the MASA is\n"
+"                                unreachable (default 5)\n"
+"  masa-timeout = SECONDS        limit of one MASA request (default 10, 1 to 300)\n"
+"  masa-db, masa-cert, masa-key = FILE   role masa: sales records and the voucher\n"
+"                                signing certificate and key\n"
 "  latch = yes|no                RFC 5660 connection latching over strongSwan (default no);\n"
 "                                a revoked device's latches close, its SAs end\n"
 "  vici-socket = URI             charon's VICI socket (default unix:///var/run/charon.vici)\n"
@@ -122,8 +134,8 @@ usage(FILE *f, int status)
 "exit status: 0 on a clean stop (SIGTERM/SIGINT) or a good -n check, 1 on errors,\n"
 "2 on usage errors.\n"
 "\n"
-"see also: latchkeyctl(8), latchkey(8); standards: RFC 7030, RFC 9266, RFC 5929,\n"
-"IEEE 802.1AR.\n");
+"see also: latchkeyctl(8), latchkey(8); standards: RFC 7030, RFC 8995, RFC 8366,\n"
+"RFC 5280, RFC 6960, RFC 9266, RFC 5929, RFC 5660, RFC 6762, RFC 6763, IEEE 802.1AR.\n");
 	exit(status);
 }
 
