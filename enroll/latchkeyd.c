@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -97,7 +98,8 @@ usage(FILE *f, int status)
 "  crl-file = FILE|none          the CRL, kept current by latchkeyd (default crl.der beside\n"
 "                                the registry); also served at /.well-known/latchkey/crl\n"
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
-"  idle-timeout = SECONDS        drop a client silent this long (default 10)\n"
+"  idle-timeout = SECONDS        drop a client silent this long (default 10); a client\n"
+"                                must also complete each request within twice this\n"
 "  registry-sync = full|normal   fsync every answered enrollment (default full)\n"
 "  mdns = yes|no                 announce _brski-registrar._tcp and _brski-proxy._tcp\n"
 "                                over mDNS through avahi-daemon (default no)\n"
@@ -204,21 +206,84 @@ fail:
 	return NULL;
 }
 
+/*
+ * Per connection: a deadline for the next complete request. evhttp's idle-timeout restarts
+ * with every byte, so a client trickling a ClientHello or a request would hold its
+ * connection for ever (slowloris); this one does not move until a request is complete.
+ * It lives in the SSL's ex_data, so it ends with the connection whoever frees it.
+ */
+struct conn {
+	struct bufferevent	*bev;
+	struct event		*deadline;
+};
+
+static int conn_idx = -1;
+
+static void
+conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct conn *c = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (c == NULL)
+		return;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+static void
+conn_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	evutil_socket_t s = bufferevent_getfd(c->bev);
+
+	(void)fd;
+	(void)ev;
+	log_debug("dropping a connection without a complete request in time");
+	/* evhttp sees the end of the stream and frees the connection itself */
+	if (s != -1)
+		shutdown(s, SHUT_RDWR);
+}
+
+static void
+conn_arm(struct daemon *d, struct conn *c)
+{
+	struct timeval tv = { (time_t)d->cfg.idle_timeout * 2, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
 static struct bufferevent *
 tls_bev(struct event_base *base, void *arg)
 {
 	struct daemon *d = arg;
 	struct bufferevent *bev;
+	struct conn *c;
 	SSL *ssl;
 
 	/*
 	 * evhttp falls back to a plaintext socket when this returns NULL: never let it.
-	 * Both calls fail only when memory is exhausted; the supervisor restarts the worker.
+	 * These fail only when memory is exhausted; the supervisor restarts the worker.
 	 */
-	if ((ssl = SSL_new(d->ctx)) == NULL ||
-	    (bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->deadline = evtimer_new(base, conn_deadline, c)) == NULL ||
+	    (ssl = SSL_new(d->ctx)) == NULL)
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	if (SSL_set_ex_data(ssl, conn_idx, c) != 1) {
+		event_free(c->deadline);
+		free(c);
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	}
+	if ((bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("cannot set up TLS for a new connection: out of memory");
+	c->bev = bev;
+	conn_arm(d, c);
 	return bev;
 }
 
@@ -301,6 +366,12 @@ handle_request(struct evhttp_request *req, void *arg)
 	const char *want;
 
 	d->requests++;
+	if (ssl != NULL) {
+		struct conn *c = SSL_get_ex_data(ssl, conn_idx);
+
+		if (c != NULL)
+			conn_arm(d, c);	/* a complete request: the next one gets a new deadline */
+	}
 	evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
 	/* BRSKI (RFC 8995) under /.well-known/brski/, and everything in the MASA role (brski) */
@@ -608,6 +679,9 @@ worker_run(struct daemon *d, int fd)
 	struct event *sigterm = NULL, *sigint = NULL;
 	char err[512];
 
+	if (conn_idx == -1 &&
+	    (conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free)) == -1)
+		fatalx("SSL_get_ex_new_index failed");
 	if (d->cfg.role == CONFIG_ROLE_MASA) {		/* brski */
 		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
@@ -670,6 +744,10 @@ worker_spawn(struct daemon *d, int fd, const sigset_t *oldmask)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* a worker never outlives the parent, even one killed with SIGKILL */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			exit(1);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		exit(worker_run(d, fd));
@@ -691,7 +769,7 @@ supervise(struct daemon *d, int fd, unsigned n)
 	time_t *started = calloc(n, sizeof(*started));
 	sigset_t set, old;
 	unsigned i, alive;
-	int sig, stopping = 0, status;
+	int sig, stopping = 0, failed = 0, status;
 	pid_t pid;
 
 	if (pids == NULL || started == NULL)
@@ -725,9 +803,15 @@ supervise(struct daemon *d, int fd, unsigned n)
 			pids[i] = 0;
 			if (stopping)
 				continue;
-			if (time(NULL) - started[i] < 2)
-				fatalx("worker %d exited right after starting (status %d); stopping",
-				    (int)pid, status);
+			if (time(NULL) - started[i] < 2) {
+				log_warnx("worker %d exited right after starting (status %d); "
+				    "stopping", (int)pid, status);
+				stopping = failed = 1;
+				for (i = 0; i < n; i++)
+					if (pids[i] > 0)
+						kill(pids[i], SIGTERM);
+				continue;
+			}
 			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
 			d->worker = i;
 			pids[i] = worker_spawn(d, fd, &old);
@@ -741,7 +825,7 @@ supervise(struct daemon *d, int fd, unsigned n)
 	free(pids);
 	free(started);
 	log_info("stopped");
-	return 0;
+	return failed;
 }
 
 int

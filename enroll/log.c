@@ -35,13 +35,39 @@ log_getverbose(void)
 	return log_verbose;
 }
 
+/*
+ * Log lines carry peer-supplied text (paths, serials, reasons): anything outside printable
+ * ASCII becomes \xNN, so no request can forge log lines or send escape sequences to a
+ * terminal.
+ */
+static void
+log_sanitize(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+
+	for (; *p != '\0' && o + 5 < outlen; p++) {
+		if (*p >= 0x20 && *p < 0x7f)
+			out[o++] = (char)*p;
+		else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 vlog(int pri, const char *fmt, va_list ap, int with_errno)
 {
-	char msg[1024];
+	char raw[1024], msg[1024 * 4 + 1];
 	int saved = errno;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_sanitize(raw, msg, sizeof(msg));
 	if (with_errno) {
 		size_t n = strlen(msg);
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
