@@ -74,7 +74,7 @@ $(B)/latchkeyd $(B)/latchkey $(B)/latchkeyctl: $(B)/%: $(B)/obj/enroll/%.o $(LIB
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(B)/liblatchkey_kea.so: $(call obj,$(HOOKCC_SRC)) $(B)/libdhcpopt.a
-	$(CXX) -shared $(LDFLAGS) -o $@ $^ -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
+	$(CXX) -shared $(LDFLAGS) -o $@ $^ -lsqlite3 -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)

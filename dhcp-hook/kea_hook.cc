@@ -6,6 +6,7 @@
 // dhcp-hook/README.md for the parameters, the options and the plan for the revoked class.
 
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,10 +24,13 @@
 
 extern "C" {
 #include "dhcp-hook/dhcpopt.h"
+#include "dhcp-hook/revoked.h"
+#include "dhcp-hook/revoked_db.h"
 }
 
 using isc::data::ConstElementPtr;
 using isc::data::Element;
+using isc::dhcp::HWAddrPtr;
 using isc::dhcp::Option;
 using isc::dhcp::OptionBuffer;
 using isc::dhcp::OptionCollection;
@@ -43,7 +47,9 @@ namespace {
 const isc::log::MessageID LATCHKEY_LOAD_OK = "LATCHKEY_LOAD_OK";
 const isc::log::MessageID LATCHKEY_LOAD_FAILED = "LATCHKEY_LOAD_FAILED";
 const isc::log::MessageID LATCHKEY_SIZE_WARNING = "LATCHKEY_SIZE_WARNING";
-const isc::log::MessageID LATCHKEY_REGISTRY_PENDING = "LATCHKEY_REGISTRY_PENDING";
+const isc::log::MessageID LATCHKEY_REVOKED_LOADED = "LATCHKEY_REVOKED_LOADED";
+const isc::log::MessageID LATCHKEY_REVOKED_FAILED = "LATCHKEY_REVOKED_FAILED";
+const isc::log::MessageID LATCHKEY_REVOKED_CLASSIFIED = "LATCHKEY_REVOKED_CLASSIFIED";
 const isc::log::MessageID LATCHKEY_UNLOAD = "LATCHKEY_UNLOAD";
 const isc::log::MessageID LATCHKEY_OPTIONS_ADDED = "LATCHKEY_OPTIONS_ADDED";
 const isc::log::MessageID LATCHKEY_OPTIONS_TRIMMED = "LATCHKEY_OPTIONS_TRIMMED";
@@ -54,8 +60,12 @@ const char *latchkey_messages[] = {
 	    "%3 update URI(s), enterprise %4; option data: 143/136 %5, 125 %6, 17 %7 octets",
 	"LATCHKEY_LOAD_FAILED", "latchkey hook not loaded: %1",
 	"LATCHKEY_SIZE_WARNING", "latchkey hook: %1",
-	"LATCHKEY_REGISTRY_PENDING", "latchkey hook: registry %1 noted; revoked devices are "
-	    "not put into class %2 yet (needs the registry's network identifiers)",
+	"LATCHKEY_REVOKED_LOADED", "latchkey hook: %1 revoked network identifier(s) from "
+	    "registry %2 (read in %3 ms); their clients go into class %4",
+	"LATCHKEY_REVOKED_FAILED", "latchkey hook: cannot read the revoked network identifiers: "
+	    "%1; keeping the previous %2",
+	"LATCHKEY_REVOKED_CLASSIFIED", "latchkey: %1 of %2 is revoked: query put into class %3 "
+	    "(transaction %4)",
 	"LATCHKEY_UNLOAD", "latchkey hook unloaded",
 	"LATCHKEY_OPTIONS_ADDED", "latchkey: added %1 to %2 (transaction %3)",
 	"LATCHKEY_OPTIONS_TRIMMED", "latchkey: left out part of the options from %1 "
@@ -75,6 +85,12 @@ const int DBG_PACKET = 40;	// Kea's DBGLVL_PKT_HANDLING (per-packet detail)
 struct dhcpopt_config *config;
 std::string revoked_class;
 std::string only_class;
+
+// The revoked identifiers (revoked.h): an immutable snapshot replaced by the watcher's
+// thread when the registry changes (checked every REVOKED_POLL_MS); callouts take a
+// reference to the snapshot they look at. NULL when no "registry" is configured.
+struct revoked_watch *watch;
+std::string registry_path;	// the loader's argument: lives as long as watch
 
 const char *const known_parameters[] = {
 	"registrar-uris", "posture-uris", "update-uris", "vendor-enterprise",
@@ -125,6 +141,57 @@ string_param(LibraryHandle &handle, const char *name)
 		throw param_error(std::string("parameter '") + name + "' must be a string, not " +
 		    type_name(e));
 	return e;
+}
+
+// From the watcher's thread (Kea's logger is thread-safe).
+void
+watch_notify(void *arg, const struct revoked_event *ev)
+{
+	try {
+		if (ev->reloaded) {
+			char ms[32];
+
+			snprintf(ms, sizeof(ms), "%.1f", ev->load_ms);
+			LOG_INFO(latchkey_logger, LATCHKEY_REVOKED_LOADED).arg(ev->count)
+			    .arg(registry_path).arg(std::string(ms)).arg(revoked_class);
+		} else if (ev->failed) {
+			LOG_ERROR(latchkey_logger, LATCHKEY_REVOKED_FAILED)
+			    .arg(std::string(ev->msg))
+			    .arg(std::to_string(ev->count) + " identifier(s)");
+		}
+	} catch (...) {
+	}
+}
+
+// Open the registry read-only, load the snapshot once now (an unreadable registry is
+// logged and the snapshot starts empty), then watch it from a thread of its own.
+void
+start_watch(const char *path)
+{
+	char err[512];
+	std::string wal;
+	int64_t t0;
+
+	registry_path = path;
+	wal = registry_path + "-wal";
+	const char *files[] = { registry_path.c_str(), wal.c_str() };
+	watch = revoked_watch_new(files, 2, revoked_db_load,
+	    const_cast<char *>(registry_path.c_str()), REVOKED_POLL_MS, watch_notify, NULL, err,
+	    sizeof(err));
+	if (watch == NULL)
+		throw param_error(std::string("parameter 'registry': ") + err);
+	t0 = revoked_now_ms();
+	if (revoked_watch_poll(watch, t0, 1, err, sizeof(err)) == -1) {
+		LOG_ERROR(latchkey_logger, LATCHKEY_REVOKED_FAILED).arg(std::string(err))
+		    .arg("empty set");
+	} else {
+		struct revoked_set *s = revoked_watch_acquire(watch);
+		LOG_INFO(latchkey_logger, LATCHKEY_REVOKED_LOADED).arg(revoked_set_count(s))
+		    .arg(registry_path).arg(revoked_now_ms() - t0).arg(revoked_class);
+		revoked_set_release(s);
+	}
+	if (revoked_watch_start(watch, err, sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'registry': ") + err);
 }
 
 void
@@ -187,17 +254,16 @@ load_config(LibraryHandle &handle)
 	    .arg(dhcpopt_config_uris(config, DHCPOPT_POSTURE)->n)
 	    .arg(dhcpopt_config_uris(config, DHCPOPT_UPDATE)->n)
 	    .arg(dhcpopt_config_enterprise(config)).arg(n143).arg(n125).arg(n17);
-	// TODO(part 2, issue 6): open the registry read-only, load the revoked identifiers
-	// into the snapshot and start the change watcher (dhcp-hook/README.md).
-	if (dhcpopt_config_registry(config) != NULL) {
-		LOG_INFO(latchkey_logger, LATCHKEY_REGISTRY_PENDING)
-		    .arg(std::string(dhcpopt_config_registry(config))).arg(revoked_class);
-	}
+	if (dhcpopt_config_registry(config) != NULL)
+		start_watch(dhcpopt_config_registry(config));
 }
 
 void
 free_config()
 {
+	revoked_watch_free(watch);	// stops and joins the thread first
+	watch = NULL;
+	registry_path.clear();
 	dhcpopt_config_free(config);
 	config = NULL;
 	revoked_class.clear();
@@ -236,6 +302,15 @@ added_text(unsigned bits, const char *sztp, const char *vendor)
 		s += std::string(s.empty() ? "" : ", ") + vendor;
 	return s;
 }
+
+// A reference to the current snapshot for the length of one callout.
+struct snapshot_ref {
+	struct revoked_set *s;
+	explicit snapshot_ref(struct revoked_watch *w) : s(revoked_watch_acquire(w)) {}
+	~snapshot_ref() { revoked_set_release(s); }
+	snapshot_ref(const snapshot_ref &) = delete;
+	snapshot_ref &operator=(const snapshot_ref &) = delete;
+};
 
 bool
 skip_callout(CalloutHandle &handle)
@@ -287,6 +362,72 @@ send4(CalloutHandle &handle)
 		    .arg(added_text(bits, "option 143", "option 125"))
 		    .arg(response->getName()).arg(response->getTransid());
 	}
+}
+
+// pkt4_receive: a query whose hardware address (Ethernet) or client identifier (option
+// 61, RFC 2132 §9.14) belongs to a revoked device goes into revoked-class, before Kea
+// selects the subnet and pool. Raw bytes are compared; nothing is formatted unless logged.
+void
+receive4(CalloutHandle &handle)
+{
+	Pkt4Ptr query;
+	const char *what = NULL;
+
+	handle.getArgument("query4", query);
+	if (!query)
+		return;
+	{
+		snapshot_ref ref(watch);
+		if (revoked_set_count(ref.s) == 0)
+			return;
+		HWAddrPtr hw = query->getHWAddr();
+		if (hw && hw->hwaddr_.size() == REVOKED_MAC_LEN &&
+		    revoked_set_contains(ref.s, REVOKED_MAC, hw->hwaddr_.data(),
+		    hw->hwaddr_.size()))
+			what = "MAC address";
+		if (what == NULL) {
+			OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_CLIENT_IDENTIFIER);
+			if (o) {
+				const OptionBuffer &d = o->getData();
+				if (!d.empty() && revoked_set_contains(ref.s, REVOKED_CLIENT_ID,
+				    d.data(), d.size()))
+					what = "client identifier";
+			}
+		}
+	}
+	if (what == NULL)
+		return;
+	query->addClass(revoked_class);
+	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg(what)
+	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
+}
+
+// pkt6_receive: the same for the client's DUID (option 1, RFC 8415 §21.2).
+void
+receive6(CalloutHandle &handle)
+{
+	Pkt6Ptr query;
+	bool hit = false;
+
+	handle.getArgument("query6", query);
+	if (!query)
+		return;
+	{
+		snapshot_ref ref(watch);
+		if (revoked_set_count(ref.s) == 0)
+			return;
+		OptionPtr o = query->getOption(D6O_CLIENTID);
+		if (o) {
+			const OptionBuffer &d = o->getData();
+			hit = !d.empty() && revoked_set_contains(ref.s, REVOKED_DUID, d.data(),
+			    d.size());
+		}
+	}
+	if (!hit)
+		return;
+	query->addClass(revoked_class);
+	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg("DUID")
+	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
 }
 
 // True when one of the response's option 17 instances carries our enterprise number.
@@ -385,8 +526,9 @@ unload()
 }
 
 // Callouts only read the configuration built by load() and change the packet they were
-// handed, so any number of packet threads may run them at once. Part 2's snapshot keeps
-// this true: it is immutable and replaced by an atomic pointer swap.
+// handed, so any number of packet threads may run them at once. The revoked snapshot keeps
+// this true: it is immutable, replaced under a mutex by the watcher's thread, and each
+// callout holds a reference to the one it looks at.
 int
 multi_threading_compatible()
 {
@@ -431,19 +573,43 @@ pkt6_send(CalloutHandle &handle)
 	return 0;
 }
 
-// TODO(part 2, issue 6): look the query's MAC / client-id up in the revoked snapshot
-// (bsearch, no database access per packet) and query->addClass(revoked_class) when found,
-// early enough to steer subnet and pool selection. Does nothing yet.
+// Revoked devices into revoked-class, early enough to steer subnet and pool selection
+// (a snapshot lookup, never a database query per packet).
 int
 pkt4_receive(CalloutHandle &handle)
 {
+	try {
+		if (!skip_callout(handle) && watch != NULL)
+			receive4(handle);
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt4_receive")
+			    .arg(std::string(ex.what()));
+		} catch (...) {
+		}
+		return 1;
+	} catch (...) {
+		return 1;
+	}
 	return 0;
 }
 
-// TODO(part 2, issue 6): the same for the DHCPv6 client DUID.
 int
 pkt6_receive(CalloutHandle &handle)
 {
+	try {
+		if (!skip_callout(handle) && watch != NULL)
+			receive6(handle);
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt6_receive")
+			    .arg(std::string(ex.what()));
+		} catch (...) {
+		}
+		return 1;
+	} catch (...) {
+		return 1;
+	}
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "enroll/voucher.h"	/* brski */
 
 #define EST_WELL_KNOWN		"/.well-known/est"
+#define LK_WELL_KNOWN_NETID	"/.well-known/latchkey/netid"	/* kea: enroll/netid.h */
 #define AGENT_URL_MAX		1024
 #define AGENT_META_MAX		(64 * 1024)
 #define AGENT_RETRY_DEFAULT	5	/* seconds, a 202 without a usable Retry-After */
@@ -1616,4 +1617,48 @@ agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *err,
     size_t errlen)
 {
 	return agent_run(o, 1, res, err, errlen);
+}
+
+/* ---- network identifiers (kea) ----------------------------------------------------- */
+
+int
+agent_report_netids(const struct agent_opts *o, const char *body, size_t len, char *err,
+    size_t errlen)
+{
+	struct agent_est e;
+	char server[AGENT_URL_MAX], label[AGENT_LABEL_MAX + 1], ktype[32];
+	char cert[AGENT_PATH_MAX], key[AGENT_PATH_MAX], ca[AGENT_PATH_MAX], meta[AGENT_PATH_MAX];
+	long status = 0;
+	int rc = -1;
+
+	if (o->out_dir == NULL || *o->out_dir == '\0')
+		return agent_err(err, errlen, "no output directory given");
+	if (agent_path(cert, o->out_dir, AGENT_FILE_CERT, "", err, errlen) == -1 ||
+	    agent_path(key, o->out_dir, AGENT_FILE_KEY, "", err, errlen) == -1 ||
+	    agent_path(ca, o->out_dir, AGENT_FILE_CA, "", err, errlen) == -1 ||
+	    agent_path(meta, o->out_dir, AGENT_FILE_META, "", err, errlen) == -1)
+		return -1;
+	if (agent_meta_read(meta, server, sizeof(server), label, sizeof(label), ktype,
+	    sizeof(ktype), err, errlen) == -1)
+		return -1;
+	if (o->server != NULL)
+		snprintf(server, sizeof(server), "%s", o->server);
+	if (server[0] == '\0')
+		return agent_err(err, errlen, "no server URL in %s", meta);
+	/* A new connection authenticated by the new LDevID, the registrar verified against
+	 * the domain CA (as for reenroll). */
+	if (agent_est_open(&e, o, server, NULL, cert, key, ca, NULL, err, errlen) == -1)
+		return -1;
+	if (agent_brski_post(&e, LK_WELL_KNOWN_NETID, "application/json", body, len, &status,
+	    err, errlen) == -1)
+		goto out;
+	if (status != 204 && status != 200) {
+		agent_http_err(&e, "netid", status, err, errlen);
+		goto out;
+	}
+	agent_say(o, AGENT_DEBUG, "network identifiers reported: HTTP %ld", status);
+	rc = 0;
+out:
+	agent_est_close(&e);
+	return rc;
 }

@@ -135,4 +135,14 @@ int	agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *e
  */
 int	agent_recover(const char *dir, char *err, size_t errlen);
 
+/*
+ * Report the device's network identifiers (kea): POST body (JSON, enroll/netid.h) to
+ * <server>/.well-known/latchkey/netid on a new connection authenticated by
+ * out_dir/ldevid.pem + ldevid.key, the registrar verified against out_dir/domain-ca.pem;
+ * server is o->server or the one in enrollment.json. Call after a successful enroll or
+ * reenroll; a failure here does not undo the enrollment. 0 on 204, -1 with err.
+ */
+int	agent_report_netids(const struct agent_opts *o, const char *body, size_t len,
+	    char *err, size_t errlen);
+
 #endif

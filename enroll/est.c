@@ -23,6 +23,7 @@ static const struct {
 	{ "status", LK_OP_STATUS, "GET" },
 	{ "crl", LK_OP_CRL, "GET" },
 	{ "ocsp", LK_OP_OCSP, "POST" },
+	{ "netid", LK_OP_NETID, "POST" },
 };
 
 #define NOPS (sizeof(est_ops) / sizeof(est_ops[0]))

@@ -21,7 +21,8 @@ enum est_op {
 	/* latchkey's own resources under LK_PREFIX (no label) */
 	LK_OP_STATUS,		/* GET: the binding state of the LDevID presented */
 	LK_OP_CRL,		/* GET: the domain CA's CRL (DER, application/pkix-crl) */
-	LK_OP_OCSP		/* POST: OCSP (RFC 6960); GET .../ocsp/<base64> is routed apart */
+	LK_OP_OCSP,		/* POST: OCSP (RFC 6960); GET .../ocsp/<base64> is routed apart */
+	LK_OP_NETID		/* POST: the device's network identifiers (enroll/netid.h) */
 };
 
 #define EST_CT_PKCS10	"application/pkcs10"

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "enroll/agent.h"
+#include "enroll/netid.h"
 #include "mdns/discover_cmd.h"
 #include "enroll/latch_cmd.h"
 #include "enroll/status_cmd.h"
@@ -27,6 +28,7 @@ static const char usage_head[] =
 "                [--ca FILE | --trust-fingerprint sha256:HEX | --masa-anchor FILE]\n"
 "                [--label L]\n"
 "                [--key-type p256|p384|ed25519|rsa2048] [--timeout SECS] [--force]\n"
+"                [--netid-if IFNAME]... [--dhcp-env FILE]...\n"
 "                [--json] [-q] [-v]\n"
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
 "                [--timeout SECS] [--json] [-q] [-v]\n"
@@ -99,6 +101,14 @@ static const char help_common[] =
 "                         \"key\":..,\"ca\":..,\"metadata\":..,\"not_after\":..,\n"
 "                         \"ldevid_serial\":..,\"server\":..,\"tls\":..,\n"
 "                         \"channel_binding\":..,\"domain_ca_fingerprint\":..}\n"
+"  --netid-if IFNAME      after success, report the MAC address of IFNAME (from\n"
+"                         /sys/class/net/IFNAME/address) to the registrar, so its DHCP\n"
+"                         server can recognise the device (repeatable)\n"
+"  --dhcp-env FILE        after success, report the DHCPv4 client identifier\n"
+"                         (LATCHKEY_DHCP_CLIENT_ID) and DHCPv6 DUID (LATCHKEY_DHCP_DUID)\n"
+"                         from FILE, an env file the contrib DHCP client scripts write\n"
+"                         (repeatable). Reporting uses a new connection with the new\n"
+"                         LDevID; a failure is a warning, not an enrollment failure\n"
 "  -q, --quiet            no progress lines (errors are still printed)\n"
 "  -v, --verbose          more detail (HTTP status and sizes); twice: libcurl's trace too\n"
 "  -h, --help             this text\n"
@@ -148,7 +158,9 @@ enum {
 	OPT_NO_CB,
 	OPT_BAD_CB,
 	OPT_VERSION,
-	OPT_MASA_ANCHOR		/* brski */
+	OPT_MASA_ANCHOR,	/* brski */
+	OPT_NETID_IF,		/* kea */
+	OPT_DHCP_ENV		/* kea */
 };
 
 static const struct option long_opts[] = {
@@ -170,6 +182,8 @@ static const struct option long_opts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ "masa-anchor",	required_argument,	NULL, OPT_MASA_ANCHOR },
+	{ "netid-if",		required_argument,	NULL, OPT_NETID_IF },
+	{ "dhcp-env",		required_argument,	NULL, OPT_DHCP_ENV },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -269,6 +283,49 @@ cli_parse_timeout(const char *s, int *out)
 	return 0;
 }
 
+/*
+ * After an enrollment: report the network identifiers of the interfaces and DHCP env files
+ * given (kea). Every failure is a warning: the enrollment stands.
+ */
+static void
+cli_report_netids(const struct agent_opts *o, const struct cli *c, const char *const *ifs,
+    size_t n_if, const char *const *envs, size_t n_env)
+{
+	struct netid_list *l;
+	char err[512], *body = NULL;
+	size_t i;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		fprintf(stderr, "latchkey: warning: network identifiers not reported: out of "
+		    "memory\n");
+		return;
+	}
+	for (i = 0; i < n_if; i++)
+		if (netid_from_iface(l, ifs[i], err, sizeof(err)) == -1)
+			fprintf(stderr, "latchkey: warning: %s\n", err);
+	for (i = 0; i < n_env; i++)
+		if (netid_from_env(l, envs[i], err, sizeof(err)) == -1)
+			fprintf(stderr, "latchkey: warning: %s\n", err);
+	if (l->n == 0) {
+		fprintf(stderr, "latchkey: warning: no network identifier to report\n");
+		goto out;
+	}
+	if ((body = netid_json(l)) == NULL) {
+		fprintf(stderr, "latchkey: warning: network identifiers not reported: out of "
+		    "memory\n");
+		goto out;
+	}
+	if (agent_report_netids(o, body, strlen(body), err, sizeof(err)) == -1)
+		fprintf(stderr, "latchkey: warning: network identifiers not reported: %s\n",
+		    err);
+	else if (!c->quiet)
+		fprintf(stderr, "latchkey: reported %zu network identifier%s to the registrar\n",
+		    l->n, l->n == 1 ? "" : "s");
+out:
+	free(body);
+	free(l);
+}
+
 /* enroll and reenroll: parse, run, report. */
 static int
 cli_enroll(enum cmd cmd, int argc, char **argv)
@@ -279,6 +336,8 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 	struct agent_result r;
 	struct cli c;
 	char err[1024];
+	const char *netid_if[REGISTRY_NETID_MAX], *dhcp_env[REGISTRY_NETID_MAX];
+	size_t n_if = 0, n_env = 0;
 	int ch, i, ok, rc, enroll_only = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -344,6 +403,16 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 		case OPT_BAD_CB:
 			o.chanbind = AGENT_CB_BAD;
 			break;
+		case OPT_NETID_IF:
+			if (n_if >= REGISTRY_NETID_MAX)
+				return cli_usage(name, "too many --netid-if");
+			netid_if[n_if++] = optarg;
+			break;
+		case OPT_DHCP_ENV:
+			if (n_env >= REGISTRY_NETID_MAX)
+				return cli_usage(name, "too many --dhcp-env");
+			dhcp_env[n_env++] = optarg;
+			break;
 		case 'q':
 			c.quiet = 1;
 			break;
@@ -403,6 +472,8 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 		rc = agent_enroll(&o, &r, err, sizeof(err));
 	else
 		rc = agent_reenroll(&o, &r, err, sizeof(err));
+	if (rc == 0 && n_if + n_env > 0)
+		cli_report_netids(&o, &c, netid_if, n_if, dhcp_env, n_env);
 	agent_global_cleanup();
 	if (rc == -1) {
 		fprintf(stderr, "latchkey: %s\n", err);
@@ -449,6 +520,7 @@ main(int argc, char *argv[])
 		return latch_cmd_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "status") == 0)
 		return status_cmd_main(argc - 1, argv + 1);
+
 	for (i = 0; later[i] != NULL; i++) {
 		if (strcmp(cmd, later[i]) == 0) {
 			fprintf(stderr, "latchkey: %s: not yet implemented\n", cmd);

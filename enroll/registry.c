@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -127,6 +128,15 @@ static const char *const reg_migrations[] = {
 	"  enroll_reason TEXT,"
 	"  status_at INTEGER);"
 	"CREATE INDEX vouchers_serial ON vouchers(serial, id);",
+	/* v3 (kea): network identifiers devices report after enrollment, so the Kea hook can
+	 * put revoked devices into its class. One row per identifier: the last reporter wins. */
+	"CREATE TABLE netids ("
+	"  serial TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('mac', 'client-id', 'duid')),"
+	"  value TEXT NOT NULL,"	/* lower-case hex, no separators */
+	"  reported_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (kind, value));"
+	"CREATE INDEX netids_serial ON netids(serial);",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -1284,4 +1294,136 @@ registry_voucher_get(struct registry *reg, const char *serial, struct registry_v
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- network identifiers (migration v3; kea) ------------------------------------- */
+
+/* Lower-case hex without separators of 1..max octets (max * 2 digits). */
+static int
+netid_value_ok(const char *v, size_t min, size_t max)
+{
+	size_t n = strlen(v), i;
+
+	if (n % 2 != 0 || n < 2 * min || n > 2 * max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int
+registry_netid_report(struct registry *reg, const char *serial,
+    const struct registry_netid *ids, size_t n, const char *actor, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+	json_t *j = NULL;
+	char *details = NULL;
+	size_t i, min, max;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("device serial", serial, 64, err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (n > REGISTRY_NETID_MAX) {
+		reg_err(err, errlen, "registry: more than %d network identifiers",
+		    REGISTRY_NETID_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (ids[i].kind == NULL || ids[i].value == NULL)
+			goto bad;
+		if (strcmp(ids[i].kind, "mac") == 0)
+			min = max = 6;
+		else if (strcmp(ids[i].kind, "client-id") == 0)
+			min = 2, max = 255;
+		else if (strcmp(ids[i].kind, "duid") == 0)
+			min = 2, max = 130;
+		else
+			goto bad;
+		if (!netid_value_ok(ids[i].value, min, max))
+			goto bad;
+	}
+	if ((j = json_array()) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(j, json_pack("{s:s, s:s}", "kind", ids[i].kind,
+		    "value", ids[i].value)) == -1)
+			goto oom;
+	if ((details = json_dumps(j, JSON_COMPACT)) == NULL)
+		goto oom;
+	if (reg_begin(reg, err, errlen) == -1)
+		goto out;
+	if (sqlite3_prepare_v2(reg->db, "INSERT INTO netids (serial, kind, value, reported_at) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO UPDATE SET "
+	    "serial = excluded.serial, reported_at = excluded.reported_at", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare netid insert");
+		goto err;
+	}
+	for (i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		bind_text(st, 1, serial);
+		bind_text(st, 2, ids[i].kind);
+		bind_text(st, 3, ids[i].value);
+		sqlite3_bind_int64(st, 4, now);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			reg_dberr(reg, err, errlen, "store network identifier");
+			goto err;
+		}
+	}
+	if (audit_append_locked(reg, now, actor, "netid", serial, NULL, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	sqlite3_finalize(st);
+	json_decref(j);
+	free(details);
+	return 0;
+bad:
+	reg_err(err, errlen, "registry: network identifier %zu is not a valid mac, client-id "
+	    "or duid in lower-case hex", i + 1);
+	return -1;
+oom:
+	reg_err(err, errlen, "registry: out of memory");
+	goto out;
+err:
+	reg_rollback(reg);
+out:
+	sqlite3_finalize(st);
+	json_decref(j);
+	free(details);
+	return -1;
+}
+
+int
+registry_revoked_netids_foreach(struct registry *reg,
+    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret = 0;
+
+	/* Keep identical to REVOKED_DB_QUERY in dhcp-hook/revoked_db.h (the hook's reader). */
+	if (sqlite3_prepare_v2(reg->db, "SELECT n.kind, n.value FROM netids n "
+	    "WHERE EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
+	    "AND b.state = 'revoked') "
+	    "AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
+	    "AND b.state = 'active') "
+	    "ORDER BY n.kind, n.value", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "list revoked network identifiers");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((ret = cb((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), arg)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "list revoked network identifiers");
+		ret = -1;
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
 }

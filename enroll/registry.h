@@ -198,4 +198,31 @@ int	registry_voucher_status(struct registry *reg, const char *serial, const char
 int	registry_voucher_get(struct registry *reg, const char *serial,
 	    struct registry_voucher *out, char *err, size_t errlen);
 
+/*
+ * Network identifiers (schema v3, added for the Kea hook's revoked class; kea):
+ *   netids(serial, kind 'mac'|'client-id'|'duid', value, reported_at, PK (kind, value))
+ * value is lower-case hex without separators: mac 6 octets, client-id (DHCPv4 option 61
+ * data) 2..255, duid (DHCPv6 option 1 data) 2..130. An identifier belongs to whoever
+ * reported it last. Identifiers are the client's own claim and spoofable: they feed a
+ * quarantine convenience, never an access decision.
+ */
+#define REGISTRY_NETID_MAX	32	/* identifiers in one report */
+
+struct registry_netid {
+	const char	*kind;
+	const char	*value;
+};
+
+/* Store n (0..REGISTRY_NETID_MAX) identifiers for serial (each taken over from any other
+ * device) and append a "netid" audit entry listing them, in one transaction. */
+int	registry_netid_report(struct registry *reg, const char *serial,
+	    const struct registry_netid *ids, size_t n, const char *actor, char *err,
+	    size_t errlen);
+/* Every identifier whose device has a revoked binding and no active one (what the Kea hook
+ * loads; dhcp-hook/revoked_db.h runs the same query), ordered by kind and value. cb returns
+ * 0 to continue, non-zero to stop (returned as is). */
+int	registry_revoked_netids_foreach(struct registry *reg,
+	    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
+	    size_t errlen);
+
 #endif

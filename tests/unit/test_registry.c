@@ -135,7 +135,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding')"), 3);
@@ -149,14 +149,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 2");
+	raw_exec(fx->path, "PRAGMA user_version = 3");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -629,6 +629,138 @@ test_concurrent_writers(void **state)
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 }
 
+/* ---- network identifiers (schema v3; kea) ------------------------------------------ */
+
+struct netid_seen {
+	char	v[8][80];
+	int	n;
+};
+
+static int
+collect_netid(const char *kind, const char *value, void *arg)
+{
+	struct netid_seen *s = arg;
+
+	if (s->n >= 8)
+		return 1;
+	snprintf(s->v[s->n++], sizeof(s->v[0]), "%s=%s", kind, value);
+	return 0;
+}
+
+static void
+test_netids(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct netid_seen seen;
+	int64_t bid;
+	const struct registry_netid a[] = {
+		{ "mac", "02aabbccdd01" },
+		{ "client-id", "0102aabbccdd01" },
+		{ "duid", "000300010211223344aa" },
+	};
+	const struct registry_netid b[] = { { "mac", "02aabbccdd02" } };
+	const struct registry_netid stolen[] = { { "mac", "02aabbccdd01" } };
+	static const struct {
+		const char	*kind, *value;
+	} bad[] = {
+		{ "mac", "02aabbccdd" },		/* 5 octets */
+		{ "mac", "02:aa:bb:cc:dd:01" },		/* separators are not stored */
+		{ "mac", "02AABBCCDD01" },		/* upper case */
+		{ "client-id", "01" },			/* 1 octet */
+		{ "duid", "0" },			/* odd */
+		{ "serial", "0102" },			/* unknown kind */
+		{ "duid", NULL },
+	};
+	size_t i;
+
+	fx->reg = open_rw(fx);
+	fake_enrollment(&e, "LKA", "0A", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
+	fake_enrollment(&e, "LKB", "0B", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
+
+	/* Bad values are refused and nothing is stored. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct registry_netid one = { bad[i].kind, bad[i].value };
+		fx->err[0] = '\0';
+		assert_int_equal(registry_netid_report(fx->reg, "LKA", &one, 1, "device:LKA",
+		    fx->err, sizeof(fx->err)), -1);
+		assert_non_null(strstr(fx->err, "network identifier 1"));
+	}
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM netids"), 0);
+
+	assert_int_equal(registry_netid_report(fx->reg, "LKA", a, 3, "device:LKA", fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_netid_report(fx->reg, "LKB", b, 1, "device:LKB", fx->err,
+	    sizeof(fx->err)), 0);
+	/* Reporting again is idempotent. */
+	assert_int_equal(registry_netid_report(fx->reg, "LKA", a, 3, "device:LKA", fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM netids"), 4);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'netid' "
+	    "AND subject = 'LKA' AND details LIKE '%02aabbccdd01%'"), 2);
+
+	/* Nobody revoked: nothing listed. */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seen.n, 0);
+
+	/* LKA revoked: its three identifiers, ordered by kind then value. */
+	assert_int_equal(registry_binding_revoke(fx->reg, "LKA", "stolen", "admin:t", NULL,
+	    fx->err, sizeof(fx->err)), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.v[0], "client-id=0102aabbccdd01");
+	assert_string_equal(seen.v[1], "duid=000300010211223344aa");
+	assert_string_equal(seen.v[2], "mac=02aabbccdd01");
+
+	/* The last reporter wins: LKB (active) takes LKA's MAC, which leaves the list. */
+	assert_int_equal(registry_netid_report(fx->reg, "LKB", stolen, 1, "device:LKB",
+	    fx->err, sizeof(fx->err)), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.v[1], "duid=000300010211223344aa");
+
+	/* Enrolled again (a new active binding): no longer listed. */
+	fake_enrollment(&e, "LKA", "0C", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seen.n, 0);
+
+	/* The callback's non-zero stops the walk and is returned. */
+	assert_int_equal(registry_binding_revoke(fx->reg, "LKB", "lost", "admin:t", NULL,
+	    fx->err, sizeof(fx->err)), 0);
+	memset(&seen, 0, sizeof(seen));
+	seen.n = 8;
+	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
+	    fx->err, sizeof(fx->err)), 1);
+
+	/* Too many in one report; a read-only registry refuses. */
+	{
+		struct registry_netid many[REGISTRY_NETID_MAX + 1];
+		struct registry *ro;
+		for (i = 0; i < REGISTRY_NETID_MAX + 1; i++)
+			many[i] = b[0];
+		assert_int_equal(registry_netid_report(fx->reg, "LKB", many,
+		    REGISTRY_NETID_MAX + 1, "device:LKB", fx->err, sizeof(fx->err)), -1);
+		ro = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+		assert_non_null(ro);
+		assert_int_equal(registry_netid_report(ro, "LKB", b, 1, "device:LKB", fx->err,
+		    sizeof(fx->err)), -1);
+		assert_non_null(strstr(fx->err, "read-only"));
+		registry_close(ro);
+	}
+	assert_int_equal(registry_audit_verify(fx->reg, &bid, fx->err, sizeof(fx->err)), 0);
+}
+
 int
 main(void)
 {
@@ -642,6 +774,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_verify_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly_sees_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_netids, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,495 @@
+/*
+ * Unit tests for dhcp-hook/revoked.c (the Kea hook's snapshot of revoked identifiers and its
+ * watcher) and dhcp-hook/revoked_db.c (its registry reader), against a real registry.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dhcp-hook/revoked.h"
+#include "dhcp-hook/revoked_db.h"
+#include "enroll/registry.h"
+
+/* ---- snapshot: building and lookups --------------------------------------------- */
+
+static const uint8_t mac1[] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01 };
+static const uint8_t mac2[] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x02 };
+static const uint8_t cid1[] = { 0x01, 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01 };
+static const uint8_t cid_short[] = { 0x00, 0x07 };
+static const uint8_t duid1[] = { 0x00, 0x03, 0x00, 0x01, 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01 };
+
+/* Loader over a table: "kind hex" pairs. */
+struct table {
+	const char	*const *rows;	/* kind, hex, kind, hex, ..., NULL */
+	int		 fail;
+	int		 calls;
+};
+
+static int
+table_loader(void *arg, struct revoked_builder *b, char *err, size_t errlen)
+{
+	struct table *t = arg;
+	size_t i;
+	int rc;
+
+	t->calls++;
+	if (t->fail) {
+		snprintf(err, errlen, "table says no");
+		return -1;
+	}
+	for (i = 0; t->rows != NULL && t->rows[i] != NULL; i += 2)
+		if ((rc = revoked_builder_add_text(b, t->rows[i], t->rows[i + 1], err,
+		    errlen)) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+test_lookup(void **state)
+{
+	static const char *const rows[] = {
+		"mac", "02aabbccdd01",
+		"client-id", "0102AABBCCDD01",	/* upper case accepted */
+		"duid", "000300010211223344aa",
+		"duid", "000300010211223344aa",	/* duplicate, kept once */
+		"client-id", "0007",
+		"duid", "0003000102aabbccdd01",
+		NULL
+	};
+	static const struct {
+		enum revoked_kind	 kind;
+		const uint8_t		*id;
+		size_t			 len;
+		int			 want;
+	} cases[] = {
+		{ REVOKED_MAC, mac1, sizeof(mac1), 1 },
+		{ REVOKED_MAC, mac2, sizeof(mac2), 0 },
+		{ REVOKED_CLIENT_ID, mac1, sizeof(mac1), 0 },	/* same bytes, other kind */
+		{ REVOKED_CLIENT_ID, cid1, sizeof(cid1), 1 },
+		{ REVOKED_CLIENT_ID, cid1, sizeof(cid1) - 1, 0 },	/* prefix */
+		{ REVOKED_CLIENT_ID, cid_short, sizeof(cid_short), 1 },
+		{ REVOKED_DUID, duid1, sizeof(duid1), 1 },
+		{ REVOKED_DUID, cid1, sizeof(cid1), 0 },
+		{ REVOKED_DUID, duid1, 0, 0 },
+	};
+	struct table t = { rows, 0, 0 };
+	struct revoked_set *s;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	s = revoked_set_load(table_loader, &t, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(revoked_set_count(s), 5);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (revoked_set_contains(s, cases[i].kind, cases[i].id, cases[i].len) !=
+		    cases[i].want)
+			fail_msg("case %zu: want %d", i, cases[i].want);
+	}
+	/* A held reference keeps it alive past the first release. */
+	revoked_set_hold(s);
+	revoked_set_release(s);
+	assert_int_equal(revoked_set_contains(s, REVOKED_MAC, mac1, sizeof(mac1)), 1);
+	revoked_set_release(s);
+	revoked_set_release(NULL);
+	assert_int_equal(revoked_set_contains(NULL, REVOKED_MAC, mac1, sizeof(mac1)), 0);
+}
+
+static void
+test_builder_refuses(void **state)
+{
+	static const struct {
+		const char	*kind, *hex;
+		const char	*msg;
+	} cases[] = {
+		{ "mac", "02aabbccdd", "mac must be 6 octets, not 5" },
+		{ "mac", "02aabbccdd0102", "mac must be 6 octets, not 7" },
+		{ "client-id", "01", "client-id must be 2..255 octets, not 1" },
+		{ "duid", "", "duid must be 2..130 octets, not 0" },
+		{ "duid", "0x0102", "duid: not hex" },
+		{ "duid", "012", "duid: bad hex length 3" },
+		{ "serial", "0102", "unknown identifier kind \"serial\"" },
+		{ NULL, "0102", "unknown identifier kind \"\"" },
+	};
+	static const char *const one[] = { NULL, NULL, NULL };
+	char buf[2 * 131 + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *rows[] = { cases[i].kind ? cases[i].kind : "", cases[i].hex, NULL };
+		struct table t = { rows, 0, 0 };
+		char err[256] = "";
+
+		if (cases[i].kind == NULL)
+			rows[0] = "";
+		assert_null(revoked_set_load(table_loader, &t, err, sizeof(err)));
+		if (strstr(err, cases[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" does not contain \"%s\"", i, err,
+			    cases[i].msg);
+	}
+	/* The longest DUID passes, one more octet does not. */
+	memset(buf, 'a', 2 * 130);
+	buf[2 * 130] = '\0';
+	{
+		const char *rows[] = { "duid", buf, NULL };
+		struct table t = { rows, 0, 0 };
+		struct revoked_set *s = revoked_set_load(table_loader, &t, NULL, 0);
+		assert_non_null(s);
+		assert_int_equal(revoked_set_count(s), 1);
+		revoked_set_release(s);
+		memset(buf, 'a', 2 * 131);
+		buf[2 * 131] = '\0';
+		assert_null(revoked_set_load(table_loader, &t, NULL, 0));
+	}
+	/* An empty loader gives an empty set; a failing one NULL with its message. */
+	{
+		struct table t = { one, 0, 0 };
+		struct revoked_set *s = revoked_set_load(table_loader, &t, NULL, 0);
+		char err[64];
+		assert_non_null(s);
+		assert_int_equal(revoked_set_count(s), 0);
+		assert_int_equal(revoked_set_contains(s, REVOKED_MAC, mac1, 6), 0);
+		revoked_set_release(s);
+		t.fail = 1;
+		assert_null(revoked_set_load(table_loader, &t, err, sizeof(err)));
+		assert_string_equal(err, "table says no");
+	}
+	assert_int_equal(revoked_kind_parse("client-id"), REVOKED_CLIENT_ID);
+	assert_string_equal(revoked_kind_name(REVOKED_DUID), "duid");
+	assert_null(revoked_kind_name(0));
+}
+
+/* Many random MACs: every one found, no neighbour found. */
+static void
+test_many(void **state)
+{
+	enum { N = 20000 };
+	char (*hex)[13];
+	const char **rows;
+	struct table t;
+	struct revoked_set *s;
+	uint8_t m[6];
+	size_t i, j;
+
+	(void)state;
+	hex = calloc(N, sizeof(*hex));
+	rows = calloc(2 * N + 1, sizeof(*rows));
+	assert_non_null(hex);
+	assert_non_null(rows);
+	srand(7);
+	for (i = 0; i < N; i++) {
+		/* even last octet: odd ones are never in the set */
+		snprintf(hex[i], sizeof(hex[i]), "%02x%02x%02x%02x%02x%02x", rand() & 0xff,
+		    rand() & 0xff, rand() & 0xff, rand() & 0xff, rand() & 0xff,
+		    (rand() & 0xfe));
+		rows[2 * i] = "mac";
+		rows[2 * i + 1] = hex[i];
+	}
+	t.rows = rows;
+	t.fail = 0;
+	s = revoked_set_load(table_loader, &t, NULL, 0);
+	assert_non_null(s);
+	assert_true(revoked_set_count(s) > N - 10);
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 6; j++) {
+			unsigned v;
+			sscanf(hex[i] + 2 * j, "%2x", &v);
+			m[j] = (uint8_t)v;
+		}
+		assert_int_equal(revoked_set_contains(s, REVOKED_MAC, m, 6), 1);
+		m[5] |= 1;
+		assert_int_equal(revoked_set_contains(s, REVOKED_MAC, m, 6), 0);
+	}
+	revoked_set_release(s);
+	free(hex);
+	free(rows);
+}
+
+/* ---- the watcher ------------------------------------------------------------------ */
+
+struct wfx {
+	char	dir[64];
+	char	file[128];
+	char	db[128];
+};
+
+static int
+wsetup(void **state)
+{
+	struct wfx *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_revoked.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->file, sizeof(fx->file), "%s/ids.txt", fx->dir);
+	snprintf(fx->db, sizeof(fx->db), "%s/registry.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int
+wteardown(void **state)
+{
+	struct wfx *fx = *state;
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[160];
+	size_t i;
+
+	unlink(fx->file);
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", fx->db, sfx[i]);
+		unlink(p);
+	}
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* Loader over a text file of "kind hex" lines. */
+static int
+file_loader(void *arg, struct revoked_builder *b, char *err, size_t errlen)
+{
+	const char *path = arg;
+	char kind[32], hex[600];
+	FILE *f;
+	int rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open", path);
+		return -1;
+	}
+	while (rc == 0 && fscanf(f, "%31s %599s", kind, hex) == 2)
+		if (strcmp(kind, "fail") == 0) {
+			snprintf(err, errlen, "asked to fail");
+			rc = -1;
+		} else if (revoked_builder_add_text(b, kind, hex, err, errlen) != 0)
+			rc = -1;
+	fclose(f);
+	return rc;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+watch_has(struct revoked_watch *w, const uint8_t *mac)
+{
+	struct revoked_set *s = revoked_watch_acquire(w);
+	int rc = revoked_set_contains(s, REVOKED_MAC, mac, 6);
+
+	revoked_set_release(s);
+	return rc;
+}
+
+static void
+test_watch_poll(void **state)
+{
+	struct wfx *fx = *state;
+	const char *files[] = { fx->file };
+	struct revoked_watch *w;
+	struct revoked_set *held;
+	char err[256];
+	int64_t t = 1000;
+
+	w = revoked_watch_new(files, 1, file_loader, fx->file, 250, NULL, NULL, err,
+	    sizeof(err));
+	assert_non_null(w);
+	/* Missing file: the load fails, the empty snapshot stays. */
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot open"));
+	assert_int_equal(watch_has(w, mac1), 0);
+
+	/* Within the interval nothing is checked, even though the file appeared. */
+	write_file(fx->file, "mac 02aabbccdd01\n");
+	assert_int_equal(revoked_watch_poll(w, t + 100, 0, err, sizeof(err)), 0);
+	assert_int_equal(watch_has(w, mac1), 0);
+	/* After it: loaded. */
+	t += 250;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), 1);
+	assert_int_equal(watch_has(w, mac1), 1);
+	/* No change, no reload. */
+	t += 300;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), 0);
+
+	/* A reader holding the old snapshot keeps it across a swap. */
+	held = revoked_watch_acquire(w);
+	write_file(fx->file, "mac 02aabbccdd02\n");	/* size same, mtime differs */
+	{
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	write_file(fx->file, "mac 02aabbccdd02\n");
+	t += 300;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), 1);
+	assert_int_equal(watch_has(w, mac1), 0);
+	assert_int_equal(watch_has(w, mac2), 1);
+	assert_int_equal(revoked_set_contains(held, REVOKED_MAC, mac1, 6), 1);
+	revoked_set_release(held);
+
+	/* A failed reload keeps the last good snapshot, and is retried without a change. */
+	write_file(fx->file, "mac 02aabbccdd01\nfail x\n");
+	t += 300;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "asked to fail");
+	assert_int_equal(watch_has(w, mac2), 1);
+	t += 300;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), -1);
+	write_file(fx->file, "mac 02aabbccdd01\n");
+	t += 300;
+	assert_int_equal(revoked_watch_poll(w, t, 0, err, sizeof(err)), 1);
+	assert_int_equal(watch_has(w, mac1), 1);
+	/* force reloads regardless. */
+	assert_int_equal(revoked_watch_poll(w, t, 1, err, sizeof(err)), 1);
+	revoked_watch_free(w);
+	revoked_watch_free(NULL);
+	assert_null(revoked_watch_new(files, 0, file_loader, NULL, 0, NULL, NULL, err,
+	    sizeof(err)));
+}
+
+struct notes {
+	int	reloads, failures;
+	size_t	last_count;
+};
+
+static void
+note(void *arg, const struct revoked_event *ev)
+{
+	struct notes *n = arg;
+
+	n->reloads += ev->reloaded;
+	n->failures += ev->failed;
+	n->last_count = ev->count;
+}
+
+/*
+ * End to end with a real registry and the thread: a device's identifiers appear in the
+ * hook's snapshot within a second of its revocation, and the hook's reader agrees with
+ * registry_revoked_netids_foreach().
+ */
+static int
+count_cb(const char *kind, const char *value, void *arg)
+{
+	(void)kind;
+	(void)value;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void
+test_watch_registry(void **state)
+{
+	struct wfx *fx = *state;
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	const struct registry_netid ids[] = {
+		{ "mac", "02aabbccdd01" }, { "client-id", "0102aabbccdd01" },
+		{ "duid", "0003000102aabbccdd01" },
+	};
+	struct registry_enrollment e;
+	struct registry *reg;
+	struct revoked_watch *w;
+	struct revoked_set *s;
+	struct notes notes = { 0, 0, 0 };
+	char wal[160], err[256];
+	const char *files[2];
+	int64_t bid, t0, waited;
+	size_t n = 0;
+
+	reg = registry_open(fx->db, REGISTRY_CREATE | REGISTRY_FAST, err, sizeof(err));
+	assert_non_null(reg);
+	memset(&e, 0, sizeof(e));
+	e.device_serial = "LKW1";
+	e.domain = "example.test";
+	e.idevid_fp = "sha256:00";
+	e.authorized_by = "claim:t";
+	e.cert_serial = "0A";
+	e.not_before = 1;
+	e.not_after = 2;
+	e.cert_der = der;
+	e.cert_len = sizeof(der);
+	e.actor = "device:LKW1";
+	e.action = "enroll";
+	assert_int_equal(registry_enroll_commit(reg, &e, &bid, err, sizeof(err)), 0);
+	assert_int_equal(registry_netid_report(reg, "LKW1", ids, 3, "device:LKW1", err,
+	    sizeof(err)), 0);
+
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
+	files[0] = fx->db;
+	files[1] = wal;
+	w = revoked_watch_new(files, 2, revoked_db_load, fx->db, 50, note, &notes, err,
+	    sizeof(err));
+	assert_non_null(w);
+	assert_int_equal(revoked_watch_poll(w, revoked_now_ms(), 1, err, sizeof(err)), 1);
+	assert_int_equal(watch_has(w, mac1), 0);
+	/* The empty -wal the read itself may create is not a change. */
+	assert_int_equal(revoked_watch_poll(w, revoked_now_ms() + 60, 0, err, sizeof(err)),
+	    0);
+	assert_int_equal(revoked_watch_start(w, err, sizeof(err)), 0);
+	assert_int_equal(revoked_watch_start(w, err, sizeof(err)), -1);
+
+	assert_int_equal(registry_binding_revoke(reg, "LKW1", "stolen", "admin:t", NULL, err,
+	    sizeof(err)), 0);
+	t0 = revoked_now_ms();
+	while (!watch_has(w, mac1) && revoked_now_ms() - t0 < 2000) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	waited = revoked_now_ms() - t0;
+	assert_int_equal(watch_has(w, mac1), 1);
+	assert_true(waited < 1000);
+	s = revoked_watch_acquire(w);
+	assert_int_equal(revoked_set_count(s), 3);
+	assert_int_equal(revoked_set_contains(s, REVOKED_CLIENT_ID, cid1, sizeof(cid1)), 1);
+	assert_int_equal(revoked_set_contains(s, REVOKED_DUID, duid1, sizeof(duid1)), 1);
+	revoked_set_release(s);
+	assert_int_equal(registry_revoked_netids_foreach(reg, count_cb, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	revoked_watch_stop(w);
+	assert_true(notes.reloads >= 1);
+	assert_int_equal(notes.last_count, 3);
+	revoked_watch_free(w);
+	registry_close(reg);
+
+	/* A file that is not a registry: the reader fails with the path. */
+	write_file(fx->file, "not a database at all, long enough for a header.............\n");
+	{
+		const char *rows_path = fx->file;
+		struct revoked_set *bad = revoked_set_load(revoked_db_load, (void *)rows_path, err,
+		    sizeof(err));
+		assert_null(bad);
+		assert_non_null(strstr(err, fx->file));
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_builder_refuses),
+		cmocka_unit_test(test_many),
+		cmocka_unit_test_setup_teardown(test_watch_poll, wsetup, wteardown),
+		cmocka_unit_test_setup_teardown(test_watch_registry, wsetup, wteardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
