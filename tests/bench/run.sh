@@ -61,6 +61,59 @@ echo "bench: latchkeyd, registry-sync=normal, 64 concurrent clients, ${SECS}s"
 res[normal64]=$(bench_enroll load 127.0.0.1 "$PORT" "$SECS" 64 "$T/reg/domain-ca.pem" "$T/devs")
 echo "  ${res[normal64]}"
 stop_registrar
+
+# Registry scaling: the same 64-client run against a registry holding 1,000,000 bindings.
+echo "bench: registry scaling, 1,000,000 existing bindings"
+sqlite3 "$T/reg/registry.db" <<SQL >/dev/null
+PRAGMA journal_mode=WAL;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
+INSERT INTO bindings(serial, domain, idevid_fp, authorized_by, state, created_at)
+SELECT printf('SCALE%07d', i), 'bench.test', '', 'claim', 'active', 1700000000 FROM n;
+INSERT INTO certificates(cert_serial, binding_id, device_serial, not_before, not_after, issued_at, der)
+SELECT printf('%032X', 5000000 + b.id), b.id, b.serial, 1700000000, 1800000000, 1700000000, x'00'
+FROM bindings b WHERE b.serial LIKE 'SCALE%';
+COMMIT;
+SQL
+start_registrar full
+res[big64]=$(bench_enroll load 127.0.0.1 "$PORT" "$SECS" 64 "$T/reg/domain-ca.pem" "$T/devs")
+echo "  ${res[big64]}"
+
+# Memory: latchkeyd with 1,000 idle TLS connections (handshake done, no request), and the
+# agent's peak for one enrollment.
+echo "bench: memory with 1,000 idle TLS connections"
+lkd_rss() {
+	local t=0 p
+	for p in $pid $(pgrep -P "$pid") $(for w in $(pgrep -P "$pid"); do pgrep -P "$w"; done); do
+		t=$((t + $(awk '/VmRSS/{print $2}' /proc/"$p"/status 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+rss_idle0=$(lkd_rss)
+python3 - "$PORT" "$T/reg/domain-ca.pem" "$T/mem.ready" "$T/mem.done" <<'PY' &
+import socket, ssl, sys, time, os
+port, ca, ready, done = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+conns = []
+for i in range(1000):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conns.append(ctx.wrap_socket(s, server_hostname="127.0.0.1"))
+open(ready, "w").write(str(len(conns)))
+for _ in range(300):
+    if os.path.exists(done):
+        break
+    time.sleep(0.1)
+PY
+mempy=$!
+for _ in $(seq 1 300); do [ -s "$T/mem.ready" ] && break; sleep 0.1; done
+rss_idle1000=$(lkd_rss)
+touch "$T/mem.done"; wait "$mempy" 2>/dev/null || true
+D1=$(jq -r '.devices[1].cert' "$T/lab.json"); K1=$(jq -r '.devices[1].key' "$T/lab.json")
+agent_rss=$( { /usr/bin/time -f '%M' latchkey enroll -q --force --server "https://127.0.0.1:$PORT" \
+    --idevid "$D1" --idevid-key "$K1" --ca "$T/reg/domain-ca.pem" --out "$T/agentmem" ; } 2>&1 | tail -1)
+stop_registrar
+echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.ready" 2>/dev/null || echo 0) idle TLS connections ${rss_idle1000} KiB; agent peak ${agent_rss} KiB"
+
 # The other parts' figures, each from its own script (bounded; root-only ones skip).
 echo "bench: revocation propagation and the 100k CRL"
 revoke_out=$(B=$B tests/bench/revoke.sh 2>&1 | grep -E '^(revoke_|crl100k_)' || true)
@@ -113,6 +166,21 @@ row() {	# row LABEL RESULT
 	row "latchkeyd, 64 clients, sync=normal" "${res[normal64]}"
 	echo
 	echo "Durability cost (64 clients): sync=full / sync=normal = $(ratio "$(echo "${res[full64]}" | field rate)" "$(echo "${res[normal64]}" | field rate)")."
+	echo
+	echo "## Registry scaling and memory"
+	echo
+	echo "| run | enrollments/s | p50 ms | p99 ms | errors | ratio to ceiling |"
+	echo "|---|---|---|---|---|---|"
+	row "64 clients, empty registry (above)" "${res[full64]}"
+	row "64 clients, 1,000,000 existing bindings" "${res[big64]}"
+	echo
+	echo "With 1M bindings / empty: $(ratio "$(echo "${res[big64]}" | field rate)" "$(echo "${res[full64]}" | field rate)") (goal >= 0.9)."
+	echo
+	echo "- latchkeyd RSS, all processes (parent, workers, signers): ${rss_idle0} KiB idle;"
+	echo "  ${rss_idle1000} KiB holding $(cat "$T/mem.ready" 2>/dev/null || echo 0) idle TLS connections"
+	echo "  ($(awk -v a="$rss_idle0" -v b="$rss_idle1000" 'BEGIN{printf "%.1f", (b-a)/1000}') KiB each)."
+	echo "- agent peak RSS for one enrollment (\`/usr/bin/time -f %M latchkey enroll\`): ${agent_rss} KiB."
+
 	echo
 	echo "## Revocation (tests/bench/revoke.sh)"
 	echo
