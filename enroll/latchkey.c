@@ -17,6 +17,7 @@
 #include "mdns/discover_cmd.h"
 #include "enroll/latch_cmd.h"
 #include "enroll/status_cmd.h"
+#include "enroll/onboard_cmd.h"
 
 #define LATCHKEY_VERSION	"0.1"
 
@@ -36,7 +37,8 @@ static const char usage_head[] =
 "       latchkey latch --peer ADDR [--ldevid DIR] [--json]   (see latchkey latch --help)\n"
 "       latchkey discover [--timeout MS] [--all] [--type T]... [--json]\n"
 "       latchkey discover --wait-removed NAME [--type T] [--timeout MS]\n"
-"       latchkey onboard   (not yet implemented)\n";
+"       latchkey onboard [--state-dir DIR] [--timeout SECS] [--renew] [--json]\n"
+"                (see latchkey onboard --help)\n";
 
 static const char help_intro[] =
 "\n"
@@ -495,7 +497,7 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 int
 main(int argc, char *argv[])
 {
-	static const char *const later[] = { "onboard", NULL };
+	static const char *const later[] = { NULL };
 	const char *cmd;
 	int i;
 
@@ -520,7 +522,8 @@ main(int argc, char *argv[])
 		return latch_cmd_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "status") == 0)
 		return status_cmd_main(argc - 1, argv + 1);
-
+	if (strcmp(cmd, "onboard") == 0)
+		return onboard_cmd_main(argc - 1, argv + 1);
 	for (i = 0; later[i] != NULL; i++) {
 		if (strcmp(cmd, later[i]) == 0) {
 			fprintf(stderr, "latchkey: %s: not yet implemented\n", cmd);

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "enroll/onboard.h"
 
 #define STATUS_BODY_MAX	16384
 
@@ -35,6 +36,8 @@ status_usage(FILE *f)
 "its expiry, and the binding's state as the registrar sees it now (active, or revoked\n"
 "with the reason). The registrar is asked over TLS with the LDevID as client certificate,\n"
 "verified against the domain CA from enrollment; --offline shows only local files.\n"
+"When DIR holds the state of `latchkey onboard` (onboard.json), its step, registrar,\n"
+"discovery source, domain, latch and renewal time are shown too (JSON: \"onboard\").\n"
 "\n"
 "  --out DIR        enrollment directory written by `latchkey enroll` (default\n"
 "                   /var/lib/latchkey)\n"
@@ -122,6 +125,18 @@ out:
 	return code;
 }
 
+/* onboard: an epoch time as "YYYY-MM-DDTHH:MM:SSZ" ("" when 0). */
+static void
+onboard_status_due(int64_t t, char *out, size_t outlen)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (t > 0 && gmtime_r(&tt, &tm) != NULL)
+		strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static const char *
 jstr(json_t *o, const char *k)
 {
@@ -149,6 +164,9 @@ status_cmd_main(int argc, char **argv)
 	json_error_t je;
 	X509 *cert = NULL;
 	const char *state = "unknown";
+	struct onboard_record ob;
+	int has_ob;
+	char due[32] = "";
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -186,8 +204,14 @@ status_cmd_main(int argc, char **argv)
 		fprintf(stderr, "latchkey: status: path too long\n");
 		return 1;
 	}
+	/* onboard: the state machine's record, when there is one. */
+	has_ob = onboard_record_read(dir, &ob, err, sizeof(err)) == 1;
 	if ((m = json_load_file(meta, 0, &je)) == NULL) {
 		fprintf(stderr, "latchkey: status: not enrolled: %s: %s\n", meta, je.text);
+		if (has_ob)
+			fprintf(stderr, "latchkey: status: onboarding at step %s%s%s\n",
+			    onboard_state_name(ob.state), ob.last_error[0] ? ", last error: " :
+			    "", ob.last_error);
 		return 1;
 	}
 	if ((cert = pki_cert_read(certpath, err, sizeof(err))) == NULL) {
@@ -212,6 +236,13 @@ status_cmd_main(int argc, char **argv)
 		    "domain_ca_fingerprint", jstr(m, "domain_ca_fingerprint"),
 		    "ldevid_serial", jstr(m, "ldevid_serial"), "not_after", jstr(m, "not_after"),
 		    "ldevid_fingerprint", fp, "binding", offline ? "not asked" : state);
+		if (outj != NULL && has_ob) {
+			onboard_status_due(ob.renew_due, due, sizeof(due));
+			json_object_set_new(outj, "onboard", json_pack("{s:s, s:s, s:s, s:s, "
+			    "s:s, s:s}", "state", onboard_state_name(ob.state), "registrar",
+			    ob.registrar, "source", ob.source, "domain", ob.domain, "latch",
+			    ob.latch, "renew_due", due));
+		}
 		if (outj != NULL && reply != NULL) {
 			json_object_set(outj, "reason", json_object_get(reply, "reason"));
 			json_object_set(outj, "revoked_at", json_object_get(reply, "revoked_at"));
@@ -229,6 +260,14 @@ status_cmd_main(int argc, char **argv)
 		printf("domain CA  %s\n", jstr(m, "domain_ca_fingerprint"));
 		printf("LDevID     %s, valid until %s\n", jstr(m, "ldevid_serial"),
 		    jstr(m, "not_after"));
+		if (has_ob) {
+			onboard_status_due(ob.renew_due, due, sizeof(due));
+			printf("onboard    %s (registrar %s from %s, domain %s)\n",
+			    onboard_state_name(ob.state), ob.registrar[0] ? ob.registrar : "?",
+			    ob.source[0] ? ob.source : "?", ob.domain[0] ? ob.domain : "?");
+			printf("latch      %s\n", ob.latch[0] ? ob.latch : "not configured");
+			printf("renewal    due %s\n", due[0] ? due : "(unknown)");
+		}
 		if (offline)
 			printf("binding    (not asked: --offline)\n");
 		else if (rc == 3) {

@@ -20,6 +20,17 @@
 # It then runs the distribution's script to configure the interface:
 # $LATCHKEY_UDHCPC_CHAIN (default /usr/share/udhcpc/default.script, or
 # /etc/udhcpc/default.script); "none" skips it.
+#
+# Zero-touch onboarding (optional, off by default): when LATCHKEY_ONBOARD=yes is set in
+# udhcpc's environment, or the flag file $LATCHKEY_ONBOARD_FLAG exists (default
+# /etc/latchkey/onboard-on-dhcp), a bound/renew event that wrote the env file also starts
+#   ${LATCHKEY_BIN:-latchkey} onboard --dhcp-env <env file> $LATCHKEY_ONBOARD_ARGS
+# in the background (its own session, stdin /dev/null, output appended to
+# $LATCHKEY_ONBOARD_LOG, default $LATCHKEY_RUN_DIR/onboard.log). udhcpc does not wait for
+# it. It is safe to start on every lease: a bound device exits at once, and only one
+# latchkey onboard runs per state directory (a second one exits with status 4).
+# LATCHKEY_ONBOARD_ARGS is split on white space (e.g. "--state-dir /var/lib/latchkey
+# --max-backoff 600").
 
 event=${1:-}
 dir=${LATCHKEY_RUN_DIR:-/run/latchkey}
@@ -43,6 +54,17 @@ lk_hex_ok() {
 	*[!0-9a-fA-F]*) return 1;;
 	esac
 	[ $((${#1} % 2)) -eq 0 ] && [ "${#1}" -le 510 ]
+}
+
+# Start latchkey onboard detached (see above); never blocks udhcpc.
+lk_start_onboard() {
+	lk_bin=${LATCHKEY_BIN:-latchkey}
+	lk_log=${LATCHKEY_ONBOARD_LOG:-$dir/onboard.log}
+	lk_setsid=
+	command -v setsid >/dev/null 2>&1 && lk_setsid=setsid
+	# shellcheck disable=SC2086	# LATCHKEY_ONBOARD_ARGS: word splitting wanted
+	$lk_setsid "$lk_bin" onboard --dhcp-env "$file" ${LATCHKEY_ONBOARD_ARGS:-} \
+	    </dev/null >>"$lk_log" 2>&1 &
 }
 
 case $iface in
@@ -80,6 +102,9 @@ bound|renew)
 		fi
 	} >"$tmp" || ! mv -f "$tmp" "$file"; then
 		rm -f "$tmp"
+	elif [ "${LATCHKEY_ONBOARD:-}" = yes ] ||
+	    [ -e "${LATCHKEY_ONBOARD_FLAG:-/etc/latchkey/onboard-on-dhcp}" ]; then
+		lk_start_onboard
 	fi
 	;;
 deconfig|leasefail|nak)
