@@ -157,7 +157,9 @@ test_issue_and_reap(void **state)
 	for (i = 0; i < 3; i++)
 		issue_ok(s);
 	i = child_fd_count(pid);
-	if (i != -1)
+	/* valgrind keeps descriptors of its own in every child: count only without it */
+	if (i != -1 && (getenv("LD_PRELOAD") == NULL ||
+	    strstr(getenv("LD_PRELOAD"), "vgpreload") == NULL))
 		assert_int_equal(i, 4);
 	assert_true(child_alive(pid));
 	signer_free(s);
