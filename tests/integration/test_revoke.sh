@@ -102,4 +102,14 @@ check "show lists the history" grep -q "keyCompromise" "$T/show.out"
 latchkey status --out "$T/dev" >/dev/null
 check "status after re-enrollment: active again" test $? = 0
 check "audit chain verifies" latchkeyctl --db "$DB" audit --verify
+latchkeyctl --db "$DB" --json audit >"$T/audit.json"
+check "audit --json lists the revoke with actor and reason" test "$(jq -r '[.entries[] | select(.action=="revoke")][0] | .reason' "$T/audit.json")" = keyCompromise
+
+# Someone edits the history behind our back: --verify fails and names the entry.
+bad=$(sql "SELECT id FROM audit WHERE action='revoke' LIMIT 1")
+sqlite3 "$DB" "UPDATE audit SET reason='superseded' WHERE id=$bad"
+out=$(latchkeyctl --db "$DB" audit --verify 2>&1); rc=$?
+echo "$out"
+check "audit --verify fails after a row was edited (exit 1)" test "$rc" = 1
+check "audit --verify names entry $bad" grep -q "broken at entry $bad" <<<"$out"
 it_done
