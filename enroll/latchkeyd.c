@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -59,6 +60,8 @@ struct daemon {
 	struct event		*crl_timer;
 	struct mdns_announce	*mdns;	/* worker 0 announces */
 	struct latchmgr		*latch;	/* worker 0 keeps the latches (latch = yes) */
+	struct evconnlistener	*listener;
+	struct event		*accept_pause;	/* re-enables accepting after EMFILE */
 };
 
 static void __attribute__((noreturn))
@@ -466,6 +469,65 @@ latch_log(void *arg, const char *line)
 	log_info("latch: %s", line);
 }
 
+/*
+ * Out of descriptors (EMFILE/ENFILE), accept() fails at once and the listener would spin at
+ * full CPU; stop accepting for 100 ms instead. The clients wait in the backlog and the
+ * per-request deadline frees descriptors held by slow ones.
+ */
+static struct daemon *accept_daemon;
+
+static void
+on_accept_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)ev;
+	evconnlistener_enable(d->listener);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct daemon *d = accept_daemon;
+	struct timeval tv = { 0, 100000 };
+	static time_t last;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	if (d == NULL)
+		return;
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		if (time(NULL) != last) {
+			last = time(NULL);
+			log_warnx("accept: %s; pausing new connections", strerror(e));
+		}
+		evconnlistener_disable(l);
+		evtimer_add(d->accept_pause, &tv);
+	} else
+		log_debug("accept: %s", strerror(e));
+}
+
+/* libevent's own messages, through our log and never more than a few a second. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	static time_t last;
+	static int n;
+	time_t now = time(NULL);
+
+	if (now != last) {
+		last = now;
+		n = 0;
+	}
+	if (++n > 5)
+		return;
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 /* Worker 0, latch = yes: the registrar side of RFC 5660 latches over charon's VICI. */
 static void
 latch_start(struct daemon *d)
@@ -693,6 +755,7 @@ static int
 worker_run(struct daemon *d, int fd)
 {
 	struct event *sigterm = NULL, *sigint = NULL;
+	struct evhttp_bound_socket *bound;
 	char err[512];
 
 	if (conn_idx == -1 &&
@@ -707,8 +770,10 @@ worker_run(struct daemon *d, int fd)
 		if ((d->brski = brski_new(&d->cfg, err, sizeof(err))) == NULL)	/* brski */
 			fatalx("%s", err);
 	}
+	event_set_log_callback(libevent_log);
 	if ((d->base = event_base_new()) == NULL || (d->http = evhttp_new(d->base)) == NULL)
 		fatalx("libevent initialisation failed");
+	accept_daemon = d;
 	evhttp_set_bevcb(d->http, tls_bev, d);
 	evhttp_set_gencb(d->http, handle_request, d);
 	evhttp_set_max_headers_size(d->http, MAX_HEADERS_SIZE);
@@ -716,8 +781,12 @@ worker_run(struct daemon *d, int fd)
 	evhttp_set_timeout(d->http, (int)d->cfg.idle_timeout);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
-	if (evhttp_accept_socket_with_handle(d->http, fd) == NULL)
+	if ((bound = evhttp_accept_socket_with_handle(d->http, fd)) == NULL)
 		fatalx("cannot accept on the listening socket");
+	d->listener = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(d->listener, on_accept_error);
+	if ((d->accept_pause = evtimer_new(d->base, on_accept_resume, d)) == NULL)
+		fatalx("libevent initialisation failed");
 	if (d->worker == 0 && d->reg != NULL && d->cfg.latch)
 		latch_start(d);
 	if (d->worker == 0 && d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
@@ -744,6 +813,8 @@ worker_run(struct daemon *d, int fd)
 	if (d->crl_timer != NULL)
 		event_free(d->crl_timer);
 	latchmgr_free(d->latch);
+	if (d->accept_pause != NULL)
+		event_free(d->accept_pause);
 	evhttp_free(d->http);
 	event_base_free(d->base);
 	registrar_free(d->reg);

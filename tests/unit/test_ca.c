@@ -518,8 +518,8 @@ test_speed(void **state)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / n;
+	/* a figure for people, never a timed assertion (benchmarks live in make bench) */
 	print_message("ca_issue_ldevid: %.1f us per certificate (incl. ECDSA signing)\n", us);
-	assert_true(us < 20000);
 	OPENSSL_free(spki);
 	EVP_PKEY_free(dev);
 }
