@@ -89,11 +89,17 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_B    := build-fuzz
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -DLATCHKEY_FUZZ
-$(FUZZ_B)/%: tests/fuzz/%.c $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC)
+FUZZ_LIBSRC := $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC)
+$(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(FUZZ_B)/libproj.a: $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(FUZZ_LIBSRC))
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_B)/%: $(FUZZ_B)/obj/tests/fuzz/%.o $(FUZZ_B)/libproj.a
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
-fuzz: $(FUZZ_BINS)
+fuzz:
+	$(MAKE) $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(FUZZ_B)/corpus/$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_B)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_B)/$$n.log 2>&1 \
@@ -120,4 +126,4 @@ clean:
 
 .PHONY: all check check-asan bench fuzz deps demo clean
 .SECONDARY:
--include $(shell find $(B) build-asan -name '*.d' 2>/dev/null)
+-include $(shell find $(B) build-asan $(FUZZ_B) -name '*.d' 2>/dev/null)

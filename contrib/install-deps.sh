@@ -13,7 +13,7 @@ libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev
 libavahi-client-dev avahi-daemon avahi-utils dbus
 kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
 strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
-iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client tshark
+iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
 mandoc jq bc time python3"
 
 if [ "$(id -u)" != 0 ]; then

@@ -118,6 +118,9 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 echo "bench: revocation propagation and the 100k CRL"
 revoke_out=$(B=$B tests/bench/revoke.sh 2>&1 | grep -E '^(revoke_|crl100k_)' || true)
 echo "$revoke_out"
+echo "bench: revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
+keacls_out=$(B=$B tests/bench/kea_revoke.sh 2>&1 | grep -E '^revoke_kea_class_ms' || true)
+echo "$keacls_out"
 echo "bench: mDNS discovery latency (namespaces, real avahi-daemon)"
 mdns_out=$(B=$B tests/bench/mdns.sh 2>&1 | grep -E '^mdns_' || true)
 echo "$mdns_out"
@@ -186,11 +189,13 @@ row() {	# row LABEL RESULT
 	echo
 	echo "Propagation from \`latchkeyctl revoke\` returning to: the device's next request refused"
 	echo "(\`latchkey status\` exit 3, includes the tool's own start and TLS handshake), OCSP"
-	echo "answering revoked (includes openssl's start), the CRL file listing the LDevID; and"
+	echo "answering revoked (includes openssl's start), the CRL file listing the LDevID, the"
+	echo "device's DISCOVER answered from Kea's quarantine pool; and"
 	echo "latchkeyd building and serving a CRL of 100,000 revoked LDevIDs (cold), then cached."
 	echo
 	echo '```'
 	echo "${revoke_out:-not run}"
+	echo "${keacls_out:-revoke_kea_class_ms not run}"
 	echo '```'
 	echo
 	echo "## mDNS discovery (tests/bench/mdns.sh)"
