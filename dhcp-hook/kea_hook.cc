@@ -322,114 +322,6 @@ skip_callout(CalloutHandle &handle)
 	    st == CalloutHandle::NEXT_STEP_SKIP;
 }
 
-void
-send4(CalloutHandle &handle)
-{
-	Pkt4Ptr query, response;
-	struct dhcpopt_pkt p = {};
-	unsigned bits;
-	uint8_t type;
-
-	handle.getArgument("query4", query);
-	handle.getArgument("response4", response);
-	if (!query || !response)
-		return;
-	type = response->getType();
-	p.family = 4;
-	p.answer = type == isc::dhcp::DHCPOFFER || type == isc::dhcp::DHCPACK;
-	if (!p.answer)
-		return;
-	p.in_only_class = !only_class.empty() && query->inClass(only_class);
-	p.in_revoked = query->inClass(revoked_class);
-	p.has_sztp = response->getOption(DHCPOPT_V4_SZTP_REDIRECT) != nullptr;
-	p.has_vendor = response->getOption(DHCPOPT_V4_VIVSO) != nullptr;
-	p.resp_len = response->len();
-	p.client_max = client_max_size(query);
-	bits = dhcpopt_select(config, &p);
-	if (bits & DHCPOPT_ADD_SZTP)
-		response->addOption(encoded_option(Option::V4, DHCPOPT_V4_SZTP_REDIRECT,
-		    DHCPOPT_ENC_V4_SZTP));
-	if (bits & DHCPOPT_ADD_VENDOR)
-		response->addOption(encoded_option(Option::V4, DHCPOPT_V4_VIVSO,
-		    DHCPOPT_ENC_V4_VENDOR));
-	if (bits & DHCPOPT_TRIMMED) {
-		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_TRIMMED)
-		    .arg(response->getName()).arg(response->getTransid())
-		    .arg(p.client_max > DHCPOPT_V4_MIN_MSG ? p.client_max : DHCPOPT_V4_MIN_MSG);
-	}
-	if (bits & (DHCPOPT_ADD_SZTP | DHCPOPT_ADD_VENDOR)) {
-		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_ADDED)
-		    .arg(added_text(bits, "option 143", "option 125"))
-		    .arg(response->getName()).arg(response->getTransid());
-	}
-}
-
-// pkt4_receive: a query whose hardware address (Ethernet) or client identifier (option
-// 61, RFC 2132 §9.14) belongs to a revoked device goes into revoked-class, before Kea
-// selects the subnet and pool. Raw bytes are compared; nothing is formatted unless logged.
-void
-receive4(CalloutHandle &handle)
-{
-	Pkt4Ptr query;
-	const char *what = NULL;
-
-	handle.getArgument("query4", query);
-	if (!query)
-		return;
-	{
-		snapshot_ref ref(watch);
-		if (revoked_set_count(ref.s) == 0)
-			return;
-		HWAddrPtr hw = query->getHWAddr();
-		if (hw && hw->hwaddr_.size() == REVOKED_MAC_LEN &&
-		    revoked_set_contains(ref.s, REVOKED_MAC, hw->hwaddr_.data(),
-		    hw->hwaddr_.size()))
-			what = "MAC address";
-		if (what == NULL) {
-			OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_CLIENT_IDENTIFIER);
-			if (o) {
-				const OptionBuffer &d = o->getData();
-				if (!d.empty() && revoked_set_contains(ref.s, REVOKED_CLIENT_ID,
-				    d.data(), d.size()))
-					what = "client identifier";
-			}
-		}
-	}
-	if (what == NULL)
-		return;
-	query->addClass(revoked_class);
-	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg(what)
-	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
-}
-
-// pkt6_receive: the same for the client's DUID (option 1, RFC 8415 §21.2).
-void
-receive6(CalloutHandle &handle)
-{
-	Pkt6Ptr query;
-	bool hit = false;
-
-	handle.getArgument("query6", query);
-	if (!query)
-		return;
-	{
-		snapshot_ref ref(watch);
-		if (revoked_set_count(ref.s) == 0)
-			return;
-		OptionPtr o = query->getOption(D6O_CLIENTID);
-		if (o) {
-			const OptionBuffer &d = o->getData();
-			hit = !d.empty() && revoked_set_contains(ref.s, REVOKED_DUID, d.data(),
-			    d.size());
-		}
-	}
-	if (!hit)
-		return;
-	query->addClass(revoked_class);
-	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg("DUID")
-	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
-}
-
 // True when one of the response's option 17 instances carries our enterprise number.
 bool
 has_our_vendor6(const Pkt6Ptr &response)
@@ -446,39 +338,186 @@ has_our_vendor6(const Pkt6Ptr &response)
 	return false;
 }
 
+// What the two families differ in: Kea's argument names, the answer types, our option
+// codes, how a response says it already holds a vendor option, and which identifiers of
+// a query are looked up in the revoked snapshot. add_options() and classify_revoked()
+// below are the callout bodies both share; the C core (dhcpopt_select) decides per packet.
+struct family4 {
+	typedef Pkt4Ptr pkt_ptr;
+	static constexpr int number = 4;
+	static constexpr const char *query_arg = "query4";
+	static constexpr const char *response_arg = "response4";
+	static constexpr Option::Universe universe = Option::V4;
+	static constexpr uint16_t sztp_code = DHCPOPT_V4_SZTP_REDIRECT;
+	static constexpr uint16_t vendor_code = DHCPOPT_V4_VIVSO;
+	static constexpr enum dhcpopt_encoded sztp_enc = DHCPOPT_ENC_V4_SZTP;
+	static constexpr enum dhcpopt_encoded vendor_enc = DHCPOPT_ENC_V4_VENDOR;
+	static constexpr const char *sztp_name = "option 143";
+	static constexpr const char *vendor_name = "option 125";
+
+	static bool
+	is_answer(uint8_t type)
+	{
+		return type == isc::dhcp::DHCPOFFER || type == isc::dhcp::DHCPACK;
+	}
+
+	// Any option 125 counts (we do not merge into another's); the size limit of the
+	// query's client (option 57) decides what fits.
+	static void
+	describe(const Pkt4Ptr &query, const Pkt4Ptr &response, struct dhcpopt_pkt *p)
+	{
+		p->has_vendor = response->getOption(DHCPOPT_V4_VIVSO) != nullptr;
+		p->resp_len = response->len();
+		p->client_max = client_max_size(query);
+	}
+
+	// A query whose hardware address (Ethernet) or client identifier (option 61,
+	// RFC 2132 §9.14) belongs to a revoked device: what matched, or NULL.
+	static const char *
+	revoked_id(const struct revoked_set *s, const Pkt4Ptr &query)
+	{
+		HWAddrPtr hw = query->getHWAddr();
+		if (hw && hw->hwaddr_.size() == REVOKED_MAC_LEN &&
+		    revoked_set_contains(s, REVOKED_MAC, hw->hwaddr_.data(),
+		    hw->hwaddr_.size()))
+			return "MAC address";
+		OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_CLIENT_IDENTIFIER);
+		if (o) {
+			const OptionBuffer &d = o->getData();
+			if (!d.empty() && revoked_set_contains(s, REVOKED_CLIENT_ID, d.data(),
+			    d.size()))
+				return "client identifier";
+		}
+		return NULL;
+	}
+};
+
+struct family6 {
+	typedef Pkt6Ptr pkt_ptr;
+	static constexpr int number = 6;
+	static constexpr const char *query_arg = "query6";
+	static constexpr const char *response_arg = "response6";
+	static constexpr Option::Universe universe = Option::V6;
+	static constexpr uint16_t sztp_code = DHCPOPT_V6_SZTP_REDIRECT;
+	static constexpr uint16_t vendor_code = DHCPOPT_V6_VENDOR_OPTS;
+	static constexpr enum dhcpopt_encoded sztp_enc = DHCPOPT_ENC_V6_SZTP;
+	static constexpr enum dhcpopt_encoded vendor_enc = DHCPOPT_ENC_V6_VENDOR;
+	static constexpr const char *sztp_name = "option 136";
+	static constexpr const char *vendor_name = "option 17";
+
+	static bool
+	is_answer(uint8_t type)
+	{
+		return type == DHCPV6_ADVERTISE || type == DHCPV6_REPLY;
+	}
+
+	// Only an option 17 of our enterprise counts; no size limit applies.
+	static void
+	describe(const Pkt6Ptr &, const Pkt6Ptr &response, struct dhcpopt_pkt *p)
+	{
+		p->has_vendor = has_our_vendor6(response);
+	}
+
+	// The client's DUID (option 1, RFC 8415 §21.2).
+	static const char *
+	revoked_id(const struct revoked_set *s, const Pkt6Ptr &query)
+	{
+		OptionPtr o = query->getOption(D6O_CLIENTID);
+		if (o) {
+			const OptionBuffer &d = o->getData();
+			if (!d.empty() && revoked_set_contains(s, REVOKED_DUID, d.data(), d.size()))
+				return "DUID";
+		}
+		return NULL;
+	}
+};
+
+// pkt4_send/pkt6_send: add our options to an answer (OFFER/ACK, ADVERTISE/REPLY) as
+// dhcpopt_select() decides from the packet's facts.
+template <class F>
 void
-send6(CalloutHandle &handle)
+add_options(CalloutHandle &handle)
 {
-	Pkt6Ptr query, response;
+	typename F::pkt_ptr query, response;
 	struct dhcpopt_pkt p = {};
 	unsigned bits;
-	uint8_t type;
 
-	handle.getArgument("query6", query);
-	handle.getArgument("response6", response);
+	handle.getArgument(F::query_arg, query);
+	handle.getArgument(F::response_arg, response);
 	if (!query || !response)
 		return;
-	type = response->getType();
-	p.family = 6;
-	p.answer = type == DHCPV6_ADVERTISE || type == DHCPV6_REPLY;
+	p.family = F::number;
+	p.answer = F::is_answer(response->getType());
 	if (!p.answer)
 		return;
 	p.in_only_class = !only_class.empty() && query->inClass(only_class);
 	p.in_revoked = query->inClass(revoked_class);
-	p.has_sztp = response->getOption(DHCPOPT_V6_SZTP_REDIRECT) != nullptr;
-	p.has_vendor = has_our_vendor6(response);
+	p.has_sztp = response->getOption(F::sztp_code) != nullptr;
+	F::describe(query, response, &p);
 	bits = dhcpopt_select(config, &p);
 	if (bits & DHCPOPT_ADD_SZTP)
-		response->addOption(encoded_option(Option::V6, DHCPOPT_V6_SZTP_REDIRECT,
-		    DHCPOPT_ENC_V6_SZTP));
+		response->addOption(encoded_option(F::universe, F::sztp_code, F::sztp_enc));
 	if (bits & DHCPOPT_ADD_VENDOR)
-		response->addOption(encoded_option(Option::V6, DHCPOPT_V6_VENDOR_OPTS,
-		    DHCPOPT_ENC_V6_VENDOR));
+		response->addOption(encoded_option(F::universe, F::vendor_code, F::vendor_enc));
+	if (bits & DHCPOPT_TRIMMED) {	// v4 only
+		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_TRIMMED)
+		    .arg(response->getName()).arg(response->getTransid())
+		    .arg(p.client_max > DHCPOPT_V4_MIN_MSG ? p.client_max : DHCPOPT_V4_MIN_MSG);
+	}
 	if (bits & (DHCPOPT_ADD_SZTP | DHCPOPT_ADD_VENDOR)) {
 		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_ADDED)
-		    .arg(added_text(bits, "option 136", "option 17"))
+		    .arg(added_text(bits, F::sztp_name, F::vendor_name))
 		    .arg(response->getName()).arg(response->getTransid());
 	}
+}
+
+// pkt4_receive/pkt6_receive: a query from a revoked device (F::revoked_id) goes into
+// revoked-class, before Kea selects the subnet and pool. Raw bytes are compared; nothing
+// is formatted unless logged.
+template <class F>
+void
+classify_revoked(CalloutHandle &handle)
+{
+	typename F::pkt_ptr query;
+	const char *what;
+
+	if (watch == NULL)
+		return;
+	handle.getArgument(F::query_arg, query);
+	if (!query)
+		return;
+	{
+		snapshot_ref ref(watch);
+		if (revoked_set_count(ref.s) == 0)
+			return;
+		what = F::revoked_id(ref.s, query);
+	}
+	if (what == NULL)
+		return;
+	query->addClass(revoked_class);
+	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg(what)
+	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
+}
+
+// The frame of every callout: leave a packet an earlier hook dropped or took over alone,
+// run body, and let no exception reach Kea (logged; the callout returns 1).
+int
+run_callout(CalloutHandle &handle, const char *name, void (*body)(CalloutHandle &))
+{
+	try {
+		if (!skip_callout(handle))
+			body(handle);
+	} catch (const std::exception &ex) {
+		try {
+			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg(std::string(name))
+			    .arg(std::string(ex.what()));
+		} catch (...) {
+		}
+		return 1;
+	} catch (...) {
+		return 1;
+	}
+	return 0;
 }
 
 } // namespace
@@ -538,39 +577,13 @@ multi_threading_compatible()
 int
 pkt4_send(CalloutHandle &handle)
 {
-	try {
-		if (!skip_callout(handle))
-			send4(handle);
-	} catch (const std::exception &ex) {
-		try {
-			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt4_send")
-			    .arg(std::string(ex.what()));
-		} catch (...) {
-		}
-		return 1;
-	} catch (...) {
-		return 1;
-	}
-	return 0;
+	return run_callout(handle, "pkt4_send", add_options<family4>);
 }
 
 int
 pkt6_send(CalloutHandle &handle)
 {
-	try {
-		if (!skip_callout(handle))
-			send6(handle);
-	} catch (const std::exception &ex) {
-		try {
-			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt6_send")
-			    .arg(std::string(ex.what()));
-		} catch (...) {
-		}
-		return 1;
-	} catch (...) {
-		return 1;
-	}
-	return 0;
+	return run_callout(handle, "pkt6_send", add_options<family6>);
 }
 
 // Revoked devices into revoked-class, early enough to steer subnet and pool selection
@@ -578,39 +591,13 @@ pkt6_send(CalloutHandle &handle)
 int
 pkt4_receive(CalloutHandle &handle)
 {
-	try {
-		if (!skip_callout(handle) && watch != NULL)
-			receive4(handle);
-	} catch (const std::exception &ex) {
-		try {
-			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt4_receive")
-			    .arg(std::string(ex.what()));
-		} catch (...) {
-		}
-		return 1;
-	} catch (...) {
-		return 1;
-	}
-	return 0;
+	return run_callout(handle, "pkt4_receive", classify_revoked<family4>);
 }
 
 int
 pkt6_receive(CalloutHandle &handle)
 {
-	try {
-		if (!skip_callout(handle) && watch != NULL)
-			receive6(handle);
-	} catch (const std::exception &ex) {
-		try {
-			LOG_ERROR(latchkey_logger, LATCHKEY_CALLOUT_FAILED).arg("pkt6_receive")
-			    .arg(std::string(ex.what()));
-		} catch (...) {
-		}
-		return 1;
-	} catch (...) {
-		return 1;
-	}
-	return 0;
+	return run_callout(handle, "pkt6_receive", classify_revoked<family6>);
 }
 
 } // extern "C"

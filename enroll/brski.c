@@ -24,7 +24,7 @@
 
 struct brski {
 	struct config		 cfg;
-	struct idevid_store	*idevids;
+	struct idevid_store	*idevids;	/* borrowed from the registrar */
 	STACK_OF(X509)		*masa_anchors;	/* MASA TLS and voucher signatures */
 	X509			*tls_cert;	/* signs our voucher-requests (RFC 8995 §5.5) */
 	EVP_PKEY		*tls_key;
@@ -95,7 +95,7 @@ add_anchors(STACK_OF(X509) *to, const char *path, char *err, size_t errlen)
 }
 
 struct brski *
-brski_new(const struct config *cfg, char *err, size_t errlen)
+brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, size_t errlen)
 {
 	struct brski *b;
 	STACK_OF(X509) *all = NULL;
@@ -106,17 +106,11 @@ brski_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	b->cfg = *cfg;
-	if ((b->idevids = idevid_store_new()) == NULL ||
-	    (b->masa_anchors = sk_X509_new_null()) == NULL) {
+	b->idevids = idevids;
+	if ((b->masa_anchors = sk_X509_new_null()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
 	}
-	for (i = 0; i < cfg->n_manufacturer_ca; i++)
-		if (idevid_store_add_anchor(b->idevids, cfg->manufacturer_ca[i], err, errlen))
-			goto err;
-	for (i = 0; i < cfg->n_manufacturer_crl; i++)
-		if (idevid_store_add_crl(b->idevids, cfg->manufacturer_crl[i], err, errlen))
-			goto err;
 	if (cfg->n_masa_ca > 0) {
 		for (i = 0; i < cfg->n_masa_ca; i++)
 			if (add_anchors(b->masa_anchors, cfg->masa_ca[i], err, errlen))
@@ -154,7 +148,6 @@ brski_free(struct brski *b)
 {
 	if (b == NULL)
 		return;
-	idevid_store_free(b->idevids);
 	sk_X509_pop_free(b->masa_anchors, X509_free);
 	X509_free(b->tls_cert);
 	EVP_PKEY_free(b->tls_key);

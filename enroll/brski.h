@@ -27,8 +27,13 @@
 
 struct brski;
 
-/* Load anchors and the registrar's TLS identity, open the registry. NULL with err. */
-struct brski *brski_new(const struct config *cfg, char *err, size_t errlen);
+/*
+ * Load the MASA anchors and the registrar's TLS identity, open the registry. idevids (the
+ * registrar's: registrar_idevids()) checks pledges' IDevIDs; it is borrowed and must
+ * outlive the brski. NULL with err.
+ */
+struct brski *brski_new(const struct config *cfg, struct idevid_store *idevids, char *err,
+	    size_t errlen);
 void	brski_free(struct brski *b);
 
 /*

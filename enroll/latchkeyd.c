@@ -767,7 +767,8 @@ worker_run(struct daemon *d, int fd)
 	} else {
 		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
-		if ((d->brski = brski_new(&d->cfg, err, sizeof(err))) == NULL)	/* brski */
+		if ((d->brski = brski_new(&d->cfg, registrar_idevids(d->reg), err,
+		    sizeof(err))) == NULL)	/* brski */
 			fatalx("%s", err);
 	}
 	event_set_log_callback(libevent_log);
@@ -817,8 +818,8 @@ worker_run(struct daemon *d, int fd)
 		event_free(d->accept_pause);
 	evhttp_free(d->http);
 	event_base_free(d->base);
+	brski_free(d->brski);		/* borrows the registrar's IDevID store */
 	registrar_free(d->reg);
-	brski_free(d->brski);		/* brski */
 	masa_free(d->masa);
 	SSL_CTX_free(d->ctx);
 	log_debug("worker stopped after %lu requests", d->requests);
@@ -963,7 +964,8 @@ main(int argc, char *argv[])
 			masa_free(d.masa);
 		} else {
 			if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL ||
-			    (d.brski = brski_new(&d.cfg, err, sizeof(err))) == NULL)
+			    (d.brski = brski_new(&d.cfg, registrar_idevids(d.reg), err,
+			    sizeof(err))) == NULL)
 				fatalx("%s", err);
 			brski_free(d.brski);
 			registrar_free(d.reg);

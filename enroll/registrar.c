@@ -161,6 +161,12 @@ registrar_free(struct registrar *r)
 	free(r);
 }
 
+struct idevid_store *
+registrar_idevids(struct registrar *r)
+{
+	return r->idevids;
+}
+
 /* Record a policy refusal in the audit log and the daemon log. */
 static void
 refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,

@@ -16,6 +16,7 @@
 #include "enroll/est.h"
 
 struct registrar;
+struct idevid_store;
 
 /* What the TLS layer knows about the peer. cert/chain may be NULL (no client certificate). */
 struct registrar_peer {
@@ -39,6 +40,9 @@ struct registrar_reply {
  */
 struct registrar *registrar_new(const struct config *cfg, char *err, size_t errlen);
 void	registrar_free(struct registrar *r);
+
+/* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
+struct idevid_store *registrar_idevids(struct registrar *r);
 
 /* Answer one routed EST request. Never fails: errors become 4xx/5xx replies. */
 void	registrar_handle(struct registrar *r, enum est_op op, const char *label,

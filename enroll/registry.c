@@ -868,140 +868,215 @@ registry_cert_count(struct registry *reg, int64_t binding_id, int *n, char *err,
 	return 0;
 }
 
-int
-registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t errlen)
+/* Hands one row of a reg_rows() walk to the caller; nonzero stops the walk. */
+typedef int (*reg_row_fn)(sqlite3_stmt *st, void *ctx);
+/* Sets the parameters of a reg_rows() statement. */
+typedef void (*reg_bind_fn)(sqlite3_stmt *st, const void *arg);
+
+/*
+ * Prepare sql, let bind (may be NULL) set its parameters from bind_arg, then call row for
+ * each result row in order. Returns 0 after the last row, the first nonzero value row
+ * returned (the walk stops there; row writes err itself when it returns -1), or -1 with
+ * "registry: <what>: <sqlite message>" in err when SQLite fails.
+ */
+static int
+reg_rows(struct registry *reg, const char *sql, reg_bind_fn bind, const void *bind_arg,
+    reg_row_fn row, void *ctx, const char *what, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	char expect_prev[REGISTRY_HASH_HEX], hash[REGISTRY_HASH_HEX];
-	const char *prev, *stored;
 	int rc, ret = 0;
 
-	if (bad_id != NULL)
-		*bad_id = 0;
-	if (sqlite3_prepare_v2(reg->db, "SELECT id, at, actor, action, subject, reason, "
-	    "details, prev_hash, hash FROM audit ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "read audit log");
+	if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, what);
 		return -1;
 	}
-	expect_prev[0] = '\0';
+	if (bind != NULL)
+		bind(st, bind_arg);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		prev = (const char *)sqlite3_column_text(st, 7);
-		stored = (const char *)sqlite3_column_text(st, 8);
-		if (audit_hash(prev != NULL ? prev : "", sqlite3_column_int64(st, 1),
-		    (const char *)sqlite3_column_text(st, 2),
-		    (const char *)sqlite3_column_text(st, 3),
-		    (const char *)sqlite3_column_text(st, 4),
-		    (const char *)sqlite3_column_text(st, 5),
-		    (const char *)sqlite3_column_text(st, 6), hash) == -1) {
-			reg_err(err, errlen, "registry: audit hash: SHA-256 failed");
-			ret = -1;
+		if ((ret = row(st, ctx)) != 0)
 			goto out;
-		}
-		if (prev == NULL || stored == NULL || strcmp(prev, expect_prev) != 0 ||
-		    strcmp(stored, hash) != 0) {
-			if (bad_id != NULL)
-				*bad_id = sqlite3_column_int64(st, 0);
-			ret = 1;
-			goto out;
-		}
-		copy_str(expect_prev, sizeof(expect_prev), stored);
 	}
 	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "read audit log");
+		reg_dberr(reg, err, errlen, what);
 		ret = -1;
 	}
 out:
 	sqlite3_finalize(st);
 	return ret;
+}
+
+/* ?1 = *(const int64_t *)arg */
+static void
+bind_int64_arg(sqlite3_stmt *st, const void *arg)
+{
+	sqlite3_bind_int64(st, 1, *(const int64_t *)arg);
+}
+
+/* The caller's callback and its argument, for the row adapters of the *_foreach walks. */
+struct reg_cb {
+	union {
+		registry_binding_cb	 binding;
+		registry_cert_cb	 cert;
+		registry_audit_cb	 audit;
+		int			(*claim)(const char *serial, int64_t claimed_at,
+					    const char *actor, void *arg);
+		int			(*netid)(const char *kind, const char *value,
+					    void *arg);
+	} fn;
+	void	*arg;
+};
+
+static int
+binding_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_binding b;
+
+	binding_from_row(st, &b);
+	return c->fn.binding(&b, c->arg);
+}
+
+static int
+cert_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_cert cert;
+
+	cert_from_row(st, &cert);
+	return c->fn.cert(&cert, c->arg);
+}
+
+/* Columns: id, at, actor, action, subject, reason, details, hash. */
+static int
+audit_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_audit_entry a;
+
+	a.id = sqlite3_column_int64(st, 0);
+	a.at = sqlite3_column_int64(st, 1);
+	a.actor = (const char *)sqlite3_column_text(st, 2);
+	a.action = (const char *)sqlite3_column_text(st, 3);
+	a.subject = (const char *)sqlite3_column_text(st, 4);
+	a.reason = (const char *)sqlite3_column_text(st, 5);
+	a.details = (const char *)sqlite3_column_text(st, 6);
+	a.hash = (const char *)sqlite3_column_text(st, 7);
+	return c->fn.audit(&a, c->arg);
+}
+
+static int
+claim_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+
+	return c->fn.claim((const char *)sqlite3_column_text(st, 0),
+	    sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2), c->arg);
+}
+
+static int
+netid_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+
+	return c->fn.netid((const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 1), c->arg);
+}
+
+/* The state of registry_audit_verify's walk along the chain. */
+struct audit_check {
+	char	 expect_prev[REGISTRY_HASH_HEX];
+	int64_t	*bad_id;
+	char	*err;
+	size_t	 errlen;
+};
+
+/* Columns: id, at, actor, action, subject, reason, details, prev_hash, hash. Returns 0
+ * when the row links to the one before and its hash is right, 1 when not (*bad_id is its
+ * id), -1 when hashing fails. */
+static int
+audit_check_row(sqlite3_stmt *st, void *ctx)
+{
+	struct audit_check *ac = ctx;
+	char hash[REGISTRY_HASH_HEX];
+	const char *prev, *stored;
+
+	prev = (const char *)sqlite3_column_text(st, 7);
+	stored = (const char *)sqlite3_column_text(st, 8);
+	if (audit_hash(prev != NULL ? prev : "", sqlite3_column_int64(st, 1),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (const char *)sqlite3_column_text(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (const char *)sqlite3_column_text(st, 5),
+	    (const char *)sqlite3_column_text(st, 6), hash) == -1) {
+		reg_err(ac->err, ac->errlen, "registry: audit hash: SHA-256 failed");
+		return -1;
+	}
+	if (prev == NULL || stored == NULL || strcmp(prev, ac->expect_prev) != 0 ||
+	    strcmp(stored, hash) != 0) {
+		if (ac->bad_id != NULL)
+			*ac->bad_id = sqlite3_column_int64(st, 0);
+		return 1;
+	}
+	copy_str(ac->expect_prev, sizeof(ac->expect_prev), stored);
+	return 0;
+}
+
+int
+registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t errlen)
+{
+	struct audit_check ac = { .bad_id = bad_id, .err = err, .errlen = errlen };
+
+	if (bad_id != NULL)
+		*bad_id = 0;
+	ac.expect_prev[0] = '\0';
+	return reg_rows(reg, "SELECT id, at, actor, action, subject, reason, "
+	    "details, prev_hash, hash FROM audit ORDER BY id", NULL, NULL, audit_check_row, &ac,
+	    "read audit log", err, errlen);
+}
+
+/* ?1 state, ?2 serial (NULL: any), ?3 created at or after. */
+static void
+bind_filter(sqlite3_stmt *st, const void *arg)
+{
+	const struct registry_filter *f = arg;
+
+	bind_text(st, 1, f->state);
+	bind_text(st, 2, f->serial);
+	sqlite3_bind_int64(st, 3, f->since);
 }
 
 int
 registry_binding_foreach(struct registry *reg, const struct registry_filter *f,
     registry_binding_cb cb, void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	struct registry_binding b;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.binding = cb, .arg = arg };
+	static const struct registry_filter all;
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT " BINDING_COLS " FROM bindings "
+	return reg_rows(reg, "SELECT " BINDING_COLS " FROM bindings "
 	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR serial = ?2) "
-	    "AND created_at >= ?3 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "list bindings");
-		return -1;
-	}
-	if (f != NULL) {
-		bind_text(st, 1, f->state);
-		bind_text(st, 2, f->serial);
-		sqlite3_bind_int64(st, 3, f->since);
-	} else
-		sqlite3_bind_int64(st, 3, 0);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		binding_from_row(st, &b);
-		if ((ret = cb(&b, arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "list bindings");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	    "AND created_at >= ?3 ORDER BY id", bind_filter, f != NULL ? f : &all, binding_row,
+	    &c, "list bindings", err, errlen);
 }
 
 int
 registry_cert_foreach(struct registry *reg, int64_t binding_id, registry_cert_cb cb,
     void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	struct registry_cert c;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.cert = cb, .arg = arg };
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT " CERT_COLS " FROM certificates "
-	    "WHERE binding_id = ?1 ORDER BY issued_at, rowid", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "list certificates");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, binding_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		cert_from_row(st, &c);
-		if ((ret = cb(&c, arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "list certificates");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE binding_id = ?1 ORDER BY issued_at, rowid", bind_int64_arg, &binding_id,
+	    cert_row, &c, "list certificates", err, errlen);
 }
 
 int
 registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	struct registry_cert c;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.cert = cb, .arg = arg };
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT " CERT_COLS " FROM certificates "
-	    "WHERE revoked_at > 0", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "list revoked certificates");
-		return -1;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		cert_from_row(st, &c);
-		if ((ret = cb(&c, arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "list revoked certificates");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates WHERE revoked_at > 0",
+	    NULL, NULL, cert_row, &c, "list revoked certificates", err, errlen);
 }
 
 int
@@ -1024,35 +1099,11 @@ int
 registry_audit_foreach(struct registry *reg, int64_t since, registry_audit_cb cb, void *arg,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	struct registry_audit_entry a;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.audit = cb, .arg = arg };
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT id, at, actor, action, subject, reason, "
-	    "details, hash FROM audit WHERE at >= ?1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "read audit log");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		a.id = sqlite3_column_int64(st, 0);
-		a.at = sqlite3_column_int64(st, 1);
-		a.actor = (const char *)sqlite3_column_text(st, 2);
-		a.action = (const char *)sqlite3_column_text(st, 3);
-		a.subject = (const char *)sqlite3_column_text(st, 4);
-		a.reason = (const char *)sqlite3_column_text(st, 5);
-		a.details = (const char *)sqlite3_column_text(st, 6);
-		a.hash = (const char *)sqlite3_column_text(st, 7);
-		if ((ret = cb(&a, arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "read audit log");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	return reg_rows(reg, "SELECT id, at, actor, action, subject, reason, "
+	    "details, hash FROM audit WHERE at >= ?1 ORDER BY id", bind_int64_arg, &since,
+	    audit_row, &c, "read audit log", err, errlen);
 }
 
 int
@@ -1060,28 +1111,12 @@ registry_claim_foreach(struct registry *reg,
     int (*cb)(const char *serial, int64_t claimed_at, const char *actor, void *arg),
     void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.claim = cb, .arg = arg };
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT serial, claimed_at, actor FROM claims c "
+	return reg_rows(reg, "SELECT serial, claimed_at, actor FROM claims c "
 	    "WHERE NOT EXISTS (SELECT 1 FROM bindings b WHERE b.serial = c.serial AND "
-	    "b.state = 'active') ORDER BY claimed_at, serial", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "list claims");
-		return -1;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((ret = cb((const char *)sqlite3_column_text(st, 0),
-		    sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
-		    arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "list claims");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	    "b.state = 'active') ORDER BY claimed_at, serial", NULL, NULL, claim_row, &c,
+	    "list claims", err, errlen);
 }
 
 int
@@ -1401,29 +1436,14 @@ registry_revoked_netids_foreach(struct registry *reg,
     int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, ret = 0;
+	struct reg_cb c = { .fn.netid = cb, .arg = arg };
 
 	/* Keep identical to REVOKED_DB_QUERY in dhcp-hook/revoked_db.h (the hook's reader). */
-	if (sqlite3_prepare_v2(reg->db, "SELECT n.kind, n.value FROM netids n "
+	return reg_rows(reg, "SELECT n.kind, n.value FROM netids n "
 	    "WHERE EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
 	    "AND b.state = 'revoked') "
 	    "AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
 	    "AND b.state = 'active') "
-	    "ORDER BY n.kind, n.value", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "list revoked network identifiers");
-		return -1;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((ret = cb((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), arg)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "list revoked network identifiers");
-		ret = -1;
-	}
-out:
-	sqlite3_finalize(st);
-	return ret;
+	    "ORDER BY n.kind, n.value", NULL, NULL, netid_row, &c,
+	    "list revoked network identifiers", err, errlen);
 }
