@@ -115,8 +115,13 @@ fuzz:
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_B)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_B)/$$n.log 2>&1 \
 	    || { tail -30 $(FUZZ_B)/$$n.log; exit 1; }; done
 
-check: all
+# On a fresh machine as root, `make check` installs what it needs first (quiet when present).
+check: | depsifroot
+	$(MAKE) all
 	B=$(B) SANITIZE=$(SANITIZE) tests/run.sh
+
+depsifroot:
+	@if [ "$$(id -u)" = 0 ]; then sh contrib/install-deps.sh; fi
 
 check-asan:
 	$(MAKE) SANITIZE=1 check
@@ -134,6 +139,6 @@ demo: deps
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all check check-asan bench fuzz deps demo clean
+.PHONY: all check check-asan bench fuzz deps depsifroot demo clean
 .SECONDARY:
 -include $(shell find $(B) build-asan $(FUZZ_B) -name '*.d' 2>/dev/null)
