@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "enroll/latchmgr.h"
 #include "enroll/onboard.h"
 
 #define STATUS_BODY_MAX	16384
@@ -38,6 +40,8 @@ status_usage(FILE *f)
 "verified against the domain CA from enrollment; --offline shows only local files.\n"
 "When DIR holds the state of `latchkey onboard` (onboard.json), its step, registrar,\n"
 "discovery source, domain, latch and renewal time are shown too (JSON: \"onboard\").\n"
+"When DIR/latch-state.json exists (`latchkey latch --state-file DIR/latch-state.json`),\n"
+"the latch's state is shown (JSON: \"latch\").\n"
 "\n"
 "  --out DIR        enrollment directory written by `latchkey enroll` (default\n"
 "                   /var/lib/latchkey)\n"
@@ -164,6 +168,7 @@ status_cmd_main(int argc, char **argv)
 	json_error_t je;
 	X509 *cert = NULL;
 	const char *state = "unknown";
+	char latchpath[4200], latchbuf[512] = "";
 	struct onboard_record ob;
 	int has_ob;
 	char due[32] = "";
@@ -230,6 +235,11 @@ status_cmd_main(int argc, char **argv)
 		state = jstr(reply, "state");
 	}
 	rc = strcmp(state, "revoked") == 0 ? 3 : 0;
+	/* the device's latch, when `latchkey latch --state-file DIR/latch-state.json` keeps it */
+	if (path_join(latchpath, sizeof(latchpath), dir, "latch-state.json") == 0 &&
+	    access(latchpath, R_OK) == 0 && latchmgr_state_read(latchpath, NULL, latchbuf,
+	    sizeof(latchbuf), err, sizeof(err)) != 0)
+		latchbuf[0] = '\0';
 	if (json) {
 		outj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 		    "serial", jstr(m, "device_serial"), "server", jstr(m, "server"),
@@ -243,6 +253,8 @@ status_cmd_main(int argc, char **argv)
 			    ob.registrar, "source", ob.source, "domain", ob.domain, "latch",
 			    ob.latch, "renew_due", due));
 		}
+		if (outj != NULL && latchbuf[0] != '\0')
+			json_object_set_new(outj, "latch", json_string(latchbuf));
 		if (outj != NULL && reply != NULL) {
 			json_object_set(outj, "reason", json_object_get(reply, "reason"));
 			json_object_set(outj, "revoked_at", json_object_get(reply, "revoked_at"));
@@ -265,9 +277,12 @@ status_cmd_main(int argc, char **argv)
 			printf("onboard    %s (registrar %s from %s, domain %s)\n",
 			    onboard_state_name(ob.state), ob.registrar[0] ? ob.registrar : "?",
 			    ob.source[0] ? ob.source : "?", ob.domain[0] ? ob.domain : "?");
-			printf("latch      %s\n", ob.latch[0] ? ob.latch : "not configured");
+			printf("latch      %s\n", latchbuf[0] ? latchbuf : ob.latch[0] ? ob.latch :
+			    "not configured");
 			printf("renewal    due %s\n", due[0] ? due : "(unknown)");
 		}
+		if (!has_ob && latchbuf[0] != '\0')
+			printf("latch      %s\n", latchbuf);
 		if (offline)
 			printf("binding    (not asked: --offline)\n");
 		else if (rc == 3) {

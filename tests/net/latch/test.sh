@@ -82,7 +82,7 @@ VICI_REG="unix://$TB_DIR/reg/charon.vici"
 VICI_DEV="unix://$TB_DIR/dev/charon.vici"
 VICI_IMP="unix://$TB_DIR/imp/charon.vici"
 REG_STATE=$D/reg/latch-state.json	# latchkeyd's default: beside the registry
-DEV_STATE=$TB_DIR/dev/latch-state.json
+DEV_STATE=$D/dev1/latch-state.json	# beside the LDevID: latchkey status shows it
 REG_CTL=$TB_DIR/reg/latch.ctl
 
 # The registrar side runs inside latchkeyd (latch = yes): worker 0 keeps the latches.
@@ -108,6 +108,7 @@ tb_wait_log dev latch 'holding the latch' 30
 tb_check_retry 10 <<EOF
 dev::cat $DEV_STATE::"peer":"10\.201\.0\.1","state":"ESTABLISHED"::YES
 reg::cat $REG_STATE::"peer":"10\.201\.0\.2","state":"ESTABLISHED".*"serial":"$DEV_SN"::YES
+dev::latchkey status --out $D/dev1 --offline::latch +ESTABLISHED peer 10\.201\.0\.1::YES
 reg::swanctl --list-sas --uri $VICI_REG::latchkey-registrar.*ESTABLISHED::YES
 reg::swanctl --list-sas --uri $VICI_REG::serialNumber=$DEV_SN|SN=$DEV_SN::YES
 dev::swanctl --list-sas --uri $VICI_DEV::latchkey-child.*INSTALLED, TUNNEL::YES
