@@ -1,5 +1,6 @@
 /* certder: see certder.h. */
 #include "certs/certder.h"
+#include "certs/pki.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ certder_info(const unsigned char *der, size_t len, char *serial_hex, size_t hexl
     int64_t *not_before, int64_t *not_after)
 {
 	const unsigned char *p = der, *end = der + len, *tend;
-	size_t l, i, o = 0;
+	char hex[64];
+	size_t l;
 	int tag;
 
 	if (tlv(&p, end, &tag, &l) || tag != 0x30)		/* Certificate */
@@ -77,27 +79,10 @@ certder_info(const unsigned char *der, size_t len, char *serial_hex, size_t hexl
 		return -1;
 	if (tlv(&p, tend, &tag, &l) || tag != 0x02 || l == 0 || l > 20)	/* serial */
 		return -1;
-	for (i = 0; i < l; i++) {
-		char two[3];
-		if (o == 0 && p[i] == 0)
-			continue;
-		snprintf(two, sizeof(two), "%02X", p[i]);
-		if (o + 3 > hexlen)
-			return -1;
-		/* no leading zero nibble on the first digit */
-		if (o == 0 && two[0] == '0')
-			serial_hex[o++] = two[1];
-		else {
-			serial_hex[o++] = two[0];
-			serial_hex[o++] = two[1];
-		}
-	}
-	if (o == 0) {
-		if (hexlen < 2)
-			return -1;
-		serial_hex[o++] = '0';
-	}
-	serial_hex[o] = '\0';
+	pki_serial_to_hex(p, l, hex);
+	if (strlen(hex) + 1 > hexlen)
+		return -1;
+	memcpy(serial_hex, hex, strlen(hex) + 1);
 	p += l;
 	if (skip(&p, tend) || skip(&p, tend))			/* signature, issuer */
 		return -1;

@@ -125,79 +125,16 @@ crl_reason_valid(int reason)
 	return reason == CRL_RC_NONE || crl_reason_name(reason) != NULL;
 }
 
-static int
-crl_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Hex serial (either case, leading zeros allowed, NUL within 64 chars) to its magnitude
- * without leading zero octets; zero is one 0x00 octet. 0 ok, -1 bad.
- */
-static int
-crl_serial_parse(const char hex[64], unsigned char out[CRL_SERIAL_BYTES_MAX], uint8_t *olen)
-{
-	size_t	n, i, nd, o;
-	int	hi, lo;
-
-	n = strnlen(hex, 64);
-	if (n == 0 || n == 64)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (crl_hexval((unsigned char)hex[i]) < 0)
-			return -1;
-	while (n > 1 && hex[0] == '0') {
-		hex++;
-		n--;
-	}
-	nd = (n + 1) / 2;
-	if (nd > CRL_SERIAL_BYTES_MAX)
-		return -1;
-	o = 0;
-	i = 0;
-	if (n % 2 == 1)
-		out[o++] = (unsigned char)crl_hexval((unsigned char)hex[i++]);
-	for (; i < n; i += 2) {
-		hi = crl_hexval((unsigned char)hex[i]);
-		lo = crl_hexval((unsigned char)hex[i + 1]);
-		out[o++] = (unsigned char)(hi << 4 | lo);
-	}
-	*olen = (uint8_t)o;
-	return 0;
-}
-
-/* Magnitude (1..CRL_SERIAL_BYTES_MAX octets) to uppercase hex without leading zeros. */
-static void
-crl_serial_hex(const unsigned char *s, size_t slen, char out[64])
-{
-	static const char	digits[] = "0123456789ABCDEF";
-	char			tmp[2 * CRL_SERIAL_BYTES_MAX + 1];
-	size_t			i, skip = 0;
-
-	for (i = 0; i < slen; i++) {
-		tmp[2 * i] = digits[s[i] >> 4];
-		tmp[2 * i + 1] = digits[s[i] & 0xf];
-	}
-	tmp[2 * slen] = '\0';
-	while (skip + 1 < 2 * slen && tmp[skip] == '0')
-		skip++;
-	memcpy(out, tmp + skip, 2 * slen - skip + 1);
-}
-
 /* Check one entry and parse it into an item; 0 ok, -1 with err naming the entry. */
 static int
 crl_item_from_entry(const struct crl_entry *e, size_t idx, struct crl_item *it, char *err,
     size_t errlen)
 {
-	if (crl_serial_parse(e->serial_hex, it->serial, &it->slen) == -1)
+	size_t slen;
+
+	if (pki_serial_from_hex(e->serial_hex, it->serial, &slen) == -1)
 		return crl_errx(err, errlen, "crl entry %zu: bad serial number", idx);
+	it->slen = (uint8_t)slen;
 	if (!crl_reason_valid(e->reason))
 		return crl_errx(err, errlen, "crl entry %zu: bad reason code %d", idx, e->reason);
 	if (e->revoked_at < 0 || e->revoked_at > CRL_TIME_MAX)
@@ -484,7 +421,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 		if (crl_item_cmp(&items[i - 1], &items[i]) == 0) {
 			char hex[64];
 
-			crl_serial_hex(items[i].serial, items[i].slen, hex);
+			pki_serial_to_hex(items[i].serial, items[i].slen, hex);
 			crl_errx(err, errlen, "crl: serial %s listed twice", hex);
 			goto err;
 		}
@@ -644,7 +581,7 @@ crl_entries_decode(const unsigned char *buf, size_t len, struct crl_entry **out,
 			crl_errx(err, errlen, "crl entry %zu: serial with a leading zero", i);
 			goto err;
 		}
-		crl_serial_hex(p, slen, v[i].serial_hex);
+		pki_serial_to_hex(p, slen, v[i].serial_hex);
 		p += slen;
 		for (t = 0, j = 0; j < 8; j++)
 			t = t << 8 | *p++;

@@ -95,64 +95,6 @@ ocsp_hash_index(int hash)
 	return -1;
 }
 
-static int
-ocsp_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Magnitude octets to uppercase hex without leading zeros ("0" for zero). */
-static void
-ocsp_serial_hex(const unsigned char *s, size_t slen, char out[64])
-{
-	static const char	digits[] = "0123456789ABCDEF";
-	char			tmp[2 * OCSP_SERIAL_BYTES_MAX + 1];
-	size_t			i, skip = 0;
-
-	for (i = 0; i < slen; i++) {
-		tmp[2 * i] = digits[s[i] >> 4];
-		tmp[2 * i + 1] = digits[s[i] & 0xf];
-	}
-	tmp[2 * slen] = '\0';
-	while (skip + 1 < 2 * slen && tmp[skip] == '0')
-		skip++;
-	memcpy(out, tmp + skip, 2 * slen - skip + 1);
-}
-
-/* Hex serial (leading zeros allowed) to magnitude octets without leading zeros; 0 or -1. */
-static int
-ocsp_serial_bytes(const char hex[64], unsigned char out[OCSP_SERIAL_BYTES_MAX], size_t *olen)
-{
-	size_t	n, i, o = 0;
-
-	n = strnlen(hex, 64);
-	if (n == 0 || n == 64)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (ocsp_hexval((unsigned char)hex[i]) < 0)
-			return -1;
-	while (n > 1 && hex[0] == '0') {
-		hex++;
-		n--;
-	}
-	if ((n + 1) / 2 > OCSP_SERIAL_BYTES_MAX)
-		return -1;
-	i = 0;
-	if (n % 2 == 1)
-		out[o++] = (unsigned char)ocsp_hexval((unsigned char)hex[i++]);
-	for (; i < n; i += 2)
-		out[o++] = (unsigned char)(ocsp_hexval((unsigned char)hex[i]) << 4 |
-		    ocsp_hexval((unsigned char)hex[i + 1]));
-	*olen = o;
-	return 0;
-}
-
 /* --- strict DER reading (X.690 §10: definite, minimal lengths) -------------------------- */
 
 /* Next TLV of c: its tag and its content; c moves past it. 0 ok, -1 malformed. */
@@ -258,7 +200,7 @@ ocsp_certid_parse(struct ocsp_der c, struct ocsp_certid *id, char *err, size_t e
 	if (ser.len > OCSP_SERIAL_BYTES_MAX)
 		return ocsp_errx(err, errlen, "ocsp: serialNumber longer than %d octets",
 		    OCSP_SERIAL_BYTES_MAX);
-	ocsp_serial_hex(ser.p, ser.len, id->serial_hex);
+	pki_serial_to_hex(ser.p, ser.len, id->serial_hex);
 	if (c.len != 0)
 		return ocsp_errx(err, errlen, "ocsp: trailing data in CertID");
 	return 0;
@@ -460,8 +402,8 @@ ocsp_get_path_decode(const char *path, unsigned char **der, size_t *len, char *e
 			ocsp_errx(err, errlen, "ocsp: truncated %%-escape in GET request");
 			goto err;
 		}
-		hi = ocsp_hexval((unsigned char)path[i + 1]);
-		lo = ocsp_hexval((unsigned char)path[i + 2]);
+		hi = pki_hexval((unsigned char)path[i + 1]);
+		lo = pki_hexval((unsigned char)path[i + 2]);
 		if (hi < 0 || lo < 0) {
 			ocsp_errx(err, errlen, "ocsp: bad %%-escape in GET request");
 			goto err;
@@ -539,7 +481,7 @@ ocsp_certid_der(const struct ocsp_certid *id, unsigned char out[OCSP_CERTID_MAX]
 
 	if ((h = ocsp_hash_index(id->hash)) == -1 || id->hash_len != ocsp_hashes[h].mdlen ||
 	    (id->params_null != 0 && id->params_null != 1) ||
-	    ocsp_serial_bytes(id->serial_hex, ser, &slen) == -1)
+	    pki_serial_from_hex(id->serial_hex, ser, &slen) == -1)
 		return -1;
 	alen = 2 + ocsp_hashes[h].oidlen + (id->params_null ? 2 : 0);
 	body[b++] = DER_SEQUENCE;
@@ -750,7 +692,7 @@ ocsp_query_encode(const struct ocsp_query *q, unsigned char **buf, size_t *len)
 		if ((h = ocsp_hash_index(id->hash)) == -1 ||
 		    id->hash_len != ocsp_hashes[h].mdlen ||
 		    (id->params_null != 0 && id->params_null != 1) ||
-		    ocsp_serial_bytes(id->serial_hex, ser, &slen) == -1) {
+		    pki_serial_from_hex(id->serial_hex, ser, &slen) == -1) {
 			free(b);
 			return -1;
 		}
@@ -824,7 +766,7 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 			    i);
 			goto fail;
 		}
-		ocsp_serial_hex(p, sl, id->serial_hex);
+		pki_serial_to_hex(p, sl, id->serial_hex);
 		p += sl;
 	}
 	if (end - p < 1)

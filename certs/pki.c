@@ -412,7 +412,7 @@ pki_cert_fingerprint(X509 *cert, char out[PKI_FP_LEN])
 	return 0;
 }
 
-static int
+int
 pki_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -695,4 +695,50 @@ pki_add_hwmodule_san(X509 *cert, const char *hwtype_oid, const char *hwserial,
 	ASN1_STRING_free(seq);
 	OPENSSL_free(der);
 	return rc;
+}
+
+void
+pki_serial_to_hex(const unsigned char *mag, size_t n, char out[64])
+{
+	static const char digits[] = "0123456789ABCDEF";
+	char tmp[2 * PKI_SERIAL_BYTES_MAX + 1];
+	size_t i, skip = 0;
+
+	if (n > PKI_SERIAL_BYTES_MAX)
+		n = PKI_SERIAL_BYTES_MAX;
+	for (i = 0; i < n; i++) {
+		tmp[2 * i] = digits[mag[i] >> 4];
+		tmp[2 * i + 1] = digits[mag[i] & 0xf];
+	}
+	tmp[2 * n] = '\0';
+	while (skip + 1 < 2 * n && tmp[skip] == '0')
+		skip++;
+	memcpy(out, tmp + skip, 2 * n - skip + 1);
+}
+
+int
+pki_serial_from_hex(const char hex[64], unsigned char out[PKI_SERIAL_BYTES_MAX], size_t *olen)
+{
+	size_t n, i, o = 0;
+
+	n = strnlen(hex, 64);
+	if (n == 0 || n == 64)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (pki_hexval((unsigned char)hex[i]) < 0)
+			return -1;
+	while (n > 1 && hex[0] == '0') {
+		hex++;
+		n--;
+	}
+	if ((n + 1) / 2 > PKI_SERIAL_BYTES_MAX)
+		return -1;
+	i = 0;
+	if (n % 2 == 1)
+		out[o++] = (unsigned char)pki_hexval((unsigned char)hex[i++]);
+	for (; i < n; i += 2)
+		out[o++] = (unsigned char)(pki_hexval((unsigned char)hex[i]) << 4 |
+		    pki_hexval((unsigned char)hex[i + 1]));
+	*olen = o;
+	return 0;
 }

@@ -48,6 +48,17 @@ int	pki_fingerprint_parse(const char *s, unsigned char out[32]);
 
 /* Set a random positive 128-bit serial number (RFC 5280 §4.1.2.2: ≤ 20 octets). */
 int	pki_serial_random(X509 *cert);
+/* Certificate serial magnitudes as CRLs, OCSP and the registry write them. */
+#define PKI_SERIAL_BYTES_MAX	31	/* magnitude octets; 62 hex digits fit 64 bytes */
+int	pki_hexval(int c);			/* 0..15, or -1 when c is not a hex digit */
+/* Magnitude octets (n <= PKI_SERIAL_BYTES_MAX) to uppercase hex without leading zeros. */
+void	pki_serial_to_hex(const unsigned char *mag, size_t n, char out[64]);
+/*
+ * Hex (either case, leading zeros allowed, NUL within 64 chars) to the magnitude without
+ * leading zero octets; zero is one 0x00 octet. 0 ok, -1 bad.
+ */
+int	pki_serial_from_hex(const char hex[64], unsigned char out[PKI_SERIAL_BYTES_MAX],
+	    size_t *olen);
 /* Serial number as uppercase hex without leading zeros, e.g. "5A0F..." */
 int	pki_cert_serial_hex(X509 *cert, char *out, size_t outlen);
 
