@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -18,11 +19,30 @@
 
 #define IDEVID_CRL_MAX		(8 * 1024 * 1024)	/* largest CRL file we read */
 #define IDEVID_MAX_DEPTH	8
+#define IDEVID_CACHE_MAX	32	/* issuing CAs remembered as verified */
+
+/*
+ * An issuing CA whose own path to a configured anchor was verified in full (signatures,
+ * validity, CRLs). Devices it issued are then checked with it as a trust anchor: one
+ * signature instead of the whole path. Valid until the earliest notAfter on that path or
+ * the earliest CRL nextUpdate; dropped whenever anchors or CRLs change.
+ */
+struct idevid_cached {
+	X509		*ca;
+	char		 anchor[256];
+	char		 anchor_fp[PKI_FP_LEN];
+	time_t		 until;
+};
 
 struct idevid_store {
 	X509_STORE	*store;
 	size_t		 nanchors;
 	size_t		 ncrls;
+	STACK_OF(X509_CRL) *crls;	/* the same CRLs, for the cache's store */
+	X509_STORE	*fast;		/* the cached issuing CAs as anchors, and the CRLs */
+	struct idevid_cached cached[IDEVID_CACHE_MAX];
+	size_t		 ncached;
+	unsigned long	 hits;
 };
 
 static int
@@ -57,11 +77,25 @@ idevid_store_new(void)
 	return st;
 }
 
+static void
+cache_clear(struct idevid_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->ncached; i++)
+		X509_free(st->cached[i].ca);
+	st->ncached = 0;
+	X509_STORE_free(st->fast);
+	st->fast = NULL;
+}
+
 void
 idevid_store_free(struct idevid_store *st)
 {
 	if (st == NULL)
 		return;
+	cache_clear(st);
+	sk_X509_CRL_pop_free(st->crls, X509_CRL_free);
 	X509_STORE_free(st->store);
 	free(st);
 }
@@ -76,6 +110,7 @@ idevid_store_add_anchor(struct idevid_store *st, const char *path, char *err, si
 		return idevid_seterr(err, errlen, "add anchor: no store or path");
 	if ((certs = pki_certs_read(path, err, errlen)) == NULL)
 		return -1;
+	cache_clear(st);
 	for (i = 0; i < sk_X509_num(certs); i++) {
 		if (!X509_STORE_add_cert(st->store, sk_X509_value(certs, i))) {
 			pki_err(err, errlen, "%s: cannot add trust anchor", path);
@@ -122,9 +157,13 @@ add_one_crl(struct idevid_store *st, X509_CRL *crl, const char *path, char *err,
 {
 	int ok = X509_STORE_add_crl(st->store, crl);
 
-	X509_CRL_free(crl);
-	if (!ok)
+	cache_clear(st);
+	if (ok && st->crls == NULL && (st->crls = sk_X509_CRL_new_null()) == NULL)
+		ok = 0;
+	if (!ok || !sk_X509_CRL_push(st->crls, crl)) {
+		X509_CRL_free(crl);
 		return pki_err(err, errlen, "%s: cannot add CRL", path);
+	}
 	st->ncrls++;
 	return 0;
 }
@@ -261,6 +300,148 @@ verify_failure(X509_STORE_CTX *ctx, char *err, size_t errlen)
 	}
 }
 
+/* A path validation of leaf against store, with our depth, anchors and CRL policy. */
+static X509_STORE_CTX *
+verify_ctx(X509_STORE *store, X509 *leaf, STACK_OF(X509) *chain, unsigned long crlflags)
+{
+	X509_STORE_CTX *ctx;
+
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, store, leaf, chain)) {
+		X509_STORE_CTX_free(ctx);
+		return NULL;
+	}
+	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), IDEVID_MAX_DEPTH);
+	/*
+	 * RFC 5280 §6.1.1 (d): a trust anchor is whatever was configured, self-signed or not,
+	 * so a manufacturer's issuing CA can be the anchor on its own.
+	 */
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+	if (crlflags != 0) {
+		X509_STORE_CTX_set_flags(ctx, crlflags);
+		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	}
+	return ctx;
+}
+
+/* The time t as seconds since the epoch, by its distance from now (now when unreadable). */
+static time_t
+abs_time(const ASN1_TIME *t, time_t now)
+{
+	int day, sec;
+
+	if (t == NULL || !ASN1_TIME_diff(&day, &sec, NULL, t))
+		return now;
+	return now + (time_t)day * 86400 + sec;
+}
+
+/*
+ * After a full verification: remember the leaf's issuer (path[1]) when the path goes on to an
+ * anchor above it and nothing above constrains the leaf beyond what that issuer's own
+ * signature and the leaf's CRL show (name or policy constraints are left to the full path).
+ */
+static void
+cache_add(struct idevid_store *st, STACK_OF(X509) *path, const struct idevid_info *info)
+{
+	struct idevid_cached *c;
+	X509 *ca, *x;
+	time_t now = time(NULL), until, t;
+	int i, n = sk_X509_num(path);
+	size_t k;
+
+	if (n < 3 || st->ncached >= IDEVID_CACHE_MAX)
+		return;
+	ca = sk_X509_value(path, 1);
+	for (k = 0; k < st->ncached; k++)
+		if (X509_cmp(st->cached[k].ca, ca) == 0)
+			return;
+	until = abs_time(X509_get0_notAfter(ca), now);
+	for (i = 1; i < n; i++) {
+		x = sk_X509_value(path, i);
+		if (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0 ||
+		    X509_get_ext_by_NID(x, NID_policy_constraints, -1) >= 0 ||
+		    X509_get_ext_by_NID(x, NID_inhibit_any_policy, -1) >= 0)
+			return;
+		if ((t = abs_time(X509_get0_notAfter(x), now)) < until)
+			until = t;
+	}
+	for (i = 0; i < sk_X509_CRL_num(st->crls); i++) {
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(sk_X509_CRL_value(st->crls, i));
+
+		if (next != NULL && (t = abs_time(next, now)) < until)
+			until = t;
+	}
+	if (until <= now)
+		return;
+	if (st->fast == NULL) {
+		if ((st->fast = X509_STORE_new()) == NULL)
+			return;
+		for (i = 0; i < sk_X509_CRL_num(st->crls); i++)
+			if (!X509_STORE_add_crl(st->fast, sk_X509_CRL_value(st->crls, i))) {
+				cache_clear(st);
+				return;
+			}
+	}
+	if (!X509_STORE_add_cert(st->fast, ca) || !X509_up_ref(ca)) {
+		cache_clear(st);
+		return;
+	}
+	c = &st->cached[st->ncached++];
+	c->ca = ca;
+	c->until = until;
+	snprintf(c->anchor, sizeof(c->anchor), "%s", info->anchor);
+	snprintf(c->anchor_fp, sizeof(c->anchor_fp), "%s", info->anchor_fp);
+}
+
+/* Whether the client sent x itself: the cache never supplies a certificate it left out. */
+static int
+in_chain(STACK_OF(X509) *chain, X509 *x)
+{
+	int i;
+
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (X509_cmp(sk_X509_value(chain, i), x) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The leaf against the cached issuing CAs: 1 when it verifies as issued by one of them
+ * (anchor filled in), 0 otherwise, and then the caller checks the full path, which also
+ * gives any failure its exact reason. The leaf's own revocation is checked here as there.
+ */
+static int
+cache_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
+    struct idevid_info *info)
+{
+	X509_STORE_CTX *ctx;
+	STACK_OF(X509) *path;
+	time_t now;
+	size_t k;
+	int ok = 0;
+
+	if (st->ncached == 0 || (ctx = verify_ctx(st->fast, leaf, chain,
+	    st->ncrls > 0 ? X509_V_FLAG_CRL_CHECK : 0)) == NULL)
+		return 0;
+	if (X509_verify_cert(ctx) == 1 && (path = X509_STORE_CTX_get0_chain(ctx)) != NULL &&
+	    sk_X509_num(path) == 2 && in_chain(chain, sk_X509_value(path, 1))) {
+		now = time(NULL);
+		for (k = 0; k < st->ncached && !ok; k++)
+			if (st->cached[k].until > now &&
+			    X509_cmp(st->cached[k].ca, sk_X509_value(path, 1)) == 0) {
+				snprintf(info->anchor, sizeof(info->anchor), "%s",
+				    st->cached[k].anchor);
+				snprintf(info->anchor_fp, sizeof(info->anchor_fp), "%s",
+				    st->cached[k].anchor_fp);
+				ok = 1;
+				st->hits++;
+			}
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
 enum idevid_status
 idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
     struct idevid_info *info, char *err, size_t errlen)
@@ -284,26 +465,26 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 	if (pki_cert_fingerprint(leaf, info->fingerprint) != 0)
 		info->fingerprint[0] = '\0';
 
-	if ((ctx = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_CTX_init(ctx, st->store, leaf, chain)) {
-		pki_err(err, errlen, "IDevID verification: cannot set up");
-		status = IDEVID_INTERNAL;
-		goto done;
-	}
-	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), IDEVID_MAX_DEPTH);
-	/*
-	 * RFC 5280 §6.1.1 (d): a trust anchor is whatever was configured, self-signed or not,
-	 * so a manufacturer's issuing CA can be the anchor on its own.
-	 */
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-	if (st->ncrls > 0) {
+	if (!cache_verify(st, leaf, chain, info)) {
 		/* RFC 5280 §6.3: revocation of every certificate in the path we have a CRL for. */
-		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
-	}
-	if (X509_verify_cert(ctx) != 1) {
-		status = verify_failure(ctx, err, errlen);
-		goto done;
+		if ((ctx = verify_ctx(st->store, leaf, chain, st->ncrls > 0 ?
+		    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL : 0)) == NULL) {
+			pki_err(err, errlen, "IDevID verification: cannot set up");
+			status = IDEVID_INTERNAL;
+			goto done;
+		}
+		if (X509_verify_cert(ctx) != 1) {
+			status = verify_failure(ctx, err, errlen);
+			goto done;
+		}
+		path = X509_STORE_CTX_get0_chain(ctx);
+		if (path != NULL && sk_X509_num(path) > 0) {
+			X509 *top = sk_X509_value(path, sk_X509_num(path) - 1);
+
+			name_label(X509_get_subject_name(top), info->anchor, sizeof(info->anchor));
+			if (pki_cert_fingerprint(top, info->anchor_fp) != 0)
+				info->anchor_fp[0] = '\0';
+		}
 	}
 	/* 802.1AR §8.6: the DevID subject carries the device serialNumber. */
 	if (!has_serial) {
@@ -311,14 +492,8 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 		status = IDEVID_NO_SERIAL;
 		goto done;
 	}
-	path = X509_STORE_CTX_get0_chain(ctx);
-	if (path != NULL && sk_X509_num(path) > 0) {
-		X509 *top = sk_X509_value(path, sk_X509_num(path) - 1);
-
-		name_label(X509_get_subject_name(top), info->anchor, sizeof(info->anchor));
-		if (pki_cert_fingerprint(top, info->anchor_fp) != 0)
-			info->anchor_fp[0] = '\0';
-	}
+	if (ctx != NULL && (path = X509_STORE_CTX_get0_chain(ctx)) != NULL)
+		cache_add(st, path, info);
 	if (pki_cert_serial_hex(leaf, info->cert_serial, sizeof(info->cert_serial)) != 0)
 		info->cert_serial[0] = '\0';
 	if (pki_cert_hwmodule(leaf, &info->hwmodule_der, &info->hwmodule_len) != 0) {
@@ -332,6 +507,13 @@ done:
 	if (info == &tmp)
 		idevid_info_free(info);
 	return status;
+}
+
+void
+idevid_store_stats(const struct idevid_store *st, size_t *cached, unsigned long *hits)
+{
+	*cached = st != NULL ? st->ncached : 0;
+	*hits = st != NULL ? st->hits : 0;
 }
 
 void

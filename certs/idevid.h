@@ -42,11 +42,14 @@ void	idevid_store_free(struct idevid_store *st);
 
 /*
  * Verify leaf with the untrusted chain (may be NULL) at the current time; fill info on
- * IDEVID_OK (and serial/fingerprint whenever they could be read, for logging). The store is
- * read-only here, so calls from one thread at a time per store.
+ * IDEVID_OK (and serial/fingerprint whenever they could be read, for logging). The store
+ * remembers issuing CAs whose path it verified in full, so later devices of the same issuer
+ * cost one signature check; it is not locked: one thread at a time per store.
  */
 enum idevid_status idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 	    struct idevid_info *info, char *err, size_t errlen);
 void	idevid_info_free(struct idevid_info *info);
+/* How many issuing CAs are remembered as verified, and how many checks they answered. */
+void	idevid_store_stats(const struct idevid_store *st, size_t *cached, unsigned long *hits);
 
 #endif

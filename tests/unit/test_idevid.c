@@ -399,6 +399,85 @@ test_revoked(void **state)
 	free_leaf(leafb, chainb);
 }
 
+/*
+ * The issuing-CA cache: a second device of the same issuer is checked against the remembered
+ * CA and gets the same verdict and anchor as the full path; revoked, expired and same-named
+ * foreign devices are still refused with their exact reason; new anchors forget the cache.
+ */
+static void
+test_cache(void **state)
+{
+	char crl[LABPKI_PATH], err[256], anchor[256], anchor_fp[PKI_FP_LEN];
+	struct idevid_store *st;
+	struct idevid_info info;
+	STACK_OF(X509) *chain0, *chain1, *chainb, *ica = sk_X509_new_null();
+	X509 *leaf0 = load_leaf(F.a.devices[0].cert, &chain0);
+	X509 *leaf1 = load_leaf(F.a.devices[1].cert, &chain1);
+	X509 *leafb = load_leaf(F.b.devices[0].cert, &chainb);
+	X509 *old;
+	size_t cached;
+	unsigned long hits;
+
+	snprintf(crl, sizeof(crl), "%s", tmp_path("cache.crl.pem"));
+	write_crl(crl, leaf0, 0, 86400);
+	st = store_with(F.a.manufacturer_ca, F.b.manufacturer_ca, crl);
+	assert_int_equal(idevid_verify(st, leaf1, chain1, &info, err, sizeof(err)), IDEVID_OK);
+	snprintf(anchor, sizeof(anchor), "%s", info.anchor);
+	snprintf(anchor_fp, sizeof(anchor_fp), "%s", info.anchor_fp);
+	idevid_info_free(&info);
+	idevid_store_stats(st, &cached, &hits);
+	assert_int_equal(cached, 1);
+	assert_int_equal(hits, 0);
+
+	assert_int_equal(idevid_verify(st, leaf1, chain1, &info, err, sizeof(err)), IDEVID_OK);
+	idevid_store_stats(st, &cached, &hits);
+	assert_int_equal(hits, 1);
+	assert_string_equal(info.anchor, anchor);
+	assert_string_equal(info.anchor_fp, anchor_fp);
+	assert_string_equal(info.serial, F.a.devices[1].serial);
+	assert_non_null(info.hwmodule_der);
+	idevid_info_free(&info);
+
+	/* revoked by the issuing CA's CRL: refused, with the full path's reason */
+	assert_int_equal(idevid_verify(st, leaf0, chain0, NULL, err, sizeof(err)),
+	    IDEVID_REVOKED);
+	assert_string_equal(err, "IDevID revoked by manufacturer CRL");
+	/* expired, issued by the cached CA */
+	old = make_leaf("LKTEST000009", -2 * 86400, -86400);
+	assert_int_equal(sk_X509_push(ica, F.a_ica), 1);
+	assert_int_equal(idevid_verify(st, old, ica, NULL, err, sizeof(err)), IDEVID_EXPIRED);
+	assert_string_equal(err, "IDevID expired");
+	X509_free(old);
+	/* the same-named issuing CA of manufacturer b (another key) is not the cached one */
+	idevid_store_stats(st, &cached, &hits);
+	assert_int_equal(hits, 1);
+	idevid_store_free(st);
+
+	st = store_with(F.a.manufacturer_ca, NULL, NULL);
+	assert_int_equal(idevid_verify(st, leaf1, chain1, NULL, err, sizeof(err)), IDEVID_OK);
+	assert_int_equal(idevid_verify(st, leafb, chainb, NULL, err, sizeof(err)),
+	    IDEVID_UNKNOWN_ISSUER);
+	assert_non_null(strstr(err, "unknown manufacturer"));
+	/* the same verdict as without the cache: a device that leaves out its CA is refused */
+	assert_int_equal(idevid_verify(st, leaf1, NULL, NULL, err, sizeof(err)),
+	    IDEVID_UNKNOWN_ISSUER);
+	assert_int_equal(idevid_verify(st, leaf1, chain1, NULL, err, sizeof(err)), IDEVID_OK);
+	idevid_store_stats(st, &cached, &hits);
+	assert_int_equal(cached, 1);
+	assert_int_equal(hits, 1);
+	/* a new anchor forgets what was verified under the old set */
+	if (idevid_store_add_anchor(st, F.b.manufacturer_ca, err, sizeof(err)) == -1)
+		fail_msg("anchor: %s", err);
+	idevid_store_stats(st, &cached, &hits);
+	assert_int_equal(cached, 0);
+	idevid_store_free(st);
+
+	sk_X509_free(ica);
+	free_leaf(leaf0, chain0);
+	free_leaf(leaf1, chain1);
+	free_leaf(leafb, chainb);
+}
+
 static void
 test_store_errors(void **state)
 {
@@ -501,6 +580,7 @@ main(void)
 		cmocka_unit_test(test_two_anchors),
 		cmocka_unit_test(test_leaf_table),
 		cmocka_unit_test(test_revoked),
+		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_store_errors),
 		cmocka_unit_test(test_ldevid),
 	};
