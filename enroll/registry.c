@@ -38,6 +38,9 @@ enum reg_stmt {
 	ST_CERT_GET,
 	ST_AUDIT_LAST,
 	ST_AUDIT_INSERT,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -64,6 +67,9 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	[ST_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY id DESC LIMIT 1",
 	[ST_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, subject, reason, details, "
 	    "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_SAVEPOINT] = "SAVEPOINT one",
+	[ST_RELEASE] = "RELEASE one",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO one",
 };
 
 /*
@@ -191,6 +197,24 @@ check_arg(const char *name, const char *s, size_t max, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Another process holds the write lock (another worker's commit, latchkeyctl): retry every
+ * 50 µs for the first millisecond, then every millisecond, up to REGISTRY_BUSY_MS in all.
+ * SQLite's own handler sleeps 1, 2, 5, 10 ms... while a commit takes well under one, and
+ * the waiting worker's event loop stands still meanwhile.
+ */
+static int
+reg_busy(void *arg, int n)
+{
+	struct timespec ts = { 0, n < 20 ? 50000 : 1000000 };
+
+	(void)arg;
+	if (n >= 20 + REGISTRY_BUSY_MS)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
 }
 
 /* The cached statement idx, prepared on first use and reset before it is returned. */
@@ -369,7 +393,7 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 		goto err;
 	}
 	sqlite3_extended_result_codes(reg->db, 1);
-	sqlite3_busy_timeout(reg->db, REGISTRY_BUSY_MS);
+	sqlite3_busy_handler(reg->db, reg_busy, NULL);
 
 	if (sqlite3_exec(reg->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
 		goto dberr;
@@ -738,18 +762,20 @@ binding_active_id(struct registry *reg, const char *serial, int64_t *id, char *e
 	return -1;
 }
 
-int
-registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e,
+/*
+ * One enrollment inside the caller's transaction: binding, certificate, audit entry.
+ * 0 done, 1 refused by policy (the device was revoked meanwhile), -1 error.
+ */
+static int
+enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t now,
     int64_t *binding_id, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)];
-	int64_t now = time(NULL), bid = 0;
+	int64_t bid = 0;
 	int found;
 
-	if (reg_writable(reg, err, errlen) == -1)
-		return -1;
-	if (e == NULL || e->cert_der == NULL || e->cert_len == 0) {
+	if (e->cert_der == NULL || e->cert_len == 0) {
 		reg_err(err, errlen, "registry: enrollment without a certificate");
 		return -1;
 	}
@@ -763,32 +789,46 @@ registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e
 		reg_err(err, errlen, "registry: certificate too large");
 		return -1;
 	}
-
-	if (reg_begin(reg, err, errlen) == -1)
-		return -1;
+	/* The claim was checked before signing; a revocation since then withdrew it. */
+	if (e->require_claim) {
+		if ((st = reg_stmt(reg, ST_CLAIM_EXISTS, err, errlen)) == NULL)
+			return -1;
+		bind_text(st, 1, e->device_serial);
+		found = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (found == SQLITE_DONE) {
+			reg_err(err, errlen, "registry: serial %s is no longer claimed",
+			    e->device_serial);
+			return 1;
+		}
+		if (found != SQLITE_ROW) {
+			reg_dberr(reg, err, errlen, "look up claim");
+			return -1;
+		}
+	}
 	if ((found = binding_active_id(reg, e->device_serial, &bid, err, errlen)) == -1)
-		goto err;
+		return -1;
 	if (found == 0) {
 		/* A re-enrollment (no IDevID) never creates a binding: it was revoked. */
 		if (e->idevid_fp == NULL) {
 			reg_err(err, errlen, "registry: serial %s has no active binding",
 			    e->device_serial);
-			goto err;
+			return 1;
 		}
 		if ((st = reg_stmt(reg, ST_BINDING_INSERT, err, errlen)) == NULL)
-			goto err;
+			return -1;
 		bind_text(st, 1, e->device_serial);
 		bind_text(st, 2, e->domain != NULL ? e->domain : "");
 		bind_text(st, 3, e->idevid_fp);
 		bind_text(st, 4, e->authorized_by != NULL ? e->authorized_by : "");
 		sqlite3_bind_int64(st, 5, now);
 		if (reg_exec_stmt(reg, st, "insert binding", err, errlen) == -1)
-			goto err;
+			return -1;
 		bid = sqlite3_last_insert_rowid(reg->db);
 	}
 
 	if ((st = reg_stmt(reg, ST_CERT_INSERT, err, errlen)) == NULL)
-		goto err;
+		return -1;
 	bind_text(st, 1, cserial);
 	sqlite3_bind_int64(st, 2, bid);
 	bind_text(st, 3, e->device_serial);
@@ -803,21 +843,102 @@ registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e
 		else
 			reg_dberr(reg, err, errlen, "insert certificate");
 		sqlite3_reset(st);
-		goto err;
+		return -1;
 	}
 	sqlite3_reset(st);
-
 	if (audit_append_locked(reg, now, e->actor, e->action, e->device_serial, NULL,
 	    e->details, err, errlen) == -1)
-		goto err;
+		return -1;
+	*binding_id = bid;
+	return 0;
+}
+
+static int
+reg_verb(struct registry *reg, enum reg_stmt idx, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if ((st = reg_stmt(reg, idx, err, errlen)) == NULL)
+		return -1;
+	return reg_exec_stmt(reg, st, what, err, errlen);
+}
+
+int
+registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e, size_t n,
+    char *err, size_t errlen)
+{
+	int64_t now = time(NULL);
+	size_t i;
+	int done = 0, rc;
+
+	for (i = 0; i < n; i++) {
+		e[i].committed = 0;
+		e[i].refused = 0;
+		e[i].binding_id = 0;
+		e[i].err[0] = '\0';
+	}
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (reg_verb(reg, ST_SAVEPOINT, "savepoint", err, errlen) == -1)
+			goto err;
+		if ((rc = enroll_one(reg, &e[i], now, &e[i].binding_id, e[i].err,
+		    sizeof(e[i].err))) != 0) {
+			e[i].refused = rc == 1;
+			/* This one alone is undone; the others stand. */
+			if (reg_verb(reg, ST_ROLLBACK_TO, "rollback to savepoint", err,
+			    errlen) == -1 ||
+			    reg_verb(reg, ST_RELEASE, "release savepoint", err, errlen) == -1)
+				goto err;
+			continue;
+		}
+		if (reg_verb(reg, ST_RELEASE, "release savepoint", err, errlen) == -1)
+			goto err;
+		e[i].committed = 1;
+		done++;
+	}
+	if (done == 0) {
+		reg_rollback(reg);
+		return 0;
+	}
 	if (reg_commit(reg, err, errlen) == -1)
 		goto err;
-	if (binding_id != NULL)
-		*binding_id = bid;
-	return 0;
+	return done;
 err:
 	reg_rollback(reg);
+	for (i = 0; i < n; i++) {
+		e[i].committed = 0;
+		e[i].refused = 0;
+		if (e[i].err[0] == '\0')
+			snprintf(e[i].err, sizeof(e[i].err), "%s", err != NULL ? err : "registry");
+	}
 	return -1;
+}
+
+int
+registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e,
+    int64_t *binding_id, char *err, size_t errlen)
+{
+	struct registry_enrollment one;
+
+	if (e == NULL) {
+		reg_err(err, errlen, "registry: enrollment without a certificate");
+		return -1;
+	}
+	one = *e;
+	if (registry_enroll_commit_many(reg, &one, 1, err, errlen) == -1)
+		return -1;
+	if (!one.committed) {
+		reg_err(err, errlen, "%s", one.err);
+		return -1;
+	}
+	if (binding_id != NULL)
+		*binding_id = one.binding_id;
+	return 0;
 }
 
 int

@@ -63,6 +63,12 @@ struct registry_enrollment {
 	const char	*actor;		/* audit actor, e.g. "device:<serial>" */
 	const char	*action;	/* "enroll" or "reenroll" */
 	const char	*details;	/* audit details (JSON text) or NULL */
+	int		 require_claim;	/* refuse if the serial is no longer claimed */
+	/* Filled in by registry_enroll_commit_many(). */
+	int		 committed;
+	int		 refused;	/* not committed by policy: claim withdrawn, binding revoked */
+	int64_t		 binding_id;
+	char		 err[256];
 };
 
 struct registry *registry_open(const char *path, int flags, char *err, size_t errlen);
@@ -92,6 +98,15 @@ int	registry_binding_get(struct registry *reg, const char *serial,
  */
 int	registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e,
 	    int64_t *binding_id, char *err, size_t errlen);
+
+/*
+ * Group commit: the n enrollments in one transaction, so one sync makes them all durable.
+ * Each is done in full or not at all (a savepoint each): e[i].committed and binding_id, or
+ * e[i].err. Returns how many were committed, or -1 when the transaction itself failed and
+ * none was (err, and each e[i].err, say why).
+ */
+int	registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e,
+	    size_t n, char *err, size_t errlen);
 
 /* The certificate with this serial (hex). 1 found, 0 none, -1 error. */
 int	registry_cert_get(struct registry *reg, const char *cert_serial,

@@ -305,6 +305,62 @@ test_enroll_commit(void **state)
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
 }
 
+/*
+ * Group commit: several enrollments in one transaction, each standing or failing alone
+ * (a savepoint each): a duplicate certificate serial, a re-enrollment without a binding and
+ * a device whose claim was withdrawn (revoked between its check and the commit) fail, the
+ * others are committed, and the audit chain stays whole.
+ */
+static void
+test_enroll_commit_many(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_enrollment e[6];
+	int64_t bad = 0;
+	size_t i;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LKG1", "admin:alice", fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_claim(fx->reg, "LKG2", "admin:alice", fx->err,
+	    sizeof(fx->err)), 0);
+	fake_enrollment(&e[0], "LKG1", "A1", 1);
+	fake_enrollment(&e[1], "LKG2", "A1", 1);	/* same certificate serial as e[0] */
+	fake_enrollment(&e[2], "LKG2", "A2", 1);
+	fake_enrollment(&e[3], "LKG3", "A3", 0);	/* reenroll, no binding */
+	fake_enrollment(&e[4], "LKG4", "A4", 1);	/* claim withdrawn */
+	fake_enrollment(&e[5], "LKG1", "A5", 0);	/* reenroll of e[0]'s fresh binding */
+	for (i = 0; i < 6; i++)
+		e[i].require_claim = e[i].idevid_fp != NULL;
+	assert_int_equal(registry_enroll_commit_many(fx->reg, e, 6, fx->err, sizeof(fx->err)),
+	    3);
+	assert_true(e[0].committed && e[2].committed && e[5].committed);
+	assert_false(e[1].committed || e[3].committed || e[4].committed);
+	assert_non_null(strstr(e[1].err, "A1"));
+	assert_false(e[1].refused);
+	assert_true(e[3].refused);
+	assert_non_null(strstr(e[3].err, "no active binding"));
+	assert_true(e[4].refused);
+	assert_non_null(strstr(e[4].err, "no longer claimed"));
+	assert_int_equal(e[5].binding_id, e[0].binding_id);
+	assert_true(e[2].binding_id != e[0].binding_id);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 3);
+	/* two claims, three enrollments: nothing of the failed ones */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 5);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+
+	/* none to do */
+	assert_int_equal(registry_enroll_commit_many(fx->reg, e, 0, fx->err, sizeof(fx->err)),
+	    0);
+	/* all failing: nothing committed, not an error of the transaction */
+	fake_enrollment(&e[0], "LKG9", "A1", 1);
+	assert_int_equal(registry_enroll_commit_many(fx->reg, e, 1, fx->err, sizeof(fx->err)),
+	    0);
+	assert_false(e[0].committed);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 5);
+}
+
 static int
 count_binding_cb(const struct registry_binding *b, void *arg)
 {
@@ -769,6 +825,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enroll_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enroll_commit_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_verify_tamper, setup, teardown),
