@@ -21,7 +21,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -fPIC
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -I. -I/usr/include/kea -fPIC
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
 
 ifeq ($(SANITIZE),1)
 B        := build-asan

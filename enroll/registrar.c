@@ -1,12 +1,17 @@
 /* registrar: see registrar.h. */
 #include "enroll/registrar.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -26,6 +31,47 @@
 #include "enroll/netid.h"
 #include "enroll/registry.h"
 
+#define REGISTRAR_BATCH_MAX	64	/* issued enrollments waiting for one commit */
+
+/* An issued LDevID waiting for the group commit; everything owned here. */
+struct pending {
+	void		*tag;
+	int		 reenroll;
+	char		 serial[PKI_SERIAL_MAX];
+	char		 idevid_fp[PKI_FP_LEN];
+	char		 authorized_by[160];
+	char		 cert_serial[64];
+	char		 addr[80];
+	char		*details;
+	unsigned char	*cert_der;
+	size_t		 cert_len;
+	int64_t		 not_before, not_after;
+};
+
+/* Enrollments committed together: filled by the event loop, committed by the committer. */
+struct batch {
+	struct pending		 p[REGISTRAR_BATCH_MAX];
+	struct registry_enrollment e[REGISTRAR_BATCH_MAX];
+	size_t			 n;
+};
+
+/*
+ * The committer thread: commits one batch at a time on its own registry connection, so the
+ * event loop goes on with handshakes and signing while the sync runs, and whatever it
+ * finishes meanwhile makes up the next batch.
+ */
+struct committer {
+	pthread_t		 thr;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct registry		*reg;
+	struct batch		*todo;		/* handed over; the committer's until done */
+	int			 done;		/* todo is committed, its answers not yet sent */
+	int			 stop;
+	int			 efd;		/* eventfd, readable when done */
+	char			 err[256];
+};
+
 struct registrar {
 	struct config		 cfg;
 	struct idevid_store	*idevids;	/* manufacturer anchors + CRLs */
@@ -43,6 +89,10 @@ struct registrar {
 	time_t			 crl_checked, crl_built;
 	int64_t			 crl_version;	/* registry data_version seen */
 	unsigned char		 crl_digest[32];
+	struct batch		 bufs[2];
+	struct batch		*fill;		/* queued by registrar_handle() */
+	struct batch		 solo;		/* one enrollment committed inline */
+	struct committer	*com;		/* NULL: registrar_commit() commits inline */
 };
 
 #define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
@@ -101,6 +151,7 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	r->cfg = *cfg;
+	r->fill = &r->bufs[0];
 	if ((r->idevids = idevid_store_new()) == NULL ||
 	    (r->ldevids = idevid_store_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -146,11 +197,28 @@ err:
 	return NULL;
 }
 
+static void
+pending_free(struct pending *p)
+{
+	free(p->details);
+	free(p->cert_der);
+	p->details = NULL;
+	p->cert_der = NULL;
+}
+
+static void committer_stop(struct registrar *r);
+
 void
 registrar_free(struct registrar *r)
 {
+	size_t i, b;
+
 	if (r == NULL)
 		return;
+	committer_stop(r);
+	for (b = 0; b < 2; b++)	/* the caller drains first; this only frees */
+		for (i = 0; i < r->bufs[b].n; i++)
+			pending_free(&r->bufs[b].p[i]);
 	idevid_store_free(r->idevids);
 	idevid_store_free(r->ldevids);
 	signer_free(r->signer);
@@ -354,22 +422,296 @@ out:
 	return rc;
 }
 
+/* The answer to one issued enrollment once the commit is over: its LDevID, or why not. */
+static void
+pending_reply(struct registrar *r, const struct pending *p,
+    const struct registry_enrollment *e, struct registrar_reply *out)
+{
+	struct registrar_peer peer;
+	unsigned char *p7 = NULL;
+	const unsigned char *cert = p->cert_der;
+	size_t p7len;
+
+	memset(out, 0, sizeof(*out));
+	if (!e->committed) {
+		if (e->refused) {
+			/* Revoked between the check and the commit: nothing was issued. */
+			memset(&peer, 0, sizeof(peer));
+			peer.addr = p->addr;
+			refuse_audit(r, &peer, p->serial, e->err);
+			reply_text(out, 403, "%s was revoked while enrolling; nothing was issued",
+			    p->serial);
+		} else {
+			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
+			reply_text(out, 500, "registry unavailable; nothing was issued");
+		}
+		return;
+	}
+	if (certder_p7_certs(&cert, &p->cert_len, 1, &p7, &p7len) ||
+	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
+		log_warnx("encoding the reply for %s failed", p->serial);
+		reply_text(out, 500, "internal error");
+		free(p7);
+		return;
+	}
+	free(p7);
+	out->status = 200;
+	out->ctype = EST_CT_CERTS;
+	out->b64 = 1;
+	log_info("%s %s from %s: LDevID %s (binding %lld, %s)",
+	    p->reenroll ? "reenrolled" : "enrolled", p->serial, p->addr, p->cert_serial,
+	    (long long)e->binding_id, p->authorized_by);
+}
+
+/* The registry view of a batch's enrollments. */
+static void
+batch_prepare(struct registrar *r, struct batch *b)
+{
+	struct registry_enrollment *e = b->e;
+	struct pending *p = b->p;
+	size_t i;
+
+	memset(e, 0, b->n * sizeof(e[0]));
+	for (i = 0; i < b->n; i++) {
+		e[i].device_serial = p[i].serial;
+		e[i].domain = r->cfg.domain;
+		e[i].idevid_fp = p[i].reenroll ? NULL : p[i].idevid_fp;
+		e[i].authorized_by = p[i].authorized_by;
+		e[i].require_claim = strcmp(p[i].authorized_by, "claim") == 0;
+		e[i].cert_serial = p[i].cert_serial;
+		e[i].not_before = p[i].not_before;
+		e[i].not_after = p[i].not_after;
+		e[i].cert_der = p[i].cert_der;
+		e[i].cert_len = p[i].cert_len;
+		e[i].actor = "registrar";
+		e[i].action = p[i].reenroll ? "reenroll" : "enroll";
+		e[i].details = p[i].details;
+	}
+}
+
+/* After the commit: answer each enrollment of b through done(tag), or into *single. */
+static void
+batch_answer(struct registrar *r, struct batch *b, registrar_done_fn *done, void *arg,
+    struct registrar_reply *single)
+{
+	struct registrar_reply rep;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		pending_reply(r, &b->p[i], &b->e[i], done != NULL ? &rep : single);
+		if (done != NULL) {
+			done(b->p[i].tag, &rep, arg);
+			registrar_reply_free(&rep);
+		}
+		pending_free(&b->p[i]);
+	}
+	b->n = 0;
+}
+
+/* Commit b on reg in this thread, then answer it. */
+static void
+batch_commit_now(struct registrar *r, struct registry *reg, struct batch *b,
+    registrar_done_fn *done, void *arg, struct registrar_reply *single)
+{
+	char err[256];
+
+	batch_prepare(r, b);
+	if (registry_enroll_commit_many(reg, b->e, b->n, err, sizeof(err)) == -1 && b->n > 1)
+		log_warnx("registry: committing %zu enrollments: %s", b->n, err);
+	batch_answer(r, b, done, arg, single);
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct registrar *r = arg;
+	struct committer *c = r->com;
+	struct batch *b;
+	uint64_t one = 1;
+	ssize_t w;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->stop && (c->todo == NULL || c->done))
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->todo == NULL || c->done)
+			break;		/* stop, nothing left */
+		b = c->todo;
+		pthread_mutex_unlock(&c->mu);
+		c->err[0] = '\0';
+		if (registry_enroll_commit_many(c->reg, b->e, b->n, c->err, sizeof(c->err)) !=
+		    -1)
+			c->err[0] = '\0';
+		pthread_mutex_lock(&c->mu);
+		c->done = 1;
+		/* Cannot fail: the counter is read back before it could overflow. */
+		w = write(c->efd, &one, sizeof(one));
+		(void)w;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int
+registrar_committer_start(struct registrar *r, char *err, size_t errlen)
+{
+	struct committer *c;
+	int e;
+
+	if (r->com != NULL)
+		return r->com->efd;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "committer: out of memory");
+		return -1;
+	}
+	c->efd = -1;
+	if ((c->reg = registry_open(r->cfg.registry, r->cfg.registry_sync_full ? 0 :
+	    REGISTRY_FAST, err, errlen)) == NULL)
+		goto fail;
+	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "committer: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	r->com = c;
+	if ((e = pthread_create(&c->thr, NULL, committer_main, r)) != 0) {
+		snprintf(err, errlen, "committer: pthread_create: %s", strerror(e));
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		r->com = NULL;
+		goto fail;
+	}
+	return c->efd;
+fail:
+	if (c->efd != -1)
+		close(c->efd);
+	registry_close(c->reg);
+	free(c);
+	return -1;
+}
+
+/* Send the answers of a batch the committer finished; how many. */
+static size_t
+committer_reap(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	struct committer *c = r->com;
+	struct batch *b = NULL;
+	uint64_t v;
+	size_t n;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->done) {
+		b = c->todo;
+		c->todo = NULL;
+		c->done = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (read(c->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_warn("committer: eventfd");
+	if (b == NULL)
+		return 0;
+	n = b->n;
+	if (c->err[0] != '\0' && n > 1)
+		log_warnx("registry: committing %zu enrollments: %s", n, c->err);
+	batch_answer(r, b, done, arg, NULL);
+	return n;
+}
+
+/* Hand the filled batch to an idle committer. */
+static void
+committer_hand(struct registrar *r)
+{
+	struct committer *c = r->com;
+	struct batch *b = r->fill;
+
+	if (b->n == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->todo == NULL) {
+		batch_prepare(r, b);
+		c->todo = b;
+		r->fill = b == &r->bufs[0] ? &r->bufs[1] : &r->bufs[0];
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+committer_stop(struct registrar *r)
+{
+	struct committer *c = r->com;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thr, NULL);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	close(c->efd);
+	registry_close(c->reg);
+	free(c);
+	r->com = NULL;
+}
+
+size_t
+registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	size_t n = 0;
+
+	if (r->com == NULL) {
+		n = r->fill->n;
+		if (n > 0)
+			batch_commit_now(r, r->reg, r->fill, done, arg, NULL);
+		return n;
+	}
+	n = committer_reap(r, done, arg);
+	committer_hand(r);
+	return n;
+}
+
+void
+registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	struct committer *c = r->com;
+
+	if (c != NULL) {
+		pthread_mutex_lock(&c->mu);
+		while (c->todo != NULL && !c->done)
+			pthread_cond_wait(&c->cv, &c->mu);
+		pthread_mutex_unlock(&c->mu);
+		committer_reap(r, done, arg);
+	}
+	if (r->fill->n > 0)
+		batch_commit_now(r, r->reg, r->fill, done, arg, NULL);
+}
+
+size_t
+registrar_pending(const struct registrar *r)
+{
+	/* fill and todo change only on the event loop's thread, the caller's */
+	return r->fill->n + (r->com != NULL && r->com->todo != NULL ? r->com->todo->n : 0);
+}
+
 static void
 handle_enroll(struct registrar *r, int reenroll, const char *ctype,
-    const unsigned char *body, size_t len, const struct registrar_peer *peer,
+    const unsigned char *body, size_t len, const struct registrar_peer *peer, void *tag,
     struct registrar_reply *out)
 {
 	struct enroll_auth a;
 	struct csr_info csr;
-	struct registry_enrollment e;
+	struct pending *p;
 	enum csr_status cs;
-	unsigned char *der = NULL, *cert_der = NULL, *p7 = NULL;
-	size_t derlen, cert_len = 0, p7len;
+	unsigned char *der = NULL, *cert_der = NULL;
+	size_t derlen, cert_len = 0;
 	int64_t not_before = 0, not_after = 0;
 	char err[256], reason[512], cert_serial[64];
 	char *details = NULL;
 	json_t *dj = NULL;
-	int64_t binding_id;
 
 	memset(&a, 0, sizeof(a));
 	memset(&csr, 0, sizeof(csr));
@@ -441,41 +783,36 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	    csr.key_desc, "peer", peer->addr ? peer->addr : "", "authorized_by", a.authorized_by,
 	    "channel_binding", csr.has_challenge ? "verified" : "absent (policy optional)");
 	details = dj != NULL ? json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	memset(&e, 0, sizeof(e));
-	e.device_serial = a.serial;
-	e.domain = r->cfg.domain;
-	e.idevid_fp = reenroll ? NULL : a.idevid_fp;
-	e.authorized_by = a.authorized_by;
-	e.cert_serial = cert_serial;
-	e.not_before = not_before;
-	e.not_after = not_after;
-	e.cert_der = cert_der;
-	e.cert_len = cert_len;
-	e.actor = "registrar";
-	e.action = reenroll ? "reenroll" : "enroll";
-	e.details = details;
-	/* Durable before the device hears of it. */
-	if (registry_enroll_commit(r->reg, &e, &binding_id, err, sizeof(err))) {
-		log_warnx("registry: enrolling %s: %s", a.serial, err);
-		reply_text(out, 500, "registry unavailable; nothing was issued");
-		goto out;
+	/* Durable before the device hears of it: queued for the group commit, or now. */
+	if (tag != NULL && r->fill->n < REGISTRAR_BATCH_MAX) {
+		p = &r->fill->p[r->fill->n];
+	} else {
+		r->solo.n = 0;
+		p = &r->solo.p[0];
 	}
-	if (certder_p7_certs((const unsigned char *const *)&cert_der, &cert_len, 1, &p7,
-	    &p7len) || (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
-		log_warnx("encoding the reply for %s failed", a.serial);
-		reply_text(out, 500, "internal error");
-		goto out;
-	}
-	out->status = 200;
-	out->ctype = EST_CT_CERTS;
-	out->b64 = 1;
-	log_info("%s %s from %s: LDevID %s (binding %lld, %s)",
-	    reenroll ? "reenrolled" : "enrolled", a.serial, peer->addr, cert_serial,
-	    (long long)binding_id, a.authorized_by);
+	memset(p, 0, sizeof(*p));
+	p->tag = tag;
+	p->reenroll = reenroll;
+	snprintf(p->serial, sizeof(p->serial), "%s", a.serial);
+	snprintf(p->idevid_fp, sizeof(p->idevid_fp), "%s", a.idevid_fp);
+	snprintf(p->authorized_by, sizeof(p->authorized_by), "%s", a.authorized_by);
+	snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", cert_serial);
+	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr ? peer->addr : "?");
+	p->details = details;
+	p->cert_der = cert_der;
+	p->cert_len = cert_len;
+	p->not_before = not_before;
+	p->not_after = not_after;
+	details = NULL;
+	cert_der = NULL;
+	if (p == &r->solo.p[0]) {
+		r->solo.n = 1;
+		batch_commit_now(r, r->reg, &r->solo, NULL, NULL, out);
+	} else
+		r->fill->n++;		/* out->status stays 0: answered by registrar_commit() */
 out:
 	free(details);
 	json_decref(dj);
-	free(p7);
 	free(cert_der);
 	free(der);
 	free(a.hwmodule);
@@ -744,7 +1081,7 @@ out:
 void
 registrar_handle(struct registrar *r, enum est_op op, const char *label,
     const char *content_type, const unsigned char *body, size_t len,
-    const struct registrar_peer *peer, struct registrar_reply *out)
+    const struct registrar_peer *peer, void *tag, struct registrar_reply *out)
 {
 	const unsigned char *der;
 	size_t derlen;
@@ -775,7 +1112,8 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		return;
 	case EST_OP_SIMPLEENROLL:
 	case EST_OP_SIMPLEREENROLL:
-		handle_enroll(r, op == EST_OP_SIMPLEREENROLL, content_type, body, len, peer, out);
+		handle_enroll(r, op == EST_OP_SIMPLEREENROLL, content_type, body, len, peer, tag,
+		    out);
 		return;
 	case LK_OP_STATUS:
 		handle_status(r, peer, out);

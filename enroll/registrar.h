@@ -44,10 +44,33 @@ void	registrar_free(struct registrar *r);
 /* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
 struct idevid_store *registrar_idevids(struct registrar *r);
 
-/* Answer one routed EST request. Never fails: errors become 4xx/5xx replies. */
+/*
+ * Answer one routed EST request. Never fails: errors become 4xx/5xx replies. An issued
+ * LDevID is answered only once its binding, certificate and audit entry are durable. With
+ * tag NULL that commit happens before this returns. With a tag the enrollment is queued
+ * (group commit): out->status is 0, there is nothing to send yet, and registrar_commit()
+ * answers it together with the others queued.
+ */
 void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	    const char *content_type, const unsigned char *body, size_t len,
-	    const struct registrar_peer *peer, struct registrar_reply *out);
+	    const struct registrar_peer *peer, void *tag, struct registrar_reply *out);
+/*
+ * Commit every queued enrollment in one transaction (one sync), then call done(tag, reply,
+ * arg) for each in the order they were queued; the reply is freed after done returns. Each
+ * enrollment stands or fails on its own. Returns how many were answered.
+ */
+typedef void registrar_done_fn(void *tag, struct registrar_reply *rep, void *arg);
+size_t	registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg);
+size_t	registrar_pending(const struct registrar *r);	/* queued, not yet answered */
+/*
+ * Commit on a thread of its own (call after registrar_new, which forks): registrar_commit()
+ * then hands the queued batch over and returns at once, and the returned descriptor becomes
+ * readable when a batch is durable; call registrar_commit() again then to answer it (and
+ * hand over the next). Returns the descriptor, or -1 with err.
+ */
+int	registrar_committer_start(struct registrar *r, char *err, size_t errlen);
+/* Commit and answer everything queued, waiting for the committer: before registrar_free. */
+void	registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg);
 void	registrar_reply_free(struct registrar_reply *rep);
 /* An OCSP request's DER (POST body or decoded GET path, RFC 6960 A.1) to its answer. */
 void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,

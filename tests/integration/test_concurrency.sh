@@ -39,4 +39,11 @@ check "audit subjects match the bindings" test "$(sql "SELECT count(*) FROM audi
 check "no refusals" test "$(sql "SELECT count(*) FROM audit WHERE action='enroll-refused'")" = 0
 check "audit chain verifies" latchkeyctl --db "$DB" audit --verify
 check "latchkeyd alive" kill -0 "$LKD_PID"
+# Group commit: each worker logs at its stop how many enrollments its commits carried.
+it_stop_registrar
+read -r enr com < <(sed -n 's/.*; \([0-9]*\) enrollments in \([0-9]*\) commits.*/\1 \2/p' \
+    "$T/latchkeyd.log" | awk '{e += $1; c += $2} END {print e + 0, c + 0}')
+echo "group commit: $enr enrollments in $com transactions"
+check "every enrollment was answered after a group commit ($enr)" test "$enr" = "$N"
+check "no more transactions than enrollments ($com)" test "$com" -ge 1 -a "$com" -le "$enr"
 it_done
