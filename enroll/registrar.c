@@ -88,6 +88,7 @@ struct registrar {
 	size_t			 crl_len;
 	time_t			 crl_checked, crl_built;
 	int64_t			 crl_version;	/* registry data_version seen */
+	int64_t			 crl_count, crl_latest;	/* registry_revoked_stamp() of it */
 	unsigned char		 crl_digest[32];
 	struct batch		 bufs[2];
 	struct batch		*fill;		/* queued by registrar_handle() */
@@ -867,7 +868,7 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 	EVP_MD_CTX *md = NULL;
 	int rc = -1;
 
-	int64_t version;
+	int64_t version, count, latest;
 
 	if (r->crl_der != NULL && now == r->crl_checked)
 		return 0;
@@ -879,11 +880,22 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 		r->crl_checked = now;
 		return 0;
 	}
+	/* Most commits are enrollments: look at the revoked set's stamp before reading it. */
+	if (registry_revoked_stamp(r->reg, &count, &latest, err, errlen) == -1)
+		return -1;
+	if (r->crl_der != NULL && count == r->crl_count && latest == r->crl_latest &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		r->crl_version = version;
+		r->crl_checked = now;
+		return 0;
+	}
 	memset(&c, 0, sizeof(c));
 	c.r = r;
 	if (registry_revoked_foreach(r->reg, collect_cert, &c, err, errlen) < 0)
 		goto out;
 	r->crl_version = version;
+	r->crl_count = count;
+	r->crl_latest = latest;
 	if (c.oom) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

@@ -143,6 +143,8 @@ static const char *const reg_migrations[] = {
 	"  reported_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (kind, value));"
 	"CREATE INDEX netids_serial ON netids(serial);",
+	/* v4: the revoked certificates alone (CRL, its change check), not a scan of all. */
+	"CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -1198,6 +1200,25 @@ registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, c
 
 	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates WHERE revoked_at > 0",
 	    NULL, NULL, cert_row, &c, "list revoked certificates", err, errlen);
+}
+
+int
+registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT count(*), coalesce(max(revoked_at), 0) "
+	    "FROM certificates WHERE revoked_at > 0", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*count = sqlite3_column_int64(st, 0);
+		*latest = sqlite3_column_int64(st, 1);
+		rc = 0;
+	} else
+		reg_dberr(reg, err, errlen, "count revoked certificates");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int

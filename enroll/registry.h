@@ -166,6 +166,13 @@ int	registry_binding_revoke(struct registry *reg, const char *serial, const char
 int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg,
 	    char *err, size_t errlen);
 /*
+ * How many certificates are revoked and the latest revocation time, from an index: a
+ * certificate is revoked once and never un-revoked, so the revoked set changed exactly when
+ * these did. 0 ok, -1 with err.
+ */
+int	registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest,
+	    char *err, size_t errlen);
+/*
  * A number that changes whenever another connection (latchkeyctl, another worker) committed
  * something since the last call on this one (SQLite's PRAGMA data_version): cheap change
  * detection for caches. 0 ok, -1 with err.

@@ -88,6 +88,25 @@ raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* The query plan's detail lines of sql, joined with "; ". */
+static void
+raw_plan(const char *path, const char *sql, char *out, size_t outlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char q[512];
+
+	out[0] = '\0';
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out + strlen(out), outlen - strlen(out), "%s; ",
+		    (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 static void
 raw_exec(const char *path, const char *sql)
 {
@@ -135,10 +154,10 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
-	    "'certificates_binding')"), 3);
+	    "'certificates_binding', 'certificates_revoked')"), 4);
 
 	/* Reopen read-write without CREATE, then read-only: same schema, no migration. */
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
@@ -149,14 +168,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 3");
+	raw_exec(fx->path, "PRAGMA user_version = 4");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -483,8 +502,9 @@ test_revoke(void **state)
 	struct registry_binding b;
 	struct registry_cert c;
 	struct audit_rows rows;
-	int64_t bid1 = 0, bid2 = 0, rbid = 0;
+	int64_t bid1 = 0, bid2 = 0, rbid = 0, cnt = -1, latest = -1;
 	int counts[2] = { 0, 0 }, n;
+	char plan[512];
 
 	fx->reg = open_rw(fx);
 	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:t",
@@ -497,9 +517,25 @@ test_revoke(void **state)
 	fake_enrollment(&e, "LK01", "A2", 0);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
 
+	/* The revoked set's stamp: enrollments leave it, a revocation moves it. */
+	assert_int_equal(registry_revoked_stamp(fx->reg, &cnt, &latest, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(cnt, 0);
+	assert_int_equal(latest, 0);
 	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:carol",
 	    &rbid, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(rbid, bid1);
+	assert_int_equal(registry_revoked_stamp(fx->reg, &cnt, &latest, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(cnt, 2);
+	assert_true(latest > 0);
+	/* and it, like the CRL's list, reads the revoked ones alone (an index, not a scan) */
+	raw_plan(fx->path, "SELECT count(*), max(revoked_at) FROM certificates "
+	    "WHERE revoked_at > 0", plan, sizeof(plan));
+	assert_non_null(strstr(plan, "certificates_revoked"));
+	raw_plan(fx->path, "SELECT * FROM certificates WHERE revoked_at > 0", plan,
+	    sizeof(plan));
+	assert_non_null(strstr(plan, "certificates_revoked"));
 	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 1);
 	assert_string_equal(b.state, "revoked");
 	assert_string_equal(b.reason, "keyCompromise");
