@@ -1,14 +1,17 @@
 /*
  * bench_enroll: enrollment throughput, the number the enrollment issue asks for.
  *
- *   bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY
+ *   bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY TLS_CERT TLS_KEY
  *	the same cryptographic work as one enrollment, in-process, no HTTP, no DB: a full TLS 1.3
- *	handshake with mutual P-256 certificates over memory BIOs (both sides), the client's CSR
- *	with the channel binding, the server's CSR check, and the LDevID issue and signature.
- *   bench_enroll load HOST PORT SECONDS THREADS CA_FILE DEVLIST
- *	THREADS clients, each in a loop for SECONDS: a new TCP + TLS connection with a device
- *	IDevID, a CSR bound to that connection, POST simpleenroll, read the answer. DEVLIST has
- *	lines "serial cert key"; client i uses device i mod n.
+ *	handshake with mutual P-256 certificates over memory BIOs (both sides; the server uses
+ *	TLS_CERT, which the client checks against CA_CERT as every real client must), the
+ *	client's CSR with the channel binding, the server's CSR check, and the LDevID issue and
+ *	signature by CA_KEY.
+ *   bench_enroll load HOST PORT SECONDS CLIENTS CA_FILE DEVLIST
+ *	CLIENTS concurrent clients, each in a loop for SECONDS: a new TCP + TLS connection with a
+ *	device IDevID, a CSR bound to that connection, POST simpleenroll, read the answer.
+ *	DEVLIST has lines "serial cert key"; client i uses device i mod n. The clients are
+ *	non-blocking connections spread over one epoll thread per core.
  * Both print one line: "enrollments N seconds S rate R p50_ms A p99_ms B errors E".
  */
 #include <arpa/inet.h>
@@ -16,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +198,7 @@ ceiling_worker(void *arg)
 	struct worker *w = arg;
 	struct shared *sh = w->sh;
 	const struct dev *d = &sh->devs[w->id % sh->ndevs];
-	SSL_CTX *cctx = client_ctx(d, NULL);
+	SSL_CTX *cctx = client_ctx(d, sh->cafile);
 	EVP_PKEY *k = pki_key_new("p256", NULL, 0);
 
 	while (now() < sh->deadline) {
@@ -207,92 +211,236 @@ ceiling_worker(void *arg)
 	return NULL;
 }
 
-static int
-write_all(SSL *ssl, const char *buf, size_t n)
+/*
+ * The load side is event driven, like a load generator should be: a thread per core (at
+ * most as many as clients), each with its share of the clients as non-blocking
+ * connections on one epoll loop. 64 blocking threads would measure the kernel switching
+ * between them more than latchkeyd.
+ */
+enum cstate { C_CONNECT, C_HANDSHAKE, C_WRITE, C_READ };
+
+struct client {
+	struct shared	*sh;
+	const struct dev *d;
+	SSL_CTX		*cctx;
+	EVP_PKEY	*newkey;
+	SSL		*ssl;
+	int		 fd;
+	enum cstate	 st;
+	double		 t0;
+	char		*out;		/* request, then the base64 CSR */
+	size_t		 outlen, outoff;
+	char		 resp[64];	/* the status line is all we look at */
+	size_t		 got;
+};
+
+static void
+client_close(struct client *c)
 {
-	while (n > 0) {
-		int w = SSL_write(ssl, buf, (int)n);
-		if (w <= 0)
-			return -1;
-		buf += w;
-		n -= (size_t)w;
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);	/* one close_notify attempt, non-blocking */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
 	}
-	return 0;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
 }
 
+/* Start a new enrollment on c: a non-blocking connect. 0, or -1 when it failed at once. */
 static int
-load_once(struct shared *sh, SSL_CTX *cctx, const struct dev *d, EVP_PKEY *newkey)
+client_start(struct client *c, int ep)
 {
 	struct sockaddr_in sa;
-	SSL *ssl = NULL;
-	int fd, len, rc = -1, one = 1;
-	unsigned char *der = NULL;
-	char *b64 = NULL, req[8192], resp[16384];
-	size_t blen, got = 0;
+	struct epoll_event ev;
+	int one = 1;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+	c->t0 = now();
+	c->got = 0;
+	c->outoff = 0;
+	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0)
 		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)sh->port);
-	inet_pton(AF_INET, sh->host, &sa.sin_addr);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+	sa.sin_port = htons((uint16_t)c->sh->port);
+	inet_pton(AF_INET, c->sh->host, &sa.sin_addr);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
+		return -1;
+	c->st = C_CONNECT;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLOUT;
+	ev.data.ptr = c;
+	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Wait for what SSL asked for. */
+static int
+client_want(struct client *c, int ep, int r)
+{
+	struct epoll_event ev;
+	int e = SSL_get_error(c->ssl, r);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.data.ptr = c;
+	if (e == SSL_ERROR_WANT_READ)
+		ev.events = EPOLLIN;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		ev.events = EPOLLOUT;
+	else
+		return -1;
+	return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* The handshake is done: the CSR bound to this connection and the whole request. */
+static int
+client_request(struct client *c)
+{
+	unsigned char *der = NULL;
+	char *b64 = NULL, head[512];
+	size_t blen;
+	int len, n, rc = -1;
+
+	if (make_csr(c->ssl, c->d, c->newkey, &der, &len) ||
+	    (b64 = b64_encode(der, (size_t)len, 64, &blen)) == NULL)
 		goto out;
-	ssl = SSL_new(cctx);
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1)
-		goto out;
-	if (make_csr(ssl, d, newkey, &der, &len))
-		goto out;
-	if ((b64 = b64_encode(der, (size_t)len, 64, &blen)) == NULL)
-		goto out;
-	snprintf(req, sizeof(req), "POST /.well-known/est/simpleenroll HTTP/1.1\r\n"
+	n = snprintf(head, sizeof(head), "POST /.well-known/est/simpleenroll HTTP/1.1\r\n"
 	    "Host: %s:%d\r\nContent-Type: application/pkcs10\r\n"
 	    "Content-Transfer-Encoding: base64\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n", sh->host, sh->port, blen);
-	if (write_all(ssl, req, strlen(req)) || write_all(ssl, b64, blen))
+	    "Connection: close\r\n\r\n", c->sh->host, c->sh->port, blen);
+	if ((c->out = malloc((size_t)n + blen)) == NULL)
 		goto out;
-	for (;;) {
-		int r = SSL_read(ssl, resp + got, (int)(sizeof(resp) - 1 - got));
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		if (got >= sizeof(resp) - 1)
-			break;
-	}
-	resp[got] = '\0';
-	if (strncmp(resp, "HTTP/1.1 200", 12) == 0)
-		rc = 0;
-	else if (sh->errors < 3)
-		fprintf(stderr, "bench: %.100s\n", resp);
+	memcpy(c->out, head, (size_t)n);
+	memcpy(c->out + n, b64, blen);
+	c->outlen = (size_t)n + blen;
+	rc = 0;
 out:
 	free(b64);
 	OPENSSL_free(der);
-	if (ssl != NULL) {
-		SSL_shutdown(ssl);
-		SSL_free(ssl);
-	}
-	close(fd);
 	return rc;
 }
+
+/* Advance c as far as it goes; 1 when the enrollment is over (ok in *ok), 0 to wait. */
+static int
+client_step(struct client *c, int ep, int *ok)
+{
+	int r, err = 0;
+	socklen_t elen = sizeof(err);
+
+	*ok = 0;
+	switch (c->st) {
+	case C_CONNECT:
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
+			return 1;
+		if ((c->ssl = SSL_new(c->cctx)) == NULL)
+			return 1;
+		SSL_set_fd(c->ssl, c->fd);
+		SSL_set_connect_state(c->ssl);
+		c->st = C_HANDSHAKE;
+		/* FALLTHROUGH */
+	case C_HANDSHAKE:
+		if ((r = SSL_do_handshake(c->ssl)) != 1)
+			return client_want(c, ep, r) == 0 ? 0 : 1;
+		if (client_request(c))
+			return 1;
+		c->st = C_WRITE;
+		/* FALLTHROUGH */
+	case C_WRITE:
+		while (c->outoff < c->outlen) {
+			if ((r = SSL_write(c->ssl, c->out + c->outoff,
+			    (int)(c->outlen - c->outoff))) <= 0)
+				return client_want(c, ep, r) == 0 ? 0 : 1;
+			c->outoff += (size_t)r;
+		}
+		c->st = C_READ;
+		/* FALLTHROUGH */
+	case C_READ:
+		for (;;) {
+			char buf[16384];
+
+			if ((r = SSL_read(c->ssl, buf, sizeof(buf))) <= 0) {
+				if (client_want(c, ep, r) == 0)
+					return 0;
+				break;	/* the server closed: the answer is complete */
+			}
+			if (c->got < sizeof(c->resp) - 1) {
+				size_t k = (size_t)r < sizeof(c->resp) - 1 - c->got ? (size_t)r :
+				    sizeof(c->resp) - 1 - c->got;
+
+				memcpy(c->resp + c->got, buf, k);
+				c->got += k;
+			}
+		}
+		c->resp[c->got] = '\0';
+		*ok = strncmp(c->resp, "HTTP/1.1 200", 12) == 0;
+		if (!*ok && c->sh->errors < 3)
+			fprintf(stderr, "bench: %.60s\n", c->resp);
+		return 1;
+	}
+	return 1;
+}
+
+struct loader {
+	struct shared	*sh;
+	int		 first, n;	/* its clients: devices first .. first + n - 1 */
+	pthread_t	 t;
+};
 
 static void *
 load_worker(void *arg)
 {
-	struct worker *w = arg;
-	struct shared *sh = w->sh;
-	const struct dev *d = &sh->devs[w->id % sh->ndevs];
-	SSL_CTX *cctx = client_ctx(d, sh->cafile);
-	EVP_PKEY *k = pki_key_new("p256", NULL, 0);
+	struct loader *l = arg;
+	struct shared *sh = l->sh;
+	struct client *cl = calloc((size_t)l->n, sizeof(*cl));
+	struct epoll_event evs[64];
+	int ep = epoll_create1(0), i, k, n, ok, active = 0;
 
-	while (now() < sh->deadline) {
-		double t0 = now();
-		int ok = load_once(sh, cctx, d, k) == 0;
-		record(sh, now() - t0, ok);
+	for (i = 0; i < l->n; i++) {
+		cl[i].sh = sh;
+		cl[i].d = &sh->devs[(l->first + i) % sh->ndevs];
+		cl[i].cctx = client_ctx(cl[i].d, sh->cafile);
+		cl[i].newkey = pki_key_new("p256", NULL, 0);
+		cl[i].fd = -1;
+		if (client_start(&cl[i], ep) == 0)
+			active++;
+		else {
+			client_close(&cl[i]);
+			record(sh, 0, 0);
+		}
 	}
-	EVP_PKEY_free(k);
-	SSL_CTX_free(cctx);
+	while (active > 0) {
+		int ms = (int)((sh->deadline - now()) * 1000) + 10000;	/* stragglers: 10 s */
+
+		if ((n = epoll_wait(ep, evs, 64, ms > 0 ? ms : 0)) <= 0)
+			break;
+		for (k = 0; k < n; k++) {
+			struct client *c = evs[k].data.ptr;
+
+			if (!client_step(c, ep, &ok))
+				continue;
+			record(sh, now() - c->t0, ok);
+			client_close(c);
+			active--;
+			/* the next enrollment of this client, until the deadline */
+			while (now() < sh->deadline) {
+				if (client_start(c, ep) == 0) {
+					active++;
+					break;
+				}
+				client_close(c);
+				record(sh, 0, 0);
+			}
+		}
+	}
+	for (i = 0; i < l->n; i++) {
+		client_close(&cl[i]);
+		EVP_PKEY_free(cl[i].newkey);
+		SSL_CTX_free(cl[i].cctx);
+	}
+	close(ep);
+	free(cl);
 	return NULL;
 }
 
@@ -322,7 +470,8 @@ load_dev(struct dev *d, const char *serial, const char *cert, const char *key)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY\n"
+	fprintf(stderr, "usage: bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY "
+	    "TLS_CERT TLS_KEY\n"
 	    "       bench_enroll load HOST PORT SECONDS THREADS CA_FILE DEVLIST\n");
 	exit(2);
 }
@@ -336,7 +485,7 @@ main(int argc, char *argv[])
 	int threads, i, ceiling;
 	char err[256];
 
-	if (argc != 8)
+	if (argc < 2 || argc != (strcmp(argv[1], "ceiling") == 0 ? 10 : 8))
 		usage();
 	memset(&sh, 0, sizeof(sh));
 	pthread_mutex_init(&sh.mu, NULL);
@@ -357,11 +506,15 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		sh.prof.lifetime_days = 365;
-		/* The server side: the CA's own certificate stands in for the TLS one. */
+		sh.cafile = argv[6];
 		sh.sctx = SSL_CTX_new(TLS_server_method());
 		SSL_CTX_set_min_proto_version(sh.sctx, TLS1_3_VERSION);
-		SSL_CTX_use_certificate(sh.sctx, sh.ca_cert);
-		SSL_CTX_use_PrivateKey(sh.sctx, sh.ca_key);
+		if (SSL_CTX_use_certificate_chain_file(sh.sctx, argv[8]) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(sh.sctx, argv[9], SSL_FILETYPE_PEM) != 1) {
+			fprintf(stderr, "bench: %s, %s: cannot load the TLS certificate\n", argv[8],
+			    argv[9]);
+			return 1;
+		}
 		SSL_CTX_set_verify(sh.sctx, SSL_VERIFY_PEER, accept_all);
 		SSL_CTX_set_session_cache_mode(sh.sctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_num_tickets(sh.sctx, 0);
@@ -389,16 +542,33 @@ main(int argc, char *argv[])
 		usage();
 	if (threads < 1 || threads > 1024 || secs <= 0 || secs > 600)
 		usage();
-	w = calloc((size_t)threads, sizeof(*w));
 	t0 = now();
 	sh.deadline = t0 + secs;
-	for (i = 0; i < threads; i++) {
-		w[i].sh = &sh;
-		w[i].id = i;
-		pthread_create(&w[i].t, NULL, ceiling ? ceiling_worker : load_worker, &w[i]);
+	if (ceiling) {
+		w = calloc((size_t)threads, sizeof(*w));
+		for (i = 0; i < threads; i++) {
+			w[i].sh = &sh;
+			w[i].id = i;
+			pthread_create(&w[i].t, NULL, ceiling_worker, &w[i]);
+		}
+		for (i = 0; i < threads; i++)
+			pthread_join(w[i].t, NULL);
+		free(w);
+	} else {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		int nl = cpus < 1 ? 1 : cpus > threads ? threads : (int)cpus;
+		struct loader *l = calloc((size_t)nl, sizeof(*l));
+
+		for (i = 0; i < nl; i++) {
+			l[i].sh = &sh;
+			l[i].first = threads * i / nl;
+			l[i].n = threads * (i + 1) / nl - l[i].first;
+			pthread_create(&l[i].t, NULL, load_worker, &l[i]);
+		}
+		for (i = 0; i < nl; i++)
+			pthread_join(l[i].t, NULL);
+		free(l);
 	}
-	for (i = 0; i < threads; i++)
-		pthread_join(w[i].t, NULL);
 	elapsed = now() - t0;
 	qsort(sh.lat, sh.nlat, sizeof(double), cmpd);
 	printf("enrollments %zu seconds %.2f rate %.1f p50_ms %.2f p99_ms %.2f errors %lu\n",
