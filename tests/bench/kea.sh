@@ -13,7 +13,8 @@
 # Needs root (namespaces); otherwise prints a skip line and exits 0.
 # Environment: B (build dir), KEA_BENCH_RATE (offered DORA/s, default 2000),
 # KEA_BENCH_SECONDS (per run, default 6), KEA_BENCH_ROUNDS (pairs, default 3),
-# KEA_BENCH_DEVICES (revoked devices in the snapshot, default 100000).
+# KEA_BENCH_DEVICES (revoked devices in the snapshot, default 100000), KEA_BENCH_CG_DORAS
+# (DORAs counted under callgrind, default 200).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${B:-build}
@@ -131,6 +132,49 @@ for i in $(seq 1 "$ROUNDS"); do
 	run hook "$i"
 	run opts "$i"
 done
+# Instructions per DORA under callgrind: deterministic where the timings above are not.
+# Counted from just before perfdhcp starts to just after it ends (callgrind_control -z/-d),
+# so start-up and the snapshot load are left out; "ours" is what ran inside our callouts,
+# the rest of the difference is Kea's own cost of calling them (argument and handle set-up,
+# its stopwatch around every callout).
+run_cg() {	# run_cg bare|hook|opts
+	local kind=$1 name=kea-cg-$1 pid out acks f tot ours
+	mkdir -p "$S/$name"
+	tb_bg server "$name" env KEA_PIDFILE_DIR="$S/$name" KEA_LOCKFILE_DIR="$S/$name" \
+	    valgrind --tool=callgrind --callgrind-out-file="$S/$name/cg.%p" \
+	    kea-dhcp4 -c "$S/$kind.conf"
+	tb_wait_for "$name started" 120 tb_sh server "ss -Hlun | grep -q ':67 '"
+	[ "$kind" = hook ] && tb_wait_log server "$name" "LATCHKEY_REVOKED_LOADED .* $NDEV revoked"
+	sleep 1
+	pid=$(tb_pid server "$name")
+	callgrind_control -z "$pid" >/dev/null
+	out=$(tb_exec client perfdhcp -4 -l "$CIF" -r 50 -n "$CG_DORAS" -R 1000000 \
+	    10.205.0.1 2>&1)
+	callgrind_control -d "$pid" >/dev/null
+	f=$(ls -t "$S/$name"/cg.*.1 2>/dev/null | head -1)
+	acks=$(printf '%s\n' "$out" | sed -n 's/^received packets: \([0-9]*\).*/\1/p' | sed -n 2p)
+	tot=$(sed -n 's/^summary: //p' "$f" 2>/dev/null)
+	ours=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
+	    sed -n 's/^ *\([0-9,]*\) .*kea_hook\.cc:pkt4_\(send\|receive\) .*/\1/p' | tr -d , |
+	    awk '{s += $1} END {print s + 0}')
+	tb_stop server "$name"
+	[ -n "$tot" ] && [ -n "$acks" ] && [ "$acks" -gt 0 ] ||
+	    tb_fail "callgrind run $name gave no result: $(printf '%s\n' "$out" | tail -3)"
+	eval "I_$kind=\$((tot / acks))"
+	eval "O_$kind=\$((ours / acks))"
+	printf 'kea bench: callgrind %s: %s acks, %s instructions per DORA, %s in our callouts\n' \
+	    "$kind" "$acks" "$((tot / acks))" "$((ours / acks))"
+}
+CG_DORAS=${KEA_BENCH_CG_DORAS:-200}
+if command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
+	run_cg bare
+	run_cg opts
+	run_cg hook
+	printf 'kea_instructions_per_dora bare %s options_only %s ratio %.3f hook %s ratio %.3f; in our callouts: options_only %s hook %s; Kea calling them: options_only %s hook %s\n' \
+	    "$I_bare" "$I_opts" "$(echo "$I_opts / $I_bare" | bc -l)" "$I_hook" \
+	    "$(echo "$I_hook / $I_bare" | bc -l)" "$O_opts" "$O_hook" \
+	    "$((I_opts - I_bare - O_opts))" "$((I_hook - I_bare - O_hook))"
+fi
 rb=$(median "${R_bare[@]}"); rh=$(median "${R_hook[@]}"); ro=$(median "${R_opts[@]}")
 cb=$(median "${C_bare[@]}"); ch=$(median "${C_hook[@]}"); co=$(median "${C_opts[@]}")
 # For attribution: the hook without "registry" (options only, no snapshot, no lookups).
