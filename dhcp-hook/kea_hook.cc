@@ -86,6 +86,32 @@ struct dhcpopt_config *config;
 std::string revoked_class;
 std::string only_class;
 
+// Our four options, built once per configuration and shared by every answer, as Kea
+// shares its configured options: packing only reads them.
+OptionPtr prebuilt[4];
+
+void
+prebuild_options()
+{
+	static const struct {
+		Option::Universe	u;
+		uint16_t		code;
+		enum dhcpopt_encoded	which;
+	} o[4] = {
+		{ Option::V4, DHCPOPT_V4_SZTP_REDIRECT, DHCPOPT_ENC_V4_SZTP },
+		{ Option::V4, DHCPOPT_V4_VIVSO, DHCPOPT_ENC_V4_VENDOR },
+		{ Option::V6, DHCPOPT_V6_SZTP_REDIRECT, DHCPOPT_ENC_V6_SZTP },
+		{ Option::V6, DHCPOPT_V6_VENDOR_OPTS, DHCPOPT_ENC_V6_VENDOR },
+	};
+	size_t len;
+
+	for (const auto &x : o) {
+		const uint8_t *d = dhcpopt_config_encoded(config, x.which, &len);
+
+		prebuilt[x.which].reset(new Option(x.u, x.code, OptionBuffer(d, d + len)));
+	}
+}
+
 // The revoked identifiers (revoked.h): an immutable snapshot replaced by the watcher's
 // thread when the registry changes (checked every REVOKED_POLL_MS); callouts take a
 // reference to the snapshot they look at. NULL when no "registry" is configured.
@@ -244,6 +270,7 @@ load_config(LibraryHandle &handle)
 		LOG_WARN(latchkey_logger, LATCHKEY_SIZE_WARNING).arg(std::string(warn));
 	}
 
+	prebuild_options();
 	revoked_class = dhcpopt_config_revoked_class(config);
 	only_class = dhcpopt_config_only_class(config) ? dhcpopt_config_only_class(config) : "";
 	dhcpopt_config_encoded(config, DHCPOPT_ENC_V4_SZTP, &n143);
@@ -264,31 +291,36 @@ free_config()
 	revoked_watch_free(watch);	// stops and joins the thread first
 	watch = NULL;
 	registry_path.clear();
+	for (auto &o : prebuilt)
+		o.reset();
 	dhcpopt_config_free(config);
 	config = NULL;
 	revoked_class.clear();
 	only_class.clear();
 }
 
+
+// The packet's option code as Kea holds it, or null. getOption() would copy it first
+// while Kea copies the options of packets handed to hooks; these callouts only read.
+template <class P>
+OptionPtr
+peek(const P &pkt, uint16_t code)
+{
+	const auto it = pkt->options_.find(code);
+
+	return it == pkt->options_.end() ? OptionPtr() : it->second;
+}
+
 // Option 57 of a DHCPv4 query (RFC 2132 §9.10), 0 when absent or malformed.
 size_t
 client_max_size(const Pkt4Ptr &query)
 {
-	OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_MAX_MESSAGE_SIZE);
+	OptionPtr o = peek(query, isc::dhcp::DHO_DHCP_MAX_MESSAGE_SIZE);
 
 	if (!o)
 		return 0;
 	std::vector<uint8_t> d = o->toBinary(false);
 	return d.size() == 2 ? (static_cast<size_t>(d[0]) << 8 | d[1]) : 0;
-}
-
-OptionPtr
-encoded_option(Option::Universe u, uint16_t code, enum dhcpopt_encoded which)
-{
-	size_t len;
-	const uint8_t *d = dhcpopt_config_encoded(config, which, &len);
-
-	return OptionPtr(new Option(u, code, OptionBuffer(d, d + len)));
 }
 
 std::string
@@ -366,7 +398,7 @@ struct family4 {
 	static void
 	describe(const Pkt4Ptr &query, const Pkt4Ptr &response, struct dhcpopt_pkt *p)
 	{
-		p->has_vendor = response->getOption(DHCPOPT_V4_VIVSO) != nullptr;
+		p->has_vendor = peek(response, DHCPOPT_V4_VIVSO) != nullptr;
 		p->resp_len = response->len();
 		p->client_max = client_max_size(query);
 	}
@@ -381,7 +413,7 @@ struct family4 {
 		    revoked_set_contains(s, REVOKED_MAC, hw->hwaddr_.data(),
 		    hw->hwaddr_.size()))
 			return "MAC address";
-		OptionPtr o = query->getOption(isc::dhcp::DHO_DHCP_CLIENT_IDENTIFIER);
+		OptionPtr o = peek(query, isc::dhcp::DHO_DHCP_CLIENT_IDENTIFIER);
 		if (o) {
 			const OptionBuffer &d = o->getData();
 			if (!d.empty() && revoked_set_contains(s, REVOKED_CLIENT_ID, d.data(),
@@ -422,7 +454,7 @@ struct family6 {
 	static const char *
 	revoked_id(const struct revoked_set *s, const Pkt6Ptr &query)
 	{
-		OptionPtr o = query->getOption(D6O_CLIENTID);
+		OptionPtr o = peek(query, D6O_CLIENTID);
 		if (o) {
 			const OptionBuffer &d = o->getData();
 			if (!d.empty() && revoked_set_contains(s, REVOKED_DUID, d.data(), d.size()))
@@ -452,13 +484,13 @@ add_options(CalloutHandle &handle)
 		return;
 	p.in_only_class = !only_class.empty() && query->inClass(only_class);
 	p.in_revoked = query->inClass(revoked_class);
-	p.has_sztp = response->getOption(F::sztp_code) != nullptr;
+	p.has_sztp = peek(response, F::sztp_code) != nullptr;
 	F::describe(query, response, &p);
 	bits = dhcpopt_select(config, &p);
 	if (bits & DHCPOPT_ADD_SZTP)
-		response->addOption(encoded_option(F::universe, F::sztp_code, F::sztp_enc));
+		response->addOption(prebuilt[F::sztp_enc]);
 	if (bits & DHCPOPT_ADD_VENDOR)
-		response->addOption(encoded_option(F::universe, F::vendor_code, F::vendor_enc));
+		response->addOption(prebuilt[F::vendor_enc]);
 	if (bits & DHCPOPT_TRIMMED) {	// v4 only
 		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_OPTIONS_TRIMMED)
 		    .arg(response->getName()).arg(response->getTransid())

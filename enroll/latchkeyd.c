@@ -861,8 +861,16 @@ worker_run(struct daemon *d, int fd)
 		d->mdns = mdns_start(d);
 
 	event_base_dispatch(d->base);
-	if (d->reg != NULL)
-		registrar_drain(d->reg, commit_done, d);	/* durable, if not all answered */
+	if (d->reg != NULL && registrar_pending(d->reg) > 0) {
+		struct timeval tv = { 0, 200000 };
+
+		/* Stopping with enrollments in the commit: no new connections, 200 ms to send. */
+		evconnlistener_disable(d->listener);
+		registrar_drain(d->reg, commit_done, d);
+		event_base_loopexit(d->base, &tv);
+		event_base_dispatch(d->base);
+		registrar_drain(d->reg, commit_done, d);	/* durable, if not answered */
+	}
 
 	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
 	event_free(sigterm);
