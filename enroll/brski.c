@@ -512,18 +512,64 @@ out:
 
 /* ---- status telemetry (RFC 8995 §5.7, §5.9.4) ------------------------------------- */
 
+int
+brski_status_parse(const unsigned char *body, size_t len, struct brski_status *st,
+    char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root, *v, *rs, *ctx;
+	const char *why = NULL;
+	size_t i;
+	int rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (len > BRSKI_STATUS_MAX) {
+		snprintf(err, errlen, "status larger than %d bytes", BRSKI_STATUS_MAX);
+		return -1;
+	}
+	if ((root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je)) == NULL ||
+	    !json_is_object(root) || (v = json_object_get(root, "status")) == NULL ||
+	    !json_is_boolean(v)) {
+		snprintf(err, errlen, "status telemetry must be a JSON object with a boolean "
+		    "\"status\"");
+		goto out;
+	}
+	if ((rs = json_object_get(root, "reason")) != NULL && !json_is_null(rs)) {
+		if (!json_is_string(rs)) {
+			snprintf(err, errlen, "\"reason\" must be a string");
+			goto out;
+		}
+		why = json_string_value(rs);
+	}
+	st->ok = json_is_true(v);
+	/* Keep the device's words printable and short. */
+	snprintf(st->reason, sizeof(st->reason), "%s", why ? why : "");
+	for (i = 0; st->reason[i] != '\0'; i++)
+		if ((unsigned char)st->reason[i] < ' ' || (unsigned char)st->reason[i] >= 0x7f)
+			st->reason[i] = '?';
+	if ((ctx = json_object_get(root, "reason-context")) != NULL &&
+	    (st->context = json_dumps(ctx, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
 static void
 brski_status(struct brski *b, const char *kind, const char *ctype, const unsigned char *body,
     size_t len, const struct registrar_peer *peer, struct registrar_reply *out)
 {
 	struct idevid_info info;
-	json_error_t je;
-	json_t *root = NULL, *st, *rs, *ctx;
-	char err[256], reason[256], action[32], *details = NULL;
-	const char *why = NULL;
+	struct brski_status st;
+	char err[256], action[32];
 	int r;
 
 	memset(&info, 0, sizeof(info));
+	memset(&st, 0, sizeof(st));
 	snprintf(action, sizeof(action), "%s-status-refused", kind);
 	if (!est_media_type_is(ctype, "application/json")) {
 		brski_reply_text(out, 415, "expected Content-Type application/json");
@@ -535,42 +581,30 @@ brski_status(struct brski *b, const char *kind, const char *ctype, const unsigne
 		brski_reply_text(out, 413, "status larger than %d bytes", BRSKI_STATUS_MAX);
 		goto out;
 	}
-	if ((root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je)) == NULL ||
-	    !json_is_object(root) || (st = json_object_get(root, "status")) == NULL ||
-	    !json_is_boolean(st)) {
-		brski_refuse(b, peer, action, info.serial, 400, "status telemetry must be a "
-		    "JSON object with a boolean \"status\"", out);
+	if (brski_status_parse(body, len, &st, err, sizeof(err)) == -1) {
+		brski_refuse(b, peer, action, info.serial, 400, err, out);
 		goto out;
 	}
-	if ((rs = json_object_get(root, "reason")) != NULL && !json_is_null(rs)) {
-		if (!json_is_string(rs)) {
-			brski_refuse(b, peer, action, info.serial, 400, "\"reason\" must be a "
-			    "string", out);
-			goto out;
-		}
-		why = json_string_value(rs);
-	}
-	/* Keep the device's words printable and short. */
-	snprintf(reason, sizeof(reason), "%s", why ? why : "");
-	for (r = 0; reason[r] != '\0'; r++)
-		if ((unsigned char)reason[r] < ' ' || (unsigned char)reason[r] >= 0x7f)
-			reason[r] = '?';
-	if ((ctx = json_object_get(root, "reason-context")) != NULL)
-		details = json_dumps(ctx, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	r = registry_voucher_status(b->reg, info.serial, kind, json_is_true(st),
-	    reason[0] ? reason : NULL, "device", details, err, sizeof(err));
+	r = registry_voucher_status(b->reg, info.serial, kind, st.ok,
+	    st.reason[0] ? st.reason : NULL, "device", st.context, err, sizeof(err));
 	if (r < 0) {
 		log_warnx("registry: %s status of %s: %s", kind, info.serial, err);
 		brski_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
-	log_info("brski: %s status of %s: %s%s%s", kind, info.serial, json_is_true(st) ?
-	    "success" : "failure", reason[0] ? ": " : "", reason);
+	log_info("brski: %s status of %s: %s%s%s", kind, info.serial, st.ok ?
+	    "success" : "failure", st.reason[0] ? ": " : "", st.reason);
 	brski_reply_text(out, 200, "recorded");
 out:
-	free(details);
-	json_decref(root);
+	brski_status_free(&st);
 	idevid_info_free(&info);
+}
+
+void
+brski_status_free(struct brski_status *st)
+{
+	free(st->context);
+	st->context = NULL;
 }
 
 void

@@ -45,6 +45,21 @@ void	brski_handle(struct brski *b, const char *path, int is_post, const char *co
 	    const unsigned char *body, size_t len, const struct registrar_peer *peer,
 	    struct registrar_reply *out, unsigned *retry_after);
 
+/* Status telemetry a pledge posts (RFC 8995 §5.7 voucher_status, §5.9.4 enrollstatus). */
+struct brski_status {
+	int	 ok;		/* "status" */
+	char	 reason[256];	/* "reason", printable ASCII ('?' for the rest), may be "" */
+	char	*context;	/* "reason-context" as compact JSON, or NULL */
+};
+/*
+ * Parse a telemetry body (at most BRSKI_STATUS_MAX bytes of JSON with a boolean "status",
+ * an optional string "reason" and any "reason-context"). 0, or -1 with the reason in err;
+ * brski_status_free() after either.
+ */
+int	brski_status_parse(const unsigned char *body, size_t len, struct brski_status *st,
+	    char *err, size_t errlen);
+void	brski_status_free(struct brski_status *st);
+
 /* A text/plain reply "<formatted line>\n" (shared with masa.c). */
 void	brski_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,38 @@
+/*
+ * fuzz_netid: libFuzzer target for the network identifiers a device reports after
+ * enrolling (enroll/netid.c, POST /.well-known/latchkey/netid). Parses arbitrary input;
+ * when it parses, the JSON made from the result must parse back to the same list, and a
+ * refusal must say why.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enroll/netid.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct netid_list a, b;
+	char err[256], *json;
+	size_t i;
+
+	err[0] = '\0';
+	if (netid_parse((const char *)data, size, &a, err, sizeof(err)) == -1) {
+		if (err[0] == '\0')
+			abort();
+		return 0;
+	}
+	if ((json = netid_json(&a)) == NULL)
+		abort();
+	if (netid_parse(json, strlen(json), &b, err, sizeof(err)) == -1 || b.n != a.n)
+		abort();
+	for (i = 0; i < a.n; i++)
+		if (strcmp(a.v[i].kind, b.v[i].kind) != 0 || strcmp(a.v[i].value, b.v[i].value) != 0)
+			abort();
+	free(json);
+	return 0;
+}
