@@ -57,11 +57,12 @@ WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $NDEV)
 INSERT INTO netids SELECT 'B' || i, 'mac', printf('02%010x', i), 0 FROM c;
 EOF
 
-conf() {	# conf FILE without|options|with
+conf() {	# conf FILE without|options|with|noop
 	local hooks="" reg=""
 	[ "$2" = with ] && reg=", \"registry\": \"$DB\""
-	[ "$2" != without ] && hooks="\"hooks-libraries\": [ { \"library\": \"$HOOK\", \"parameters\": {
+	[ "$2" = with ] || [ "$2" = options ] && hooks="\"hooks-libraries\": [ { \"library\": \"$HOOK\", \"parameters\": {
 		\"registrar-uris\": [ \"https://10.205.0.1:8443\" ]$reg } } ],"
+	[ "$2" = noop ] && hooks="\"hooks-libraries\": [ { \"library\": \"$NOOP\" } ],"
 	cat >"$1" <<EOF
 { "Dhcp4": {
 	"interfaces-config": { "interfaces": [ "$SIF" ], "dhcp-socket-type": "raw" },
@@ -87,6 +88,11 @@ EOF
 conf "$S/bare.conf" without
 conf "$S/hook.conf" with
 conf "$S/opts.conf" options
+# A hook whose two callouts return at once: Kea's own cost of calling callouts there.
+NOOP=$S/kea_noop_hook.so
+g++ -std=c++17 -O2 -fPIC -shared -I/usr/include/kea -o "$NOOP" "$top/tests/bench/kea_noop_hook.cc" \
+    -lkea-hooks -lkea-exceptions 2>"$S/noop.err" || NOOP=
+[ -n "$NOOP" ] && conf "$S/noop.conf" noop
 PIN=""
 command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ] && PIN="taskset -c 1"
 
@@ -137,7 +143,7 @@ done
 # so start-up and the snapshot load are left out; "ours" is what ran inside our callouts,
 # the rest of the difference is Kea's own cost of calling them (argument and handle set-up,
 # its stopwatch around every callout).
-run_cg() {	# run_cg bare|hook|opts
+run_cg() {	# run_cg bare|hook|opts|noop
 	local kind=$1 name=kea-cg-$1 pid out acks f tot ours
 	mkdir -p "$S/$name"
 	tb_bg server "$name" env KEA_PIDFILE_DIR="$S/$name" KEA_LOCKFILE_DIR="$S/$name" \
@@ -174,6 +180,11 @@ if command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/nul
 	    "$I_bare" "$I_opts" "$(echo "$I_opts / $I_bare" | bc -l)" "$I_hook" \
 	    "$(echo "$I_hook / $I_bare" | bc -l)" "$O_opts" "$O_hook" \
 	    "$((I_opts - I_bare - O_opts))" "$((I_hook - I_bare - O_hook))"
+	if [ -n "$NOOP" ]; then
+		run_cg noop
+		printf 'kea_instructions_per_dora_noop_hook %s ratio %.3f (empty pkt4_receive and pkt4_send callouts)\n' \
+		    "$I_noop" "$(echo "$I_noop / $I_bare" | bc -l)"
+	fi
 fi
 rb=$(median "${R_bare[@]}"); rh=$(median "${R_hook[@]}"); ro=$(median "${R_opts[@]}")
 cb=$(median "${C_bare[@]}"); ch=$(median "${C_hook[@]}"); co=$(median "${C_opts[@]}")
