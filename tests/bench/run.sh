@@ -174,6 +174,11 @@ rratio() {	# per-round ratio of KEY's rate to that round's ceiling, one per line
 		ratio "$(echo "${res[$1,$r]}" | field rate)" "$(echo "${res[ceil,$r]}" | field rate)"; echo
 	done
 }
+pratio() {	# per-round ratio of two keys' rates, one per line
+	local r; for r in $(seq 1 "$ROUNDS"); do
+		ratio "$(echo "${res[$1,$r]}" | field rate)" "$(echo "${res[$2,$r]}" | field rate)"; echo
+	done
+}
 row() {	# row LABEL KEY
 	printf '| %s | %s | %s–%s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" rate | median)" \
 	    "$(stat "$2" rate | sort -g | head -1)" "$(stat "$2" rate | sort -g | tail -1)" \
@@ -218,7 +223,7 @@ row() {	# row LABEL KEY
 	echo "Durability: synchronous=full makes every answered enrollment survive power loss; the"
 	echo "worker's committer thread commits the enrollments issued meanwhile together, one sync"
 	echo "each batch (${gc:-no group commit figures})."
-	echo "Cost of full over normal (medians): 64 clients $(ratio "$(stat full64 rate | median)" "$(stat normal64 rate | median)"), 8 clients $(ratio "$(stat full8 rate | median)" "$(stat normal8 rate | median)")."
+	echo "Cost of full over normal (median of the rounds' full/normal): 64 clients $(pratio full64 normal64 | median), 8 clients $(pratio full8 normal8 | median)."
 	echo
 	echo "## Registry scaling and memory"
 	echo
@@ -262,9 +267,11 @@ row() {	# row LABEL KEY
 	echo
 	echo "## Kea hook (tests/bench/kea.sh)"
 	echo
-	echo "perfdhcp at a fixed offered rate against kea-dhcp4 without and with the hook (revoked"
-	echo "snapshot of 100k devices loaded), interleaved runs; Kea CPU per DORA from schedstat."
-	echo "On a loaded 2-core machine the CPU figure is noisy; rerun on a quiet one."
+	echo "perfdhcp against kea-dhcp4 without the hook, with it (revoked snapshot of 100k devices"
+	echo "loaded) and with its options only. First line: instructions Kea executed per DORA"
+	echo "under callgrind (deterministic), split into what ran inside our callouts and what Kea"
+	echo "spent calling them. Then, at a fixed offered rate in interleaved runs, DORA/s and Kea"
+	echo "CPU time per DORA from schedstat (noisy on this shared 2-core machine)."
 	echo
 	echo '```'
 	echo "${kea_out:-not run}"
