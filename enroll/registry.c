@@ -1202,39 +1202,45 @@ registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, c
 	    NULL, NULL, cert_row, &c, "list revoked certificates", err, errlen);
 }
 
-int
-registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest, char *err,
-    size_t errlen)
+/* The first n integer columns of a one-row query into v. 0, or -1 with err. */
+static int
+reg_row_int64(struct registry *reg, const char *sql, int64_t *v, int n, const char *what,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
+	int i, rc = -1;
 
-	if (sqlite3_prepare_v2(reg->db, "SELECT count(*), coalesce(max(revoked_at), 0) "
-	    "FROM certificates WHERE revoked_at > 0", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
-		*count = sqlite3_column_int64(st, 0);
-		*latest = sqlite3_column_int64(st, 1);
+		for (i = 0; i < n; i++)
+			v[i] = sqlite3_column_int64(st, i);
 		rc = 0;
 	} else
-		reg_dberr(reg, err, errlen, "count revoked certificates");
+		reg_dberr(reg, err, errlen, what);
 	sqlite3_finalize(st);
 	return rc;
 }
 
 int
+registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest, char *err,
+    size_t errlen)
+{
+	int64_t v[2];
+
+	if (reg_row_int64(reg, "SELECT count(*), coalesce(max(revoked_at), 0) FROM "
+	    "certificates WHERE revoked_at > 0", v, 2, "count revoked certificates", err,
+	    errlen) == -1)
+		return -1;
+	*count = v[0];
+	*latest = v[1];
+	return 0;
+}
+
+int
 registry_data_version(struct registry *reg, int64_t *version, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(reg->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		*version = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else
-		reg_dberr(reg, err, errlen, "data_version");
-	sqlite3_finalize(st);
-	return rc;
+	return reg_row_int64(reg, "PRAGMA data_version", version, 1, "data_version", err,
+	    errlen);
 }
 
 int

@@ -144,25 +144,20 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 # The other parts' figures, each from its own script (bounded; root-only ones skip);
 # BENCH_ONLY=enroll leaves them out (while working on the enrollment path).
 onboard_out= revoke_out= keacls_out= mdns_out= kea_out=
+part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into VAR
+	local out
+	echo "bench: $4"
+	out=$(B=$B "tests/bench/$2" 2>&1 | grep -E "$3" || true)
+	echo "$out"
+	printf -v "$1" '%s' "$out"
+}
 if [ "${BENCH_ONLY:-}" != enroll ]; then
-	echo "bench: revocation propagation and the 100k CRL"
-	revoke_out=$(B=$B tests/bench/revoke.sh 2>&1 | grep -E '^(revoke_|crl100k_)' || true)
-	echo "$revoke_out"
-	echo "bench: revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
-	keacls_out=$(B=$B tests/bench/kea_revoke.sh 2>&1 | grep -E '^revoke_kea_class_ms' || true)
-	echo "$keacls_out"
-	echo "bench: mDNS discovery latency (namespaces, real avahi-daemon)"
-	mdns_out=$(B=$B tests/bench/mdns.sh 2>&1 | grep -E '^mdns_' || true)
-	echo "$mdns_out"
-	echo "bench: Kea hook (perfdhcp, namespaces)"
-	kea_out=$(B=$B tests/bench/kea.sh 2>&1 | grep -E '^kea_' || true)
-	echo "$kea_out"
-	onboard_out=
-	if [ -x tests/bench/onboard.sh ]; then
-		echo "bench: zero-touch onboarding, DHCP ACK to BOUND"
-		onboard_out=$(B=$B tests/bench/onboard.sh 2>&1 | grep -E '^onboard_' || true)
-		echo "$onboard_out"
-	fi
+	part revoke_out revoke.sh '^(revoke_|crl100k_)' "revocation propagation and the 100k CRL"
+	part keacls_out kea_revoke.sh '^revoke_kea_class_ms' \
+	    "revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
+	part mdns_out mdns.sh '^mdns_' "mDNS discovery latency (namespaces, real avahi-daemon)"
+	part kea_out kea.sh '^kea_' "Kea hook (perfdhcp, namespaces)"
+	part onboard_out onboard.sh '^onboard_' "zero-touch onboarding, DHCP ACK to BOUND"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
