@@ -27,19 +27,6 @@
 #define CA_SPKI_MAX		4096	/* an RSA-16384 SPKI is ~2.1 KB */
 #define CA_MAX_DAYS		36500
 
-static int
-ca_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int
 ca_key_allowed(const X509_PUBKEY *pub, char *desc, size_t desclen, char *err, size_t errlen)
 {
@@ -53,13 +40,13 @@ ca_key_allowed(const X509_PUBKEY *pub, char *desc, size_t desclen, char *err, si
 	int pklen, ptype, bits;
 
 	if (pub == NULL || !X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, pub) || pa == NULL)
-		return ca_seterr(err, errlen, "no public key");
+		return pki_errx(err, errlen, "no public key");
 	X509_ALGOR_get0(&pobj, &ptype, &pval, pa);
 	switch (OBJ_obj2nid(alg)) {
 	case NID_X9_62_id_ecPublicKey:
 		/* RFC 5480 §2.1.1: only namedCurve is allowed here, never explicit parameters. */
 		if (ptype != V_ASN1_OBJECT || pval == NULL)
-			return ca_seterr(err, errlen,
+			return pki_errx(err, errlen,
 			    "EC key without a named curve is not allowed");
 		switch (OBJ_obj2nid(pval)) {
 		case NID_X9_62_prime256v1:
@@ -70,35 +57,35 @@ ca_key_allowed(const X509_PUBKEY *pub, char *desc, size_t desclen, char *err, si
 			break;
 		default:
 			OBJ_obj2txt(name, sizeof(name), pval, 0);
-			return ca_seterr(err, errlen, "EC curve %s is not allowed (P-256, P-384)",
+			return pki_errx(err, errlen, "EC curve %s is not allowed (P-256, P-384)",
 			    name);
 		}
 		break;
 	case NID_ED25519:
 		/* RFC 8410 §3: parameters absent, 32-byte key. */
 		if (ptype != V_ASN1_UNDEF || pklen != 32)
-			return ca_seterr(err, errlen, "malformed Ed25519 public key");
+			return pki_errx(err, errlen, "malformed Ed25519 public key");
 		snprintf(d, sizeof(d), "Ed25519");
 		break;
 	case NID_rsaEncryption:
 		if ((pkey = X509_PUBKEY_get0(pub)) == NULL) {
 			ERR_clear_error();
-			return ca_seterr(err, errlen, "RSA public key does not decode");
+			return pki_errx(err, errlen, "RSA public key does not decode");
 		}
 		bits = EVP_PKEY_get_bits(pkey);
 		if (bits < CA_RSA_MIN_BITS || bits > CA_RSA_MAX_BITS)
-			return ca_seterr(err, errlen,
+			return pki_errx(err, errlen,
 			    "RSA-%d key is not allowed (2048 to 16384 bits)", bits);
 		snprintf(d, sizeof(d), "RSA-%d", bits);
 		break;
 	default:
 		OBJ_obj2txt(name, sizeof(name), alg, 0);
-		return ca_seterr(err, errlen, "key algorithm %s is not allowed", name);
+		return pki_errx(err, errlen, "key algorithm %s is not allowed", name);
 	}
 	/* d2i has already decoded the key; a point off the curve etc. leaves no key. */
 	if (X509_PUBKEY_get0(pub) == NULL) {
 		ERR_clear_error();
-		return ca_seterr(err, errlen, "%s public key does not decode", d);
+		return pki_errx(err, errlen, "%s public key does not decode", d);
 	}
 	if (desc != NULL && desclen > 0)
 		snprintf(desc, desclen, "%s", d);
@@ -273,7 +260,7 @@ spki_fast_allowed(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits, char *err,
 	EC_POINT_free(pt);
 	if (!ok) {
 		ERR_clear_error();
-		return ca_seterr(err, errlen, "EC public key is not a point on its curve");
+		return pki_errx(err, errlen, "EC public key is not a point on its curve");
 	}
 	return 1;
 }
@@ -538,41 +525,41 @@ ca_issue_ldevid(X509 *ca_cert, EVP_PKEY *ca_key, const struct ca_profile *prof,
 	int printable, mdok, rc;
 
 	if (ca_cert == NULL || ca_key == NULL || prof == NULL || spki_der == NULL) {
-		ca_seterr(err, errlen, "issue: missing CA, profile or key");
+		pki_errx(err, errlen, "issue: missing CA, profile or key");
 		return NULL;
 	}
 	if (!serial_valid(device_serial, &printable)) {
-		ca_seterr(err, errlen, "device serial must be 1 to %d printable characters",
+		pki_errx(err, errlen, "device serial must be 1 to %d printable characters",
 		    PKI_SERIAL_MAX - 1);
 		return NULL;
 	}
 	if (hwmodule_der != NULL && !hwmodule_valid(hwmodule_der, hwmodule_len)) {
-		ca_seterr(err, errlen, "malformed hardwareModuleName");
+		pki_errx(err, errlen, "malformed hardwareModuleName");
 		return NULL;
 	}
 	if (prof->crl_url[0] != '\0' && !url_valid(prof->crl_url)) {
-		ca_seterr(err, errlen, "CRL URL is not a printable ASCII URI");
+		pki_errx(err, errlen, "CRL URL is not a printable ASCII URI");
 		return NULL;
 	}
 	if (prof->ocsp_url[0] != '\0' && !url_valid(prof->ocsp_url)) {
-		ca_seterr(err, errlen, "OCSP URL is not a printable ASCII URI");
+		pki_errx(err, errlen, "OCSP URL is not a printable ASCII URI");
 		return NULL;
 	}
 	if (prof->lifetime_days > CA_MAX_DAYS) {
-		ca_seterr(err, errlen, "lifetime of %u days is too long", prof->lifetime_days);
+		pki_errx(err, errlen, "lifetime of %u days is too long", prof->lifetime_days);
 		return NULL;
 	}
 	md = sig_md(ca_key, &mdok);
 	if (!mdok) {
-		ca_seterr(err, errlen, "unsupported CA key type");
+		pki_errx(err, errlen, "unsupported CA key type");
 		return NULL;
 	}
 	if (spki_len == 0 || spki_len > CA_SPKI_MAX) {
-		ca_seterr(err, errlen, "public key: bad length %zu", spki_len);
+		pki_errx(err, errlen, "public key: bad length %zu", spki_len);
 		return NULL;
 	}
 	if (spki_split(spki_der, spki_len, &alg, &bits) == -1) {
-		ca_seterr(err, errlen, "public key is not a DER SubjectPublicKeyInfo");
+		pki_errx(err, errlen, "public key is not a DER SubjectPublicKeyInfo");
 		goto err;
 	}
 	if ((rc = spki_fast_allowed(alg, bits, err, errlen)) == -1)
@@ -582,7 +569,7 @@ ca_issue_ldevid(X509 *ca_cert, EVP_PKEY *ca_key, const struct ca_profile *prof,
 		p = spki_der;
 		if ((pub = d2i_X509_PUBKEY(NULL, &p, (long)spki_len)) == NULL) {
 			ERR_clear_error();
-			ca_seterr(err, errlen, "public key does not decode");
+			pki_errx(err, errlen, "public key does not decode");
 			goto err;
 		}
 		if (ca_key_allowed(pub, NULL, 0, err, errlen) == -1)

@@ -75,25 +75,6 @@ static const struct {
 	{ CRL_RC_AA_COMPROMISE, "aACompromise" },
 };
 
-static int
-crl_errx(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Our own error (no OpenSSL reason, which may be stale); clears OpenSSL's queue. */
-static int
-crl_errx(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return -1;
-}
-
 int
 crl_reason_from_name(const char *name)
 {
@@ -133,12 +114,12 @@ crl_item_from_entry(const struct crl_entry *e, size_t idx, struct crl_item *it, 
 	size_t slen;
 
 	if (pki_serial_from_hex(e->serial_hex, it->serial, &slen) == -1)
-		return crl_errx(err, errlen, "crl entry %zu: bad serial number", idx);
+		return pki_errx(err, errlen, "crl entry %zu: bad serial number", idx);
 	it->slen = (uint8_t)slen;
 	if (!crl_reason_valid(e->reason))
-		return crl_errx(err, errlen, "crl entry %zu: bad reason code %d", idx, e->reason);
+		return pki_errx(err, errlen, "crl entry %zu: bad reason code %d", idx, e->reason);
 	if (e->revoked_at < 0 || e->revoked_at > CRL_TIME_MAX)
-		return crl_errx(err, errlen, "crl entry %zu: revocation time out of range", idx);
+		return pki_errx(err, errlen, "crl entry %zu: revocation time out of range", idx);
 	it->t = e->revoked_at;
 	it->reason = (int8_t)e->reason;
 	return 0;
@@ -389,27 +370,27 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 	int		 namelen, rc = -1;
 
 	if (der == NULL || len == NULL)
-		return crl_errx(err, errlen, "crl: no output buffer");
+		return pki_errx(err, errlen, "crl: no output buffer");
 	*der = NULL;
 	*len = 0;
 	if (ca_cert == NULL || ca_key == NULL)
-		return crl_errx(err, errlen, "crl: no CA certificate or key");
+		return pki_errx(err, errlen, "crl: no CA certificate or key");
 	if (n > 0 && e == NULL)
-		return crl_errx(err, errlen, "crl: no entries");
+		return pki_errx(err, errlen, "crl: no entries");
 	if (n > CRL_ENTRIES_MAX)
-		return crl_errx(err, errlen, "crl: %zu entries, more than %d", n,
+		return pki_errx(err, errlen, "crl: %zu entries, more than %d", n,
 		    CRL_ENTRIES_MAX);
 	if (next_update_hours == 0 || next_update_hours > CRL_HOURS_MAX)
-		return crl_errx(err, errlen, "crl: nextUpdate must be 1..%u hours away",
+		return pki_errx(err, errlen, "crl: nextUpdate must be 1..%u hours away",
 		    CRL_HOURS_MAX);
 	next_update = this_update + (int64_t)next_update_hours * 3600;
 	if (this_update < 0 || next_update > CRL_TIME_MAX)
-		return crl_errx(err, errlen, "crl: thisUpdate/nextUpdate out of range");
+		return pki_errx(err, errlen, "crl: thisUpdate/nextUpdate out of range");
 	if (X509_check_private_key(ca_cert, ca_key) != 1)
 		return pki_err(err, errlen, "crl: the key does not match the CA certificate");
 
 	if (n > 0 && (items = calloc(n, sizeof(*items))) == NULL) {
-		crl_errx(err, errlen, "crl: out of memory");
+		pki_errx(err, errlen, "crl: out of memory");
 		goto err;
 	}
 	for (i = 0; i < n; i++)
@@ -422,7 +403,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 			char hex[64];
 
 			pki_serial_to_hex(items[i].serial, items[i].slen, hex);
-			crl_errx(err, errlen, "crl: serial %s listed twice", hex);
+			pki_errx(err, errlen, "crl: serial %s listed twice", hex);
 			goto err;
 		}
 
@@ -453,7 +434,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 	crl_der_put(&b, aid, aidlen);
 	crl_der_put(&b, name, (size_t)namelen);
 	if (crl_der_time(&b, this_update) == -1 || crl_der_time(&b, next_update) == -1) {
-		crl_errx(err, errlen, "crl: thisUpdate/nextUpdate out of range");
+		pki_errx(err, errlen, "crl: thisUpdate/nextUpdate out of range");
 		goto err;
 	}
 	if (n > 0) {			/* RFC 5280 §5.1.2.6: absent when empty */
@@ -466,7 +447,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 		goto err;
 	crl_der_wrap(&b, 0, DER_SEQUENCE);
 	if (b.failed) {
-		crl_errx(err, errlen, "crl: out of memory");
+		pki_errx(err, errlen, "crl: out of memory");
 		goto err;
 	}
 
@@ -484,7 +465,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 	crl_der_wrap(&b, m, DER_BITSTRING);
 	crl_der_wrap(&b, 0, DER_SEQUENCE);
 	if (b.failed) {
-		crl_errx(err, errlen, "crl: out of memory");
+		pki_errx(err, errlen, "crl: out of memory");
 		goto err;
 	}
 	*der = b.p;
@@ -552,33 +533,33 @@ crl_entries_decode(const unsigned char *buf, size_t len, struct crl_entry **out,
 	size_t			 cnt, i, j, slen;
 
 	if (out == NULL || n == NULL)
-		return crl_errx(err, errlen, "crl entries: no output");
+		return pki_errx(err, errlen, "crl entries: no output");
 	*out = NULL;
 	*n = 0;
 	if (buf == NULL || len < 4)
-		return crl_errx(err, errlen, "crl entries: truncated header");
+		return pki_errx(err, errlen, "crl entries: truncated header");
 	cnt = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
 	p += 4;
 	if (cnt > CRL_ENTRIES_MAX)
-		return crl_errx(err, errlen, "crl entries: %zu entries, more than %d", cnt,
+		return pki_errx(err, errlen, "crl entries: %zu entries, more than %d", cnt,
 		    CRL_ENTRIES_MAX);
 	if (cnt > (len - 4) / CRL_FRAME_MIN)
-		return crl_errx(err, errlen, "crl entries: %zu entries cannot fit in %zu bytes",
+		return pki_errx(err, errlen, "crl entries: %zu entries cannot fit in %zu bytes",
 		    cnt, len);
 	if (cnt > 0 && (v = calloc(cnt, sizeof(*v))) == NULL)
-		return crl_errx(err, errlen, "crl entries: out of memory");
+		return pki_errx(err, errlen, "crl entries: out of memory");
 	for (i = 0; i < cnt; i++) {
 		if (end - p < 1)
 			goto trunc;
 		slen = *p++;
 		if (slen == 0 || slen > CRL_SERIAL_BYTES_MAX) {
-			crl_errx(err, errlen, "crl entry %zu: serial length %zu", i, slen);
+			pki_errx(err, errlen, "crl entry %zu: serial length %zu", i, slen);
 			goto err;
 		}
 		if ((size_t)(end - p) < slen + 8 + 1)
 			goto trunc;
 		if (slen > 1 && p[0] == 0) {
-			crl_errx(err, errlen, "crl entry %zu: serial with a leading zero", i);
+			pki_errx(err, errlen, "crl entry %zu: serial with a leading zero", i);
 			goto err;
 		}
 		pki_serial_to_hex(p, slen, v[i].serial_hex);
@@ -588,24 +569,24 @@ crl_entries_decode(const unsigned char *buf, size_t len, struct crl_entry **out,
 		v[i].revoked_at = (int64_t)t;
 		v[i].reason = (int8_t)*p++;
 		if (v[i].revoked_at < 0 || v[i].revoked_at > CRL_TIME_MAX) {
-			crl_errx(err, errlen, "crl entry %zu: revocation time out of range", i);
+			pki_errx(err, errlen, "crl entry %zu: revocation time out of range", i);
 			goto err;
 		}
 		if (!crl_reason_valid(v[i].reason)) {
-			crl_errx(err, errlen, "crl entry %zu: bad reason code %d", i,
+			pki_errx(err, errlen, "crl entry %zu: bad reason code %d", i,
 			    v[i].reason);
 			goto err;
 		}
 	}
 	if (p != end) {
-		crl_errx(err, errlen, "crl entries: %zu trailing bytes", (size_t)(end - p));
+		pki_errx(err, errlen, "crl entries: %zu trailing bytes", (size_t)(end - p));
 		goto err;
 	}
 	*out = v;
 	*n = cnt;
 	return 0;
  trunc:
-	crl_errx(err, errlen, "crl entries: entry %zu truncated", i);
+	pki_errx(err, errlen, "crl entries: entry %zu truncated", i);
  err:
 	free(v);
 	return -1;

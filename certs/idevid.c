@@ -45,24 +45,6 @@ struct idevid_store {
 	unsigned long	 hits;
 };
 
-static int
-idevid_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-idevid_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return -1;
-}
-
 struct idevid_store *
 idevid_store_new(void)
 {
@@ -107,7 +89,7 @@ idevid_store_add_anchor(struct idevid_store *st, const char *path, char *err, si
 	int i, ret = -1;
 
 	if (st == NULL || path == NULL)
-		return idevid_seterr(err, errlen, "add anchor: no store or path");
+		return pki_errx(err, errlen, "add anchor: no store or path");
 	if ((certs = pki_certs_read(path, err, errlen)) == NULL)
 		return -1;
 	cache_clear(st);
@@ -133,17 +115,17 @@ read_small_file(const char *path, unsigned char **buf, size_t *len, char *err, s
 
 	*buf = NULL;
 	if ((f = fopen(path, "rb")) == NULL)
-		return idevid_seterr(err, errlen, "%s: cannot open", path);
+		return pki_errx(err, errlen, "%s: cannot open", path);
 	if ((*buf = malloc(IDEVID_CRL_MAX + 1)) == NULL) {
 		fclose(f);
-		return idevid_seterr(err, errlen, "%s: out of memory", path);
+		return pki_errx(err, errlen, "%s: out of memory", path);
 	}
 	n = fread(*buf, 1, IDEVID_CRL_MAX + 1, f);
 	if (ferror(f) || n == 0 || n > IDEVID_CRL_MAX) {
 		fclose(f);
 		free(*buf);
 		*buf = NULL;
-		return idevid_seterr(err, errlen, "%s: unreadable, empty or larger than %d bytes",
+		return pki_errx(err, errlen, "%s: unreadable, empty or larger than %d bytes",
 		    path, IDEVID_CRL_MAX);
 	}
 	fclose(f);
@@ -179,7 +161,7 @@ idevid_store_add_crl(struct idevid_store *st, const char *path, char *err, size_
 	int ret = -1;
 
 	if (st == NULL || path == NULL)
-		return idevid_seterr(err, errlen, "add CRL: no store or path");
+		return pki_errx(err, errlen, "add CRL: no store or path");
 	if (read_small_file(path, &buf, &len, err, errlen) == -1)
 		return -1;
 	before = st->ncrls;
@@ -205,7 +187,7 @@ idevid_store_add_crl(struct idevid_store *st, const char *path, char *err, size_
 		ERR_clear_error();
 	}
 	if (st->ncrls == before) {
-		idevid_seterr(err, errlen, "%s: no CRL (PEM or DER) found", path);
+		pki_errx(err, errlen, "%s: no CRL (PEM or DER) found", path);
 		goto done;
 	}
 	ret = 0;
@@ -261,13 +243,13 @@ verify_failure(X509_STORE_CTX *ctx, char *err, size_t errlen)
 
 	switch (e) {
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		idevid_seterr(err, errlen, "%s expired", what);
+		pki_errx(err, errlen, "%s expired", what);
 		return IDEVID_EXPIRED;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		idevid_seterr(err, errlen, "%s not yet valid", what);
+		pki_errx(err, errlen, "%s not yet valid", what);
 		return IDEVID_EXPIRED;
 	case X509_V_ERR_CERT_REVOKED:
-		idevid_seterr(err, errlen, "%s revoked by manufacturer CRL", what);
+		pki_errx(err, errlen, "%s revoked by manufacturer CRL", what);
 		return IDEVID_REVOKED;
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -276,7 +258,7 @@ verify_failure(X509_STORE_CTX *ctx, char *err, size_t errlen)
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_CERT_UNTRUSTED:
 		name_label(cur != NULL ? X509_get_issuer_name(cur) : NULL, label, sizeof(label));
-		idevid_seterr(err, errlen, "unknown manufacturer: issuer CN=%s", label);
+		pki_errx(err, errlen, "unknown manufacturer: issuer CN=%s", label);
 		return IDEVID_UNKNOWN_ISSUER;
 	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
 	case X509_V_ERR_CRL_HAS_EXPIRED:
@@ -287,14 +269,14 @@ verify_failure(X509_STORE_CTX *ctx, char *err, size_t errlen)
 	case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
 	case X509_V_ERR_DIFFERENT_CRL_SCOPE:
 		/* A configured CRL we cannot use: fail closed, but it is our problem (500). */
-		idevid_seterr(err, errlen, "manufacturer CRL unusable: %s",
+		pki_errx(err, errlen, "manufacturer CRL unusable: %s",
 		    X509_verify_cert_error_string(e));
 		return IDEVID_INTERNAL;
 	case X509_V_ERR_OUT_OF_MEM:
-		idevid_seterr(err, errlen, "IDevID verification: out of memory");
+		pki_errx(err, errlen, "IDevID verification: out of memory");
 		return IDEVID_INTERNAL;
 	default:
-		idevid_seterr(err, errlen, "%s rejected: %s", what,
+		pki_errx(err, errlen, "%s rejected: %s", what,
 		    X509_verify_cert_error_string(e));
 		return IDEVID_UNKNOWN_ISSUER;
 	}
@@ -456,7 +438,7 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 		info = &tmp;
 	memset(info, 0, sizeof(*info));
 	if (st == NULL || leaf == NULL) {
-		idevid_seterr(err, errlen, "IDevID verification: no store or certificate");
+		pki_errx(err, errlen, "IDevID verification: no store or certificate");
 		return IDEVID_INTERNAL;
 	}
 	/* For logging, whatever the verdict. */
@@ -488,7 +470,7 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 	}
 	/* 802.1AR §8.6: the DevID subject carries the device serialNumber. */
 	if (!has_serial) {
-		idevid_seterr(err, errlen, "IDevID has no subject serialNumber");
+		pki_errx(err, errlen, "IDevID has no subject serialNumber");
 		status = IDEVID_NO_SERIAL;
 		goto done;
 	}

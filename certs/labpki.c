@@ -46,24 +46,6 @@ struct lab_cert_spec {
 	const char	*eku;		/* extendedKeyUsage, NULL for none */
 };
 
-static int
-lab_errx(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-lab_errx(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return -1;
-}
-
 /* Signature digest for the signing key: SHA-384 for P-384, none for Ed25519, else SHA-256. */
 static const EVP_MD *
 lab_md(EVP_PKEY *key)
@@ -205,13 +187,13 @@ lab_mkdir(const char *dir, char *err, size_t errlen)
 
 	if (mkdir(dir, 0755) == 0) {
 		if (chmod(dir, 0755) == -1)
-			return lab_errx(err, errlen, "%s: chmod: %s", dir, strerror(errno));
+			return pki_errx(err, errlen, "%s: chmod: %s", dir, strerror(errno));
 		return 0;
 	}
 	if (errno != EEXIST)
-		return lab_errx(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		return pki_errx(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
 	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
-		return lab_errx(err, errlen, "%s: exists and is not a directory", dir);
+		return pki_errx(err, errlen, "%s: exists and is not a directory", dir);
 	return 0;
 }
 
@@ -220,7 +202,7 @@ static int
 lab_path(char dst[LABPKI_PATH], const char *dir, const char *name, char *err, size_t errlen)
 {
 	if ((size_t)snprintf(dst, LABPKI_PATH, "%s/%s", dir, name) >= LABPKI_PATH)
-		return lab_errx(err, errlen, "%s/%s: path too long", dir, name);
+		return pki_errx(err, errlen, "%s/%s: path too long", dir, name);
 	return 0;
 }
 
@@ -229,13 +211,13 @@ static int
 lab_outdir(const char *dir, char abs[PATH_MAX], char *err, size_t errlen)
 {
 	if (dir == NULL || *dir == '\0')
-		return lab_errx(err, errlen, "no output directory given");
+		return pki_errx(err, errlen, "no output directory given");
 	if (lab_mkdir(dir, err, errlen) == -1)
 		return -1;
 	if (realpath(dir, abs) == NULL)
-		return lab_errx(err, errlen, "%s: %s", dir, strerror(errno));
+		return pki_errx(err, errlen, "%s: %s", dir, strerror(errno));
 	if (strlen(abs) + 64 >= LABPKI_PATH)
-		return lab_errx(err, errlen, "%s: path too long", abs);
+		return pki_errx(err, errlen, "%s: path too long", abs);
 	return 0;
 }
 
@@ -332,7 +314,7 @@ lab_device_create(const char *devdir, struct labpki_device *devs, size_t idx,
 	memset(&sp, 0, sizeof(sp));
 	for (tries = 0; tries < 16; tries++) {
 		if (lab_device_serial(dev->serial) == -1)
-			return lab_errx(err, errlen, "random serial failed");
+			return pki_errx(err, errlen, "random serial failed");
 		for (i = 0; i < idx; i++)
 			if (strcmp(devs[i].serial, dev->serial) == 0)
 				break;
@@ -341,9 +323,9 @@ lab_device_create(const char *devdir, struct labpki_device *devs, size_t idx,
 			break;
 	}
 	if (tries == 16)
-		return lab_errx(err, errlen, "%s: cannot find a free device serial", devdir);
+		return pki_errx(err, errlen, "%s: cannot find a free device serial", devdir);
 	if (mkdir(dir, 0755) == -1 || chmod(dir, 0755) == -1)
-		return lab_errx(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		return pki_errx(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
 	if (lab_path(dev->cert, dir, "idevid.pem", err, errlen) == -1 ||
 	    lab_path(dev->key, dir, "idevid.key", err, errlen) == -1 ||
 	    lab_path(dev->masa_anchor, dir, "masa-anchor.pem", err, errlen) == -1)
@@ -413,10 +395,10 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	memset(&sp, 0, sizeof(sp));
 	ERR_clear_error();
 	if (ndevices > LAB_MAX_DEVICES)
-		return lab_errx(err, errlen, "too many devices (%u, at most %d)", ndevices,
+		return pki_errx(err, errlen, "too many devices (%u, at most %d)", ndevices,
 		    LAB_MAX_DEVICES);
 	if (masa_url != NULL && !lab_url_ok(masa_url))
-		return lab_errx(err, errlen, "masa url \"%.200s\": not an absolute "
+		return pki_errx(err, errlen, "masa url \"%.200s\": not an absolute "
 		    "printable-ASCII URI", masa_url);
 	/* Fail on a bad key type before touching the file system. */
 	if ((probe = pki_key_new(key_type, err, errlen)) == NULL)
@@ -433,7 +415,7 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	    lab_path(devdir, abs, "devices", err, errlen) == -1)
 		goto err;
 	if (access(res->manufacturer_ca_key, F_OK) == 0) {
-		lab_errx(err, errlen, "%s: a manufacturer CA already exists here; refusing to "
+		pki_errx(err, errlen, "%s: a manufacturer CA already exists here; refusing to "
 		    "overwrite its key", res->manufacturer_ca_key);
 		goto err;
 	}
@@ -483,7 +465,7 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 		goto err;
 	if (ndevices > 0 &&
 	    (res->devices = calloc(ndevices, sizeof(*res->devices))) == NULL) {
-		lab_errx(err, errlen, "out of memory");
+		pki_errx(err, errlen, "out of memory");
 		goto err;
 	}
 	for (i = 0; i < ndevices; i++) {
@@ -571,7 +553,7 @@ lab_registrar_san(X509 *cert, const char *listen_host, const char *regname, char
 			snprintf(host, sizeof(host), "%.*s", (int)(n - 2), listen_host + 1);
 		else if ((size_t)snprintf(host, sizeof(host), "%s", listen_host) >=
 		    sizeof(host)) {
-			lab_errx(err, errlen, "listen host too long");
+			pki_errx(err, errlen, "listen host too long");
 			goto out;
 		}
 		if (inet_pton(AF_INET, host, addr) == 1) {
@@ -581,7 +563,7 @@ lab_registrar_san(X509 *cert, const char *listen_host, const char *regname, char
 			if (lab_san_push(gens, GEN_IPADD, addr, 16) == -1)
 				goto err;
 		} else if (!lab_dns_ok(host)) {
-			lab_errx(err, errlen, "listen host \"%.100s\": neither an IP address "
+			pki_errx(err, errlen, "listen host \"%.100s\": neither an IP address "
 			    "nor a DNS name", host);
 			goto out;
 		} else if (strcasecmp(host, regname) != 0 && strcasecmp(host, "localhost") != 0) {
@@ -624,13 +606,13 @@ domainca_create(const char *dir, const char *domain, const char *listen_host,
 	memset(&sp, 0, sizeof(sp));
 	ERR_clear_error();
 	if (!lab_dns_ok(domain))
-		return lab_errx(err, errlen, "domain \"%.100s\": not a DNS name",
+		return pki_errx(err, errlen, "domain \"%.100s\": not a DNS name",
 		    domain != NULL ? domain : "");
 	snprintf(cn, sizeof(cn), "%s Domain CA", domain);
 	snprintf(regname, sizeof(regname), "registrar.%s", domain);
 	/* RFC 5280 ub-common-name: "<domain> Domain CA" and "registrar.<domain>" ≤ 64. */
 	if (strlen(domain) > LAB_CN_MAX - 10)
-		return lab_errx(err, errlen, "domain \"%.100s\": too long for a certificate "
+		return pki_errx(err, errlen, "domain \"%.100s\": too long for a certificate "
 		    "name (at most %d characters)", domain, LAB_CN_MAX - 10);
 	if ((tls_key = pki_key_new(key_type, err, errlen)) == NULL)
 		return -1;
@@ -642,7 +624,7 @@ domainca_create(const char *dir, const char *domain, const char *listen_host,
 	    lab_path(out->tls_key, abs, "registrar.key", err, errlen) == -1)
 		goto err;
 	if (access(out->ca_key, F_OK) == 0) {
-		lab_errx(err, errlen, "%s: a domain CA already exists here; refusing to "
+		pki_errx(err, errlen, "%s: a domain CA already exists here; refusing to "
 		    "overwrite its key", out->ca_key);
 		goto err;
 	}

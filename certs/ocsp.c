@@ -66,25 +66,6 @@ struct ocsp_der {
 };
 
 static int
-ocsp_errx(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Our own error (no OpenSSL reason, which may be stale); clears OpenSSL's queue. */
-static int
-ocsp_errx(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	ERR_clear_error();
-	return -1;
-}
-
-static int
 ocsp_hash_index(int hash)
 {
 	size_t	i;
@@ -167,42 +148,42 @@ ocsp_certid_parse(struct ocsp_der c, struct ocsp_certid *id, char *err, size_t e
 	memset(id, 0, sizeof(*id));
 	if (ocsp_der_expect(&c, DER_SEQUENCE, &alg) == -1 ||
 	    ocsp_der_expect(&alg, DER_OID, &oid) == -1)
-		return ocsp_errx(err, errlen, "ocsp: bad CertID hashAlgorithm");
+		return pki_errx(err, errlen, "ocsp: bad CertID hashAlgorithm");
 	for (i = 0; i < OCSP_NHASHES; i++)
 		if (ocsp_der_is(&oid, ocsp_hashes[i].oid, ocsp_hashes[i].oidlen))
 			h = (int)i;
 	if (h == -1)
-		return ocsp_errx(err, errlen, "ocsp: unsupported CertID hash algorithm");
+		return pki_errx(err, errlen, "ocsp: unsupported CertID hash algorithm");
 	if (alg.len > 0) {
 		if (ocsp_der_expect(&alg, DER_NULL, &nul) == -1 || nul.len != 0 ||
 		    alg.len != 0)
-			return ocsp_errx(err, errlen, "ocsp: bad hash algorithm parameters");
+			return pki_errx(err, errlen, "ocsp: bad hash algorithm parameters");
 		id->params_null = 1;
 	}
 	id->hash = ocsp_hashes[h].hash;
 	id->hash_len = ocsp_hashes[h].mdlen;
 	if (ocsp_der_expect(&c, DER_OCTETSTRING, &nh) == -1 || nh.len != id->hash_len ||
 	    ocsp_der_expect(&c, DER_OCTETSTRING, &kh) == -1 || kh.len != id->hash_len)
-		return ocsp_errx(err, errlen, "ocsp: bad CertID issuer hashes");
+		return pki_errx(err, errlen, "ocsp: bad CertID issuer hashes");
 	memcpy(id->name_hash, nh.p, nh.len);
 	memcpy(id->key_hash, kh.p, kh.len);
 	if (ocsp_der_expect(&c, DER_INTEGER, &ser) == -1 || ser.len == 0)
-		return ocsp_errx(err, errlen, "ocsp: bad CertID serialNumber");
+		return pki_errx(err, errlen, "ocsp: bad CertID serialNumber");
 	if (ser.len > 1 && ((ser.p[0] == 0 && !(ser.p[1] & 0x80)) ||
 	    (ser.p[0] == 0xff && (ser.p[1] & 0x80))))
-		return ocsp_errx(err, errlen, "ocsp: serialNumber not minimally encoded");
+		return pki_errx(err, errlen, "ocsp: serialNumber not minimally encoded");
 	if (ser.p[0] & 0x80)
-		return ocsp_errx(err, errlen, "ocsp: negative serialNumber");
+		return pki_errx(err, errlen, "ocsp: negative serialNumber");
 	if (ser.len > 1 && ser.p[0] == 0) {
 		ser.p++;
 		ser.len--;
 	}
 	if (ser.len > OCSP_SERIAL_BYTES_MAX)
-		return ocsp_errx(err, errlen, "ocsp: serialNumber longer than %d octets",
+		return pki_errx(err, errlen, "ocsp: serialNumber longer than %d octets",
 		    OCSP_SERIAL_BYTES_MAX);
 	pki_serial_to_hex(ser.p, ser.len, id->serial_hex);
 	if (c.len != 0)
-		return ocsp_errx(err, errlen, "ocsp: trailing data in CertID");
+		return pki_errx(err, errlen, "ocsp: trailing data in CertID");
 	return 0;
 }
 
@@ -214,34 +195,34 @@ ocsp_extensions_parse(struct ocsp_der c, struct ocsp_query *q, char *err, size_t
 	int		critical;
 
 	if (ocsp_der_expect(&c, DER_SEQUENCE, &exts) == -1 || c.len != 0)
-		return ocsp_errx(err, errlen, "ocsp: bad requestExtensions");
+		return pki_errx(err, errlen, "ocsp: bad requestExtensions");
 	while (exts.len > 0) {
 		if (ocsp_der_expect(&exts, DER_SEQUENCE, &ext) == -1 ||
 		    ocsp_der_expect(&ext, DER_OID, &oid) == -1 || oid.len == 0)
-			return ocsp_errx(err, errlen, "ocsp: bad request extension");
+			return pki_errx(err, errlen, "ocsp: bad request extension");
 		critical = 0;
 		if (ocsp_der_peek(&ext) == DER_BOOLEAN) {
 			if (ocsp_der_expect(&ext, DER_BOOLEAN, &crit) == -1 || crit.len != 1 ||
 			    (crit.p[0] != 0 && crit.p[0] != 0xff))
-				return ocsp_errx(err, errlen, "ocsp: bad extension criticality");
+				return pki_errx(err, errlen, "ocsp: bad extension criticality");
 			critical = crit.p[0] == 0xff;
 		}
 		if (ocsp_der_expect(&ext, DER_OCTETSTRING, &val) == -1 || ext.len != 0)
-			return ocsp_errx(err, errlen, "ocsp: bad request extension");
+			return pki_errx(err, errlen, "ocsp: bad request extension");
 		if (ocsp_der_is(&oid, oid_nonce, sizeof(oid_nonce))) {
 			/* RFC 9654 §2.1: Nonce ::= OCTET STRING (SIZE(1..128)) */
 			if (q->nonce_len > 0)
-				return ocsp_errx(err, errlen, "ocsp: two nonce extensions");
+				return pki_errx(err, errlen, "ocsp: two nonce extensions");
 			if (ocsp_der_expect(&val, DER_OCTETSTRING, &nonce) == -1 || val.len != 0)
-				return ocsp_errx(err, errlen, "ocsp: nonce is not an OCTET STRING");
+				return pki_errx(err, errlen, "ocsp: nonce is not an OCTET STRING");
 			if (nonce.len < 1 || nonce.len > OCSP_NONCE_MAX)
-				return ocsp_errx(err, errlen,
+				return pki_errx(err, errlen,
 				    "ocsp: nonce of %zu octets (1..%d allowed)", nonce.len,
 				    OCSP_NONCE_MAX);
 			memcpy(q->nonce, nonce.p, nonce.len);
 			q->nonce_len = nonce.len;
 		} else if (critical)
-			return ocsp_errx(err, errlen, "ocsp: unsupported critical extension");
+			return pki_errx(err, errlen, "ocsp: unsupported critical extension");
 	}
 	return 0;
 }
@@ -253,12 +234,12 @@ ocsp_request_parse(const unsigned char *der, size_t len, struct ocsp_query *q, c
 	struct ocsp_der	top, req, tbs, v, list, r, cid;
 
 	if (q == NULL)
-		return ocsp_errx(err, errlen, "ocsp: no output");
+		return pki_errx(err, errlen, "ocsp: no output");
 	memset(q, 0, sizeof(*q));
 	if (der == NULL || len == 0)
-		return ocsp_errx(err, errlen, "ocsp: empty request");
+		return pki_errx(err, errlen, "ocsp: empty request");
 	if (len > OCSP_REQUEST_MAX)
-		return ocsp_errx(err, errlen, "ocsp: request of %zu bytes, more than %d", len,
+		return pki_errx(err, errlen, "ocsp: request of %zu bytes, more than %d", len,
 		    OCSP_REQUEST_MAX);
 	top.p = der;
 	top.len = len;
@@ -277,7 +258,7 @@ ocsp_request_parse(const unsigned char *der, size_t len, struct ocsp_query *q, c
 		if (ocsp_der_expect(&tbs, DER_CTX0, &v) == -1)
 			goto malformed;
 		if (!ocsp_der_is(&v, (const unsigned char *)"\x02\x01\x00", 3))
-			return ocsp_errx(err, errlen, "ocsp: unsupported request version");
+			return pki_errx(err, errlen, "ocsp: unsupported request version");
 	}
 	if (ocsp_der_peek(&tbs) == DER_CTX1 && ocsp_der_expect(&tbs, DER_CTX1, &v) == -1)
 		goto malformed;
@@ -285,7 +266,7 @@ ocsp_request_parse(const unsigned char *der, size_t len, struct ocsp_query *q, c
 		goto malformed;
 	while (list.len > 0) {
 		if (q->nids == OCSP_IDS_MAX) {
-			ocsp_errx(err, errlen, "ocsp: more than %d CertIDs in one request",
+			pki_errx(err, errlen, "ocsp: more than %d CertIDs in one request",
 			    OCSP_IDS_MAX);
 			goto fail;
 		}
@@ -302,7 +283,7 @@ ocsp_request_parse(const unsigned char *der, size_t len, struct ocsp_query *q, c
 		q->nids++;
 	}
 	if (q->nids == 0) {
-		ocsp_errx(err, errlen, "ocsp: request without CertIDs");
+		pki_errx(err, errlen, "ocsp: request without CertIDs");
 		goto fail;
 	}
 	if (ocsp_der_peek(&tbs) == DER_CTX2) {
@@ -315,7 +296,7 @@ ocsp_request_parse(const unsigned char *der, size_t len, struct ocsp_query *q, c
 		goto malformed;
 	return 0;
  malformed:
-	ocsp_errx(err, errlen, "ocsp: malformed OCSPRequest");
+	pki_errx(err, errlen, "ocsp: malformed OCSPRequest");
  fail:
 	memset(q, 0, sizeof(*q));
 	return -1;
@@ -382,16 +363,16 @@ ocsp_get_path_decode(const char *path, unsigned char **der, size_t *len, char *e
 	int		 hi, lo, v;
 
 	if (der == NULL || len == NULL)
-		return ocsp_errx(err, errlen, "ocsp: no output");
+		return pki_errx(err, errlen, "ocsp: no output");
 	*der = NULL;
 	*len = 0;
 	if (path == NULL || (n = strnlen(path, OCSP_GET_PATH_MAX + 1)) == 0)
-		return ocsp_errx(err, errlen, "ocsp: empty GET request");
+		return pki_errx(err, errlen, "ocsp: empty GET request");
 	if (n > OCSP_GET_PATH_MAX)
-		return ocsp_errx(err, errlen, "ocsp: GET request longer than %d characters",
+		return pki_errx(err, errlen, "ocsp: GET request longer than %d characters",
 		    OCSP_GET_PATH_MAX);
 	if ((txt = malloc(n)) == NULL)
-		return ocsp_errx(err, errlen, "ocsp: out of memory");
+		return pki_errx(err, errlen, "ocsp: out of memory");
 	/* URL decoding (RFC 3986 §2.1) */
 	for (i = 0; i < n; i++) {
 		if (path[i] != '%') {
@@ -399,13 +380,13 @@ ocsp_get_path_decode(const char *path, unsigned char **der, size_t *len, char *e
 			continue;
 		}
 		if (i + 2 >= n) {
-			ocsp_errx(err, errlen, "ocsp: truncated %%-escape in GET request");
+			pki_errx(err, errlen, "ocsp: truncated %%-escape in GET request");
 			goto err;
 		}
 		hi = pki_hexval((unsigned char)path[i + 1]);
 		lo = pki_hexval((unsigned char)path[i + 2]);
 		if (hi < 0 || lo < 0) {
-			ocsp_errx(err, errlen, "ocsp: bad %%-escape in GET request");
+			pki_errx(err, errlen, "ocsp: bad %%-escape in GET request");
 			goto err;
 		}
 		txt[t++] = (unsigned char)(hi << 4 | lo);
@@ -417,22 +398,22 @@ ocsp_get_path_decode(const char *path, unsigned char **der, size_t *len, char *e
 		pad++;
 	}
 	if (t % 4 == 1 || (pad > 0 && (t + pad) % 4 != 0)) {
-		ocsp_errx(err, errlen, "ocsp: bad base64 length in GET request");
+		pki_errx(err, errlen, "ocsp: bad base64 length in GET request");
 		goto err;
 	}
 	nq = t / 4 * 3 + (t % 4 == 0 ? 0 : t % 4 - 1);
 	if (nq == 0 || nq > OCSP_REQUEST_MAX) {
-		ocsp_errx(err, errlen, "ocsp: GET request of %zu bytes (1..%d allowed)", nq,
+		pki_errx(err, errlen, "ocsp: GET request of %zu bytes (1..%d allowed)", nq,
 		    OCSP_REQUEST_MAX);
 		goto err;
 	}
 	if ((out = malloc(nq)) == NULL) {
-		ocsp_errx(err, errlen, "ocsp: out of memory");
+		pki_errx(err, errlen, "ocsp: out of memory");
 		goto err;
 	}
 	for (i = 0; i < t; i++) {
 		if ((v = ocsp_b64val(txt[i])) < 0) {
-			ocsp_errx(err, errlen, "ocsp: bad base64 character in GET request");
+			pki_errx(err, errlen, "ocsp: bad base64 character in GET request");
 			goto err;
 		}
 		acc = acc << 6 | (unsigned int)v;
@@ -558,19 +539,19 @@ ocsp_response_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct ocsp_query *q,
 	int			 n, rc = -1;
 
 	if (der == NULL || len == NULL)
-		return ocsp_errx(err, errlen, "ocsp: no output buffer");
+		return pki_errx(err, errlen, "ocsp: no output buffer");
 	*der = NULL;
 	*len = 0;
 	if (ca_cert == NULL || ca_key == NULL || q == NULL || st == NULL)
-		return ocsp_errx(err, errlen, "ocsp: missing CA, key, query or status");
+		return pki_errx(err, errlen, "ocsp: missing CA, key, query or status");
 	if (q->nids == 0 || q->nids > OCSP_IDS_MAX || q->nonce_len > OCSP_NONCE_MAX)
-		return ocsp_errx(err, errlen, "ocsp: bad query");
+		return pki_errx(err, errlen, "ocsp: bad query");
 	if (next_update_hours > OCSP_HOURS_MAX || this_update < 0 ||
 	    this_update + (int64_t)next_update_hours * 3600 > OCSP_TIME_MAX)
-		return ocsp_errx(err, errlen, "ocsp: thisUpdate/nextUpdate out of range");
+		return pki_errx(err, errlen, "ocsp: thisUpdate/nextUpdate out of range");
 	for (i = 0; i < q->nids; i++)
 		if (!ocsp_status_valid(&st[i]))
-			return ocsp_errx(err, errlen, "ocsp: bad status for CertID %zu", i);
+			return pki_errx(err, errlen, "ocsp: bad status for CertID %zu", i);
 	if (X509_check_private_key(ca_cert, ca_key) != 1)
 		return pki_err(err, errlen, "ocsp: the key does not match the CA certificate");
 
@@ -582,7 +563,7 @@ ocsp_response_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct ocsp_query *q,
 		goto ossl;
 	for (i = 0; i < q->nids; i++) {
 		if (ocsp_certid_der(&q->ids[i], cidder, &cidlen) == -1) {
-			ocsp_errx(err, errlen, "ocsp: bad CertID %zu in query", i);
+			pki_errx(err, errlen, "ocsp: bad CertID %zu in query", i);
 			goto err;
 		}
 		cp = cidder;
@@ -725,13 +706,13 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 	int			 h;
 
 	if (q == NULL)
-		return ocsp_errx(err, errlen, "ocsp query: no output");
+		return pki_errx(err, errlen, "ocsp query: no output");
 	memset(q, 0, sizeof(*q));
 	if (buf == NULL || len < 1)
 		goto trunc;
 	q->nids = *p++;
 	if (q->nids == 0 || q->nids > OCSP_IDS_MAX) {
-		ocsp_errx(err, errlen, "ocsp query: %zu CertIDs (1..%d allowed)", q->nids,
+		pki_errx(err, errlen, "ocsp query: %zu CertIDs (1..%d allowed)", q->nids,
 		    OCSP_IDS_MAX);
 		goto fail;
 	}
@@ -745,7 +726,7 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 		p += 3;
 		if ((h = ocsp_hash_index(id->hash)) == -1 || hl != ocsp_hashes[h].mdlen ||
 		    id->params_null > 1) {
-			ocsp_errx(err, errlen, "ocsp query: CertID %zu: bad hash", i);
+			pki_errx(err, errlen, "ocsp query: CertID %zu: bad hash", i);
 			goto fail;
 		}
 		id->hash_len = hl;
@@ -756,13 +737,13 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 		p += 2 * hl;
 		sl = *p++;
 		if (sl == 0 || sl > OCSP_SERIAL_BYTES_MAX) {
-			ocsp_errx(err, errlen, "ocsp query: CertID %zu: bad serial length", i);
+			pki_errx(err, errlen, "ocsp query: CertID %zu: bad serial length", i);
 			goto fail;
 		}
 		if ((size_t)(end - p) < sl)
 			goto trunc;
 		if (sl > 1 && p[0] == 0) {
-			ocsp_errx(err, errlen, "ocsp query: CertID %zu: serial with a leading zero",
+			pki_errx(err, errlen, "ocsp query: CertID %zu: serial with a leading zero",
 			    i);
 			goto fail;
 		}
@@ -773,7 +754,7 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 		goto trunc;
 	q->nonce_len = *p++;
 	if (q->nonce_len > OCSP_NONCE_MAX) {
-		ocsp_errx(err, errlen, "ocsp query: nonce of %zu octets", q->nonce_len);
+		pki_errx(err, errlen, "ocsp query: nonce of %zu octets", q->nonce_len);
 		goto fail;
 	}
 	if ((size_t)(end - p) < q->nonce_len)
@@ -781,12 +762,12 @@ ocsp_query_decode(const unsigned char *buf, size_t len, struct ocsp_query *q, ch
 	memcpy(q->nonce, p, q->nonce_len);
 	p += q->nonce_len;
 	if (p != end) {
-		ocsp_errx(err, errlen, "ocsp query: %zu trailing bytes", (size_t)(end - p));
+		pki_errx(err, errlen, "ocsp query: %zu trailing bytes", (size_t)(end - p));
 		goto fail;
 	}
 	return 0;
  trunc:
-	ocsp_errx(err, errlen, "ocsp query: truncated");
+	pki_errx(err, errlen, "ocsp query: truncated");
  fail:
 	memset(q, 0, sizeof(*q));
 	return -1;
@@ -834,16 +815,16 @@ ocsp_status_decode(const unsigned char *buf, size_t len, struct ocsp_status st[O
 	uint64_t		 t;
 
 	if (st == NULL || n == NULL)
-		return ocsp_errx(err, errlen, "ocsp status: no output");
+		return pki_errx(err, errlen, "ocsp status: no output");
 	*n = 0;
 	if (buf == NULL || len < 1)
-		return ocsp_errx(err, errlen, "ocsp status: truncated");
+		return pki_errx(err, errlen, "ocsp status: truncated");
 	cnt = buf[0];
 	if (cnt == 0 || cnt > OCSP_IDS_MAX)
-		return ocsp_errx(err, errlen, "ocsp status: %zu entries (1..%d allowed)", cnt,
+		return pki_errx(err, errlen, "ocsp status: %zu entries (1..%d allowed)", cnt,
 		    OCSP_IDS_MAX);
 	if (len != 1 + cnt * 10)
-		return ocsp_errx(err, errlen, "ocsp status: %zu bytes for %zu entries", len, cnt);
+		return pki_errx(err, errlen, "ocsp status: %zu bytes for %zu entries", len, cnt);
 	p = buf + 1;
 	for (i = 0; i < cnt; i++) {
 		st[i].status = p[0];
@@ -855,7 +836,7 @@ ocsp_status_decode(const unsigned char *buf, size_t len, struct ocsp_status st[O
 		if (!ocsp_status_valid(&st[i]) || (st[i].status != OCSP_CERT_REVOKED &&
 		    (st[i].revoked_at != 0 || st[i].reason != -1))) {
 			memset(st, 0, sizeof(*st) * OCSP_IDS_MAX);
-			return ocsp_errx(err, errlen, "ocsp status: entry %zu is invalid", i);
+			return pki_errx(err, errlen, "ocsp status: entry %zu is invalid", i);
 		}
 	}
 	*n = cnt;

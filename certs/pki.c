@@ -62,12 +62,7 @@ pki_err(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* Plain error without OpenSSL's reason (which may be stale); clears the queue too. */
-static int
-pki_errx(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
+int
 pki_errx(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list	ap;

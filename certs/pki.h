@@ -78,5 +78,8 @@ int	pki_add_hwmodule_san(X509 *cert, const char *hwtype_oid, const char *hwseria
 /* Last OpenSSL error reason appended after prefix into err; returns -1. */
 int	pki_err(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* Our own error, without OpenSSL's reason (which may be stale); clears the queue; -1. */
+int	pki_errx(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -56,23 +56,6 @@ struct signer {
 	pthread_mutex_t	 lock;		/* one request/response on the channel at a time */
 };
 
-static int
-signer_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-signer_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static void
 put32(unsigned char *p, uint32_t v)
 {
@@ -410,7 +393,7 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 	pid_t pid;
 
 	if (ca_cert_path == NULL || ca_key_path == NULL || prof == NULL) {
-		signer_seterr(err, errlen, "signer: missing CA certificate, key or profile");
+		pki_errx(err, errlen, "signer: missing CA certificate, key or profile");
 		return NULL;
 	}
 	p = *prof;
@@ -421,27 +404,27 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 		goto err;
 	if (X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		signer_seterr(err, errlen, "signer: %s does not match %s", ca_key_path,
+		pki_errx(err, errlen, "signer: %s does not match %s", ca_key_path,
 		    ca_cert_path);
 		goto err;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		signer_seterr(err, errlen, "signer: out of memory");
+		pki_errx(err, errlen, "signer: out of memory");
 		goto err;
 	}
 	s->fd = -1;
 	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s);
 		s = NULL;
-		signer_seterr(err, errlen, "signer: cannot create lock");
+		pki_errx(err, errlen, "signer: cannot create lock");
 		goto err;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		signer_seterr(err, errlen, "signer: socketpair: %s", strerror(errno));
+		pki_errx(err, errlen, "signer: socketpair: %s", strerror(errno));
 		goto err;
 	}
 	if ((pid = fork()) == -1) {
-		signer_seterr(err, errlen, "signer: fork: %s", strerror(errno));
+		pki_errx(err, errlen, "signer: fork: %s", strerror(errno));
 		goto err;
 	}
 	if (pid == 0) {
@@ -488,7 +471,7 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t ma
 
 	*body = NULL;
 	if (s->dead)
-		return signer_seterr(err, errlen, "signer: the signing process is gone");
+		return pki_errx(err, errlen, "signer: the signing process is gone");
 	if (write_full(s->fd, req, reqlen) == -1 || read_full(s->fd, hdr, sizeof(hdr)) != 1)
 		goto dead;
 	*status = get32(hdr);
@@ -498,7 +481,7 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t ma
 	if ((*body = malloc(len + 1)) == NULL) {
 		/* We cannot drain the answer: the channel is out of step from here on. */
 		s->dead = 1;
-		return signer_seterr(err, errlen, "signer: out of memory");
+		return pki_errx(err, errlen, "signer: out of memory");
 	}
 	if (len > 0 && read_full(s->fd, *body, len) != 1) {
 		free(*body);
@@ -510,7 +493,7 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t ma
 	return 0;
 dead:
 	s->dead = 1;
-	return signer_seterr(err, errlen, "signer: the signing process is gone");
+	return pki_errx(err, errlen, "signer: the signing process is gone");
 }
 
 /* Turn one exchange's outcome into the caller's DER or a one-line error. */
@@ -527,7 +510,7 @@ signer_result(int rc, uint32_t status, unsigned char *body, size_t rlen, unsigne
 		for (i = 0; i < rlen; i++)
 			if (body[i] < 0x20 || body[i] > 0x7e)
 				body[i] = '?';
-		signer_seterr(err, errlen, "%s", rlen > 0 ? (char *)body : "signer: empty answer");
+		pki_errx(err, errlen, "%s", rlen > 0 ? (char *)body : "signer: empty answer");
 		free(body);
 		return -1;
 	}
@@ -547,21 +530,21 @@ signer_issue(struct signer *s, const char *device_serial, const unsigned char *s
 	int rc;
 
 	if (der == NULL || der_len == NULL)
-		return signer_seterr(err, errlen, "signer: no output");
+		return pki_errx(err, errlen, "signer: no output");
 	*der = NULL;
 	*der_len = 0;
 	if (s == NULL || device_serial == NULL || spki == NULL || spki_len == 0)
-		return signer_seterr(err, errlen, "signer: missing serial or public key");
+		return pki_errx(err, errlen, "signer: missing serial or public key");
 	if (hwmodule == NULL)
 		hw_len = 0;
 	sl = strnlen(device_serial, PKI_SERIAL_MAX);
 	if (sl == 0 || sl >= PKI_SERIAL_MAX)
-		return signer_seterr(err, errlen, "signer: device serial must be 1 to %d bytes",
+		return pki_errx(err, errlen, "signer: device serial must be 1 to %d bytes",
 		    PKI_SERIAL_MAX - 1);
 	/* Bound every field before touching the buffer. */
 	if (spki_len > SIGNER_BODY_MAX || hw_len > SIGNER_BODY_MAX ||
 	    (blen = 2 + sl + 2 + spki_len + 2 + hw_len) > SIGNER_BODY_MAX)
-		return signer_seterr(err, errlen, "signer: request larger than %d bytes",
+		return pki_errx(err, errlen, "signer: request larger than %d bytes",
 		    SIGNER_MSG_MAX);
 	put32(msg, SIGNER_T_ISSUE);
 	put32(msg + 4, (uint32_t)blen);
@@ -596,12 +579,12 @@ signer_crl(struct signer *s, const struct crl_entry *e, size_t n, uint64_t crl_n
 	*der = NULL;
 	*der_len = 0;
 	if (s == NULL)
-		return signer_seterr(err, errlen, "signer: not running");
+		return pki_errx(err, errlen, "signer: not running");
 	if (crl_entries_encode(e, n, &enc, &elen) == -1)
-		return signer_seterr(err, errlen, "signer: cannot encode %zu CRL entries", n);
+		return pki_errx(err, errlen, "signer: cannot encode %zu CRL entries", n);
 	if (elen > SIGNER_LARGE_MAX - 20 || (msg = malloc(SIGNER_HDR + 20 + elen)) == NULL) {
 		free(enc);
-		return signer_seterr(err, errlen, "signer: CRL request too large");
+		return pki_errx(err, errlen, "signer: CRL request too large");
 	}
 	put32(msg, SIGNER_T_CRL);
 	put32(msg + 4, (uint32_t)(20 + elen));
@@ -631,12 +614,12 @@ signer_ocsp(struct signer *s, const struct ocsp_query *q, const struct ocsp_stat
 	*der = NULL;
 	*der_len = 0;
 	if (s == NULL || q == NULL || st == NULL)
-		return signer_seterr(err, errlen, "signer: not running");
+		return pki_errx(err, errlen, "signer: not running");
 	if (ocsp_query_encode(q, &qb, &ql) == -1 || ocsp_status_encode(st, q->nids, &sb, &sl) ==
 	    -1 || 4 + ql + 4 + sl + 12 > SIGNER_BODY_MAX) {
 		free(qb);
 		free(sb);
-		return signer_seterr(err, errlen, "signer: cannot encode the OCSP request");
+		return pki_errx(err, errlen, "signer: cannot encode the OCSP request");
 	}
 	put32(msg, SIGNER_T_OCSP);
 	put32(msg + 4, (uint32_t)(4 + ql + 4 + sl + 12));

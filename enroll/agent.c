@@ -29,6 +29,7 @@
 #include "certs/pki.h"
 #include "enroll/b64.h"
 #include "enroll/chanbind.h"
+#include "enroll/log.h"
 #include "enroll/voucher.h"	/* brski */
 
 #define EST_WELL_KNOWN		"/.well-known/est"
@@ -85,23 +86,6 @@ struct agent_est {
 	struct curl_slist	*req_hdrs;	/* replaces post_hdrs for one request */
 };
 
-static int
-agent_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-agent_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static void
 agent_say(const struct agent_opts *o, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -151,7 +135,7 @@ agent_path(char *out, const char *dir, const char *name, const char *suffix, cha
 {
 	if ((size_t)snprintf(out, AGENT_PATH_MAX, "%s/%s%s", dir, name, suffix) >=
 	    AGENT_PATH_MAX)
-		return agent_err(err, errlen, "%s: path too long", dir);
+		return errf(err, errlen, "%s: path too long", dir);
 	return 0;
 }
 
@@ -225,26 +209,26 @@ agent_server_check(const char *url, char *out, size_t outlen, char *err, size_t 
 	size_t n, hostlen;
 
 	if (url == NULL || *url == '\0')
-		return agent_err(err, errlen, "no server URL given");
+		return errf(err, errlen, "no server URL given");
 	if (strncasecmp(url, "https://", 8) != 0)
-		return agent_err(err, errlen, "server URL must start with https://: %.200s", url);
+		return errf(err, errlen, "server URL must start with https://: %.200s", url);
 	host = url + 8;
 	hostlen = strcspn(host, "/");
 	if (hostlen == 0)
-		return agent_err(err, errlen, "server URL has no host: %.200s", url);
+		return errf(err, errlen, "server URL has no host: %.200s", url);
 	if (memchr(host, '@', hostlen) != NULL)
-		return agent_err(err, errlen, "server URL must not carry user information");
+		return errf(err, errlen, "server URL must not carry user information");
 	for (p = url; *p != '\0'; p++) {
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == '?' ||
 		    *p == '#')
-			return agent_err(err, errlen, "server URL must not contain spaces, "
+			return errf(err, errlen, "server URL must not contain spaces, "
 			    "control characters, '?' or '#'");
 	}
 	n = strlen(url);
 	while (n > 8 && url[n - 1] == '/')
 		n--;
 	if (n >= outlen)
-		return agent_err(err, errlen, "server URL too long");
+		return errf(err, errlen, "server URL too long");
 	memcpy(out, url, n);
 	out[n] = '\0';
 	return 0;
@@ -258,12 +242,12 @@ agent_label_check(const char *label, char *err, size_t errlen)
 	const char *p;
 
 	if (n == 0 || n > AGENT_LABEL_MAX || strcmp(label, ".") == 0 || strcmp(label, "..") == 0)
-		return agent_err(err, errlen, "bad label \"%.64s\": 1 to %d of A-Z a-z 0-9 . _ -",
+		return errf(err, errlen, "bad label \"%.64s\": 1 to %d of A-Z a-z 0-9 . _ -",
 		    label, AGENT_LABEL_MAX);
 	for (p = label; *p != '\0'; p++) {
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
-			return agent_err(err, errlen, "bad label \"%.64s\": 1 to %d of "
+			return errf(err, errlen, "bad label \"%.64s\": 1 to %d of "
 			    "A-Z a-z 0-9 . _ -", label, AGENT_LABEL_MAX);
 	}
 	return 0;
@@ -292,8 +276,8 @@ agent_http_err(struct agent_est *e, const char *what, long status, char *err, si
 
 	agent_body_line(&e->body, line, sizeof(line));
 	if (line[0] == '\0')
-		return agent_err(err, errlen, "%s: HTTP %ld", what, status);
-	return agent_err(err, errlen, "%s: HTTP %ld: %s", what, status, line);
+		return errf(err, errlen, "%s: HTTP %ld", what, status);
+	return errf(err, errlen, "%s: HTTP %ld: %s", what, status, line);
 }
 
 /* ---- libcurl callbacks ------------------------------------------------------------ */
@@ -482,12 +466,12 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 		snprintf(e->base, sizeof(e->base), "%s%s", e->server, EST_WELL_KNOWN);
 	if (pin != NULL) {
 		if (pki_fingerprint_parse(pin, e->pin) != 0)
-			return agent_err(err, errlen, "bad fingerprint \"%.100s\": expected "
+			return errf(err, errlen, "bad fingerprint \"%.100s\": expected "
 			    "sha256: and 64 hex digits", pin);
 		e->pinned = 1;
 	}
 	if ((e->curl = c = curl_easy_init()) == NULL)
-		return agent_err(err, errlen, "libcurl: cannot create a handle");
+		return errf(err, errlen, "libcurl: cannot create a handle");
 
 	/* RFC 7030 §4.2.1: the CSR is base64 of DER, Content-Transfer-Encoding base64. */
 	if ((e->post_hdrs = curl_slist_append(NULL, "Content-Type: application/pkcs10")) ==
@@ -495,7 +479,7 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 	    curl_slist_append(e->post_hdrs, "Content-Transfer-Encoding: base64") == NULL ||
 	    curl_slist_append(e->post_hdrs, "Accept: application/pkcs7-mime") == NULL ||
 	    curl_slist_append(e->post_hdrs, "Expect:") == NULL) {
-		agent_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto err;
 	}
 
@@ -537,7 +521,7 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	}
 	if (rc != 0) {
-		agent_err(err, errlen, "libcurl lacks a needed feature (OpenSSL backend, "
+		errf(err, errlen, "libcurl lacks a needed feature (OpenSSL backend, "
 		    "libcurl >= 7.85 required)");
 		goto err;
 	}
@@ -575,7 +559,7 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 	e->pin_failed = 0;
 	e->cb_mismatch = 0;
 	if ((left = agent_remaining(e)) < 0.05)
-		return agent_err(err, errlen, "%s: timed out", op);
+		return errf(err, errlen, "%s: timed out", op);
 
 	rc |= curl_easy_setopt(e->curl, CURLOPT_URL, url);
 	rc |= curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)(left * 1000.0));
@@ -590,38 +574,38 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 		rc |= curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
 	}
 	if (rc != 0)
-		return agent_err(err, errlen, "%s: libcurl option rejected", op);
+		return errf(err, errlen, "%s: libcurl option rejected", op);
 
 	cc = curl_easy_perform(e->curl);
 	if (cc != CURLE_OK) {
 		if (e->pin_failed)
-			return agent_err(err, errlen, "registrar certificate %s does not match the "
+			return errf(err, errlen, "registrar certificate %s does not match the "
 			    "pinned fingerprint", e->seen_fp);
 		if (e->voucher_refused)
-			return agent_err(err, errlen, "registrar certificate is not under the "
+			return errf(err, errlen, "registrar certificate is not under the "
 			    "voucher's pinned domain certificate");
 		if (e->cb_mismatch)
-			return agent_err(err, errlen, "connection not reused, channel binding "
+			return errf(err, errlen, "connection not reused, channel binding "
 			    "impossible");
 		if (e->body.overflow)
-			return agent_err(err, errlen, "%s: response larger than %d bytes", op,
+			return errf(err, errlen, "%s: response larger than %d bytes", op,
 			    AGENT_RESPONSE_MAX);
 		if (cc == CURLE_OPERATION_TIMEDOUT)
-			return agent_err(err, errlen, "%s: timed out", op);
+			return errf(err, errlen, "%s: timed out", op);
 		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
-			return agent_err(err, errlen, "cannot verify the registrar: %s",
+			return errf(err, errlen, "cannot verify the registrar: %s",
 			    e->curlerr[0] ? e->curlerr : curl_easy_strerror(cc));
-		return agent_err(err, errlen, "%s: %s", op,
+		return errf(err, errlen, "%s: %s", op,
 		    e->curlerr[0] ? e->curlerr : curl_easy_strerror(cc));
 	}
 	if (curl_easy_getinfo(e->curl, CURLINFO_NUM_CONNECTS, &nconn) != CURLE_OK)
-		return agent_err(err, errlen, "%s: libcurl: no connection count", op);
+		return errf(err, errlen, "%s: libcurl: no connection count", op);
 	e->nconn += (int)nconn;
 	if (e->nreq > 0 && nconn != 0 && !allow_reconnect)
-		return agent_err(err, errlen, "connection not reused, channel binding impossible");
+		return errf(err, errlen, "connection not reused, channel binding impossible");
 	e->nreq++;
 	if (curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
-		return agent_err(err, errlen, "%s: no HTTP status", op);
+		return errf(err, errlen, "%s: no HTTP status", op);
 	agent_say(e->o, AGENT_DEBUG, "%s %s: HTTP %ld, %zu bytes", body ? "POST" : "GET", url,
 	    *status, e->body.len);
 	return 0;
@@ -646,9 +630,9 @@ agent_body_certs(struct agent_est *e, const char *what, char *err, size_t errlen
 		/* Name a wrong media type: it usually means the URL is not an EST server. */
 		if (curl_easy_getinfo(e->curl, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK ||
 		    ct == NULL || strncasecmp(ct, "application/pkcs7-mime", 22) == 0)
-			agent_err(err, errlen, "%s: bad answer: %s", what, why);
+			errf(err, errlen, "%s: bad answer: %s", what, why);
 		else
-			agent_err(err, errlen, "%s: bad answer (Content-Type %.60s): %s", what,
+			errf(err, errlen, "%s: bad answer (Content-Type %.60s): %s", what,
 			    ct, why);
 	}
 	return certs;
@@ -709,7 +693,7 @@ agent_csr_build(EVP_PKEY *key, const char *serial, const char *challenge,
 	ERR_clear_error();
 	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL ||
 	    !X509_REQ_set_version(req, X509_REQ_VERSION_1)) {
-		agent_err(err, errlen, "CSR: out of memory");
+		errf(err, errlen, "CSR: out of memory");
 		goto err;
 	}
 	if (!X509_NAME_add_entry_by_NID(name, NID_serialNumber, MBSTRING_ASC,
@@ -717,36 +701,36 @@ agent_csr_build(EVP_PKEY *key, const char *serial, const char *challenge,
 	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
 	    (const unsigned char *)serial, -1, -1, 0) ||
 	    !X509_REQ_set_subject_name(req, name)) {
-		agent_err(err, errlen, "CSR: subject: %s",
+		errf(err, errlen, "CSR: subject: %s",
 		    agent_ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	if (!X509_REQ_set_pubkey(req, key)) {
-		agent_err(err, errlen, "CSR: public key: %s",
+		errf(err, errlen, "CSR: public key: %s",
 		    agent_ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	/* RFC 7030 §3.5: the channel binding goes into challengePassword. */
 	if (challenge != NULL && !X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
 	    V_ASN1_PRINTABLESTRING, (const unsigned char *)challenge, (int)strlen(challenge))) {
-		agent_err(err, errlen, "CSR: challengePassword: %s",
+		errf(err, errlen, "CSR: challengePassword: %s",
 		    agent_ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	md = (EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 || EVP_PKEY_get_id(key) ==
 	    EVP_PKEY_ED448) ? NULL : EVP_sha256();
 	if (X509_REQ_sign(req, key, md) <= 0) {
-		agent_err(err, errlen, "CSR: signing: %s",
+		errf(err, errlen, "CSR: signing: %s",
 		    agent_ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	if ((n = i2d_X509_REQ(req, NULL)) <= 0 || (*der = malloc((size_t)n)) == NULL) {
-		agent_err(err, errlen, "CSR: encoding failed");
+		errf(err, errlen, "CSR: encoding failed");
 		goto err;
 	}
 	p = *der;
 	if (i2d_X509_REQ(req, &p) != n) {
-		agent_err(err, errlen, "CSR: encoding failed");
+		errf(err, errlen, "CSR: encoding failed");
 		goto err;
 	}
 	*derlen = (size_t)n;
@@ -803,7 +787,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 		e->expect_cb = NULL;
 		if (o->chanbind == AGENT_CB_NORMAL) {
 			if (!e->cb_ok) {
-				agent_err(err, errlen, "cannot read the TLS channel binding of "
+				errf(err, errlen, "cannot read the TLS channel binding of "
 				    "this connection");
 				goto err;
 			}
@@ -813,7 +797,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			memset(zeros, 0, sizeof(zeros));
 			free(bad);
 			if ((bad = b64_encode(zeros, sizeof(zeros), 0, NULL)) == NULL) {
-				agent_err(err, errlen, "out of memory");
+				errf(err, errlen, "out of memory");
 				goto err;
 			}
 			challenge = bad;
@@ -825,7 +809,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 		free(der);
 		der = NULL;
 		if (body == NULL) {
-			agent_err(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto err;
 		}
 		agent_say(o, AGENT_DEBUG, "CSR: %zu bytes DER, subject serialNumber=%s, %s",
@@ -851,7 +835,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			retry = AGENT_RETRY_DEFAULT;
 		wait = (double)retry;
 		if (wait + 1.0 > agent_remaining(e)) {
-			agent_err(err, errlen, "registrar says the request is pending (HTTP 202, "
+			errf(err, errlen, "registrar says the request is pending (HTTP 202, "
 			    "Retry-After %ld s), more than the time left (--timeout)", (long)retry);
 			goto err;
 		}
@@ -915,37 +899,37 @@ agent_verify_ldevid(X509 *ldevid, STACK_OF(X509) *answer, STACK_OF(X509) *cacert
 	*anchor = NULL;
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
 	    (untrusted = sk_X509_new_null()) == NULL) {
-		agent_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto err;
 	}
 	for (i = 0; i < sk_X509_num(cacerts); i++) {
 		c = sk_X509_value(cacerts, i);
 		if (agent_is_self_signed(c) ? !X509_STORE_add_cert(store, c) :
 		    !sk_X509_push(untrusted, c)) {
-			agent_err(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto err;
 		}
 	}
 	for (i = 0; i < sk_X509_num(answer); i++) {
 		c = sk_X509_value(answer, i);
 		if (c != ldevid && !agent_is_self_signed(c) && !sk_X509_push(untrusted, c)) {
-			agent_err(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto err;
 		}
 	}
 	if (!X509_STORE_CTX_init(ctx, store, ldevid, untrusted)) {
-		agent_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto err;
 	}
 	if (X509_verify_cert(ctx) != 1) {
-		agent_err(err, errlen, "the new LDevID does not chain to the domain CA from "
+		errf(err, errlen, "the new LDevID does not chain to the domain CA from "
 		    "cacerts: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto err;
 	}
 	chain = X509_STORE_CTX_get0_chain(ctx);
 	c = sk_X509_value(chain, sk_X509_num(chain) - 1);
 	if (c == NULL || !X509_up_ref(c)) {
-		agent_err(err, errlen, "verified chain is empty");
+		errf(err, errlen, "verified chain is empty");
 		goto err;
 	}
 	*anchor = c;
@@ -967,7 +951,7 @@ agent_check_pinned_issuer(X509 *peer, STACK_OF(X509) *cacerts, char *err, size_t
 	int i;
 
 	if (peer == NULL)
-		return agent_err(err, errlen, "no registrar certificate recorded");
+		return errf(err, errlen, "no registrar certificate recorded");
 	for (i = 0; i < sk_X509_num(cacerts); i++) {
 		ca = sk_X509_value(cacerts, i);
 		if (X509_check_issued(ca, peer) != X509_V_OK)
@@ -978,7 +962,7 @@ agent_check_pinned_issuer(X509 *peer, STACK_OF(X509) *cacerts, char *err, size_t
 		}
 	}
 	ERR_clear_error();
-	return agent_err(err, errlen, "cacerts does not contain the CA that issued the "
+	return errf(err, errlen, "cacerts does not contain the CA that issued the "
 	    "pinned registrar certificate");
 }
 
@@ -1018,14 +1002,14 @@ agent_recover(const char *dir, char *err, size_t errlen)
 		if (c != NULL && agent_exists(keynew) && agent_key_matches(c, keynew)) {
 			/* Both staged: finish in the normal order, key first. */
 			if (rename(keynew, key) == -1 || rename(crtnew, crt) == -1) {
-				rc = agent_err(err, errlen, "%s: completing replacement: %s", dir,
+				rc = errf(err, errlen, "%s: completing replacement: %s", dir,
 				    strerror(errno));
 				goto out;
 			}
 		} else if (c != NULL && agent_exists(key) && agent_key_matches(c, key)) {
 			/* Crashed between the renames: the key is already in place. */
 			if (rename(crtnew, crt) == -1) {
-				rc = agent_err(err, errlen, "%s: completing replacement: %s", dir,
+				rc = errf(err, errlen, "%s: completing replacement: %s", dir,
 				    strerror(errno));
 				goto out;
 			}
@@ -1062,7 +1046,7 @@ agent_write_files(const char *dir, EVP_PKEY *key, X509 *ldevid, STACK_OF(X509) *
 	nmax = sk_X509_num(answer) > sk_X509_num(cacerts) ? sk_X509_num(answer) :
 	    sk_X509_num(cacerts);
 	if ((arr = calloc((size_t)nmax + 1, sizeof(*arr))) == NULL)
-		return agent_err(err, errlen, "out of memory");
+		return errf(err, errlen, "out of memory");
 	if (agent_path(keynew, dir, AGENT_FILE_KEY, ".new", err, errlen) == -1 ||
 	    agent_path(crtnew, dir, AGENT_FILE_CERT, ".new", err, errlen) == -1)
 		goto err;
@@ -1088,13 +1072,13 @@ agent_write_files(const char *dir, EVP_PKEY *key, X509 *ldevid, STACK_OF(X509) *
 		goto err;
 	}
 	if (rename(keynew, res->key_path) == -1) {
-		agent_err(err, errlen, "%s: %s", res->key_path, strerror(errno));
+		errf(err, errlen, "%s: %s", res->key_path, strerror(errno));
 		(void)unlink(keynew);
 		(void)unlink(crtnew);
 		goto err;
 	}
 	if (rename(crtnew, res->cert_path) == -1) {
-		agent_err(err, errlen, "%s: %s (run again to complete)", res->cert_path,
+		errf(err, errlen, "%s: %s (run again to complete)", res->cert_path,
 		    strerror(errno));
 		goto err;
 	}
@@ -1160,11 +1144,11 @@ agent_meta_read(const char *path, char *server, size_t slen, char *label, size_t
 
 	server[0] = label[0] = ktype[0] = '\0';
 	if (stat(path, &st) == -1)
-		return agent_err(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode) || st.st_size > AGENT_META_MAX)
-		return agent_err(err, errlen, "%s: not a regular file or too large", path);
+		return errf(err, errlen, "%s: not a regular file or too large", path);
 	if ((j = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return agent_err(err, errlen, "%s:%d: %s", path, je.line, je.text);
+		return errf(err, errlen, "%s:%d: %s", path, je.line, je.text);
 	if ((v = json_object_get(j, "server")) != NULL && json_is_string(v))
 		snprintf(server, slen, "%s", json_string_value(v));
 	if ((v = json_object_get(j, "label")) != NULL && json_is_string(v))
@@ -1194,7 +1178,7 @@ agent_brski_post(struct agent_est *e, const char *path, const char *ctype, const
 	    curl_slist_append(e->req_hdrs, "Expect:") == NULL) {
 		curl_slist_free_all(e->req_hdrs);
 		e->req_hdrs = NULL;
-		return agent_err(err, errlen, "out of memory");
+		return errf(err, errlen, "out of memory");
 	}
 	rc = agent_est_request(e, path, body, len, 1, status, err, errlen);
 	curl_slist_free_all(e->req_hdrs);
@@ -1248,7 +1232,7 @@ agent_voucher_request(struct agent_est *e, X509 *idcert, EVP_PKEY *idkey,
 	snprintf(vr.nonce, sizeof(vr.nonce), "%s", nonce);
 	if (e->peer == NULL || voucher_cert_der(e->peer, &vr.proximity_cert,
 	    &vr.proximity_len) == -1) {
-		agent_err(err, errlen, "no registrar certificate recorded");
+		errf(err, errlen, "no registrar certificate recorded");
 		goto out;
 	}
 	if ((json = voucher_json_build(&vr, err, errlen)) == NULL)
@@ -1285,12 +1269,12 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 
 	voucher_init(&v, VOUCHER_KIND_VOUCHER);
 	if ((anchors = voucher_anchors_load(o->masa_anchor, why, sizeof(why))) == NULL) {
-		agent_err(err, errlen, "MASA anchor: %s", why);
+		errf(err, errlen, "MASA anchor: %s", why);
 		goto out;
 	}
 	if ((idcerts = pki_certs_read(o->idevid_cert, why, sizeof(why))) == NULL ||
 	    (idkey = pki_key_read(o->idevid_key, why, sizeof(why))) == NULL) {
-		agent_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto out;
 	}
 	idcert = sk_X509_shift(idcerts);
@@ -1302,7 +1286,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		    "yet trusted)", e->server, fp);
 	for (;;) {
 		if (voucher_nonce_new(nonce) == -1) {
-			agent_err(err, errlen, "no randomness for the nonce");
+			errf(err, errlen, "no randomness for the nonce");
 			goto out;
 		}
 		free(req);
@@ -1330,7 +1314,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		if (wait + 1.0 > agent_remaining(e)) {
 			agent_http_err(e, "registrar cannot obtain a voucher", status, why,
 			    sizeof(why));
-			agent_err(err, errlen, "%s; gave up after %d attempt%s (--timeout)", why,
+			errf(err, errlen, "%s; gave up after %d attempt%s (--timeout)", why,
 			    attempts, attempts == 1 ? "" : "s");
 			goto out;
 		}
@@ -1344,13 +1328,13 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 	    time(NULL), &pinned, &v, why, sizeof(why));
 	if (vst != VOUCHER_OK) {
 		agent_brski_status(e, "voucher_status", 0, why);
-		agent_err(err, errlen, "voucher rejected: %s", why);
+		errf(err, errlen, "voucher rejected: %s", why);
 		goto out;
 	}
 	/* RFC 8995 §5.6.2: the provisional registrar must be under the pinned domain cert. */
 	if (voucher_registrar_check(pinned, e->peer, e->peer_chain, why, sizeof(why)) == -1) {
 		agent_brski_status(e, "voucher_status", 0, why);
-		agent_err(err, errlen, "voucher rejected: %s", why);
+		errf(err, errlen, "voucher rejected: %s", why);
 		goto out;
 	}
 	e->voucher_pin = pinned;
@@ -1392,7 +1376,7 @@ agent_voucher_check_ca(X509 *pin, X509 *anchor, STACK_OF(X509) *cacerts, char *e
 	for (i = 0; i < sk_X509_num(cacerts); i++)
 		if (X509_cmp(pin, sk_X509_value(cacerts, i)) == 0)
 			return 0;
-	return agent_err(err, errlen, "cacerts does not hold the voucher's pinned domain "
+	return errf(err, errlen, "cacerts does not hold the voucher's pinned domain "
 	    "certificate");
 }
 
@@ -1418,7 +1402,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	memset(&e, 0, sizeof(e));
 	server[0] = label[0] = ktype[0] = '\0';
 	if (o->out_dir == NULL || *o->out_dir == '\0')
-		return agent_err(err, errlen, "no output directory given");
+		return errf(err, errlen, "no output directory given");
 	if (agent_path(res->key_path, o->out_dir, AGENT_FILE_KEY, "", err, errlen) == -1 ||
 	    agent_path(res->cert_path, o->out_dir, AGENT_FILE_CERT, "", err, errlen) == -1 ||
 	    agent_path(res->ca_path, o->out_dir, AGENT_FILE_CA, "", err, errlen) == -1 ||
@@ -1427,32 +1411,32 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 
 	if (!reenroll) {
 		if (o->server == NULL || o->idevid_cert == NULL || o->idevid_key == NULL)
-			return agent_err(err, errlen, "enroll needs a server URL, an IDevID "
+			return errf(err, errlen, "enroll needs a server URL, an IDevID "
 			    "certificate and its key");
 		if (o->ca_file != NULL && o->trust_fp != NULL)
-			return agent_err(err, errlen, "enroll needs exactly one of a CA file or "
+			return errf(err, errlen, "enroll needs exactly one of a CA file or "
 			    "a pinned registrar fingerprint");
 		if (o->ca_file == NULL && o->trust_fp == NULL && o->masa_anchor == NULL)
-			return agent_err(err, errlen, "enroll needs a CA file, a pinned "
+			return errf(err, errlen, "enroll needs a CA file, a pinned "
 			    "registrar fingerprint or a MASA anchor (voucher)");
 		/* Check what can be checked before anything is created. */
 		if (agent_server_check(o->server, server, sizeof(server), err, errlen) == -1 ||
 		    (o->label != NULL && agent_label_check(o->label, err, errlen) == -1))
 			return -1;
 		if (o->trust_fp != NULL && pki_fingerprint_parse(o->trust_fp, pinbuf) != 0)
-			return agent_err(err, errlen, "bad fingerprint \"%.100s\": expected "
+			return errf(err, errlen, "bad fingerprint \"%.100s\": expected "
 			    "sha256: and 64 hex digits", o->trust_fp);
 		if (stat(o->out_dir, &st) == -1) {
 			if (errno != ENOENT || mkdir(o->out_dir, 0700) == -1)
-				return agent_err(err, errlen, "%s: %s", o->out_dir,
+				return errf(err, errlen, "%s: %s", o->out_dir,
 				    strerror(errno));
 			made_dir = 1;
 		} else if (!S_ISDIR(st.st_mode))
-			return agent_err(err, errlen, "%s: not a directory", o->out_dir);
+			return errf(err, errlen, "%s: not a directory", o->out_dir);
 		if (agent_recover(o->out_dir, err, errlen) == -1)
 			return -1;
 		if (agent_exists(res->cert_path) && !o->force)
-			return agent_err(err, errlen, "%s already exists (use reenroll to renew, "
+			return errf(err, errlen, "%s already exists (use reenroll to renew, "
 			    "or --force to enroll again)", res->cert_path);
 		snprintf(server, sizeof(server), "%s", o->server);
 		if (o->label != NULL)
@@ -1464,13 +1448,13 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		key_type = o->key_type != NULL ? o->key_type : "p256";
 	} else {
 		if (stat(o->out_dir, &st) == -1 || !S_ISDIR(st.st_mode))
-			return agent_err(err, errlen, "%s: no such directory (enroll first)",
+			return errf(err, errlen, "%s: no such directory (enroll first)",
 			    o->out_dir);
 		if (agent_recover(o->out_dir, err, errlen) == -1)
 			return -1;
 		if (!agent_exists(res->cert_path) || !agent_exists(res->key_path) ||
 		    !agent_exists(res->ca_path))
-			return agent_err(err, errlen, "%s: no %s, %s and %s here (enroll first)",
+			return errf(err, errlen, "%s: no %s, %s and %s here (enroll first)",
 			    o->out_dir, AGENT_FILE_CERT, AGENT_FILE_KEY, AGENT_FILE_CA);
 		if (agent_exists(res->meta_path) && agent_meta_read(res->meta_path, server,
 		    sizeof(server), label, sizeof(label), ktype, sizeof(ktype), err,
@@ -1481,7 +1465,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		if (o->label != NULL)
 			snprintf(label, sizeof(label), "%s", o->label);
 		if (server[0] == '\0')
-			return agent_err(err, errlen, "no server URL: %s has none, give --server",
+			return errf(err, errlen, "no server URL: %s has none, give --server",
 			    res->meta_path);
 		snprintf(client_cert, sizeof(client_cert), "%s", res->cert_path);
 		snprintf(client_key, sizeof(client_key), "%s", res->key_path);
@@ -1491,20 +1475,20 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 
 	/* The client identity: readable, key matches, subject carries the device serial. */
 	if ((idcert = pki_cert_read(client_cert, why, sizeof(why))) == NULL) {
-		agent_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto err;
 	}
 	if ((idkey = pki_key_read(client_key, why, sizeof(why))) == NULL) {
-		agent_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto err;
 	}
 	if (EVP_PKEY_eq(X509_get0_pubkey(idcert), idkey) != 1) {
-		agent_err(err, errlen, "%s does not belong to %s", client_key, client_cert);
+		errf(err, errlen, "%s does not belong to %s", client_key, client_cert);
 		goto err;
 	}
 	if (pki_name_serial(X509_get_subject_name(idcert), res->device_serial,
 	    sizeof(res->device_serial)) == -1) {
-		agent_err(err, errlen, "%s: subject has no serialNumber (not an 802.1AR "
+		errf(err, errlen, "%s: subject has no serialNumber (not an 802.1AR "
 		    "DevID?)", client_cert);
 		goto err;
 	}
@@ -1549,7 +1533,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 
 	/* c) the new key, d) the request. */
 	if ((key = pki_key_new(key_type, why, sizeof(why))) == NULL) {
-		agent_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto err;
 	}
 	agent_say(o, AGENT_DEBUG, "generated the new key (%s)", key_type);
@@ -1557,7 +1541,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	    NULL)
 		goto err;
 	if ((ldevid = agent_find_ldevid(answer, key)) == NULL) {
-		agent_err(err, errlen, "the registrar's answer holds no certificate for our key");
+		errf(err, errlen, "the registrar's answer holds no certificate for our key");
 		goto err;
 	}
 	if (agent_verify_ldevid(ldevid, answer, cacerts, &anchor, err, errlen) == -1)
@@ -1569,13 +1553,13 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	    agent_time_iso(X509_get0_notAfter(ldevid), res->not_after,
 	    sizeof(res->not_after)) == -1 ||
 	    pki_cert_fingerprint(anchor, res->ca_fingerprint) == -1) {
-		agent_err(err, errlen, "cannot read the new LDevID");
+		errf(err, errlen, "cannot read the new LDevID");
 		goto err;
 	}
 
 	/* e) files. */
 	if ((meta = agent_meta_json(e.server, label, res, key_type, reenroll)) == NULL) {
-		agent_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto err;
 	}
 	if (agent_write_files(o->out_dir, key, ldevid, answer, cacerts, meta, res, err,
@@ -1632,7 +1616,7 @@ agent_report_netids(const struct agent_opts *o, const char *body, size_t len, ch
 	int rc = -1;
 
 	if (o->out_dir == NULL || *o->out_dir == '\0')
-		return agent_err(err, errlen, "no output directory given");
+		return errf(err, errlen, "no output directory given");
 	if (agent_path(cert, o->out_dir, AGENT_FILE_CERT, "", err, errlen) == -1 ||
 	    agent_path(key, o->out_dir, AGENT_FILE_KEY, "", err, errlen) == -1 ||
 	    agent_path(ca, o->out_dir, AGENT_FILE_CA, "", err, errlen) == -1 ||
@@ -1644,7 +1628,7 @@ agent_report_netids(const struct agent_opts *o, const char *body, size_t len, ch
 	if (o->server != NULL)
 		snprintf(server, sizeof(server), "%s", o->server);
 	if (server[0] == '\0')
-		return agent_err(err, errlen, "no server URL in %s", meta);
+		return errf(err, errlen, "no server URL in %s", meta);
 	/* A new connection authenticated by the new LDevID, the registrar verified against
 	 * the domain CA (as for reenroll). */
 	if (agent_est_open(&e, o, server, NULL, cert, key, ca, NULL, err, errlen) == -1)

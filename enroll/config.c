@@ -10,20 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "enroll/log.h"
+
 #define CONFIG_FILE_MAX	(1024 * 1024)
-
-static int
-cerr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 void
 config_defaults(struct config *c)
@@ -330,26 +319,26 @@ config_parse(struct config *c, const char *text, size_t len, const char *name,
 		pos++;		/* skip '\n' */
 		lineno++;
 		if (l >= sizeof(line))
-			return cerr(err, errlen, "%s:%zu: line too long", name, lineno);
+			return errf(err, errlen, "%s:%zu: line too long", name, lineno);
 		memcpy(line, text + start, l);
 		line[l] = '\0';
 		if (memchr(line, '\0', l) != NULL)
-			return cerr(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+			return errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
 		if ((hash = strchr(line, '#')) != NULL)
 			*hash = '\0';
 		k = trim(line);
 		if (*k == '\0')
 			continue;
 		if ((eq = strchr(k, '=')) == NULL)
-			return cerr(err, errlen, "%s:%zu: expected 'keyword = value'", name,
+			return errf(err, errlen, "%s:%zu: expected 'keyword = value'", name,
 			    lineno);
 		*eq = '\0';
 		k = trim(k);
 		v = trim(eq + 1);
 		if (*v == '\0')
-			return cerr(err, errlen, "%s:%zu: %s: missing value", name, lineno, k);
+			return errf(err, errlen, "%s:%zu: %s: missing value", name, lineno, k);
 		if ((why = config_apply(c, k, v, dir)) != NULL)
-			return cerr(err, errlen, "%s:%zu: %s: %s", name, lineno, k, why);
+			return errf(err, errlen, "%s:%zu: %s: %s", name, lineno, k, why);
 	}
 	return 0;
 }
@@ -364,7 +353,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 
 	config_defaults(c);
 	if (strlen(path) >= sizeof(c->file))
-		return cerr(err, errlen, "%s: path too long", path);
+		return errf(err, errlen, "%s: path too long", path);
 	strcpy(c->file, path);
 	strcpy(dir, path);
 	if ((slash = strrchr(dir, '/')) != NULL)
@@ -372,45 +361,45 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	else
 		strcpy(dir, ".");
 	if ((f = fopen(path, "r")) == NULL)
-		return cerr(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
-		cerr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto out;
 	}
 	len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
 	if (ferror(f)) {
-		cerr(err, errlen, "%s: read error", path);
+		errf(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		cerr(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+		errf(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
 		goto out;
 	}
 	if (config_parse(c, buf, len, path, dir, err, errlen))
 		goto out;
 	if (c->role == CONFIG_ROLE_MASA) {	/* brski: the MASA has no domain CA */
 		if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
-			cerr(err, errlen, "%s: tls-cert and tls-key: required", path);
+			errf(err, errlen, "%s: tls-cert and tls-key: required", path);
 		else if (c->masa_cert[0] == '\0' || c->masa_key[0] == '\0')
-			cerr(err, errlen, "%s: masa-cert and masa-key: required (role masa)", path);
+			errf(err, errlen, "%s: masa-cert and masa-key: required (role masa)", path);
 		else if (c->masa_db[0] == '\0')
-			cerr(err, errlen, "%s: masa-db: required (role masa)", path);
+			errf(err, errlen, "%s: masa-db: required (role masa)", path);
 		else if (c->n_manufacturer_ca == 0)
-			cerr(err, errlen, "%s: manufacturer-ca: at least one required", path);
+			errf(err, errlen, "%s: manufacturer-ca: at least one required", path);
 		else
 			rc = 0;
 		goto out;
 	}
 	if (c->domain[0] == '\0')
-		cerr(err, errlen, "%s: domain: required", path);
+		errf(err, errlen, "%s: domain: required", path);
 	else if (c->ca_cert[0] == '\0' || c->ca_key[0] == '\0')
-		cerr(err, errlen, "%s: ca-cert and ca-key: required", path);
+		errf(err, errlen, "%s: ca-cert and ca-key: required", path);
 	else if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
-		cerr(err, errlen, "%s: tls-cert and tls-key: required", path);
+		errf(err, errlen, "%s: tls-cert and tls-key: required", path);
 	else if (c->registry[0] == '\0')
-		cerr(err, errlen, "%s: registry: required", path);
+		errf(err, errlen, "%s: registry: required", path);
 	else if (c->n_manufacturer_ca == 0)
-		cerr(err, errlen, "%s: manufacturer-ca: at least one required", path);
+		errf(err, errlen, "%s: manufacturer-ca: at least one required", path);
 	else
 		rc = 0;
 	if (rc == 0 && c->crl_file[0] == '\0') {

@@ -23,6 +23,7 @@
 
 #include "certs/pki.h"
 #include "enroll/latchctl.h"
+#include "enroll/log.h"
 
 #define LATCHCTL_FILE_MAX	(256 * 1024)
 #define LATCHCTL_MAX_CERTS	8
@@ -62,22 +63,6 @@ struct latchctl {
 };
 
 static void
-lc_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-lc_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void
 lc_copy(char *dst, size_t n, const char *src)
 {
 	snprintf(dst, n, "%s", src != NULL ? src : "");
@@ -95,15 +80,15 @@ latchctl_new(const struct latchctl_conf *conf, char *err, size_t errlen)
 	size_t i;
 
 	if (conf->cert_file == NULL || conf->key_file == NULL || conf->ca_file == NULL) {
-		lc_err(err, errlen, "latch: certificate, key and CA files are required");
+		errf(err, errlen, "latch: certificate, key and CA files are required");
 		return NULL;
 	}
 	if (conf->initiator && conf->peer_addr == NULL) {
-		lc_err(err, errlen, "latch: the initiator needs a peer address");
+		errf(err, errlen, "latch: the initiator needs a peer address");
 		return NULL;
 	}
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		return NULL;
 	}
 	ctl->conf = *conf;
@@ -134,14 +119,14 @@ latchctl_new(const struct latchctl_conf *conf, char *err, size_t errlen)
 		if (*dst == NULL)
 			continue;
 		if ((ctl->s[i] = strdup(*dst)) == NULL) {
-			lc_err(err, errlen, "latch: out of memory");
+			errf(err, errlen, "latch: out of memory");
 			latchctl_free(ctl);
 			return NULL;
 		}
 		*dst = ctl->s[i];
 	}
 	if (strlen(ctl->conf.name) > 48) {
-		lc_err(err, errlen, "latch: connection name too long");
+		errf(err, errlen, "latch: connection name too long");
 		latchctl_free(ctl);
 		return NULL;
 	}
@@ -185,7 +170,7 @@ lc_read_certs(const char *path, unsigned char **der, size_t *len, int max, char 
 	int n = 0, l;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		lc_err(err, errlen, "latch: %s: %s", path, strerror(errno));
+		errf(err, errlen, "latch: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (n < max && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
@@ -193,14 +178,14 @@ lc_read_certs(const char *path, unsigned char **der, size_t *len, int max, char 
 		l = i2d_X509(x, &der[n]);
 		X509_free(x);
 		if (l <= 0) {
-			lc_err(err, errlen, "latch: %s: cannot encode certificate", path);
+			errf(err, errlen, "latch: %s: cannot encode certificate", path);
 			goto err;
 		}
 		len[n++] = (size_t)l;
 	}
 	fclose(f);
 	if (n == 0) {
-		lc_err(err, errlen, "latch: %s: no PEM certificate", path);
+		errf(err, errlen, "latch: %s: no PEM certificate", path);
 		return -1;
 	}
 	return n;
@@ -219,16 +204,16 @@ lc_read_file(const char *path, unsigned char **out, size_t *outlen, char *err, s
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		lc_err(err, errlen, "latch: %s: %s", path, strerror(errno));
+		errf(err, errlen, "latch: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if ((buf = malloc(LATCHCTL_FILE_MAX)) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		goto err;
 	}
 	n = fread(buf, 1, LATCHCTL_FILE_MAX, f);
 	if (ferror(f) || n == 0 || n == LATCHCTL_FILE_MAX) {
-		lc_err(err, errlen, "latch: %s: empty, unreadable or larger than %d bytes", path,
+		errf(err, errlen, "latch: %s: empty, unreadable or larger than %d bytes", path,
 		    LATCHCTL_FILE_MAX);
 		goto err;
 	}
@@ -266,7 +251,7 @@ lc_load_cert(struct latchctl *ctl, const unsigned char *der, size_t len, int ca,
 	struct vici_buf *b;
 
 	if ((b = vici_buf_new()) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		return -1;
 	}
 	vici_add_kvstr(b, "type", "x509");
@@ -382,7 +367,7 @@ latchctl_start(struct latchctl *ctl, char *err, size_t errlen)
 		if (lc_load_cert(ctl, own[i], ownlen[i], 1, err, errlen) == -1)
 			goto out;
 	if ((b = vici_buf_new()) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		goto out;
 	}
 	vici_add_kvstr(b, "type", "any");
@@ -392,11 +377,11 @@ latchctl_start(struct latchctl *ctl, char *err, size_t errlen)
 		goto out;
 	rc = -1;
 	if ((b = lc_conn_msg(ctl, own[0], ownlen[0], ca, calen, nca)) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		goto out;
 	}
 	if (vici_buf_error(b) != NULL) {
-		lc_err(err, errlen, "latch: connection message: %s", vici_buf_error(b));
+		errf(err, errlen, "latch: connection message: %s", vici_buf_error(b));
 		vici_buf_free(b);
 		goto out;
 	}
@@ -551,11 +536,11 @@ lc_entry(struct latchctl *ctl, const char *addr, char *err, size_t errlen)
 		return e;
 	}
 	if (ctl->nents >= LATCHCTL_MAX_LATCHES) {
-		lc_err(err, errlen, "latch: more than %d latches", LATCHCTL_MAX_LATCHES);
+		errf(err, errlen, "latch: more than %d latches", LATCHCTL_MAX_LATCHES);
 		return NULL;
 	}
 	if ((ne = reallocarray(ctl->ents, ctl->nents + 1, sizeof(*ne))) == NULL) {
-		lc_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		return NULL;
 	}
 	ctl->ents = ne;
@@ -786,7 +771,7 @@ int
 latchctl_process(struct latchctl *ctl, int timeout_ms, char *err, size_t errlen)
 {
 	if (ctl->evc == NULL) {
-		lc_err(err, errlen, "latch: not started");
+		errf(err, errlen, "latch: not started");
 		return -1;
 	}
 	return vici_dispatch(ctl->evc, timeout_ms, err, errlen) < 0 ? -1 : 0;
@@ -811,7 +796,7 @@ latchctl_initiate(struct latchctl *ctl, int timeout_ms, char *err, size_t errlen
 	int left;
 
 	if (ctl->cmd == NULL || ctl->conf.peer_addr == NULL) {
-		lc_err(err, errlen, "latch: not started or no peer");
+		errf(err, errlen, "latch: not started or no peer");
 		return -1;
 	}
 	deadline = lc_now_ms() + timeout_ms;
@@ -834,7 +819,7 @@ latchctl_initiate(struct latchctl *ctl, int timeout_ms, char *err, size_t errlen
 		if (latchctl_process(ctl, left > 200 ? 200 : left, err, errlen) == -1)
 			return -1;
 	}
-	lc_err(err, errlen, "latch: SA with %s is up but the latch did not reach ESTABLISHED "
+	errf(err, errlen, "latch: SA with %s is up but the latch did not reach ESTABLISHED "
 	    "(peer identity not accepted?)", ctl->conf.peer_addr);
 	return -1;
 }
@@ -849,7 +834,7 @@ latchctl_close_peer(struct latchctl *ctl, const char *key, char *err, size_t err
 	int n = 0;
 
 	if (key == NULL || key[0] == '\0') {
-		lc_err(err, errlen, "latch: empty serial");
+		errf(err, errlen, "latch: empty serial");
 		return -1;
 	}
 	if (ctl->ndeny < LATCHCTL_DENY_MAX) {
@@ -967,12 +952,12 @@ lc_reset_family(int fd, int family, const struct lc_addr *set, size_t n, char *e
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = ~(1U << 10);	/* everything but LISTEN */
 	if (send(fd, &req, sizeof(req), 0) == -1) {
-		lc_err(err, errlen, "latch: sock_diag: %s", strerror(errno));
+		errf(err, errlen, "latch: sock_diag: %s", strerror(errno));
 		return -1;
 	}
 	while (!done) {
 		if ((len = recv(fd, u.buf, sizeof(u.buf), 0)) <= 0) {
-			lc_err(err, errlen, "latch: sock_diag recv: %s", strerror(errno));
+			errf(err, errlen, "latch: sock_diag recv: %s", strerror(errno));
 			return -1;
 		}
 		for (h = &u.align; NLMSG_OK(h, (unsigned int)len); h = NLMSG_NEXT(h, len)) {
@@ -981,7 +966,7 @@ lc_reset_family(int fd, int family, const struct lc_addr *set, size_t n, char *e
 				break;
 			}
 			if (h->nlmsg_type == NLMSG_ERROR) {
-				lc_err(err, errlen, "latch: sock_diag dump refused");
+				errf(err, errlen, "latch: sock_diag dump refused");
 				return -1;
 			}
 			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
@@ -1028,7 +1013,7 @@ latchctl_reset_tcp(const char *const *addrs, size_t naddrs, char *err, size_t er
 	if (n == 0)
 		return 0;
 	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) == -1) {
-		lc_err(err, errlen, "latch: netlink sock_diag: %s", strerror(errno));
+		errf(err, errlen, "latch: netlink sock_diag: %s", strerror(errno));
 		return -1;
 	}
 	r4 = lc_reset_family(fd, AF_INET, set, n, err, errlen);

@@ -19,6 +19,7 @@
 
 #include "enroll/latchctl.h"
 #include "enroll/latchmgr.h"
+#include "enroll/log.h"
 
 #define LATCHMGR_RETRY_SEC	2
 #define LATCHMGR_LINE_MAX	512
@@ -41,22 +42,6 @@ struct latchmgr {
 	char			*closed[64];
 	size_t			 nclosed;
 };
-
-static void
-lm_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-lm_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 lm_log(struct latchmgr *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -157,12 +142,12 @@ latchmgr_state_read(const char *state_file, const char *serial, char *out, size_
 			snprintf(out, outlen, "none");
 			return 0;
 		}
-		lm_err(err, errlen, "latch state %s: %s", state_file, je.text);
+		errf(err, errlen, "latch state %s: %s", state_file, je.text);
 		return -1;
 	}
 	if (!json_is_array(arr)) {
 		json_decref(arr);
-		lm_err(err, errlen, "latch state %s: not a JSON array", state_file);
+		errf(err, errlen, "latch state %s: not a JSON array", state_file);
 		return -1;
 	}
 	out[0] = '\0';
@@ -255,7 +240,7 @@ lm_connect(struct latchmgr *m, char *err, size_t errlen)
 	m->ev_vici = event_new(m->base, latchctl_fd(m->ctl), EV_READ | EV_PERSIST, lm_on_vici,
 	    m);
 	if (m->ev_vici == NULL || event_add(m->ev_vici, NULL) == -1) {
-		lm_err(err, errlen, "latch: cannot watch the VICI socket");
+		errf(err, errlen, "latch: cannot watch the VICI socket");
 		goto err;
 	}
 	return 0;
@@ -368,19 +353,19 @@ lm_listen(struct latchmgr *m, char *err, size_t errlen)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(m->control_path) >= sizeof(sun.sun_path)) {
-		lm_err(err, errlen, "latch: control socket path too long");
+		errf(err, errlen, "latch: control socket path too long");
 		return -1;
 	}
 	memcpy(sun.sun_path, m->control_path, strlen(m->control_path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
-		lm_err(err, errlen, "latch: socket: %s", strerror(errno));
+		errf(err, errlen, "latch: socket: %s", strerror(errno));
 		return -1;
 	}
 	(void)unlink(m->control_path);
 	old = umask(077);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || listen(fd, 8) == -1) {
 		umask(old);
-		lm_err(err, errlen, "latch: control socket %s: %s", m->control_path,
+		errf(err, errlen, "latch: control socket %s: %s", m->control_path,
 		    strerror(errno));
 		close(fd);
 		return -1;
@@ -389,7 +374,7 @@ lm_listen(struct latchmgr *m, char *err, size_t errlen)
 	m->lfd = fd;
 	m->ev_listen = event_new(m->base, fd, EV_READ | EV_PERSIST, lm_on_accept, m);
 	if (m->ev_listen == NULL || event_add(m->ev_listen, NULL) == -1) {
-		lm_err(err, errlen, "latch: cannot watch the control socket");
+		errf(err, errlen, "latch: cannot watch the control socket");
 		return -1;
 	}
 	return 0;
@@ -404,11 +389,11 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	struct latchmgr *m;
 
 	if (conf->cert_file == NULL || conf->key_file == NULL || conf->ca_file == NULL) {
-		lm_err(err, errlen, "latch: certificate, key and CA are required");
+		errf(err, errlen, "latch: certificate, key and CA are required");
 		return NULL;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		lm_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		return NULL;
 	}
 	m->lfd = -1;
@@ -426,7 +411,7 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 			if (src[k] == NULL)
 				continue;
 			if ((m->own[k] = strdup(src[k])) == NULL) {
-				lm_err(err, errlen, "latch: out of memory");
+				errf(err, errlen, "latch: out of memory");
 				goto err;
 			}
 			*dst[k] = m->own[k];
@@ -445,11 +430,11 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	if ((conf->state_file != NULL && (m->state_file = strdup(conf->state_file)) == NULL) ||
 	    (conf->control_path != NULL &&
 	    (m->control_path = strdup(conf->control_path)) == NULL)) {
-		lm_err(err, errlen, "latch: out of memory");
+		errf(err, errlen, "latch: out of memory");
 		goto err;
 	}
 	if ((m->ev_retry = evtimer_new(base, lm_retry, m)) == NULL) {
-		lm_err(err, errlen, "latch: cannot create timer");
+		errf(err, errlen, "latch: cannot create timer");
 		goto err;
 	}
 	if (m->control_path != NULL && lm_listen(m, err, errlen) == -1)
@@ -513,7 +498,7 @@ latchmgr_close_device(struct latchmgr *m, const char *serial, char *err, size_t 
 	int n = 0;
 
 	if (serial == NULL || serial[0] == '\0' || strlen(serial) >= LATCH_SERIAL_MAX) {
-		lm_err(err, errlen, "latch: bad serial");
+		errf(err, errlen, "latch: bad serial");
 		return -1;
 	}
 	for (i = 0; i < m->nclosed && strcmp(m->closed[i], serial) != 0; i++)

@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include "enroll/log.h"
+
 #define MASADB_BUSY_MS	5000
 
 struct masadb {
@@ -48,25 +50,9 @@ static const char masadb_schema[] =
 	"PRAGMA user_version = 1;";
 
 static int
-merr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-merr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int
 mdberr(struct masadb *db, char *err, size_t errlen, const char *what)
 {
-	return merr(err, errlen, "masa db: %s: %s", what, sqlite3_errmsg(db->db));
+	return errf(err, errlen, "masa db: %s: %s", what, sqlite3_errmsg(db->db));
 }
 
 static void
@@ -86,7 +72,7 @@ masadb_open(const char *path, int flags, char *err, size_t errlen)
 	int version = 0, oflags;
 
 	if ((db = calloc(1, sizeof(*db))) == NULL) {
-		merr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	db->flags = flags;
@@ -94,7 +80,7 @@ masadb_open(const char *path, int flags, char *err, size_t errlen)
 	oflags = (flags & MASADB_RDONLY) ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | ((flags & MASADB_CREATE) ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &db->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		merr(err, errlen, "masa db: %s: %s", path,
+		errf(err, errlen, "masa db: %s: %s", path,
 		    db->db != NULL ? sqlite3_errmsg(db->db) : "out of memory");
 		goto err;
 	}
@@ -114,13 +100,13 @@ masadb_open(const char *path, int flags, char *err, size_t errlen)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (version > 1) {
-		merr(err, errlen, "masa db: %s: schema version %d is newer than this program's",
+		errf(err, errlen, "masa db: %s: schema version %d is newer than this program's",
 		    path, version);
 		goto err;
 	}
 	if (version == 0) {
 		if (!(flags & MASADB_CREATE)) {
-			merr(err, errlen, "masa db: %s: not a MASA database (no schema)", path);
+			errf(err, errlen, "masa db: %s: not a MASA database (no schema)", path);
 			goto err;
 		}
 		if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
@@ -178,7 +164,7 @@ masadb_audit(struct masadb *db, const char *actor, const char *action, const cha
     const char *reason, const char *details, char *err, size_t errlen)
 {
 	if (actor == NULL || action == NULL)
-		return merr(err, errlen, "masa db: audit needs actor and action");
+		return errf(err, errlen, "masa db: audit needs actor and action");
 	return audit_insert(db, time(NULL), actor, action, subject, reason, details, err,
 	    errlen);
 }
@@ -193,7 +179,7 @@ masadb_authorize(struct masadb *db, const char *serial, const unsigned char *ca_
 
 	if (serial == NULL || *serial == '\0' || strlen(serial) >= 64 || ca_fp == NULL ||
 	    ca_der == NULL || ca_len == 0 || ca_len > 65536 || actor == NULL)
-		return merr(err, errlen, "masa db: authorize needs a serial (< 64 bytes), a "
+		return errf(err, errlen, "masa db: authorize needs a serial (< 64 bytes), a "
 		    "domain CA and an actor");
 	if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return mdberr(db, err, errlen, "begin");
@@ -265,7 +251,7 @@ masadb_voucher_add(struct masadb *db, const struct masadb_voucher *v, const char
 
 	if (v->serial == NULL || v->domain_ca_fp == NULL || v->der == NULL || v->len == 0 ||
 	    v->len > 65536)
-		return merr(err, errlen, "masa db: incomplete voucher record");
+		return errf(err, errlen, "masa db: incomplete voucher record");
 	if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return mdberr(db, err, errlen, "begin");
 	if (sqlite3_prepare_v2(db->db, "INSERT INTO vouchers (serial, domain_ca_fp, domain_id, "

@@ -25,22 +25,6 @@ static const struct {
 #define NKINDS	(sizeof(netid_kinds) / sizeof(netid_kinds[0]))
 
 static int
-netid_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-netid_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int
 hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -110,15 +94,15 @@ netid_add(struct netid_list *l, const char *kind, const char *text, char *err, s
 		if (kind != NULL && strcmp(kind, netid_kinds[k].kind) == 0)
 			break;
 	if (k == NKINDS)
-		return netid_err(err, errlen, "unknown identifier kind \"%.32s\"",
+		return errf(err, errlen, "unknown identifier kind \"%.32s\"",
 		    kind != NULL ? kind : "");
 	if (text == NULL || netid_norm(text, v, &n) == -1)
-		return netid_err(err, errlen, "%s: not hex octets", netid_kinds[k].kind);
+		return errf(err, errlen, "%s: not hex octets", netid_kinds[k].kind);
 	if (n < netid_kinds[k].min || n > netid_kinds[k].max) {
 		if (netid_kinds[k].min == netid_kinds[k].max)
-			return netid_err(err, errlen, "%s must be %zu octets, not %zu",
+			return errf(err, errlen, "%s must be %zu octets, not %zu",
 			    netid_kinds[k].kind, netid_kinds[k].min, n);
-		return netid_err(err, errlen, "%s must be %zu..%zu octets, not %zu",
+		return errf(err, errlen, "%s must be %zu..%zu octets, not %zu",
 		    netid_kinds[k].kind, netid_kinds[k].min, netid_kinds[k].max, n);
 	}
 	for (i = 0; i < l->n; i++)
@@ -126,7 +110,7 @@ netid_add(struct netid_list *l, const char *kind, const char *text, char *err, s
 		    strcmp(l->v[i].value, v) == 0)
 			return 0;
 	if (l->n >= REGISTRY_NETID_MAX)
-		return netid_err(err, errlen, "more than %d identifiers", REGISTRY_NETID_MAX);
+		return errf(err, errlen, "more than %d identifiers", REGISTRY_NETID_MAX);
 	snprintf(l->v[l->n].kind, sizeof(l->v[l->n].kind), "%s", netid_kinds[k].kind);
 	snprintf(l->v[l->n].value, sizeof(l->v[l->n].value), "%s", v);
 	l->n++;
@@ -172,13 +156,13 @@ netid_parse(const char *body, size_t len, struct netid_list *l, char *err, size_
 
 	memset(l, 0, sizeof(*l));
 	if (body == NULL || len == 0)
-		return netid_err(err, errlen, "empty body");
+		return errf(err, errlen, "empty body");
 	if (len > NETID_BODY_MAX)
-		return netid_err(err, errlen, "body larger than %d bytes", NETID_BODY_MAX);
+		return errf(err, errlen, "body larger than %d bytes", NETID_BODY_MAX);
 	if ((j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return netid_err(err, errlen, "not JSON: line %d: %.80s", je.line, je.text);
+		return errf(err, errlen, "not JSON: line %d: %.80s", je.line, je.text);
 	if (!json_is_object(j)) {
-		netid_err(err, errlen, "body must be a JSON object");
+		errf(err, errlen, "body must be a JSON object");
 		goto out;
 	}
 	json_object_foreach(j, key, a) {
@@ -186,21 +170,21 @@ netid_parse(const char *body, size_t len, struct netid_list *l, char *err, size_
 			if (strcmp(key, netid_kinds[k].kind) == 0)
 				break;
 		if (k == NKINDS) {
-			netid_err(err, errlen, "unknown member \"%.32s\" (mac, client-id, duid)",
+			errf(err, errlen, "unknown member \"%.32s\" (mac, client-id, duid)",
 			    key);
 			goto out;
 		}
 		if (!json_is_array(a)) {
-			netid_err(err, errlen, "\"%s\" must be a list of strings", key);
+			errf(err, errlen, "\"%s\" must be a list of strings", key);
 			goto out;
 		}
 		json_array_foreach(a, i, item) {
 			if (!json_is_string(item)) {
-				netid_err(err, errlen, "\"%s\" item %zu is not a string", key, i + 1);
+				errf(err, errlen, "\"%s\" item %zu is not a string", key, i + 1);
 				goto out;
 			}
 			if (netid_add(l, key, json_string_value(item), why, sizeof(why)) == -1) {
-				netid_err(err, errlen, "\"%s\" item %zu: %s", key, i + 1, why);
+				errf(err, errlen, "\"%s\" item %zu: %s", key, i + 1, why);
 				goto out;
 			}
 		}
@@ -222,13 +206,13 @@ read_small(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return netid_err(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	while (got < cap - 1 && (n = read(fd, buf + got, cap - 1 - got)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			close(fd);
-			return netid_err(err, errlen, "%s: %s", path, strerror(errno));
+			return errf(err, errlen, "%s: %s", path, strerror(errno));
 		}
 		got += (size_t)n;
 	}
@@ -246,7 +230,7 @@ netid_from_iface(struct netid_list *l, const char *ifname, char *err, size_t err
 	if (ifname == NULL || *ifname == '\0' || strlen(ifname) > 15 ||
 	    strchr(ifname, '/') != NULL || strcmp(ifname, ".") == 0 ||
 	    strcmp(ifname, "..") == 0)
-		return netid_err(err, errlen, "bad interface name \"%.32s\"",
+		return errf(err, errlen, "bad interface name \"%.32s\"",
 		    ifname != NULL ? ifname : "");
 	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifname);
 	if (read_small(path, buf, sizeof(buf), err, errlen) == -1)
@@ -254,7 +238,7 @@ netid_from_iface(struct netid_list *l, const char *ifname, char *err, size_t err
 	n = strcspn(buf, "\r\n");
 	buf[n] = '\0';
 	if (netid_add(l, "mac", buf, why, sizeof(why)) == -1)
-		return netid_err(err, errlen, "%s: %s (not an Ethernet interface?)", ifname,
+		return errf(err, errlen, "%s: %s (not an Ethernet interface?)", ifname,
 		    why);
 	return 0;
 }
@@ -273,7 +257,7 @@ netid_from_env(struct netid_list *l, const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	if ((buf = malloc(NETID_ENV_MAX)) == NULL)
-		return netid_err(err, errlen, "out of memory");
+		return errf(err, errlen, "out of memory");
 	if (read_small(path, buf, NETID_ENV_MAX, err, errlen) == -1)
 		goto out;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
@@ -284,7 +268,7 @@ netid_from_env(struct netid_list *l, const char *path, char *err, size_t errlen)
 			if (strncmp(line, keys[i].key, kl) != 0 || line[kl] == '\0')
 				continue;
 			if (netid_add(l, keys[i].kind, line + kl, why, sizeof(why)) == -1) {
-				netid_err(err, errlen, "%s: %s", path, why);
+				errf(err, errlen, "%s: %s", path, why);
 				goto out;
 			}
 		}

@@ -22,6 +22,7 @@
 #include "certs/pki.h"
 #include "dhcp-hook/dhcpopt.h"
 #include "enroll/agent.h"
+#include "enroll/log.h"
 #include "enroll/voucher.h"
 #include "mdns/browse.h"
 #include "mdns/txt.h"
@@ -45,22 +46,6 @@ struct onboard_ctx {
 	int				 persist_failed;
 	char				 persist_err[256];
 };
-
-static int onboard_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-onboard_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static void onboard_say(const struct onboard_opts *o, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -191,38 +176,38 @@ onboard_record_write(const char *dir, const struct onboard_record *r, char *err,
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, ONBOARD_FILE_STATE) >=
 	    (int)sizeof(path) || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return onboard_err(err, errlen, "state directory path too long");
+		return errf(err, errlen, "state directory path too long");
 	if ((j = onboard_record_json(r)) == NULL ||
 	    (text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) == NULL) {
-		onboard_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto err;
 	}
 	len = strlen(text);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
-		onboard_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto err;
 	}
 	while (off < len) {
 		if ((w = write(fd, text + off, len - off)) == -1) {
 			if (errno == EINTR)
 				continue;
-			onboard_err(err, errlen, "%s: %s", tmp, strerror(errno));
+			errf(err, errlen, "%s: %s", tmp, strerror(errno));
 			goto err;
 		}
 		off += (size_t)w;
 	}
 	if (write(fd, "\n", 1) != 1 || fsync(fd) == -1) {
-		onboard_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto err;
 	}
 	if (close(fd) == -1) {
 		fd = -1;
-		onboard_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto err;
 	}
 	fd = -1;
 	if (rename(tmp, path) == -1) {
-		onboard_err(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto err;
 	}
 	/* The rename itself must survive a power cut. */
@@ -285,21 +270,21 @@ onboard_record_read(const char *dir, struct onboard_record *r, char *err, size_t
 	onboard_record_init(r);
 	if (snprintf(path, sizeof(path), "%s/%s", dir, ONBOARD_FILE_STATE) >=
 	    (int)sizeof(path))
-		return onboard_err(err, errlen, "state directory path too long");
+		return errf(err, errlen, "state directory path too long");
 	if (stat(path, &st) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		return onboard_err(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	if (st.st_size > ONBOARD_STATE_MAX)
-		return onboard_err(err, errlen, "%s: larger than %d bytes", path,
+		return errf(err, errlen, "%s: larger than %d bytes", path,
 		    ONBOARD_STATE_MAX);
 	if ((j = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return onboard_err(err, errlen, "%s: line %d: %s", path, je.line, je.text);
+		return errf(err, errlen, "%s: line %d: %s", path, je.line, je.text);
 	if (!json_is_object(j) || onboard_jint(j, "version") != 1 ||
 	    onboard_state_parse(json_string_value(json_object_get(j, "state")),
 	    &r->state) == -1) {
-		onboard_err(err, errlen, "%s: not a version 1 onboarding state", path);
+		errf(err, errlen, "%s: not a version 1 onboarding state", path);
 		goto out;
 	}
 	r->started_at = onboard_jint(j, "started_at");
@@ -423,7 +408,7 @@ onboard_hex(const char *hex, uint8_t **out, size_t *len, char *err, size_t errle
 	size_t cap = strlen(hex) / 2 + 1;
 
 	if ((*out = malloc(cap)) == NULL)
-		return onboard_err(err, errlen, "out of memory");
+		return errf(err, errlen, "out of memory");
 	if (dhcpopt_hex_decode(hex, *out, cap, len, err, errlen) == -1) {
 		free(*out);
 		*out = NULL;
@@ -446,18 +431,18 @@ onboard_dhcp_env_add(struct onboard_discovery *d, const char *path, char *err,
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL)
-		return onboard_err(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		len = strlen(line);
 		total += len;
 		if (total > ONBOARD_ENV_FILE_MAX) {
-			onboard_err(err, errlen, "%s: larger than %d bytes", path,
+			errf(err, errlen, "%s: larger than %d bytes", path,
 			    ONBOARD_ENV_FILE_MAX);
 			goto out;
 		}
 		if (len > 0 && line[len - 1] != '\n' && !feof(f)) {
-			onboard_err(err, errlen, "%s:%d: line too long", path, lineno);
+			errf(err, errlen, "%s:%d: line too long", path, lineno);
 			goto out;
 		}
 		line[strcspn(line, "\r\n")] = '\0';
@@ -474,14 +459,14 @@ onboard_dhcp_env_add(struct onboard_discovery *d, const char *path, char *err,
 		}
 	}
 	if (ferror(f)) {
-		onboard_err(err, errlen, "%s: read error", path);
+		errf(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	/* RFC 8572 §8.3: the bootstrap-server-list, in the server's order. */
 	if (sztp != NULL && *sztp != '\0') {
 		if (onboard_hex(sztp, &buf, &len, why, sizeof(why)) == -1 ||
 		    dhcpopt_sztp_decode(buf, len, &uris, why, sizeof(why)) == -1) {
-			onboard_err(err, errlen, "%s: option %d: %s", path, family == 6 ?
+			errf(err, errlen, "%s: option %d: %s", path, family == 6 ?
 			    DHCPOPT_V6_SZTP_REDIRECT : DHCPOPT_V4_SZTP_REDIRECT, why);
 			goto out;
 		}
@@ -494,7 +479,7 @@ onboard_dhcp_env_add(struct onboard_discovery *d, const char *path, char *err,
 		int r;
 
 		if (onboard_hex(vendor, &buf, &len, why, sizeof(why)) == -1) {
-			onboard_err(err, errlen, "%s: vendor option: %s", path, why);
+			errf(err, errlen, "%s: vendor option: %s", path, why);
 			goto out;
 		}
 		r = family == 6 ?
@@ -503,7 +488,7 @@ onboard_dhcp_env_add(struct onboard_discovery *d, const char *path, char *err,
 		    dhcpopt_vendor4_decode(buf, len, DHCPOPT_ENTERPRISE_DEFAULT, &v, why,
 		    sizeof(why));
 		if (r == -1) {
-			onboard_err(err, errlen, "%s: option %d: %s", path, family == 6 ?
+			errf(err, errlen, "%s: option %d: %s", path, family == 6 ?
 			    DHCPOPT_V6_VENDOR_OPTS : DHCPOPT_V4_VIVSO, why);
 			goto out;
 		}
@@ -520,7 +505,7 @@ onboard_dhcp_env_add(struct onboard_discovery *d, const char *path, char *err,
 	rc = 0;
 	goto out;
 oom:
-	onboard_err(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 out:
 	fclose(f);
 	dhcpopt_list_free(&uris);
@@ -777,16 +762,16 @@ onboard_voucher_pin(struct onboard_ctx *c, char *err, size_t errlen)
 	voucher_init(&v, VOUCHER_KIND_VOUCHER);
 	if (stat(c->voucher_path, &st) == -1 || st.st_size <= 0 ||
 	    st.st_size > VOUCHER_DER_MAX || (f = fopen(c->voucher_path, "rbe")) == NULL) {
-		onboard_err(err, errlen, "%s: no usable stored voucher", c->voucher_path);
+		errf(err, errlen, "%s: no usable stored voucher", c->voucher_path);
 		goto out;
 	}
 	if ((der = malloc((size_t)st.st_size)) == NULL ||
 	    (len = fread(der, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
-		onboard_err(err, errlen, "%s: cannot read", c->voucher_path);
+		errf(err, errlen, "%s: cannot read", c->voucher_path);
 		goto out;
 	}
 	if ((anchors = voucher_anchors_load(c->o->masa_anchor, why, sizeof(why))) == NULL) {
-		onboard_err(err, errlen, "MASA anchor: %s", why);
+		errf(err, errlen, "MASA anchor: %s", why);
 		goto out;
 	}
 	if (voucher_cms_open(der, len, anchors, &content, &clen, &signer, &certs, why,
@@ -795,15 +780,15 @@ onboard_voucher_pin(struct onboard_ctx *c, char *err, size_t errlen)
 	    sizeof(why)) != VOUCHER_OK ||
 	    voucher_check(&v, c->rec->device_serial, v.nonce[0] != '\0' ? v.nonce : NULL,
 	    time(NULL), why, sizeof(why)) != VOUCHER_OK) {
-		onboard_err(err, errlen, "stored voucher: %s", why);
+		errf(err, errlen, "stored voucher: %s", why);
 		goto out;
 	}
 	if ((pinned = voucher_cert_from_der(v.pinned_domain_cert, v.pinned_len)) == NULL) {
-		onboard_err(err, errlen, "stored voucher: pinned-domain-cert unreadable");
+		errf(err, errlen, "stored voucher: pinned-domain-cert unreadable");
 		goto out;
 	}
 	if (pki_certs_write(c->pinned_path, &pinned, 1, 1, why, sizeof(why)) == -1) {
-		onboard_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto out;
 	}
 	if (pki_cert_fingerprint(pinned, fp) == 0)
@@ -885,7 +870,7 @@ onboard_mark_bound(struct onboard_ctx *c, char *err, size_t errlen)
 	if (onboard_path(path, sizeof(path), c->o->state_dir, ONBOARD_FILE_BOUND) == -1 ||
 	    pki_file_write(path, rec->ldevid_serial, strlen(rec->ldevid_serial), 0644, 1, why,
 	    sizeof(why)) == -1)
-		return onboard_err(err, errlen, "bound marker: %s", why);
+		return errf(err, errlen, "bound marker: %s", why);
 	return 0;
 }
 
@@ -936,7 +921,7 @@ onboard_attempt(struct onboard_ctx *c, const struct onboard_candidate *cand, int
 	c->persist_failed = 0;
 	rc = agent_enroll(&a, &r, err, errlen);
 	if (c->persist_failed)
-		return onboard_err(err, errlen, "state file: %s", c->persist_err);
+		return errf(err, errlen, "state file: %s", c->persist_err);
 	if (rc == 0)
 		onboard_take_result(c, &r);
 	return rc == 0 ? 0 : 1;
@@ -959,9 +944,9 @@ onboard_lock(const char *dir, int *fd, char *err, size_t errlen)
 	char path[AGENT_PATH_MAX];
 
 	if (onboard_path(path, sizeof(path), dir, ONBOARD_FILE_LOCK) == -1)
-		return onboard_err(err, errlen, "state directory path too long");
+		return errf(err, errlen, "state directory path too long");
 	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		return onboard_err(err, errlen, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) == -1) {
 		int e = errno;
 
@@ -969,7 +954,7 @@ onboard_lock(const char *dir, int *fd, char *err, size_t errlen)
 		*fd = -1;
 		if (e == EWOULDBLOCK)
 			return 1;
-		return onboard_err(err, errlen, "%s: %s", path, strerror(e));
+		return errf(err, errlen, "%s: %s", path, strerror(e));
 	}
 	return 0;
 }
@@ -980,10 +965,10 @@ onboard_mkdir(const char *dir, char *err, size_t errlen)
 	struct stat st;
 
 	if (stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : onboard_err(err, errlen, "%s: not a directory",
+		return S_ISDIR(st.st_mode) ? 0 : errf(err, errlen, "%s: not a directory",
 		    dir);
 	if (errno != ENOENT || mkdir(dir, 0700) == -1)
-		return onboard_err(err, errlen, "%s: %s", dir, strerror(errno));
+		return errf(err, errlen, "%s: %s", dir, strerror(errno));
 	return 0;
 }
 
@@ -997,27 +982,27 @@ onboard_check_inputs(struct onboard_ctx *c, char *err, size_t errlen)
 	char why[256];
 
 	if ((id = pki_cert_read(c->o->idevid_cert, why, sizeof(why))) == NULL)
-		return onboard_err(err, errlen, "IDevID: %s", why);
+		return errf(err, errlen, "IDevID: %s", why);
 	if (pki_name_serial(X509_get_subject_name(id), c->rec->device_serial,
 	    sizeof(c->rec->device_serial)) == -1) {
 		X509_free(id);
-		return onboard_err(err, errlen, "%s: subject has no serialNumber",
+		return errf(err, errlen, "%s: subject has no serialNumber",
 		    c->o->idevid_cert);
 	}
 	if ((key = pki_key_read(c->o->idevid_key, why, sizeof(why))) == NULL) {
 		X509_free(id);
-		return onboard_err(err, errlen, "IDevID key: %s", why);
+		return errf(err, errlen, "IDevID key: %s", why);
 	}
 	if (EVP_PKEY_eq(X509_get0_pubkey(id), key) != 1) {
 		EVP_PKEY_free(key);
 		X509_free(id);
-		return onboard_err(err, errlen, "%s does not belong to %s", c->o->idevid_key,
+		return errf(err, errlen, "%s does not belong to %s", c->o->idevid_key,
 		    c->o->idevid_cert);
 	}
 	EVP_PKEY_free(key);
 	X509_free(id);
 	if ((anchors = voucher_anchors_load(c->o->masa_anchor, why, sizeof(why))) == NULL)
-		return onboard_err(err, errlen, "MASA anchor: %s", why);
+		return errf(err, errlen, "MASA anchor: %s", why);
 	sk_X509_pop_free(anchors, X509_free);
 	return 0;
 }
@@ -1031,11 +1016,11 @@ onboard_ctx_init(struct onboard_ctx *c, const struct onboard_opts *o,
 	c->rec = rec;
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	if (o->state_dir == NULL || *o->state_dir == '\0')
-		return onboard_err(err, errlen, "no state directory given");
+		return errf(err, errlen, "no state directory given");
 	if (onboard_path(c->voucher_path, sizeof(c->voucher_path), o->state_dir,
 	    ONBOARD_FILE_VOUCHER) == -1 || onboard_path(c->pinned_path,
 	    sizeof(c->pinned_path), o->state_dir, ONBOARD_FILE_PINNED) == -1)
-		return onboard_err(err, errlen, "state directory path too long");
+		return errf(err, errlen, "state directory path too long");
 	return 0;
 }
 
@@ -1052,7 +1037,7 @@ onboard_load(struct onboard_ctx *c, char *err, size_t errlen)
 		return 0;
 	onboard_say(c->o, AGENT_INFO, "state file unreadable (%s); starting over", why);
 	if (onboard_path(path, sizeof(path), c->o->state_dir, ONBOARD_FILE_STATE) == -1)
-		return onboard_err(err, errlen, "state directory path too long");
+		return errf(err, errlen, "state directory path too long");
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	(void)rename(path, bad);
 	onboard_record_init(c->rec);
@@ -1110,7 +1095,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 		onboard_say(o, AGENT_INFO, "onboarding %s: starting", rec->device_serial);
 	/* Finish a key/certificate replacement a crash interrupted. */
 	if (agent_recover(o->state_dir, why, sizeof(why)) == -1) {
-		onboard_err(err, errlen, "%s", why);
+		errf(err, errlen, "%s", why);
 		goto out;
 	}
 	/* The agent finished but the state did not say so yet: just record it. */
@@ -1132,7 +1117,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 			snprintf(resume.origin, sizeof(resume.origin), "state file");
 			onboard_say(o, AGENT_INFO, "voucher on file pins %s", rec->pinned_fp);
 			if ((r = onboard_attempt(&c, &resume, 1, why, sizeof(why))) == -1) {
-				onboard_err(err, errlen, "%s", why);
+				errf(err, errlen, "%s", why);
 				goto out;
 			}
 			if (r == 0)
@@ -1163,7 +1148,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 		for (i = 0; i < rec->disc.ncand && onboard_remaining(&c) > 0; i++) {
 			r = onboard_attempt(&c, &rec->disc.cand[i], 0, why, sizeof(why));
 			if (r == -1) {
-				onboard_err(err, errlen, "%s", why);
+				errf(err, errlen, "%s", why);
 				goto out;
 			}
 			if (r == 0)
@@ -1178,7 +1163,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 		    (uint64_t)(o->max_backoff_s ? o->max_backoff_s : ONBOARD_MAX_BACKOFF_DEFAULT)
 		    * 1000, onboard_random());
 		if (o->timeout_s != 0 && (double)wait / 1000 >= onboard_remaining(&c)) {
-			onboard_err(err, errlen, "not bound after %u s (%s); a new run resumes",
+			errf(err, errlen, "not bound after %u s (%s); a new run resumes",
 			    o->timeout_s, rec->last_error[0] ? rec->last_error : "no answer");
 			rc = ONBOARD_RC_TIMEOUT;
 			goto out;
@@ -1225,23 +1210,23 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 		return l == 1 ? ONBOARD_RC_BUSY : -1;
 	if ((l = onboard_record_read(o->state_dir, rec, err, errlen)) <= 0) {
 		if (l == 0)
-			onboard_err(err, errlen, "%s: not onboarded yet (no %s)", o->state_dir,
+			errf(err, errlen, "%s: not onboarded yet (no %s)", o->state_dir,
 			    ONBOARD_FILE_STATE);
 		goto out;
 	}
 	if (rec->state != ONBOARD_BOUND) {
-		onboard_err(err, errlen, "not bound yet (state %s): run latchkey onboard first",
+		errf(err, errlen, "not bound yet (state %s): run latchkey onboard first",
 		    onboard_state_name(rec->state));
 		goto out;
 	}
 	if (onboard_path(path, sizeof(path), o->state_dir, AGENT_FILE_CERT) == -1 ||
 	    (x = pki_cert_read(path, why, sizeof(why))) == NULL) {
-		onboard_err(err, errlen, "LDevID: %s", why);
+		errf(err, errlen, "LDevID: %s", why);
 		goto out;
 	}
 	if (onboard_asn1_time(X509_get0_notBefore(x), &nb) == -1 ||
 	    onboard_asn1_time(X509_get0_notAfter(x), &na) == -1) {
-		onboard_err(err, errlen, "%s: unreadable validity", path);
+		errf(err, errlen, "%s: unreadable validity", path);
 		goto out;
 	}
 	*due = onboard_renew_due(nb, na);
@@ -1265,7 +1250,7 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 		    * 1000, onboard_random());
 		if (o->timeout_s != 0 && (double)wait / 1000 >= onboard_remaining(&c)) {
 			(void)onboard_persist(&c, ONBOARD_BOUND, why, sizeof(why));
-			onboard_err(err, errlen, "not renewed within %u s: %s", o->timeout_s,
+			errf(err, errlen, "not renewed within %u s: %s", o->timeout_s,
 			    rec->last_error);
 			rc = ONBOARD_RC_TIMEOUT;
 			goto out;

@@ -6,6 +6,7 @@
  * one BEGIN IMMEDIATE transaction: the write lock is taken before the last audit hash is
  * read, so several processes (latchkeyd, latchkeyctl) appending at once never fork the chain.
  */
+#include "enroll/log.h"
 #include "enroll/registry.h"
 
 #include <ctype.h>
@@ -155,23 +156,11 @@ struct registry {
 	char		 path[4096];
 };
 
-static void __attribute__((format(printf, 3, 4)))
-reg_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* err = "registry: <what>: <sqlite message>" */
 static void
 reg_dberr(struct registry *reg, char *err, size_t errlen, const char *what)
 {
-	reg_err(err, errlen, "registry: %s: %s", what, sqlite3_errmsg(reg->db));
+	errf(err, errlen, "registry: %s: %s", what, sqlite3_errmsg(reg->db));
 }
 
 static void
@@ -191,11 +180,11 @@ static int
 check_arg(const char *name, const char *s, size_t max, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0') {
-		reg_err(err, errlen, "registry: %s is empty", name);
+		errf(err, errlen, "registry: %s is empty", name);
 		return -1;
 	}
 	if (strlen(s) >= max) {
-		reg_err(err, errlen, "registry: %s longer than %zu bytes", name, max - 1);
+		errf(err, errlen, "registry: %s longer than %zu bytes", name, max - 1);
 		return -1;
 	}
 	return 0;
@@ -290,7 +279,7 @@ static int
 reg_writable(struct registry *reg, char *err, size_t errlen)
 {
 	if (reg->flags & REGISTRY_RDONLY) {
-		reg_err(err, errlen, "registry: %s: opened read-only", reg->path);
+		errf(err, errlen, "registry: %s: opened read-only", reg->path);
 		return -1;
 	}
 	return 0;
@@ -304,7 +293,7 @@ reg_user_version(struct registry *reg, int *version, char *err, size_t errlen)
 
 	if (sqlite3_prepare_v2(reg->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
 	    (rc = sqlite3_step(st)) != SQLITE_ROW) {
-		reg_err(err, errlen, "registry: %s: %s", reg->path, sqlite3_errmsg(reg->db));
+		errf(err, errlen, "registry: %s: %s", reg->path, sqlite3_errmsg(reg->db));
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -341,7 +330,7 @@ reg_migrate(struct registry *reg, int version, char *err, size_t errlen)
 	}
 	return 0;
 err:
-	reg_err(err, errlen, "registry: %s: schema migration to version %d: %s", reg->path,
+	errf(err, errlen, "registry: %s: schema migration to version %d: %s", reg->path,
 	    v + 1, sqlite3_errmsg(reg->db));
 	reg_rollback(reg);
 	return -1;
@@ -356,29 +345,29 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 	char sql[64];
 
 	if (path == NULL || *path == '\0') {
-		reg_err(err, errlen, "registry: no database path");
+		errf(err, errlen, "registry: no database path");
 		return NULL;
 	}
 	if ((flags & REGISTRY_RDONLY) && (flags & REGISTRY_CREATE)) {
-		reg_err(err, errlen, "registry: %s: cannot create a read-only registry", path);
+		errf(err, errlen, "registry: %s: cannot create a read-only registry", path);
 		return NULL;
 	}
 	if (stat(path, &sb) == -1) {
 		if (errno != ENOENT || !(flags & REGISTRY_CREATE)) {
-			reg_err(err, errlen, "registry: %s: %s", path, strerror(errno));
+			errf(err, errlen, "registry: %s: %s", path, strerror(errno));
 			return NULL;
 		}
 	} else if (!S_ISREG(sb.st_mode)) {
-		reg_err(err, errlen, "registry: %s: not a regular file", path);
+		errf(err, errlen, "registry: %s: not a regular file", path);
 		return NULL;
 	}
 	if ((reg = calloc(1, sizeof(*reg))) == NULL) {
-		reg_err(err, errlen, "registry: %s: out of memory", path);
+		errf(err, errlen, "registry: %s: out of memory", path);
 		return NULL;
 	}
 	reg->flags = flags;
 	if (strlen(path) >= sizeof(reg->path)) {
-		reg_err(err, errlen, "registry: database path too long");
+		errf(err, errlen, "registry: database path too long");
 		goto err;
 	}
 	copy_str(reg->path, sizeof(reg->path), path);
@@ -390,7 +379,7 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 		oflags |= SQLITE_OPEN_READWRITE | ((flags & REGISTRY_CREATE) ?
 		    SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &reg->db, oflags, NULL) != SQLITE_OK) {
-		reg_err(err, errlen, "registry: %s: %s", path,
+		errf(err, errlen, "registry: %s: %s", path,
 		    reg->db != NULL ? sqlite3_errmsg(reg->db) : "out of memory");
 		goto err;
 	}
@@ -412,17 +401,17 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 	if (reg_user_version(reg, &version, err, errlen) == -1)
 		goto err;
 	if (version > REG_SCHEMA_VERSION) {
-		reg_err(err, errlen, "registry: %s: schema version %d is newer than this "
+		errf(err, errlen, "registry: %s: schema version %d is newer than this "
 		    "program's %d", path, version, REG_SCHEMA_VERSION);
 		goto err;
 	}
 	if (version == 0 && !(flags & REGISTRY_CREATE)) {
-		reg_err(err, errlen, "registry: %s: not a latchkey registry (no schema)", path);
+		errf(err, errlen, "registry: %s: not a latchkey registry (no schema)", path);
 		goto err;
 	}
 	if (version < REG_SCHEMA_VERSION) {
 		if (flags & REGISTRY_RDONLY) {
-			reg_err(err, errlen, "registry: %s: schema version %d needs migration to "
+			errf(err, errlen, "registry: %s: schema version %d needs migration to "
 			    "%d; open it read-write once", path, version, REG_SCHEMA_VERSION);
 			goto err;
 		}
@@ -431,7 +420,7 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	return reg;
 dberr:
-	reg_err(err, errlen, "registry: %s: %s", path, sqlite3_errmsg(reg->db));
+	errf(err, errlen, "registry: %s: %s", path, sqlite3_errmsg(reg->db));
 err:
 	registry_close(reg);
 	return NULL;
@@ -531,7 +520,7 @@ audit_append_locked(struct registry *reg, int64_t at, const char *actor, const c
 	sqlite3_reset(st);
 
 	if (audit_hash(prev, at, actor, action, subject, reason, details, hash) == -1) {
-		reg_err(err, errlen, "registry: audit hash: SHA-256 failed");
+		errf(err, errlen, "registry: audit hash: SHA-256 failed");
 		return -1;
 	}
 	if ((st = reg_stmt(reg, ST_AUDIT_INSERT, err, errlen)) == NULL)
@@ -732,7 +721,7 @@ cert_serial_norm(const char *in, char *out, size_t outlen, char *err, size_t err
 		return -1;
 	for (i = 0; in[i] != '\0'; i++) {
 		if (!isxdigit((unsigned char)in[i])) {
-			reg_err(err, errlen, "registry: certificate serial is not hex");
+			errf(err, errlen, "registry: certificate serial is not hex");
 			return -1;
 		}
 		out[i] = (char)toupper((unsigned char)in[i]);
@@ -778,7 +767,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	int found;
 
 	if (e->cert_der == NULL || e->cert_len == 0) {
-		reg_err(err, errlen, "registry: enrollment without a certificate");
+		errf(err, errlen, "registry: enrollment without a certificate");
 		return -1;
 	}
 	if (check_arg("device serial", e->device_serial,
@@ -788,7 +777,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	    cert_serial_norm(e->cert_serial, cserial, sizeof(cserial), err, errlen) == -1)
 		return -1;
 	if (e->cert_len > INT32_MAX) {
-		reg_err(err, errlen, "registry: certificate too large");
+		errf(err, errlen, "registry: certificate too large");
 		return -1;
 	}
 	/* The claim was checked before signing; a revocation since then withdrew it. */
@@ -799,7 +788,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 		found = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (found == SQLITE_DONE) {
-			reg_err(err, errlen, "registry: serial %s is no longer claimed",
+			errf(err, errlen, "registry: serial %s is no longer claimed",
 			    e->device_serial);
 			return 1;
 		}
@@ -813,7 +802,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	if (found == 0) {
 		/* A re-enrollment (no IDevID) never creates a binding: it was revoked. */
 		if (e->idevid_fp == NULL) {
-			reg_err(err, errlen, "registry: serial %s has no active binding",
+			errf(err, errlen, "registry: serial %s has no active binding",
 			    e->device_serial);
 			return 1;
 		}
@@ -840,7 +829,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	sqlite3_bind_blob(st, 7, e->cert_der, (int)e->cert_len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
-			reg_err(err, errlen, "registry: certificate serial %s already recorded",
+			errf(err, errlen, "registry: certificate serial %s already recorded",
 			    cserial);
 		else
 			reg_dberr(reg, err, errlen, "insert certificate");
@@ -928,14 +917,14 @@ registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e
 	struct registry_enrollment one;
 
 	if (e == NULL) {
-		reg_err(err, errlen, "registry: enrollment without a certificate");
+		errf(err, errlen, "registry: enrollment without a certificate");
 		return -1;
 	}
 	one = *e;
 	if (registry_enroll_commit_many(reg, &one, 1, err, errlen) == -1)
 		return -1;
 	if (!one.committed) {
-		reg_err(err, errlen, "%s", one.err);
+		errf(err, errlen, "%s", one.err);
 		return -1;
 	}
 	if (binding_id != NULL)
@@ -1131,7 +1120,7 @@ audit_check_row(sqlite3_stmt *st, void *ctx)
 	    (const char *)sqlite3_column_text(st, 4),
 	    (const char *)sqlite3_column_text(st, 5),
 	    (const char *)sqlite3_column_text(st, 6), hash) == -1) {
-		reg_err(ac->err, ac->errlen, "registry: audit hash: SHA-256 failed");
+		errf(ac->err, ac->errlen, "registry: audit hash: SHA-256 failed");
 		return -1;
 	}
 	if (prev == NULL || stored == NULL || strcmp(prev, ac->expect_prev) != 0 ||
@@ -1347,7 +1336,7 @@ registry_voucher_add(struct registry *reg, const struct registry_voucher *v,
 	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
 		return -1;
 	if (der == NULL || len == 0 || len > INT32_MAX) {
-		reg_err(err, errlen, "registry: voucher without content");
+		errf(err, errlen, "registry: voucher without content");
 		return -1;
 	}
 	if (reg_begin(reg, err, errlen) == -1)
@@ -1400,7 +1389,7 @@ registry_voucher_status(struct registry *reg, const char *serial, const char *ki
 	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
 		return -1;
 	if (kind == NULL || (strcmp(kind, "voucher") != 0 && strcmp(kind, "enroll") != 0)) {
-		reg_err(err, errlen, "registry: status kind must be voucher or enroll");
+		errf(err, errlen, "registry: status kind must be voucher or enroll");
 		return -1;
 	}
 	enroll = kind[0] == 'e';
@@ -1510,7 +1499,7 @@ registry_netid_report(struct registry *reg, const char *serial,
 	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
 		return -1;
 	if (n > REGISTRY_NETID_MAX) {
-		reg_err(err, errlen, "registry: more than %d network identifiers",
+		errf(err, errlen, "registry: more than %d network identifiers",
 		    REGISTRY_NETID_MAX);
 		return -1;
 	}
@@ -1564,11 +1553,11 @@ registry_netid_report(struct registry *reg, const char *serial,
 	free(details);
 	return 0;
 bad:
-	reg_err(err, errlen, "registry: network identifier %zu is not a valid mac, client-id "
+	errf(err, errlen, "registry: network identifier %zu is not a valid mac, client-id "
 	    "or duid in lower-case hex", i + 1);
 	return -1;
 oom:
-	reg_err(err, errlen, "registry: out of memory");
+	errf(err, errlen, "registry: out of memory");
 	goto out;
 err:
 	reg_rollback(reg);

@@ -12,23 +12,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "enroll/log.h"
 #include "enroll/vici.h"
-
-static void
-vici_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-vici_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------ builder */
 
@@ -322,19 +307,19 @@ vici_msg_parse(const unsigned char *buf, size_t len, char *err, size_t errlen)
 	int depth = 0, type;
 
 	if (len > VICI_MAX_PACKET) {
-		vici_err(err, errlen, "vici: message of %zu bytes exceeds %d", len,
+		errf(err, errlen, "vici: message of %zu bytes exceeds %d", len,
 		    VICI_MAX_PACKET);
 		return NULL;
 	}
 	if ((root = vici_node_alloc(VICI_N_SECTION, NULL, 0, NULL, 0)) == NULL) {
-		vici_err(err, errlen, "vici: out of memory");
+		errf(err, errlen, "vici: out of memory");
 		return NULL;
 	}
 	stack[0] = root;
 	tail[0] = NULL;
 	while (pos < len) {
 		if (++elems > VICI_MAX_ELEMS) {
-			vici_err(err, errlen, "vici: more than %d elements", VICI_MAX_ELEMS);
+			errf(err, errlen, "vici: more than %d elements", VICI_MAX_ELEMS);
 			goto err;
 		}
 		type = buf[pos++];
@@ -347,14 +332,14 @@ vici_msg_parse(const unsigned char *buf, size_t len, char *err, size_t errlen)
 				goto trunc;
 			nl = buf[pos++];
 			if (nl == 0) {
-				vici_err(err, errlen, "vici: empty element name at offset %zu",
+				errf(err, errlen, "vici: empty element name at offset %zu",
 				    pos - 1);
 				goto err;
 			}
 			if (nl > len - pos)
 				goto trunc;
 			if (memchr(buf + pos, '\0', nl) != NULL) {
-				vici_err(err, errlen, "vici: NUL in element name at offset %zu",
+				errf(err, errlen, "vici: NUL in element name at offset %zu",
 				    pos);
 				goto err;
 			}
@@ -379,7 +364,7 @@ vici_msg_parse(const unsigned char *buf, size_t len, char *err, size_t errlen)
 			if (stack[depth]->type == VICI_N_LIST)
 				goto misplaced;
 			if (depth >= VICI_MAX_DEPTH) {
-				vici_err(err, errlen, "vici: nesting deeper than %d",
+				errf(err, errlen, "vici: nesting deeper than %d",
 				    VICI_MAX_DEPTH);
 				goto err;
 			}
@@ -407,12 +392,12 @@ vici_msg_parse(const unsigned char *buf, size_t len, char *err, size_t errlen)
 			depth--;
 			continue;
 		default:
-			vici_err(err, errlen, "vici: unknown element type %d at offset %zu",
+			errf(err, errlen, "vici: unknown element type %d at offset %zu",
 			    type, pos - 1);
 			goto err;
 		}
 		if (n == NULL) {
-			vici_err(err, errlen, "vici: out of memory");
+			errf(err, errlen, "vici: out of memory");
 			goto err;
 		}
 		if (tail[depth] == NULL)
@@ -427,15 +412,15 @@ vici_msg_parse(const unsigned char *buf, size_t len, char *err, size_t errlen)
 		}
 	}
 	if (depth != 0) {
-		vici_err(err, errlen, "vici: %d unterminated section(s) or list(s)", depth);
+		errf(err, errlen, "vici: %d unterminated section(s) or list(s)", depth);
 		goto err;
 	}
 	return root;
 trunc:
-	vici_err(err, errlen, "vici: truncated element at offset %zu", pos);
+	errf(err, errlen, "vici: truncated element at offset %zu", pos);
 	goto err;
 misplaced:
-	vici_err(err, errlen, "vici: element type %d not allowed here (offset %zu)", type,
+	errf(err, errlen, "vici: element type %d not allowed here (offset %zu)", type,
 	    pos);
 err:
 	vici_node_free(root);
@@ -531,30 +516,30 @@ vici_packet_encode(int type, const char *name, const struct vici_buf *msg,
 
 	*out = NULL;
 	if (type < VICI_CMD_REQUEST || type > VICI_EVENT) {
-		vici_err(err, errlen, "vici: bad packet type %d", type);
+		errf(err, errlen, "vici: bad packet type %d", type);
 		return -1;
 	}
 	if (vici_type_named(type)) {
 		nl = name != NULL ? strlen(name) : 0;
 		if (nl == 0 || nl > VICI_NAME_MAX) {
-			vici_err(err, errlen, "vici: packet name empty or too long");
+			errf(err, errlen, "vici: packet name empty or too long");
 			return -1;
 		}
 	}
 	if (msg != NULL && vici_type_has_msg(type)) {
 		if (vici_buf_error(msg) != NULL) {
-			vici_err(err, errlen, "vici: bad message: %s", vici_buf_error(msg));
+			errf(err, errlen, "vici: bad message: %s", vici_buf_error(msg));
 			return -1;
 		}
 		m = vici_buf_data(msg, &ml);
 	}
 	plen = 1 + (vici_type_named(type) ? 1 + nl : 0) + ml;
 	if (plen > VICI_MAX_PACKET) {
-		vici_err(err, errlen, "vici: packet too large");
+		errf(err, errlen, "vici: packet too large");
 		return -1;
 	}
 	if ((p = malloc(4 + plen)) == NULL) {
-		vici_err(err, errlen, "vici: out of memory");
+		errf(err, errlen, "vici: out of memory");
 		return -1;
 	}
 	p[0] = (unsigned char)(plen >> 24);
@@ -581,23 +566,23 @@ vici_packet_decode(const unsigned char *buf, size_t len, struct vici_packet *pkt
 
 	memset(pkt, 0, sizeof(*pkt));
 	if (len < 1 || len > VICI_MAX_PACKET) {
-		vici_err(err, errlen, "vici: packet of %zu bytes", len);
+		errf(err, errlen, "vici: packet of %zu bytes", len);
 		return -1;
 	}
 	pkt->type = buf[0];
 	if (pkt->type > VICI_EVENT) {
-		vici_err(err, errlen, "vici: unknown packet type %d", pkt->type);
+		errf(err, errlen, "vici: unknown packet type %d", pkt->type);
 		return -1;
 	}
 	if (vici_type_named(pkt->type)) {
 		if (len < 2 || (nl = buf[1]) == 0 || nl > len - 2) {
-			vici_err(err, errlen, "vici: truncated or empty packet name");
+			errf(err, errlen, "vici: truncated or empty packet name");
 			return -1;
 		}
 		memcpy(pkt->name, buf + 2, nl);
 		pkt->name[nl] = '\0';
 		if (memchr(pkt->name, '\0', nl) != NULL) {
-			vici_err(err, errlen, "vici: NUL in packet name");
+			errf(err, errlen, "vici: NUL in packet name");
 			return -1;
 		}
 		pos = 2 + nl;
@@ -607,7 +592,7 @@ vici_packet_decode(const unsigned char *buf, size_t len, struct vici_packet *pkt
 		if (pkt->msg == NULL)
 			return -1;
 	} else if (pos != len) {
-		vici_err(err, errlen, "vici: trailing bytes after packet type %d", pkt->type);
+		errf(err, errlen, "vici: trailing bytes after packet type %d", pkt->type);
 		return -1;
 	}
 	return 0;
@@ -642,13 +627,13 @@ vici_connect(const char *uri, char *err, size_t errlen)
 	int fd = -1;
 
 	if (path == NULL) {
-		vici_err(err, errlen, "vici: no socket URI");
+		errf(err, errlen, "vici: no socket URI");
 		return NULL;
 	}
 	if (strncmp(path, "unix://", 7) == 0)
 		path += 7;
 	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path)) {
-		vici_err(err, errlen, "vici: URI must be unix:///absolute/path (got %.80s)", uri);
+		errf(err, errlen, "vici: URI must be unix:///absolute/path (got %.80s)", uri);
 		return NULL;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -656,11 +641,11 @@ vici_connect(const char *uri, char *err, size_t errlen)
 	memcpy(sun.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		vici_err(err, errlen, "vici: connect %s: %s", path, strerror(errno));
+		errf(err, errlen, "vici: connect %s: %s", path, strerror(errno));
 		goto err;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		vici_err(err, errlen, "vici: out of memory");
+		errf(err, errlen, "vici: out of memory");
 		goto err;
 	}
 	c->fd = fd;
@@ -710,7 +695,7 @@ vici_send_packet(struct vici_conn *c, int type, const char *name, const struct v
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			vici_err(err, errlen, "vici: send: %s", strerror(errno));
+			errf(err, errlen, "vici: send: %s", strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -748,7 +733,7 @@ vici_recv_packet(struct vici_conn *c, long long deadline, struct vici_packet *pk
 			plen = (size_t)c->rbuf[0] << 24 | (size_t)c->rbuf[1] << 16 |
 			    (size_t)c->rbuf[2] << 8 | c->rbuf[3];
 			if (plen == 0 || plen > VICI_MAX_PACKET) {
-				vici_err(err, errlen, "vici: peer sent a packet of %zu bytes",
+				errf(err, errlen, "vici: peer sent a packet of %zu bytes",
 				    plen);
 				return -1;
 			}
@@ -763,7 +748,7 @@ vici_recv_packet(struct vici_conn *c, long long deadline, struct vici_packet *pk
 			want = 4;
 		if (c->rcap < want) {
 			if ((nb = realloc(c->rbuf, want)) == NULL) {
-				vici_err(err, errlen, "vici: out of memory");
+				errf(err, errlen, "vici: out of memory");
 				return -1;
 			}
 			c->rbuf = nb;
@@ -781,7 +766,7 @@ vici_recv_packet(struct vici_conn *c, long long deadline, struct vici_packet *pk
 		if (rc == -1 && errno == EINTR)
 			continue;
 		if (rc == -1) {
-			vici_err(err, errlen, "vici: poll: %s", strerror(errno));
+			errf(err, errlen, "vici: poll: %s", strerror(errno));
 			return -1;
 		}
 		if (rc == 0) {
@@ -793,11 +778,11 @@ vici_recv_packet(struct vici_conn *c, long long deadline, struct vici_packet *pk
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == 0) {
-			vici_err(err, errlen, "vici: charon closed the connection");
+			errf(err, errlen, "vici: charon closed the connection");
 			return -1;
 		}
 		if (n < 0) {
-			vici_err(err, errlen, "vici: recv: %s", strerror(errno));
+			errf(err, errlen, "vici: recv: %s", strerror(errno));
 			return -1;
 		}
 		c->rlen += (size_t)n;
@@ -831,7 +816,7 @@ vici_register(struct vici_conn *c, const char *event, int on, int timeout_ms, ch
 	for (;;) {
 		if ((rc = vici_recv_packet(c, dl, &pkt, err, errlen)) <= 0) {
 			if (rc == 0)
-				vici_err(err, errlen, "vici: no answer to registering %s", event);
+				errf(err, errlen, "vici: no answer to registering %s", event);
 			return -1;
 		}
 		if (pkt.type == VICI_EVENT) {
@@ -844,9 +829,9 @@ vici_register(struct vici_conn *c, const char *event, int on, int timeout_ms, ch
 		if (rc == VICI_EVENT_CONFIRM)
 			return 0;
 		if (rc == VICI_EVENT_UNKNOWN)
-			vici_err(err, errlen, "vici: charon does not know event %s", event);
+			errf(err, errlen, "vici: charon does not know event %s", event);
 		else
-			vici_err(err, errlen, "vici: unexpected packet type %d", rc);
+			errf(err, errlen, "vici: unexpected packet type %d", rc);
 		return -1;
 	}
 }
@@ -862,7 +847,7 @@ vici_call(struct vici_conn *c, const char *cmd, const struct vici_buf *req, int 
 	int rc;
 
 	if (req == NULL && (req = empty = vici_buf_new()) == NULL) {
-		vici_err(err, errlen, "vici: out of memory");
+		errf(err, errlen, "vici: out of memory");
 		return NULL;
 	}
 	rc = vici_send_packet(c, VICI_CMD_REQUEST, cmd, req, err, errlen);
@@ -872,7 +857,7 @@ vici_call(struct vici_conn *c, const char *cmd, const struct vici_buf *req, int 
 	for (;;) {
 		if ((rc = vici_recv_packet(c, dl, &pkt, err, errlen)) <= 0) {
 			if (rc == 0)
-				vici_err(err, errlen, "vici: %s: no answer in %d ms", cmd,
+				errf(err, errlen, "vici: %s: no answer in %d ms", cmd,
 				    timeout_ms);
 			return NULL;
 		}
@@ -889,9 +874,9 @@ vici_call(struct vici_conn *c, const char *cmd, const struct vici_buf *req, int 
 		rc = pkt.type;
 		vici_packet_clear(&pkt);
 		if (rc == VICI_CMD_UNKNOWN)
-			vici_err(err, errlen, "vici: charon does not know command %s", cmd);
+			errf(err, errlen, "vici: charon does not know command %s", cmd);
 		else
-			vici_err(err, errlen, "vici: unexpected packet type %d", rc);
+			errf(err, errlen, "vici: unexpected packet type %d", rc);
 		return NULL;
 	}
 }
@@ -926,6 +911,6 @@ vici_check_success(const struct vici_node *resp, const char *what, char *err, si
 	if (s != NULL && strcmp(s, "yes") == 0)
 		return 0;
 	msg = vici_get_str(resp, "errmsg");
-	vici_err(err, errlen, "%s: %s", what, msg != NULL ? msg : "failed");
+	errf(err, errlen, "%s: %s", what, msg != NULL ? msg : "failed");
 	return -1;
 }

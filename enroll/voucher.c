@@ -18,25 +18,10 @@
 
 #include "certs/pki.h"
 #include "enroll/b64.h"
+#include "enroll/log.h"
 
 #define VOUCHER_KEY	"ietf-voucher:voucher"
 #define VOUCHER_REQ_KEY	"ietf-voucher-request:voucher"
-
-static int
-verr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-verr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* The last OpenSSL reason (or "unknown"); clears the queue. */
 static const char *
@@ -298,7 +283,7 @@ voucher_json_build(const struct voucher *v, char *err, size_t errlen)
 oom:
 	json_decref(o);
 	json_decref(root);
-	verr(err, errlen, "voucher: cannot build JSON (out of memory or bad time)");
+	errf(err, errlen, "voucher: cannot build JSON (out of memory or bad time)");
 	return NULL;
 }
 
@@ -311,10 +296,10 @@ get_str(json_t *o, const char *k, const char **out, char *err, size_t errlen)
 	if (j == NULL)
 		return 0;
 	if (!json_is_string(j))
-		return verr(err, errlen, "voucher: %s: not a string", k);
+		return errf(err, errlen, "voucher: %s: not a string", k);
 	*out = json_string_value(j);
 	if (strlen(*out) != json_string_length(j))
-		return verr(err, errlen, "voucher: %s: NUL in string", k);
+		return errf(err, errlen, "voucher: %s: NUL in string", k);
 	return 0;
 }
 
@@ -327,7 +312,7 @@ get_time(json_t *o, const char *k, int64_t *out, char *err, size_t errlen)
 	if (get_str(o, k, &s, err, errlen) == -1)
 		return -1;
 	if (s != NULL && voucher_time_parse(s, out) == -1)
-		return verr(err, errlen, "voucher: %s: not an RFC 3339 date-and-time", k);
+		return errf(err, errlen, "voucher: %s: not an RFC 3339 date-and-time", k);
 	return 0;
 }
 
@@ -345,11 +330,11 @@ get_b64(json_t *o, const char *k, unsigned char **out, size_t *outlen, char *err
 	if (s == NULL)
 		return 0;
 	if ((*out = b64_decode(s, strlen(s), outlen, why, sizeof(why))) == NULL)
-		return verr(err, errlen, "voucher: %s: bad base64: %s", k, why);
+		return errf(err, errlen, "voucher: %s: bad base64: %s", k, why);
 	if (*outlen == 0) {
 		free(*out);
 		*out = NULL;
-		return verr(err, errlen, "voucher: %s: empty", k);
+		return errf(err, errlen, "voucher: %s: empty", k);
 	}
 	return 0;
 }
@@ -366,16 +351,16 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 
 	voucher_init(v, kind);
 	if (len > VOUCHER_DER_MAX) {
-		verr(err, errlen, "voucher: JSON larger than %d bytes", VOUCHER_DER_MAX);
+		errf(err, errlen, "voucher: JSON larger than %d bytes", VOUCHER_DER_MAX);
 		goto out;
 	}
 	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		verr(err, errlen, "voucher: bad JSON at line %d: %.100s", je.line, je.text);
+		errf(err, errlen, "voucher: bad JSON at line %d: %.100s", je.line, je.text);
 		goto out;
 	}
 	if (!json_is_object(root) || (o = json_object_get(root, key)) == NULL ||
 	    !json_is_object(o)) {
-		verr(err, errlen, "voucher: no \"%s\" object", key);
+		errf(err, errlen, "voucher: no \"%s\" object", key);
 		goto out;
 	}
 	if (get_time(o, "created-on", &v->created_on, err, errlen) == -1 ||
@@ -394,7 +379,7 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 		else if (strcmp(s, "proximity") == 0)
 			v->assertion = VOUCHER_ASSERT_PROXIMITY;
 		else {
-			verr(err, errlen, "voucher: assertion \"%.40s\" unknown", s);
+			errf(err, errlen, "voucher: assertion \"%.40s\" unknown", s);
 			goto out;
 		}
 	}
@@ -402,7 +387,7 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 		goto out;
 	if (s != NULL) {
 		if (*s == '\0' || strlen(s) >= sizeof(v->serial)) {
-			verr(err, errlen, "voucher: serial-number empty or too long");
+			errf(err, errlen, "voucher: serial-number empty or too long");
 			goto out;
 		}
 		snprintf(v->serial, sizeof(v->serial), "%s", s);
@@ -411,7 +396,7 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 		goto out;
 	if (s != NULL) {
 		if (*s == '\0' || strlen(s) > VOUCHER_NONCE_MAX) {
-			verr(err, errlen, "voucher: nonce empty or longer than %d bytes",
+			errf(err, errlen, "voucher: nonce empty or longer than %d bytes",
 			    VOUCHER_NONCE_MAX);
 			goto out;
 		}
@@ -423,7 +408,7 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 			goto out;
 		if ((j = json_object_get(o, "domain-cert-revocation-checks")) != NULL) {
 			if (!json_is_boolean(j)) {
-				verr(err, errlen, "voucher: domain-cert-revocation-checks: not "
+				errf(err, errlen, "voucher: domain-cert-revocation-checks: not "
 				    "a boolean");
 				goto out;
 			}
@@ -437,7 +422,7 @@ voucher_json_parse(const char *json, size_t len, enum voucher_kind kind, struct 
 			goto out;
 	}
 	if (v->serial[0] == '\0') {
-		verr(err, errlen, "voucher: serial-number missing");
+		errf(err, errlen, "voucher: serial-number missing");
 		goto out;
 	}
 	st = VOUCHER_OK;
@@ -468,9 +453,9 @@ voucher_cms_sign(const char *json, size_t len, X509 *cert, EVP_PKEY *key,
 	*der = NULL;
 	ERR_clear_error();
 	if (len > VOUCHER_DER_MAX || len > INT32_MAX)
-		return verr(err, errlen, "voucher: JSON too large to sign");
+		return errf(err, errlen, "voucher: JSON too large to sign");
 	if ((in = BIO_new_mem_buf(json, (int)len)) == NULL || (oid = voucher_oid()) == NULL) {
-		verr(err, errlen, "voucher: out of memory");
+		errf(err, errlen, "voucher: out of memory");
 		goto err;
 	}
 	/* RFC 8366 §5.4: SignedData, eContentType id-ct-animaJSONVoucher, signer cert
@@ -479,17 +464,17 @@ voucher_cms_sign(const char *json, size_t len, X509 *cert, EVP_PKEY *key,
 	    CMS_NOSMIMECAP)) == NULL ||
 	    CMS_set1_eContentType(cms, oid) != 1 ||
 	    CMS_final(cms, in, NULL, CMS_BINARY) != 1) {
-		verr(err, errlen, "voucher: CMS signing failed: %s",
+		errf(err, errlen, "voucher: CMS signing failed: %s",
 		    ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	if ((n = i2d_CMS_ContentInfo(cms, NULL)) <= 0 || (*der = malloc((size_t)n)) == NULL) {
-		verr(err, errlen, "voucher: CMS encoding failed");
+		errf(err, errlen, "voucher: CMS encoding failed");
 		goto err;
 	}
 	p = *der;
 	if (i2d_CMS_ContentInfo(cms, &p) != n) {
-		verr(err, errlen, "voucher: CMS encoding failed");
+		errf(err, errlen, "voucher: CMS encoding failed");
 		goto err;
 	}
 	*derlen = (size_t)n;
@@ -533,33 +518,33 @@ voucher_cms_open(const unsigned char *der, size_t len, STACK_OF(X509) *anchors,
 		*certs = NULL;
 	ERR_clear_error();
 	if (der == NULL || len == 0 || len > VOUCHER_DER_MAX) {
-		verr(err, errlen, "voucher: CMS empty or larger than %d bytes", VOUCHER_DER_MAX);
+		errf(err, errlen, "voucher: CMS empty or larger than %d bytes", VOUCHER_DER_MAX);
 		goto out;
 	}
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL || p != der + len) {
-		verr(err, errlen, "voucher: not a DER CMS structure");
+		errf(err, errlen, "voucher: not a DER CMS structure");
 		goto out;
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
-		verr(err, errlen, "voucher: CMS is not SignedData");
+		errf(err, errlen, "voucher: CMS is not SignedData");
 		goto out;
 	}
 	if ((oid = voucher_oid()) == NULL) {
 		st = VOUCHER_INTERNAL;
-		verr(err, errlen, "voucher: out of memory");
+		errf(err, errlen, "voucher: out of memory");
 		goto out;
 	}
 	if ((ct = CMS_get0_eContentType(cms)) == NULL || OBJ_cmp(ct, oid) != 0) {
-		verr(err, errlen, "voucher: CMS content type is not id-ct-animaJSONVoucher");
+		errf(err, errlen, "voucher: CMS content type is not id-ct-animaJSONVoucher");
 		goto out;
 	}
 	if (CMS_is_detached(cms) || CMS_get0_content(cms) == NULL ||
 	    *CMS_get0_content(cms) == NULL) {
-		verr(err, errlen, "voucher: CMS has no embedded content");
+		errf(err, errlen, "voucher: CMS has no embedded content");
 		goto out;
 	}
 	if ((sis = CMS_get0_SignerInfos(cms)) == NULL || sk_CMS_SignerInfo_num(sis) != 1) {
-		verr(err, errlen, "voucher: CMS must have exactly one signer");
+		errf(err, errlen, "voucher: CMS must have exactly one signer");
 		goto out;
 	}
 	if (anchors != NULL) {
@@ -570,7 +555,7 @@ voucher_cms_open(const unsigned char *der, size_t len, STACK_OF(X509) *anchors,
 		for (i = 0; i < sk_X509_num(anchors); i++)
 			if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
 				st = VOUCHER_INTERNAL;
-				verr(err, errlen, "voucher: cannot load the trust anchors");
+				errf(err, errlen, "voucher: cannot load the trust anchors");
 				goto out;
 			}
 	} else
@@ -584,17 +569,17 @@ voucher_cms_open(const unsigned char *der, size_t len, STACK_OF(X509) *anchors,
 
 		st = VOUCHER_BAD_SIGNATURE;
 		if (anchors != NULL && ERR_GET_REASON(e) == CMS_R_CERTIFICATE_VERIFY_ERROR)
-			verr(err, errlen, "voucher: signer is not under the trusted anchors");
+			errf(err, errlen, "voucher: signer is not under the trusted anchors");
 		else if (ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
-			verr(err, errlen, "voucher: CMS does not carry the signer's certificate");
+			errf(err, errlen, "voucher: CMS does not carry the signer's certificate");
 		else
-			verr(err, errlen, "voucher: CMS signature does not verify: %s",
+			errf(err, errlen, "voucher: CMS signature does not verify: %s",
 			    ossl_reason(why, sizeof(why)));
 		goto out;
 	}
 	BIO_get_mem_ptr(out, &bm);
 	if (bm == NULL || bm->length == 0 || bm->length > VOUCHER_DER_MAX) {
-		verr(err, errlen, "voucher: CMS content empty or too large");
+		errf(err, errlen, "voucher: CMS content empty or too large");
 		goto out;
 	}
 	if ((*content = malloc(bm->length + 1)) == NULL) {
@@ -630,7 +615,7 @@ out:
 			*certs = NULL;
 		}
 		if (st == VOUCHER_INTERNAL && err != NULL && err[0] == '\0')
-			verr(err, errlen, "voucher: out of memory");
+			errf(err, errlen, "voucher: out of memory");
 	}
 	(void)all;
 	sk_X509_free(signers);
@@ -651,45 +636,45 @@ voucher_check(const struct voucher *v, const char *serial, const char *nonce, ti
 	X509 *pin;
 
 	if (v->kind != VOUCHER_KIND_VOUCHER) {
-		verr(err, errlen, "voucher: a voucher-request, not a voucher");
+		errf(err, errlen, "voucher: a voucher-request, not a voucher");
 		return VOUCHER_MALFORMED;
 	}
 	if (v->assertion == VOUCHER_ASSERT_NONE) {
-		verr(err, errlen, "voucher: assertion missing");
+		errf(err, errlen, "voucher: assertion missing");
 		return VOUCHER_BAD_ASSERTION;
 	}
 	if (v->created_on == 0) {
-		verr(err, errlen, "voucher: created-on missing");
+		errf(err, errlen, "voucher: created-on missing");
 		return VOUCHER_MALFORMED;
 	}
 	if (serial == NULL || strcmp(v->serial, serial) != 0) {
-		verr(err, errlen, "voucher is for serial-number \"%.64s\", not this device (%.64s)",
+		errf(err, errlen, "voucher is for serial-number \"%.64s\", not this device (%.64s)",
 		    v->serial, serial != NULL ? serial : "?");
 		return VOUCHER_WRONG_SERIAL;
 	}
 	if (v->pinned_domain_cert == NULL) {
-		verr(err, errlen, "voucher: pinned-domain-cert missing");
+		errf(err, errlen, "voucher: pinned-domain-cert missing");
 		return VOUCHER_MALFORMED;
 	}
 	if ((pin = voucher_cert_from_der(v->pinned_domain_cert, v->pinned_len)) == NULL) {
-		verr(err, errlen, "voucher: pinned-domain-cert is not a DER certificate");
+		errf(err, errlen, "voucher: pinned-domain-cert is not a DER certificate");
 		return VOUCHER_MALFORMED;
 	}
 	X509_free(pin);
 	/* RFC 8995 §5.6.1: the nonce of our request must come back unchanged. */
 	if (nonce != NULL) {
 		if (v->nonce[0] == '\0') {
-			verr(err, errlen, "voucher has no nonce but the request carried one");
+			errf(err, errlen, "voucher has no nonce but the request carried one");
 			return VOUCHER_NO_NONCE;
 		}
 		if (strcmp(v->nonce, nonce) != 0) {
-			verr(err, errlen, "voucher nonce does not match the request's nonce");
+			errf(err, errlen, "voucher nonce does not match the request's nonce");
 			return VOUCHER_WRONG_NONCE;
 		}
 	} else if (v->expires_on == 0) {
 		/* RFC 8366 §5.3 expires-on, RFC 8995 §7.2: a nonceless voucher must expire;
 		 * a perpetual one is never accepted here. */
-		verr(err, errlen, "nonceless voucher without expires-on (perpetual) refused");
+		errf(err, errlen, "nonceless voucher without expires-on (perpetual) refused");
 		return VOUCHER_PERPETUAL;
 	}
 	if (v->expires_on != 0) {
@@ -697,11 +682,11 @@ voucher_check(const struct voucher *v, const char *serial, const char *nonce, ti
 			char t[32] = "?";
 
 			voucher_time_format(v->expires_on, t, sizeof(t));
-			verr(err, errlen, "voucher expired at %s", t);
+			errf(err, errlen, "voucher expired at %s", t);
 			return VOUCHER_EXPIRED;
 		}
 		if (v->created_on > v->expires_on) {
-			verr(err, errlen, "voucher: created-on is after expires-on");
+			errf(err, errlen, "voucher: created-on is after expires-on");
 			return VOUCHER_MALFORMED;
 		}
 	}
@@ -721,7 +706,7 @@ voucher_pledge_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
 	*pinned = NULL;
 	voucher_init(&tmp, VOUCHER_KIND_VOUCHER);
 	if (anchors == NULL || sk_X509_num(anchors) == 0) {
-		verr(err, errlen, "voucher: no MASA trust anchor");
+		errf(err, errlen, "voucher: no MASA trust anchor");
 		return VOUCHER_BAD_SIGNATURE;
 	}
 	if ((st = voucher_cms_open(der, len, anchors, &json, &jlen, NULL, NULL, err,
@@ -735,7 +720,7 @@ voucher_pledge_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
 	if ((*pinned = voucher_cert_from_der(tmp.pinned_domain_cert, tmp.pinned_len)) ==
 	    NULL) {
 		st = VOUCHER_INTERNAL;
-		verr(err, errlen, "voucher: out of memory");
+		errf(err, errlen, "voucher: out of memory");
 		goto out;
 	}
 	if (v != NULL) {
@@ -757,24 +742,24 @@ voucher_registrar_check(X509 *pinned, X509 *leaf, STACK_OF(X509) *chain, char *e
 	int rc = -1;
 
 	if (pinned == NULL || leaf == NULL)
-		return verr(err, errlen, "no registrar certificate or no pinned domain "
+		return errf(err, errlen, "no registrar certificate or no pinned domain "
 		    "certificate");
 	if (X509_cmp(pinned, leaf) == 0)
 		return 0;
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_add_cert(store, pinned) != 1) {
-		verr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto out;
 	}
 	/* The pinned certificate is the anchor even when it is an intermediate. */
 	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	if (X509_STORE_CTX_init(ctx, store, leaf, chain) != 1 ||
 	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
-		verr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto out;
 	}
 	if (X509_verify_cert(ctx) != 1) {
-		verr(err, errlen, "registrar certificate is not under the voucher's "
+		errf(err, errlen, "registrar certificate is not under the voucher's "
 		    "pinned-domain-cert: %s",
 		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
