@@ -34,38 +34,13 @@ struct brski {
 };
 
 void
-brski_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
-{
-	va_list ap;
-	char buf[512];
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	free(out->body);
-	out->status = status;
-	out->ctype = NULL;
-	out->b64 = 0;
-	out->body = malloc((size_t)n);
-	out->len = out->body != NULL ? (size_t)n : 0;
-	if (out->body != NULL)
-		memcpy(out->body, buf, (size_t)n);
-}
-
-void
 brski_reply_body(struct registrar_reply *out, int status, const char *ctype,
     const void *body, size_t len)
 {
 	free(out->body);
 	memset(out, 0, sizeof(*out));
 	if (len > 0 && (out->body = malloc(len)) == NULL) {
-		brski_reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		return;
 	}
 	if (len > 0)
@@ -171,7 +146,7 @@ brski_refuse(struct brski *b, const struct registrar_peer *peer, const char *act
 	if (registry_audit(b->reg, "registrar", action, serial ? serial : "", reason, details,
 	    err, sizeof(err)))
 		log_warnx("audit: %s", err);
-	brski_reply_text(out, status, "%s", reason);
+	registrar_reply_text(out, status, "%s", reason);
 }
 
 /* The pledge's IDevID (the TLS client certificate). 0, or -1 with the reply set. */
@@ -190,7 +165,7 @@ brski_auth(struct brski *b, const struct registrar_peer *peer, const char *actio
 	st = idevid_verify(b->idevids, peer->cert, peer->chain, info, err, sizeof(err));
 	if (st == IDEVID_INTERNAL) {
 		log_warnx("brski: IDevID check of %s: %s", peer->addr, err);
-		brski_reply_text(out, 500, "internal error checking the client certificate");
+		registrar_reply_text(out, 500, "internal error checking the client certificate");
 		return -1;
 	}
 	if (st != IDEVID_OK) {
@@ -356,14 +331,14 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	voucher_init(&rvr, VOUCHER_KIND_REQUEST);
 	voucher_init(&v, VOUCHER_KIND_VOUCHER);
 	if (!est_media_type_is(ctype, VOUCHER_CT)) {
-		brski_reply_text(out, 415, "expected Content-Type %s", VOUCHER_CT);
+		registrar_reply_text(out, 415, "expected Content-Type %s", VOUCHER_CT);
 		goto out;
 	}
 	if (brski_auth(b, peer, "voucher-refused", &info, out) == -1)
 		goto out;
 	if ((claimed = registry_claim_exists(b->reg, info.serial, err, sizeof(err))) < 0) {
 		log_warnx("registry: %s", err);
-		brski_reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	if (!claimed) {
@@ -401,7 +376,7 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 		goto out;
 	}
 	if (voucher_cert_der(b->tls_cert, &our, &ourlen) == -1) {
-		brski_reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	if (pvr.proximity_cert == NULL || pvr.proximity_len != ourlen ||
@@ -437,7 +412,7 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	    voucher_cms_sign(rjson, strlen(rjson), b->tls_cert, b->tls_key, b->sign_chain,
 	    &rder, &rderlen, err, sizeof(err)) == -1) {
 		log_warnx("brski: building the registrar voucher-request: %s", err);
-		brski_reply_text(out, 500, "cannot build the registrar voucher-request");
+		registrar_reply_text(out, 500, "cannot build the registrar voucher-request");
 		goto out;
 	}
 	if (brski_masa_post(b, masa, rder, rderlen, &status, &resp, err, sizeof(err)) == -1 ||
@@ -491,7 +466,7 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	if (registry_voucher_add(b->reg, &rec, resp.p, resp.len, "registrar", details, NULL,
 	    err, sizeof(err)) == -1) {
 		log_warnx("registry: voucher for %s: %s", info.serial, err);
-		brski_reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	log_info("brski: voucher for %s from %s relayed to %s", info.serial, masa, peer->addr);
@@ -572,13 +547,13 @@ brski_status(struct brski *b, const char *kind, const char *ctype, const unsigne
 	memset(&st, 0, sizeof(st));
 	snprintf(action, sizeof(action), "%s-status-refused", kind);
 	if (!est_media_type_is(ctype, "application/json")) {
-		brski_reply_text(out, 415, "expected Content-Type application/json");
+		registrar_reply_text(out, 415, "expected Content-Type application/json");
 		goto out;
 	}
 	if (brski_auth(b, peer, action, &info, out) == -1)
 		goto out;
 	if (len > BRSKI_STATUS_MAX) {
-		brski_reply_text(out, 413, "status larger than %d bytes", BRSKI_STATUS_MAX);
+		registrar_reply_text(out, 413, "status larger than %d bytes", BRSKI_STATUS_MAX);
 		goto out;
 	}
 	if (brski_status_parse(body, len, &st, err, sizeof(err)) == -1) {
@@ -589,12 +564,12 @@ brski_status(struct brski *b, const char *kind, const char *ctype, const unsigne
 	    st.reason[0] ? st.reason : NULL, "device", st.context, err, sizeof(err));
 	if (r < 0) {
 		log_warnx("registry: %s status of %s: %s", kind, info.serial, err);
-		brski_reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	log_info("brski: %s status of %s: %s%s%s", kind, info.serial, st.ok ?
 	    "success" : "failure", st.reason[0] ? ": " : "", st.reason);
-	brski_reply_text(out, 200, "recorded");
+	registrar_reply_text(out, 200, "recorded");
 out:
 	brski_status_free(&st);
 	idevid_info_free(&info);
@@ -617,17 +592,17 @@ brski_handle(struct brski *b, const char *path, int is_post, const char *content
 	memset(out, 0, sizeof(*out));
 	*retry_after = 0;
 	if (strncmp(path, BRSKI_WELL_KNOWN, strlen(BRSKI_WELL_KNOWN)) != 0) {
-		brski_reply_text(out, 404, "not found");
+		registrar_reply_text(out, 404, "not found");
 		return;
 	}
 	op = path + strlen(BRSKI_WELL_KNOWN);
 	if (strcmp(op, "requestvoucher") != 0 && strcmp(op, "voucher_status") != 0 &&
 	    strcmp(op, "enrollstatus") != 0) {
-		brski_reply_text(out, 404, "not found");
+		registrar_reply_text(out, 404, "not found");
 		return;
 	}
 	if (!is_post) {
-		brski_reply_text(out, 405, "method not allowed: use POST");
+		registrar_reply_text(out, 405, "method not allowed: use POST");
 		return;
 	}
 	if (strcmp(op, "requestvoucher") == 0)

@@ -60,9 +60,6 @@ int	brski_status_parse(const unsigned char *body, size_t len, struct brski_statu
 	    char *err, size_t errlen);
 void	brski_status_free(struct brski_status *st);
 
-/* A text/plain reply "<formatted line>\n" (shared with masa.c). */
-void	brski_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
 /* A reply with a copy of body (len bytes) and the given Content-Type. */
 void	brski_reply_body(struct registrar_reply *out, int status, const char *ctype,
 	    const void *body, size_t len);

@@ -127,7 +127,7 @@ masa_refuse(struct masa *m, const struct registrar_peer *peer, const char *actio
 		log_warnx("masa: audit: %s", err);
 	free(details);
 	json_decref(dj);
-	brski_reply_text(out, status, "%s", reason);
+	registrar_reply_text(out, status, "%s", reason);
 }
 
 struct sales_match {
@@ -180,7 +180,7 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 	voucher_init(&q->vr, VOUCHER_KIND_REQUEST);
 	voucher_init(&pv, VOUCHER_KIND_REQUEST);
 	if (!est_media_type_is(ctype, VOUCHER_CT)) {
-		brski_reply_text(out, 415, "expected Content-Type %s", VOUCHER_CT);
+		registrar_reply_text(out, 415, "expected Content-Type %s", VOUCHER_CT);
 		goto out;
 	}
 	if (peer->cert == NULL) {
@@ -259,7 +259,7 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 	if ((r = masadb_sales_foreach(m->db, q->vr.serial, sales_cb, &sm, dberr,
 	    sizeof(dberr))) < 0) {
 		log_warnx("masa: %s", dberr);
-		brski_reply_text(out, 500, "MASA database unavailable");
+		registrar_reply_text(out, 500, "MASA database unavailable");
 		goto out;
 	}
 	if (q->domain_ca == NULL) {
@@ -311,14 +311,14 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 	if (voucher_set_bytes(&v.idevid_issuer, &v.idevid_issuer_len, q.vr.idevid_issuer,
 	    q.vr.idevid_issuer_len) == -1 ||
 	    voucher_cert_der(q.domain_ca, &v.pinned_domain_cert, &v.pinned_len) == -1) {
-		brski_reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	if ((json = voucher_json_build(&v, err, sizeof(err))) == NULL ||
 	    voucher_cms_sign(json, strlen(json), m->cert, m->key, m->chain, &der, &derlen, err,
 	    sizeof(err)) == -1) {
 		log_warnx("masa: signing a voucher for %s: %s", v.serial, err);
-		brski_reply_text(out, 500, "cannot sign the voucher");
+		registrar_reply_text(out, 500, "cannot sign the voucher");
 		goto out;
 	}
 	if (voucher_cert_ski(q.domain_ca, &ski, &skilen) == 0)
@@ -341,7 +341,7 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 	/* Logged before it is handed out: the "logged" assertion. */
 	if (masadb_voucher_add(m->db, &rec, details, err, sizeof(err)) == -1) {
 		log_warnx("masa: %s", err);
-		brski_reply_text(out, 500, "MASA database unavailable; no voucher issued");
+		registrar_reply_text(out, 500, "MASA database unavailable; no voucher issued");
 		goto out;
 	}
 	log_info("masa: voucher for %s issued to %s (domain CA %s)", v.serial, peer->addr,
@@ -395,20 +395,20 @@ masa_requestauditlog(struct masa *m, const char *ctype, const unsigned char *bod
 	if (masa_req_open(m, "auditlog-refused", ctype, body, len, peer, &q, out) == -1)
 		goto out;
 	if ((acc.events = json_array()) == NULL) {
-		brski_reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	if (masadb_voucher_foreach(m->db, q.vr.serial, log_cb, &acc, err, sizeof(err)) < 0 ||
 	    acc.failed) {
 		log_warnx("masa: audit log of %s: %s", q.vr.serial, acc.failed ?
 		    "out of memory" : err);
-		brski_reply_text(out, 500, "MASA database unavailable");
+		registrar_reply_text(out, 500, "MASA database unavailable");
 		goto out;
 	}
 	root = json_pack("{s:s, s:O, s:{}}", "version", "1", "events", acc.events,
 	    "truncation");
 	if (root == NULL || (s = json_dumps(root, JSON_COMPACT)) == NULL) {
-		brski_reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	(void)masadb_audit(m->db, "masa", "auditlog", q.vr.serial, NULL, q.registrar_fp, err,
@@ -430,16 +430,16 @@ masa_handle(struct masa *m, const char *path, int is_post, const char *content_t
 
 	memset(out, 0, sizeof(*out));
 	if (strncmp(path, BRSKI_WELL_KNOWN, strlen(BRSKI_WELL_KNOWN)) != 0) {
-		brski_reply_text(out, 404, "not found (this is a MASA)");
+		registrar_reply_text(out, 404, "not found (this is a MASA)");
 		return;
 	}
 	op = path + strlen(BRSKI_WELL_KNOWN);
 	if (strcmp(op, "requestvoucher") != 0 && strcmp(op, "requestauditlog") != 0) {
-		brski_reply_text(out, 404, "not found");
+		registrar_reply_text(out, 404, "not found");
 		return;
 	}
 	if (!is_post) {
-		brski_reply_text(out, 405, "method not allowed: use POST");
+		registrar_reply_text(out, 405, "method not allowed: use POST");
 		return;
 	}
 	if (op[7] == 'v')

@@ -99,13 +99,10 @@ struct registrar {
 #define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
 #define OCSP_NEXT_UPDATE_HOURS	1
 
-static void
-reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int load_auto_accept(struct registrar *r, char *err, size_t errlen);
 
-static void
-reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+void
+registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
 {
 	va_list ap;
 	char buf[512];
@@ -119,6 +116,7 @@ reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
 	if ((size_t)n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
+	free(out->body);
 	out->status = status;
 	out->ctype = NULL;
 	out->b64 = 0;
@@ -327,20 +325,20 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
 	if (st == IDEVID_INTERNAL) {
 		log_warnx("IDevID check of %s: %s", peer->addr, err);
-		reply_text(out, 500, "internal error checking the client certificate");
+		registrar_reply_text(out, 500, "internal error checking the client certificate");
 		goto out;
 	}
 	if (st != IDEVID_OK) {
 		log_warnx("refused %s from %s: %s", info.serial[0] ? info.serial : "(no serial)",
 		    peer->addr, err);
-		reply_text(out, 403, "%s", err);
+		registrar_reply_text(out, 403, "%s", err);
 		goto out;
 	}
 	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
 	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info.fingerprint);
 	if ((claimed = registry_claim_exists(r->reg, info.serial, err, sizeof(err))) < 0) {
 		log_warnx("registry: %s", err);
-		reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	if (claimed) {
@@ -359,7 +357,7 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 			snprintf(reason, sizeof(reason),
 			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
 		refuse_audit(r, peer, info.serial, reason);
-		reply_text(out, 403, "%s", reason);
+		registrar_reply_text(out, 403, "%s", reason);
 		goto out;
 	}
 	a->hwmodule = info.hwmodule_der;
@@ -386,7 +384,7 @@ auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	st = idevid_verify(r->ldevids, peer->cert, peer->chain, &info, err, sizeof(err));
 	if (st != IDEVID_OK) {
 		log_warnx("refused reenroll from %s: LDevID: %s", peer->addr, err);
-		reply_text(out, st == IDEVID_INTERNAL ? 500 : 403,
+		registrar_reply_text(out, st == IDEVID_INTERNAL ? 500 : 403,
 		    "client certificate is not a valid LDevID of domain %s", r->cfg.domain);
 		goto out;
 	}
@@ -394,14 +392,14 @@ auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	found = registry_cert_get(r->reg, info.cert_serial, &c, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
-		reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	if (found == 0 || strcmp(c.device_serial, info.serial) != 0) {
 		snprintf(reason, sizeof(reason), "LDevID %s is not in the registry",
 		    info.cert_serial);
 		refuse_audit(r, peer, info.serial, reason);
-		reply_text(out, 403, "%s", reason);
+		registrar_reply_text(out, 403, "%s", reason);
 		goto out;
 	}
 	found = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
@@ -410,7 +408,7 @@ auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 		snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
 		    found == 1 && b.reason[0] ? b.reason : c.reason[0] ? c.reason : "unspecified");
 		refuse_audit(r, peer, info.serial, reason);
-		reply_text(out, 403, "%s", reason);
+		registrar_reply_text(out, 403, "%s", reason);
 		goto out;
 	}
 	snprintf(a->authorized_by, sizeof(a->authorized_by), "ldevid:%s", info.cert_serial);
@@ -440,18 +438,19 @@ pending_reply(struct registrar *r, const struct pending *p,
 			memset(&peer, 0, sizeof(peer));
 			peer.addr = p->addr;
 			refuse_audit(r, &peer, p->serial, e->err);
-			reply_text(out, 403, "%s was revoked while enrolling; nothing was issued",
+			registrar_reply_text(out, 403,
+			    "%s was revoked while enrolling; nothing was issued",
 			    p->serial);
 		} else {
 			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
-			reply_text(out, 500, "registry unavailable; nothing was issued");
+			registrar_reply_text(out, 500, "registry unavailable; nothing was issued");
 		}
 		return;
 	}
 	if (certder_p7_certs(&cert, &p->cert_len, 1, &p7, &p7len) ||
 	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
 		log_warnx("encoding the reply for %s failed", p->serial);
-		reply_text(out, 500, "internal error");
+		registrar_reply_text(out, 500, "internal error");
 		free(p7);
 		return;
 	}
@@ -717,13 +716,13 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	memset(&a, 0, sizeof(a));
 	memset(&csr, 0, sizeof(csr));
 	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
-		reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
+		registrar_reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
 		goto out;
 	}
 	if (peer->cert == NULL) {
 		log_warnx("refused %s from %s: no client certificate",
 		    reenroll ? "reenroll" : "enroll", peer->addr);
-		reply_text(out, 401, "a client certificate (%s) is required",
+		registrar_reply_text(out, 401, "a client certificate (%s) is required",
 		    reenroll ? "LDevID" : "IDevID");
 		goto out;
 	}
@@ -732,12 +731,12 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 
 	if ((der = b64_decode((const char *)body, len, &derlen, err, sizeof(err))) == NULL) {
 		log_warnx("refused %s from %s: body: %s", a.serial, peer->addr, err);
-		reply_text(out, 400, "body is not base64: %s", err);
+		registrar_reply_text(out, 400, "body is not base64: %s", err);
 		goto out;
 	}
 	if ((cs = csr_check(der, derlen, &csr, err, sizeof(err))) != CSR_OK) {
 		log_warnx("refused %s from %s: CSR: %s", a.serial, peer->addr, err);
-		reply_text(out, cs == CSR_INTERNAL ? 500 : 400, "bad CSR: %s", err);
+		registrar_reply_text(out, cs == CSR_INTERNAL ? 500 : 400, "bad CSR: %s", err);
 		goto out;
 	}
 	/* RFC 7030 §3.5: the CSR proves it was made for this TLS connection. */
@@ -748,35 +747,35 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 			snprintf(reason, sizeof(reason),
 			    "channel binding in the CSR does not match this TLS connection");
 			refuse_audit(r, peer, a.serial, reason);
-			reply_text(out, 403, "%s", reason);
+			registrar_reply_text(out, 403, "%s", reason);
 			goto out;
 		}
 	} else if (r->cfg.channel_binding_required) {
 		snprintf(reason, sizeof(reason), "channel binding missing: the CSR's "
 		    "challengePassword must carry this connection's binding (RFC 7030 3.5)");
 		refuse_audit(r, peer, a.serial, reason);
-		reply_text(out, 403, "%s", reason);
+		registrar_reply_text(out, 403, "%s", reason);
 		goto out;
 	}
 	if (strcmp(csr.serial, a.serial) != 0) {
 		snprintf(reason, sizeof(reason), "CSR subject serialNumber \"%.64s\" does not "
 		    "match the certificate's serial \"%s\"", csr.serial, a.serial);
 		refuse_audit(r, peer, a.serial, reason);
-		reply_text(out, 403, "%s", reason);
+		registrar_reply_text(out, 403, "%s", reason);
 		goto out;
 	}
 
 	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
 	    &cert_der, &cert_len, err, sizeof(err))) {
 		log_warnx("signer: %s: %s", a.serial, err);
-		reply_text(out, 500, "the CA could not issue the certificate");
+		registrar_reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}
 	/* Our own signer's output: read serial and dates without a full X509 parse. */
 	if (certder_info(cert_der, cert_len, cert_serial, sizeof(cert_serial), &not_before,
 	    &not_after)) {
 		log_warnx("signer returned an unreadable certificate for %s", a.serial);
-		reply_text(out, 500, "the CA could not issue the certificate");
+		registrar_reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}
 
@@ -957,11 +956,11 @@ handle_crl(struct registrar *r, struct registrar_reply *out)
 
 	if (crl_refresh(r, err, sizeof(err)) == -1 && r->crl_der == NULL) {
 		log_warnx("CRL: %s", err);
-		reply_text(out, 503, "the CRL cannot be made right now");
+		registrar_reply_text(out, 503, "the CRL cannot be made right now");
 		return;
 	}
 	if ((out->body = malloc(r->crl_len)) == NULL) {
-		reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		return;
 	}
 	memcpy(out->body, r->crl_der, r->crl_len);
@@ -1021,7 +1020,7 @@ registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	goto send;
 error:
 	if (ocsp_error_response(bad, &resp, &rlen) == -1) {
-		reply_text(out, 500, "internal error");
+		registrar_reply_text(out, 500, "internal error");
 		return;
 	}
 send:
@@ -1049,12 +1048,12 @@ handle_status(struct registrar *r, const struct registrar_peer *peer,
 
 	memset(&info, 0, sizeof(info));
 	if (peer->cert == NULL) {
-		reply_text(out, 401, "a client certificate (LDevID) is required");
+		registrar_reply_text(out, 401, "a client certificate (LDevID) is required");
 		return;
 	}
 	if (idevid_verify(r->ldevids, peer->cert, peer->chain, &info, err, sizeof(err)) !=
 	    IDEVID_OK) {
-		reply_text(out, 403, "client certificate is not an LDevID of domain %s",
+		registrar_reply_text(out, 403, "client certificate is not an LDevID of domain %s",
 		    r->cfg.domain);
 		goto out;
 	}
@@ -1063,11 +1062,12 @@ handle_status(struct registrar *r, const struct registrar_peer *peer,
 		found = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
-		reply_text(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	if (found == 0) {
-		reply_text(out, 403, "LDevID %s is not in the registry", info.cert_serial);
+		registrar_reply_text(out, 403, "LDevID %s is not in the registry",
+		    info.cert_serial);
 		goto out;
 	}
 	/* the binding this certificate belongs to, even when a newer one exists */
@@ -1079,7 +1079,7 @@ handle_status(struct registrar *r, const struct registrar_peer *peer,
 	    "revoked_at", (json_int_t)(c.revoked_at != 0 ? c.revoked_at : b.revoked_at),
 	    "ldevid_serial", info.cert_serial, "ldevid_revoked", c.revoked_at != 0);
 	if (j == NULL || (out->body = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-		reply_text(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	out->len = strlen(out->body);
@@ -1103,7 +1103,7 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	switch (op) {
 	case EST_OP_CACERTS:
 		if ((out->body = malloc(r->cacerts_len)) == NULL) {
-			reply_text(out, 500, "out of memory");
+			registrar_reply_text(out, 500, "out of memory");
 			return;
 		}
 		memcpy(out->body, r->cacerts_b64, r->cacerts_len);
@@ -1115,7 +1115,7 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	case EST_OP_CSRATTRS:
 		der = est_csrattrs_der(&derlen);
 		if ((out->body = b64_encode(der, derlen, 64, &out->len)) == NULL) {
-			reply_text(out, 500, "out of memory");
+			registrar_reply_text(out, 500, "out of memory");
 			return;
 		}
 		out->status = 200;
@@ -1135,7 +1135,8 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		return;
 	case LK_OP_OCSP:
 		if (!est_media_type_is(content_type, "application/ocsp-request")) {
-			reply_text(out, 415, "expected Content-Type application/ocsp-request");
+			registrar_reply_text(out, 415,
+			    "expected Content-Type application/ocsp-request");
 			return;
 		}
 		registrar_ocsp(r, body, len, out);
@@ -1145,5 +1146,5 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		    out);
 		return;
 	}
-	reply_text(out, 404, "unknown EST operation");
+	registrar_reply_text(out, 404, "unknown EST operation");
 }

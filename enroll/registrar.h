@@ -72,6 +72,9 @@ int	registrar_committer_start(struct registrar *r, char *err, size_t errlen);
 /* Commit and answer everything queued, waiting for the committer: before registrar_free. */
 void	registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg);
 void	registrar_reply_free(struct registrar_reply *rep);
+/* Set a text/plain reply "<formatted line>\n" (any earlier body is freed). */
+void	registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 /* An OCSP request's DER (POST body or decoded GET path, RFC 6960 A.1) to its answer. */
 void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	    struct registrar_reply *out);
