@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "certs/idevid.h"
+#include "certs/pki.h"
 #include "enroll/log.h"
 
 static const struct {
@@ -23,18 +24,6 @@ static const struct {
 	{ "duid", 2, 130 },
 };
 #define NKINDS	(sizeof(netid_kinds) / sizeof(netid_kinds[0]))
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Text to lower-case hex in out (NETID_VALUE_MAX); *octets = count. 0 or -1. */
 static int
@@ -52,12 +41,12 @@ netid_norm(const char *text, char *out, size_t *octets)
 	while (*p != '\0') {
 		if (n >= (NETID_VALUE_MAX - 1) / 2)
 			return -1;
-		if ((hi = hexval((unsigned char)p[0])) < 0)
+		if ((hi = pki_hexval((unsigned char)p[0])) < 0)
 			return -1;
 		if (sep != 0) {
 			/* one or two digits per octet, then a separator or the end */
 			if (p[1] != '\0' && p[1] != sep) {
-				if ((lo = hexval((unsigned char)p[1])) < 0)
+				if ((lo = pki_hexval((unsigned char)p[1])) < 0)
 					return -1;
 				hi = hi << 4 | lo;
 				p++;
@@ -70,7 +59,7 @@ netid_norm(const char *text, char *out, size_t *octets)
 			} else if (*p != '\0')
 				return -1;
 		} else {
-			if ((lo = hexval((unsigned char)p[1])) < 0)
+			if ((lo = pki_hexval((unsigned char)p[1])) < 0)
 				return -1;
 			hi = hi << 4 | lo;
 			p += 2;
@@ -281,33 +270,6 @@ out:
 
 /* ---- the registrar's handler ----------------------------------------------------- */
 
-static void
-reply(struct registrar_reply *out, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reply(struct registrar_reply *out, int status, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	out->status = status;
-	out->ctype = NULL;
-	if ((out->body = malloc((size_t)n)) != NULL) {
-		memcpy(out->body, buf, (size_t)n);
-		out->len = (size_t)n;
-	}
-}
-
 void
 netid_handle(struct idevid_store *ldevids, struct registry *reg, const char *domain,
     const char *content_type, const unsigned char *body, size_t len,
@@ -325,14 +287,15 @@ netid_handle(struct idevid_store *ldevids, struct registry *reg, const char *dom
 	memset(out, 0, sizeof(*out));
 	memset(&info, 0, sizeof(info));
 	if (peer->cert == NULL) {
-		reply(out, 401, "a client certificate (LDevID) is required");
+		registrar_reply_text(out, 401, "a client certificate (LDevID) is required");
 		return;
 	}
 	/* The same checks as simplereenroll: a valid LDevID of this domain, in the registry,
 	 * not revoked, belonging to the device's active binding. */
 	if (idevid_verify(ldevids, peer->cert, peer->chain, &info, err, sizeof(err)) !=
 	    IDEVID_OK) {
-		reply(out, 403, "client certificate is not a valid LDevID of domain %s", domain);
+		registrar_reply_text(out, 403,
+		    "client certificate is not a valid LDevID of domain %s", domain);
 		goto out;
 	}
 	found = registry_cert_get(reg, info.cert_serial, &c, err, sizeof(err));
@@ -340,28 +303,29 @@ netid_handle(struct idevid_store *ldevids, struct registry *reg, const char *dom
 		found = registry_binding_get(reg, info.serial, &b, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
-		reply(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	if (found == 0 || strcmp(c.device_serial, info.serial) != 0) {
-		reply(out, 403, "LDevID %s is not in the registry", info.cert_serial);
+		registrar_reply_text(out, 403,
+		    "LDevID %s is not in the registry", info.cert_serial);
 		goto out;
 	}
 	if (b.id != c.binding_id || strcmp(b.state, "active") != 0 || c.revoked_at != 0) {
-		reply(out, 403, "binding of %s revoked: %s", info.serial,
+		registrar_reply_text(out, 403, "binding of %s revoked: %s", info.serial,
 		    b.reason[0] ? b.reason : c.reason[0] ? c.reason : "unspecified");
 		goto out;
 	}
 	if (!est_media_type_is(content_type, "application/json")) {
-		reply(out, 415, "expected Content-Type application/json");
+		registrar_reply_text(out, 415, "expected Content-Type application/json");
 		goto out;
 	}
 	if ((l = malloc(sizeof(*l))) == NULL) {
-		reply(out, 500, "out of memory");
+		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
 	if (netid_parse((const char *)body, len, l, err, sizeof(err)) == -1) {
-		reply(out, 400, "%s", err);
+		registrar_reply_text(out, 400, "%s", err);
 		goto out;
 	}
 	for (i = 0; i < l->n; i++) {
@@ -372,7 +336,7 @@ netid_handle(struct idevid_store *ldevids, struct registry *reg, const char *dom
 	if (registry_netid_report(reg, info.serial, ids, l->n, actor, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("registry: %s", err);
-		reply(out, 500, "registry unavailable");
+		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	log_info("%s reported %zu network identifier%s from %s", info.serial, l->n,
