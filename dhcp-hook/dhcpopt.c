@@ -589,8 +589,8 @@ dhcpopt_vendor6_enterprise(const uint8_t *data, size_t len, uint32_t *enterprise
 /* ------------------------------------------------------------------------------------ */
 /* Hex as DHCP client scripts receive it. */
 
-static int
-hexval(int c)
+int
+dhcpopt_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -625,7 +625,7 @@ dhcpopt_hex_decode(const char *hex, uint8_t *buf, size_t cap, size_t *outlen, ch
 	while (i < end) {
 		acc = 0;
 		digits = 0;
-		while (i < end && digits < 2 && (v = hexval((unsigned char)hex[i])) != -1) {
+		while (i < end && digits < 2 && (v = dhcpopt_hexval((unsigned char)hex[i])) != -1) {
 			acc = acc * 16 + v;
 			digits++;
 			i++;

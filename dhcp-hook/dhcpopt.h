@@ -169,6 +169,9 @@ int	 dhcpopt_vendor6_decode(const uint8_t *data, size_t len, uint32_t enterprise
 /* Enterprise number of DHCPv6 option 17 data (its first 4 octets); -1 when len < 4. */
 int	 dhcpopt_vendor6_enterprise(const uint8_t *data, size_t len, uint32_t *enterprise);
 
+/* The value of one hex digit (either case), -1 for anything else. */
+int	 dhcpopt_hexval(int c);
+
 /*
  * Hex as DHCP clients hand options to their scripts: udhcpc "001a6874..." and dhclient
  * "00:1a:68:74..." (either case; colons either between every pair or nowhere; surrounding

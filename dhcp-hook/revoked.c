@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dhcp-hook/dhcpopt.h"
+
 #define RV_INLINE	6	/* identifier octets kept in the entry itself (a whole MAC) */
 
 /*
@@ -191,18 +193,6 @@ oom:
 	return -2;
 }
 
-static int
-rv_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 revoked_builder_add_text(struct revoked_builder *b, const char *kind, const char *hex,
     char *err, size_t errlen)
@@ -222,8 +212,8 @@ revoked_builder_add_text(struct revoked_builder *b, const char *kind, const char
 		return -1;
 	}
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = rv_hexval((unsigned char)hex[2 * i])) < 0 ||
-		    (lo = rv_hexval((unsigned char)hex[2 * i + 1])) < 0) {
+		if ((hi = dhcpopt_hexval((unsigned char)hex[2 * i])) < 0 ||
+		    (lo = dhcpopt_hexval((unsigned char)hex[2 * i + 1])) < 0) {
 			rv_err(err, errlen, "%s: not hex", rv_names[k]);
 			return -1;
 		}
