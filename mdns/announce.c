@@ -45,19 +45,6 @@ struct mdns_announce {
 	void			*cbarg;
 };
 
-static int
-aerr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static void status(struct mdns_announce *, enum mdns_announce_state, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -126,17 +113,17 @@ build_txt(const struct mdns_service *s, AvahiStringList **out, char *err, size_t
 
 	*out = NULL;
 	if ((b = txt_builder_new()) == NULL)
-		return aerr(err, errlen, "out of memory");
+		return mdns_errf(err, errlen, "out of memory");
 	if (s->path != NULL && s->path[0] != '/') {
-		aerr(err, errlen, "%s: TXT path must start with '/'", s->type);
+		mdns_errf(err, errlen, "%s: TXT path must start with '/'", s->type);
 		goto done;
 	}
 	if (s->pri > 65535) {
-		aerr(err, errlen, "%s: TXT pri must be 0..65535", s->type);
+		mdns_errf(err, errlen, "%s: TXT pri must be 0..65535", s->type);
 		goto done;
 	}
 	if (s->cafp != NULL && !valid_cafp(s->cafp)) {
-		aerr(err, errlen, "%s: TXT cafp must be sha256: and 64 hex digits", s->type);
+		mdns_errf(err, errlen, "%s: TXT cafp must be sha256: and 64 hex digits", s->type);
 		goto done;
 	}
 	snprintf(num, sizeof(num), "%d", s->pri);
@@ -147,11 +134,11 @@ build_txt(const struct mdns_service *s, AvahiStringList **out, char *err, size_t
 	    (s->dom != NULL && txt_add(b, TXT_KEY_DOM, s->dom, e, sizeof(e)) == -1) ||
 	    (s->cafp != NULL && txt_add(b, TXT_KEY_CAFP, s->cafp, e, sizeof(e)) == -1) ||
 	    txt_encode(b, &rdata, &len, e, sizeof(e)) == -1) {
-		aerr(err, errlen, "%s: TXT record: %s", s->type, e);
+		mdns_errf(err, errlen, "%s: TXT record: %s", s->type, e);
 		goto done;
 	}
 	if (avahi_string_list_parse(rdata, len, out) < 0) {
-		aerr(err, errlen, "%s: TXT record: Avahi cannot parse it", s->type);
+		mdns_errf(err, errlen, "%s: TXT record: Avahi cannot parse it", s->type);
 		goto done;
 	}
 	rc = 0;
@@ -391,17 +378,17 @@ mdns_announce_new(struct event_base *base, const char *name,
 	size_t i;
 
 	if (base == NULL || name == NULL || svcs == NULL || n == 0) {
-		aerr(err, errlen, "mdns: nothing to announce");
+		mdns_errf(err, errlen, "mdns: nothing to announce");
 		return NULL;
 	}
 	if (strlen(name) > MDNS_NAME_MAX || !avahi_is_valid_service_name(name)) {
-		aerr(err, errlen, "mdns: bad service instance name '%.80s' (1 to %d bytes of "
+		mdns_errf(err, errlen, "mdns: bad service instance name '%.80s' (1 to %d bytes of "
 		    "UTF-8)", name, MDNS_NAME_MAX);
 		return NULL;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
 	    (a->svcs = calloc(n, sizeof(*a->svcs))) == NULL) {
-		aerr(err, errlen, "out of memory");
+		mdns_errf(err, errlen, "out of memory");
 		goto err;
 	}
 	a->base = base;
@@ -413,12 +400,12 @@ mdns_announce_new(struct event_base *base, const char *name,
 		if (svcs[i].type == NULL ||
 		    strlen(svcs[i].type) >= sizeof(a->svcs[i].type) ||
 		    !avahi_is_valid_service_type_strict(svcs[i].type)) {
-			aerr(err, errlen, "mdns: bad service type '%.80s' (e.g. _x._tcp)",
+			mdns_errf(err, errlen, "mdns: bad service type '%.80s' (e.g. _x._tcp)",
 			    svcs[i].type != NULL ? svcs[i].type : "(null)");
 			goto err;
 		}
 		if (svcs[i].port == 0 || svcs[i].port > 65535) {
-			aerr(err, errlen, "mdns: %s: port %u out of range", svcs[i].type,
+			mdns_errf(err, errlen, "mdns: %s: port %u out of range", svcs[i].type,
 			    svcs[i].port);
 			goto err;
 		}
@@ -432,7 +419,7 @@ mdns_announce_new(struct event_base *base, const char *name,
 	if ((a->ep = mdns_evpoll_new(base, err, errlen)) == NULL)
 		goto err;
 	if ((a->retry = evtimer_new(base, retry_fire, a)) == NULL) {
-		aerr(err, errlen, "out of memory");
+		mdns_errf(err, errlen, "out of memory");
 		goto err;
 	}
 	client_start(a);
@@ -451,27 +438,27 @@ mdns_service_set_url(struct mdns_service *s, const char *url, char *pathbuf, siz
 	char *end;
 
 	if (strncmp(url, "https://", 8) != 0)
-		return aerr(err, errlen, "%.200s: not an https:// URL", url);
+		return mdns_errf(err, errlen, "%.200s: not an https:// URL", url);
 	h = url + 8;
 	if ((slash = strchr(h, '/')) == NULL)
 		slash = h + strlen(h);
 	if (strpbrk(url, "?# ") != NULL)
-		return aerr(err, errlen, "%.200s: no query, fragment or space allowed", url);
+		return mdns_errf(err, errlen, "%.200s: no query, fragment or space allowed", url);
 	/* The port follows the last ':' of the authority, after an IPv6 literal's ']'. */
 	rb = memchr(h, ']', (size_t)(slash - h));
 	colon = memchr(rb != NULL ? rb : h, ':', (size_t)(slash - (rb != NULL ? rb : h)));
 	if (slash == h || (h[0] == '[' && rb == NULL))
-		return aerr(err, errlen, "%.200s: no host", url);
+		return mdns_errf(err, errlen, "%.200s: no host", url);
 	if (colon != NULL) {
 		port = strtoul(colon + 1, &end, 10);
 		if (end != slash || colon + 1 == slash || port == 0 || port > 65535)
-			return aerr(err, errlen, "%.200s: bad port", url);
+			return mdns_errf(err, errlen, "%.200s: bad port", url);
 	}
 	s->port = (unsigned)port;
 	s->path = NULL;
 	if (*slash == '/' && slash[1] != '\0') {
 		if ((size_t)snprintf(pathbuf, pathlen, "%s", slash) >= pathlen)
-			return aerr(err, errlen, "%.200s: path too long", url);
+			return mdns_errf(err, errlen, "%.200s: path too long", url);
 		s->path = pathbuf;
 	}
 	return 0;

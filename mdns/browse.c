@@ -46,19 +46,6 @@ struct browse {
 	int			 removed;
 };
 
-static int
-berr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* ---- ordering (pure) ------------------------------------------------------------------ */
 
 static int
@@ -201,15 +188,15 @@ parse_strlst(AvahiStringList *l, struct txt **out, char *err, size_t errlen)
 
 	for (p = l; p != NULL; p = avahi_string_list_get_next(p)) {
 		if ((s = avahi_string_list_get_size(p)) > TXT_STRING_MAX)
-			return berr(err, errlen, "TXT string longer than 255 bytes");
+			return mdns_errf(err, errlen, "TXT string longer than 255 bytes");
 		need += 1 + s;
 		if (need > TXT_RDATA_MAX)
-			return berr(err, errlen, "TXT record too long");
+			return mdns_errf(err, errlen, "TXT record too long");
 	}
 	if (need == 0)
 		return txt_parse(NULL, 0, out, err, errlen);
 	if ((buf = malloc(need)) == NULL)
-		return berr(err, errlen, "out of memory");
+		return mdns_errf(err, errlen, "out of memory");
 	for (p = l; p != NULL; p = avahi_string_list_get_next(p)) {
 		s = avahi_string_list_get_size(p);
 		buf[off++] = (uint8_t)s;
@@ -470,31 +457,31 @@ browse_loop(struct browse *b, unsigned timeout_ms, char *err, size_t errlen)
 
 	clock_gettime(CLOCK_MONOTONIC, &b->start);
 	if ((b->sp = avahi_simple_poll_new()) == NULL)
-		return berr(err, errlen, "out of memory");
+		return mdns_errf(err, errlen, "out of memory");
 	api = avahi_simple_poll_get(b->sp);
 	if ((b->client = avahi_client_new(api, 0, client_cb, b, &e)) == NULL) {
-		berr(err, errlen, "cannot connect to avahi-daemon: %s", avahi_strerror(e));
+		mdns_errf(err, errlen, "cannot connect to avahi-daemon: %s", avahi_strerror(e));
 		goto done;
 	}
 	for (i = 0; i < b->ntypes; i++) {
 		if (avahi_service_browser_new(b->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
 		    b->types[i], NULL, 0, browser_cb, b) == NULL) {
-			berr(err, errlen, "cannot browse %s: %s", b->types[i],
+			mdns_errf(err, errlen, "cannot browse %s: %s", b->types[i],
 			    avahi_strerror(avahi_client_errno(b->client)));
 			goto done;
 		}
 	}
 	avahi_elapse_time(&tv, timeout_ms, 0);
 	if ((deadline = api->timeout_new(api, &tv, deadline_fire, b)) == NULL) {
-		berr(err, errlen, "out of memory");
+		mdns_errf(err, errlen, "out of memory");
 		goto done;
 	}
 	if (!b->failed && avahi_simple_poll_loop(b->sp) < 0 && !b->failed) {
-		berr(err, errlen, "polling avahi-daemon failed");
+		mdns_errf(err, errlen, "polling avahi-daemon failed");
 		goto done;
 	}
 	if (b->failed) {
-		berr(err, errlen, "%s", b->err);
+		mdns_errf(err, errlen, "%s", b->err);
 		goto done;
 	}
 	rc = 0;
@@ -514,10 +501,10 @@ check_types(const char *const *types, size_t ntypes, char *err, size_t errlen)
 	size_t i;
 
 	if (types == NULL || ntypes == 0 || ntypes > MDNS_BROWSE_MAX_TYPES)
-		return berr(err, errlen, "mdns: 1 to %d service types", MDNS_BROWSE_MAX_TYPES);
+		return mdns_errf(err, errlen, "mdns: 1 to %d service types", MDNS_BROWSE_MAX_TYPES);
 	for (i = 0; i < ntypes; i++)
 		if (types[i] == NULL || strlen(types[i]) >= sizeof(((struct mdns_result *)0)->type))
-			return berr(err, errlen, "mdns: bad service type");
+			return mdns_errf(err, errlen, "mdns: bad service type");
 	return 0;
 }
 
@@ -536,7 +523,7 @@ mdns_browse_run(const char *const *types, size_t ntypes, unsigned timeout_ms, in
 	b.ntypes = ntypes;
 	b.flags = flags;
 	if ((b.res = calloc(MDNS_BROWSE_MAX_RESULTS, sizeof(*b.res))) == NULL)
-		return berr(err, errlen, "out of memory");
+		return mdns_errf(err, errlen, "out of memory");
 	if (browse_loop(&b, timeout_ms, err, errlen) == -1) {
 		mdns_results_free(b.res, b.n);
 		return -1;
@@ -556,7 +543,7 @@ mdns_browse_wait_removed(const char *type, const char *name, unsigned timeout_ms
 	if (check_types(&type, 1, err, errlen) == -1)
 		return -1;
 	if (name == NULL || name[0] == '\0')
-		return berr(err, errlen, "mdns: no instance name to watch");
+		return mdns_errf(err, errlen, "mdns: no instance name to watch");
 	memset(&b, 0, sizeof(b));
 	b.types = &type;
 	b.ntypes = 1;

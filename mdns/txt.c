@@ -29,19 +29,17 @@ struct txt_builder {
 	struct txt	 set;
 };
 
-static void txt_seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-txt_seterr(char *err, size_t errlen, const char *fmt, ...)
+int
+mdns_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
 }
 
 /* ASCII-only case folding: keys are US-ASCII (RFC 6763 §6.4), locale must not matter. */
@@ -171,7 +169,7 @@ txt_parse(const uint8_t *rdata, size_t len, struct txt **out, char *err, size_t 
 	size_t off = 0, slen;
 
 	if (out == NULL || (rdata == NULL && len > 0)) {
-		txt_seterr(err, errlen, "txt: invalid arguments");
+		mdns_errf(err, errlen, "txt: invalid arguments");
 		return -1;
 	}
 	*out = NULL;
@@ -180,7 +178,7 @@ txt_parse(const uint8_t *rdata, size_t len, struct txt **out, char *err, size_t 
 	while (off < len) {
 		slen = rdata[off++];
 		if (slen > len - off) {
-			txt_seterr(err, errlen, "txt: truncated record: string at offset %zu "
+			mdns_errf(err, errlen, "txt: truncated record: string at offset %zu "
 			    "claims %zu bytes, %zu left", off - 1, slen, len - off);
 			goto err;
 		}
@@ -191,7 +189,7 @@ txt_parse(const uint8_t *rdata, size_t len, struct txt **out, char *err, size_t 
 	*out = t;
 	return 0;
 nomem:
-	txt_seterr(err, errlen, "txt: out of memory");
+	mdns_errf(err, errlen, "txt: out of memory");
 err:
 	txt_free(t);
 	return -1;
@@ -205,7 +203,7 @@ txt_from_strings(const char *const *kv, size_t n, struct txt **out, char *err,
 	size_t i, slen;
 
 	if (out == NULL || (kv == NULL && n > 0)) {
-		txt_seterr(err, errlen, "txt: invalid arguments");
+		mdns_errf(err, errlen, "txt: invalid arguments");
 		return -1;
 	}
 	*out = NULL;
@@ -213,13 +211,13 @@ txt_from_strings(const char *const *kv, size_t n, struct txt **out, char *err,
 		goto nomem;
 	for (i = 0; i < n; i++) {
 		if (kv[i] == NULL) {
-			txt_seterr(err, errlen, "txt: string %zu is NULL", i);
+			mdns_errf(err, errlen, "txt: string %zu is NULL", i);
 			goto err;
 		}
 		/* A TXT string is at most 255 bytes (RFC 6763 §6.1); look no further. */
 		slen = strnlen(kv[i], TXT_STRING_MAX + 1);
 		if (slen > TXT_STRING_MAX) {
-			txt_seterr(err, errlen, "txt: string %zu longer than %d bytes", i,
+			mdns_errf(err, errlen, "txt: string %zu longer than %d bytes", i,
 			    TXT_STRING_MAX);
 			goto err;
 		}
@@ -229,7 +227,7 @@ txt_from_strings(const char *const *kv, size_t n, struct txt **out, char *err,
 	*out = t;
 	return 0;
 nomem:
-	txt_seterr(err, errlen, "txt: out of memory");
+	mdns_errf(err, errlen, "txt: out of memory");
 err:
 	txt_free(t);
 	return -1;
@@ -303,29 +301,29 @@ txt_add_bytes(struct txt_builder *b, const char *key, const uint8_t *val, size_t
 	size_t klen;
 
 	if (b == NULL || key == NULL) {
-		txt_seterr(err, errlen, "txt: invalid arguments");
+		mdns_errf(err, errlen, "txt: invalid arguments");
 		return -1;
 	}
 	/* Bounded: anything longer than one string cannot be a key. */
 	klen = strnlen(key, TXT_STRING_MAX + 1);
 	if (!txt_key_valid((const uint8_t *)key, klen)) {
-		txt_seterr(err, errlen, "txt: invalid key: must be 1 or more printable "
+		mdns_errf(err, errlen, "txt: invalid key: must be 1 or more printable "
 		    "ASCII characters other than '='");
 		return -1;
 	}
 	/* RFC 6763 §6.1: "key" or "key=value" must fit one length byte. */
 	if (klen > TXT_STRING_MAX || (val != NULL &&
 	    (klen >= TXT_STRING_MAX || vlen > TXT_STRING_MAX - 1 - klen))) {
-		txt_seterr(err, errlen, "txt: attribute \"%.*s\" longer than %d bytes",
+		mdns_errf(err, errlen, "txt: attribute \"%.*s\" longer than %d bytes",
 		    (int)(klen > 32 ? 32 : klen), key, TXT_STRING_MAX);
 		return -1;
 	}
 	if (txt_find(&b->set, key, klen) != NULL) {
-		txt_seterr(err, errlen, "txt: duplicate key \"%s\"", key);
+		mdns_errf(err, errlen, "txt: duplicate key \"%s\"", key);
 		return -1;
 	}
 	if (txt_append(&b->set, key, klen, val, vlen) == -1) {
-		txt_seterr(err, errlen, "txt: out of memory");
+		mdns_errf(err, errlen, "txt: out of memory");
 		return -1;
 	}
 	return 0;
@@ -351,7 +349,7 @@ txt_encode(const struct txt_builder *b, uint8_t **rdata, size_t *len, char *err,
 	size_t i, total = 0, slen;
 
 	if (b == NULL || rdata == NULL || len == NULL) {
-		txt_seterr(err, errlen, "txt: invalid arguments");
+		mdns_errf(err, errlen, "txt: invalid arguments");
 		return -1;
 	}
 	*rdata = NULL;
@@ -360,7 +358,7 @@ txt_encode(const struct txt_builder *b, uint8_t **rdata, size_t *len, char *err,
 		en = &b->set.e[i];
 		total += 1 + en->klen + (en->val != NULL ? 1 + en->vlen : 0);
 		if (total > TXT_RDATA_MAX) {
-			txt_seterr(err, errlen, "txt: record longer than %d bytes",
+			mdns_errf(err, errlen, "txt: record longer than %d bytes",
 			    TXT_RDATA_MAX);
 			return -1;
 		}
@@ -368,7 +366,7 @@ txt_encode(const struct txt_builder *b, uint8_t **rdata, size_t *len, char *err,
 	if (total == 0)			/* §6.1: an empty TXT record is one zero byte */
 		total = 1;
 	if ((buf = malloc(total)) == NULL) {
-		txt_seterr(err, errlen, "txt: out of memory");
+		mdns_errf(err, errlen, "txt: out of memory");
 		return -1;
 	}
 	p = buf;

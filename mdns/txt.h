@@ -118,4 +118,11 @@ int	 txt_add_bytes(struct txt_builder *b, const char *key, const uint8_t *val,
 int	 txt_encode(const struct txt_builder *b, uint8_t **rdata, size_t *len, char *err,
 	    size_t errlen);
 
+/*
+ * Format one line into the caller's error buffer err (may be NULL); returns -1. For the
+ * whole mdns library, which must not depend on enroll/.
+ */
+int	 mdns_errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 #endif
