@@ -37,10 +37,7 @@ static const char *const list_param[3] = {
 	"registrar-uris", "posture-uris", "update-uris"
 };
 
-static void dhcpopt_err(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 dhcpopt_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -169,6 +169,9 @@ int	 dhcpopt_vendor6_decode(const uint8_t *data, size_t len, uint32_t enterprise
 /* Enterprise number of DHCPv6 option 17 data (its first 4 octets); -1 when len < 4. */
 int	 dhcpopt_vendor6_enterprise(const uint8_t *data, size_t len, uint32_t *enterprise);
 
+/* Format one line into the caller's error buffer err (may be NULL), for dhcp-hook/. */
+void	 dhcpopt_err(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 /* The value of one hex digit (either case), -1 for anything else. */
 int	 dhcpopt_hexval(int c);
 

@@ -68,21 +68,6 @@ struct revoked_watch {
 	int			 running, stopping;
 };
 
-static void
-rv_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-rv_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static const char *const rv_names[] = {
 	[REVOKED_MAC] = "mac",
 	[REVOKED_CLIENT_ID] = "client-id",
@@ -128,16 +113,16 @@ revoked_id_check(enum revoked_kind kind, size_t len, char *err, size_t errlen)
 		max = REVOKED_DUID_MAX;
 		break;
 	default:
-		rv_err(err, errlen, "unknown identifier kind %d", (int)kind);
+		dhcpopt_err(err, errlen, "unknown identifier kind %d", (int)kind);
 		return -1;
 	}
 	if (len < min || len > max) {
 		if (min == max)
-			rv_err(err, errlen, "%s must be %zu octets, not %zu", rv_names[kind], min,
-			    len);
+			dhcpopt_err(err, errlen, "%s must be %zu octets, not %zu", rv_names[kind],
+			    min, len);
 		else
-			rv_err(err, errlen, "%s must be %zu..%zu octets, not %zu", rv_names[kind],
-			    min, max, len);
+			dhcpopt_err(err, errlen, "%s must be %zu..%zu octets, not %zu",
+			    rv_names[kind], min, max, len);
 		return -1;
 	}
 	return 0;
@@ -155,7 +140,7 @@ revoked_builder_add(struct revoked_builder *b, enum revoked_kind kind, const uin
 	if (revoked_id_check(kind, len, err, errlen) == -1)
 		return -1;
 	if (b->n >= REVOKED_MAX_ENTRIES) {
-		rv_err(err, errlen, "more than %u revoked identifiers", REVOKED_MAX_ENTRIES);
+		dhcpopt_err(err, errlen, "more than %u revoked identifiers", REVOKED_MAX_ENTRIES);
 		return -2;
 	}
 	if (b->n == b->cap) {
@@ -189,7 +174,7 @@ revoked_builder_add(struct revoked_builder *b, enum revoked_kind kind, const uin
 	}
 	return 0;
 oom:
-	rv_err(err, errlen, "out of memory for the revoked identifiers");
+	dhcpopt_err(err, errlen, "out of memory for the revoked identifiers");
 	return -2;
 }
 
@@ -203,18 +188,18 @@ revoked_builder_add_text(struct revoked_builder *b, const char *kind, const char
 	int hi, lo;
 
 	if (k == 0) {
-		rv_err(err, errlen, "unknown identifier kind \"%.32s\"", kind ? kind : "");
+		dhcpopt_err(err, errlen, "unknown identifier kind \"%.32s\"", kind ? kind : "");
 		return -1;
 	}
 	n = hex != NULL ? strlen(hex) : 0;
 	if (n % 2 != 0 || n / 2 > sizeof(buf)) {
-		rv_err(err, errlen, "%s: bad hex length %zu", rv_names[k], n);
+		dhcpopt_err(err, errlen, "%s: bad hex length %zu", rv_names[k], n);
 		return -1;
 	}
 	for (i = 0; i < n / 2; i++) {
 		if ((hi = dhcpopt_hexval((unsigned char)hex[2 * i])) < 0 ||
 		    (lo = dhcpopt_hexval((unsigned char)hex[2 * i + 1])) < 0) {
-			rv_err(err, errlen, "%s: not hex", rv_names[k]);
+			dhcpopt_err(err, errlen, "%s: not hex", rv_names[k]);
 			return -1;
 		}
 		buf[i] = (uint8_t)(hi << 4 | lo);
@@ -272,7 +257,7 @@ revoked_set_load(revoked_loader_fn loader, void *arg, char *err, size_t errlen)
 	if (loader(arg, &b, err, errlen) == -1)
 		goto err;
 	if ((s = revoked_set_empty()) == NULL) {
-		rv_err(err, errlen, "out of memory for the revoked identifiers");
+		dhcpopt_err(err, errlen, "out of memory for the revoked identifiers");
 		goto err;
 	}
 	if (b.n > 0) {
@@ -371,7 +356,7 @@ revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loa
 	size_t i;
 
 	if (nfiles == 0 || nfiles > REVOKED_WATCH_FILES || loader == NULL) {
-		rv_err(err, errlen, "revoked watch: 1..%d files and a loader needed",
+		dhcpopt_err(err, errlen, "revoked watch: 1..%d files and a loader needed",
 		    REVOKED_WATCH_FILES);
 		return NULL;
 	}
@@ -403,7 +388,7 @@ revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loa
 	}
 	return w;
 oom:
-	rv_err(err, errlen, "revoked watch: out of memory");
+	dhcpopt_err(err, errlen, "revoked watch: out of memory");
 	return NULL;
 }
 
@@ -563,13 +548,13 @@ revoked_watch_start(struct revoked_watch *w, char *err, size_t errlen)
 	pthread_mutex_lock(&w->tlock);
 	if (w->running) {
 		pthread_mutex_unlock(&w->tlock);
-		rv_err(err, errlen, "revoked watch: already running");
+		dhcpopt_err(err, errlen, "revoked watch: already running");
 		return -1;
 	}
 	w->stopping = 0;
 	if ((rc = pthread_create(&w->thread, NULL, rv_thread, w)) != 0) {
 		pthread_mutex_unlock(&w->tlock);
-		rv_err(err, errlen, "revoked watch: cannot start a thread: %s", strerror(rc));
+		dhcpopt_err(err, errlen, "revoked watch: cannot start a thread: %s", strerror(rc));
 		return -1;
 	}
 	w->running = 1;
