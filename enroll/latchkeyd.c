@@ -461,7 +461,9 @@ handle_request(struct evhttp_request *req, void *arg)
 	if (ssl != NULL) {
 		peer.cert = SSL_get0_peer_certificate(ssl);
 		peer.chain = SSL_get_peer_cert_chain(ssl);
-		if (chanbind_b64(ssl, 1, cb) == 0)
+		/* Only an enrollment's CSR carries the binding (RFC 7030 §3.5). */
+		if ((op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
+		    chanbind_b64(ssl, 1, cb) == 0)
 			peer.chanbind = cb;
 	}
 	in = evhttp_request_get_input_buffer(req);
