@@ -86,9 +86,10 @@ $(B)/hookobj/%.o: %.cc
 $(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) $(patsubst %.c,$(B)/hookobj/%.o,$(HOOKC_SRC))
 	$(CXX) -shared -o $@ $^ -lsqlite3 -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBS)
+# Every unit test links tests/unit/testutil.c, the fixtures several of them share.
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/tests/unit/testutil.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/unit/testutil.o $(LIBS) $(LDLIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(LIBS)
 	@mkdir -p $(dir $@)

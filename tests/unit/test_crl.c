@@ -28,56 +28,27 @@
 #include "certs/crl.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 #define T0	1767225600LL	/* 2026-01-01T00:00:00Z */
 
-struct ca {
-	char		 dir[64];
-	X509		*cert;
-	EVP_PKEY	*key;
-	char		 cert_path[LABPKI_PATH];
-};
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* A domain CA of key_type in a fresh temporary directory. */
-static struct ca *
+static struct tu_ca *
 ca_make(const char *key_type)
 {
-	struct domainca_files	f;
-	struct ca		*ca;
-	char			err[256];
+	struct tu_ca *ca = calloc(1, sizeof(*ca));
 
-	ca = calloc(1, sizeof(*ca));
 	assert_non_null(ca);
-	snprintf(ca->dir, sizeof(ca->dir), "/tmp/test_crl.XXXXXX");
-	assert_non_null(mkdtemp(ca->dir));
-	if (domainca_create(ca->dir, "example.test", "127.0.0.1", key_type, &f, err,
-	    sizeof(err)) != 0)
-		fail_msg("domainca_create %s: %s", key_type ? key_type : "p256", err);
-	ca->cert = pki_cert_read(f.ca_cert, err, sizeof(err));
-	ca->key = pki_key_read(f.ca_key, err, sizeof(err));
-	assert_non_null(ca->cert);
-	assert_non_null(ca->key);
-	snprintf(ca->cert_path, sizeof(ca->cert_path), "%s", f.ca_cert);
+	tu_ca_init(ca, "test_crl", key_type);
 	return ca;
 }
 
 static void
-ca_free(struct ca *ca)
+ca_free(struct tu_ca *ca)
 {
 	if (ca == NULL)
 		return;
-	X509_free(ca->cert);
-	EVP_PKEY_free(ca->key);
-	nftw(ca->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_ca_clear(ca);
 	free(ca);
 }
 
@@ -152,7 +123,7 @@ crl_parse(const unsigned char *der, size_t len)
 static void
 test_crl_fields(void **state)
 {
-	struct ca		*ca = *state;
+	struct tu_ca		*ca = *state;
 	/* out of order, mixed case, a leading zero, every kind of reason */
 	static const struct crl_entry in[] = {
 		{ "7F00AA", T0 - 300, CRL_RC_KEY_COMPROMISE },
@@ -235,7 +206,7 @@ test_crl_fields(void **state)
 
 /* An LDevID's own chain check fails once its serial is on the CRL, and passes before. */
 static X509 *
-ldevid_make(struct ca *ca)
+ldevid_make(struct tu_ca *ca)
 {
 	struct ca_profile	 prof;
 	EVP_PKEY		*k;
@@ -271,7 +242,7 @@ ldevid_make(struct ca *ca)
 
 /* X509_verify_cert with CRL checking; returns the verify error (X509_V_OK on success). */
 static int
-chain_check(struct ca *ca, X509 *leaf, const unsigned char *der, size_t len)
+chain_check(struct tu_ca *ca, X509 *leaf, const unsigned char *der, size_t len)
 {
 	X509_STORE	*store;
 	X509_STORE_CTX	*ctx;
@@ -297,7 +268,7 @@ chain_check(struct ca *ca, X509 *leaf, const unsigned char *der, size_t len)
 static void
 test_crl_revokes_ldevid(void **state)
 {
-	struct ca		*ca = *state;
+	struct tu_ca		*ca = *state;
 	struct crl_entry	 e[2];
 	X509_REVOKED		*rev = NULL;
 	X509_CRL		*crl;
@@ -341,7 +312,7 @@ test_crl_revokes_ldevid(void **state)
 static void
 test_crl_empty(void **state)
 {
-	struct ca	*ca = *state;
+	struct tu_ca	*ca = *state;
 	X509_CRL	*crl;
 	unsigned char	*der = NULL;
 	size_t		 len;
@@ -370,7 +341,7 @@ test_crl_key_types(void **state)
 		{ "rsa2048", NID_sha256WithRSAEncryption },
 	};
 	struct crl_entry	 e = { "0102030405", T0 - 1, CRL_RC_SUPERSEDED };
-	struct ca		*ca;
+	struct tu_ca		*ca;
 	X509_CRL		*crl;
 	unsigned char		*der;
 	size_t			 len, i;
@@ -416,7 +387,7 @@ test_crl_bad_input(void **state)
 		{ "hours too far", { { "01", T0, 1 } }, 1, 87601, T0, "hours" },
 		{ "year 10000", { { "01", T0, 1 } }, 1, 24, 253402300799LL, "range" },
 	};
-	struct ca	*ca = *state, *other;
+	struct tu_ca	*ca = *state, *other;
 	unsigned char	*der;
 	size_t		 len, i;
 	char		 err[256];
@@ -446,7 +417,7 @@ test_crl_bad_input(void **state)
 static void
 test_crl_large(void **state)
 {
-	struct ca		*ca = *state;
+	struct tu_ca		*ca = *state;
 	struct crl_entry	*e;
 	struct timespec		 a, b;
 	X509_REVOKED		*rev = NULL;
@@ -501,26 +472,11 @@ test_crl_large(void **state)
 	free(e);
 }
 
-static int
-file_contains(const char *path, const char *needle)
-{
-	char	buf[16384];
-	size_t	n;
-	FILE	*f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
 /* The openssl command line accepts the CRL: parses, verifies against the CA, lists entries. */
 static void
 test_crl_openssl_cli(void **state)
 {
-	struct ca		*ca = *state;
+	struct tu_ca		*ca = *state;
 	static const struct crl_entry e[] = {
 		{ "0DEADBEEF", T0 - 3600, CRL_RC_KEY_COMPROMISE },
 		{ "42", T0 - 60, CRL_RC_NONE },
@@ -539,13 +495,13 @@ test_crl_openssl_cli(void **state)
 	snprintf(cmd, sizeof(cmd), "openssl crl -inform DER -in '%s' -noout -text -CAfile '%s' "
 	    ">'%s' 2>&1", path, ca->cert_path, out);
 	rc = system(cmd);
-	if (rc != 0 || !file_contains(out, "verify OK"))
+	if (rc != 0 || !tu_file_contains(out, "verify OK"))
 		fail_msg("openssl crl: rc %d, output in %s", rc, out);
-	assert_true(file_contains(out, "Serial Number: DEADBEEF"));
-	assert_true(file_contains(out, "Serial Number: 42"));
-	assert_true(file_contains(out, "Key Compromise"));
-	assert_true(file_contains(out, "X509v3 CRL Number"));
-	assert_true(file_contains(out, "Next Update: Jan  3 00:00:00 2026 GMT"));
+	assert_true(tu_file_contains(out, "Serial Number: DEADBEEF"));
+	assert_true(tu_file_contains(out, "Serial Number: 42"));
+	assert_true(tu_file_contains(out, "Key Compromise"));
+	assert_true(tu_file_contains(out, "X509v3 CRL Number"));
+	assert_true(tu_file_contains(out, "Next Update: Jan  3 00:00:00 2026 GMT"));
 	free(der);
 }
 

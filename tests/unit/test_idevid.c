@@ -23,6 +23,7 @@
 #include "certs/idevid.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 struct fix {
 	char			dir[64];
@@ -33,13 +34,6 @@ struct fix {
 };
 
 static struct fix F;
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
 
 static const char *
 tmp_path(const char *name)
@@ -78,7 +72,7 @@ teardown(void **state)
 	EVP_PKEY_free(F.a_ica_key);
 	labpki_result_free(&F.a);
 	labpki_result_free(&F.b);
-	nftw(F.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(F.dir);
 	return 0;
 }
 

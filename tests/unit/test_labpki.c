@@ -25,6 +25,7 @@
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 #define MASA_URL	"https://masa.lab.example:9443/.well-known/brski"
 #define NDEV		3
@@ -33,19 +34,6 @@ struct lab {
 	char			dir[64];
 	struct labpki_result	res;
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static void
-rm_tree(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int ntmp;
 static char tmpdir[64];		/* per-test directory of the second group */
@@ -62,7 +50,7 @@ static int
 teardown_tmp(void **state)
 {
 	(void)state;
-	rm_tree(tmpdir);
+	tu_rmtree(tmpdir);
 	return 0;
 }
 
@@ -195,7 +183,7 @@ teardown_lab(void **state)
 	if (lab == NULL)
 		return 0;
 	labpki_result_free(&lab->res);
-	rm_tree(lab->dir);
+	tu_rmtree(lab->dir);
 	free(lab);
 	return 0;
 }

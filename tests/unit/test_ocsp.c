@@ -30,30 +30,19 @@
 #include "certs/labpki.h"
 #include "certs/ocsp.h"
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 #define T0	1767225600LL	/* 2026-01-01T00:00:00Z */
 
 struct ca {
-	char		 dir[64];
-	X509		*cert;
-	EVP_PKEY	*key;
+	struct tu_ca	 tu;
 	X509		*leaf[3];
-	char		 cert_path[LABPKI_PATH];
 };
 
 struct fx {
 	struct ca	*ca;
 	struct ca	*other;		/* a second, unrelated domain CA */
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* An LDevID of ca, as a device holds it (decoded from DER). */
 static X509 *
@@ -93,25 +82,13 @@ ldevid_make(X509 *cacert, EVP_PKEY *cakey, const char *serial)
 static struct ca *
 ca_make(const char *key_type)
 {
-	struct domainca_files	f;
-	struct ca		*ca;
-	char			err[256];
-	size_t			i;
+	struct ca *ca = calloc(1, sizeof(*ca));
+	size_t i;
 
-	ca = calloc(1, sizeof(*ca));
 	assert_non_null(ca);
-	snprintf(ca->dir, sizeof(ca->dir), "/tmp/test_ocsp.XXXXXX");
-	assert_non_null(mkdtemp(ca->dir));
-	if (domainca_create(ca->dir, "example.test", "127.0.0.1", key_type, &f, err,
-	    sizeof(err)) != 0)
-		fail_msg("domainca_create: %s", err);
-	ca->cert = pki_cert_read(f.ca_cert, err, sizeof(err));
-	ca->key = pki_key_read(f.ca_key, err, sizeof(err));
-	assert_non_null(ca->cert);
-	assert_non_null(ca->key);
-	snprintf(ca->cert_path, sizeof(ca->cert_path), "%s", f.ca_cert);
+	tu_ca_init(&ca->tu, "test_ocsp", key_type);
 	for (i = 0; i < 3; i++)
-		ca->leaf[i] = ldevid_make(ca->cert, ca->key, "LK0123ABCDEF");
+		ca->leaf[i] = ldevid_make(ca->tu.cert, ca->tu.key, "LK0123ABCDEF");
 	return ca;
 }
 
@@ -124,9 +101,7 @@ ca_free(struct ca *ca)
 		return;
 	for (i = 0; i < 3; i++)
 		X509_free(ca->leaf[i]);
-	X509_free(ca->cert);
-	EVP_PKEY_free(ca->key);
-	nftw(ca->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_ca_clear(&ca->tu);
 	free(ca);
 }
 
@@ -206,7 +181,7 @@ test_ocsp_parse_request(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[2] = { fx->ca->leaf[0], fx->other->leaf[1] };
-	X509			*issuers[2] = { fx->ca->cert, fx->other->cert };
+	X509			*issuers[2] = { fx->ca->tu.cert, fx->other->tu.cert };
 	struct ocsp_query	 q;
 	OCSP_REQUEST		*req;
 	unsigned char		*der;
@@ -231,11 +206,11 @@ test_ocsp_parse_request(void **state)
 	assert_int_equal(nlen, 32);
 	assert_memory_equal(q.nonce, nonce, 32);
 	/* issuer hashes: the first CertID is ours, the second is not */
-	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->ca->cert), 1);
-	assert_int_equal(ocsp_query_matches_ca(&q, 1, fx->ca->cert), 0);
-	assert_int_equal(ocsp_query_matches_ca(&q, 1, fx->other->cert), 1);
-	assert_int_equal(ocsp_query_matches_ca(&q, 2, fx->ca->cert), -1);
-	assert_int_equal(ocsp_query_matches_ca(NULL, 0, fx->ca->cert), -1);
+	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->ca->tu.cert), 1);
+	assert_int_equal(ocsp_query_matches_ca(&q, 1, fx->ca->tu.cert), 0);
+	assert_int_equal(ocsp_query_matches_ca(&q, 1, fx->other->tu.cert), 1);
+	assert_int_equal(ocsp_query_matches_ca(&q, 2, fx->ca->tu.cert), -1);
+	assert_int_equal(ocsp_query_matches_ca(NULL, 0, fx->ca->tu.cert), -1);
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 
@@ -246,8 +221,8 @@ test_ocsp_parse_request(void **state)
 	assert_int_equal(q.ids[0].hash, OCSP_HASH_SHA256);
 	assert_int_equal(q.ids[0].hash_len, 32);
 	assert_int_equal(q.nonce_len, 0);
-	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->ca->cert), 1);
-	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->other->cert), 0);
+	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->ca->tu.cert), 1);
+	assert_int_equal(ocsp_query_matches_ca(&q, 0, fx->other->tu.cert), 0);
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 }
@@ -258,7 +233,7 @@ test_ocsp_parse_signed_request(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[1] = { fx->ca->leaf[0] };
-	X509			*issuers[1] = { fx->ca->cert };
+	X509			*issuers[1] = { fx->ca->tu.cert };
 	struct ocsp_query	 q;
 	OCSP_REQUEST		*req;
 	unsigned char		*der;
@@ -266,7 +241,7 @@ test_ocsp_parse_signed_request(void **state)
 	char			 err[256];
 
 	req = req_make(certs, issuers, 1, NULL, 16);
-	assert_int_equal(OCSP_request_sign(req, fx->other->cert, fx->other->key, EVP_sha256(),
+	assert_int_equal(OCSP_request_sign(req, fx->other->tu.cert, fx->other->tu.key, EVP_sha256(),
 	    NULL, 0), 1);
 	der = req_der(req, &len);
 	if (ocsp_request_parse(der, len, &q, err, sizeof(err)) != 0)
@@ -320,8 +295,8 @@ test_ocsp_response_statuses(void **state)
 	struct fx		*fx = *state;
 	X509			*certs[4] = { fx->ca->leaf[0], fx->ca->leaf[1], fx->ca->leaf[2],
 	    fx->other->leaf[0] };
-	X509			*issuers[4] = { fx->ca->cert, fx->ca->cert, fx->ca->cert,
-	    fx->other->cert };
+	X509			*issuers[4] = { fx->ca->tu.cert, fx->ca->tu.cert,
+	    fx->ca->tu.cert, fx->other->tu.cert };
 	struct ocsp_status	 st[4] = {
 		{ OCSP_CERT_GOOD, 0, -1 },
 		{ OCSP_CERT_REVOKED, T0 - 3600, CRL_RC_KEY_COMPROMISE },
@@ -348,18 +323,18 @@ test_ocsp_response_statuses(void **state)
 	req = req_make(certs, issuers, 4, NULL, 32);
 	der = req_der(req, &len);
 	assert_int_equal(ocsp_request_parse(der, len, &q, err, sizeof(err)), 0);
-	assert_int_equal(ocsp_query_matches_ca(&q, 3, fx->ca->cert), 0);
-	if (ocsp_response_build(fx->ca->cert, fx->ca->key, &q, st, now, 24, &rder, &rlen, err,
+	assert_int_equal(ocsp_query_matches_ca(&q, 3, fx->ca->tu.cert), 0);
+	if (ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &q, st, now, 24, &rder, &rlen, err,
 	    sizeof(err)) != 0)
 		fail_msg("build: %s", err);
-	bs = resp_check(fx->ca->cert, rder, rlen, 1);
+	bs = resp_check(fx->ca->tu.cert, rder, rlen, 1);
 
 	assert_int_equal(OCSP_check_nonce(req, bs), 1);
 	assert_int_equal(OCSP_resp_get0_id(bs, &keyid, &name), 1);
 	assert_non_null(keyid);
 	assert_null(name);
 	assert_int_equal(sk_X509_num(OCSP_resp_get0_certs(bs)), 1);
-	assert_int_equal(X509_cmp(sk_X509_value(OCSP_resp_get0_certs(bs), 0), fx->ca->cert), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(OCSP_resp_get0_certs(bs), 0), fx->ca->tu.cert), 0);
 	assert_int_equal(OBJ_obj2nid(OCSP_resp_get0_tbs_sigalg(bs)->algorithm),
 	    NID_ecdsa_with_SHA256);
 	assert_int_equal(OCSP_resp_count(bs), 4);
@@ -397,7 +372,7 @@ test_ocsp_response_plain(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[1] = { fx->ca->leaf[0] };
-	X509			*issuers[1] = { fx->ca->cert };
+	X509			*issuers[1] = { fx->ca->tu.cert };
 	struct ocsp_status	 st = { OCSP_CERT_GOOD, 0, -1 };
 	struct ocsp_query	 q;
 	OCSP_REQUEST		*req;
@@ -412,9 +387,9 @@ test_ocsp_response_plain(void **state)
 	req = req_make(certs, issuers, 1, EVP_sha256(), 0);
 	der = req_der(req, &len);
 	assert_int_equal(ocsp_request_parse(der, len, &q, err, sizeof(err)), 0);
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->ca->key, &q, &st, T0, 0, &rder,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &q, &st, T0, 0, &rder,
 	    &rlen, err, sizeof(err)), 0);
-	bs = resp_check(fx->ca->cert, rder, rlen, 0);
+	bs = resp_check(fx->ca->tu.cert, rder, rlen, 0);
 	assert_int_equal(OCSP_check_nonce(req, bs), 2);		/* absent in both */
 	id = OCSP_cert_to_id(EVP_sha256(), certs[0], issuers[0]);
 	rev = thisupd = nextupd = NULL;
@@ -435,7 +410,7 @@ test_ocsp_response_bad_input(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[1] = { fx->ca->leaf[0] };
-	X509			*issuers[1] = { fx->ca->cert };
+	X509			*issuers[1] = { fx->ca->tu.cert };
 	static const struct {
 		const char		*what;
 		struct ocsp_status	 st;
@@ -460,25 +435,25 @@ test_ocsp_response_bad_input(void **state)
 	assert_int_equal(ocsp_request_parse(der, len, &q, err, sizeof(err)), 0);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		rder = (unsigned char *)"x";
-		if (ocsp_response_build(fx->ca->cert, fx->ca->key, &q, &cases[i].st, T0,
+		if (ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &q, &cases[i].st, T0,
 		    cases[i].hours, &rder, &rlen, err, sizeof(err)) != -1)
 			fail_msg("case %s: accepted", cases[i].what);
 		assert_null(rder);
 	}
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->other->key, &q, &good, T0, 24,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->other->tu.key, &q, &good, T0, 24,
 	    &rder, &rlen, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not match"));
 	bad = q;
 	bad.nids = 0;
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->ca->key, &bad, &good, T0, 24,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &bad, &good, T0, 24,
 	    &rder, &rlen, err, sizeof(err)), -1);
 	bad = q;
 	bad.ids[0].hash_len = 32;	/* SHA-1 with a SHA-256-sized hash */
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->ca->key, &bad, &good, T0, 24,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &bad, &good, T0, 24,
 	    &rder, &rlen, err, sizeof(err)), -1);
 	bad = q;
 	snprintf(bad.ids[0].serial_hex, sizeof(bad.ids[0].serial_hex), "XYZ");
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->ca->key, &bad, &good, T0, 24,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &bad, &good, T0, 24,
 	    &rder, &rlen, err, sizeof(err)), -1);
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
@@ -507,15 +482,15 @@ test_ocsp_key_types(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ca = ca_make(cases[i].type);
-		req = req_make(&ca->leaf[0], &ca->cert, 1, NULL, 20);
+		req = req_make(&ca->leaf[0], &ca->tu.cert, 1, NULL, 20);
 		der = req_der(req, &len);
 		assert_int_equal(ocsp_request_parse(der, len, &q, err, sizeof(err)), 0);
-		assert_int_equal(ocsp_query_matches_ca(&q, 0, ca->cert), 1);
+		assert_int_equal(ocsp_query_matches_ca(&q, 0, ca->tu.cert), 1);
 		rder = NULL;
-		if (ocsp_response_build(ca->cert, ca->key, &q, &st, T0, 24, &rder, &rlen, err,
+		if (ocsp_response_build(ca->tu.cert, ca->tu.key, &q, &st, T0, 24, &rder, &rlen, err,
 		    sizeof(err)) != 0)
 			fail_msg("%s: %s", cases[i].type, err);
-		bs = resp_check(ca->cert, rder, rlen, 0);
+		bs = resp_check(ca->tu.cert, rder, rlen, 0);
 		assert_int_equal(OBJ_obj2nid(OCSP_resp_get0_tbs_sigalg(bs)->algorithm),
 		    cases[i].sig_nid);
 		assert_int_equal(OCSP_check_nonce(req, bs), 1);
@@ -532,7 +507,7 @@ static unsigned char *
 req_with_ext(struct fx *fx, X509_EXTENSION *ext, int times, size_t *len)
 {
 	X509			*certs[1] = { fx->ca->leaf[0] };
-	X509			*issuers[1] = { fx->ca->cert };
+	X509			*issuers[1] = { fx->ca->tu.cert };
 	OCSP_REQUEST		*req;
 	unsigned char		*der;
 	int			 i;
@@ -608,7 +583,7 @@ test_ocsp_malformed_requests(void **state)
 
 	for (i = 0; i < 9; i++) {
 		certs[i] = fx->ca->leaf[i % 3];
-		issuers[i] = fx->ca->cert;
+		issuers[i] = fx->ca->tu.cert;
 	}
 	req = req_make(certs, issuers, 1, NULL, 32);
 	good = req_der(req, &glen);
@@ -650,8 +625,8 @@ test_ocsp_malformed_requests(void **state)
 	neg = ASN1_INTEGER_new();
 	assert_non_null(neg);
 	assert_int_equal(ASN1_INTEGER_set(neg, -5), 1);
-	id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(fx->ca->cert),
-	    X509_get0_pubkey_bitstr(fx->ca->cert), neg);
+	id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(fx->ca->tu.cert),
+	    X509_get0_pubkey_bitstr(fx->ca->tu.cert), neg);
 	assert_non_null(id);
 	req = OCSP_REQUEST_new();
 	assert_non_null(OCSP_request_add0_id(req, id));
@@ -742,7 +717,7 @@ test_ocsp_get_path(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[1] = { fx->ca->leaf[0] };
-	X509			*issuers[1] = { fx->ca->cert };
+	X509			*issuers[1] = { fx->ca->tu.cert };
 	static const char	*bad[] = { "", "%", "MA%", "MA%2", "MA%zz", "MEU!", "M", "MEUw=",
 	    "====", "ME=U", "ME U", "MEUw\n" };
 	struct ocsp_query	 q;
@@ -871,7 +846,7 @@ test_ocsp_framing_roundtrip(void **state)
 
 	for (i = 0; i < 8; i++) {
 		certs[i] = fx->ca->leaf[i % 3];
-		issuers[i] = fx->ca->cert;
+		issuers[i] = fx->ca->tu.cert;
 	}
 	req = req_make(certs, issuers, 8, EVP_sha512(), 128);
 	der = req_der(req, &len);
@@ -993,21 +968,6 @@ test_ocsp_framing_malformed(void **state)
 #undef H20
 }
 
-static int
-file_contains(const char *path, const char *needle)
-{
-	char	buf[32768];
-	size_t	n;
-	FILE	*f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
 static void
 write_pem(const char *path, X509 *x)
 {
@@ -1023,7 +983,7 @@ test_ocsp_openssl_cli(void **state)
 {
 	struct fx		*fx = *state;
 	X509			*certs[2] = { fx->ca->leaf[0], fx->ca->leaf[1] };
-	X509			*issuers[2] = { fx->ca->cert, fx->ca->cert };
+	X509			*issuers[2] = { fx->ca->tu.cert, fx->ca->tu.cert };
 	struct ocsp_status	 st[2] = {
 		{ OCSP_CERT_GOOD, 0, -1 },
 		{ OCSP_CERT_REVOKED, T0, CRL_RC_CESSATION },
@@ -1040,41 +1000,41 @@ test_ocsp_openssl_cli(void **state)
 	der = req_der(req, &len);
 	OCSP_REQUEST_free(req);
 	assert_int_equal(ocsp_request_parse(der, len, &q, err, sizeof(err)), 0);
-	assert_int_equal(ocsp_response_build(fx->ca->cert, fx->ca->key, &q, st,
+	assert_int_equal(ocsp_response_build(fx->ca->tu.cert, fx->ca->tu.key, &q, st,
 	    (int64_t)time(NULL) - 60, 24, &rder, &rlen, err, sizeof(err)), 0);
-	snprintf(reqf, sizeof(reqf), "%s/req.der", fx->ca->dir);
-	snprintf(respf, sizeof(respf), "%s/resp.der", fx->ca->dir);
-	snprintf(leaf0, sizeof(leaf0), "%s/leaf0.pem", fx->ca->dir);
-	snprintf(leaf1, sizeof(leaf1), "%s/leaf1.pem", fx->ca->dir);
-	snprintf(out, sizeof(out), "%s/ocsp.txt", fx->ca->dir);
+	snprintf(reqf, sizeof(reqf), "%s/req.der", fx->ca->tu.dir);
+	snprintf(respf, sizeof(respf), "%s/resp.der", fx->ca->tu.dir);
+	snprintf(leaf0, sizeof(leaf0), "%s/leaf0.pem", fx->ca->tu.dir);
+	snprintf(leaf1, sizeof(leaf1), "%s/leaf1.pem", fx->ca->tu.dir);
+	snprintf(out, sizeof(out), "%s/ocsp.txt", fx->ca->tu.dir);
 	assert_int_equal(pki_file_write(reqf, der, len, 0644, 1, err, sizeof(err)), 0);
 	assert_int_equal(pki_file_write(respf, rder, rlen, 0644, 1, err, sizeof(err)), 0);
 	write_pem(leaf0, fx->ca->leaf[0]);
 	write_pem(leaf1, fx->ca->leaf[1]);
 	/* 1: our request and response: signature, chain and the nonce echo */
 	snprintf(cmd, sizeof(cmd), "openssl ocsp -respin '%s' -reqin '%s' -CAfile '%s' "
-	    "-resp_text >'%s' 2>&1", respf, reqf, fx->ca->cert_path, out);
+	    "-resp_text >'%s' 2>&1", respf, reqf, fx->ca->tu.cert_path, out);
 	rc = system(cmd);
-	if (rc != 0 || !file_contains(out, "Response verify OK"))
+	if (rc != 0 || !tu_file_contains(out, "Response verify OK"))
 		fail_msg("openssl ocsp -reqin: rc %d, see %s", rc, out);
-	assert_false(file_contains(out, "Nonce Verify error"));
-	assert_false(file_contains(out, "WARNING: no nonce"));
-	assert_true(file_contains(out, "Cert Status: good"));
-	assert_true(file_contains(out, "Cert Status: revoked"));
-	assert_true(file_contains(out, "Revocation Reason: cessationOfOperation (0x5)"));
-	assert_true(file_contains(out, "Responder Id: "));
-	assert_true(file_contains(out, "OCSP Nonce"));
+	assert_false(tu_file_contains(out, "Nonce Verify error"));
+	assert_false(tu_file_contains(out, "WARNING: no nonce"));
+	assert_true(tu_file_contains(out, "Cert Status: good"));
+	assert_true(tu_file_contains(out, "Cert Status: revoked"));
+	assert_true(tu_file_contains(out, "Revocation Reason: cessationOfOperation (0x5)"));
+	assert_true(tu_file_contains(out, "Responder Id: "));
+	assert_true(tu_file_contains(out, "OCSP Nonce"));
 	/* 2: the status per certificate, as the tool matches CertIDs itself (-cert builds its own
 	 * request, so its nonce cannot be ours: -no_nonce) */
 	snprintf(cmd, sizeof(cmd), "openssl ocsp -respin '%s' -CAfile '%s' -issuer '%s' "
-	    "-cert '%s' -cert '%s' -no_nonce >'%s' 2>&1", respf, fx->ca->cert_path,
-	    fx->ca->cert_path, leaf0, leaf1, out);
+	    "-cert '%s' -cert '%s' -no_nonce >'%s' 2>&1", respf, fx->ca->tu.cert_path,
+	    fx->ca->tu.cert_path, leaf0, leaf1, out);
 	rc = system(cmd);
-	if (rc != 0 || !file_contains(out, "Response verify OK"))
+	if (rc != 0 || !tu_file_contains(out, "Response verify OK"))
 		fail_msg("openssl ocsp -cert: rc %d, see %s", rc, out);
-	assert_true(file_contains(out, "leaf0.pem: good"));
-	assert_true(file_contains(out, "leaf1.pem: revoked"));
-	assert_true(file_contains(out, "Reason: cessationOfOperation"));
+	assert_true(tu_file_contains(out, "leaf0.pem: good"));
+	assert_true(tu_file_contains(out, "leaf1.pem: revoked"));
+	assert_true(tu_file_contains(out, "Reason: cessationOfOperation"));
 	free(rder);
 	OPENSSL_free(der);
 }

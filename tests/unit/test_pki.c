@@ -22,15 +22,9 @@
 #include <openssl/x509v3.h>
 
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 static char	tmpdir[64];
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
 
 static int
 setup_dir(void **state)
@@ -44,7 +38,7 @@ static int
 teardown_dir(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_rmtree(tmpdir);
 }
 
 static void

@@ -25,6 +25,7 @@
 #include "certs/labpki.h"
 #include "certs/pki.h"
 #include "certs/signer.h"
+#include "tests/unit/testutil.h"
 
 #define DEV_SERIAL	"LK00DEADBEEF"
 
@@ -44,13 +45,6 @@ static struct {
 	unsigned char		*spki;
 	size_t			 spki_len;
 } F;
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -84,7 +78,7 @@ teardown(void **state)
 	OPENSSL_free(F.spki);
 	EVP_PKEY_free(F.dev);
 	X509_free(F.ca);
-	nftw(F.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(F.dir);
 	return 0;
 }
 

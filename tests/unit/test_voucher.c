@@ -23,6 +23,7 @@
 #include "certs/labpki.h"
 #include "certs/pki.h"
 #include "enroll/voucher.h"
+#include "tests/unit/testutil.h"
 
 struct fix {
 	char			dir[64];
@@ -35,13 +36,6 @@ struct fix {
 };
 
 static struct fix F;
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -101,7 +95,7 @@ teardown(void **state)
 	sk_X509_pop_free(F.anchors, X509_free);
 	labpki_result_free(&F.a);
 	labpki_result_free(&F.b);
-	nftw(F.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(F.dir);
 	return 0;
 }
 
