@@ -12,16 +12,21 @@ CXX      ?= c++
 SANITIZE ?= 0
 FUZZ_SECONDS ?= 20
 
+# Each program links only the packages it uses (the device agent has no SQLite).
 PKGS     := openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+pkglibs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+PKG_LIBS   := $(call pkglibs,$(PKGS))
+LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client)
+LIBS_latchkey    := $(call pkglibs,openssl libevent libcurl jansson avahi-client)
+LIBS_latchkeyctl := $(call pkglibs,openssl sqlite3 jansson)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -fPIC
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -I. -I/usr/include/kea -fPIC
-LDLIBS   += $(PKG_LIBS) -lm -lpthread
+LDLIBS   += -lm -lpthread
 
 ifeq ($(SANITIZE),1)
 B        := build-asan
@@ -31,15 +36,33 @@ CXXFLAGS += $(SANFLAGS) -O1
 LDFLAGS  += $(SANFLAGS)
 endif
 
-# Library modules: every .c in these directories except the programs' mains.
-PROG_MAINS := enroll/latchkeyd.c enroll/latchkey.c enroll/latchkeyctl.c
-CERTS_SRC  := $(wildcard certs/*.c)
-ENROLL_SRC := $(filter-out $(PROG_MAINS),$(wildcard enroll/*.c))
-MDNS_SRC   := $(wildcard mdns/*.c)
-HOOKC_SRC  := $(wildcard dhcp-hook/*.c)
+# One library per folder (a folder is a role: see README.md, Layout); each program links
+# its own folder's objects and the libraries it may use (tests/layout.sh keeps that true).
+PROG_MAINS := enroll/latchkeyd/latchkeyd.c enroll/latchkey/latchkey.c \
+	      enroll/latchkeyctl/latchkeyctl.c
+libsrc      = $(filter-out $(PROG_MAINS),$(wildcard $(1)/*.c))
+CERTS_SRC  := $(call libsrc,certs)
+MDNS_SRC   := $(call libsrc,mdns)
+HOOKC_SRC  := $(call libsrc,dhcp-hook)
 HOOKCC_SRC := $(wildcard dhcp-hook/*.cc)
+ENROLL_DIRS := common store latch agent latchkeyd latchkey latchkeyctl
+ENROLL_SRC := $(foreach d,$(ENROLL_DIRS),$(call libsrc,enroll/$(d)))
 
-LIBS := $(B)/libenroll.a $(B)/libcerts.a $(B)/libmdns.a $(B)/libdhcpopt.a
+obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
+L := $(B)/lib
+$(foreach d,$(ENROLL_DIRS),$(eval $(L)/lib$(d).a: $(call obj,$(call libsrc,enroll/$(d)))))
+$(L)/libcerts.a: $(call obj,$(CERTS_SRC))
+$(L)/libmdns.a: $(call obj,$(MDNS_SRC))
+$(L)/libdhcpopt.a: $(call obj,$(HOOKC_SRC))
+$(L)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# What each program may use, most dependent first (static link order).
+USES_latchkeyd   := latchkeyd store latch common certs mdns
+USES_latchkey    := latchkey agent latch common certs mdns dhcpopt
+USES_latchkeyctl := latchkeyctl store latch common certs
+ALL_LIBS := $(foreach d,latchkeyd latchkey latchkeyctl agent store latch common certs mdns dhcpopt,$(L)/lib$(d).a)
 PROGS := $(B)/latchkeyd $(B)/latchkey $(B)/latchkeyctl
 KEA_HOOK := $(if $(HOOKCC_SRC),$(if $(wildcard /usr/include/kea/hooks/hooks.h),$(B)/liblatchkey_kea.so))
 
@@ -50,8 +73,6 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 all: $(PROGS) $(KEA_HOOK) $(UNIT_BINS) $(BENCH_BINS)
 
-obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
-
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -60,18 +81,9 @@ $(B)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-define mklib
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
-endef
-
-$(B)/libcerts.a: $(call obj,$(CERTS_SRC)) ; $(mklib)
-$(B)/libenroll.a: $(call obj,$(ENROLL_SRC)) ; $(mklib)
-$(B)/libmdns.a: $(call obj,$(MDNS_SRC)) ; $(mklib)
-$(B)/libdhcpopt.a: $(call obj,$(HOOKC_SRC)) ; $(mklib)
-
-$(B)/latchkeyd $(B)/latchkey $(B)/latchkeyctl: $(B)/%: $(B)/obj/enroll/%.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+.SECONDEXPANSION:
+$(PROGS): $(B)/%: $(B)/obj/enroll/$$*/$$*.o $$(foreach d,$$(USES_$$*),$(L)/lib$$(d).a)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_$*) $(LDLIBS)
 
 # The Kea hook is loaded by an uninstrumented kea-dhcp4: never build it with sanitizers
 # (their runtime must come first in a process), so it has objects of its own.
@@ -87,19 +99,19 @@ $(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) $(patsu
 	$(CXX) -shared -o $@ $^ -lsqlite3 -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
 
 # Every unit test links tests/unit/testutil.c, the fixtures several of them share.
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/tests/unit/testutil.o $(LIBS)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/tests/unit/testutil.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/unit/testutil.o $(LIBS) $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/unit/testutil.o -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(PKG_LIBS) $(LDLIBS) -lcmocka
 
-$(B)/bench/%: $(B)/obj/tests/bench/%.o $(LIBS)
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(PKG_LIBS) $(LDLIBS)
 
 # Fuzz targets: clang + libFuzzer, ASan+UBSan, own build dir.
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_B    := build-fuzz
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -DLATCHKEY_FUZZ
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_LIBSRC := $(CERTS_SRC) $(ENROLL_SRC) $(MDNS_SRC) $(HOOKC_SRC)
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,7 +119,7 @@ $(FUZZ_B)/obj/%.o: %.c
 $(FUZZ_B)/libproj.a: $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(FUZZ_LIBSRC))
 	rm -f $@ && ar rcs $@ $^
 $(FUZZ_B)/%: $(FUZZ_B)/obj/tests/fuzz/%.o $(FUZZ_B)/libproj.a
-	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 fuzz:
 	$(MAKE) $(FUZZ_BINS)

@@ -1,7 +1,7 @@
 /*
  * revoked_db: the Kea hook's read-only view of the registry (the only file of the hook that
  * wraps SQLite). It runs the same query as registry_revoked_netids_foreach() in
- * enroll/registry.c: the network identifiers of devices with a revoked binding and no
+ * enroll/store/registry.c: the network identifiers of devices with a revoked binding and no
  * active one. The hook never writes and never runs this per packet: revoked.c calls it
  * when the registry files changed.
  */
@@ -12,7 +12,7 @@
 
 #include "dhcp-hook/revoked.h"
 
-/* The query, shared with enroll/registry.c's registry_revoked_netids_foreach() by value
+/* The query, shared with enroll/store/registry.c's registry_revoked_netids_foreach() by value
  * (kept identical; tests/unit/test_revoked.c checks both against one registry). */
 #define REVOKED_DB_QUERY \
 	"SELECT n.kind, n.value FROM netids n " \

@@ -1,7 +1,8 @@
 #!/bin/bash
-# tests/run.sh: run every unit test (cmocka binaries in $B/tests) and every integration test
-# (tests/integration/test_*.sh, tests/net/*/test.sh). Integration scripts exit 0 (pass),
-# 77 (skip, with a reason on stdout) or anything else (fail). The last line is
+# tests/run.sh: run every unit test (cmocka binaries in $B/tests), the layout rules
+# (tests/layout.sh) and every integration test (tests/integration/test_*.sh,
+# tests/net/*/test.sh). Scripts exit 0 (pass), 77 (skip, with a reason on stdout) or
+# anything else (fail). The last line is
 # "N passed, N failed, N skipped". TESTS=pattern runs only matching tests.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,7 @@ for t in "$top/$B"/tests/test_*; do
 	fi
 done
 
-for t in "$top"/tests/integration/test_*.sh "$top"/tests/net/*/test.sh; do
+for t in "$top"/tests/layout.sh "$top"/tests/integration/test_*.sh "$top"/tests/net/*/test.sh; do
 	[ -f "$t" ] || continue
 	rel=${t#"$top"/tests/}
 	want "$rel" || continue

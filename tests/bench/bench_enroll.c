@@ -35,8 +35,8 @@
 #include "certs/ca.h"
 #include "certs/csr.h"
 #include "certs/pki.h"
-#include "enroll/b64.h"
-#include "enroll/chanbind.h"
+#include "enroll/common/b64.h"
+#include "enroll/common/chanbind.h"
 
 #define MAXLAT	2000000
 

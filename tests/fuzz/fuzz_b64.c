@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/b64.h"
+#include "enroll/common/b64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/config.h"
+#include "enroll/latchkeyd/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

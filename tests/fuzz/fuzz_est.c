@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "certs/csr.h"
-#include "enroll/b64.h"
-#include "enroll/est.h"
+#include "enroll/common/b64.h"
+#include "enroll/latchkeyd/est.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_netid: libFuzzer target for the network identifiers a device reports after
- * enrolling (enroll/netid.c, POST /.well-known/latchkey/netid). Parses arbitrary input;
+ * enrolling (enroll/common/netid.c, POST /.well-known/latchkey/netid). Parses arbitrary input;
  * when it parses, the JSON made from the result must parse back to the same identifiers
  * (grouped by kind there, so compared as sets), and a refusal must say why.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/netid.h"
+#include "enroll/common/netid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_telemetry: libFuzzer target for the BRSKI status telemetry a pledge posts
- * (RFC 8995 §5.7 voucher_status, §5.9.4 enrollstatus; enroll/brski.c). A parsed reason
+ * (RFC 8995 §5.7 voucher_status, §5.9.4 enrollstatus; enroll/latchkeyd/brski.c). A parsed reason
  * must be printable ASCII and a refusal must say why.
  */
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/brski.h"
+#include "enroll/latchkeyd/brski.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

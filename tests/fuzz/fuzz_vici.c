@@ -1,5 +1,5 @@
 /*
- * fuzz_vici: libFuzzer target for the VICI codec (enroll/vici.c). The input is one packet
+ * fuzz_vici: libFuzzer target for the VICI codec (enroll/latch/vici.c). The input is one packet
  * payload (type byte, name, message) as charon would send it after the length prefix.
  * When it decodes and carries a message, the tree is encoded again; that encoding must
  * equal the message bytes of the input (the format has one encoding per tree) and must
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/vici.h"
+#include "enroll/latch/vici.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enroll/voucher.h"
+#include "enroll/common/voucher.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -34,7 +34,7 @@
 # ---------------------------------------------------------------------------------------
 # State. Associative arrays keyed by host alias or by "alias/name".
 
-declare -g TB_ID="" TB_DIR="" TB_FAILS=0 TB_CHECKS=0 TB_CLEANED=0 TB_NLINKS=0
+declare -g TB_ID="" TB_DIR="" TB_SCENARIO="" TB_FAILS=0 TB_CHECKS=0 TB_CLEANED=0 TB_NLINKS=0
 declare -g TB_TIMEOUT=${TB_TIMEOUT:-20}
 declare -gA TB_NS=()		# alias -> namespace name
 declare -gA TB_IFS=()		# alias -> space-separated veth names in that namespace
@@ -94,6 +94,7 @@ tb_init() {
 	tb_require ip mktemp timeout mount
 	ip netns list >/dev/null 2>&1 || tb_skip "ip netns is unavailable"
 	TB_ID=$(printf 'lk%d%04x' $(($$ % 10000)) $((RANDOM % 65536)))
+	TB_SCENARIO=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 	TB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-net.$TB_ID.XXXXXX") ||
 	    tb_skip "cannot create a temporary directory"
 	chmod 0755 "$TB_DIR"
@@ -617,6 +618,43 @@ tb_check_retry() {
 	local timeout=$1
 	shift
 	tb__checks "$timeout" "$@"
+}
+
+# Checks live in the scenario's data file, apart from topology and actions, the way
+# strongSwan's evaltest.dat does: tests/net/<scenario>/checks, in named sections that the
+# scenario's test.sh runs at the point where they must hold:
+#
+#   # comment
+#   [enrolled]                                  # a section: the checks of one phase
+#   server::latchkeyctl --db $REG list::LK1::YES
+#
+# The commands see the variables the scenario exported (export REG=...; single-quoted
+# text in the file is expanded by bash -c inside the host, not by the library).
+
+# tb_check_phase NAME [TIMEOUT]: run the checks of section [NAME] of the scenario's checks
+# file; with TIMEOUT, retry each as tb_check_retry does. A missing section is a failure.
+tb_check_phase() {
+	local name=$1 timeout=${2:-0} file=${TB_CHECKS_FILE:-$TB_SCENARIO/checks} line in=0 n=0
+	local -a lines=()
+	[ -f "$file" ] || tb_fail "no checks file $file"
+	while IFS= read -r line || [ -n "$line" ]; do
+		if [[ $line =~ ^\[([A-Za-z0-9_.-]+)\][[:space:]]*$ ]]; then
+			[ "${BASH_REMATCH[1]}" = "$name" ] && in=1 || in=0
+			continue
+		fi
+		[ $in = 1 ] || continue
+		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+		lines+=("$line")
+		n=$((n + 1))
+	done <"$file"
+	if [ $n = 0 ]; then
+		TB_CHECKS=$((TB_CHECKS + 1))
+		TB_FAILS=$((TB_FAILS + 1))
+		printf 'FAIL no checks in section [%s] of %s\n' "$name" "$file"
+		return 1
+	fi
+	printf -- '-- checks [%s]\n' "$name"
+	tb__checks "$timeout" "${lines[@]}"
 }
 
 tb__checks() {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "enroll/b64.h"
+#include "enroll/common/b64.h"
 
 struct vector {
 	const char	*raw;

@@ -1,4 +1,4 @@
-/* Unit tests for enroll/config.c. */
+/* Unit tests for enroll/latchkeyd/config.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "enroll/config.h"
+#include "enroll/latchkeyd/config.h"
 
 static const char good[] =
     "# comment\n"

@@ -1,4 +1,4 @@
-/* Unit tests for enroll/est.c: routing, media types, csrattrs. */
+/* Unit tests for enroll/latchkeyd/est.c: routing, media types, csrattrs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
 
-#include "enroll/est.h"
+#include "enroll/latchkeyd/est.h"
 
 static const struct {
 	const char	*path;

@@ -1,5 +1,5 @@
 /*
- * test_latch: the RFC 5660 connection latch state machine (enroll/latch.c). One table row
+ * test_latch: the RFC 5660 connection latch state machine (enroll/latch/latch.c). One table row
  * per (state, event, same peer?, DPD breaks?) — every event in every state — then scenarios
  * through latch_handle() and the channel binding.
  */
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "enroll/latch.h"
-#include "enroll/latchctl.h"
-#include "enroll/vici.h"
+#include "enroll/latch/latch.h"
+#include "enroll/latch/charon.h"
+#include "enroll/latch/vici.h"
 
 enum { L = LATCH_LARVAL, E = LATCH_ESTABLISHED, B = LATCH_BROKEN, C = LATCH_CLOSED };
 enum { A_NONE = LATCH_ACT_NONE, A_BOUND = LATCH_ACT_BOUND, A_BREAK = LATCH_ACT_BREAK,
@@ -404,7 +404,7 @@ test_channel_binding(void **state)
 	latch_free(la);
 }
 
-/* The strongSwan driver's mapping of VICI SA events onto latch events (latchctl.c). */
+/* The strongSwan driver's mapping of VICI SA events onto latch events (charon.c). */
 static struct vici_node *
 ev_tree(const char *kind)
 {
@@ -467,14 +467,14 @@ test_map_events(void **state)
 		{ "ike-updown-up", "log", 0, 0 },
 		{ "ike-rekey", "ike-updown", 0, 0 },	/* no remote-host at top level */
 	};
-	struct latchctl_sa_event sev;
+	struct charon_sa_event sev;
 	struct vici_node *n;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		n = ev_tree(cases[i].kind);
-		if (latchctl_map_event(cases[i].event, n, &sev) != cases[i].ok)
+		if (charon_map_event(cases[i].event, n, &sev) != cases[i].ok)
 			fail_msg("case %zu (%s as %s): ok != %d", i, cases[i].kind,
 			    cases[i].event, cases[i].ok);
 		if (cases[i].ok) {
@@ -488,7 +488,7 @@ test_map_events(void **state)
 		}
 		vici_node_free(n);
 	}
-	assert_int_equal(latchctl_map_event("ike-updown", NULL, &sev), 0);
+	assert_int_equal(charon_map_event("ike-updown", NULL, &sev), 0);
 }
 
 int

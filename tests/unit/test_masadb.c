@@ -1,5 +1,5 @@
 /*
- * Unit tests for enroll/masadb.c (the MASA's sales records, issued vouchers, audit) and the
+ * Unit tests for enroll/store/masadb.c (the MASA's sales records, issued vouchers, audit) and the
  * voucher part of the registry (schema v2: registry_voucher_add/_status/_get).
  */
 #include <stdarg.h>
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "enroll/masadb.h"
-#include "enroll/registry.h"
+#include "enroll/store/masadb.h"
+#include "enroll/store/registry.h"
 
 struct fx {
 	char	dir[64];

@@ -1,4 +1,4 @@
-/* Unit tests for enroll/netid.c: the network identifier report's parsing and building. */
+/* Unit tests for enroll/common/netid.c: the network identifier report's parsing and building. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "enroll/netid.h"
+#include "enroll/agent/netinfo.h"
+#include "enroll/common/netid.h"
 
 static void
 test_add(void **state)
@@ -139,26 +140,26 @@ test_env_and_iface(void **state)
 	    "LATCHKEY_DHCP_SZTP=0017\n", f);
 	fclose(f);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(netid_from_env(&l, path, err, sizeof(err)), 0);
+	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.v[0].kind, "client-id");
 	assert_non_null(f = fopen(path, "w"));
 	fputs("LATCHKEY_DHCP_DUID=zz\n", f);
 	fclose(f);
-	assert_int_equal(netid_from_env(&l, path, err, sizeof(err)), -1);
+	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "duid"));
 	unlink(path);
-	assert_int_equal(netid_from_env(&l, path, err, sizeof(err)), -1);
+	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), -1);
 	rmdir(dir);
 
 	/* lo has an all-zero 6-octet address; names with '/' are refused. */
 	memset(&l, 0, sizeof(l));
 	if (access("/sys/class/net/lo/address", R_OK) == 0) {
-		assert_int_equal(netid_from_iface(&l, "lo", err, sizeof(err)), 0);
+		assert_int_equal(netinfo_add_iface(&l, "lo", err, sizeof(err)), 0);
 		assert_string_equal(l.v[0].value, "000000000000");
 	}
-	assert_int_equal(netid_from_iface(&l, "../lo", err, sizeof(err)), -1);
-	assert_int_equal(netid_from_iface(&l, "nosuchif0", err, sizeof(err)), -1);
+	assert_int_equal(netinfo_add_iface(&l, "../lo", err, sizeof(err)), -1);
+	assert_int_equal(netinfo_add_iface(&l, "nosuchif0", err, sizeof(err)), -1);
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * test_onboard: the pure parts of enroll/onboard.c: the state file (round trip, atomic
+ * test_onboard: the pure parts of enroll/agent/onboard.c: the state file (round trip, atomic
  * write, refusals), the back-off schedule and its jitter bounds, DHCP env file decoding and
  * candidate ordering (DHCP before mDNS, duplicates, normalisation), the renewal time.
  */
@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "enroll/onboard.h"
+#include "enroll/agent/onboard.h"
 
 static char tmpdir[64];
 
@@ -95,10 +95,10 @@ test_state_roundtrip(void **state)
 	snprintf(a.not_after, sizeof(a.not_after), "2027-01-01T00:00:00Z");
 	snprintf(a.ca_hint, sizeof(a.ca_hint), "sha256:%064d", 0);
 	snprintf(a.last_error, sizeof(a.last_error), "quote \" and \\ and newline\n kept");
-	assert_int_equal(onboard_candidate_add(&a.disc, "https://r1.test", ONBOARD_SRC_DHCP,
+	assert_int_equal(discover_candidate_add(&a.disc, "https://r1.test", DISCOVER_SRC_DHCP,
 	    "dhcp-eth0.env"), 1);
-	assert_int_equal(onboard_candidate_add(&a.disc, "https://r2.test:9443",
-	    ONBOARD_SRC_MDNS, "reg \"x\""), 1);
+	assert_int_equal(discover_candidate_add(&a.disc, "https://r2.test:9443",
+	    DISCOVER_SRC_MDNS, "reg \"x\""), 1);
 	snprintf(a.disc.posture[0], sizeof(a.disc.posture[0]), "https://p.test/report");
 	a.disc.nposture = 1;
 
@@ -126,9 +126,9 @@ test_state_roundtrip(void **state)
 	assert_string_equal(b.last_error, a.last_error);
 	assert_int_equal(b.disc.ncand, 2);
 	assert_string_equal(b.disc.cand[0].url, "https://r1.test");
-	assert_int_equal(b.disc.cand[0].source, ONBOARD_SRC_DHCP);
+	assert_int_equal(b.disc.cand[0].source, DISCOVER_SRC_DHCP);
 	assert_string_equal(b.disc.cand[1].url, "https://r2.test:9443");
-	assert_int_equal(b.disc.cand[1].source, ONBOARD_SRC_MDNS);
+	assert_int_equal(b.disc.cand[1].source, DISCOVER_SRC_MDNS);
 	assert_string_equal(b.disc.cand[1].origin, "reg \"x\"");
 	assert_int_equal(b.disc.nposture, 1);
 	assert_string_equal(b.disc.posture[0], "https://p.test/report");
@@ -266,7 +266,7 @@ test_dhcp_env_and_order(void **state)
 		"https://10.9.0.1:8443/"	/* same as the first after normalising */
 	};
 	char text[4096], hex[1024] = "", vend[1024] = "", path[256], err[256];
-	struct onboard_discovery d;
+	struct discovery d;
 	const char *post = "https://posture.test/r", *fp =
 	    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -285,28 +285,28 @@ test_dhcp_env_and_order(void **state)
 	snprintf(path, sizeof(path), "%s/dhcp-eth0.env", tmpdir);
 
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(onboard_dhcp_env_add(&d, path, err, sizeof(err)), 0);
+	assert_int_equal(discover_dhcp_env_add(&d, path, err, sizeof(err)), 0);
 	assert_int_equal(d.ncand, 2);
 	assert_string_equal(d.cand[0].url, "https://10.9.0.1:8443");
 	assert_string_equal(d.cand[1].url, "https://reg.example.test");
-	assert_int_equal(d.cand[0].source, ONBOARD_SRC_DHCP);
+	assert_int_equal(d.cand[0].source, DISCOVER_SRC_DHCP);
 	assert_string_equal(d.cand[0].origin, "dhcp-eth0.env");
 	assert_int_equal(d.nposture, 1);
 	assert_string_equal(d.posture[0], post);
 	assert_string_equal(d.ca_hint, fp);
 
 	/* mDNS answers come after DHCP's, and one DHCP gave already is not repeated. */
-	assert_int_equal(onboard_candidate_add(&d, "https://10.9.0.1:8443/.well-known/est",
-	    ONBOARD_SRC_MDNS, "x"), 0);
-	assert_int_equal(onboard_candidate_add(&d, "https://10.9.0.2:8443", ONBOARD_SRC_MDNS,
+	assert_int_equal(discover_candidate_add(&d, "https://10.9.0.1:8443/.well-known/est",
+	    DISCOVER_SRC_MDNS, "x"), 0);
+	assert_int_equal(discover_candidate_add(&d, "https://10.9.0.2:8443", DISCOVER_SRC_MDNS,
 	    "y"), 1);
 	assert_int_equal(d.ncand, 3);
-	assert_int_equal(d.cand[2].source, ONBOARD_SRC_MDNS);
-	assert_int_equal(d.cand[0].source, ONBOARD_SRC_DHCP);
-	assert_int_equal(d.cand[1].source, ONBOARD_SRC_DHCP);
+	assert_int_equal(d.cand[2].source, DISCOVER_SRC_MDNS);
+	assert_int_equal(d.cand[0].source, DISCOVER_SRC_DHCP);
+	assert_int_equal(d.cand[1].source, DISCOVER_SRC_DHCP);
 
 	/* The same file twice adds nothing. */
-	assert_int_equal(onboard_dhcp_env_add(&d, path, err, sizeof(err)), 0);
+	assert_int_equal(discover_dhcp_env_add(&d, path, err, sizeof(err)), 0);
 	assert_int_equal(d.ncand, 3);
 	assert_int_equal(d.nposture, 1);
 }
@@ -326,7 +326,7 @@ test_dhcp_env_v6_and_bad(void **state)
 		{ "LATCHKEY_DHCP_IFACE=eth0\n", 0 },			/* no option at all */
 	};
 	char text[2048], hex[512] = "", vend[512], path[256], err[256];
-	struct onboard_discovery d;
+	struct discovery d;
 	size_t i;
 
 	(void)state;
@@ -339,7 +339,7 @@ test_dhcp_env_v6_and_bad(void **state)
 	write_file("dhcp6-eth0.env", text);
 	snprintf(path, sizeof(path), "%s/dhcp6-eth0.env", tmpdir);
 	memset(&d, 0, sizeof(d));
-	assert_int_equal(onboard_dhcp_env_add(&d, path, err, sizeof(err)), 0);
+	assert_int_equal(discover_dhcp_env_add(&d, path, err, sizeof(err)), 0);
 	assert_int_equal(d.ncand, 1);
 	assert_string_equal(d.cand[0].url, "https://[fd00::1]:8443");
 	assert_int_equal(d.nupdate, 1);
@@ -350,31 +350,31 @@ test_dhcp_env_v6_and_bad(void **state)
 		snprintf(text, sizeof(text), "LATCHKEY_DHCP_FAMILY=4\n%s", bad[i].body);
 		write_file("bad.env", text);
 		memset(&d, 0, sizeof(d));
-		assert_int_equal(onboard_dhcp_env_add(&d, path, err, sizeof(err)),
+		assert_int_equal(discover_dhcp_env_add(&d, path, err, sizeof(err)),
 		    bad[i].want);
 		assert_int_equal(d.ncand, 0);
 	}
 	snprintf(path, sizeof(path), "%s/absent.env", tmpdir);
-	assert_int_equal(onboard_dhcp_env_add(&d, path, err, sizeof(err)), -1);
+	assert_int_equal(discover_dhcp_env_add(&d, path, err, sizeof(err)), -1);
 }
 
 static void
 test_candidate_limits(void **state)
 {
-	struct onboard_discovery d;
+	struct discovery d;
 	char url[64];
 	int i;
 
 	(void)state;
 	memset(&d, 0, sizeof(d));
-	for (i = 0; i < ONBOARD_CAND_MAX + 5; i++) {
+	for (i = 0; i < DISCOVER_CAND_MAX + 5; i++) {
 		snprintf(url, sizeof(url), "https://r%d.test", i);
-		onboard_candidate_add(&d, url, ONBOARD_SRC_DHCP, "");
+		discover_candidate_add(&d, url, DISCOVER_SRC_DHCP, "");
 	}
-	assert_int_equal(d.ncand, ONBOARD_CAND_MAX);
+	assert_int_equal(d.ncand, DISCOVER_CAND_MAX);
 	assert_string_equal(d.cand[0].url, "https://r0.test");
-	assert_int_equal(onboard_candidate_add(&d, "", ONBOARD_SRC_DHCP, ""), 0);
-	assert_int_equal(onboard_candidate_add(&d, NULL, ONBOARD_SRC_DHCP, ""), 0);
+	assert_int_equal(discover_candidate_add(&d, "", DISCOVER_SRC_DHCP, ""), 0);
+	assert_int_equal(discover_candidate_add(&d, NULL, DISCOVER_SRC_DHCP, ""), 0);
 }
 
 /* ---- renewal ------------------------------------------------------------------------------ */

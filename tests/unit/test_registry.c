@@ -1,4 +1,4 @@
-/* Unit tests for enroll/registry.c: schema, claims, enrollments, revocation, audit chain. */
+/* Unit tests for enroll/store/registry.c: schema, claims, enrollments, revocation, audit chain. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "enroll/registry.h"
+#include "enroll/store/registry.h"
 
 struct fx {
 	char	dir[64];

@@ -16,7 +16,7 @@
 
 #include "dhcp-hook/revoked.h"
 #include "dhcp-hook/revoked_db.h"
-#include "enroll/registry.h"
+#include "enroll/store/registry.h"
 
 /* ---- snapshot: building and lookups --------------------------------------------- */
 

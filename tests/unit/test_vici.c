@@ -1,5 +1,5 @@
 /*
- * test_vici: the VICI wire codec (enroll/vici.c): building messages, parsing them back into
+ * test_vici: the VICI wire codec (enroll/latch/vici.c): building messages, parsing them back into
  * trees, packets, and the bounds (truncation, nesting, misplaced elements, sizes). Also the
  * transport against a socketpair standing in for charon.
  */
@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
-#include "enroll/vici.h"
+#include "enroll/latch/vici.h"
 
 /* Example message of the strongSwan VICI README, encoded by hand. */
 static const unsigned char readme_msg[] = {

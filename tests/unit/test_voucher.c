@@ -1,5 +1,5 @@
 /*
- * Unit tests for enroll/voucher.c: RFC 3339 times, voucher/voucher-request JSON, CMS
+ * Unit tests for enroll/common/voucher.c: RFC 3339 times, voucher/voucher-request JSON, CMS
  * sign/open against MASA anchors, the pledge's checks (serial, nonce, expiry, nonceless
  * rule, assertion) and the registrar-under-pinned-domain-cert check. Two lab manufacturers
  * (one's MASA is not the device's anchor) and two domains are made with labpki.
@@ -22,7 +22,7 @@
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
-#include "enroll/voucher.h"
+#include "enroll/common/voucher.h"
 #include "tests/unit/testutil.h"
 
 struct fix {

@@ -1,0 +1,148 @@
+/*
+ * agent: the device side of EST enrollment (RFC 7030), callable without the CLI.
+ *
+ * One call runs one whole exchange over ONE TLS connection (one libcurl easy handle; the
+ * connection is reused for every request and that is checked, because the CSR carries the
+ * connection's channel binding, RFC 7030 §3.5 with RFC 9266 tls-exporter on TLS 1.3 or
+ * RFC 5929 tls-unique on TLS 1.2):
+ *   GET  <server>/.well-known/est[/<label>]/cacerts      the domain CA certificates
+ *   GET  .../csrattrs                                     informational (404/204 fine)
+ *   POST .../simpleenroll | simplereenroll                base64 PKCS#10 -> certs-only PKCS#7
+ * A 202 answer with Retry-After (RFC 7030 §4.2.3) is waited for within the timeout and the
+ * request repeated (with a fresh binding when the server closed the connection meanwhile).
+ *
+ * Files written into the output directory (created 0700 when missing):
+ *   ldevid.key       the new private key (PKCS#8 PEM, 0600)
+ *   ldevid.pem       the LDevID, followed by any intermediate CA the server returned
+ *   domain-ca.pem    every certificate from cacerts
+ *   enrollment.json  server, label, device serial, LDevID serial, notAfter, domain CA
+ *                    fingerprint, time, key type (reenroll reads server and label from it)
+ * Key and certificate are staged as ldevid.key.new / ldevid.pem.new and renamed key first,
+ * so a crash never leaves a certificate without its key; the next run completes or discards
+ * a half-finished replacement (agent_recover()).
+ *
+ * Library rules: nothing here prints or exits. Progress goes to the caller's callback; every
+ * failure returns -1 with one line in err (errlen bytes, err may be NULL). The caller should
+ * call agent_global_init() once before any thread is started.
+ */
+#ifndef LATCHKEY_AGENT_H
+#define LATCHKEY_AGENT_H
+
+#include <stddef.h>
+
+#define AGENT_PATH_MAX		4096
+#define AGENT_TIMEOUT_DEFAULT	30		/* seconds, whole exchange */
+#define AGENT_RESPONSE_MAX	(1024 * 1024)	/* larger answers abort the transfer */
+#define AGENT_LABEL_MAX		64		/* [A-Za-z0-9._-], RFC 7030 §3.2.2 */
+
+/* File names inside the output directory. */
+#define AGENT_FILE_KEY		"ldevid.key"
+#define AGENT_FILE_CERT		"ldevid.pem"
+#define AGENT_FILE_CA		"domain-ca.pem"
+#define AGENT_FILE_META		"enrollment.json"
+#define AGENT_FILE_VOUCHER	"voucher.cms"	/* BRSKI voucher path (brski) */
+
+/*
+ * BRSKI voucher path (RFC 8995 §5; brski): enroll with neither ca_file nor trust_fp but
+ * masa_anchor set. The first request opens TLS provisionally (any registrar certificate is
+ * accepted and recorded); the agent POSTs /.well-known/brski/requestvoucher, a CMS
+ * voucher-request signed with the IDevID key (nonce, serial-number, created-on,
+ * proximity-registrar-cert = the recorded certificate); a 503 is retried after
+ * max(Retry-After, backoff), the backoff doubling from 1 s up to AGENT_BACKOFF_MAX, within
+ * the timeout. The voucher must verify against masa_anchor, carry our serial and nonce,
+ * be unexpired and pin a domain certificate that the registrar's certificate is (or
+ * chains to); from then on only that pinned certificate is trusted (a new connection is
+ * verified against it). The voucher is kept as voucher.cms; voucher status and enroll
+ * status are reported to the registrar (RFC 8995 §5.7, §5.9.4).
+ */
+#define AGENT_BACKOFF_MAX	60		/* seconds, bound of the doubling back-off */
+
+/* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use. */
+enum agent_chanbind {
+	AGENT_CB_NORMAL = 0,	/* this connection's binding (RFC 7030 §3.5) */
+	AGENT_CB_NONE,		/* testing: no challengePassword at all */
+	AGENT_CB_BAD		/* testing: base64 of 32 zero bytes */
+};
+
+/* Progress levels handed to the callback. */
+#define AGENT_INFO	0	/* one line per step, for people */
+#define AGENT_DEBUG	1	/* details (HTTP status, sizes), shown with -v */
+
+struct agent_opts {
+	const char	*server;	/* "https://host[:port]"; reenroll: NULL = recorded */
+	const char	*label;		/* EST CA label or NULL; reenroll: NULL = recorded */
+	const char	*out_dir;	/* output directory (required) */
+	/* enroll only: the factory identity, PEM; cert file = leaf + issuing CA chain. */
+	const char	*idevid_cert;
+	const char	*idevid_key;
+	/* enroll: exactly one of ca_file (TLS verified against it, peer + host) or trust_fp
+	 * ("sha256:HEX", the registrar's leaf certificate is pinned; operator pinning).
+	 * reenroll ignores both and verifies the server against out_dir/domain-ca.pem. */
+	const char	*ca_file;
+	const char	*trust_fp;
+	const char	*key_type;	/* pki_key_new() names; NULL = "p256" */
+	int		 force;		/* enroll: replace an existing ldevid.pem */
+	int		 timeout;	/* seconds for the whole exchange; <= 0: default */
+	int		 curl_verbose;	/* libcurl's own trace on stderr (debugging) */
+	enum agent_chanbind chanbind;
+	const char	*masa_anchor;	/* voucher path (brski): factory MASA anchor(s), PEM */
+	/* Progress: one line without newline; may be NULL. */
+	void		(*progress)(void *arg, int level, const char *line);
+	void		*progress_arg;
+};
+
+struct agent_result {
+	char	device_serial[64];	/* subject serialNumber of the device */
+	char	ldevid_serial[64];	/* LDevID serial number, uppercase hex */
+	char	not_after[32];		/* LDevID notAfter, "YYYY-MM-DDTHH:MM:SSZ" */
+	char	ca_fingerprint[80];	/* "sha256:..." of the anchor the LDevID chains to */
+	char	tls_version[16];	/* "TLSv1.3" */
+	char	chanbind_type[16];	/* "tls-exporter", "tls-unique" or "none" */
+	char	server[1024];		/* server URL used */
+	size_t	nca;			/* certificates received from cacerts */
+	char	key_path[AGENT_PATH_MAX];
+	char	cert_path[AGENT_PATH_MAX];
+	char	ca_path[AGENT_PATH_MAX];
+	char	meta_path[AGENT_PATH_MAX];
+	/* voucher path (brski); empty otherwise */
+	char	voucher_path[AGENT_PATH_MAX];
+	char	pinned_fingerprint[80];	/* "sha256:..." of the voucher's pinned-domain-cert */
+};
+
+/* libcurl's global setup/teardown; call once per process. Returns 0 or -1. */
+int	agent_global_init(void);
+void	agent_global_cleanup(void);
+
+/*
+ * First enrollment with the IDevID as TLS client certificate (simpleenroll). Refuses when
+ * out_dir already holds ldevid.pem unless o->force. Fills res on success (0); -1 and err
+ * otherwise. A refusal by the registrar reads "enrollment refused: HTTP <code>: <line>".
+ */
+int	agent_enroll(const struct agent_opts *o, struct agent_result *res, char *err,
+	    size_t errlen);
+/*
+ * Renewal (simplereenroll) with out_dir/ldevid.pem + ldevid.key as client certificate and
+ * out_dir/domain-ca.pem as the only trust anchor; a new key is generated and the files are
+ * replaced as described above. Returns 0 or -1 with err.
+ */
+int	agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *err,
+	    size_t errlen);
+/*
+ * Finish or discard a key/certificate replacement a crash interrupted in dir: a staged
+ * ldevid.pem.new is moved into place when its public key matches the staged or the current
+ * key, else the staged files are removed. Returns 1 when it changed something, 0 when there
+ * was nothing to do, -1 with err.
+ */
+int	agent_recover(const char *dir, char *err, size_t errlen);
+
+/*
+ * Report the device's network identifiers (kea): POST body (JSON, enroll/common/netid.h) to
+ * <server>/.well-known/latchkey/netid on a new connection authenticated by
+ * out_dir/ldevid.pem + ldevid.key, the registrar verified against out_dir/domain-ca.pem;
+ * server is o->server or the one in enrollment.json. Call after a successful enroll or
+ * reenroll; a failure here does not undo the enrollment. 0 on 204, -1 with err.
+ */
+int	agent_report_netids(const struct agent_opts *o, const char *body, size_t len,
+	    char *err, size_t errlen);
+
+#endif

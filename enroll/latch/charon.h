@@ -1,0 +1,137 @@
+/*
+ * charon: the strongSwan driver of connection latching. It loads our LDevID, key and the
+ * domain CA into charon over VICI, loads an IKEv2 connection (certificate authentication,
+ * AEAD proposals; ESP transport mode in deployments, tunnel mode with inner addresses on
+ * the libipsec test bed), initiates it (device side) or waits for peers (registrar side),
+ * subscribes to ike-updown, ike-rekey, child-updown and child-rekey, and turns those events
+ * into latch events (latch.h): one latch per peer address.
+ *
+ * Dispositions on BROKEN (RFC 5660 §5.5): reset destroys every TCP socket in this network
+ * namespace whose remote address is the latched peer (its address or its CHILD SA's remote
+ * host selectors) with SOCK_DESTROY (needs CAP_NET_ADMIN), so the application sees
+ * ECONNABORTED and the peer an RST; wait leaves traffic alone; unreachable is reported like
+ * wait (traffic to the conflicting peer is not delivered by us). Latch-aware callers get
+ * LATCH_EBROKEN from charon_check().
+ *
+ * Blocking API over two VICI connections (commands, events); charon_fd() can be polled
+ * (latchmgr.c puts it into a libevent loop).
+ */
+#ifndef LATCHKEY_CHARON_H
+#define LATCHKEY_CHARON_H
+
+#include <stddef.h>
+
+#include "enroll/latch/latch.h"
+#include "enroll/latch/vici.h"
+
+#define CHARON_DEFAULT_VICI	"unix:///var/run/charon.vici"
+#define CHARON_IKE_PROPOSALS	"aes256gcm16-prfsha384-x25519,aes256gcm16-prfsha256-ecp256"
+#define CHARON_ESP_PROPOSALS	"aes256gcm16-x25519,aes256gcm16"
+#define CHARON_MAX_LATCHES	4096
+#define CHARON_MAX_TS		4
+
+struct charon_conf {
+	const char	*vici_uri;	/* NULL = CHARON_DEFAULT_VICI */
+	const char	*name;		/* connection name in charon, e.g. "latchkey" */
+	const char	*local_addr;	/* outer local address; NULL = any */
+	const char	*peer_addr;	/* initiator: the peer; responder: NULL = any */
+	const char	*cert_file;	/* our LDevID, PEM (leaf first, then any chain) */
+	const char	*key_file;	/* its private key, PEM */
+	const char	*ca_file;	/* the domain CA(s), PEM: the only trust anchors */
+	const char	*local_ts;	/* CHILD local selector (CIDR); NULL = dynamic */
+	const char	*remote_ts;	/* CHILD remote selector (CIDR); NULL = dynamic */
+	int		 tunnel;	/* 1: tunnel mode (test bed), 0: transport mode */
+	const char	*remote_id;	/* expected peer IKE identity; NULL = any from the CA */
+	const char	*ike_proposals;	/* comma list; NULL = CHARON_IKE_PROPOSALS */
+	const char	*esp_proposals;	/* comma list; NULL = CHARON_ESP_PROPOSALS */
+	int		 rekey_time;	/* seconds, 0 = charon's default */
+	enum latch_disposition disposition;
+	int		 dpd_breaks;
+	int		 initiator;	/* 1: device side (charon_initiate) */
+};
+
+/* One latch as reported to callers (copied out; the latch stays with charon). */
+struct charon_info {
+	char		 peer_addr[64];		/* outer address of the peer */
+	char		 peer_id[LATCH_ID_MAX];	/* latched identity ("" in LARVAL) */
+	char		 serial[LATCH_SERIAL_MAX]; /* peer device serial if known */
+	char		 remote_ts[CHARON_MAX_TS][64]; /* remote host selectors seen */
+	enum latch_state state;
+	enum latch_disposition disposition;
+	unsigned	 rekeys;
+	unsigned	 resets;		/* TCP sockets reset by the disposition */
+	char		 reason[128];
+	int		 has_cb;
+	unsigned char	 cb[LATCH_CB_LEN];	/* channel binding when has_cb */
+};
+
+struct charon;
+
+/*
+ * Called after every latch transition, and with act = LATCH_ACT_NONE after a rekey that
+ * kept the latch or when new peer selectors were learnt (state worth writing down).
+ */
+typedef void	 charon_cb(void *arg, const struct charon_info *info,
+		    enum latch_action act);
+
+/* Copy the configuration (strings are duplicated). No I/O yet. */
+struct charon	*charon_new(const struct charon_conf *conf, char *err, size_t errlen);
+void		 charon_free(struct charon *ctl);
+void		 charon_set_cb(struct charon *ctl, charon_cb *cb, void *arg);
+
+/*
+ * Connect to charon (two VICI connections), subscribe to the SA events, load the
+ * certificate, key, CA and the connection. Returns 0 or -1 with err.
+ */
+int		 charon_start(struct charon *ctl, char *err, size_t errlen);
+/* Device side: initiate the CHILD SA, wait up to timeout_ms for ESTABLISHED. 0 or -1. */
+int		 charon_initiate(struct charon *ctl, int timeout_ms, char *err,
+		    size_t errlen);
+/* The event connection's socket (poll for POLLIN), -1 before charon_start. */
+int		 charon_fd(const struct charon *ctl);
+/* Handle pending events, waiting up to timeout_ms for the first. 0 or -1 (charon gone). */
+int		 charon_process(struct charon *ctl, int timeout_ms, char *err, size_t errlen);
+/*
+ * Close every latch whose peer serial (or identity) is key, and terminate their IKE SAs.
+ * Returns the number closed (0 if none), -1 on a VICI error.
+ */
+int		 charon_close_peer(struct charon *ctl, const char *key, char *err,
+		    size_t errlen);
+/* Unload our connection from charon (on shutdown). 0 or -1. */
+int		 charon_unload(struct charon *ctl, char *err, size_t errlen);
+
+size_t		 charon_count(const struct charon *ctl);
+/* Info of latch i (0..count-1). Returns 0 or -1 when out of range. */
+int		 charon_info(const struct charon *ctl, size_t i, struct charon_info *out);
+/* For a latch-aware caller: latch_check() of the latch of peer_addr (LATCH_ELARVAL if none). */
+int		 charon_check(const struct charon *ctl, const char *peer_addr);
+
+/*
+ * Event mapping (pure; exported for tests): from one VICI event, the latch event, the IKE
+ * SA's remote address, remote identity, IKE unique id and remote host selectors. Returns 1
+ * when the event concerns a latch, 0 to ignore it.
+ */
+struct charon_sa_event {
+	enum latch_event ev;
+	char		 remote_host[64];
+	char		 remote_id[LATCH_ID_MAX];
+	char		 ike_name[64];
+	unsigned long	 uniqueid;
+	char		 remote_ts[CHARON_MAX_TS][64];
+	int		 nts;
+};
+int		 charon_map_event(const char *event, const struct vici_node *msg,
+		    struct charon_sa_event *out);
+
+/*
+ * Reset (SOCK_DESTROY) every TCP socket of this network namespace whose remote address is
+ * one of addrs (text, IPv4 or IPv6; "/32" or "/128" suffixes allowed). Returns the number
+ * destroyed or -1 with err.
+ */
+int		 charon_reset_tcp(const char *const *addrs, size_t naddrs, char *err,
+		    size_t errlen);
+
+/* JSON object text of one latch (for --json output and state files); caller frees. */
+char		*charon_info_json(const struct charon_info *info);
+
+#endif

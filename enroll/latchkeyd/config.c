@@ -1,0 +1,426 @@
+/* config: see config.h. */
+#include "enroll/latchkeyd/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "enroll/common/err.h"
+#include "enroll/latchkeyd/log.h"
+
+#define CONFIG_FILE_MAX	(1024 * 1024)
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->listen_addr, "127.0.0.1");
+	c->listen_port = 8443;
+	c->channel_binding_required = 1;
+	c->ldevid_lifetime_days = 365;
+	c->max_body = 65536;
+	c->idle_timeout = 10;
+	c->registry_sync_full = 1;
+	c->masa_retry_after = 5;	/* brski */
+	c->masa_timeout = 10;
+}
+
+int
+config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	unsigned long p;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || strchr(s, ':') != colon)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || p == 0 || p > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int
+set_path(char *dst, const char *dir, const char *v)
+{
+	int n;
+
+	if (v[0] == '/' || dir == NULL || dir[0] == '\0')
+		n = snprintf(dst, CONFIG_PATH, "%s", v);
+	else
+		n = snprintf(dst, CONFIG_PATH, "%s/%s", dir, v);
+	return (n < 0 || n >= CONFIG_PATH) ? -1 : 0;
+}
+
+static int
+set_uint(unsigned long *out, const char *v, unsigned long lo, unsigned long hi)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* BRSKI and MASA keywords (brski); NULL on success or the reason text. */
+static const char *
+config_apply_brski(struct config *c, const char *k, const char *v, const char *dir)
+{
+	unsigned long n;
+
+	if (strcmp(k, "role") == 0) {
+		if (strcmp(v, "registrar") == 0)
+			c->role = CONFIG_ROLE_REGISTRAR;
+		else if (strcmp(v, "masa") == 0)
+			c->role = CONFIG_ROLE_MASA;
+		else
+			return "expected registrar or masa";
+	} else if (strcmp(k, "masa-url") == 0) {
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "https://", 8) != 0)
+			return "expected an https:// URL";
+		strcpy(c->masa_url, v);
+	} else if (strcmp(k, "masa-ca") == 0) {
+		if (c->n_masa_ca == CONFIG_LIST)
+			return "too many masa-ca lines";
+		if (set_path(c->masa_ca[c->n_masa_ca], dir, v))
+			return "path too long";
+		c->n_masa_ca++;
+	} else if (strcmp(k, "masa-retry-after") == 0) {
+		if (set_uint(&n, v, 1, 3600))
+			return "expected seconds, 1 to 3600";
+		c->masa_retry_after = (unsigned)n;
+	} else if (strcmp(k, "masa-timeout") == 0) {
+		if (set_uint(&n, v, 1, 300))
+			return "expected seconds, 1 to 300";
+		c->masa_timeout = (unsigned)n;
+	} else if (strcmp(k, "masa-db") == 0) {
+		return set_path(c->masa_db, dir, v) ? "path too long" : NULL;
+	} else if (strcmp(k, "masa-cert") == 0) {
+		return set_path(c->masa_cert, dir, v) ? "path too long" : NULL;
+	} else if (strcmp(k, "masa-key") == 0) {
+		return set_path(c->masa_key, dir, v) ? "path too long" : NULL;
+	} else
+		return "unknown keyword";
+	return NULL;
+}
+
+/* Apply one keyword; returns NULL on success or the reason text. */
+static const char *
+config_apply(struct config *c, const char *k, const char *v, const char *dir)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} paths[] = {
+		{ "ca-cert", offsetof(struct config, ca_cert) },
+		{ "ca-key", offsetof(struct config, ca_key) },
+		{ "tls-cert", offsetof(struct config, tls_cert) },
+		{ "tls-key", offsetof(struct config, tls_key) },
+		{ "registry", offsetof(struct config, registry) },
+	};
+	unsigned long n;
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(k, paths[i].name) == 0)
+			return set_path((char *)c + paths[i].off, dir, v) ? "path too long" : NULL;
+	if (strcmp(k, "listen") == 0) {
+		if (config_parse_hostport(v, c->listen_addr, sizeof(c->listen_addr),
+		    &c->listen_port))
+			return "expected ADDR:PORT or [V6ADDR]:PORT";
+	} else if (strcmp(k, "domain") == 0) {
+		if (strlen(v) >= sizeof(c->domain))
+			return "domain name too long";
+		strcpy(c->domain, v);
+	} else if (strcmp(k, "manufacturer-ca") == 0) {
+		if (c->n_manufacturer_ca == CONFIG_LIST)
+			return "too many manufacturer-ca lines";
+		if (set_path(c->manufacturer_ca[c->n_manufacturer_ca], dir, v))
+			return "path too long";
+		c->n_manufacturer_ca++;
+	} else if (strcmp(k, "manufacturer-crl") == 0) {
+		if (c->n_manufacturer_crl == CONFIG_LIST)
+			return "too many manufacturer-crl lines";
+		if (set_path(c->manufacturer_crl[c->n_manufacturer_crl], dir, v))
+			return "path too long";
+		c->n_manufacturer_crl++;
+	} else if (strcmp(k, "auto-accept") == 0) {
+		if (c->n_auto_accept == CONFIG_LIST)
+			return "too many auto-accept lines";
+		/* a fingerprint as is, else a certificate file (resolved like every path) */
+		if (strncasecmp(v, "sha256:", 7) == 0) {
+			if (strlen(v) >= sizeof(c->auto_accept[0]))
+				return "fingerprint too long";
+			strcpy(c->auto_accept[c->n_auto_accept++], v);
+		} else if (set_path(c->auto_accept[c->n_auto_accept++], dir, v))
+			return "path too long";
+	} else if (strcmp(k, "channel-binding") == 0) {
+		if (strcmp(v, "required") == 0)
+			c->channel_binding_required = 1;
+		else if (strcmp(v, "optional") == 0)
+			c->channel_binding_required = 0;
+		else
+			return "expected required or optional";
+	} else if (strcmp(k, "ldevid-lifetime-days") == 0) {
+		if (set_uint(&n, v, 1, 3650))
+			return "expected a number of days, 1 to 3650";
+		c->ldevid_lifetime_days = (unsigned)n;
+	} else if (strcmp(k, "crl-url") == 0 || strcmp(k, "ocsp-url") == 0) {
+		char *dst = k[0] == 'c' ? c->crl_url : c->ocsp_url;
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+			return "expected an http:// or https:// URL";
+		strcpy(dst, v);
+	} else if (strcmp(k, "crl-file") == 0) {
+		if (strcmp(v, "none") == 0)
+			strcpy(c->crl_file, "none");
+		else if (set_path(c->crl_file, dir, v))
+			return "path too long";
+	} else if (strcmp(k, "max-body") == 0) {
+		if (set_uint(&n, v, 1024, 16 * 1024 * 1024))
+			return "expected bytes, 1024 to 16777216";
+		c->max_body = n;
+	} else if (strcmp(k, "idle-timeout") == 0) {
+		if (set_uint(&n, v, 1, 3600))
+			return "expected seconds, 1 to 3600";
+		c->idle_timeout = (unsigned)n;
+	} else if (strcmp(k, "latch") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->latch = 1;
+		else if (strcmp(v, "no") == 0)
+			c->latch = 0;
+		else
+			return "expected yes or no";
+	} else if (strcmp(k, "vici-socket") == 0) {
+		if (strlen(v) >= sizeof(c->vici_socket))
+			return "URI too long";
+		strcpy(c->vici_socket, v);
+	} else if (strcmp(k, "latch-state") == 0 || strcmp(k, "latch-control") == 0) {
+		if (set_path(k[6] == 's' ? c->latch_state : c->latch_control, dir, v))
+			return "path too long";
+	} else if (strcmp(k, "latch-disposition") == 0) {
+		if (strcmp(v, "reset") == 0)
+			c->latch_disposition = 0;
+		else if (strcmp(v, "wait") == 0)
+			c->latch_disposition = 1;
+		else if (strcmp(v, "unreachable") == 0)
+			c->latch_disposition = 2;
+		else
+			return "expected reset, wait or unreachable";
+	} else if (strcmp(k, "latch-mode") == 0) {
+		if (strcmp(v, "tunnel") == 0)
+			c->latch_tunnel = 1;
+		else if (strcmp(v, "transport") == 0)
+			c->latch_tunnel = 0;
+		else
+			return "expected transport or tunnel";
+	} else if (strcmp(k, "latch-local") == 0 || strcmp(k, "latch-local-ts") == 0 ||
+	    strcmp(k, "latch-remote-ts") == 0) {
+		char *dst = strcmp(k, "latch-local") == 0 ? c->latch_local :
+		    k[6] == 'l' ? c->latch_local_ts : c->latch_remote_ts;
+		if (strlen(v) >= sizeof(c->latch_local))
+			return "value too long";
+		strcpy(dst, v);
+	} else if (strcmp(k, "workers") == 0) {
+		if (set_uint(&n, v, 0, 64))
+			return "expected a number of processes, 0 (one per CPU) to 64";
+		c->workers = (unsigned)n;
+	} else if (strcmp(k, "registry-sync") == 0) {
+		if (strcmp(v, "full") == 0)
+			c->registry_sync_full = 1;
+		else if (strcmp(v, "normal") == 0)
+			c->registry_sync_full = 0;
+		else
+			return "expected full or normal";
+	} else if (strcmp(k, "role") == 0 || strncmp(k, "masa-", 5) == 0) {
+		return config_apply_brski(c, k, v, dir);
+	} else if (strcmp(k, "mdns") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->mdns = 1;
+		else if (strcmp(v, "no") == 0)
+			c->mdns = 0;
+		else
+			return "expected yes or no";
+	} else if (strcmp(k, "mdns-name") == 0) {
+		if (strlen(v) >= sizeof(c->mdns_name))
+			return "name too long (63 bytes at most)";
+		strcpy(c->mdns_name, v);
+	} else if (strcmp(k, "posture-url") == 0 || strcmp(k, "update-url") == 0) {
+		char *dst = k[0] == 'p' ? c->posture_url : c->update_url;
+		if (strlen(v) >= CONFIG_URL)
+			return "URL too long";
+		if (strncmp(v, "https://", 8) != 0)
+			return "expected an https:// URL";
+		strcpy(dst, v);
+	} else
+		return "unknown keyword";
+	return NULL;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_parse(struct config *c, const char *text, size_t len, const char *name,
+    const char *dir, char *err, size_t errlen)
+{
+	char line[2048];
+	size_t pos = 0, lineno = 0;
+
+	while (pos < len) {
+		size_t start = pos, l;
+		char *k, *v, *eq, *hash;
+		const char *why;
+
+		while (pos < len && text[pos] != '\n')
+			pos++;
+		l = pos - start;
+		pos++;		/* skip '\n' */
+		lineno++;
+		if (l >= sizeof(line))
+			return errf(err, errlen, "%s:%zu: line too long", name, lineno);
+		memcpy(line, text + start, l);
+		line[l] = '\0';
+		if (memchr(line, '\0', l) != NULL)
+			return errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		k = trim(line);
+		if (*k == '\0')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL)
+			return errf(err, errlen, "%s:%zu: expected 'keyword = value'", name,
+			    lineno);
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		if (*v == '\0')
+			return errf(err, errlen, "%s:%zu: %s: missing value", name, lineno, k);
+		if ((why = config_apply(c, k, v, dir)) != NULL)
+			return errf(err, errlen, "%s:%zu: %s: %s", name, lineno, k, why);
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH], *slash, *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc = -1;
+
+	config_defaults(c);
+	if (strlen(path) >= sizeof(c->file))
+		return errf(err, errlen, "%s: path too long", path);
+	strcpy(c->file, path);
+	strcpy(dir, path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if ((f = fopen(path, "r")) == NULL)
+		return errf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto out;
+	}
+	len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		errf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		errf(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	if (config_parse(c, buf, len, path, dir, err, errlen))
+		goto out;
+	if (c->role == CONFIG_ROLE_MASA) {	/* brski: the MASA has no domain CA */
+		if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
+			errf(err, errlen, "%s: tls-cert and tls-key: required", path);
+		else if (c->masa_cert[0] == '\0' || c->masa_key[0] == '\0')
+			errf(err, errlen, "%s: masa-cert and masa-key: required (role masa)", path);
+		else if (c->masa_db[0] == '\0')
+			errf(err, errlen, "%s: masa-db: required (role masa)", path);
+		else if (c->n_manufacturer_ca == 0)
+			errf(err, errlen, "%s: manufacturer-ca: at least one required", path);
+		else
+			rc = 0;
+		goto out;
+	}
+	if (c->domain[0] == '\0')
+		errf(err, errlen, "%s: domain: required", path);
+	else if (c->ca_cert[0] == '\0' || c->ca_key[0] == '\0')
+		errf(err, errlen, "%s: ca-cert and ca-key: required", path);
+	else if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
+		errf(err, errlen, "%s: tls-cert and tls-key: required", path);
+	else if (c->registry[0] == '\0')
+		errf(err, errlen, "%s: registry: required", path);
+	else if (c->n_manufacturer_ca == 0)
+		errf(err, errlen, "%s: manufacturer-ca: at least one required", path);
+	else
+		rc = 0;
+	if (rc == 0 && c->crl_file[0] == '\0') {
+		/* default: crl.der beside the registry */
+		const char *slash2 = strrchr(c->registry, '/');
+		int dl = slash2 != NULL ? (int)(slash2 - c->registry) : 1;
+
+		snprintf(c->crl_file, sizeof(c->crl_file), "%.*s/crl.der", dl,
+		    slash2 != NULL ? c->registry : ".");
+	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
+		c->crl_file[0] = '\0';
+	if (rc == 0 && c->latch && c->latch_state[0] == '\0') {
+		const char *slash3 = strrchr(c->registry, '/');
+		int dl3 = slash3 != NULL ? (int)(slash3 - c->registry) : 1;
+
+		snprintf(c->latch_state, sizeof(c->latch_state), "%.*s/latch-state.json", dl3,
+		    slash3 != NULL ? c->registry : ".");
+	}
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}

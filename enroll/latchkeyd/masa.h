@@ -1,0 +1,37 @@
+/*
+ * masa: the Manufacturer Authorized Signing Authority (RFC 8995 §5.5-§5.8) as a latchkeyd
+ * role (`role = masa`). Serves, under /.well-known/brski/:
+ *   POST requestvoucher    registrar voucher-request (CMS, application/voucher-cms+json)
+ *                          in, voucher out. Checks: the CMS signer is the registrar's TLS
+ *                          client certificate; the prior-signed-voucher-request is signed
+ *                          by an IDevID under manufacturer-ca with the same serial and
+ *                          nonce and names this registrar as proximity-registrar-cert; a
+ *                          sales record authorizes a domain CA the registrar chains to for
+ *                          this serial. The voucher (RFC 8366) pins that domain CA, carries
+ *                          the nonce (or, nonceless, expires after MASA_NONCELESS_DAYS),
+ *                          assertion "logged", and is signed with masa-cert/masa-key.
+ *   POST requestauditlog   the same voucher-request in, the serial's voucher log out
+ *                          (RFC 8995 §5.8, application/json), for authorized domains only.
+ * Every issue and every refusal is written to the MASA database (masadb.h).
+ */
+#ifndef LATCHKEY_MASA_H
+#define LATCHKEY_MASA_H
+
+#include <stddef.h>
+
+#include "enroll/latchkeyd/config.h"
+#include "enroll/latchkeyd/registrar.h"
+
+#define MASA_NONCELESS_DAYS	14
+
+struct masa;
+
+struct masa *masa_new(const struct config *cfg, char *err, size_t errlen);
+void	masa_free(struct masa *m);
+
+/* Answer one request (any path; unknown ones get 404). Never fails. */
+void	masa_handle(struct masa *m, const char *path, int is_post, const char *content_type,
+	    const unsigned char *body, size_t len, const struct registrar_peer *peer,
+	    struct registrar_reply *out);
+
+#endif

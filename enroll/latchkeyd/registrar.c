@@ -1,0 +1,1224 @@
+/* registrar: see registrar.h. */
+#include "enroll/latchkeyd/registrar.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "certs/certder.h"
+#include "certs/crl.h"
+#include "certs/csr.h"
+#include "certs/idevid.h"
+#include "certs/ocsp.h"
+#include "certs/p7.h"
+#include "certs/pki.h"
+#include "certs/signer.h"
+#include "enroll/common/b64.h"
+#include "enroll/latchkeyd/log.h"
+#include "enroll/common/netid.h"
+#include "enroll/store/registry.h"
+
+#define REGISTRAR_BATCH_MAX	64	/* issued enrollments waiting for one commit */
+
+/* An issued LDevID waiting for the group commit; everything owned here. */
+struct pending {
+	void		*tag;
+	int		 reenroll;
+	char		 serial[PKI_SERIAL_MAX];
+	char		 idevid_fp[PKI_FP_LEN];
+	char		 authorized_by[160];
+	char		 cert_serial[64];
+	char		 addr[80];
+	char		*details;
+	unsigned char	*cert_der;
+	size_t		 cert_len;
+	int64_t		 not_before, not_after;
+};
+
+/* Enrollments committed together: filled by the event loop, committed by the committer. */
+struct batch {
+	struct pending		 p[REGISTRAR_BATCH_MAX];
+	struct registry_enrollment e[REGISTRAR_BATCH_MAX];
+	size_t			 n;
+};
+
+/*
+ * The committer thread: commits one batch at a time on its own registry connection, so the
+ * event loop goes on with handshakes and signing while the sync runs, and whatever it
+ * finishes meanwhile makes up the next batch.
+ */
+struct committer {
+	pthread_t		 thr;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct registry		*reg;
+	struct batch		*todo;		/* handed over; the committer's until done */
+	int			 done;		/* todo is committed, its answers not yet sent */
+	int			 stop;
+	int			 efd;		/* eventfd, readable when done */
+	char			 err[256];
+};
+
+struct registrar {
+	struct config		 cfg;
+	struct idevid_store	*idevids;	/* manufacturer anchors + CRLs */
+	struct idevid_store	*ldevids;	/* the domain CA, for simplereenroll */
+	struct signer		*signer;
+	struct registry		*reg;
+	char			 accept_fp[CONFIG_LIST * 4][PKI_FP_LEN];	/* auto-accept */
+	size_t			 n_accept;
+	char			*cacerts_b64;	/* precomputed cacerts answer */
+	size_t			 cacerts_len;
+	X509			*ca_cert;	/* OCSP: does a CertID name our CA */
+	/* The current CRL: rebuilt when the revoked set changes, at most once a second. */
+	unsigned char		*crl_der;
+	size_t			 crl_len;
+	time_t			 crl_checked, crl_built;
+	int64_t			 crl_version;	/* registry data_version seen */
+	int64_t			 crl_count, crl_latest;	/* registry_revoked_stamp() of it */
+	unsigned char		 crl_digest[32];
+	struct batch		 bufs[2];
+	struct batch		*fill;		/* queued by registrar_handle() */
+	struct batch		 solo;		/* one enrollment committed inline */
+	struct committer	*com;		/* NULL: registrar_commit() commits inline */
+};
+
+#define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
+#define OCSP_NEXT_UPDATE_HOURS	1
+
+static int load_auto_accept(struct registrar *r, char *err, size_t errlen);
+
+void
+registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	free(out->body);
+	out->status = status;
+	out->ctype = NULL;
+	out->b64 = 0;
+	out->body = malloc((size_t)n);
+	out->len = out->body != NULL ? (size_t)n : 0;
+	if (out->body != NULL)
+		memcpy(out->body, buf, (size_t)n);
+}
+
+void
+registrar_reply_free(struct registrar_reply *rep)
+{
+	if (rep == NULL)
+		return;
+	free(rep->body);
+	rep->body = NULL;
+	rep->len = 0;
+}
+
+struct registrar *
+registrar_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct registrar *r;
+	struct ca_profile prof;
+	X509 *ca = NULL;
+	unsigned char *der = NULL;
+	size_t derlen, i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->cfg = *cfg;
+	r->fill = &r->bufs[0];
+	if ((r->idevids = idevid_store_new()) == NULL ||
+	    (r->ldevids = idevid_store_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+	for (i = 0; i < cfg->n_manufacturer_ca; i++)
+		if (idevid_store_add_anchor(r->idevids, cfg->manufacturer_ca[i], err, errlen))
+			goto err;
+	for (i = 0; i < cfg->n_manufacturer_crl; i++)
+		if (idevid_store_add_crl(r->idevids, cfg->manufacturer_crl[i], err, errlen))
+			goto err;
+	if (idevid_store_add_anchor(r->ldevids, cfg->ca_cert, err, errlen))
+		goto err;
+	if (load_auto_accept(r, err, errlen))
+		goto err;
+
+	if ((ca = pki_cert_read(cfg->ca_cert, err, errlen)) == NULL)
+		goto err;
+	if (p7_certs_encode(&ca, 1, &der, &derlen, err, errlen))
+		goto err;
+	if ((r->cacerts_b64 = b64_encode(der, derlen, 64, &r->cacerts_len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+
+	memset(&prof, 0, sizeof(prof));
+	prof.lifetime_days = cfg->ldevid_lifetime_days;
+	snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", cfg->crl_url);
+	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", cfg->ocsp_url);
+	/* The signer forks here and alone keeps the CA key. */
+	if ((r->signer = signer_start(cfg->ca_cert, cfg->ca_key, &prof, err, errlen)) == NULL)
+		goto err;
+	if ((r->reg = registry_open(cfg->registry,
+	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
+		goto err;
+	free(der);
+	r->ca_cert = ca;
+	return r;
+err:
+	free(der);
+	X509_free(ca);
+	registrar_free(r);
+	return NULL;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	free(p->details);
+	free(p->cert_der);
+	p->details = NULL;
+	p->cert_der = NULL;
+}
+
+static void committer_stop(struct registrar *r);
+
+void
+registrar_free(struct registrar *r)
+{
+	size_t i, b;
+
+	if (r == NULL)
+		return;
+	committer_stop(r);
+	for (b = 0; b < 2; b++)	/* the caller drains first; this only frees */
+		for (i = 0; i < r->bufs[b].n; i++)
+			pending_free(&r->bufs[b].p[i]);
+	idevid_store_free(r->idevids);
+	idevid_store_free(r->ldevids);
+	signer_free(r->signer);
+	registry_close(r->reg);
+	free(r->cacerts_b64);
+	X509_free(r->ca_cert);
+	free(r->crl_der);
+	free(r);
+}
+
+struct idevid_store *
+registrar_idevids(struct registrar *r)
+{
+	return r->idevids;
+}
+
+/* Record a policy refusal in the audit log and the daemon log. */
+static void
+refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,
+    const char *reason)
+{
+	char err[256], details[160];
+
+	log_warnx("refused %s from %s: %s", serial, peer->addr ? peer->addr : "?", reason);
+	snprintf(details, sizeof(details), "{\"peer\":\"%s\"}", peer->addr ? peer->addr : "");
+	if (registry_audit(r->reg, "registrar", "enroll-refused", serial, reason, details, err,
+	    sizeof(err)))
+		log_warnx("audit: %s", err);
+}
+
+static int
+auto_accepted(const struct registrar *r, const char *anchor_fp)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_accept; i++)
+		if (strcmp(r->accept_fp[i], anchor_fp) == 0)
+			return 1;
+	return 0;
+}
+
+/* auto-accept entries: fingerprints as given, or every certificate of a file. */
+static int
+load_auto_accept(struct registrar *r, char *err, size_t errlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[32];
+	STACK_OF(X509) *certs;
+	size_t i, k;
+	int j;
+
+	for (i = 0; i < r->cfg.n_auto_accept; i++) {
+		const char *v = r->cfg.auto_accept[i];
+
+		if (strncasecmp(v, "sha256:", 7) == 0) {
+			if (pki_fingerprint_parse(v, raw) != 0 ||
+			    r->n_accept == sizeof(r->accept_fp) / sizeof(r->accept_fp[0])) {
+				snprintf(err, errlen, "auto-accept %.100s: bad fingerprint", v);
+				return -1;
+			}
+			memcpy(r->accept_fp[r->n_accept], "sha256:", 7);
+			for (k = 0; k < 32; k++) {
+				r->accept_fp[r->n_accept][7 + 2 * k] = hex[raw[k] >> 4];
+				r->accept_fp[r->n_accept][8 + 2 * k] = hex[raw[k] & 15];
+			}
+			r->accept_fp[r->n_accept++][7 + 64] = '\0';
+			continue;
+		}
+		if ((certs = pki_certs_read(v, err, errlen)) == NULL)
+			return -1;
+		for (j = 0; j < sk_X509_num(certs); j++) {
+			if (r->n_accept == sizeof(r->accept_fp) / sizeof(r->accept_fp[0]))
+				break;
+			pki_cert_fingerprint(sk_X509_value(certs, j), r->accept_fp[r->n_accept++]);
+		}
+		sk_X509_pop_free(certs, X509_free);
+	}
+	return 0;
+}
+
+/*
+ * Who is asking: for simpleenroll the IDevID (chain, claim or auto-accept, revoked binding);
+ * for simplereenroll a current LDevID of an active binding. On success fills serial,
+ * authorized_by, idevid_fp and the hardwareModuleName to copy; else sets the reply.
+ */
+struct enroll_auth {
+	char		 serial[PKI_SERIAL_MAX];
+	char		 authorized_by[160];
+	char		 idevid_fp[PKI_FP_LEN];
+	unsigned char	*hwmodule;
+	size_t		 hwlen;
+};
+
+static int
+auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
+    struct registrar_reply *out)
+{
+	struct idevid_info info;
+	struct registry_binding b;
+	enum idevid_status st;
+	char err[256], reason[512];
+	int claimed, rc = -1;
+
+	memset(&info, 0, sizeof(info));
+	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
+	if (st == IDEVID_INTERNAL) {
+		log_warnx("IDevID check of %s: %s", peer->addr, err);
+		registrar_reply_text(out, 500, "internal error checking the client certificate");
+		goto out;
+	}
+	if (st != IDEVID_OK) {
+		log_warnx("refused %s from %s: %s", info.serial[0] ? info.serial : "(no serial)",
+		    peer->addr, err);
+		registrar_reply_text(out, 403, "%s", err);
+		goto out;
+	}
+	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
+	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info.fingerprint);
+	if ((claimed = registry_claim_exists(r->reg, info.serial, err, sizeof(err))) < 0) {
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
+	if (claimed) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
+	} else if (auto_accepted(r, info.anchor_fp)) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
+		    info.anchor);
+		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,
+		    info.anchor);
+	} else {
+		int have = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
+		if (have == 1 && strcmp(b.state, "revoked") == 0)
+			snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
+			    b.reason);
+		else
+			snprintf(reason, sizeof(reason),
+			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
+		refuse_audit(r, peer, info.serial, reason);
+		registrar_reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	a->hwmodule = info.hwmodule_der;
+	a->hwlen = info.hwmodule_len;
+	info.hwmodule_der = NULL;
+	rc = 0;
+out:
+	idevid_info_free(&info);
+	return rc;
+}
+
+/*
+ * The one check behind every request a device makes with its LDevID (simplereenroll,
+ * status, netid): the TLS client certificate is a valid LDevID of this domain, the
+ * registry issued it to the device it names, and h->active says whether it belongs to the
+ * device's active binding and is unrevoked (h->why says why not). Returns LDEVID_FOUND;
+ * LDEVID_UNKNOWN (valid but not issued here: out is 403, h->why the reason) or
+ * LDEVID_REFUSED (no or no valid certificate, registry error: out is set). The caller
+ * frees h->info with idevid_info_free() whatever the result.
+ */
+enum ldevid_lookup { LDEVID_FOUND, LDEVID_UNKNOWN, LDEVID_REFUSED };
+
+struct ldevid_holder {
+	struct idevid_info	info;
+	struct registry_cert	cert;
+	struct registry_binding	binding;
+	int			active;
+	char			why[512];
+};
+
+static enum ldevid_lookup
+ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
+    struct ldevid_holder *h, struct registrar_reply *out)
+{
+	enum idevid_status st;
+	char err[256];
+	int found;
+
+	memset(h, 0, sizeof(*h));
+	if (peer->cert == NULL) {
+		registrar_reply_text(out, 401, "a client certificate (LDevID) is required");
+		return LDEVID_REFUSED;
+	}
+	st = idevid_verify(r->ldevids, peer->cert, peer->chain, &h->info, err, sizeof(err));
+	if (st != IDEVID_OK) {
+		log_warnx("refused %s: LDevID: %s", peer->addr ? peer->addr : "?", err);
+		registrar_reply_text(out, st == IDEVID_INTERNAL ? 500 : 403,
+		    "client certificate is not a valid LDevID of domain %s", r->cfg.domain);
+		return LDEVID_REFUSED;
+	}
+	found = registry_cert_get(r->reg, h->info.cert_serial, &h->cert, err, sizeof(err));
+	if (found < 0) {
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		return LDEVID_REFUSED;
+	}
+	if (found == 0 || strcmp(h->cert.device_serial, h->info.serial) != 0) {
+		snprintf(h->why, sizeof(h->why), "LDevID %s is not in the registry",
+		    h->info.cert_serial);
+		registrar_reply_text(out, 403, "%s", h->why);
+		return LDEVID_UNKNOWN;
+	}
+	found = registry_binding_get(r->reg, h->info.serial, &h->binding, err, sizeof(err));
+	if (found < 0) {
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		return LDEVID_REFUSED;
+	}
+	h->active = found == 1 && h->binding.id == h->cert.binding_id &&
+	    strcmp(h->binding.state, "active") == 0 && h->cert.revoked_at == 0;
+	if (!h->active)
+		snprintf(h->why, sizeof(h->why), "binding of %s revoked: %s", h->info.serial,
+		    found == 1 && h->binding.reason[0] ? h->binding.reason :
+		    h->cert.reason[0] ? h->cert.reason : "unspecified");
+	if (found == 0)	/* a certificate without a binding row: nothing can make it active */
+		snprintf(h->binding.state, sizeof(h->binding.state), "revoked");
+	return LDEVID_FOUND;
+}
+
+static int
+auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
+    struct registrar_reply *out)
+{
+	struct ldevid_holder h;
+	enum ldevid_lookup lk;
+	int rc = -1;
+
+	lk = ldevid_holder_find(r, peer, &h, out);
+	if (lk == LDEVID_UNKNOWN) {
+		refuse_audit(r, peer, h.info.serial, h.why);
+		goto out;
+	}
+	if (lk != LDEVID_FOUND)
+		goto out;
+	snprintf(a->serial, sizeof(a->serial), "%s", h.info.serial);
+	if (!h.active) {
+		refuse_audit(r, peer, h.info.serial, h.why);
+		registrar_reply_text(out, 403, "%s", h.why);
+		goto out;
+	}
+	snprintf(a->authorized_by, sizeof(a->authorized_by), "ldevid:%s",
+	    h.info.cert_serial);
+	a->hwmodule = h.info.hwmodule_der;
+	a->hwlen = h.info.hwmodule_len;
+	h.info.hwmodule_der = NULL;
+	rc = 0;
+out:
+	idevid_info_free(&h.info);
+	return rc;
+}
+
+/* The answer to one issued enrollment once the commit is over: its LDevID, or why not. */
+static void
+pending_reply(struct registrar *r, const struct pending *p,
+    const struct registry_enrollment *e, struct registrar_reply *out)
+{
+	struct registrar_peer peer;
+	unsigned char *p7 = NULL;
+	const unsigned char *cert = p->cert_der;
+	size_t p7len;
+
+	memset(out, 0, sizeof(*out));
+	if (!e->committed) {
+		if (e->refused) {
+			/* Revoked between the check and the commit: nothing was issued. */
+			memset(&peer, 0, sizeof(peer));
+			peer.addr = p->addr;
+			refuse_audit(r, &peer, p->serial, e->err);
+			registrar_reply_text(out, 403,
+			    "%s was revoked while enrolling; nothing was issued",
+			    p->serial);
+		} else {
+			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
+			registrar_reply_text(out, 500, "registry unavailable; nothing was issued");
+		}
+		return;
+	}
+	if (certder_p7_certs(&cert, &p->cert_len, 1, &p7, &p7len) ||
+	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
+		log_warnx("encoding the reply for %s failed", p->serial);
+		registrar_reply_text(out, 500, "internal error");
+		free(p7);
+		return;
+	}
+	free(p7);
+	out->status = 200;
+	out->ctype = EST_CT_CERTS;
+	out->b64 = 1;
+	log_info("%s %s from %s: LDevID %s (binding %lld, %s)",
+	    p->reenroll ? "reenrolled" : "enrolled", p->serial, p->addr, p->cert_serial,
+	    (long long)e->binding_id, p->authorized_by);
+}
+
+/* The registry view of a batch's enrollments. */
+static void
+batch_prepare(struct registrar *r, struct batch *b)
+{
+	struct registry_enrollment *e = b->e;
+	struct pending *p = b->p;
+	size_t i;
+
+	memset(e, 0, b->n * sizeof(e[0]));
+	for (i = 0; i < b->n; i++) {
+		e[i].device_serial = p[i].serial;
+		e[i].domain = r->cfg.domain;
+		e[i].idevid_fp = p[i].reenroll ? NULL : p[i].idevid_fp;
+		e[i].authorized_by = p[i].authorized_by;
+		e[i].require_claim = strcmp(p[i].authorized_by, "claim") == 0;
+		e[i].cert_serial = p[i].cert_serial;
+		e[i].not_before = p[i].not_before;
+		e[i].not_after = p[i].not_after;
+		e[i].cert_der = p[i].cert_der;
+		e[i].cert_len = p[i].cert_len;
+		e[i].actor = "registrar";
+		e[i].action = p[i].reenroll ? "reenroll" : "enroll";
+		e[i].details = p[i].details;
+	}
+}
+
+/* After the commit: answer each enrollment of b through done(tag), or into *single. */
+static void
+batch_answer(struct registrar *r, struct batch *b, registrar_done_fn *done, void *arg,
+    struct registrar_reply *single)
+{
+	struct registrar_reply rep;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		pending_reply(r, &b->p[i], &b->e[i], done != NULL ? &rep : single);
+		if (done != NULL) {
+			done(b->p[i].tag, &rep, arg);
+			registrar_reply_free(&rep);
+		}
+		pending_free(&b->p[i]);
+	}
+	b->n = 0;
+}
+
+/* Commit b on reg in this thread, then answer it. */
+static void
+batch_commit_now(struct registrar *r, struct registry *reg, struct batch *b,
+    registrar_done_fn *done, void *arg, struct registrar_reply *single)
+{
+	char err[256];
+
+	batch_prepare(r, b);
+	if (registry_enroll_commit_many(reg, b->e, b->n, err, sizeof(err)) == -1 && b->n > 1)
+		log_warnx("registry: committing %zu enrollments: %s", b->n, err);
+	batch_answer(r, b, done, arg, single);
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct registrar *r = arg;
+	struct committer *c = r->com;
+	struct batch *b;
+	uint64_t one = 1;
+	ssize_t w;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->stop && (c->todo == NULL || c->done))
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->todo == NULL || c->done)
+			break;		/* stop, nothing left */
+		b = c->todo;
+		pthread_mutex_unlock(&c->mu);
+		c->err[0] = '\0';
+		if (registry_enroll_commit_many(c->reg, b->e, b->n, c->err, sizeof(c->err)) !=
+		    -1)
+			c->err[0] = '\0';
+		pthread_mutex_lock(&c->mu);
+		c->done = 1;
+		/* Cannot fail: the counter is read back before it could overflow. */
+		w = write(c->efd, &one, sizeof(one));
+		(void)w;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int
+registrar_committer_start(struct registrar *r, char *err, size_t errlen)
+{
+	struct committer *c;
+	int e;
+
+	if (r->com != NULL)
+		return r->com->efd;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "committer: out of memory");
+		return -1;
+	}
+	c->efd = -1;
+	if ((c->reg = registry_open(r->cfg.registry, r->cfg.registry_sync_full ? 0 :
+	    REGISTRY_FAST, err, errlen)) == NULL)
+		goto fail;
+	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "committer: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	r->com = c;
+	if ((e = pthread_create(&c->thr, NULL, committer_main, r)) != 0) {
+		snprintf(err, errlen, "committer: pthread_create: %s", strerror(e));
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		r->com = NULL;
+		goto fail;
+	}
+	return c->efd;
+fail:
+	if (c->efd != -1)
+		close(c->efd);
+	registry_close(c->reg);
+	free(c);
+	return -1;
+}
+
+/* Send the answers of a batch the committer finished; how many. */
+static size_t
+committer_reap(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	struct committer *c = r->com;
+	struct batch *b = NULL;
+	uint64_t v;
+	size_t n;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->done) {
+		b = c->todo;
+		c->todo = NULL;
+		c->done = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (read(c->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_warn("committer: eventfd");
+	if (b == NULL)
+		return 0;
+	n = b->n;
+	if (c->err[0] != '\0' && n > 1)
+		log_warnx("registry: committing %zu enrollments: %s", n, c->err);
+	batch_answer(r, b, done, arg, NULL);
+	return n;
+}
+
+/* Hand the filled batch to an idle committer. */
+static void
+committer_hand(struct registrar *r)
+{
+	struct committer *c = r->com;
+	struct batch *b = r->fill;
+
+	if (b->n == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->todo == NULL) {
+		batch_prepare(r, b);
+		c->todo = b;
+		r->fill = b == &r->bufs[0] ? &r->bufs[1] : &r->bufs[0];
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+committer_stop(struct registrar *r)
+{
+	struct committer *c = r->com;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thr, NULL);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	close(c->efd);
+	registry_close(c->reg);
+	free(c);
+	r->com = NULL;
+}
+
+size_t
+registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	size_t n = 0;
+
+	if (r->com == NULL) {
+		n = r->fill->n;
+		if (n > 0)
+			batch_commit_now(r, r->reg, r->fill, done, arg, NULL);
+		return n;
+	}
+	n = committer_reap(r, done, arg);
+	committer_hand(r);
+	return n;
+}
+
+void
+registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	struct committer *c = r->com;
+
+	if (c != NULL) {
+		pthread_mutex_lock(&c->mu);
+		while (c->todo != NULL && !c->done)
+			pthread_cond_wait(&c->cv, &c->mu);
+		pthread_mutex_unlock(&c->mu);
+		committer_reap(r, done, arg);
+	}
+	if (r->fill->n > 0)
+		batch_commit_now(r, r->reg, r->fill, done, arg, NULL);
+}
+
+size_t
+registrar_pending(const struct registrar *r)
+{
+	/* fill and todo change only on the event loop's thread, the caller's */
+	return r->fill->n + (r->com != NULL && r->com->todo != NULL ? r->com->todo->n : 0);
+}
+
+static void
+handle_enroll(struct registrar *r, int reenroll, const char *ctype,
+    const unsigned char *body, size_t len, const struct registrar_peer *peer, void *tag,
+    struct registrar_reply *out)
+{
+	struct enroll_auth a;
+	struct csr_info csr;
+	struct pending *p;
+	enum csr_status cs;
+	unsigned char *der = NULL, *cert_der = NULL;
+	size_t derlen, cert_len = 0;
+	int64_t not_before = 0, not_after = 0;
+	char err[256], reason[512], cert_serial[64];
+	char *details = NULL;
+	json_t *dj = NULL;
+
+	memset(&a, 0, sizeof(a));
+	memset(&csr, 0, sizeof(csr));
+	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
+		registrar_reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
+		goto out;
+	}
+	if (peer->cert == NULL) {
+		log_warnx("refused %s from %s: no client certificate",
+		    reenroll ? "reenroll" : "enroll", peer->addr);
+		registrar_reply_text(out, 401, "a client certificate (%s) is required",
+		    reenroll ? "LDevID" : "IDevID");
+		goto out;
+	}
+	if ((reenroll ? auth_ldevid : auth_idevid)(r, peer, &a, out))
+		goto out;
+
+	if ((der = b64_decode((const char *)body, len, &derlen, err, sizeof(err))) == NULL) {
+		log_warnx("refused %s from %s: body: %s", a.serial, peer->addr, err);
+		registrar_reply_text(out, 400, "body is not base64: %s", err);
+		goto out;
+	}
+	if ((cs = csr_check(der, derlen, &csr, err, sizeof(err))) != CSR_OK) {
+		log_warnx("refused %s from %s: CSR: %s", a.serial, peer->addr, err);
+		registrar_reply_text(out, cs == CSR_INTERNAL ? 500 : 400, "bad CSR: %s", err);
+		goto out;
+	}
+	/* RFC 7030 §3.5: the CSR proves it was made for this TLS connection. */
+	if (csr.has_challenge) {
+		if (peer->chanbind == NULL ||
+		    strlen(peer->chanbind) != strlen(csr.challenge) ||
+		    CRYPTO_memcmp(peer->chanbind, csr.challenge, strlen(csr.challenge)) != 0) {
+			snprintf(reason, sizeof(reason),
+			    "channel binding in the CSR does not match this TLS connection");
+			refuse_audit(r, peer, a.serial, reason);
+			registrar_reply_text(out, 403, "%s", reason);
+			goto out;
+		}
+	} else if (r->cfg.channel_binding_required) {
+		snprintf(reason, sizeof(reason), "channel binding missing: the CSR's "
+		    "challengePassword must carry this connection's binding (RFC 7030 3.5)");
+		refuse_audit(r, peer, a.serial, reason);
+		registrar_reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+	if (strcmp(csr.serial, a.serial) != 0) {
+		snprintf(reason, sizeof(reason), "CSR subject serialNumber \"%.64s\" does not "
+		    "match the certificate's serial \"%s\"", csr.serial, a.serial);
+		refuse_audit(r, peer, a.serial, reason);
+		registrar_reply_text(out, 403, "%s", reason);
+		goto out;
+	}
+
+	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
+	    &cert_der, &cert_len, err, sizeof(err))) {
+		log_warnx("signer: %s: %s", a.serial, err);
+		registrar_reply_text(out, 500, "the CA could not issue the certificate");
+		goto out;
+	}
+	/* Our own signer's output: read serial and dates without a full X509 parse. */
+	if (certder_info(cert_der, cert_len, cert_serial, sizeof(cert_serial), &not_before,
+	    &not_after)) {
+		log_warnx("signer returned an unreadable certificate for %s", a.serial);
+		registrar_reply_text(out, 500, "the CA could not issue the certificate");
+		goto out;
+	}
+
+	dj = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ldevid_serial", cert_serial, "key",
+	    csr.key_desc, "peer", peer->addr ? peer->addr : "", "authorized_by", a.authorized_by,
+	    "channel_binding", csr.has_challenge ? "verified" : "absent (policy optional)");
+	details = dj != NULL ? json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	/* Durable before the device hears of it: queued for the group commit, or now. */
+	if (tag != NULL && r->fill->n < REGISTRAR_BATCH_MAX) {
+		p = &r->fill->p[r->fill->n];
+	} else {
+		r->solo.n = 0;
+		p = &r->solo.p[0];
+	}
+	memset(p, 0, sizeof(*p));
+	p->tag = tag;
+	p->reenroll = reenroll;
+	snprintf(p->serial, sizeof(p->serial), "%s", a.serial);
+	snprintf(p->idevid_fp, sizeof(p->idevid_fp), "%s", a.idevid_fp);
+	snprintf(p->authorized_by, sizeof(p->authorized_by), "%s", a.authorized_by);
+	snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", cert_serial);
+	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr ? peer->addr : "?");
+	p->details = details;
+	p->cert_der = cert_der;
+	p->cert_len = cert_len;
+	p->not_before = not_before;
+	p->not_after = not_after;
+	details = NULL;
+	cert_der = NULL;
+	if (p == &r->solo.p[0]) {
+		r->solo.n = 1;
+		batch_commit_now(r, r->reg, &r->solo, NULL, NULL, out);
+	} else
+		r->fill->n++;		/* out->status stays 0: answered by registrar_commit() */
+out:
+	free(details);
+	json_decref(dj);
+	free(cert_der);
+	free(der);
+	free(a.hwmodule);
+	csr_info_free(&csr);
+}
+
+/* Revoked certificates, gathered for the CRL. */
+struct crl_collect {
+	struct registrar	*r;
+	struct crl_entry	*e;
+	size_t			 n, cap;
+	int			 oom;
+};
+
+static int
+collect_cert(const struct registry_cert *rc, void *arg)
+{
+	struct crl_collect *c = arg;
+	struct crl_entry *ne;
+
+	if (rc->revoked_at == 0)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		if ((ne = realloc(c->e, c->cap * sizeof(*ne))) == NULL) {
+			c->oom = 1;
+			return 1;
+		}
+		c->e = ne;
+	}
+	snprintf(c->e[c->n].serial_hex, sizeof(c->e[c->n].serial_hex), "%s", rc->cert_serial);
+	c->e[c->n].revoked_at = rc->revoked_at;
+	c->e[c->n].reason = crl_reason_from_name(rc->reason);
+	if (c->e[c->n].reason < 0)
+		c->e[c->n].reason = CRL_RC_NONE;
+	c->n++;
+	return 0;
+}
+
+/*
+ * Bring the CRL up to date: at most one registry scan a second; a new CRL is signed when the
+ * revoked set changed or half of nextUpdate has passed. Returns 1 when a new CRL was made,
+ * 0 when the current one stands, -1 with err.
+ */
+static int
+crl_refresh(struct registrar *r, char *err, size_t errlen)
+{
+	struct crl_collect c;
+	unsigned char digest[32], *der = NULL;
+	size_t i, len = 0;
+	time_t now = time(NULL);
+	EVP_MD_CTX *md = NULL;
+	int rc = -1;
+
+	int64_t version, count, latest;
+
+	if (r->crl_der != NULL && now == r->crl_checked)
+		return 0;
+	/* Only another connection can revoke: nothing committed elsewhere, nothing new. */
+	if (registry_data_version(r->reg, &version, err, errlen) == -1)
+		return -1;
+	if (r->crl_der != NULL && version == r->crl_version &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		r->crl_checked = now;
+		return 0;
+	}
+	/* Most commits are enrollments: look at the revoked set's stamp before reading it. */
+	if (registry_revoked_stamp(r->reg, &count, &latest, err, errlen) == -1)
+		return -1;
+	if (r->crl_der != NULL && count == r->crl_count && latest == r->crl_latest &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		r->crl_version = version;
+		r->crl_checked = now;
+		return 0;
+	}
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	if (registry_revoked_foreach(r->reg, collect_cert, &c, err, errlen) < 0)
+		goto out;
+	r->crl_version = version;
+	r->crl_count = count;
+	r->crl_latest = latest;
+	if (c.oom) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		goto out;
+	for (i = 0; i < c.n; i++)
+		EVP_DigestUpdate(md, &c.e[i], sizeof(c.e[i]));
+	EVP_DigestFinal_ex(md, digest, NULL);
+	r->crl_checked = now;
+	if (r->crl_der != NULL && memcmp(digest, r->crl_digest, sizeof(digest)) == 0 &&
+	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		rc = 0;
+		goto out;
+	}
+	/* crlNumber: milliseconds, monotonic enough across restarts and workers */
+	if (signer_crl(r->signer, c.e, c.n, (uint64_t)now * 1000 + (uint64_t)(clock() % 1000),
+	    now, CRL_NEXT_UPDATE_HOURS, &der, &len, err, errlen) == -1)
+		goto out;
+	free(r->crl_der);
+	r->crl_der = der;
+	r->crl_len = len;
+	r->crl_built = now;
+	memcpy(r->crl_digest, digest, sizeof(digest));
+	rc = 1;
+out:
+	EVP_MD_CTX_free(md);
+	free(c.e);
+	return rc;
+}
+
+int
+registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen)
+{
+	int rc = crl_refresh(r, err, errlen);
+
+	if (rc == 1 && path != NULL && path[0] != '\0' &&
+	    pki_file_write(path, r->crl_der, r->crl_len, 0644, 1, err, errlen) == -1)
+		return -1;
+	return rc;
+}
+
+int
+registrar_binding_revoked(struct registrar *r, const char *serial)
+{
+	struct registry_binding b;
+	char err[256];
+	int found = registry_binding_get(r->reg, serial, &b, err, sizeof(err));
+
+	if (found < 0)
+		return -1;
+	return found == 1 && strcmp(b.state, "revoked") == 0;
+}
+
+static void
+handle_crl(struct registrar *r, struct registrar_reply *out)
+{
+	char err[256];
+
+	if (crl_refresh(r, err, sizeof(err)) == -1 && r->crl_der == NULL) {
+		log_warnx("CRL: %s", err);
+		registrar_reply_text(out, 503, "the CRL cannot be made right now");
+		return;
+	}
+	if ((out->body = malloc(r->crl_len)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		return;
+	}
+	memcpy(out->body, r->crl_der, r->crl_len);
+	out->len = r->crl_len;
+	out->status = 200;
+	out->ctype = "application/pkix-crl";
+}
+
+void
+registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
+    struct registrar_reply *out)
+{
+	struct ocsp_query q;
+	struct ocsp_status st[OCSP_IDS_MAX];
+	struct registry_cert c;
+	unsigned char *resp = NULL;
+	size_t rlen = 0, i;
+	char err[256];
+	int bad = 0, found;
+
+	memset(out, 0, sizeof(*out));
+	memset(st, 0, sizeof(st));
+	if (ocsp_request_parse(der, len, &q, err, sizeof(err)) == -1) {
+		log_debug("OCSP: %s", err);
+		bad = OCSP_RSP_MALFORMED;
+		goto error;
+	}
+	for (i = 0; i < q.nids; i++) {
+		/* RFC 6960 §2.3: we answer only for our own CA */
+		if (ocsp_query_matches_ca(&q, i, r->ca_cert) != 1) {
+			bad = OCSP_RSP_UNAUTHORIZED;
+			goto error;
+		}
+		found = registry_cert_get(r->reg, q.ids[i].serial_hex, &c, err, sizeof(err));
+		if (found < 0) {
+			log_warnx("OCSP: registry: %s", err);
+			bad = OCSP_RSP_TRY_LATER;
+			goto error;
+		}
+		st[i].revoked_at = 0;
+		st[i].reason = -1;
+		if (found == 0)
+			st[i].status = OCSP_CERT_UNKNOWN;
+		else if (c.revoked_at != 0) {
+			st[i].status = OCSP_CERT_REVOKED;
+			st[i].revoked_at = c.revoked_at;
+			st[i].reason = crl_reason_from_name(c.reason);
+		} else
+			st[i].status = OCSP_CERT_GOOD;
+	}
+	if (signer_ocsp(r->signer, &q, st, time(NULL), OCSP_NEXT_UPDATE_HOURS, &resp, &rlen,
+	    err, sizeof(err)) == -1) {
+		log_warnx("OCSP: signer: %s", err);
+		bad = OCSP_RSP_INTERNAL;
+		goto error;
+	}
+	goto send;
+error:
+	if (ocsp_error_response(bad, &resp, &rlen) == -1) {
+		registrar_reply_text(out, 500, "internal error");
+		return;
+	}
+send:
+	out->status = 200;	/* RFC 6960 A.1: errors travel inside the OCSPResponse */
+	out->ctype = "application/ocsp-response";
+	out->body = (char *)resp;
+	out->len = rlen;
+}
+
+/*
+ * GET /.well-known/latchkey/status: the binding state of the LDevID presented (a device
+ * learns here that its binding was revoked, and why). Revoked LDevIDs still authenticate
+ * for this question: the answer is about them.
+ */
+static void
+handle_status(struct registrar *r, const struct registrar_peer *peer,
+    struct registrar_reply *out)
+{
+	struct ldevid_holder h;
+	const struct registry_cert *c = &h.cert;
+	const struct registry_binding *b = &h.binding;
+	const char *state;
+	json_t *j = NULL;
+
+	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
+		goto out;
+	/* a revoked certificate answers for its own binding even when a newer one exists */
+	state = c->revoked_at != 0 ? "revoked" : b->state;
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b}", "serial", h.info.serial,
+	    "domain", r->cfg.domain, "state", state,
+	    "reason", c->revoked_at != 0 ? c->reason : b->reason,
+	    "revoked_at", (json_int_t)(c->revoked_at != 0 ? c->revoked_at : b->revoked_at),
+	    "ldevid_serial", h.info.cert_serial, "ldevid_revoked", c->revoked_at != 0);
+	if (j == NULL || (out->body = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	out->len = strlen(out->body);
+	out->status = 200;
+	out->ctype = "application/json";
+out:
+	json_decref(j);
+	idevid_info_free(&h.info);
+}
+
+/*
+ * POST /.well-known/latchkey/netid (enroll/common/netid.h): a device with an LDevID of an
+ * active binding reports its network identifiers; stored (audited) and answered 204.
+ */
+static void
+handle_netid(struct registrar *r, const char *content_type, const unsigned char *body,
+    size_t len, const struct registrar_peer *peer, struct registrar_reply *out)
+{
+	struct ldevid_holder h;
+	struct registry_netid ids[NETID_MAX];
+	struct netid_list *l = NULL;
+	char err[256], actor[96];
+	size_t i;
+
+	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
+		goto out;
+	if (!h.active) {
+		registrar_reply_text(out, 403, "%s", h.why);
+		goto out;
+	}
+	if (!est_media_type_is(content_type, "application/json")) {
+		registrar_reply_text(out, 415, "expected Content-Type application/json");
+		goto out;
+	}
+	if ((l = malloc(sizeof(*l))) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	if (netid_parse((const char *)body, len, l, err, sizeof(err)) == -1) {
+		registrar_reply_text(out, 400, "%s", err);
+		goto out;
+	}
+	for (i = 0; i < l->n; i++) {
+		ids[i].kind = l->v[i].kind;
+		ids[i].value = l->v[i].value;
+	}
+	snprintf(actor, sizeof(actor), "device:%.64s", h.info.serial);
+	if (registry_netid_report(r->reg, h.info.serial, ids, l->n, actor, err,
+	    sizeof(err)) == -1) {
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
+	log_info("%s reported %zu network identifier%s from %s", h.info.serial, l->n,
+	    l->n == 1 ? "" : "s", peer->addr ? peer->addr : "?");
+	out->status = 204;
+out:
+	free(l);
+	idevid_info_free(&h.info);
+}
+
+void
+registrar_handle(struct registrar *r, enum est_op op, const char *label,
+    const char *content_type, const unsigned char *body, size_t len,
+    const struct registrar_peer *peer, void *tag, struct registrar_reply *out)
+{
+	const unsigned char *der;
+	size_t derlen;
+
+	memset(out, 0, sizeof(*out));
+	(void)label;	/* one CA serves every label for now */
+	switch (op) {
+	case EST_OP_CACERTS:
+		if ((out->body = malloc(r->cacerts_len)) == NULL) {
+			registrar_reply_text(out, 500, "out of memory");
+			return;
+		}
+		memcpy(out->body, r->cacerts_b64, r->cacerts_len);
+		out->len = r->cacerts_len;
+		out->status = 200;
+		out->ctype = EST_CT_CERTS;
+		out->b64 = 1;
+		return;
+	case EST_OP_CSRATTRS:
+		der = est_csrattrs_der(&derlen);
+		if ((out->body = b64_encode(der, derlen, 64, &out->len)) == NULL) {
+			registrar_reply_text(out, 500, "out of memory");
+			return;
+		}
+		out->status = 200;
+		out->ctype = EST_CT_CSRATTRS;
+		out->b64 = 1;
+		return;
+	case EST_OP_SIMPLEENROLL:
+	case EST_OP_SIMPLEREENROLL:
+		handle_enroll(r, op == EST_OP_SIMPLEREENROLL, content_type, body, len, peer, tag,
+		    out);
+		return;
+	case LK_OP_STATUS:
+		handle_status(r, peer, out);
+		return;
+	case LK_OP_CRL:
+		handle_crl(r, out);
+		return;
+	case LK_OP_OCSP:
+		if (!est_media_type_is(content_type, "application/ocsp-request")) {
+			registrar_reply_text(out, 415,
+			    "expected Content-Type application/ocsp-request");
+			return;
+		}
+		registrar_ocsp(r, body, len, out);
+		return;
+	case LK_OP_NETID:
+		handle_netid(r, content_type, body, len, peer, out);
+		return;
+	}
+	registrar_reply_text(out, 404, "unknown EST operation");
+}

@@ -1,0 +1,89 @@
+/*
+ * registrar: the EST engine of latchkeyd (the "engine" in OpenBSD daemon terms). It decides
+ * every enrollment: IDevID or LDevID authentication, claim and binding policy, CSR checks,
+ * channel binding, issuance through the signer process, and the durable registry write that
+ * precedes every answer. It knows nothing of HTTP framing or sockets: latchkeyd.c hands it a
+ * routed request and the TLS facts of the connection, and sends back what it returns.
+ */
+#ifndef LATCHKEY_REGISTRAR_H
+#define LATCHKEY_REGISTRAR_H
+
+#include <stddef.h>
+#include <openssl/types.h>
+#include <openssl/x509.h>
+
+#include "enroll/latchkeyd/config.h"
+#include "enroll/latchkeyd/est.h"
+
+struct registrar;
+struct idevid_store;
+
+/* What the TLS layer knows about the peer. cert/chain may be NULL (no client certificate). */
+struct registrar_peer {
+	X509		*cert;
+	STACK_OF(X509)	*chain;		/* untrusted intermediates as sent, without the leaf */
+	const char	*chanbind;	/* base64 binding of this connection, NULL if unknown */
+	const char	*addr;		/* peer address text, for logs */
+};
+
+struct registrar_reply {
+	int		status;		/* HTTP status */
+	const char	*ctype;		/* Content-Type; NULL for text/plain errors */
+	int		b64;		/* body is base64 (Content-Transfer-Encoding) */
+	char		*body;		/* malloc'd, registrar_reply_free() */
+	size_t		len;
+};
+
+/*
+ * Load the trust anchors, CRLs and certificates named by cfg, start the signer process (fork:
+ * call before creating threads or event bases), open the registry. NULL with err on failure.
+ */
+struct registrar *registrar_new(const struct config *cfg, char *err, size_t errlen);
+void	registrar_free(struct registrar *r);
+
+/* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
+struct idevid_store *registrar_idevids(struct registrar *r);
+
+/*
+ * Answer one routed EST request. Never fails: errors become 4xx/5xx replies. An issued
+ * LDevID is answered only once its binding, certificate and audit entry are durable. With
+ * tag NULL that commit happens before this returns. With a tag the enrollment is queued
+ * (group commit): out->status is 0, there is nothing to send yet, and registrar_commit()
+ * answers it together with the others queued.
+ */
+void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
+	    const char *content_type, const unsigned char *body, size_t len,
+	    const struct registrar_peer *peer, void *tag, struct registrar_reply *out);
+/*
+ * Commit every queued enrollment in one transaction (one sync), then call done(tag, reply,
+ * arg) for each in the order they were queued; the reply is freed after done returns. Each
+ * enrollment stands or fails on its own. Returns how many were answered.
+ */
+typedef void registrar_done_fn(void *tag, struct registrar_reply *rep, void *arg);
+size_t	registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg);
+size_t	registrar_pending(const struct registrar *r);	/* queued, not yet answered */
+/*
+ * Commit on a thread of its own (call after registrar_new, which forks): registrar_commit()
+ * then hands the queued batch over and returns at once, and the returned descriptor becomes
+ * readable when a batch is durable; call registrar_commit() again then to answer it (and
+ * hand over the next). Returns the descriptor, or -1 with err.
+ */
+int	registrar_committer_start(struct registrar *r, char *err, size_t errlen);
+/* Commit and answer everything queued, waiting for the committer: before registrar_free. */
+void	registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg);
+void	registrar_reply_free(struct registrar_reply *rep);
+/* Set a text/plain reply "<formatted line>\n" (any earlier body is freed). */
+void	registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* An OCSP request's DER (POST body or decoded GET path, RFC 6960 A.1) to its answer. */
+void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
+	    struct registrar_reply *out);
+/*
+ * Refresh the CRL and, when it changed, write it atomically to path (DER, 0644). Call
+ * periodically from one worker. 1 written, 0 unchanged, -1 with err.
+ */
+int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen);
+/* 1 when serial's binding is revoked (and none is active), 0 otherwise, -1 on error. */
+int	registrar_binding_revoked(struct registrar *r, const char *serial);
+
+#endif

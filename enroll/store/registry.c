@@ -1,0 +1,1586 @@
+/*
+ * registry: claims, bindings, issued certificates and the hash-chained audit log in one
+ * SQLite file (WAL). See registry.h for the schema and the contract of each function.
+ *
+ * Every write that changes more than one row, or that appends to the audit chain, runs in
+ * one BEGIN IMMEDIATE transaction: the write lock is taken before the last audit hash is
+ * read, so several processes (latchkeyd, latchkeyctl) appending at once never fork the chain.
+ */
+#include "enroll/common/err.h"
+#include "enroll/store/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#define REGISTRY_BUSY_MS	5000
+#define REGISTRY_HASH_HEX	(2 * 32 + 1)
+
+/* Statements cached in struct registry (the hot path and the transaction verbs). */
+enum reg_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_CLAIM_EXISTS,
+	ST_BINDING_GET,
+	ST_BINDING_ACTIVE,
+	ST_BINDING_INSERT,
+	ST_CERT_INSERT,
+	ST_CERT_GET,
+	ST_AUDIT_LAST,
+	ST_AUDIT_INSERT,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_COUNT
+};
+
+#define BINDING_COLS \
+	"id, serial, domain, idevid_fp, authorized_by, state, created_at, revoked_at, " \
+	"reason, revoked_by"
+#define CERT_COLS \
+	"cert_serial, binding_id, device_serial, not_before, not_after, issued_at, " \
+	"revoked_at, reason"
+
+static const char *const reg_stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_CLAIM_EXISTS] = "SELECT 1 FROM claims WHERE serial = ?1",
+	[ST_BINDING_GET] = "SELECT " BINDING_COLS " FROM bindings WHERE serial = ?1 "
+	    "ORDER BY (state = 'active') DESC, id DESC LIMIT 1",
+	[ST_BINDING_ACTIVE] = "SELECT id FROM bindings WHERE serial = ?1 AND state = 'active'",
+	[ST_BINDING_INSERT] = "INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, "
+	    "state, created_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
+	[ST_CERT_INSERT] = "INSERT INTO certificates (cert_serial, binding_id, device_serial, "
+	    "not_before, not_after, issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE cert_serial = ?1",
+	[ST_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY id DESC LIMIT 1",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, subject, reason, details, "
+	    "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_SAVEPOINT] = "SAVEPOINT one",
+	[ST_RELEASE] = "RELEASE one",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO one",
+};
+
+/*
+ * Schema migrations, applied in order; migration i brings user_version from i to i + 1.
+ * Never edit a released entry: append a new one.
+ */
+static const char *const reg_migrations[] = {
+	/* v1 */
+	"CREATE TABLE claims ("
+	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  claimed_at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL);"
+	"CREATE TABLE bindings ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  domain TEXT NOT NULL DEFAULT '',"
+	"  idevid_fp TEXT,"
+	"  authorized_by TEXT NOT NULL DEFAULT '',"
+	"  state TEXT NOT NULL CHECK (state IN ('active', 'revoked')),"
+	"  created_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER,"
+	"  reason TEXT,"
+	"  revoked_by TEXT);"
+	"CREATE UNIQUE INDEX bindings_one_active ON bindings(serial) WHERE state = 'active';"
+	"CREATE INDEX bindings_serial_state ON bindings(serial, state);"
+	"CREATE TABLE certificates ("
+	"  cert_serial TEXT PRIMARY KEY NOT NULL,"
+	"  binding_id INTEGER NOT NULL REFERENCES bindings(id),"
+	"  device_serial TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  issued_at INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  revoked_at INTEGER,"
+	"  reason TEXT);"
+	"CREATE INDEX certificates_binding ON certificates(binding_id);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  subject TEXT,"
+	"  reason TEXT,"
+	"  details TEXT,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);",
+	/* v2 (brski): BRSKI vouchers relayed to devices and their status telemetry
+	 * (RFC 8995 §5.7, §5.9.4). */
+	"CREATE TABLE vouchers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  masa_url TEXT NOT NULL DEFAULT '',"
+	"  nonce TEXT,"
+	"  assertion TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_on INTEGER,"
+	"  pinned_fp TEXT,"
+	"  der BLOB NOT NULL,"
+	"  voucher_status TEXT,"
+	"  voucher_reason TEXT,"
+	"  enroll_status TEXT,"
+	"  enroll_reason TEXT,"
+	"  status_at INTEGER);"
+	"CREATE INDEX vouchers_serial ON vouchers(serial, id);",
+	/* v3 (kea): network identifiers devices report after enrollment, so the Kea hook can
+	 * put revoked devices into its class. One row per identifier: the last reporter wins. */
+	"CREATE TABLE netids ("
+	"  serial TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('mac', 'client-id', 'duid')),"
+	"  value TEXT NOT NULL,"	/* lower-case hex, no separators */
+	"  reported_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (kind, value));"
+	"CREATE INDEX netids_serial ON netids(serial);",
+	/* v4: the revoked certificates alone (CRL, its change check), not a scan of all. */
+	"CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;",
+};
+#define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
+
+struct registry {
+	sqlite3		*db;
+	int		 flags;
+	sqlite3_stmt	*st[ST_COUNT];
+	char		 path[4096];
+};
+
+/* err = "registry: <what>: <sqlite message>" */
+static void
+reg_dberr(struct registry *reg, char *err, size_t errlen, const char *what)
+{
+	errf(err, errlen, "registry: %s: %s", what, sqlite3_errmsg(reg->db));
+}
+
+static void
+copy_str(char *dst, size_t dstlen, const char *src)
+{
+	snprintf(dst, dstlen, "%s", src != NULL ? src : "");
+}
+
+static void
+copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+{
+	copy_str(dst, dstlen, (const char *)sqlite3_column_text(st, col));
+}
+
+/* Reject a missing or oversized string argument (it would not round-trip). */
+static int
+check_arg(const char *name, const char *s, size_t max, char *err, size_t errlen)
+{
+	if (s == NULL || *s == '\0') {
+		errf(err, errlen, "registry: %s is empty", name);
+		return -1;
+	}
+	if (strlen(s) >= max) {
+		errf(err, errlen, "registry: %s longer than %zu bytes", name, max - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Another process holds the write lock (another worker's commit, latchkeyctl): retry every
+ * 50 µs for the first millisecond, then every millisecond, up to REGISTRY_BUSY_MS in all.
+ * SQLite's own handler sleeps 1, 2, 5, 10 ms... while a commit takes well under one, and
+ * the waiting worker's event loop stands still meanwhile.
+ */
+static int
+reg_busy(void *arg, int n)
+{
+	struct timespec ts = { 0, n < 20 ? 50000 : 1000000 };
+
+	(void)arg;
+	if (n >= 20 + REGISTRY_BUSY_MS)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* The cached statement idx, prepared on first use and reset before it is returned. */
+static sqlite3_stmt *
+reg_stmt(struct registry *reg, enum reg_stmt idx, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = reg->st[idx];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(reg->db, reg_stmt_sql[idx], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st, NULL) != SQLITE_OK) {
+			reg_dberr(reg, err, errlen, "prepare");
+			return NULL;
+		}
+		reg->st[idx] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Run a one-row-or-none statement to completion; SQLITE_DONE and SQLITE_ROW are fine. */
+static int
+reg_exec_stmt(struct registry *reg, sqlite3_stmt *st, const char *what, char *err,
+    size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		reg_dberr(reg, err, errlen, what);
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int
+reg_begin(struct registry *reg, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if ((st = reg_stmt(reg, ST_BEGIN, err, errlen)) == NULL)
+		return -1;
+	return reg_exec_stmt(reg, st, "begin transaction", err, errlen);
+}
+
+static int
+reg_commit(struct registry *reg, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if ((st = reg_stmt(reg, ST_COMMIT, err, errlen)) == NULL)
+		return -1;
+	return reg_exec_stmt(reg, st, "commit", err, errlen);
+}
+
+/* Roll back if a transaction is open; keeps the first error message. */
+static void
+reg_rollback(struct registry *reg)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_get_autocommit(reg->db))
+		return;
+	if ((st = reg_stmt(reg, ST_ROLLBACK, NULL, 0)) != NULL)
+		reg_exec_stmt(reg, st, "rollback", NULL, 0);
+}
+
+static int
+reg_writable(struct registry *reg, char *err, size_t errlen)
+{
+	if (reg->flags & REGISTRY_RDONLY) {
+		errf(err, errlen, "registry: %s: opened read-only", reg->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+reg_user_version(struct registry *reg, int *version, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(reg->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    (rc = sqlite3_step(st)) != SQLITE_ROW) {
+		errf(err, errlen, "registry: %s: %s", reg->path, sqlite3_errmsg(reg->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Apply the migrations after version, each in its own transaction with its user_version. */
+static int
+reg_migrate(struct registry *reg, int version, char *err, size_t errlen)
+{
+	char sql[64];
+	int v;
+
+	for (v = version; v < REG_SCHEMA_VERSION; v++) {
+		if (sqlite3_exec(reg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			goto err;
+		/* Another process may have migrated while we waited for the lock. */
+		if (reg_user_version(reg, &version, err, errlen) == -1) {
+			reg_rollback(reg);
+			return -1;
+		}
+		if (version > v) {
+			sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL);
+			v = version - 1;
+			continue;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (sqlite3_exec(reg->db, reg_migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			goto err;
+	}
+	return 0;
+err:
+	errf(err, errlen, "registry: %s: schema migration to version %d: %s", reg->path,
+	    v + 1, sqlite3_errmsg(reg->db));
+	reg_rollback(reg);
+	return -1;
+}
+
+struct registry *
+registry_open(const char *path, int flags, char *err, size_t errlen)
+{
+	struct registry *reg = NULL;
+	struct stat sb;
+	int oflags, version;
+	char sql[64];
+
+	if (path == NULL || *path == '\0') {
+		errf(err, errlen, "registry: no database path");
+		return NULL;
+	}
+	if ((flags & REGISTRY_RDONLY) && (flags & REGISTRY_CREATE)) {
+		errf(err, errlen, "registry: %s: cannot create a read-only registry", path);
+		return NULL;
+	}
+	if (stat(path, &sb) == -1) {
+		if (errno != ENOENT || !(flags & REGISTRY_CREATE)) {
+			errf(err, errlen, "registry: %s: %s", path, strerror(errno));
+			return NULL;
+		}
+	} else if (!S_ISREG(sb.st_mode)) {
+		errf(err, errlen, "registry: %s: not a regular file", path);
+		return NULL;
+	}
+	if ((reg = calloc(1, sizeof(*reg))) == NULL) {
+		errf(err, errlen, "registry: %s: out of memory", path);
+		return NULL;
+	}
+	reg->flags = flags;
+	if (strlen(path) >= sizeof(reg->path)) {
+		errf(err, errlen, "registry: database path too long");
+		goto err;
+	}
+	copy_str(reg->path, sizeof(reg->path), path);
+
+	oflags = SQLITE_OPEN_NOMUTEX;
+	if (flags & REGISTRY_RDONLY)
+		oflags |= SQLITE_OPEN_READONLY;
+	else
+		oflags |= SQLITE_OPEN_READWRITE | ((flags & REGISTRY_CREATE) ?
+		    SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &reg->db, oflags, NULL) != SQLITE_OK) {
+		errf(err, errlen, "registry: %s: %s", path,
+		    reg->db != NULL ? sqlite3_errmsg(reg->db) : "out of memory");
+		goto err;
+	}
+	sqlite3_extended_result_codes(reg->db, 1);
+	sqlite3_busy_handler(reg->db, reg_busy, NULL);
+
+	if (sqlite3_exec(reg->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
+	if (!(flags & REGISTRY_RDONLY)) {
+		if (sqlite3_exec(reg->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			goto dberr;
+		snprintf(sql, sizeof(sql), "PRAGMA synchronous = %s",
+		    (flags & REGISTRY_FAST) ? "NORMAL" : "FULL");
+		if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			goto dberr;
+	}
+
+	if (reg_user_version(reg, &version, err, errlen) == -1)
+		goto err;
+	if (version > REG_SCHEMA_VERSION) {
+		errf(err, errlen, "registry: %s: schema version %d is newer than this "
+		    "program's %d", path, version, REG_SCHEMA_VERSION);
+		goto err;
+	}
+	if (version == 0 && !(flags & REGISTRY_CREATE)) {
+		errf(err, errlen, "registry: %s: not a latchkey registry (no schema)", path);
+		goto err;
+	}
+	if (version < REG_SCHEMA_VERSION) {
+		if (flags & REGISTRY_RDONLY) {
+			errf(err, errlen, "registry: %s: schema version %d needs migration to "
+			    "%d; open it read-write once", path, version, REG_SCHEMA_VERSION);
+			goto err;
+		}
+		if (reg_migrate(reg, version, err, errlen) == -1)
+			goto err;
+	}
+	return reg;
+dberr:
+	errf(err, errlen, "registry: %s: %s", path, sqlite3_errmsg(reg->db));
+err:
+	registry_close(reg);
+	return NULL;
+}
+
+void
+registry_close(struct registry *reg)
+{
+	int i;
+
+	if (reg == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(reg->st[i]);
+	sqlite3_close_v2(reg->db);
+	free(reg);
+}
+
+/*
+ * hex SHA-256 over prev_hash 0x1f at 0x1f actor 0x1f action 0x1f subject 0x1f reason 0x1f
+ * details, NULL fields hashed as empty strings. out has REGISTRY_HASH_HEX bytes.
+ */
+static int
+audit_hash(const char *prev, int64_t at, const char *actor, const char *action,
+    const char *subject, const char *reason, const char *details, char *out)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const char *fields[7];
+	char atbuf[32];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx;
+	int ok = 1;
+
+	snprintf(atbuf, sizeof(atbuf), "%" PRId64, at);
+	fields[0] = prev;
+	fields[1] = atbuf;
+	fields[2] = actor;
+	fields[3] = action;
+	fields[4] = subject;
+	fields[5] = reason;
+	fields[6] = details;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		ok = 0;
+	for (i = 0; ok && i < 7; i++) {
+		const char *f = fields[i] != NULL ? fields[i] : "";
+
+		if (i > 0 && EVP_DigestUpdate(ctx, "\x1f", 1) != 1)
+			ok = 0;
+		if (ok && EVP_DigestUpdate(ctx, f, strlen(f)) != 1)
+			ok = 0;
+	}
+	if (ok && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		ok = 0;
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen != 32)
+		return -1;
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hexd[md[i] >> 4];
+		out[2 * i + 1] = hexd[md[i] & 0xf];
+	}
+	out[2 * mdlen] = '\0';
+	return 0;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+/* Append one audit row; the caller holds the write transaction (BEGIN IMMEDIATE). */
+static int
+audit_append_locked(struct registry *reg, int64_t at, const char *actor, const char *action,
+    const char *subject, const char *reason, const char *details, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char prev[REGISTRY_HASH_HEX], hash[REGISTRY_HASH_HEX];
+	int rc;
+
+	if ((st = reg_stmt(reg, ST_AUDIT_LAST, err, errlen)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_col(st, 0, prev, sizeof(prev));
+	else if (rc == SQLITE_DONE)
+		prev[0] = '\0';
+	else {
+		reg_dberr(reg, err, errlen, "read last audit entry");
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+
+	if (audit_hash(prev, at, actor, action, subject, reason, details, hash) == -1) {
+		errf(err, errlen, "registry: audit hash: SHA-256 failed");
+		return -1;
+	}
+	if ((st = reg_stmt(reg, ST_AUDIT_INSERT, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, at);
+	bind_text(st, 2, actor);
+	bind_text(st, 3, action);
+	bind_text(st, 4, subject);
+	bind_text(st, 5, reason);
+	bind_text(st, 6, details);
+	bind_text(st, 7, prev);
+	bind_text(st, 8, hash);
+	return reg_exec_stmt(reg, st, "append audit entry", err, errlen);
+}
+
+int
+registry_audit(struct registry *reg, const char *actor, const char *action,
+    const char *subject, const char *reason, const char *details, char *err, size_t errlen)
+{
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1 ||
+	    check_arg("audit action", action, 64, err, errlen) == -1)
+		return -1;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (audit_append_locked(reg, time(NULL), actor, action, subject, reason, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1) {
+		reg_rollback(reg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+registry_claim(struct registry *reg, const char *serial, const char *actor, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+	int changed;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", serial, sizeof(((struct registry_binding *)0)->serial), err,
+	    errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "INSERT OR IGNORE INTO claims (serial, claimed_at, actor) "
+	    "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "claim");
+		goto err;
+	}
+	bind_text(st, 1, serial);
+	sqlite3_bind_int64(st, 2, now);
+	bind_text(st, 3, actor);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "claim");
+		goto err;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	changed = sqlite3_changes(reg->db);
+	if (changed == 0) {
+		reg_rollback(reg);
+		return 1;
+	}
+	if (audit_append_locked(reg, now, actor, "claim", serial, NULL, NULL, err, errlen) == -1 ||
+	    reg_commit(reg, err, errlen) == -1)
+		goto err;
+	return 0;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_unclaim(struct registry *reg, const char *serial, const char *actor, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", serial, 1024, err, errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "DELETE FROM claims WHERE serial = ?1", -1, &st,
+	    NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "unclaim");
+		goto err;
+	}
+	bind_text(st, 1, serial);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "unclaim");
+		goto err;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_changes(reg->db) == 0) {
+		reg_rollback(reg);
+		return 1;
+	}
+	if (audit_append_locked(reg, time(NULL), actor, "unclaim", serial, NULL, NULL, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	return 0;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_claim_exists(struct registry *reg, const char *serial, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (check_arg("serial", serial, 1024, err, errlen) == -1)
+		return -1;
+	if ((st = reg_stmt(reg, ST_CLAIM_EXISTS, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	reg_dberr(reg, err, errlen, "look up claim");
+	return -1;
+}
+
+static void
+binding_from_row(sqlite3_stmt *st, struct registry_binding *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->id = sqlite3_column_int64(st, 0);
+	copy_col(st, 1, b->serial, sizeof(b->serial));
+	copy_col(st, 2, b->domain, sizeof(b->domain));
+	copy_col(st, 3, b->idevid_fp, sizeof(b->idevid_fp));
+	copy_col(st, 4, b->authorized_by, sizeof(b->authorized_by));
+	copy_col(st, 5, b->state, sizeof(b->state));
+	b->created_at = sqlite3_column_int64(st, 6);
+	b->revoked_at = sqlite3_column_int64(st, 7);
+	copy_col(st, 8, b->reason, sizeof(b->reason));
+	copy_col(st, 9, b->revoked_by, sizeof(b->revoked_by));
+}
+
+static void
+cert_from_row(sqlite3_stmt *st, struct registry_cert *c)
+{
+	memset(c, 0, sizeof(*c));
+	copy_col(st, 0, c->cert_serial, sizeof(c->cert_serial));
+	c->binding_id = sqlite3_column_int64(st, 1);
+	copy_col(st, 2, c->device_serial, sizeof(c->device_serial));
+	c->not_before = sqlite3_column_int64(st, 3);
+	c->not_after = sqlite3_column_int64(st, 4);
+	c->issued_at = sqlite3_column_int64(st, 5);
+	c->revoked_at = sqlite3_column_int64(st, 6);
+	copy_col(st, 7, c->reason, sizeof(c->reason));
+}
+
+int
+registry_binding_get(struct registry *reg, const char *serial, struct registry_binding *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (check_arg("serial", serial, 1024, err, errlen) == -1)
+		return -1;
+	if ((st = reg_stmt(reg, ST_BINDING_GET, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && out != NULL)
+		binding_from_row(st, out);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	reg_dberr(reg, err, errlen, "look up binding");
+	return -1;
+}
+
+/* Certificate serials are stored as uppercase hex; normalise and check one. */
+static int
+cert_serial_norm(const char *in, char *out, size_t outlen, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (check_arg("certificate serial", in, outlen, err, errlen) == -1)
+		return -1;
+	for (i = 0; in[i] != '\0'; i++) {
+		if (!isxdigit((unsigned char)in[i])) {
+			errf(err, errlen, "registry: certificate serial is not hex");
+			return -1;
+		}
+		out[i] = (char)toupper((unsigned char)in[i]);
+	}
+	out[i] = '\0';
+	return 0;
+}
+
+/* The id of serial's active binding: 1 found, 0 none, -1 error. Inside a transaction. */
+static int
+binding_active_id(struct registry *reg, const char *serial, int64_t *id, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = reg_stmt(reg, ST_BINDING_ACTIVE, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	reg_dberr(reg, err, errlen, "look up active binding");
+	return -1;
+}
+
+/*
+ * One enrollment inside the caller's transaction: binding, certificate, audit entry.
+ * 0 done, 1 refused by policy (the device was revoked meanwhile), -1 error.
+ */
+static int
+enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t now,
+    int64_t *binding_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)];
+	int64_t bid = 0;
+	int found;
+
+	if (e->cert_der == NULL || e->cert_len == 0) {
+		errf(err, errlen, "registry: enrollment without a certificate");
+		return -1;
+	}
+	if (check_arg("device serial", e->device_serial,
+	    sizeof(((struct registry_binding *)0)->serial), err, errlen) == -1 ||
+	    check_arg("audit actor", e->actor, 1024, err, errlen) == -1 ||
+	    check_arg("audit action", e->action, 64, err, errlen) == -1 ||
+	    cert_serial_norm(e->cert_serial, cserial, sizeof(cserial), err, errlen) == -1)
+		return -1;
+	if (e->cert_len > INT32_MAX) {
+		errf(err, errlen, "registry: certificate too large");
+		return -1;
+	}
+	/* The claim was checked before signing; a revocation since then withdrew it. */
+	if (e->require_claim) {
+		if ((st = reg_stmt(reg, ST_CLAIM_EXISTS, err, errlen)) == NULL)
+			return -1;
+		bind_text(st, 1, e->device_serial);
+		found = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (found == SQLITE_DONE) {
+			errf(err, errlen, "registry: serial %s is no longer claimed",
+			    e->device_serial);
+			return 1;
+		}
+		if (found != SQLITE_ROW) {
+			reg_dberr(reg, err, errlen, "look up claim");
+			return -1;
+		}
+	}
+	if ((found = binding_active_id(reg, e->device_serial, &bid, err, errlen)) == -1)
+		return -1;
+	if (found == 0) {
+		/* A re-enrollment (no IDevID) never creates a binding: it was revoked. */
+		if (e->idevid_fp == NULL) {
+			errf(err, errlen, "registry: serial %s has no active binding",
+			    e->device_serial);
+			return 1;
+		}
+		if ((st = reg_stmt(reg, ST_BINDING_INSERT, err, errlen)) == NULL)
+			return -1;
+		bind_text(st, 1, e->device_serial);
+		bind_text(st, 2, e->domain != NULL ? e->domain : "");
+		bind_text(st, 3, e->idevid_fp);
+		bind_text(st, 4, e->authorized_by != NULL ? e->authorized_by : "");
+		sqlite3_bind_int64(st, 5, now);
+		if (reg_exec_stmt(reg, st, "insert binding", err, errlen) == -1)
+			return -1;
+		bid = sqlite3_last_insert_rowid(reg->db);
+	}
+
+	if ((st = reg_stmt(reg, ST_CERT_INSERT, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, cserial);
+	sqlite3_bind_int64(st, 2, bid);
+	bind_text(st, 3, e->device_serial);
+	sqlite3_bind_int64(st, 4, e->not_before);
+	sqlite3_bind_int64(st, 5, e->not_after);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_blob(st, 7, e->cert_der, (int)e->cert_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+			errf(err, errlen, "registry: certificate serial %s already recorded",
+			    cserial);
+		else
+			reg_dberr(reg, err, errlen, "insert certificate");
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	if (audit_append_locked(reg, now, e->actor, e->action, e->device_serial, NULL,
+	    e->details, err, errlen) == -1)
+		return -1;
+	*binding_id = bid;
+	return 0;
+}
+
+static int
+reg_verb(struct registry *reg, enum reg_stmt idx, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+
+	if ((st = reg_stmt(reg, idx, err, errlen)) == NULL)
+		return -1;
+	return reg_exec_stmt(reg, st, what, err, errlen);
+}
+
+int
+registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e, size_t n,
+    char *err, size_t errlen)
+{
+	int64_t now = time(NULL);
+	size_t i;
+	int done = 0, rc;
+
+	for (i = 0; i < n; i++) {
+		e[i].committed = 0;
+		e[i].refused = 0;
+		e[i].binding_id = 0;
+		e[i].err[0] = '\0';
+	}
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (reg_verb(reg, ST_SAVEPOINT, "savepoint", err, errlen) == -1)
+			goto err;
+		if ((rc = enroll_one(reg, &e[i], now, &e[i].binding_id, e[i].err,
+		    sizeof(e[i].err))) != 0) {
+			e[i].refused = rc == 1;
+			/* This one alone is undone; the others stand. */
+			if (reg_verb(reg, ST_ROLLBACK_TO, "rollback to savepoint", err,
+			    errlen) == -1 ||
+			    reg_verb(reg, ST_RELEASE, "release savepoint", err, errlen) == -1)
+				goto err;
+			continue;
+		}
+		if (reg_verb(reg, ST_RELEASE, "release savepoint", err, errlen) == -1)
+			goto err;
+		e[i].committed = 1;
+		done++;
+	}
+	if (done == 0) {
+		reg_rollback(reg);
+		return 0;
+	}
+	if (reg_commit(reg, err, errlen) == -1)
+		goto err;
+	return done;
+err:
+	reg_rollback(reg);
+	for (i = 0; i < n; i++) {
+		e[i].committed = 0;
+		e[i].refused = 0;
+		if (e[i].err[0] == '\0')
+			snprintf(e[i].err, sizeof(e[i].err), "%s", err != NULL ? err : "registry");
+	}
+	return -1;
+}
+
+int
+registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e,
+    int64_t *binding_id, char *err, size_t errlen)
+{
+	struct registry_enrollment one;
+
+	if (e == NULL) {
+		errf(err, errlen, "registry: enrollment without a certificate");
+		return -1;
+	}
+	one = *e;
+	if (registry_enroll_commit_many(reg, &one, 1, err, errlen) == -1)
+		return -1;
+	if (!one.committed) {
+		errf(err, errlen, "%s", one.err);
+		return -1;
+	}
+	if (binding_id != NULL)
+		*binding_id = one.binding_id;
+	return 0;
+}
+
+int
+registry_cert_get(struct registry *reg, const char *cert_serial, struct registry_cert *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)];
+	int rc;
+
+	if (cert_serial_norm(cert_serial, cserial, sizeof(cserial), err, errlen) == -1)
+		return -1;
+	if ((st = reg_stmt(reg, ST_CERT_GET, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, cserial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && out != NULL)
+		cert_from_row(st, out);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	reg_dberr(reg, err, errlen, "look up certificate");
+	return -1;
+}
+
+int
+registry_cert_count(struct registry *reg, int64_t binding_id, int *n, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT count(*) FROM certificates WHERE binding_id = ?1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "count certificates");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, binding_id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		reg_dberr(reg, err, errlen, "count certificates");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Hands one row of a reg_rows() walk to the caller; nonzero stops the walk. */
+typedef int (*reg_row_fn)(sqlite3_stmt *st, void *ctx);
+/* Sets the parameters of a reg_rows() statement. */
+typedef void (*reg_bind_fn)(sqlite3_stmt *st, const void *arg);
+
+/*
+ * Prepare sql, let bind (may be NULL) set its parameters from bind_arg, then call row for
+ * each result row in order. Returns 0 after the last row, the first nonzero value row
+ * returned (the walk stops there; row writes err itself when it returns -1), or -1 with
+ * "registry: <what>: <sqlite message>" in err when SQLite fails.
+ */
+static int
+reg_rows(struct registry *reg, const char *sql, reg_bind_fn bind, const void *bind_arg,
+    reg_row_fn row, void *ctx, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, what);
+		return -1;
+	}
+	if (bind != NULL)
+		bind(st, bind_arg);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((ret = row(st, ctx)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, what);
+		ret = -1;
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ?1 = *(const int64_t *)arg */
+static void
+bind_int64_arg(sqlite3_stmt *st, const void *arg)
+{
+	sqlite3_bind_int64(st, 1, *(const int64_t *)arg);
+}
+
+/* The caller's callback and its argument, for the row adapters of the *_foreach walks. */
+struct reg_cb {
+	union {
+		registry_binding_cb	 binding;
+		registry_cert_cb	 cert;
+		registry_audit_cb	 audit;
+		int			(*claim)(const char *serial, int64_t claimed_at,
+					    const char *actor, void *arg);
+		int			(*netid)(const char *kind, const char *value,
+					    void *arg);
+	} fn;
+	void	*arg;
+};
+
+static int
+binding_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_binding b;
+
+	binding_from_row(st, &b);
+	return c->fn.binding(&b, c->arg);
+}
+
+static int
+cert_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_cert cert;
+
+	cert_from_row(st, &cert);
+	return c->fn.cert(&cert, c->arg);
+}
+
+/* Columns: id, at, actor, action, subject, reason, details, hash. */
+static int
+audit_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_audit_entry a;
+
+	a.id = sqlite3_column_int64(st, 0);
+	a.at = sqlite3_column_int64(st, 1);
+	a.actor = (const char *)sqlite3_column_text(st, 2);
+	a.action = (const char *)sqlite3_column_text(st, 3);
+	a.subject = (const char *)sqlite3_column_text(st, 4);
+	a.reason = (const char *)sqlite3_column_text(st, 5);
+	a.details = (const char *)sqlite3_column_text(st, 6);
+	a.hash = (const char *)sqlite3_column_text(st, 7);
+	return c->fn.audit(&a, c->arg);
+}
+
+static int
+claim_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+
+	return c->fn.claim((const char *)sqlite3_column_text(st, 0),
+	    sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2), c->arg);
+}
+
+static int
+netid_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+
+	return c->fn.netid((const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 1), c->arg);
+}
+
+/* The state of registry_audit_verify's walk along the chain. */
+struct audit_check {
+	char	 expect_prev[REGISTRY_HASH_HEX];
+	int64_t	*bad_id;
+	char	*err;
+	size_t	 errlen;
+};
+
+/* Columns: id, at, actor, action, subject, reason, details, prev_hash, hash. Returns 0
+ * when the row links to the one before and its hash is right, 1 when not (*bad_id is its
+ * id), -1 when hashing fails. */
+static int
+audit_check_row(sqlite3_stmt *st, void *ctx)
+{
+	struct audit_check *ac = ctx;
+	char hash[REGISTRY_HASH_HEX];
+	const char *prev, *stored;
+
+	prev = (const char *)sqlite3_column_text(st, 7);
+	stored = (const char *)sqlite3_column_text(st, 8);
+	if (audit_hash(prev != NULL ? prev : "", sqlite3_column_int64(st, 1),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (const char *)sqlite3_column_text(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (const char *)sqlite3_column_text(st, 5),
+	    (const char *)sqlite3_column_text(st, 6), hash) == -1) {
+		errf(ac->err, ac->errlen, "registry: audit hash: SHA-256 failed");
+		return -1;
+	}
+	if (prev == NULL || stored == NULL || strcmp(prev, ac->expect_prev) != 0 ||
+	    strcmp(stored, hash) != 0) {
+		if (ac->bad_id != NULL)
+			*ac->bad_id = sqlite3_column_int64(st, 0);
+		return 1;
+	}
+	copy_str(ac->expect_prev, sizeof(ac->expect_prev), stored);
+	return 0;
+}
+
+int
+registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t errlen)
+{
+	struct audit_check ac = { .bad_id = bad_id, .err = err, .errlen = errlen };
+
+	if (bad_id != NULL)
+		*bad_id = 0;
+	ac.expect_prev[0] = '\0';
+	return reg_rows(reg, "SELECT id, at, actor, action, subject, reason, "
+	    "details, prev_hash, hash FROM audit ORDER BY id", NULL, NULL, audit_check_row, &ac,
+	    "read audit log", err, errlen);
+}
+
+/* ?1 state, ?2 serial (NULL: any), ?3 created at or after. */
+static void
+bind_filter(sqlite3_stmt *st, const void *arg)
+{
+	const struct registry_filter *f = arg;
+
+	bind_text(st, 1, f->state);
+	bind_text(st, 2, f->serial);
+	sqlite3_bind_int64(st, 3, f->since);
+}
+
+int
+registry_binding_foreach(struct registry *reg, const struct registry_filter *f,
+    registry_binding_cb cb, void *arg, char *err, size_t errlen)
+{
+	struct reg_cb c = { .fn.binding = cb, .arg = arg };
+	static const struct registry_filter all;
+
+	return reg_rows(reg, "SELECT " BINDING_COLS " FROM bindings "
+	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR serial = ?2) "
+	    "AND created_at >= ?3 ORDER BY id", bind_filter, f != NULL ? f : &all, binding_row,
+	    &c, "list bindings", err, errlen);
+}
+
+int
+registry_cert_foreach(struct registry *reg, int64_t binding_id, registry_cert_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	struct reg_cb c = { .fn.cert = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE binding_id = ?1 ORDER BY issued_at, rowid", bind_int64_arg, &binding_id,
+	    cert_row, &c, "list certificates", err, errlen);
+}
+
+int
+registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	struct reg_cb c = { .fn.cert = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates WHERE revoked_at > 0",
+	    NULL, NULL, cert_row, &c, "list revoked certificates", err, errlen);
+}
+
+/* The first n integer columns of a one-row query into v. 0, or -1 with err. */
+static int
+reg_row_int64(struct registry *reg, const char *sql, int64_t *v, int n, const char *what,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int i, rc = -1;
+
+	if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		for (i = 0; i < n; i++)
+			v[i] = sqlite3_column_int64(st, i);
+		rc = 0;
+	} else
+		reg_dberr(reg, err, errlen, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest, char *err,
+    size_t errlen)
+{
+	int64_t v[2];
+
+	if (reg_row_int64(reg, "SELECT count(*), coalesce(max(revoked_at), 0) FROM "
+	    "certificates WHERE revoked_at > 0", v, 2, "count revoked certificates", err,
+	    errlen) == -1)
+		return -1;
+	*count = v[0];
+	*latest = v[1];
+	return 0;
+}
+
+int
+registry_data_version(struct registry *reg, int64_t *version, char *err, size_t errlen)
+{
+	return reg_row_int64(reg, "PRAGMA data_version", version, 1, "data_version", err,
+	    errlen);
+}
+
+int
+registry_audit_foreach(struct registry *reg, int64_t since, registry_audit_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	struct reg_cb c = { .fn.audit = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT id, at, actor, action, subject, reason, "
+	    "details, hash FROM audit WHERE at >= ?1 ORDER BY id", bind_int64_arg, &since,
+	    audit_row, &c, "read audit log", err, errlen);
+}
+
+int
+registry_claim_foreach(struct registry *reg,
+    int (*cb)(const char *serial, int64_t claimed_at, const char *actor, void *arg),
+    void *arg, char *err, size_t errlen)
+{
+	struct reg_cb c = { .fn.claim = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT serial, claimed_at, actor FROM claims c "
+	    "WHERE NOT EXISTS (SELECT 1 FROM bindings b WHERE b.serial = c.serial AND "
+	    "b.state = 'active') ORDER BY claimed_at, serial", NULL, NULL, claim_row, &c,
+	    "list claims", err, errlen);
+}
+
+int
+registry_binding_revoke(struct registry *reg, const char *serial, const char *reason,
+    const char *actor, int64_t *binding_id, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+		"UPDATE bindings SET state = 'revoked', revoked_at = ?2, reason = ?3, "
+		    "revoked_by = ?4 WHERE id = ?1",
+		"UPDATE certificates SET revoked_at = ?2, reason = ?3 "
+		    "WHERE binding_id = ?1 AND revoked_at IS NULL",
+		"DELETE FROM claims WHERE serial = ?5",
+	};
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL), bid = 0;
+	char details[96];
+	int found, ncerts = 0;
+	size_t i;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", serial, 1024, err, errlen) == -1 ||
+	    check_arg("reason", reason, sizeof(((struct registry_binding *)0)->reason), err,
+	    errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if ((found = binding_active_id(reg, serial, &bid, err, errlen)) == -1)
+		goto err;
+	if (found == 0) {
+		reg_rollback(reg);
+		return 1;
+	}
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (sqlite3_prepare_v2(reg->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+			reg_dberr(reg, err, errlen, "revoke");
+			goto err;
+		}
+		sqlite3_bind_int64(st, 1, bid);
+		sqlite3_bind_int64(st, 2, now);
+		bind_text(st, 3, reason);
+		bind_text(st, 4, actor);
+		bind_text(st, 5, serial);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			reg_dberr(reg, err, errlen, "revoke");
+			goto err;
+		}
+		if (i == 1)
+			ncerts = sqlite3_changes(reg->db);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	snprintf(details, sizeof(details), "{\"binding_id\":%" PRId64 ",\"certificates\":%d}",
+	    bid, ncerts);
+	if (audit_append_locked(reg, now, actor, "revoke", serial, reason, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	if (binding_id != NULL)
+		*binding_id = bid;
+	return 0;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+/* ---- BRSKI vouchers (migration v2; brski) --------------------------------------- */
+
+int
+registry_voucher_add(struct registry *reg, const struct registry_voucher *v,
+    const unsigned char *der, size_t len, const char *actor, const char *details,
+    int64_t *id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (check_arg("device serial", v->serial, sizeof(v->serial), err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (der == NULL || len == 0 || len > INT32_MAX) {
+		errf(err, errlen, "registry: voucher without content");
+		return -1;
+	}
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "INSERT INTO vouchers (serial, masa_url, nonce, "
+	    "assertion, created_at, expires_on, pinned_fp, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8)", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare voucher insert");
+		goto err;
+	}
+	bind_text(st, 1, v->serial);
+	bind_text(st, 2, v->masa_url);
+	bind_text(st, 3, v->nonce[0] ? v->nonce : NULL);
+	bind_text(st, 4, v->assertion[0] ? v->assertion : NULL);
+	sqlite3_bind_int64(st, 5, now);
+	if (v->expires_on != 0)
+		sqlite3_bind_int64(st, 6, v->expires_on);
+	bind_text(st, 7, v->pinned_fp[0] ? v->pinned_fp : NULL);
+	sqlite3_bind_blob(st, 8, der, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "insert voucher");
+		goto err;
+	}
+	if (id != NULL)
+		*id = sqlite3_last_insert_rowid(reg->db);
+	if (audit_append_locked(reg, now, actor, "voucher", v->serial, NULL, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	sqlite3_finalize(st);
+	return 0;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_voucher_status(struct registry *reg, const char *serial, const char *kind,
+    int ok, const char *reason, const char *actor, const char *details, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+	int enroll, changed, rc = -1;
+	char action[32];
+
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (check_arg("device serial", serial, 64, err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (kind == NULL || (strcmp(kind, "voucher") != 0 && strcmp(kind, "enroll") != 0)) {
+		errf(err, errlen, "registry: status kind must be voucher or enroll");
+		return -1;
+	}
+	enroll = kind[0] == 'e';
+	snprintf(action, sizeof(action), "%s-status", kind);
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, enroll ?
+	    "UPDATE vouchers SET enroll_status = ?1, enroll_reason = ?2, status_at = ?3 "
+	    "WHERE id = (SELECT max(id) FROM vouchers WHERE serial = ?4)" :
+	    "UPDATE vouchers SET voucher_status = ?1, voucher_reason = ?2, status_at = ?3 "
+	    "WHERE id = (SELECT max(id) FROM vouchers WHERE serial = ?4)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare status update");
+		goto err;
+	}
+	bind_text(st, 1, ok ? "success" : "failure");
+	bind_text(st, 2, reason);
+	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, serial);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "update voucher status");
+		goto err;
+	}
+	changed = sqlite3_changes(reg->db);
+	if (audit_append_locked(reg, now, actor, action, serial, ok ? "success" : reason,
+	    details, err, errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	rc = changed > 0 ? 0 : 1;
+	sqlite3_finalize(st);
+	return rc;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_voucher_get(struct registry *reg, const char *serial, struct registry_voucher *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_prepare_v2(reg->db, "SELECT id, serial, masa_url, nonce, assertion, "
+	    "created_at, expires_on, pinned_fp, voucher_status, voucher_reason, enroll_status, "
+	    "enroll_reason, status_at FROM vouchers WHERE serial = ?1 ORDER BY id DESC LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare voucher query");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		copy_col(st, 1, out->serial, sizeof(out->serial));
+		copy_col(st, 2, out->masa_url, sizeof(out->masa_url));
+		copy_col(st, 3, out->nonce, sizeof(out->nonce));
+		copy_col(st, 4, out->assertion, sizeof(out->assertion));
+		out->created_at = sqlite3_column_int64(st, 5);
+		out->expires_on = sqlite3_column_int64(st, 6);
+		copy_col(st, 7, out->pinned_fp, sizeof(out->pinned_fp));
+		copy_col(st, 8, out->voucher_status, sizeof(out->voucher_status));
+		copy_col(st, 9, out->voucher_reason, sizeof(out->voucher_reason));
+		copy_col(st, 10, out->enroll_status, sizeof(out->enroll_status));
+		copy_col(st, 11, out->enroll_reason, sizeof(out->enroll_reason));
+		out->status_at = sqlite3_column_int64(st, 12);
+		rc = 1;
+	} else if (rc == SQLITE_DONE)
+		rc = 0;
+	else {
+		reg_dberr(reg, err, errlen, "voucher query");
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- network identifiers (migration v3; kea) ------------------------------------- */
+
+/* Lower-case hex without separators of 1..max octets (max * 2 digits). */
+static int
+netid_value_ok(const char *v, size_t min, size_t max)
+{
+	size_t n = strlen(v), i;
+
+	if (n % 2 != 0 || n < 2 * min || n > 2 * max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int
+registry_netid_report(struct registry *reg, const char *serial,
+    const struct registry_netid *ids, size_t n, const char *actor, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = time(NULL);
+	json_t *j = NULL;
+	char *details = NULL;
+	size_t i, min, max;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("device serial", serial, 64, err, errlen) == -1 ||
+	    check_arg("audit actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (n > REGISTRY_NETID_MAX) {
+		errf(err, errlen, "registry: more than %d network identifiers",
+		    REGISTRY_NETID_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (ids[i].kind == NULL || ids[i].value == NULL)
+			goto bad;
+		if (strcmp(ids[i].kind, "mac") == 0)
+			min = max = 6;
+		else if (strcmp(ids[i].kind, "client-id") == 0)
+			min = 2, max = 255;
+		else if (strcmp(ids[i].kind, "duid") == 0)
+			min = 2, max = 130;
+		else
+			goto bad;
+		if (!netid_value_ok(ids[i].value, min, max))
+			goto bad;
+	}
+	if ((j = json_array()) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(j, json_pack("{s:s, s:s}", "kind", ids[i].kind,
+		    "value", ids[i].value)) == -1)
+			goto oom;
+	if ((details = json_dumps(j, JSON_COMPACT)) == NULL)
+		goto oom;
+	if (reg_begin(reg, err, errlen) == -1)
+		goto out;
+	if (sqlite3_prepare_v2(reg->db, "INSERT INTO netids (serial, kind, value, reported_at) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO UPDATE SET "
+	    "serial = excluded.serial, reported_at = excluded.reported_at", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "prepare netid insert");
+		goto err;
+	}
+	for (i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		bind_text(st, 1, serial);
+		bind_text(st, 2, ids[i].kind);
+		bind_text(st, 3, ids[i].value);
+		sqlite3_bind_int64(st, 4, now);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			reg_dberr(reg, err, errlen, "store network identifier");
+			goto err;
+		}
+	}
+	if (audit_append_locked(reg, now, actor, "netid", serial, NULL, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	sqlite3_finalize(st);
+	json_decref(j);
+	free(details);
+	return 0;
+bad:
+	errf(err, errlen, "registry: network identifier %zu is not a valid mac, client-id "
+	    "or duid in lower-case hex", i + 1);
+	return -1;
+oom:
+	errf(err, errlen, "registry: out of memory");
+	goto out;
+err:
+	reg_rollback(reg);
+out:
+	sqlite3_finalize(st);
+	json_decref(j);
+	free(details);
+	return -1;
+}
+
+int
+registry_revoked_netids_foreach(struct registry *reg,
+    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
+    size_t errlen)
+{
+	struct reg_cb c = { .fn.netid = cb, .arg = arg };
+
+	/* Keep identical to REVOKED_DB_QUERY in dhcp-hook/revoked_db.h (the hook's reader). */
+	return reg_rows(reg, "SELECT n.kind, n.value FROM netids n "
+	    "WHERE EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
+	    "AND b.state = 'revoked') "
+	    "AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.serial = n.serial "
+	    "AND b.state = 'active') "
+	    "ORDER BY n.kind, n.value", NULL, NULL, netid_row, &c,
+	    "list revoked network identifiers", err, errlen);
+}

@@ -1,0 +1,252 @@
+/*
+ * registry: latchkey's durable store of claims, bindings, issued certificates and the
+ * hash-chained audit log. SQLite in WAL mode; no SQLite type leaves registry.c, so a
+ * PostgreSQL backend can sit behind the same interface later.
+ *
+ * Schema (versioned in PRAGMA user_version, migrations applied in order on open):
+ *   claims(serial PK, claimed_at, actor)
+ *   bindings(id PK, serial, domain, idevid_fp, authorized_by, state 'active'|'revoked',
+ *            created_at, revoked_at, reason, revoked_by)      -- at most one active per serial
+ *   certificates(cert_serial PK hex, binding_id, device_serial, not_before, not_after,
+ *            issued_at, der, revoked_at, reason)
+ *   audit(id PK, at, actor, action, subject, reason, details, prev_hash, hash)
+ *            hash = hex SHA-256 over prev_hash|at|actor|action|subject|reason|details
+ *            (fields separated by 0x1f, prev_hash "" for the first row)
+ * Times are Unix seconds (int64). Durability: synchronous=FULL unless REGISTRY_FAST.
+ *
+ * All functions return 0 on success and -1 with a one-line err, unless stated otherwise.
+ * One struct registry per thread.
+ */
+#ifndef LATCHKEY_REGISTRY_H
+#define LATCHKEY_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "enroll/common/netid.h"
+
+#define REGISTRY_CREATE	0x01	/* create the file and schema if missing */
+#define REGISTRY_RDONLY	0x02
+#define REGISTRY_FAST	0x04	/* synchronous=NORMAL (benchmarks/tests only) */
+
+struct registry;
+
+struct registry_binding {
+	int64_t	id;
+	char	serial[64];
+	char	domain[256];
+	char	idevid_fp[80];
+	char	authorized_by[128];	/* "claim:<actor>" or "auto-accept:<manufacturer>" */
+	char	state[16];		/* "active" or "revoked" */
+	int64_t	created_at;
+	int64_t	revoked_at;		/* 0 if not revoked */
+	char	reason[128];
+	char	revoked_by[64];
+};
+
+struct registry_cert {
+	char	cert_serial[64];	/* hex, uppercase */
+	int64_t	binding_id;
+	char	device_serial[64];
+	int64_t	not_before, not_after, issued_at, revoked_at;
+	char	reason[128];
+};
+
+/* One enrollment, written in one transaction by registry_enroll_commit(). */
+struct registry_enrollment {
+	const char	*device_serial;
+	const char	*domain;
+	const char	*idevid_fp;	/* IDevID fingerprint (simpleenroll) or NULL (reenroll) */
+	const char	*authorized_by;
+	const char	*cert_serial;	/* hex */
+	int64_t		not_before, not_after;
+	const unsigned char *cert_der;
+	size_t		cert_len;
+	const char	*actor;		/* audit actor, e.g. "device:<serial>" */
+	const char	*action;	/* "enroll" or "reenroll" */
+	const char	*details;	/* audit details (JSON text) or NULL */
+	int		 require_claim;	/* refuse if the serial is no longer claimed */
+	/* Filled in by registry_enroll_commit_many(). */
+	int		 committed;
+	int		 refused;	/* not committed by policy: claim withdrawn, binding revoked */
+	int64_t		 binding_id;
+	char		 err[256];
+};
+
+struct registry *registry_open(const char *path, int flags, char *err, size_t errlen);
+void	registry_close(struct registry *reg);	/* NULL safe */
+
+/* Claims. registry_claim returns 1 when the serial was already claimed (not an error). */
+int	registry_claim(struct registry *reg, const char *serial, const char *actor,
+	    char *err, size_t errlen);
+/* Returns 1 when nothing was claimed under serial. */
+int	registry_unclaim(struct registry *reg, const char *serial, const char *actor,
+	    char *err, size_t errlen);
+/* 1 claimed, 0 not claimed, -1 error. */
+int	registry_claim_exists(struct registry *reg, const char *serial, char *err, size_t errlen);
+
+/*
+ * The binding of serial: the active one if any, else the most recent. 1 found, 0 none,
+ * -1 error.
+ */
+int	registry_binding_get(struct registry *reg, const char *serial,
+	    struct registry_binding *out, char *err, size_t errlen);
+
+/*
+ * Commit one enrollment durably in a single transaction: create the binding if the serial
+ * has no active binding (simpleenroll) or reuse the active one, insert the certificate, and
+ * append the audit entry. On success *binding_id is the binding's id. Returns 0 before the
+ * caller may answer the device.
+ */
+int	registry_enroll_commit(struct registry *reg, const struct registry_enrollment *e,
+	    int64_t *binding_id, char *err, size_t errlen);
+
+/*
+ * Group commit: the n enrollments in one transaction, so one sync makes them all durable.
+ * Each is done in full or not at all (a savepoint each): e[i].committed and binding_id, or
+ * e[i].err. Returns how many were committed, or -1 when the transaction itself failed and
+ * none was (err, and each e[i].err, say why).
+ */
+int	registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e,
+	    size_t n, char *err, size_t errlen);
+
+/* The certificate with this serial (hex). 1 found, 0 none, -1 error. */
+int	registry_cert_get(struct registry *reg, const char *cert_serial,
+	    struct registry_cert *out, char *err, size_t errlen);
+/* Count certificates of a binding (for tests and `show`). */
+int	registry_cert_count(struct registry *reg, int64_t binding_id, int *n, char *err,
+	    size_t errlen);
+
+/* Append one audit entry (hash-chained). */
+int	registry_audit(struct registry *reg, const char *actor, const char *action,
+	    const char *subject, const char *reason, const char *details, char *err,
+	    size_t errlen);
+/*
+ * Recompute the whole chain. Returns 0 when intact; 1 when broken, with *bad_id the first
+ * entry whose hash or link does not match; -1 on error.
+ */
+int	registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t errlen);
+
+struct registry_audit_entry {
+	int64_t		id, at;
+	const char	*actor, *action, *subject, *reason, *details, *hash;
+};
+
+/* Iterate. The callback returns 0 to continue, non-zero to stop (returned as is). */
+typedef int (*registry_binding_cb)(const struct registry_binding *b, void *arg);
+typedef int (*registry_cert_cb)(const struct registry_cert *c, void *arg);
+typedef int (*registry_audit_cb)(const struct registry_audit_entry *e, void *arg);
+
+struct registry_filter {
+	const char	*state;		/* NULL = any */
+	const char	*serial;	/* NULL = any */
+	int64_t		since;		/* 0 = any */
+};
+
+int	registry_binding_foreach(struct registry *reg, const struct registry_filter *f,
+	    registry_binding_cb cb, void *arg, char *err, size_t errlen);
+int	registry_cert_foreach(struct registry *reg, int64_t binding_id, registry_cert_cb cb,
+	    void *arg, char *err, size_t errlen);
+int	registry_audit_foreach(struct registry *reg, int64_t since, registry_audit_cb cb,
+	    void *arg, char *err, size_t errlen);
+/* Claimed serials with no active binding yet are listed by this one. */
+int	registry_claim_foreach(struct registry *reg,
+	    int (*cb)(const char *serial, int64_t claimed_at, const char *actor, void *arg),
+	    void *arg, char *err, size_t errlen);
+
+/*
+ * Revoke serial's active binding in one transaction: the binding becomes 'revoked'
+ * (revoked_at, reason, revoked_by = actor), all its certificates are marked revoked with
+ * the same reason, the claim is deleted and a "revoke" audit entry is appended. On success
+ * *binding_id (may be NULL) is the revoked binding's id. Returns 1 when serial has no
+ * active binding.
+ */
+int	registry_binding_revoke(struct registry *reg, const char *serial, const char *reason,
+	    const char *actor, int64_t *binding_id, char *err, size_t errlen);
+
+/* Every revoked certificate, for the CRL (cb as for registry_cert_foreach). */
+int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg,
+	    char *err, size_t errlen);
+/*
+ * How many certificates are revoked and the latest revocation time, from an index: a
+ * certificate is revoked once and never un-revoked, so the revoked set changed exactly when
+ * these did. 0 ok, -1 with err.
+ */
+int	registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest,
+	    char *err, size_t errlen);
+/*
+ * A number that changes whenever another connection (latchkeyctl, another worker) committed
+ * something since the last call on this one (SQLite's PRAGMA data_version): cheap change
+ * detection for caches. 0 ok, -1 with err.
+ */
+int	registry_data_version(struct registry *reg, int64_t *version, char *err,
+	    size_t errlen);
+
+/*
+ * BRSKI vouchers (schema v2, added for RFC 8995; brski):
+ *   vouchers(id PK, serial, masa_url, nonce, assertion, created_at, expires_on, pinned_fp,
+ *            der, voucher_status, voucher_reason, enroll_status, enroll_reason, status_at)
+ * Status values are "success" or "failure" (RFC 8995 §5.7, §5.9.4 telemetry), "" when the
+ * device has not reported.
+ */
+struct registry_voucher {
+	int64_t	id;
+	char	serial[64];
+	char	masa_url[512];
+	char	nonce[136];
+	char	assertion[16];
+	int64_t	created_at;
+	int64_t	expires_on;		/* 0 = none */
+	char	pinned_fp[80];		/* "sha256:..." of the pinned-domain-cert */
+	char	voucher_status[16];
+	char	voucher_reason[256];
+	char	enroll_status[16];
+	char	enroll_reason[256];
+	int64_t	status_at;
+};
+
+/* Store a voucher (CMS DER) for v->serial and append a "voucher" audit entry, in one
+ * transaction. created_at and the status fields of v are ignored. */
+int	registry_voucher_add(struct registry *reg, const struct registry_voucher *v,
+	    const unsigned char *der, size_t len, const char *actor, const char *details,
+	    int64_t *id, char *err, size_t errlen);
+/*
+ * Record the device's voucher_status (kind "voucher") or enrollstatus (kind "enroll") on
+ * serial's latest voucher and append a "<kind>-status" audit entry. Returns 1 (the audit
+ * entry is still written) when serial has no voucher.
+ */
+int	registry_voucher_status(struct registry *reg, const char *serial, const char *kind,
+	    int ok, const char *reason, const char *actor, const char *details, char *err,
+	    size_t errlen);
+/* serial's latest voucher: 1 found, 0 none, -1 error. */
+int	registry_voucher_get(struct registry *reg, const char *serial,
+	    struct registry_voucher *out, char *err, size_t errlen);
+
+/*
+ * Network identifiers (schema v3, added for the Kea hook's revoked class; kea):
+ *   netids(serial, kind 'mac'|'client-id'|'duid', value, reported_at, PK (kind, value))
+ * value is lower-case hex without separators: mac 6 octets, client-id (DHCPv4 option 61
+ * data) 2..255, duid (DHCPv6 option 1 data) 2..130. An identifier belongs to whoever
+ * reported it last. Identifiers are the client's own claim and spoofable: they feed a
+ * quarantine convenience, never an access decision.
+ */
+#define REGISTRY_NETID_MAX	NETID_MAX	/* identifiers in one report (common/netid.h) */
+
+struct registry_netid {
+	const char	*kind;
+	const char	*value;
+};
+
+/* Store n (0..REGISTRY_NETID_MAX) identifiers for serial (each taken over from any other
+ * device) and append a "netid" audit entry listing them, in one transaction. */
+int	registry_netid_report(struct registry *reg, const char *serial,
+	    const struct registry_netid *ids, size_t n, const char *actor, char *err,
+	    size_t errlen);
+/* Every identifier whose device has a revoked binding and no active one (what the Kea hook
+ * loads; dhcp-hook/revoked_db.h runs the same query), ordered by kind and value. cb returns
+ * 0 to continue, non-zero to stop (returned as is). */
+int	registry_revoked_netids_foreach(struct registry *reg,
+	    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
+	    size_t errlen);
+
+#endif
