@@ -1,0 +1,500 @@
+/*
+ * frontend: latchkeyd's HTTPS side (see latchkeyd.h). TLS through bufferevent_openssl,
+ * HTTP through libevent's evhttp; each request is routed to the engine that decides it
+ * (registrar.c for EST and the latchkey endpoints, brski.c, masa.c) and its answer sent,
+ * issued enrollments once their group commit is durable.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "certs/ocsp.h"
+#include "enroll/common/chanbind.h"
+#include "enroll/latchkeyd/brski.h"
+#include "enroll/latchkeyd/est.h"
+#include "enroll/latchkeyd/latchkeyd.h"
+#include "enroll/latchkeyd/log.h"
+#include "enroll/latchkeyd/masa.h"
+#include "enroll/latchkeyd/registrar.h"
+
+#define MAX_HEADERS_SIZE	8192
+#define OCSP_GET_PREFIX		LK_PREFIX "/ocsp/"
+
+/*
+ * No path validation in the handshake: the registrar engine validates the client certificate
+ * against its own anchors (manufacturers for enroll, the domain CA for reenroll) and answers
+ * 401/403 with the reason. TLS itself still checks the CertificateVerify signature, the proof
+ * that the client holds the certificate's key. Validating here too cost one ECDSA
+ * verification and a chain build per enrollment, for a verdict nobody read.
+ */
+static int
+verify_in_registrar(X509_STORE_CTX *x, void *arg)
+{
+	(void)x;
+	(void)arg;
+	return 1;
+}
+
+SSL_CTX *
+frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	STACK_OF(X509_NAME) *names;
+	size_t i;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto ossl;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all ephemeral. */
+	if (SSL_CTX_set_cipher_list(ctx,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
+		goto ossl;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_COMPRESSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		snprintf(err, errlen, "%.400s: cannot load the TLS certificate", cfg->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%.200s: cannot load the TLS key or it does not match %.200s",
+		    cfg->tls_key, cfg->tls_cert);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_in_registrar, NULL);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"latchkeyd", 9);
+	/*
+	 * No resumption: a device enrolls once per connection, and with OpenSSL 3.0 every
+	 * session ticket re-encodes and re-decodes the client's certificates (a third of the
+	 * server's CPU in the enrollment benchmark).
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	/* Tell clients which issuers we take (manufacturers, and our CA for reenroll). */
+	if ((names = sk_X509_NAME_new_null()) == NULL)
+		goto ossl;
+	for (i = 0; i < cfg->n_manufacturer_ca; i++)
+		SSL_add_file_cert_subjects_to_stack(names, cfg->manufacturer_ca[i]);
+	SSL_add_file_cert_subjects_to_stack(names, cfg->ca_cert);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	ERR_clear_error();
+	return ctx;
+ossl:
+	snprintf(err, errlen, "TLS setup: %s", ERR_reason_error_string(ERR_get_error()));
+fail:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+/*
+ * Per connection: a deadline for the next complete request. evhttp's idle-timeout restarts
+ * with every byte, so a client trickling a ClientHello or a request would hold its
+ * connection for ever (slowloris); this one does not move until a request is complete.
+ * It lives in the SSL's ex_data, so it ends with the connection whoever frees it.
+ */
+struct conn {
+	struct bufferevent	*bev;
+	struct event		*deadline;
+	int			 nodelay;	/* TCP_NODELAY set */
+};
+
+static int conn_idx = -1;
+
+static void
+conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct conn *c = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (c == NULL)
+		return;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+static void
+conn_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	evutil_socket_t s = bufferevent_getfd(c->bev);
+
+	(void)fd;
+	(void)ev;
+	log_debug("dropping a connection without a complete request in time");
+	/* evhttp sees the end of the stream and frees the connection itself */
+	if (s != -1)
+		shutdown(s, SHUT_RDWR);
+}
+
+static void
+conn_arm(struct daemon *d, struct conn *c)
+{
+	struct timeval tv = { (time_t)d->cfg.idle_timeout * 2, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
+static struct bufferevent *
+tls_bev(struct event_base *base, void *arg)
+{
+	struct daemon *d = arg;
+	struct bufferevent *bev;
+	struct conn *c;
+	SSL *ssl;
+
+	/*
+	 * evhttp falls back to a plaintext socket when this returns NULL: never let it.
+	 * These fail only when memory is exhausted; the supervisor restarts the worker.
+	 */
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->deadline = evtimer_new(base, conn_deadline, c)) == NULL ||
+	    (ssl = SSL_new(d->ctx)) == NULL)
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	if (SSL_set_ex_data(ssl, conn_idx, c) != 1) {
+		event_free(c->deadline);
+		free(c);
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	}
+	if ((bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatalx("cannot set up TLS for a new connection: out of memory");
+	c->bev = bev;
+	conn_arm(d, c);
+	return bev;
+}
+
+static void
+send_reply(struct evhttp_request *req, struct registrar_reply *rep)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(h, "Content-Type", rep->ctype != NULL ? rep->ctype :
+	    "text/plain; charset=utf-8");
+	if (rep->b64)
+		evhttp_add_header(h, "Content-Transfer-Encoding", "base64");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (rep->len > 0)
+		evbuffer_add(out, rep->body, rep->len);
+	evhttp_send_reply(req, rep->status, NULL, NULL);
+}
+
+static void
+send_error(struct evhttp_request *req, int status, const char *allow, const char *msg)
+{
+	struct registrar_reply rep;
+	size_t n = strlen(msg);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = status;
+	if ((rep.body = malloc(n + 1)) != NULL) {
+		memcpy(rep.body, msg, n);
+		rep.body[n] = '\n';
+		rep.len = n + 1;
+	}
+	if (allow != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	send_reply(req, &rep);
+	free(rep.body);
+}
+
+static void
+handle_ocsp_get(struct daemon *d, struct evhttp_request *req, const char *b64)
+{
+	struct registrar_reply rep;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char err[128];
+
+	if (ocsp_get_path_decode(b64, &der, &len, err, sizeof(err)) == -1) {
+		memset(&rep, 0, sizeof(rep));
+		rep.status = 200;
+		rep.ctype = "application/ocsp-response";
+		if (ocsp_error_response(OCSP_RSP_MALFORMED, (unsigned char **)&rep.body,
+		    &rep.len) == -1) {
+			send_error(req, 500, NULL, "internal error");
+			return;
+		}
+	} else
+		registrar_ocsp(d->reg, der, len, &rep);
+	free(der);
+	send_reply(req, &rep);
+	registrar_reply_free(&rep);
+}
+
+static void
+handle_request(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	struct registrar_peer peer;
+	struct registrar_reply rep;
+	struct evbuffer *in;
+	char label[EST_LABEL_MAX + 1], cb[CHANBIND_B64MAX], addr[80];
+	char *host = NULL;
+	ev_uint16_t port = 0;
+	enum est_op op;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *want;
+
+	d->requests++;
+	if (ssl != NULL) {
+		struct conn *c = SSL_get_ex_data(ssl, conn_idx);
+
+		if (c != NULL) {
+			conn_arm(d, c);	/* a complete request: the next one gets a new deadline */
+			if (!c->nodelay) {
+				/*
+				 * evhttp writes headers and body apart: without TCP_NODELAY
+				 * Nagle and the peer's delayed ACK add ~40 ms to every answer.
+				 */
+				int one = 1;
+				evutil_socket_t s = bufferevent_getfd(c->bev);
+
+				if (s != -1)
+					setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				c->nodelay = 1;
+			}
+		}
+	}
+	evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	/* BRSKI (RFC 8995) under /.well-known/brski/, and everything in the MASA role (brski) */
+	if (path != NULL && (d->masa != NULL ||
+	    strncmp(path, BRSKI_WELL_KNOWN, strlen(BRSKI_WELL_KNOWN)) == 0)) {
+		unsigned retry = 0;
+		char ra[16];
+
+		memset(&peer, 0, sizeof(peer));
+		peer.addr = addr;
+		if (ssl != NULL) {
+			peer.cert = SSL_get0_peer_certificate(ssl);
+			peer.chain = SSL_get_peer_cert_chain(ssl);
+		}
+		in = evhttp_request_get_input_buffer(req);
+		if (d->masa != NULL)
+			masa_handle(d->masa, path, cmd == EVHTTP_REQ_POST,
+			    evhttp_find_header(evhttp_request_get_input_headers(req),
+			    "Content-Type"), evbuffer_pullup(in, -1), evbuffer_get_length(in),
+			    &peer, &rep);
+		else
+			brski_handle(d->brski, path, cmd == EVHTTP_REQ_POST,
+			    evhttp_find_header(evhttp_request_get_input_headers(req),
+			    "Content-Type"), evbuffer_pullup(in, -1), evbuffer_get_length(in),
+			    &peer, &rep, &retry);
+		if (retry > 0) {
+			snprintf(ra, sizeof(ra), "%u", retry);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			    ra);
+		}
+		log_debug("%s: %d %s", addr, rep.status, path);
+		send_reply(req, &rep);
+		registrar_reply_free(&rep);
+		return;
+	}
+	/* OCSP GET form (RFC 6960 A.1): /.well-known/latchkey/ocsp/<url-encoded base64> */
+	if (path != NULL && cmd == EVHTTP_REQ_GET && strncmp(path, OCSP_GET_PREFIX,
+	    sizeof(OCSP_GET_PREFIX) - 1) == 0) {
+		handle_ocsp_get(d, req, path + sizeof(OCSP_GET_PREFIX) - 1);
+		return;
+	}
+	if (path == NULL || est_route(path, &op, label) != 0) {
+		log_debug("%s: 404 %s", addr, path != NULL ? path : "(bad URI)");
+		send_error(req, 404, NULL, "not found");
+		return;
+	}
+	want = est_op_method(op);
+	if (!((cmd == EVHTTP_REQ_GET && strcmp(want, "GET") == 0) ||
+	    (cmd == EVHTTP_REQ_POST && strcmp(want, "POST") == 0))) {
+		send_error(req, 405, want, strcmp(want, "GET") == 0 ?
+		    "method not allowed: use GET" : "method not allowed: use POST");
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = addr;
+	if (ssl != NULL) {
+		peer.cert = SSL_get0_peer_certificate(ssl);
+		peer.chain = SSL_get_peer_cert_chain(ssl);
+		/* Only an enrollment's CSR carries the binding (RFC 7030 §3.5). */
+		if ((op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
+		    chanbind_b64(ssl, 1, cb) == 0)
+			peer.chanbind = cb;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	registrar_handle(d->reg, op, label,
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
+	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, req, &rep);
+	if (rep.status == 0) {
+		/*
+		 * Issued, waiting for the group commit: it runs once this pass of the event
+		 * loop has handled what else is ready, so every enrollment finished meanwhile
+		 * shares one transaction and one sync. If the client goes away before that,
+		 * evhttp keeps the request for us and frees it when we answer.
+		 */
+		event_active(d->commit_ev, 0, 0);
+		return;
+	}
+	log_debug("%s: %d %s%s%s", addr, rep.status, label, label[0] ? "/" : "",
+	    est_op_name(op));
+	send_reply(req, &rep);
+	registrar_reply_free(&rep);
+}
+
+static void
+commit_done(void *tag, struct registrar_reply *rep, void *arg)
+{
+	(void)arg;
+	log_debug("%d enrollment", rep->status);
+	send_reply(tag, rep);
+}
+
+static void
+on_commit(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	size_t n;
+
+	(void)fd;
+	(void)ev;
+	if ((n = registrar_commit(d->reg, commit_done, d)) > 0) {
+		d->commits++;
+		d->committed += n;
+	}
+}
+
+/*
+ * Out of descriptors (EMFILE/ENFILE), accept() fails at once and the listener would spin at
+ * full CPU; stop accepting for 100 ms instead. The clients wait in the backlog and the
+ * per-request deadline frees descriptors held by slow ones.
+ */
+static struct daemon *accept_daemon;
+
+static void
+on_accept_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)ev;
+	evconnlistener_enable(d->listener);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct daemon *d = accept_daemon;
+	struct timeval tv = { 0, 100000 };
+	static time_t last;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	if (d == NULL)
+		return;
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		if (time(NULL) != last) {
+			last = time(NULL);
+			log_warnx("accept: %s; pausing new connections", strerror(e));
+		}
+		evconnlistener_disable(l);
+		evtimer_add(d->accept_pause, &tv);
+	} else
+		log_debug("accept: %s", strerror(e));
+}
+
+void
+frontend_start(struct daemon *d, int fd)
+{
+	struct evhttp_bound_socket *bound;
+	char err[512];
+
+	if (conn_idx == -1 &&
+	    (conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_ex_free)) == -1)
+		fatalx("SSL_get_ex_new_index failed");
+	if ((d->http = evhttp_new(d->base)) == NULL)
+		fatalx("libevent initialisation failed");
+	accept_daemon = d;
+	evhttp_set_bevcb(d->http, tls_bev, d);
+	evhttp_set_gencb(d->http, handle_request, d);
+	evhttp_set_max_headers_size(d->http, MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg.max_body);
+	evhttp_set_timeout(d->http, (int)d->cfg.idle_timeout);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	if ((bound = evhttp_accept_socket_with_handle(d->http, fd)) == NULL)
+		fatalx("cannot accept on the listening socket");
+	d->listener = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(d->listener, on_accept_error);
+	if ((d->accept_pause = evtimer_new(d->base, on_accept_resume, d)) == NULL ||
+	    (d->commit_ev = event_new(d->base, -1, 0, on_commit, d)) == NULL)
+		fatalx("libevent initialisation failed");
+	if (d->reg != NULL) {
+		int efd = registrar_committer_start(d->reg, err, sizeof(err));
+
+		if (efd == -1)
+			fatalx("%s", err);
+		if ((d->committed_ev = event_new(d->base, efd, EV_READ | EV_PERSIST, on_commit,
+		    d)) == NULL || event_add(d->committed_ev, NULL) == -1)
+			fatalx("libevent initialisation failed");
+	}
+}
+
+void
+frontend_drain(struct daemon *d)
+{
+	struct timeval tv = { 0, 200000 };
+
+	if (d->reg == NULL || registrar_pending(d->reg) == 0)
+		return;
+	/* Stopping with enrollments in the commit: no new connections, 200 ms to send. */
+	evconnlistener_disable(d->listener);
+	registrar_drain(d->reg, commit_done, d);
+	event_base_loopexit(d->base, &tv);
+	event_base_dispatch(d->base);
+	registrar_drain(d->reg, commit_done, d);	/* durable, if not answered */
+}
+
+void
+frontend_stop(struct daemon *d)
+{
+	if (d->accept_pause != NULL)
+		event_free(d->accept_pause);
+	if (d->commit_ev != NULL)
+		event_free(d->commit_ev);
+	if (d->committed_ev != NULL)
+		event_free(d->committed_ev);
+	d->accept_pause = d->commit_ev = d->committed_ev = NULL;
+	if (d->http != NULL)
+		evhttp_free(d->http);
+	d->http = NULL;
+	accept_daemon = NULL;
+}

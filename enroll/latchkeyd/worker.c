@@ -1,0 +1,293 @@
+/*
+ * worker: one latchkeyd worker process (see latchkeyd.h): its engines (the registrar with
+ * its signer and registry connection, and BRSKI; or the MASA), its event loop, and on
+ * worker 0 the duties done once per daemon: the CRL file, the latches of revoked devices
+ * and the mDNS announcements.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "certs/pki.h"
+#include "enroll/latch/latchmgr.h"
+#include "enroll/latchkeyd/brski.h"
+#include "enroll/latchkeyd/latchkeyd.h"
+#include "enroll/latchkeyd/log.h"
+#include "enroll/latchkeyd/masa.h"
+#include "enroll/latchkeyd/registrar.h"
+#include "mdns/announce.h"
+#include "mdns/txt.h"
+
+static void
+latch_log(void *arg, const char *line)
+{
+	(void)arg;
+	log_info("latch: %s", line);
+}
+
+/* libevent's own messages, through our log and never more than a few a second. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	static time_t last;
+	static int n;
+	time_t now = time(NULL);
+
+	if (now != last) {
+		last = now;
+		n = 0;
+	}
+	if (++n > 5)
+		return;
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
+/* Worker 0, latch = yes: the registrar side of RFC 5660 latches over charon's VICI. */
+static void
+latch_start(struct daemon *d)
+{
+	struct latchmgr_conf lc;
+	char err[256] = "";
+
+	memset(&lc, 0, sizeof(lc));
+	lc.vici_uri = d->cfg.vici_socket[0] != '\0' ? d->cfg.vici_socket : NULL;
+	lc.cert_file = d->cfg.tls_cert;
+	lc.key_file = d->cfg.tls_key;
+	lc.ca_file = d->cfg.ca_cert;
+	lc.local_addr = d->cfg.latch_local[0] != '\0' ? d->cfg.latch_local : NULL;
+	lc.local_ts = d->cfg.latch_local_ts[0] != '\0' ? d->cfg.latch_local_ts : NULL;
+	lc.remote_ts = d->cfg.latch_remote_ts[0] != '\0' ? d->cfg.latch_remote_ts : NULL;
+	lc.tunnel = d->cfg.latch_tunnel;
+	lc.disposition = (enum latch_disposition)d->cfg.latch_disposition;
+	lc.state_file = d->cfg.latch_state[0] != '\0' ? d->cfg.latch_state : NULL;
+	lc.control_path = d->cfg.latch_control[0] != '\0' ? d->cfg.latch_control : NULL;
+	if ((d->latch = latchmgr_new(&lc, d->base, err, sizeof(err))) == NULL)
+		fatalx("latch: %s", err);
+	latchmgr_set_log(d->latch, latch_log, d);
+	if (latchmgr_connected(d->latch))
+		log_info("latch: manager connected to charon");
+	else
+		log_warnx("latch: charon not reachable yet%s%s (retrying)", err[0] ? ": " : "",
+		    err);
+}
+
+/* A revocation closes the device's latches and terminates its SAs (RFC 5660 CLOSED). */
+static void
+latch_revocations(struct daemon *d)
+{
+	char *s, err[256];
+	json_t *arr, *o;
+	const char *serial, *state;
+	size_t i;
+
+	if ((s = latchmgr_state_json(d->latch, NULL)) == NULL)
+		return;
+	arr = json_loads(s, 0, NULL);
+	free(s);
+	json_array_foreach(arr, i, o) {
+		serial = json_string_value(json_object_get(o, "serial"));
+		state = json_string_value(json_object_get(o, "state"));
+		if (serial == NULL || serial[0] == '\0' || state == NULL ||
+		    strcmp(state, "CLOSED") == 0 || registrar_binding_revoked(d->reg, serial) != 1)
+			continue;
+		if (latchmgr_close_device(d->latch, serial, err, sizeof(err)) < 0)
+			log_warnx("latch: closing %s: %s", serial, err);
+		else
+			log_info("latch: %s revoked: latch closed, SAs terminated", serial);
+	}
+	json_decref(arr);
+}
+
+/*
+ * Worker 0, every 250 ms: keep the CRL file current and close the latches of revoked
+ * devices. Only another connection can revoke, so this costs one PRAGMA when nothing changed.
+ */
+static void
+on_crl_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	char err[256];
+	int rc;
+
+	(void)fd;
+	(void)ev;
+	if ((rc = registrar_crl_publish(d->reg, d->cfg.crl_file, err, sizeof(err))) == -1)
+		log_warnx("CRL %s: %s", d->cfg.crl_file, err);
+	else if (rc == 1) {
+		if (d->cfg.crl_file[0] != '\0')
+			log_debug("CRL written to %s", d->cfg.crl_file);
+		if (d->latch != NULL)
+			latch_revocations(d);
+	}
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)ev;
+	log_info("received signal %d, stopping", (int)sig);
+	event_base_loopexit(d->base, NULL);
+}
+
+/* The announcer's state changes, logged here (library code does not log). */
+static void
+mdns_status(void *arg, enum mdns_announce_state st, const char *msg)
+{
+	(void)arg;
+	switch (st) {
+	case MDNS_ANNOUNCE_ERROR:
+	case MDNS_ANNOUNCE_DISCONNECTED:
+		log_warnx("mdns: %s", msg);
+		break;
+	case MDNS_ANNOUNCE_ESTABLISHED:
+	case MDNS_ANNOUNCE_COLLISION:
+		log_info("mdns: %s", msg);
+		break;
+	default:
+		log_debug("mdns: %s", msg);
+		break;
+	}
+}
+
+/*
+ * Announce the registrar over mDNS: _brski-registrar._tcp and, as its own join proxy on this
+ * link, _brski-proxy._tcp (RFC 8995 §4.1, §4.2), plus the configured posture and update
+ * servers, with TXT txtvers, rt, path, pri, dom, cafp (mdns/txt.h). Announced over the IP
+ * version the registrar listens on; not in the MASA role (it is no registrar). Only a bad configuration is fatal; a missing
+ * avahi-daemon is waited for (and a restarted one re-registered) by the announcer.
+ */
+static struct mdns_announce *
+mdns_start(struct daemon *d)
+{
+	struct mdns_service s[4];
+	struct mdns_announce *a;
+	struct in6_addr a6;
+	struct in_addr a4;
+	X509 *ca;
+	char name[MDNS_NAME_MAX + 1], fp[PKI_FP_LEN], err[512];
+	char paths[2][CONFIG_URL];
+	int family = AF_UNSPEC;
+	size_t i, n = 0;
+
+	if (d->cfg.mdns_name[0] != '\0')
+		snprintf(name, sizeof(name), "%s", d->cfg.mdns_name);
+	else
+		snprintf(name, sizeof(name), "latchkey registrar %.44s", d->cfg.domain);
+	if ((ca = pki_cert_read(d->cfg.ca_cert, err, sizeof(err))) == NULL ||
+	    pki_cert_fingerprint(ca, fp) == -1)
+		fatalx("mdns: cannot fingerprint the domain CA %s", d->cfg.ca_cert);
+	X509_free(ca);
+	if (inet_pton(AF_INET, d->cfg.listen_addr, &a4) == 1) {
+		family = AF_INET;
+		if ((ntohl(a4.s_addr) >> 24) == 127)
+			log_warnx("mdns: listening on loopback %s: devices cannot reach it",
+			    d->cfg.listen_addr);
+	} else if (inet_pton(AF_INET6, d->cfg.listen_addr, &a6) == 1 &&
+	    !IN6_IS_ADDR_UNSPECIFIED(&a6))
+		family = AF_INET6;
+	memset(s, 0, sizeof(s));
+	for (i = 0; i < 2; i++) {
+		s[n].type = i == 0 ? MDNS_TYPE_REGISTRAR : MDNS_TYPE_PROXY;
+		s[n].port = d->cfg.listen_port;
+		s[n].family = family;
+		/* RFC 8995 §5: voucher requests are served in the registrar role. */
+		s[n].rt = d->brski != NULL ? TXT_RT_EST_TLS "," TXT_RT_BRSKI : TXT_RT_EST_TLS;
+		s[n].path = TXT_DEFAULT_PATH;
+		s[n].pri = TXT_DEFAULT_PRI;
+		s[n].dom = d->cfg.domain;
+		s[n].cafp = fp;
+		n++;
+	}
+	for (i = 0; i < 2; i++) {
+		const char *url = i == 0 ? d->cfg.posture_url : d->cfg.update_url;
+
+		if (url[0] == '\0')
+			continue;
+		s[n].type = i == 0 ? MDNS_TYPE_POSTURE : MDNS_TYPE_UPDATE;
+		s[n].family = AF_UNSPEC;
+		s[n].pri = -1;
+		s[n].dom = d->cfg.domain;
+		s[n].cafp = fp;
+		if (mdns_service_set_url(&s[n], url, paths[i], sizeof(paths[i]), err,
+		    sizeof(err)) == -1)
+			fatalx("mdns: %s", err);
+		n++;
+	}
+	if ((a = mdns_announce_new(d->base, name, s, n, mdns_status, d, err,
+	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+	return a;
+}
+
+/* One worker: its own engines and event loop, until SIGTERM or SIGINT. */
+int
+worker_run(struct daemon *d, int fd)
+{
+	struct event *sigterm = NULL, *sigint = NULL;
+	char err[512];
+
+	if (d->cfg.role == CONFIG_ROLE_MASA) {
+		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
+	} else {
+		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
+		if ((d->brski = brski_new(&d->cfg, registrar_idevids(d->reg), err,
+		    sizeof(err))) == NULL)
+			fatalx("%s", err);
+	}
+	event_set_log_callback(libevent_log);
+	if ((d->base = event_base_new()) == NULL)
+		fatalx("libevent initialisation failed");
+	frontend_start(d, fd);
+	if (d->worker == 0 && d->reg != NULL && d->cfg.latch)
+		latch_start(d);
+	if (d->worker == 0 && d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
+		struct timeval tv = { 0, 250000 };
+
+		if ((d->crl_timer = event_new(d->base, -1, EV_PERSIST, on_crl_timer, d)) == NULL ||
+		    event_add(d->crl_timer, &tv) == -1)
+			fatalx("cannot start the CRL timer");
+		on_crl_timer(-1, 0, d);
+	}
+	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
+	    event_add(sigint, NULL))
+		fatalx("cannot install signal handlers");
+	if (d->cfg.mdns && d->worker == 0 && d->cfg.role == CONFIG_ROLE_REGISTRAR)
+		d->mdns = mdns_start(d);
+
+	event_base_dispatch(d->base);
+	frontend_drain(d);
+
+	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
+	event_free(sigterm);
+	event_free(sigint);
+	if (d->crl_timer != NULL)
+		event_free(d->crl_timer);
+	latchmgr_free(d->latch);
+	frontend_stop(d);
+	event_base_free(d->base);
+	brski_free(d->brski);		/* borrows the registrar's IDevID store */
+	registrar_free(d->reg);
+	masa_free(d->masa);
+	SSL_CTX_free(d->ctx);
+	log_info("worker stopped after %lu requests; %lu enrollments in %lu commits",
+	    d->requests, d->committed, d->commits);
+	return 0;
+}
