@@ -68,10 +68,12 @@ KEA_HOOK := $(if $(HOOKCC_SRC),$(if $(wildcard /usr/include/kea/hooks/hooks.h),$
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
-all: $(PROGS) $(KEA_HOOK) $(UNIT_BINS) $(BENCH_BINS)
+all: $(PROGS) $(KEA_HOOK) $(UNIT_BINS) $(TOOL_BINS) $(BENCH_BINS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -102,6 +104,11 @@ $(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) $(patsu
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/tests/unit/testutil.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/obj/tests/unit/testutil.o -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(PKG_LIBS) $(LDLIBS) -lcmocka
+
+# Test clients (tests/tools/): built with the tests, never installed.
+$(B)/tools/%: $(B)/obj/tests/tools/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(PKG_LIBS) $(LDLIBS)
 
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)

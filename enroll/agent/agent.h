@@ -57,7 +57,8 @@
  */
 #define AGENT_BACKOFF_MAX	60		/* seconds, bound of the doubling back-off */
 
-/* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use. */
+/* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use; the
+ * others serve the test client tests/tools/enroll_chanbind (no option of latchkey sets them). */
 enum agent_chanbind {
 	AGENT_CB_NORMAL = 0,	/* this connection's binding (RFC 7030 §3.5) */
 	AGENT_CB_NONE,		/* testing: no challengePassword at all */

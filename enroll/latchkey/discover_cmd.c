@@ -1,5 +1,5 @@
 /* discover_cmd: `latchkey discover`; see discover_cmd.h. */
-#include "enroll/latchkey/discover_cmd.h"
+#include "enroll/latchkey/commands.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -16,11 +16,10 @@
 #include <jansson.h>
 
 #include "enroll/latch/latch.h"
-#include "enroll/latchkey/latch_cmd.h"
+#include "enroll/latchkey/commands.h"
 #include "enroll/latch/charon.h"
 #include "enroll/latch/latchmgr.h"
 
-#define EXIT_USAGE	2
 
 static const char latch_help[] =
 "usage: latchkey latch --peer ADDR [--ldevid DIR] [--vici URI] [options]\n"
@@ -583,7 +582,7 @@ latch_status(const struct latch_args *a)
 }
 
 int
-latch_cmd_main(int argc, char **argv)
+cmd_latch(int argc, char **argv)
 {
 	struct latch_args *a;
 	int rc;

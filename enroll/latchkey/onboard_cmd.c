@@ -1,5 +1,5 @@
 /* onboard_cmd: `latchkey onboard`; see onboard_cmd.h and onboard.h. */
-#include "enroll/latchkey/onboard_cmd.h"
+#include "enroll/latchkey/commands.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -245,7 +245,7 @@ onboard_print_json(const char *result, const char *dir, const struct onboard_rec
 }
 
 int
-onboard_cmd_main(int argc, char **argv)
+cmd_onboard(int argc, char **argv)
 {
 	const char *env[ONBOARD_ENV_MAX];
 	char idevid[AGENT_PATH_MAX], idkey[AGENT_PATH_MAX], anchor[AGENT_PATH_MAX];

@@ -4,7 +4,7 @@
  * registrar GET /.well-known/latchkey/status with the LDevID as client certificate, so the
  * device learns whether its binding is still active, or was revoked and why.
  */
-#include "enroll/latchkey/status_cmd.h"
+#include "enroll/latchkey/commands.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -150,7 +150,7 @@ jstr(json_t *o, const char *k)
 }
 
 int
-status_cmd_main(int argc, char **argv)
+cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "out", required_argument, NULL, 'o' },

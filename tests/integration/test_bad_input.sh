@@ -133,12 +133,19 @@ for row in "${rows[@]}"; do
 	fi
 done
 
-# Serial mismatch needs the channel binding right, so it goes through our agent's test option:
-# device 0 asking for a certificate with device 1's serial is what a CSR swap looks like;
-# use the agent's --bad-channel-binding to show the agent path too.
-latchkey enroll --server "$URL" --idevid "$D0/idevid.pem" --idevid-key "$D0/idevid.key" \
-    --ca "$T/reg/domain-ca.pem" --out "$T/cbbad" --bad-channel-binding >"$T/cbbad.out" 2>&1
+# The agent's own code path with a wrong binding (the test client tests/tools/enroll_chanbind;
+# the shipped latchkey has no such switch). Device 0 asking for a certificate with device 1's
+# serial is what a CSR swap looks like.
+"$LK_BIN/tools/enroll_chanbind" bad --server "$URL" --idevid "$D0/idevid.pem" \
+    --idevid-key "$D0/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/cbbad" \
+    >"$T/cbbad.out" 2>&1
 check "agent with a wrong binding: refused 403" grep -q "403.*channel binding" "$T/cbbad.out"
+"$LK_BIN/tools/enroll_chanbind" none --server "$URL" --idevid "$D0/idevid.pem" \
+    --idevid-key "$D0/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/cbnone" \
+    >"$T/cbnone.out" 2>&1
+check "agent without a binding: refused 403" grep -q "403.*channel binding" "$T/cbnone.out"
+check "the shipped agent has no binding switch" \
+    sh -c "! latchkey enroll --help | grep -q channel-binding"
 # serial mismatch: optional binding lets a curl CSR with another serial reach the check
 it_stop_registrar
 echo "channel-binding = optional" >>"$T/reg/latchkeyd.conf"
