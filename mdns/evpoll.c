@@ -12,7 +12,6 @@
 struct mdns_evpoll {
 	AvahiPoll		 api;		/* first: api.userdata points back at us */
 	struct event_base	*base;
-	size_t			 live;		/* watches + timeouts allocated */
 };
 
 struct AvahiWatch {
@@ -96,7 +95,6 @@ ep_watch_new(const AvahiPoll *api, int fd, AvahiWatchEvent event, AvahiWatchCall
 		free(w);
 		return NULL;
 	}
-	ep->live++;
 	return w;
 }
 
@@ -128,7 +126,6 @@ ep_watch_free(AvahiWatch *w)
 		return;
 	if (w->ev != NULL)
 		event_free(w->ev);
-	w->ep->live--;
 	free(w);
 }
 
@@ -177,7 +174,6 @@ ep_timeout_new(const AvahiPoll *api, const struct timeval *tv, AvahiTimeoutCallb
 		return NULL;
 	}
 	timeout_arm(t, tv);
-	ep->live++;
 	return t;
 }
 
@@ -193,7 +189,6 @@ ep_timeout_free(AvahiTimeout *t)
 	if (t == NULL)
 		return;
 	event_free(t->ev);
-	t->ep->live--;
 	free(t);
 }
 
@@ -223,12 +218,6 @@ const struct AvahiPoll *
 mdns_evpoll_get(struct mdns_evpoll *ep)
 {
 	return &ep->api;
-}
-
-size_t
-mdns_evpoll_count(const struct mdns_evpoll *ep)
-{
-	return ep != NULL ? ep->live : 0;
 }
 
 void

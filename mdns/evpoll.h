@@ -27,11 +27,6 @@ struct mdns_evpoll	*mdns_evpoll_new(struct event_base *base, char *err, size_t e
 /* The AvahiPoll vtable to hand to avahi_client_new(); owned by ep. */
 const struct AvahiPoll	*mdns_evpoll_get(struct mdns_evpoll *ep);
 
-/*
- * Number of watches and timeouts currently allocated (for tests and leak checks).
- */
-size_t	 mdns_evpoll_count(const struct mdns_evpoll *ep);
-
 /* Free the adapter. Every watch and timeout must have been freed already. NULL is fine. */
 void	 mdns_evpoll_free(struct mdns_evpoll *ep);
 

@@ -872,17 +872,6 @@ charon_info(const struct charon *ctl, size_t i, struct charon_info *out)
 	return 0;
 }
 
-int
-charon_check(const struct charon *ctl, const char *peer_addr)
-{
-	size_t i;
-
-	for (i = 0; i < ctl->nents; i++)
-		if (strcmp(ctl->ents[i].peer_addr, peer_addr) == 0)
-			return latch_check(ctl->ents[i].latch);
-	return LATCH_ELARVAL;
-}
-
 /* ------------------------------------------------------------------ TCP reset */
 
 struct lc_addr {

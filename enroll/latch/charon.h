@@ -10,8 +10,8 @@
  * namespace whose remote address is the latched peer (its address or its CHILD SA's remote
  * host selectors) with SOCK_DESTROY (needs CAP_NET_ADMIN), so the application sees
  * ECONNABORTED and the peer an RST; wait leaves traffic alone; unreachable is reported like
- * wait (traffic to the conflicting peer is not delivered by us). Latch-aware callers get
- * LATCH_EBROKEN from charon_check().
+ * wait (traffic to the conflicting peer is not delivered by us). Latch-aware callers see
+ * the state of each latch through charon_info() (`latchkey latch` exits 3 on BROKEN).
  *
  * Blocking API over two VICI connections (commands, events); charon_fd() can be polled
  * (latchmgr.c puts it into a libevent loop).
@@ -103,8 +103,6 @@ int		 charon_unload(struct charon *ctl, char *err, size_t errlen);
 size_t		 charon_count(const struct charon *ctl);
 /* Info of latch i (0..count-1). Returns 0 or -1 when out of range. */
 int		 charon_info(const struct charon *ctl, size_t i, struct charon_info *out);
-/* For a latch-aware caller: latch_check() of the latch of peer_addr (LATCH_ELARVAL if none). */
-int		 charon_check(const struct charon *ctl, const char *peer_addr);
 
 /*
  * Event mapping (pure; exported for tests): from one VICI event, the latch event, the IKE
