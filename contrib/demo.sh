@@ -1,5 +1,5 @@
 #!/bin/sh
-# demo.sh: the five-minute tour of DESIGN.md, run for real on 127.0.0.1 (make demo).
+# demo.sh: the quick tour of README.md, run for real on 127.0.0.1 (make demo).
 # Makes a lab manufacturer PKI, an owner domain, claims a device, starts latchkeyd, enrolls
 # the device with `latchkey enroll`, lists the binding and verifies the LDevID with openssl.
 # Everything lands in ./demo (removed first); latchkeyd is stopped by PID at the end.
