@@ -106,7 +106,7 @@ registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, .
 {
 	va_list ap;
 	char buf[512];
-	int n;
+	int i, n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
@@ -115,6 +115,10 @@ registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, .
 		n = 0;
 	if ((size_t)n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
+	/* One line whatever the peer put into names and serials: no control characters. */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
 	buf[n++] = '\n';
 	free(out->body);
 	out->status = status;
@@ -319,7 +323,7 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	struct registry_binding b;
 	enum idevid_status st;
 	char err[256], reason[512];
-	int claimed, rc = -1;
+	int claimed, have = 0, rc = -1;
 
 	memset(&info, 0, sizeof(info));
 	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
@@ -341,15 +345,22 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
+	/* A revoked binding holds until an admin claims the device again: auto-accept too. */
+	if (!claimed && (have = registry_binding_get(r->reg, info.serial, &b, err,
+	    sizeof(err))) < 0) {
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		goto out;
+	}
 	if (claimed) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
-	} else if (auto_accepted(r, info.anchor_fp)) {
+	} else if ((have == 0 || strcmp(b.state, "revoked") != 0) &&
+	    auto_accepted(r, info.anchor_fp)) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
 		    info.anchor);
 		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,
 		    info.anchor);
 	} else {
-		int have = registry_binding_get(r->reg, info.serial, &b, err, sizeof(err));
 		if (have == 1 && strcmp(b.state, "revoked") == 0)
 			snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
 			    b.reason);
