@@ -1,5 +1,5 @@
 /*
- * ca: the domain CA's certificate work — LDevID issuance (802.1AR profile) and, later, CRLs.
+ * ca: the domain CA's certificate work — LDevID issuance (802.1AR profile); CRLs are crl.h.
  * Only the signer process (signer.c) and benchmarks call ca_issue_ldevid() with the CA key;
  * network-facing code goes through signer_issue().
  *

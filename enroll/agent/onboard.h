@@ -19,7 +19,8 @@
  *             anchor and the device serial; its pinned-domain-cert becomes the only trust
  *             anchor (ONBOARD_FILE_PINNED) for agent_enroll() with a CA file. If that fails
  *             the next round starts over from DISCOVER with a new voucher.
- *   LATCH     reserved: latching after enrollment (not wired yet; never entered).
+ *   LATCH     reserved for latching after enrollment; the run never enters it today
+ *             (`latchkey latch` latches separately).
  *   BOUND     LDevID, key and domain CA are in the state directory (agent.h's files), the
  *             ONBOARD_FILE_BOUND marker exists. Running again does nothing.
  *

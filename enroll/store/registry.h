@@ -1,7 +1,7 @@
 /*
  * registry: latchkey's durable store of claims, bindings, issued certificates and the
  * hash-chained audit log. SQLite in WAL mode; no SQLite type leaves registry.c, so a
- * PostgreSQL backend can sit behind the same interface later.
+ * second backend (PostgreSQL) can sit behind the same interface.
  *
  * Schema (versioned in PRAGMA user_version, migrations applied in order on open):
  *   claims(serial PK, claimed_at, actor)
