@@ -86,24 +86,6 @@ struct agent_est {
 	struct curl_slist	*req_hdrs;	/* replaces post_hdrs for one request */
 };
 
-static void
-agent_say(const struct agent_opts *o, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-agent_say(const struct agent_opts *o, int level, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (o->progress == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	o->progress(o->progress_arg, level, line);
-}
-
 int
 agent_global_init(void)
 {
@@ -606,7 +588,7 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 	e->nreq++;
 	if (curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
 		return errf(err, errlen, "%s: no HTTP status", op);
-	agent_say(e->o, AGENT_DEBUG, "%s %s: HTTP %ld, %zu bytes", body ? "POST" : "GET", url,
+	agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "%s %s: HTTP %ld, %zu bytes", body ? "POST" : "GET", url,
 	    *status, e->body.len);
 	return 0;
 }
@@ -662,11 +644,11 @@ agent_get_csrattrs(struct agent_est *e, char *err, size_t errlen)
 	if (agent_est_request(e, "csrattrs", NULL, 0, 0, &status, err, errlen) == -1)
 		return -1;
 	if (status == 200)
-		agent_say(e->o, AGENT_DEBUG, "csrattrs: %zu bytes (informational)", e->body.len);
+		agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "csrattrs: %zu bytes (informational)", e->body.len);
 	else if (status == 204 || status == 404)
-		agent_say(e->o, AGENT_DEBUG, "csrattrs: none (HTTP %ld)", status);
+		agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "csrattrs: none (HTTP %ld)", status);
 	else
-		agent_say(e->o, AGENT_DEBUG, "csrattrs: HTTP %ld, ignored", status);
+		agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "csrattrs: HTTP %ld, ignored", status);
 	return 0;
 }
 
@@ -812,7 +794,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			errf(err, errlen, "out of memory");
 			goto err;
 		}
-		agent_say(o, AGENT_DEBUG, "CSR: %zu bytes DER, subject serialNumber=%s, %s",
+		agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "CSR: %zu bytes DER, subject serialNumber=%s, %s",
 		    derlen, serial, o->chanbind == AGENT_CB_NORMAL ? "channel binding included" :
 		    o->chanbind == AGENT_CB_NONE ? "NO channel binding (testing)" :
 		    "WRONG channel binding (testing)");
@@ -839,7 +821,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			    "Retry-After %ld s), more than the time left (--timeout)", (long)retry);
 			goto err;
 		}
-		agent_say(o, AGENT_INFO, "request pending at the registrar; retrying in %ld s",
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "request pending at the registrar; retrying in %ld s",
 		    (long)retry);
 		agent_sleep(wait);
 		/* Re-establish (or confirm) the connection, refreshing its binding. */
@@ -1208,9 +1190,9 @@ agent_brski_status(struct agent_est *e, const char *op, int ok, const char *reas
 	snprintf(path, sizeof(path), "/.well-known/brski/%s", op);
 	if (agent_brski_post(e, path, "application/json", s, strlen(s), &status, why,
 	    sizeof(why)) == -1)
-		agent_say(e->o, AGENT_DEBUG, "%s not delivered: %s", op, why);
+		agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "%s not delivered: %s", op, why);
 	else
-		agent_say(e->o, AGENT_DEBUG, "%s (%s) sent: HTTP %ld", op, ok ? "success" :
+		agent_progress(e->o->progress, e->o->progress_arg, AGENT_DEBUG, "%s (%s) sent: HTTP %ld", op, ok ? "success" :
 		    "failure", status);
 	free(s);
 }
@@ -1282,7 +1264,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 	if (agent_est_request(e, "csrattrs", NULL, 0, 0, &status, err, errlen) == -1)
 		goto out;
 	if (e->peer != NULL && pki_cert_fingerprint(e->peer, fp) == 0)
-		agent_say(o, AGENT_INFO, "provisional TLS to %s (registrar certificate %s, not "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "provisional TLS to %s (registrar certificate %s, not "
 		    "yet trusted)", e->server, fp);
 	for (;;) {
 		if (voucher_nonce_new(nonce) == -1) {
@@ -1318,7 +1300,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 			    attempts, attempts == 1 ? "" : "s");
 			goto out;
 		}
-		agent_say(o, AGENT_INFO, "voucher not available yet (HTTP 503, MASA "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "voucher not available yet (HTTP 503, MASA "
 		    "unreachable); retrying in %.0f s", wait);
 		agent_sleep(wait);
 		backoff = backoff * 2 > AGENT_BACKOFF_MAX ? AGENT_BACKOFF_MAX : backoff * 2;
@@ -1346,7 +1328,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		res->voucher_path[0] = '\0';
 		goto out;
 	}
-	agent_say(o, AGENT_INFO, "voucher accepted (assertion %s, serial %s); trusting only "
+	agent_progress(o->progress, o->progress_arg, AGENT_INFO, "voucher accepted (assertion %s, serial %s); trusting only "
 	    "the pinned domain certificate %s from now on",
 	    voucher_assertion_name(v.assertion) ? voucher_assertion_name(v.assertion) : "?",
 	    v.serial, res->pinned_fingerprint);
@@ -1509,20 +1491,20 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	if (e.nreq > 0 || e.nconn > 0) {
 		snprintf(res->tls_version, sizeof(res->tls_version), "%s", e.tls_version);
 		snprintf(res->chanbind_type, sizeof(res->chanbind_type), "%s", e.cb_type);
-		agent_say(o, AGENT_INFO, "connected to %s (%s, %s channel binding)", e.server,
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "connected to %s (%s, %s channel binding)", e.server,
 		    e.tls_version[0] ? e.tls_version : "TLS", e.cb_type);
 		if (e.pinned && e.peer != NULL) {
 			char fp[PKI_FP_LEN];
 
 			if (pki_cert_fingerprint(e.peer, fp) == 0)
-				agent_say(o, AGENT_INFO, "trusting registrar by operator-pinned "
+				agent_progress(o->progress, o->progress_arg, AGENT_INFO, "trusting registrar by operator-pinned "
 				    "fingerprint %s", fp);
 		}
 	}
 	if (cacerts == NULL)
 		goto err;
 	res->nca = (size_t)sk_X509_num(cacerts);
-	agent_say(o, AGENT_INFO, "got %zu CA certificate%s from cacerts", res->nca,
+	agent_progress(o->progress, o->progress_arg, AGENT_INFO, "got %zu CA certificate%s from cacerts", res->nca,
 	    res->nca == 1 ? "" : "s");
 	if (e.pinned && agent_check_pinned_issuer(e.peer, cacerts, err, errlen) == -1)
 		goto err;
@@ -1536,7 +1518,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		errf(err, errlen, "%s", why);
 		goto err;
 	}
-	agent_say(o, AGENT_DEBUG, "generated the new key (%s)", key_type);
+	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "generated the new key (%s)", key_type);
 	if ((answer = agent_post_csr(&e, reenroll, key, res->device_serial, err, errlen)) ==
 	    NULL)
 		goto err;
@@ -1640,9 +1622,24 @@ agent_report_netids(const struct agent_opts *o, const char *body, size_t len, ch
 		agent_http_err(&e, "netid", status, err, errlen);
 		goto out;
 	}
-	agent_say(o, AGENT_DEBUG, "network identifiers reported: HTTP %ld", status);
+	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "network identifiers reported: HTTP %ld", status);
 	rc = 0;
 out:
 	agent_est_close(&e);
 	return rc;
+}
+
+void
+agent_progress(void (*fn)(void *arg, int level, const char *line), void *arg, int level,
+    const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fn(arg, level, line);
 }

@@ -69,6 +69,14 @@ enum agent_chanbind {
 #define AGENT_INFO	0	/* one line per step, for people */
 #define AGENT_DEBUG	1	/* details (HTTP status, sizes), shown with -v */
 
+/*
+ * Format one progress line (no newline) and hand it to fn with arg; nothing when fn is
+ * NULL. The device library's one way of telling its caller what it does (agent, discover,
+ * onboard): it never prints itself.
+ */
+void	agent_progress(void (*fn)(void *arg, int level, const char *line), void *arg,
+	    int level, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 struct agent_opts {
 	const char	*server;	/* "https://host[:port]"; reenroll: NULL = recorded */
 	const char	*label;		/* EST CA label or NULL; reenroll: NULL = recorded */

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,23 +17,6 @@
 #include "mdns/txt.h"
 
 #define DISCOVER_EST_SUFFIX	"/.well-known/est"
-
-static void discover_say(const struct discover_opts *o, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-discover_say(const struct discover_opts *o, int level, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (o->progress == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	o->progress(o->progress_arg, level, line);
-}
 
 const char *
 discover_source_name(enum discover_source s)
@@ -194,7 +176,7 @@ discover_mdns(const struct discover_opts *o, struct discovery *d)
 	unsigned ms = o->mdns_timeout_ms ? o->mdns_timeout_ms : DISCOVER_MDNS_TIMEOUT_DEFAULT;
 
 	if (mdns_browse_run(types, 4, ms, 0, &r, &n, why, sizeof(why)) == -1) {
-		discover_say(o, AGENT_INFO, "mDNS: %s", why);
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "mDNS: %s", why);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -205,7 +187,7 @@ discover_mdns(const struct discover_opts *o, struct discovery *d)
 		}
 		discover_url_origin(r[i].url, origin, sizeof(origin));
 		if (discover_candidate_add(d, origin, DISCOVER_SRC_MDNS, r[i].name))
-			discover_say(o, AGENT_DEBUG, "mDNS: %s \"%s\" at %s", r[i].type,
+			agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "mDNS: %s \"%s\" at %s", r[i].type,
 			    r[i].name, origin);
 		if (d->domain[0] == '\0' && txt_get(r[i].txt, "dom", &val, &vlen) == 1 &&
 		    val != NULL && vlen < sizeof(d->domain) && memchr(val, '\0', vlen) == NULL)
@@ -231,22 +213,22 @@ discover_run(const struct discover_opts *o, struct discovery *d)
 	if (o->n_dhcp_env > 0) {
 		for (i = 0; i < o->n_dhcp_env; i++) {
 			if (access(o->dhcp_env[i], F_OK) == -1) {
-				discover_say(o, AGENT_DEBUG, "DHCP: %s: not there (yet)",
+				agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "DHCP: %s: not there (yet)",
 				    o->dhcp_env[i]);
 				continue;
 			}
 			if (discover_dhcp_env_add(d, o->dhcp_env[i], why, sizeof(why)) == -1)
-				discover_say(o, AGENT_INFO, "DHCP: ignoring %s", why);
+				agent_progress(o->progress, o->progress_arg, AGENT_INFO, "DHCP: ignoring %s", why);
 		}
 	} else if (glob(o->dhcp_glob != NULL ? o->dhcp_glob : DISCOVER_DHCP_GLOB_DEFAULT, 0,
 	    NULL, &g) == 0) {
 		for (i = 0; i < g.gl_pathc; i++)
 			if (discover_dhcp_env_add(d, g.gl_pathv[i], why, sizeof(why)) == -1)
-				discover_say(o, AGENT_INFO, "DHCP: ignoring %s", why);
+				agent_progress(o->progress, o->progress_arg, AGENT_INFO, "DHCP: ignoring %s", why);
 		globfree(&g);
 	}
 	if (d->ncand > 0) {
-		discover_say(o, AGENT_INFO, "DHCP: %zu registrar URI%s (RFC 8572 option), first "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "DHCP: %zu registrar URI%s (RFC 8572 option), first "
 		    "%s", d->ncand, d->ncand == 1 ? "" : "s", d->cand[0].url);
 		return;
 	}
@@ -254,7 +236,7 @@ discover_run(const struct discover_opts *o, struct discovery *d)
 		return;
 	discover_mdns(o, d);
 	if (d->ncand > 0)
-		discover_say(o, AGENT_INFO, "mDNS: %zu registrar candidate%s, first %s",
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "mDNS: %zu registrar candidate%s, first %s",
 		    d->ncand, d->ncand == 1 ? "" : "s", d->cand[0].url);
 }
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,23 +38,6 @@ struct onboard_ctx {
 	int				 persist_failed;
 	char				 persist_err[256];
 };
-
-static void onboard_say(const struct onboard_opts *o, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-onboard_say(const struct onboard_opts *o, int level, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (o->progress == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	o->progress(o->progress_arg, level, line);
-}
 
 const char *
 onboard_state_name(enum onboard_state s)
@@ -431,9 +413,9 @@ onboard_agent_progress(void *arg, int level, const char *line)
 	if (onboard_persist(c, ONBOARD_ENROLL, c->persist_err, sizeof(c->persist_err)) == -1)
 		c->persist_failed = 1;
 	else
-		onboard_say(c->o, AGENT_DEBUG, "state: enroll (voucher stored)");
+		agent_progress(c->o->progress, c->o->progress_arg, AGENT_DEBUG, "state: enroll (voucher stored)");
 	if (c->o->pause_after_voucher_s > 0) {
-		onboard_say(c->o, AGENT_INFO, "testing: pausing %u s after the voucher",
+		agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "testing: pausing %u s after the voucher",
 		    c->o->pause_after_voucher_s);
 		onboard_sleep_ms((uint64_t)c->o->pause_after_voucher_s * 1000);
 	}
@@ -610,7 +592,7 @@ onboard_mark_bound(struct onboard_ctx *c, char *err, size_t errlen)
 	rec->last_error[0] = '\0';
 	if (rec->ca_hint[0] != '\0' && rec->domain_ca_fp[0] != '\0' &&
 	    strcasecmp(rec->ca_hint, rec->domain_ca_fp) != 0)
-		onboard_say(c->o, AGENT_INFO, "note: the CA fingerprint hint %s does not match "
+		agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "note: the CA fingerprint hint %s does not match "
 		    "the domain CA %s (hints are never trusted)", rec->ca_hint,
 		    rec->domain_ca_fp);
 	if (onboard_persist(c, ONBOARD_BOUND, err, errlen) == -1)
@@ -660,7 +642,7 @@ onboard_attempt(struct onboard_ctx *c, const struct discover_candidate *cand, in
 	    discover_source_name(cand->source));
 	if (onboard_persist(c, use_pin ? ONBOARD_ENROLL : ONBOARD_VOUCHER, err, errlen) == -1)
 		return -1;
-	onboard_say(c->o, AGENT_INFO, "%s: trying registrar %s (from %s%s%s)",
+	agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "%s: trying registrar %s (from %s%s%s)",
 	    use_pin ? "enroll" : "voucher", cand->url, discover_source_name(cand->source),
 	    cand->origin[0] ? " " : "", cand->origin);
 	if (!use_pin)
@@ -783,7 +765,7 @@ onboard_load(struct onboard_ctx *c, char *err, size_t errlen)
 		return 1;
 	if (r == 0)
 		return 0;
-	onboard_say(c->o, AGENT_INFO, "state file unreadable (%s); starting over", why);
+	agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "state file unreadable (%s); starting over", why);
 	if (onboard_path(path, sizeof(path), c->o->state_dir, ONBOARD_FILE_STATE) == -1)
 		return errf(err, errlen, "state directory path too long");
 	snprintf(bad, sizeof(bad), "%s.bad", path);
@@ -822,13 +804,13 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 	if ((had = onboard_load(&c, err, errlen)) == -1)
 		goto out;
 	if (rec->state == ONBOARD_BOUND && onboard_exists(o->state_dir, AGENT_FILE_CERT)) {
-		onboard_say(o, AGENT_INFO, "already bound to %s (LDevID %s valid until %s); "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "already bound to %s (LDevID %s valid until %s); "
 		    "nothing to do", rec->registrar, rec->ldevid_serial, rec->not_after);
 		rc = ONBOARD_RC_ALREADY;
 		goto out;
 	}
 	if (rec->state == ONBOARD_BOUND) {
-		onboard_say(o, AGENT_INFO, "state says bound but %s/%s is missing; starting "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "state says bound but %s/%s is missing; starting "
 		    "over", o->state_dir, AGENT_FILE_CERT);
 		onboard_record_init(rec);
 	}
@@ -837,10 +819,10 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 	if (rec->started_at == 0)
 		rec->started_at = (int64_t)time(NULL);
 	if (had)
-		onboard_say(o, AGENT_INFO, "resuming onboarding of %s at %s",
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "resuming onboarding of %s at %s",
 		    rec->device_serial, onboard_state_name(rec->state));
 	else
-		onboard_say(o, AGENT_INFO, "onboarding %s: starting", rec->device_serial);
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "onboarding %s: starting", rec->device_serial);
 	/* Finish a key/certificate replacement a crash interrupted. */
 	if (agent_recover(o->state_dir, why, sizeof(why)) == -1) {
 		errf(err, errlen, "%s", why);
@@ -850,7 +832,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 	if (onboard_exists(o->state_dir, AGENT_FILE_CERT) &&
 	    onboard_exists(o->state_dir, AGENT_FILE_META) &&
 	    onboard_exists(o->state_dir, AGENT_FILE_KEY) && onboard_take_files(&c) == 0) {
-		onboard_say(o, AGENT_INFO, "the LDevID is already here (an earlier run ended "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "the LDevID is already here (an earlier run ended "
 		    "before recording it)");
 		goto bound;
 	}
@@ -863,7 +845,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 			resume.source = strcmp(rec->source, "mdns") == 0 ? DISCOVER_SRC_MDNS :
 			    DISCOVER_SRC_DHCP;
 			snprintf(resume.origin, sizeof(resume.origin), "state file");
-			onboard_say(o, AGENT_INFO, "voucher on file pins %s", rec->pinned_fp);
+			agent_progress(o->progress, o->progress_arg, AGENT_INFO, "voucher on file pins %s", rec->pinned_fp);
 			if ((r = onboard_attempt(&c, &resume, 1, why, sizeof(why))) == -1) {
 				errf(err, errlen, "%s", why);
 				goto out;
@@ -871,7 +853,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 			if (r == 0)
 				goto bound;
 		}
-		onboard_say(o, AGENT_INFO, "enroll with the stored voucher failed: %s; "
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "enroll with the stored voucher failed: %s; "
 		    "starting over with a new voucher", why);
 		snprintf(rec->last_error, sizeof(rec->last_error), "%s", why);
 	}
@@ -890,7 +872,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 		if (rec->disc.ncand == 0) {
 			snprintf(rec->last_error, sizeof(rec->last_error), "no registrar found "
 			    "(DHCP%s)", o->no_mdns ? "" : ", mDNS");
-			onboard_say(o, AGENT_INFO, "%s", rec->last_error);
+			agent_progress(o->progress, o->progress_arg, AGENT_INFO, "%s", rec->last_error);
 		}
 		/* VOUCHER (and ENROLL within the same agent call), candidate by candidate. */
 		for (i = 0; i < rec->disc.ncand && onboard_remaining(&c) > 0; i++) {
@@ -903,7 +885,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 				goto bound;
 			snprintf(rec->last_error, sizeof(rec->last_error), "%.200s: %.300s",
 			    rec->disc.cand[i].url, why);
-			onboard_say(o, AGENT_INFO, "failed: %s", rec->last_error);
+			agent_progress(o->progress, o->progress_arg, AGENT_INFO, "failed: %s", rec->last_error);
 		}
 		if (onboard_persist(&c, rec->state, err, errlen) == -1)
 			goto out;
@@ -916,7 +898,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 			rc = ONBOARD_RC_TIMEOUT;
 			goto out;
 		}
-		onboard_say(o, AGENT_INFO, "round %u failed; next round in %.1f s", rec->rounds,
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "round %u failed; next round in %.1f s", rec->rounds,
 		    (double)wait / 1000);
 		onboard_sleep_ms(wait);
 	}
@@ -924,7 +906,7 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 bound:
 	if (onboard_mark_bound(&c, err, errlen) == -1)
 		goto out;
-	onboard_say(o, AGENT_INFO, "bound to %s (domain %s): LDevID %s valid until %s",
+	agent_progress(o->progress, o->progress_arg, AGENT_INFO, "bound to %s (domain %s): LDevID %s valid until %s",
 	    rec->registrar, rec->domain[0] ? rec->domain : "?", rec->ldevid_serial,
 	    rec->not_after);
 	rc = ONBOARD_RC_BOUND;
@@ -992,7 +974,7 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 		if (agent_reenroll(&a, &r, why, sizeof(why)) == 0)
 			break;
 		snprintf(rec->last_error, sizeof(rec->last_error), "renew: %.480s", why);
-		onboard_say(o, AGENT_INFO, "%s", rec->last_error);
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "%s", rec->last_error);
 		wait = onboard_backoff_ms(failures++, ONBOARD_BACKOFF_BASE_MS,
 		    (uint64_t)(o->max_backoff_s ? o->max_backoff_s : ONBOARD_MAX_BACKOFF_DEFAULT)
 		    * 1000, onboard_random());
