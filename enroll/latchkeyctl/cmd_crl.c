@@ -1,10 +1,8 @@
-/* ctl_crl: see ctl_crl.h. */
-#include "enroll/latchkeyctl/ctl_crl.h"
-
-#include <getopt.h>
+/* cmd_crl: `latchkeyctl crl`, the CRL that latchkeyd keeps current, shown or exported. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/asn1.h>
@@ -13,34 +11,41 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "certs/crl.h"
+#include "enroll/common/voucher.h"
+#include "enroll/latchkeyctl/ctl.h"
+
 #define CRL_FILE_MAX	(64u << 20)
 
-static int
+/* t as "YYYY-MM-DDTHH:MM:SSZ" into out, or "-" when absent or unreadable. */
+static void
 asn1_iso(const ASN1_TIME *t, char *out, size_t len)
 {
 	struct tm tm;
 
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return snprintf(out, len, "-"), -1;
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return 0;
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 ||
+	    voucher_time_format((int64_t)timegm(&tm), out, len) == -1)
+		snprintf(out, len, "-");
 }
 
+/* The entry's RFC 5280 reasonCode by name, "7" for the unused value, "-" for none. */
 static const char *
 reason_of(X509_REVOKED *rv)
 {
-	static const char *const names[] = { "unspecified", "keyCompromise", "cACompromise",
-	    "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold",
-	    "7", "removeFromCRL", "privilegeWithdrawn", "aACompromise" };
 	ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(rv, NID_crl_reason, NULL, NULL);
 	long v = e != NULL ? ASN1_ENUMERATED_get(e) : -1;
+	const char *name;
 
 	ASN1_ENUMERATED_free(e);
-	return v >= 0 && v <= 10 ? names[v] : "-";
+	if (v == 7)
+		return "7";
+	name = v >= 0 && v <= CRL_RC_AA_COMPROMISE ? crl_reason_name((int)v) : NULL;
+	return name != NULL ? name : "-";
 }
 
+/* crl [--file F] [--pem] [--json]: its own options (no --db or -v after the command). */
 int
-ctl_crl_main(const char *db, int json, int argc, char **argv)
+cmd_crl(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
@@ -50,7 +55,7 @@ ctl_crl_main(const char *db, int json, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	char path[4096], upd[32], nxt[32], when[32], issuer[256];
-	const char *file = NULL, *slash;
+	const char *file = NULL;
 	unsigned char *buf = NULL;
 	const unsigned char *p;
 	X509_CRL *crl = NULL;
@@ -61,7 +66,7 @@ ctl_crl_main(const char *db, int json, int argc, char **argv)
 	size_t len;
 	int ch, pem = 0, rc = 1, i;
 
-	optind = 0;
+	ctl_getopt_reset();
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -71,36 +76,32 @@ ctl_crl_main(const char *db, int json, int argc, char **argv)
 			pem = 1;
 			break;
 		case 'j':
-			json = 1;
+			ctl->json = 1;
 			break;
 		case 'h':
-			fputs("usage: latchkeyctl [--db PATH] crl [--file F] [--pem] [--json]\n"
-			    CTL_CRL_HELP, stdout);
-			return 0;
+			fputs("usage: latchkeyctl [--db PATH] crl [--file F] [--pem] [--json]\n",
+			    stdout);
+			return ctl_help(ctl);
 		default:
-			return 2;
+			return CTL_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "latchkeyctl: crl: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return ctl_usage("crl: unexpected argument '%s'", argv[optind]);
 	if (file == NULL) {
-		slash = strrchr(db, '/');
-		snprintf(path, sizeof(path), "%.*s/crl.der", slash ? (int)(slash - db) : 1,
-		    slash ? db : ".");
+		ctl_db_path(ctl->db, "crl.der", path, sizeof(path));
 		file = path;
 	}
 	if ((f = fopen(file, "rb")) == NULL || (buf = malloc(CRL_FILE_MAX + 1)) == NULL) {
-		fprintf(stderr, "latchkeyctl: crl: %s: cannot read (is latchkeyd running with "
-		    "this registry?)\n", file);
+		ctl_warnx("crl: %s: cannot read (is latchkeyd running with this registry?)",
+		    file);
 		goto out;
 	}
 	len = fread(buf, 1, CRL_FILE_MAX + 1, f);
 	p = buf;
 	if (len == 0 || len > CRL_FILE_MAX ||
 	    (crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL) {
-		fprintf(stderr, "latchkeyctl: crl: %s: not a DER CRL\n", file);
+		ctl_warnx("crl: %s: not a DER CRL", file);
 		goto out;
 	}
 	if (pem) {
@@ -112,7 +113,7 @@ ctl_crl_main(const char *db, int json, int argc, char **argv)
 	asn1_iso(X509_CRL_get0_nextUpdate(crl), nxt, sizeof(nxt));
 	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
 	revs = X509_CRL_get_REVOKED(crl);
-	if (json) {
+	if (ctl->json) {
 		arr = json_array();
 		j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "file", file, "issuer", issuer,
 		    "this_update", upd, "next_update", nxt, "crl_number",
@@ -128,16 +129,16 @@ ctl_crl_main(const char *db, int json, int argc, char **argv)
 		char *hex = bn ? BN_bn2hex(bn) : NULL;
 
 		asn1_iso(X509_REVOKED_get0_revocationDate(rv), when, sizeof(when));
-		if (json && j != NULL)
+		if (ctl->json && j != NULL)
 			json_array_append_new(json_object_get(j, "revoked"), json_pack(
 			    "{s:s, s:s, s:s}", "serial", hex ? hex : "?", "revoked_at", when,
 			    "reason", reason_of(rv)));
-		else if (!json)
+		else if (!ctl->json)
 			printf("  %-34s %s %s\n", hex ? hex : "?", when, reason_of(rv));
 		OPENSSL_free(hex);
 		BN_free(bn);
 	}
-	if (json) {
+	if (ctl->json) {
 		if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2)) == -1)
 			goto out;
 		putchar('\n');
