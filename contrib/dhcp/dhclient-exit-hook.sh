@@ -8,8 +8,24 @@
 # ("0:17:68:..."). This hook writes $LATCHKEY_RUN_DIR/dhcp-<interface>.env (default
 # /run/latchkey; dhcp6-<interface>.env for DHCPv6) in the same format as
 # udhcpc-latchkey.sh (plain lower-case hex, two digits per octet):
-#   LATCHKEY_DHCP_FAMILY=4|6, LATCHKEY_DHCP_IFACE, LATCHKEY_DHCP_SZTP, LATCHKEY_DHCP_VENDOR
-# and removes it when the lease goes away.
+#   LATCHKEY_DHCP_FAMILY=4|6, LATCHKEY_DHCP_IFACE, LATCHKEY_DHCP_SZTP, LATCHKEY_DHCP_VENDOR,
+#   LATCHKEY_DHCP_CLIENT_ID=<option 61 data>  (DHCPv4: the client identifier dhclient sent,
+#                                             RFC 2132 §9.14, type octet first)
+#   LATCHKEY_DHCP_DUID=<DUID>                 (DHCPv6: dhclient's DUID, option 1 data;
+#                                             DHCPv4: the DUID inside an RFC 4361 client-id)
+# and removes it when the lease goes away. `latchkey enroll --dhcp-env FILE` reports
+# CLIENT_ID and DUID to the registrar, so the Kea hook can put the device into its revoked
+# class.
+#
+# dhclient does not hand its scripts the options it sent, only the server's answer, so the
+# identifiers come from the server's echo of them: option 61 in the DHCPv4 ACK
+# (new_dhcp_client_identifier; RFC 6842 servers echo it unchanged, Kea by default) and
+# option 1 in the DHCPv6 Reply (new_dhcp6_client_id; mandatory, and dhclient drops a Reply
+# whose client-id is not its own). dhclient 4.4 sends option 61 only when told to: with -i
+# (as Debian's ifupdown runs it) an RFC 4361 client-id, ff + IAID + the DUID it keeps as
+# default-duid in its lease file, or what `send dhcp-client-identifier` in dhclient.conf
+# says; otherwise none, and the DHCPv4 env file has neither key. A DHCPv4 server that does
+# not echo option 61 leaves both keys out too.
 
 # shellcheck disable=SC2154	# interface, reason, new_*: set by dhclient-script
 lk_dir=${LATCHKEY_RUN_DIR:-/run/latchkey}
@@ -26,7 +42,8 @@ lk_plain_hex() {
 }
 
 lk_write_env() {
-	# $1 family, $2 file, $3 sztp (dhclient hex), $4 vendor (dhclient hex)
+	# $1 family, $2 file, $3 sztp (dhclient hex), $4 vendor (dhclient hex),
+	# $5 client identifier (dhclient hex: option 61 data, or the DHCPv6 DUID)
 	lk_tmp=$2.tmp.$$
 	(
 		umask 022
@@ -48,6 +65,20 @@ lk_write_env() {
 					echo "latchkey hook: ignoring malformed vendor option" >&2
 				fi
 			fi
+			if [ -n "$5" ]; then
+				if ! h=$(lk_plain_hex "$5"); then
+					echo "latchkey hook: ignoring malformed client identifier" >&2
+				elif [ "$1" = 6 ]; then
+					echo "LATCHKEY_DHCP_DUID=$h"
+				else
+					echo "LATCHKEY_DHCP_CLIENT_ID=$h"
+					# RFC 4361: type 255, 4-octet IAID, the DUID.
+					case $h in
+					ff????????????*)
+						echo "LATCHKEY_DHCP_DUID=${h#ff????????}";;
+					esac
+				fi
+			fi
 		} >"$lk_tmp" && mv -f "$lk_tmp" "$2"
 	) || rm -f "$lk_tmp"
 }
@@ -59,10 +90,11 @@ case ${interface:-} in
 	case ${reason:-} in
 	BOUND|RENEW|REBIND|REBOOT)
 		lk_write_env 4 "$lk_dir/dhcp-$interface.env" "${new_sztp_redirect:-}" \
-		    "${new_latchkey_vivso:-}";;
+		    "${new_latchkey_vivso:-}" "${new_dhcp_client_identifier:-}";;
 	BOUND6|RENEW6|REBIND6|REBOOT6)
 		lk_write_env 6 "$lk_dir/dhcp6-$interface.env" \
-		    "${new_dhcp6_sztp_redirect:-}" "${new_dhcp6_latchkey_vendor:-}";;
+		    "${new_dhcp6_sztp_redirect:-}" "${new_dhcp6_latchkey_vendor:-}" \
+		    "${new_dhcp6_client_id:-}";;
 	EXPIRE|FAIL|RELEASE|STOP)
 		rm -f "$lk_dir/dhcp-$interface.env";;
 	EXPIRE6|RELEASE6|STOP6)

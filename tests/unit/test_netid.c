@@ -150,6 +150,33 @@ test_env_and_iface(void **state)
 	assert_non_null(strstr(err, "duid"));
 	unlink(path);
 	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), -1);
+
+	/* What the contrib scripts write: an RFC 4361 client-id (ff, IAID, DUID) and its DUID
+	 * as plain hex (udhcpc, dhcpcd, dhclient after normalising); dhclient's own form
+	 * ("0:1:..." one-digit octets) is accepted as well and stored as plain hex. */
+	snprintf(path, sizeof(path), "%s/dhcp-eth0.env", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("LATCHKEY_DHCP_FAMILY=4\nLATCHKEY_DHCP_IFACE=eth0\n"
+	    "LATCHKEY_DHCP_CLIENT_ID=ff5a7769d00001000132a928c0fa685a7769d0\n"
+	    "LATCHKEY_DHCP_DUID=0001000132a928c0fa685a7769d0\n", f);
+	fclose(f);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].kind, "client-id");
+	assert_string_equal(l.v[0].value, "ff5a7769d00001000132a928c0fa685a7769d0");
+	assert_string_equal(l.v[1].kind, "duid");
+	assert_string_equal(l.v[1].value, "0001000132a928c0fa685a7769d0");
+	assert_non_null(f = fopen(path, "w"));
+	fputs("LATCHKEY_DHCP_FAMILY=6\nLATCHKEY_DHCP_DUID=0:1:0:1:32:a9:28:c0:fa:68:5a:77:69:d0\n",
+	    f);
+	fclose(f);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(netinfo_add_env(&l, path, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].kind, "duid");
+	assert_string_equal(l.v[0].value, "0001000132a928c0fa685a7769d0");
+	unlink(path);
 	rmdir(dir);
 
 	/* lo has an all-zero 6-octet address; names with '/' are refused. */
