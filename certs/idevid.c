@@ -3,6 +3,7 @@
  * against configured trust anchors and CRLs (RFC 5280 §6 path validation via OpenSSL).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "certs/idevid.h"
 #include "certs/pki.h"
@@ -424,6 +426,47 @@ cache_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 	return ok;
 }
 
+/*
+ * The DevID end-entity profile (IEEE 802.1AR §8, RFC 8995 §2.3.1), which path validation
+ * alone does not check: a DevID is an end entity, so basicConstraints is absent or cA
+ * FALSE; it signs (the TLS handshake, the voucher-request), so a keyUsage, when present,
+ * includes digitalSignature; it is a TLS client credential, so an extendedKeyUsage, when
+ * present, includes id-kp-clientAuth (RFC 5280 §4.2.1.12; anyExtendedKeyUsage alone is not
+ * enough). 802.1AR makes keyUsage and extendedKeyUsage optional, so absence is accepted.
+ */
+static enum idevid_status
+leaf_profile(X509 *leaf, char *err, size_t errlen)
+{
+	BASIC_CONSTRAINTS *bc;
+	uint32_t ku, xku;
+	int crit = -1, ca;
+
+	bc = X509_get_ext_d2i(leaf, NID_basic_constraints, &crit, NULL);
+	ca = bc != NULL && bc->ca;
+	BASIC_CONSTRAINTS_free(bc);
+	if (bc == NULL && crit != -1) {
+		ERR_clear_error();
+		pki_errx(err, errlen, "device certificate has an unreadable or repeated "
+		    "basicConstraints");
+		return IDEVID_BAD_PROFILE;
+	}
+	if (ca) {
+		pki_errx(err, errlen, "device certificate is a CA (basicConstraints "
+		    "CA:TRUE), not an end entity");
+		return IDEVID_BAD_PROFILE;
+	}
+	if ((ku = X509_get_key_usage(leaf)) != UINT32_MAX && !(ku & KU_DIGITAL_SIGNATURE)) {
+		pki_errx(err, errlen, "device certificate keyUsage lacks digitalSignature");
+		return IDEVID_BAD_PROFILE;
+	}
+	if ((xku = X509_get_extended_key_usage(leaf)) != UINT32_MAX &&
+	    !(xku & XKU_SSL_CLIENT)) {
+		pki_errx(err, errlen, "device certificate extendedKeyUsage lacks clientAuth");
+		return IDEVID_BAD_PROFILE;
+	}
+	return IDEVID_OK;
+}
+
 enum idevid_status
 idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
     struct idevid_info *info, char *err, size_t errlen)
@@ -468,6 +511,8 @@ idevid_verify(struct idevid_store *st, X509 *leaf, STACK_OF(X509) *chain,
 				info->anchor_fp[0] = '\0';
 		}
 	}
+	if ((status = leaf_profile(leaf, err, errlen)) != IDEVID_OK)
+		goto done;
 	/* 802.1AR §8.6: the DevID subject carries the device serialNumber. */
 	if (!has_serial) {
 		pki_errx(err, errlen, "IDevID has no subject serialNumber");

@@ -20,6 +20,8 @@ enum idevid_status {
 	IDEVID_EXPIRED,		/* a certificate in the chain is expired or not yet valid (403) */
 	IDEVID_REVOKED,		/* listed on a configured CRL (403) */
 	IDEVID_NO_SERIAL,	/* no subject serialNumber (403) */
+	IDEVID_BAD_PROFILE,	/* not an 802.1AR end-entity DevID: CA:TRUE, keyUsage without
+				 * digitalSignature, or EKU without clientAuth (403) */
 	IDEVID_INTERNAL
 };
 
@@ -42,7 +44,12 @@ void	idevid_store_free(struct idevid_store *st);
 
 /*
  * Verify leaf with the untrusted chain (may be NULL) at the current time; fill info on
- * IDEVID_OK (and serial/fingerprint whenever they could be read, for logging). The store
+ * IDEVID_OK (and serial/fingerprint whenever they could be read, for logging). Besides the
+ * path (RFC 5280 §6) and the subject serialNumber, the leaf must have the DevID end-entity
+ * profile (IDEVID_BAD_PROFILE otherwise): basicConstraints absent or cA FALSE; keyUsage,
+ * when present, with digitalSignature; extendedKeyUsage, when present, with clientAuth.
+ * The same rules hold for LDevIDs (certs/ca.c issues CA:FALSE, digitalSignature,
+ * clientAuth+serverAuth). The store
  * remembers issuing CAs whose path it verified in full, so later devices of the same issuer
  * cost one signature check; it is not locked: one thread at a time per store.
  */

@@ -1,6 +1,7 @@
 /*
- * labpki: a lab manufacturer PKI (root CA, IDevID issuing CA, MASA certificate, device
- * IDevIDs) and the owner domain's CA with the registrar's TLS certificate.
+ * labpki: a lab manufacturer PKI (root CA, IDevID issuing CA, MASA CA and MASA signing
+ * certificate, device IDevIDs) and the owner domain's CA with the registrar's TLS
+ * certificate.
  * See certs/labpki.h for the files and profiles.
  */
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #define LAB_ROOT_CN	"Latchkey Lab Manufacturer Root CA"
 #define LAB_ICA_CN	"Latchkey Lab Manufacturer IDevID CA"
 #define LAB_MASA_CN	"Latchkey Lab MASA"
+#define LAB_MASA_CA_CN	"Latchkey Lab MASA CA"
 #define LAB_CA_DAYS	3650
 #define LAB_TLS_DAYS	730
 #define LAB_MAX_DEVICES	100000
@@ -300,8 +302,8 @@ lab_url_ok(const char *url)
  */
 static int
 lab_device_create(const char *devdir, struct labpki_device *devs, size_t idx,
-    const char *masa_url, const char *key_type, X509 *ica, EVP_PKEY *ica_key, X509 *root,
-    char *err, size_t errlen)
+    const char *masa_url, const char *key_type, X509 *ica, EVP_PKEY *ica_key,
+    X509 *masa_ca, char *err, size_t errlen)
 {
 	struct labpki_device	*dev = &devs[idx];
 	struct lab_cert_spec	 sp;
@@ -356,7 +358,7 @@ lab_device_create(const char *devdir, struct labpki_device *devs, size_t idx,
 	chain[1] = ica;
 	if (pki_key_write(dev->key, key, 0, err, errlen) == -1 ||
 	    pki_certs_write(dev->cert, chain, 2, 0, err, errlen) == -1 ||
-	    pki_certs_write(dev->masa_anchor, &root, 1, 0, err, errlen) == -1)
+	    pki_certs_write(dev->masa_anchor, &masa_ca, 1, 0, err, errlen) == -1)
 		goto err;
 	rc = 0;
  err:
@@ -387,7 +389,8 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], devdir[LABPKI_PATH];
 	EVP_PKEY		*root_key = NULL, *ica_key = NULL, *masa_key = NULL, *probe;
-	X509			*root = NULL, *ica = NULL, *masa = NULL;
+	EVP_PKEY		*mca_key = NULL;
+	X509			*root = NULL, *ica = NULL, *masa = NULL, *mca = NULL, *mchain[2];
 	unsigned		 i;
 	int			 rc = -1;
 
@@ -412,6 +415,8 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	    lab_path(res->manufacturer_ica_key, abs, "manufacturer-ica.key", err, errlen) == -1 ||
 	    lab_path(res->masa_cert, abs, "masa.pem", err, errlen) == -1 ||
 	    lab_path(res->masa_key, abs, "masa.key", err, errlen) == -1 ||
+	    lab_path(res->masa_ca, abs, "masa-ca.pem", err, errlen) == -1 ||
+	    lab_path(res->masa_ca_key, abs, "masa-ca.key", err, errlen) == -1 ||
 	    lab_path(devdir, abs, "devices", err, errlen) == -1)
 		goto err;
 	if (access(res->manufacturer_ca_key, F_OK) == 0) {
@@ -442,23 +447,36 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 		goto err;
 	X509_NAME_free(sp.subject);
 
-	/* MASA signing certificate: KU digitalSignature, no EKU. */
+	/* MASA CA: the devices' MASA anchor; it issues the MASA signing certificate only. */
+	if ((sp.subject = lab_name(NULL, LAB_MASA_CA_CN, LAB_ORG)) == NULL) {
+		pki_err(err, errlen, "MASA CA subject");
+		goto err;
+	}
+	if (lab_issue(&sp, key_type, root, root_key, &mca_key, &mca, err, errlen) == -1)
+		goto err;
+	X509_NAME_free(sp.subject);
+
+	/* MASA signing certificate: KU digitalSignature, no EKU, no serialNumber. */
 	if ((sp.subject = lab_name(NULL, LAB_MASA_CN, LAB_ORG)) == NULL) {
 		pki_err(err, errlen, "MASA subject");
 		goto err;
 	}
 	sp.bc = "critical,CA:FALSE";
 	sp.ku = "critical,digitalSignature";
-	if (lab_issue(&sp, key_type, root, root_key, &masa_key, &masa, err, errlen) == -1)
+	if (lab_issue(&sp, key_type, mca, mca_key, &masa_key, &masa, err, errlen) == -1)
 		goto err;
 
 	/* Keys first: a second run then stops at the root key check above. */
+	mchain[0] = masa;
+	mchain[1] = mca;
 	if (pki_key_write(res->manufacturer_ca_key, root_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(res->manufacturer_ca, &root, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(res->manufacturer_ica_key, ica_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(res->manufacturer_ica, &ica, 1, 0, err, errlen) == -1 ||
+	    pki_key_write(res->masa_ca_key, mca_key, 0, err, errlen) == -1 ||
+	    pki_certs_write(res->masa_ca, &mca, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(res->masa_key, masa_key, 0, err, errlen) == -1 ||
-	    pki_certs_write(res->masa_cert, &masa, 1, 0, err, errlen) == -1)
+	    pki_certs_write(res->masa_cert, mchain, 2, 0, err, errlen) == -1)
 		goto err;
 
 	if (lab_mkdir(devdir, err, errlen) == -1)
@@ -470,7 +488,7 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	}
 	for (i = 0; i < ndevices; i++) {
 		if (lab_device_create(devdir, res->devices, i, masa_url, key_type, ica,
-		    ica_key, root, err, errlen) == -1)
+		    ica_key, mca, err, errlen) == -1)
 			goto err;
 		res->ndevices = i + 1;
 	}
@@ -480,9 +498,11 @@ labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 		labpki_result_free(res);
 	X509_NAME_free(sp.subject);
 	X509_free(masa);
+	X509_free(mca);
 	X509_free(ica);
 	X509_free(root);
 	EVP_PKEY_free(masa_key);
+	EVP_PKEY_free(mca_key);
 	EVP_PKEY_free(ica_key);
 	EVP_PKEY_free(root_key);
 	return rc;

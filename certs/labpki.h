@@ -4,17 +4,25 @@
  * labpki_create() writes, under outdir (created 0755 if missing):
  *   manufacturer-ca.pem / .key      manufacturer root CA (10 y, CA:TRUE, keyCertSign|cRLSign)
  *   manufacturer-ica.pem / .key     IDevID issuing CA (signed by the root, pathlen 0)
- *   masa.pem / masa.key             MASA signing certificate (signed by the root; EKU none,
- *                                   KU digitalSignature) — the devices' MASA trust anchor is
- *                                   manufacturer-ca.pem
+ *   masa-ca.pem / .key              MASA CA (signed by the root, CA:TRUE pathlen 0,
+ *                                   keyCertSign|cRLSign): issues the MASA signing
+ *                                   certificate and nothing else, so it is the devices'
+ *                                   MASA trust anchor (RFC 8995 §5.6.1, voucher.h)
+ *   masa.pem / masa.key             MASA voucher-signing certificate (signed by the MASA CA;
+ *                                   CA:FALSE, KU digitalSignature, EKU none, no subject
+ *                                   serialNumber) followed by the MASA CA, the chain the
+ *                                   MASA puts into its vouchers (masa-cert of latchkeyd)
  *   devices/<serial>/idevid.pem     IDevID leaf followed by the issuing CA (the chain a device
  *                                   sends), 802.1AR profile: subject serialNumber=<serial>,
  *                                   CN=<serial>, SAN otherName hardwareModuleName
- *                                   {PKI_OID_LAB_HWTYPE, <serial>}, KU digitalSignature,
- *                                   EKU clientAuth, SKI/AKI, notAfter 99991231235959Z
- *                                   (802.1AR §8.5), id-pe-masa-url when masa_url != NULL
+ *                                   {PKI_OID_LAB_HWTYPE, <serial>}, CA:FALSE,
+ *                                   KU digitalSignature, EKU clientAuth, SKI/AKI, notAfter
+ *                                   99991231235959Z (802.1AR §8.5), id-pe-masa-url when
+ *                                   masa_url != NULL
  *   devices/<serial>/idevid.key     the device key
- *   devices/<serial>/masa-anchor.pem  copy of manufacturer-ca.pem (the factory MASA anchor)
+ *   devices/<serial>/masa-anchor.pem  copy of masa-ca.pem (the factory MASA anchor). Not the
+ *                                   root: the root also issues every IDevID, and a device
+ *                                   must not trust another device to sign its voucher.
  * Keys are key_type (NULL = P-256), written 0600. Serials are "LK" + 10 random uppercase hex.
  * Never overwrites an existing key: fails with a clear err instead.
  *
@@ -45,6 +53,8 @@ struct labpki_result {
 	char	manufacturer_ica_key[LABPKI_PATH];
 	char	masa_cert[LABPKI_PATH];
 	char	masa_key[LABPKI_PATH];
+	char	masa_ca[LABPKI_PATH];		/* the MASA CA: the devices' masa-anchor.pem */
+	char	masa_ca_key[LABPKI_PATH];
 	size_t	ndevices;
 	struct labpki_device *devices;	/* owned; labpki_result_free() */
 };

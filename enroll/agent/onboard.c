@@ -506,6 +506,7 @@ onboard_voucher_pin(struct onboard_ctx *c, char *err, size_t errlen)
 	}
 	if (voucher_cms_open(der, len, anchors, &content, &clen, &signer, &certs, why,
 	    sizeof(why)) != VOUCHER_OK ||
+	    voucher_masa_signer_check(signer, why, sizeof(why)) != VOUCHER_OK ||
 	    voucher_json_parse(content, clen, VOUCHER_KIND_VOUCHER, &v, why,
 	    sizeof(why)) != VOUCHER_OK ||
 	    voucher_check(&v, c->rec->device_serial, v.nonce[0] != '\0' ? v.nonce : NULL,

@@ -558,6 +558,9 @@ voucher_cms_open(const unsigned char *der, size_t len, STACK_OF(X509) *anchors,
 				errf(err, errlen, "voucher: cannot load the trust anchors");
 				goto out;
 			}
+		/* RFC 5280 §6.1.1 (d): an anchor is what was configured, self-signed or
+		 * not, so a MASA CA under the manufacturer root is an anchor on its own. */
+		X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	} else
 		flags |= CMS_NO_SIGNER_CERT_VERIFY;
 	if ((out = BIO_new(BIO_s_mem())) == NULL) {
@@ -630,6 +633,44 @@ out:
 /* ---- checks ------------------------------------------------------------------------ */
 
 enum voucher_status
+voucher_masa_signer_check(X509 *signer, char *err, size_t errlen)
+{
+	BASIC_CONSTRAINTS *bc;
+	unsigned char *hw = NULL;
+	size_t hwlen;
+	int crit = -1, ca, r;
+
+	if (signer == NULL) {
+		errf(err, errlen, "voucher: no signer certificate");
+		return VOUCHER_BAD_SIGNATURE;
+	}
+	/* 802.1AR §8.6, RFC 8995 §2.3.1: a DevID names its device in the subject. */
+	if (X509_NAME_get_index_by_NID(X509_get_subject_name(signer), NID_serialNumber,
+	    -1) >= 0) {
+		errf(err, errlen, "voucher: signer is a device certificate (subject "
+		    "serialNumber), not the MASA");
+		return VOUCHER_BAD_SIGNATURE;
+	}
+	if ((r = pki_cert_hwmodule(signer, &hw, &hwlen)) != 1) {
+		OPENSSL_free(hw);
+		ERR_clear_error();
+		errf(err, errlen, "voucher: signer is a device certificate "
+		    "(hardwareModuleName), not the MASA");
+		return VOUCHER_BAD_SIGNATURE;
+	}
+	bc = X509_get_ext_d2i(signer, NID_basic_constraints, &crit, NULL);
+	ca = bc != NULL && bc->ca;
+	BASIC_CONSTRAINTS_free(bc);
+	ERR_clear_error();
+	if (ca || (bc == NULL && crit != -1)) {
+		errf(err, errlen, "voucher: signer is not an end entity (basicConstraints), "
+		    "not the MASA's signing certificate");
+		return VOUCHER_BAD_SIGNATURE;
+	}
+	return VOUCHER_OK;
+}
+
+enum voucher_status
 voucher_check(const struct voucher *v, const char *serial, const char *nonce, time_t now,
     char *err, size_t errlen)
 {
@@ -699,6 +740,7 @@ voucher_pledge_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
     char *err, size_t errlen)
 {
 	struct voucher tmp;
+	X509 *signer = NULL;
 	char *json = NULL;
 	size_t jlen;
 	enum voucher_status st;
@@ -709,8 +751,11 @@ voucher_pledge_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
 		errf(err, errlen, "voucher: no MASA trust anchor");
 		return VOUCHER_BAD_SIGNATURE;
 	}
-	if ((st = voucher_cms_open(der, len, anchors, &json, &jlen, NULL, NULL, err,
+	if ((st = voucher_cms_open(der, len, anchors, &json, &jlen, &signer, NULL, err,
 	    errlen)) != VOUCHER_OK)
+		goto out;
+	/* Only the MASA signs vouchers, not any certificate under the anchors. */
+	if ((st = voucher_masa_signer_check(signer, err, errlen)) != VOUCHER_OK)
 		goto out;
 	if ((st = voucher_json_parse(json, jlen, VOUCHER_KIND_VOUCHER, &tmp, err, errlen)) !=
 	    VOUCHER_OK)
@@ -729,6 +774,7 @@ voucher_pledge_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
 	}
 out:
 	voucher_clear(&tmp);
+	X509_free(signer);
 	free(json);
 	return st;
 }

@@ -68,7 +68,8 @@ struct voucher {
 enum voucher_status {
 	VOUCHER_OK = 0,
 	VOUCHER_MALFORMED,	/* bad CMS, bad JSON, missing or ill-typed leaf */
-	VOUCHER_BAD_SIGNATURE,	/* signature invalid or signer not under the anchors */
+	VOUCHER_BAD_SIGNATURE,	/* signature invalid, signer not under the anchors, or
+				 * (vouchers) signer not a MASA signing certificate */
 	VOUCHER_WRONG_SERIAL,
 	VOUCHER_WRONG_NONCE,
 	VOUCHER_NO_NONCE,	/* a nonce was sent, the voucher has none */
@@ -116,10 +117,14 @@ int	voucher_cms_sign(const char *json, size_t len, X509 *cert, EVP_PKEY *key,
  * Open a CMS SignedData (DER, at most VOUCHER_DER_MAX): exactly one signer, embedded
  * content of type id-ct-animaJSONVoucher, valid signature. With anchors (not NULL) the
  * signer must also chain to one of them (intermediates from the CMS), as `openssl cms
- * -verify` checks; without, only the signature is checked. On success *content is the
- * malloc'd JSON (NUL-terminated), *signer the signer's certificate (caller frees with
- * X509_free; may be NULL) and *certs (may be NULL) every certificate in the CMS (caller
- * frees with sk_X509_pop_free). Returns VOUCHER_OK, VOUCHER_MALFORMED,
+ * -verify -partial_chain` checks: every certificate in anchors is a trust anchor, self-signed
+ * or not (RFC 5280 §6.1.1 (d)), and OpenSSL's S/MIME signing purpose applies (an EKU, when
+ * present, must allow emailProtection); without anchors, only the signature is checked.
+ * Who signed is not judged here (a voucher-request is signed by an IDevID or a registrar;
+ * for a voucher see voucher_masa_signer_check()). On success *content is the malloc'd JSON
+ * (NUL-terminated), *signer the signer's certificate (caller frees with X509_free; may be
+ * NULL) and *certs (may be NULL) every certificate in the CMS (caller frees with
+ * sk_X509_pop_free). Returns VOUCHER_OK, VOUCHER_MALFORMED,
  * VOUCHER_BAD_SIGNATURE or VOUCHER_INTERNAL.
  */
 enum voucher_status voucher_cms_open(const unsigned char *der, size_t len,
@@ -138,9 +143,28 @@ enum voucher_status voucher_check(const struct voucher *v, const char *serial,
 	    const char *nonce, time_t now, char *err, size_t errlen);
 
 /*
- * The whole pledge side in one call: open the CMS against anchors, parse the voucher and
+ * Who may sign a voucher (RFC 8995 §5.6.1, RFC 8366 §5.4: the MASA). The pledge's trust in
+ * a voucher rests on two things:
+ *  1. the anchors (masa-anchor.pem) name the MASA's signing identity only: a MASA CA that
+ *     issues nothing but MASA signing certificates (latchkeyctl lab-pki writes one), or the
+ *     MASA signing certificate itself. Never the manufacturer root that also issues the
+ *     IDevIDs: under such a root any device could sign a voucher for any other.
+ *  2. the signer must not be a device: voucher_masa_signer_check() refuses a signer whose
+ *     subject has a serialNumber attribute or whose SAN has a hardwareModuleName (the marks
+ *     of an 802.1AR DevID, which RFC 8995 §2.3.1 requires of every IDevID), and a CA
+ *     (basicConstraints cA TRUE, or unreadable). This is what keeps IDevIDs out even where
+ *     the anchor is a whole manufacturer root (the registrar's manufacturer-ca, devices
+ *     provisioned before the MASA CA existed), whether or not they carry an EKU.
+ * Returns VOUCHER_OK or VOUCHER_BAD_SIGNATURE (with err).
+ */
+enum voucher_status voucher_masa_signer_check(X509 *signer, char *err, size_t errlen);
+
+/*
+ * The whole pledge side in one call: open the CMS against anchors, check that the signer is
+ * a MASA signing certificate (voucher_masa_signer_check()), parse the voucher and
  * voucher_check() it. On VOUCHER_OK *pinned (caller frees) is the pinned-domain-cert and
- * v (may be NULL) receives the parsed voucher (voucher_clear() it).
+ * v (may be NULL) receives the parsed voucher (voucher_clear() it). The registrar uses it
+ * too, on the voucher it relays (anchors: masa-ca, else manufacturer-ca).
  */
 enum voucher_status voucher_pledge_verify(const unsigned char *der, size_t len,
 	    STACK_OF(X509) *anchors, const char *serial, const char *nonce, time_t now,

@@ -230,13 +230,15 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 				    "cert", ctl_jpath(res.devices[i].cert),
 				    "key", ctl_jpath(res.devices[i].key),
 				    "masa_anchor", ctl_jpath(res.devices[i].masa_anchor)));
-		j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o*}",
+		j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o*}",
 		    "manufacturer_ca", ctl_jpath(res.manufacturer_ca),
 		    "manufacturer_ca_key", ctl_jpath(res.manufacturer_ca_key),
 		    "manufacturer_ica", ctl_jpath(res.manufacturer_ica),
 		    "manufacturer_ica_key", ctl_jpath(res.manufacturer_ica_key),
 		    "masa_cert", ctl_jpath(res.masa_cert),
 		    "masa_key", ctl_jpath(res.masa_key),
+		    "masa_ca", ctl_jpath(res.masa_ca),
+		    "masa_ca_key", ctl_jpath(res.masa_ca_key),
 		    "devices", devs);
 		labpki_result_free(&res);
 		return ctl_json_print(j);
@@ -245,6 +247,8 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	print_file("manufacturer CA key", res.manufacturer_ca_key);
 	print_file("IDevID issuing CA", res.manufacturer_ica);
 	print_file("IDevID issuing CA key", res.manufacturer_ica_key);
+	print_file("MASA CA", res.masa_ca);
+	print_file("MASA CA key", res.masa_ca_key);
 	print_file("MASA certificate", res.masa_cert);
 	print_file("MASA key", res.masa_key);
 	for (i = 0; i < res.ndevices; i++) {

@@ -124,9 +124,14 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *val)
 	X509_EXTENSION_free(ext);
 }
 
-/* A leaf issued by manufacturer a's ICA with the given subject serial and validity. */
+/*
+ * A leaf issued by manufacturer a's ICA with the given subject serial and validity, and the
+ * given basicConstraints, keyUsage and extendedKeyUsage (OpenSSL extension syntax; NULL: the
+ * extension is absent).
+ */
 static X509 *
-make_leaf(const char *serial, long nb_secs, long na_secs)
+make_leaf_ext(const char *serial, long nb_secs, long na_secs, const char *bc, const char *ku,
+    const char *eku)
 {
 	EVP_PKEY *k = pki_key_new("p256", NULL, 0);
 	X509 *x = X509_new();
@@ -148,10 +153,23 @@ make_leaf(const char *serial, long nb_secs, long na_secs)
 	assert_int_equal(X509_set_pubkey(x, k), 1);
 	add_ext(x, F.a_ica, NID_subject_key_identifier, "hash");
 	add_ext(x, F.a_ica, NID_authority_key_identifier, "keyid:always");
-	add_ext(x, F.a_ica, NID_key_usage, "critical,digitalSignature");
+	if (bc != NULL)
+		add_ext(x, F.a_ica, NID_basic_constraints, bc);
+	if (ku != NULL)
+		add_ext(x, F.a_ica, NID_key_usage, ku);
+	if (eku != NULL)
+		add_ext(x, F.a_ica, NID_ext_key_usage, eku);
 	assert_true(X509_sign(x, F.a_ica_key, EVP_sha256()) > 0);
 	EVP_PKEY_free(k);
 	return x;
+}
+
+/* The usual test leaf: no basicConstraints, KU digitalSignature, no EKU. */
+static X509 *
+make_leaf(const char *serial, long nb_secs, long na_secs)
+{
+	return make_leaf_ext(serial, nb_secs, na_secs, NULL, "critical,digitalSignature",
+	    NULL);
 }
 
 /* A CRL from a's ICA revoking `revoked` (may be NULL), written PEM or DER to path. */
@@ -302,36 +320,74 @@ test_two_anchors(void **state)
 	idevid_store_free(st);
 }
 
-/* Leaves made here: validity and subject cases, as a table. */
+/*
+ * Leaves made here: validity, subject and the 802.1AR end-entity profile (basicConstraints,
+ * keyUsage, extendedKeyUsage), as a table. The first row also puts a's ICA into the store's
+ * cache, so the later rows go through the cached path too.
+ */
 static void
 test_leaf_table(void **state)
 {
+#define DS	"critical,digitalSignature"
 	static const struct {
 		const char		*name;
 		const char		*serial;
 		long			 nb, na;
+		const char		*bc, *ku, *eku;
 		enum idevid_status	 want;
 		const char		*want_err;
 	} cases[] = {
-		{ "valid", "LKTEST000001", -3600, 86400, IDEVID_OK, NULL },
-		{ "expired", "LKTEST000002", -2 * 86400, -86400, IDEVID_EXPIRED, "IDevID expired" },
-		{ "not yet valid", "LKTEST000003", 86400, 2 * 86400, IDEVID_EXPIRED,
-		    "IDevID not yet valid" },
-		{ "no serialNumber", NULL, -3600, 86400, IDEVID_NO_SERIAL, "serialNumber" },
+		{ "valid", "LKTEST000001", -3600, 86400, NULL, DS, NULL, IDEVID_OK, NULL },
+		{ "expired", "LKTEST000002", -2 * 86400, -86400, NULL, DS, NULL, IDEVID_EXPIRED,
+		    "IDevID expired" },
+		{ "not yet valid", "LKTEST000003", 86400, 2 * 86400, NULL, DS, NULL,
+		    IDEVID_EXPIRED, "IDevID not yet valid" },
+		{ "no serialNumber", NULL, -3600, 86400, NULL, DS, NULL, IDEVID_NO_SERIAL,
+		    "serialNumber" },
+		{ "CA:FALSE, no EKU", "LKTEST000004", -3600, 86400, "critical,CA:FALSE", DS,
+		    NULL, IDEVID_OK, NULL },
+		{ "CA:TRUE leaf", "LKTEST000005", -3600, 86400, "critical,CA:TRUE", DS, NULL,
+		    IDEVID_BAD_PROFILE, "CA:TRUE" },
+		{ "CA:TRUE leaf, not critical", "LKTEST000006", -3600, 86400, "CA:TRUE", DS,
+		    NULL, IDEVID_BAD_PROFILE, "CA:TRUE" },
+		{ "CA:TRUE with keyCertSign", "LKTEST000007", -3600, 86400,
+		    "critical,CA:TRUE,pathlen:0", "critical,digitalSignature,keyCertSign", NULL,
+		    IDEVID_BAD_PROFILE, "CA:TRUE" },
+		{ "keyUsage without digitalSignature", "LKTEST000008", -3600, 86400, NULL,
+		    "critical,keyEncipherment", NULL, IDEVID_BAD_PROFILE, "digitalSignature" },
+		{ "keyUsage keyCertSign only", "LKTEST000009", -3600, 86400, NULL,
+		    "critical,keyCertSign", NULL, IDEVID_BAD_PROFILE, "digitalSignature" },
+		{ "no keyUsage", "LKTEST000010", -3600, 86400, NULL, NULL, NULL, IDEVID_OK,
+		    NULL },
+		{ "keyUsage digitalSignature+keyEncipherment", "LKTEST000011", -3600, 86400,
+		    NULL, "critical,digitalSignature,keyEncipherment", NULL, IDEVID_OK, NULL },
+		{ "EKU without clientAuth", "LKTEST000012", -3600, 86400, NULL, DS,
+		    "serverAuth", IDEVID_BAD_PROFILE, "clientAuth" },
+		{ "EKU emailProtection only", "LKTEST000013", -3600, 86400, NULL, DS,
+		    "emailProtection", IDEVID_BAD_PROFILE, "clientAuth" },
+		{ "EKU clientAuth", "LKTEST000014", -3600, 86400, "critical,CA:FALSE", DS,
+		    "clientAuth", IDEVID_OK, NULL },
+		{ "EKU serverAuth+clientAuth", "LKTEST000015", -3600, 86400, NULL, DS,
+		    "serverAuth,clientAuth", IDEVID_OK, NULL },
 	};
+#undef DS
 	struct idevid_store *st = store_with(F.a.manufacturer_ca, NULL, NULL);
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	struct idevid_info info;
+	enum idevid_status got;
 	char err[256];
 	X509 *leaf;
 	size_t i;
 
 	assert_int_equal(sk_X509_push(chain, F.a_ica), 1);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		leaf = make_leaf(cases[i].serial, cases[i].nb, cases[i].na);
+		leaf = make_leaf_ext(cases[i].serial, cases[i].nb, cases[i].na, cases[i].bc,
+		    cases[i].ku, cases[i].eku);
 		err[0] = '\0';
-		if (idevid_verify(st, leaf, chain, &info, err, sizeof(err)) != cases[i].want)
-			fail_msg("case '%s': got '%s'", cases[i].name, err);
+		if ((got = idevid_verify(st, leaf, chain, &info, err, sizeof(err))) !=
+		    cases[i].want)
+			fail_msg("case '%s': got %d '%s', want %d", cases[i].name, (int)got,
+			    err, (int)cases[i].want);
 		if (cases[i].want_err != NULL && strstr(err, cases[i].want_err) == NULL)
 			fail_msg("case '%s': error '%s'", cases[i].name, err);
 		if (cases[i].want == IDEVID_OK)

@@ -142,6 +142,30 @@ chain_ok(X509 *leaf, X509 *inter, X509 *anchor, int purpose)
 	return ok;
 }
 
+/* leaf (with inter, may be NULL, untrusted) against anchor alone, as a partial chain. */
+static int
+partial_chain_ok(X509 *leaf, X509 *inter, X509 *anchor)
+{
+	X509_STORE	*store;
+	X509_STORE_CTX	*ctx;
+	STACK_OF(X509)	*untrusted;
+	int		 ok;
+
+	assert_non_null(store = X509_STORE_new());
+	assert_int_equal(X509_STORE_add_cert(store, anchor), 1);
+	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+	assert_non_null(untrusted = sk_X509_new_null());
+	if (inter != NULL)
+		assert_true(sk_X509_push(untrusted, inter) > 0);
+	assert_non_null(ctx = X509_STORE_CTX_new());
+	assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, untrusted), 1);
+	ok = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	X509_STORE_free(store);
+	return ok;
+}
+
 static void
 assert_p256(EVP_PKEY *key)
 {
@@ -205,6 +229,10 @@ test_files_and_modes(void **state)
 	assert_mode(r->manufacturer_ca_key, 0600);
 	assert_mode(r->manufacturer_ica_key, 0600);
 	assert_mode(r->masa_key, 0600);
+	assert_mode(r->masa_ca, 0644);
+	assert_mode(r->masa_ca_key, 0600);
+	snprintf(path, sizeof(path), "%s/masa-ca.pem", lab->dir);
+	assert_string_equal(r->masa_ca, path);
 	snprintf(path, sizeof(path), "%s/manufacturer-ca.key", lab->dir);
 	assert_string_equal(r->manufacturer_ca_key, path);
 	snprintf(path, sizeof(path), "%s/devices", lab->dir);
@@ -276,13 +304,15 @@ static void
 test_ica_and_masa_profile(void **state)
 {
 	struct lab	*lab = *state;
-	X509		*root, *ica, *masa;
+	X509		*root, *ica, *masa, *mca;
+	STACK_OF(X509)	*all;
 	BASIC_CONSTRAINTS *bc;
 	char		 err[256];
 
 	assert_non_null(root = pki_cert_read(lab->res.manufacturer_ca, err, sizeof(err)));
 	assert_non_null(ica = pki_cert_read(lab->res.manufacturer_ica, err, sizeof(err)));
 	assert_non_null(masa = pki_cert_read(lab->res.masa_cert, err, sizeof(err)));
+	assert_non_null(mca = pki_cert_read(lab->res.masa_ca, err, sizeof(err)));
 
 	assert_name_cn(X509_get_subject_name(ica), "Latchkey Lab Manufacturer IDevID CA");
 	assert_int_equal(X509_check_issued(root, ica), X509_V_OK);
@@ -298,13 +328,37 @@ test_ica_and_masa_profile(void **state)
 	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(ica),
 	    X509_get0_subject_key_id(root)), 0);
 
+	/* The MASA CA: under the root, issues the MASA signing certificate only. */
+	assert_name_cn(X509_get_subject_name(mca), "Latchkey Lab MASA CA");
+	assert_int_equal(X509_check_issued(root, mca), X509_V_OK);
+	assert_int_equal(X509_check_ca(mca), 1);
+	assert_non_null(bc = X509_get_ext_d2i(mca, NID_basic_constraints, NULL, NULL));
+	assert_true(bc->ca);
+	assert_non_null(bc->pathlen);
+	assert_int_equal(ASN1_INTEGER_get(bc->pathlen), 0);
+	BASIC_CONSTRAINTS_free(bc);
+	assert_int_equal(X509_get_key_usage(mca), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	assert_int_equal(chain_ok(mca, NULL, root, 0), X509_V_OK);
+
+	/* The MASA signing certificate: under the MASA CA, not a device, not a CA. */
 	assert_name_cn(X509_get_subject_name(masa), "Latchkey Lab MASA");
-	assert_int_equal(X509_check_issued(root, masa), X509_V_OK);
+	assert_int_equal(X509_NAME_get_index_by_NID(X509_get_subject_name(masa),
+	    NID_serialNumber, -1), -1);
+	assert_int_equal(X509_check_issued(mca, masa), X509_V_OK);
+	assert_int_not_equal(X509_check_issued(root, masa), X509_V_OK);
+	assert_int_not_equal(X509_check_issued(ica, masa), X509_V_OK);
 	assert_int_equal(X509_check_ca(masa), 0);
 	assert_int_equal(X509_get_key_usage(masa), KU_DIGITAL_SIGNATURE);
 	assert_int_equal(X509_get_ext_by_NID(masa, NID_ext_key_usage, -1), -1);
-	assert_int_equal(chain_ok(masa, NULL, root, 0), X509_V_OK);
+	assert_int_equal(chain_ok(masa, mca, root, 0), X509_V_OK);
+	/* masa.pem: the MASA certificate, then the MASA CA (the chain vouchers carry). */
+	assert_non_null(all = pki_certs_read(lab->res.masa_cert, err, sizeof(err)));
+	assert_int_equal(sk_X509_num(all), 2);
+	assert_int_equal(X509_cmp(sk_X509_value(all, 0), masa), 0);
+	assert_int_equal(X509_cmp(sk_X509_value(all, 1), mca), 0);
+	sk_X509_pop_free(all, X509_free);
 
+	X509_free(mca);
 	X509_free(masa);
 	X509_free(ica);
 	X509_free(root);
@@ -340,7 +394,7 @@ static void
 test_idevid_profile(void **state)
 {
 	struct lab	*lab = *state;
-	X509		*root, *ica, *leaf;
+	X509		*root, *ica, *leaf, *masa;
 	EVP_PKEY	*key;
 	STACK_OF(X509)	*chain;
 	unsigned char	*der;
@@ -350,6 +404,7 @@ test_idevid_profile(void **state)
 
 	assert_non_null(root = pki_cert_read(lab->res.manufacturer_ca, err, sizeof(err)));
 	assert_non_null(ica = pki_cert_read(lab->res.manufacturer_ica, err, sizeof(err)));
+	assert_non_null(masa = pki_cert_read(lab->res.masa_cert, err, sizeof(err)));
 	for (i = 0; i < lab->res.ndevices; i++) {
 		const struct labpki_device *d = &lab->res.devices[i];
 		const ASN1_TIME *na;
@@ -424,12 +479,19 @@ test_idevid_profile(void **state)
 		assert_int_equal(pki_cert_serial_hex(leaf, buf, sizeof(buf)), 0);
 		assert_int_equal(strlen(buf), 32);
 
-		/* masa-anchor.pem is the manufacturer root. */
+		/*
+		 * masa-anchor.pem is the MASA CA, not the root that issues every IDevID: as
+		 * the device's only anchor it admits the MASA and no device (voucher.h).
+		 */
 		assert_non_null(anchor = pki_cert_read(d->masa_anchor, err, sizeof(err)));
-		assert_int_equal(X509_cmp(anchor, root), 0);
+		assert_int_not_equal(X509_cmp(anchor, root), 0);
+		assert_name_cn(X509_get_subject_name(anchor), "Latchkey Lab MASA CA");
+		assert_int_equal(partial_chain_ok(masa, NULL, anchor), X509_V_OK);
+		assert_int_not_equal(partial_chain_ok(leaf, ica, anchor), X509_V_OK);
 		X509_free(anchor);
 		sk_X509_pop_free(chain, X509_free);
 	}
+	X509_free(masa);
 	X509_free(ica);
 	X509_free(root);
 }
@@ -439,16 +501,17 @@ test_lab_second_run_refuses(void **state)
 {
 	struct lab		*lab = *state;
 	struct labpki_result	 res2;
-	const char		*keys[4];
-	unsigned char		*before[4], *after;
-	size_t			 blen[4], alen, i;
+	const char		*keys[5];
+	unsigned char		*before[5], *after;
+	size_t			 blen[5], alen, i;
 	char			 err[256] = "";
 
 	keys[0] = lab->res.manufacturer_ca_key;
 	keys[1] = lab->res.manufacturer_ica_key;
 	keys[2] = lab->res.masa_key;
 	keys[3] = lab->res.devices[0].key;
-	for (i = 0; i < 4; i++)
+	keys[4] = lab->res.masa_ca_key;
+	for (i = 0; i < 5; i++)
 		before[i] = slurp(keys[i], &blen[i]);
 	assert_int_equal(labpki_create(lab->dir, 2, NULL, NULL, &res2, err, sizeof(err)),
 	    -1);
@@ -456,7 +519,7 @@ test_lab_second_run_refuses(void **state)
 	assert_int_equal(res2.ndevices, 0);
 	assert_null(res2.devices);
 	labpki_result_free(&res2);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		after = slurp(keys[i], &alen);
 		assert_int_equal(alen, blen[i]);
 		assert_memory_equal(after, before[i], alen);

@@ -19,6 +19,7 @@
 #include <openssl/cms.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
@@ -32,6 +33,10 @@ struct fix {
 	X509			*masa, *masa_b, *dom_ca, *dom2_ca, *reg, *reg2, *idevid;
 	EVP_PKEY		*masa_key, *masa_b_key, *idevid_key;
 	STACK_OF(X509)		*anchors;	/* device a's masa-anchor.pem */
+	STACK_OF(X509)		*root;		/* a's manufacturer root (registrar's anchor) */
+	STACK_OF(X509)		*masa_chain;	/* the rest of a's masa.pem */
+	X509			*ica, *root_cert;
+	EVP_PKEY		*ica_key, *root_key;
 	char			serial[64];
 };
 
@@ -69,8 +74,15 @@ setup(void **state)
 	    (F.idevid = pki_cert_read(F.a.devices[0].cert, err, sizeof(err))) == NULL ||
 	    (F.idevid_key = pki_key_read(F.a.devices[0].key, err, sizeof(err))) == NULL ||
 	    (F.anchors = voucher_anchors_load(F.a.devices[0].masa_anchor, err,
-	    sizeof(err))) == NULL)
+	    sizeof(err))) == NULL ||
+	    (F.root = voucher_anchors_load(F.a.manufacturer_ca, err, sizeof(err))) == NULL ||
+	    (F.masa_chain = pki_certs_read(F.a.masa_cert, err, sizeof(err))) == NULL ||
+	    (F.ica = pki_cert_read(F.a.manufacturer_ica, err, sizeof(err))) == NULL ||
+	    (F.ica_key = pki_key_read(F.a.manufacturer_ica_key, err, sizeof(err))) == NULL ||
+	    (F.root_cert = pki_cert_read(F.a.manufacturer_ca, err, sizeof(err))) == NULL ||
+	    (F.root_key = pki_key_read(F.a.manufacturer_ca_key, err, sizeof(err))) == NULL)
 		goto fail;
+	X509_free(sk_X509_shift(F.masa_chain));	/* the MASA certificate itself */
 	snprintf(F.serial, sizeof(F.serial), "%s", F.a.devices[0].serial);
 	return 0;
 fail:
@@ -93,6 +105,12 @@ teardown(void **state)
 	EVP_PKEY_free(F.masa_b_key);
 	EVP_PKEY_free(F.idevid_key);
 	sk_X509_pop_free(F.anchors, X509_free);
+	sk_X509_pop_free(F.root, X509_free);
+	sk_X509_pop_free(F.masa_chain, X509_free);
+	X509_free(F.ica);
+	X509_free(F.root_cert);
+	EVP_PKEY_free(F.ica_key);
+	EVP_PKEY_free(F.root_key);
 	labpki_result_free(&F.a);
 	labpki_result_free(&F.b);
 	tu_rmtree(F.dir);
@@ -132,6 +150,77 @@ sign(const struct voucher *v, X509 *cert, EVP_PKEY *key, size_t *len)
 	    sizeof(err)), 0);
 	free(json);
 	return der;
+}
+
+/* The same with chain (may be NULL) included in the CMS. */
+static unsigned char *
+sign_chain(const struct voucher *v, X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
+    size_t *len)
+{
+	char err[256], *json;
+	unsigned char *der = NULL;
+
+	json = voucher_json_build(v, err, sizeof(err));
+	assert_non_null(json);
+	assert_int_equal(voucher_cms_sign(json, strlen(json), cert, key, chain, &der, len,
+	    err, sizeof(err)), 0);
+	free(json);
+	return der;
+}
+
+static void
+add_ext(X509 *x, X509 *issuer, int nid, const char *val)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, val);
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+}
+
+/*
+ * A would-be voucher signer made here, issued by issuer/ikey: subject serialNumber when
+ * serial is not NULL (and then a hardwareModuleName too when hw), basicConstraints bc, KU
+ * ku, EKU eku (NULL: none). *keyp receives its key.
+ */
+static X509 *
+make_signer(const char *serial, int hw, const char *bc, const char *ku, const char *eku,
+    X509 *issuer, EVP_PKEY *ikey, EVP_PKEY **keyp)
+{
+	EVP_PKEY *k = pki_key_new("p256", NULL, 0);
+	X509 *x = X509_new();
+	X509_NAME *nm;
+	char err[256];
+
+	assert_non_null(k);
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(pki_serial_random(x), 0);
+	nm = X509_get_subject_name(x);
+	if (serial != NULL)
+		assert_int_equal(X509_NAME_add_entry_by_NID(nm, NID_serialNumber,
+		    MBSTRING_ASC, (const unsigned char *)serial, -1, -1, 0), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(nm, NID_commonName, MBSTRING_ASC,
+	    (const unsigned char *)"would-be MASA", -1, -1, 0), 1);
+	assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(issuer)), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_int_equal(X509_set_pubkey(x, k), 1);
+	add_ext(x, issuer, NID_basic_constraints, bc);
+	add_ext(x, issuer, NID_key_usage, ku);
+	if (eku != NULL)
+		add_ext(x, issuer, NID_ext_key_usage, eku);
+	add_ext(x, issuer, NID_subject_key_identifier, "hash");
+	add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
+	if (hw)
+		assert_int_equal(pki_add_hwmodule_san(x, PKI_OID_LAB_HWTYPE,
+		    serial != NULL ? serial : "LKHW00000001", err, sizeof(err)), 0);
+	assert_true(X509_sign(x, ikey, EVP_sha256()) > 0);
+	*keyp = k;
+	return x;
 }
 
 static void
@@ -467,6 +556,129 @@ test_pledge_verify(void **state)
 	voucher_clear(&v);
 }
 
+/*
+ * Who may sign a voucher (RFC 8995 §5.6.1, voucher.h): only the MASA. Another device's
+ * IDevID without an EKU (802.1AR allows it, so the S/MIME purpose check does not stop it)
+ * signs a voucher for this device pinning an attacker's domain: refused under the device's
+ * masa-anchor.pem (a MASA-only CA) and, by the not-a-DevID rule, even under the whole
+ * manufacturer root (the registrar's anchor, and older devices' masa-anchor.pem).
+ */
+static void
+test_voucher_signer(void **state)
+{
+	enum { S_MASA, S_IDEVID_NO_EKU, S_IDEVID_LAB, S_HWMODULE_ONLY, S_EE_UNDER_ICA,
+	    S_CA_TRUE, S_MASA_B };
+	enum { A_DEVICE, A_ROOT };
+	static const struct {
+		const char		*name;
+		int			 signer;
+		int			 anchor;
+		enum voucher_status	 want;
+		const char		*want_err;
+	} rows[] = {
+		{ "MASA, device anchor", S_MASA, A_DEVICE, VOUCHER_OK, NULL },
+		{ "MASA, manufacturer root", S_MASA, A_ROOT, VOUCHER_OK, NULL },
+		{ "IDevID without EKU, device anchor", S_IDEVID_NO_EKU, A_DEVICE,
+		    VOUCHER_BAD_SIGNATURE, "not under the trusted anchors" },
+		{ "IDevID without EKU, manufacturer root", S_IDEVID_NO_EKU, A_ROOT,
+		    VOUCHER_BAD_SIGNATURE, "serialNumber" },
+		{ "lab IDevID (clientAuth), device anchor", S_IDEVID_LAB, A_DEVICE,
+		    VOUCHER_BAD_SIGNATURE, NULL },
+		{ "lab IDevID (clientAuth), manufacturer root", S_IDEVID_LAB, A_ROOT,
+		    VOUCHER_BAD_SIGNATURE, NULL },
+		{ "hardwareModuleName only, manufacturer root", S_HWMODULE_ONLY, A_ROOT,
+		    VOUCHER_BAD_SIGNATURE, "hardwareModuleName" },
+		{ "other end entity of the IDevID CA, device anchor", S_EE_UNDER_ICA, A_DEVICE,
+		    VOUCHER_BAD_SIGNATURE, "not under the trusted anchors" },
+		{ "CA:TRUE signer, manufacturer root", S_CA_TRUE, A_ROOT,
+		    VOUCHER_BAD_SIGNATURE, "end entity" },
+		{ "another manufacturer's MASA, device anchor", S_MASA_B, A_DEVICE,
+		    VOUCHER_BAD_SIGNATURE, "not under the trusted anchors" },
+	};
+	struct voucher v;
+	STACK_OF(X509) *ica_chain = sk_X509_new_null();
+	X509 *signer, *pinned;
+	EVP_PKEY *key;
+	unsigned char *der;
+	char err[256];
+	size_t i, len;
+	enum voucher_status got;
+
+	(void)state;
+	assert_non_null(ica_chain);
+	assert_int_equal(sk_X509_push(ica_chain, F.ica), 1);
+	/* The attacker's voucher: this device, pinned to domain 2. */
+	good_voucher(&v);
+	free(v.pinned_domain_cert);
+	assert_int_equal(voucher_cert_der(F.dom2_ca, &v.pinned_domain_cert, &v.pinned_len), 0);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		STACK_OF(X509) *chain = ica_chain;
+
+		key = NULL;
+		switch (rows[i].signer) {
+		case S_MASA:
+			signer = F.masa;
+			key = F.masa_key;
+			chain = F.masa_chain;
+			X509_up_ref(signer);
+			EVP_PKEY_up_ref(key);
+			break;
+		case S_MASA_B:
+			signer = F.masa_b;
+			key = F.masa_b_key;
+			chain = NULL;
+			X509_up_ref(signer);
+			EVP_PKEY_up_ref(key);
+			break;
+		case S_IDEVID_NO_EKU:
+			signer = make_signer("LKEVIL000001", 1, "critical,CA:FALSE",
+			    "critical,digitalSignature", NULL, F.ica, F.ica_key, &key);
+			break;
+		case S_IDEVID_LAB:
+			signer = F.idevid;
+			key = F.idevid_key;
+			X509_up_ref(signer);
+			EVP_PKEY_up_ref(key);
+			break;
+		case S_HWMODULE_ONLY:
+			signer = make_signer(NULL, 1, "critical,CA:FALSE",
+			    "critical,digitalSignature", NULL, F.ica, F.ica_key, &key);
+			break;
+		case S_EE_UNDER_ICA:
+			signer = make_signer(NULL, 0, "critical,CA:FALSE",
+			    "critical,digitalSignature", NULL, F.ica, F.ica_key, &key);
+			break;
+		default:	/* S_CA_TRUE */
+			signer = make_signer(NULL, 0, "critical,CA:TRUE",
+			    "critical,digitalSignature,keyCertSign", NULL, F.root_cert,
+			    F.root_key, &key);
+			chain = NULL;
+			break;
+		}
+		der = sign_chain(&v, signer, key, chain, &len);
+		pinned = NULL;
+		err[0] = '\0';
+		got = voucher_pledge_verify(der, len, rows[i].anchor == A_DEVICE ? F.anchors :
+		    F.root, F.serial, "N1", time(NULL), &pinned, NULL, err, sizeof(err));
+		if (got != rows[i].want)
+			fail_msg("row '%s': got %s (%s), want %s", rows[i].name,
+			    voucher_status_name(got), err, voucher_status_name(rows[i].want));
+		if (rows[i].want_err != NULL && strstr(err, rows[i].want_err) == NULL)
+			fail_msg("row '%s': error '%s', want '%s'", rows[i].name, err,
+			    rows[i].want_err);
+		if (got == VOUCHER_OK)
+			assert_int_equal(X509_cmp(pinned, F.dom2_ca), 0);
+		else
+			assert_null(pinned);
+		X509_free(pinned);
+		free(der);
+		X509_free(signer);
+		EVP_PKEY_free(key);
+	}
+	voucher_clear(&v);
+	sk_X509_free(ica_chain);
+}
+
 static void
 test_registrar_check(void **state)
 {
@@ -527,6 +739,7 @@ main(void)
 		cmocka_unit_test(test_cms_wrong_type),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_pledge_verify),
+		cmocka_unit_test(test_voucher_signer),
 		cmocka_unit_test(test_registrar_check),
 		cmocka_unit_test(test_nonce),
 		cmocka_unit_test(test_aki_ski),
