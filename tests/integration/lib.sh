@@ -6,6 +6,10 @@
 #                               latchkeyd on a free loopback port ($PORT, $URL, $LKD_PID)
 #   it_stop_registrar           stop it by PID
 #   ok MSG / fail MSG           report a check
+#   check DESC CMD...           ok when CMD exits 0, else fail
+#   wait_until SECS CMD...      poll CMD every 0.1 s until it exits 0 (returns 0) or SECS
+#                               have passed (returns 1): a bounded wait on the condition,
+#                               never a fixed sleep
 set -u
 LK_TOP=${LK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 LK_BIN=${LK_BIN:-$LK_TOP/build}
@@ -34,6 +38,19 @@ ok() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; NFAIL=$((NFAIL + 1)); }
 # check DESC CMD...: run CMD, ok when it exits 0
 check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# wait_until SECS CMD...: run CMD (quiet) every 0.1 s until it succeeds; 1 after SECS
+# seconds (whole seconds; at most SECS * 20 + 1 tries).
+wait_until() {
+	local secs=$1 end i
+	shift
+	end=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+	for ((i = 0; i <= secs * 20; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		[ $(( $(date +%s%N) / 1000000 )) -lt "$end" ] || return 1
+		sleep 0.1
+	done
+	return 1
+}
 it_done() {
 	if [ "$NFAIL" -gt 0 ]; then echo "$NFAIL check(s) failed"; exit 1; fi
 	echo "all checks passed"; exit 0

@@ -81,6 +81,7 @@ XPID=$!
 
 wkills=0 pkills=0 restarts_ok=0 restart_ms=0
 for kind in "${KILLS[@]}"; do
+	# Pacing, not synchronisation: the kills land at random moments of the run.
 	sleep "0.$((1 + RANDOM % 5))$((RANDOM % 10))"	# 0.10 .. 0.59 s: 500 enrollments take ~8 s
 	kill -0 "$XPID" 2>/dev/null || break
 	seen_workers
@@ -112,7 +113,7 @@ for kind in "${KILLS[@]}"; do
 		    "(workers ${ws[*]} go on serving for a moment)"
 		wait "$LKD_PID" 2>/dev/null
 		forget "$LKD_PID"
-		sleep "0.$((RANDOM % 5))"
+		sleep "0.$((RANDOM % 5))"	# scenario: the orphaned workers serve on for a moment
 		kill -KILL "${ws[@]}" 2>/dev/null
 		t0=$(now_ms)
 		wait_port_free || { fail "old workers still listen on $PORT"; break; }
@@ -172,15 +173,31 @@ check "latchkeyd still serves a good enrollment" latchkey enroll -q --server "$U
 # exits. Whatever it decides, it must not leave workers running without a parent.
 seen_workers
 mapfile -t ws < <(workers_of "$LKD_PID")
+# Scenario timing, not synchronisation: the worker must be past the 2 s crash-loop window
+# (ends by itself: a wait of at most 2.5 s for the clock).
 while [ $(( $(now_ms) - BIRTH[${ws[0]}] )) -lt 2500 ]; do sleep 0.1; done
 kill -KILL "${ws[0]}"
+# Wait for its replacement (a worker that was not there before; the killed one may still
+# be listed, as a zombie, for a moment).
+replaced() {
+	local p
+	for p in $(workers_of "$LKD_PID"); do [[ " ${ws[*]} " == *" $p "* ]] || return 0; done
+	return 1
+}
+wait_until 10 replaced
 wait_workers "$NWORKERS"
 seen_workers
 new=""
 for p in $(workers_of "$LKD_PID"); do [[ " ${ws[*]} " == *" $p "* ]] || new=$p; done
 if [ -n "$new" ]; then
 	kill -KILL "$new"
-	sleep 1
+	# Wait for the parent's decision: it has exited, or it has replaced the killed worker.
+	decided() {
+		! is_lkd "$LKD_PID" && return 0
+		[ "$(workers_of "$LKD_PID" | wc -l)" -ge "$NWORKERS" ] &&
+		    ! workers_of "$LKD_PID" | grep -qx "$new"
+	}
+	wait_until 10 decided
 	if is_lkd "$LKD_PID"; then
 		check "a fresh worker killed: the parent kept going with $NWORKERS workers" \
 		    wait_workers "$NWORKERS"

@@ -12,10 +12,12 @@
 #   tb_link server 10.201.0.1/24 device 10.201.0.2/24
 #   tb_avahi_start server device
 #   tb_bg server publish avahi-publish -s NAME _x._tcp 8443
-#   tb_check_retry 10 <<EOF
-#   device::avahi-browse -rpt _x._tcp::;10\.201\.0\.1;8443;::YES
-#   EOF
+#   tb_check_phase published 10                # section [published] of ./checks, retried
 #   tb_done                                    # exit 0, or 1 when a check failed
+#
+# with the checks as data in tests/net/<scenario>/checks (see "Checks as data" below):
+#   [published]
+#   device::avahi-browse -rpt _x._tcp::;10\.201\.0\.1;8443;::YES
 #
 # Everything a run creates is named after $TB_ID ("lk" + pid%10000 + 4 random hex digits):
 # namespaces "$TB_ID-<alias>", veths "${TB_ID}v<n>a|b" (<= 15 characters), and all files live
@@ -43,6 +45,7 @@ declare -gA TB_PSTART=()	# alias/name -> start time (field 22 of /proc/PID/stat)
 declare -ga TB_ORDER=()		# alias/name in start order (stopped in reverse)
 declare -ga TB_VETHS=()		# every veth name we created (both ends)
 declare -g TB_LAST_PID="" TB_TRAPPED="" TB_SKIP_MSG="" TB_FAIL_MSG="" TB_PROBE_NS=""
+declare -g TB_PHASES_RUN=""	# sections of the checks file run so far (tb_check_phase)
 
 # Repository and build directory (tests/run.sh exports both); our programs come first in
 # PATH, inside the namespaces too.
@@ -98,6 +101,7 @@ tb_init() {
 	TB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-net.$TB_ID.XXXXXX") ||
 	    tb_skip "cannot create a temporary directory"
 	chmod 0755 "$TB_DIR"
+	export TB_ID TB_DIR		# for the commands of checks files (tb_check_phase)
 	# Keep the original stdout/stderr: tb_fail may run under a redirection.
 	exec {TB_OUT}>&1 {TB_ERR}>&2
 	TB_TRAPPED=1
@@ -628,18 +632,35 @@ tb_check_retry() {
 #   [enrolled]                                  # a section: the checks of one phase
 #   server::latchkeyctl --db $REG list::LK1::YES
 #
-# The commands see the variables the scenario exported (export REG=...; single-quoted
-# text in the file is expanded by bash -c inside the host, not by the library).
+# The commands see the variables (and functions, export -f) the scenario exported: the
+# library does not expand the command, bash -c inside the host does (export REG=...; then
+# "$REG" in the file). The regex is not run by a shell: the library replaces $NAME and
+# ${NAME} in it by the value of the exported variable NAME (a value meant as literal text
+# must already be escaped for ERE, e.g. RE_NAME=${name//./\\.}); a '$' not followed by a
+# name is the ERE anchor, '\$' a literal dollar. A regex naming a variable that is not
+# exported fails the check.
+# Everything from [NAME] to the next section header belongs to section NAME; a name may be
+# used once. TB_CHECKS_FILE overrides the file.
 
 # tb_check_phase NAME [TIMEOUT]: run the checks of section [NAME] of the scenario's checks
-# file; with TIMEOUT, retry each as tb_check_retry does. A missing section is a failure.
+# file; with TIMEOUT, retry each as tb_check_retry does (a bounded wait for state that must
+# become true: no sleep before it). A missing or empty section is a failure.
 tb_check_phase() {
 	local name=$1 timeout=${2:-0} file=${TB_CHECKS_FILE:-$TB_SCENARIO/checks} line in=0 n=0
+	local TB__EXPAND_RE=1	# seen by tb__check_one (dynamic scope)
 	local -a lines=()
 	[ -f "$file" ] || tb_fail "no checks file $file"
+	[[ $timeout =~ ^[0-9]+$ ]] || tb_fail "tb_check_phase $name: bad timeout '$timeout'"
+	[[ " $TB_PHASES_RUN " != *" $name "* ]] || tb_fail "checks section [$name] run twice"
+	TB_PHASES_RUN+=" $name"
 	while IFS= read -r line || [ -n "$line" ]; do
 		if [[ $line =~ ^\[([A-Za-z0-9_.-]+)\][[:space:]]*$ ]]; then
-			[ "${BASH_REMATCH[1]}" = "$name" ] && in=1 || in=0
+			if [ "${BASH_REMATCH[1]}" = "$name" ]; then
+				[ $in = 2 ] && tb_fail "section [$name] appears twice in $file"
+				in=1
+			elif [ $in = 1 ]; then
+				in=2
+			fi
 			continue
 		fi
 		[ $in = 1 ] || continue
@@ -673,6 +694,33 @@ tb__checks() {
 	return "$rc"
 }
 
+# tb__expand_re TEXT: TEXT with $NAME / ${NAME} replaced by exported variables' values, in
+# TB_EXPANDED; returns 1 (TB_EXPAND_ERR = the name) when one is not an exported variable.
+tb__expand_re() {
+	local s=$1 out="" name attrs
+	while [[ $s == *'$'* ]]; do
+		out+=${s%%'$'*}
+		s=${s#*'$'}
+		if [[ $out == *'\' ]]; then
+			out+='$'		# \$: ERE's literal dollar
+		elif [[ $s =~ ^\{([A-Za-z_][A-Za-z0-9_]*)\}(.*)$ ]] ||
+		    [[ $s =~ ^([A-Za-z_][A-Za-z0-9_]*)(.*)$ ]]; then
+			name=${BASH_REMATCH[1]}
+			s=${BASH_REMATCH[2]}
+			attrs=$(declare -p "$name" 2>/dev/null)	# "declare -x NAME=..."
+			attrs=${attrs#declare -}
+			if [[ ${attrs%% *} != *x* ]]; then
+				TB_EXPAND_ERR=$name
+				return 1
+			fi
+			out+=${!name}
+		else
+			out+='$'
+		fi
+	done
+	TB_EXPANDED=$out$s
+}
+
 tb__check_one() {
 	local timeout=$1 line=$2 host rest want re cmd out deadline tries=0 matched ok
 	host=${line%%::*}
@@ -688,6 +736,16 @@ tb__check_one() {
 		printf 'FAIL malformed check (host::command::regex::YES|NO, known host): %s\n' \
 		    "$line"
 		return 1
+	fi
+	if [ "${TB__EXPAND_RE:-0}" = 1 ]; then
+		if ! tb__expand_re "$re"; then
+			TB_CHECKS=$((TB_CHECKS + 1))
+			TB_FAILS=$((TB_FAILS + 1))
+			printf 'FAIL regex names $%s, which the scenario did not export: %s\n' \
+			    "$TB_EXPAND_ERR" "$line"
+			return 1
+		fi
+		re=$TB_EXPANDED
 	fi
 	deadline=$((SECONDS + timeout))
 	while :; do
@@ -715,8 +773,19 @@ tb__check_one() {
 	return 1
 }
 
-# tb_done: end the scenario: exit 0 when every check passed, 1 otherwise.
+# tb_done: end the scenario: exit 0 when every check passed, 1 otherwise. A section of the
+# checks file that tb_check_phase never ran counts as a failed check (a check nobody runs
+# cannot fail).
 tb_done() {
+	local file=${TB_CHECKS_FILE:-$TB_SCENARIO/checks} sec
+	if [ -n "$TB_PHASES_RUN" ] && [ -f "$file" ]; then
+		for sec in $(sed -n 's/^\[\([A-Za-z0-9_.-]*\)\][[:space:]]*$/\1/p' "$file"); do
+			[[ " $TB_PHASES_RUN " == *" $sec "* ]] && continue
+			TB_CHECKS=$((TB_CHECKS + 1))
+			TB_FAILS=$((TB_FAILS + 1))
+			printf 'FAIL checks section [%s] of %s was never run\n' "$sec" "$file"
+		done
+	fi
 	if [ "$TB_FAILS" -gt 0 ]; then
 		tb_fail "$TB_FAILS of $TB_CHECKS checks failed"
 	fi

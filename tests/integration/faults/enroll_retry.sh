@@ -14,7 +14,7 @@ while [ "$n" -lt "$tries" ]; do
 		: >"$out.ok"
 		exit 0
 	fi
-	sleep "0.$((RANDOM % 5 + 2))"
+	sleep "0.$((RANDOM % 5 + 2))"	# back-off between attempts (pacing, not a wait)
 done
 echo "$n" >"$out.tries"
 exit 1

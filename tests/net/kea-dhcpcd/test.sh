@@ -66,6 +66,8 @@ ip -n "$(tb_ns server)" addr add fd00:203::1/64 dev "$SIF" nodad ||
 D=$TB_DIR/device
 RUNDIR=$D/run-latchkey
 mkdir -p "$RUNDIR" "$D/var-dhcpcd"
+# What tests/net/kea-dhcpcd/checks uses.
+export D RUNDIR DIF REG1 REG2 POSTURE UPDATE FP WANT_SZTP WANT_V4VENDOR WANT_V6VENDOR
 
 cc -std=c11 -D_GNU_SOURCE -Wall -Werror -I"$LK_TOP" -o "$TB_DIR/dhcp_decode" \
     "$OPTS/dhcp_decode.c" "$LK_TOP/dhcp-hook/dhcpopt.c" 2>"$TB_DIR/cc.log" ||
@@ -119,24 +121,9 @@ tb_render "$OPTS/kea-dhcp4.conf.in" "$TB_DIR/server/kea4.conf" server HOOK="$HOO
 kea_start kea4 4 "$TB_DIR/server/kea4.conf"
 dhcpcd_start dhcpcd4 4
 tb_wait_for "dhcpcd -4 lease" 20 tb__alive_and device dhcpcd4 test -s "$D/dhcpcd.BOUND"
-tb_check <<EOF
-device::cat $D/dhcpcd.BOUND::^new_ip_address=10\.203\.0\.1[0-5][0-9]$::YES
-device::cat $D/dhcpcd.BOUND::^new_sztp_redirect=$WANT_SZTP$::YES
-device::cat $D/dhcpcd.BOUND::^new_latchkey_vivso=$WANT_V4VENDOR$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_FAMILY=4$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_IFACE=$DIF$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_SERVER=10\.203\.0\.1$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_SZTP=$WANT_SZTP$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_VENDOR=$WANT_V4VENDOR$::YES
-device::$TB_DIR/dhcp_decode $RUNDIR/dhcp-$DIF.env | tr '\n' ' '::^sztp $REG1 sztp $REG2 posture $POSTURE update $UPDATE fingerprint $FP $::YES
-server::cat $TB_DIR/server/kea4.log::LATCHKEY_OPTIONS_ADDED .*option 143, option 125 to DHCPACK::YES
-device::cat $D/dhcpcd4.log::unknown option|invalid|error::NO
-EOF
+tb_check_phase dhcpv4
 tb_stop device dhcpcd4
-tb_check <<EOF
-device::ls $D::^dhcpcd\.STOP$::YES
-device::ls $RUNDIR::^dhcp-$DIF\.env$::NO
-EOF
+tb_check_phase dhcpv4-stopped
 tb_stop server kea4
 
 # 2. DHCPv6.
@@ -147,20 +134,8 @@ tb_render "$OPTS/kea-dhcp6.conf.in" "$TB_DIR/server/kea6.conf" server HOOK="$HOO
 kea_start kea6 6 "$TB_DIR/server/kea6.conf"
 dhcpcd_start dhcpcd6 6
 tb_wait_for "dhcpcd -6 lease" 20 tb__alive_and device dhcpcd6 test -s "$D/dhcpcd.BOUND6"
-tb_check <<EOF
-device::cat $D/dhcpcd.BOUND6::^new_dhcp6_ia_na1_ia_addr1=fd00:203:{2}1[0-9a-f]{2}$::YES
-device::cat $D/dhcpcd.BOUND6::^new_dhcp6_sztp_redirect=$WANT_SZTP$::YES
-device::cat $D/dhcpcd.BOUND6::^new_dhcp6_latchkey_vendor=$WANT_V6VENDOR$::YES
-device::cat $RUNDIR/dhcp6-$DIF.env::^LATCHKEY_DHCP_FAMILY=6$::YES
-device::cat $RUNDIR/dhcp6-$DIF.env::^LATCHKEY_DHCP_SZTP=$WANT_SZTP$::YES
-device::cat $RUNDIR/dhcp6-$DIF.env::^LATCHKEY_DHCP_VENDOR=$WANT_V6VENDOR$::YES
-device::$TB_DIR/dhcp_decode $RUNDIR/dhcp6-$DIF.env | tr '\n' ' '::^sztp $REG1 sztp $REG2 posture $POSTURE update $UPDATE fingerprint $FP $::YES
-device::cat $D/dhcpcd6.log::unknown option|invalid|error::NO
-EOF
+tb_check_phase dhcpv6
 tb_stop device dhcpcd6
-tb_check <<EOF
-device::ls $D::^dhcpcd\.STOP6$::YES
-device::ls $RUNDIR::^dhcp6-$DIF\.env$::NO
-EOF
+tb_check_phase dhcpv6-stopped
 
 tb_done

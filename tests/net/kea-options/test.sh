@@ -71,14 +71,12 @@ render() {
 	tb_render "$HERE/$tpl" "$out" server HOOK="$HOOK" "$@"
 }
 
-# colon_to_plain "0:17:68": dhclient's hex to plain two-digit hex (as an oracle check).
-colon_to_plain() {
-	local b out="" IFS=:
-	for b in $1; do
-		[ "${#b}" = 1 ] && b=0$b
-		out=$out$b
-	done
-	printf '%s\n' "$out"
+# dhclient_hex FILE VAR: the value of VAR in FILE (dhclient's hex, "0:17:68") as plain
+# two-digit hex ("001768"); the checks use it (exported below).
+dhclient_hex() {
+	sed -n "s/^$2=//p" "$1" |
+	    awk -F: '{ for (i = 1; i <= NF; i++) printf "%s%s", length($i) == 1 ? "0" : "", $i
+		print "" }'
 }
 
 # ---------------------------------------------------------------------------------------
@@ -98,6 +96,9 @@ ip -n "$(tb_ns server)" addr add fd00:203::1/64 dev "$SIF" nodad ||
 D=$TB_DIR/device
 RUNDIR=$D/run-latchkey
 mkdir -p "$RUNDIR"
+# What tests/net/kea-options/checks uses.
+export D RUNDIR DIF HOOK REG1 REG2 POSTURE UPDATE FP WANT_SZTP WANT_V4VENDOR WANT_V6VENDOR
+export -f dhclient_hex
 
 # The agent-side decoder: the project's codec over the env file the client scripts write.
 cc -std=c11 -D_GNU_SOURCE -Wall -Werror -I"$LK_TOP" -o "$TB_DIR/dhcp_decode" \
@@ -126,43 +127,21 @@ chmod 0755 "$D/udhcpc.sh" "$D/dhclient.sh"
 # 1. kea-dhcp4 with the hook; the configuration passes kea-dhcp4 -t.
 
 render kea-dhcp4.conf.in "$TB_DIR/server/good4.conf" PARAMS="$PARAMS" CLASSES=""
-tb_check <<EOF
-server::kea-dhcp4 -t $TB_DIR/server/good4.conf; echo rc=\$?::^rc=0$::YES
-EOF
+tb_check_phase config-ok
 kea_start server kea4 4 "$TB_DIR/server/good4.conf"
-tb_check <<EOF
-server::cat $TB_DIR/server/kea4.log::LATCHKEY_LOAD_OK .*2 registrar URI\(s\), 1 posture URI\(s\), 1 update URI\(s\), enterprise 32473; option data: 143/136 63, 125 148, 17 153 octets::YES
-EOF
+tb_check_phase loaded
 
 # 2. udhcpc: lease, and the options' bytes exactly.
 tb_exec device timeout 15 udhcpc -f -q -n -i "$DIF" -O 143 -O 125 -s "$D/udhcpc.sh" \
     -t 5 -T 1 >"$D/udhcpc.out" 2>&1
-tb_check <<EOF
-device::cat $D/udhcpc.out::lease of 10\.203\.0\.1[0-5][0-9] obtained::YES
-device::cat $D/udhcpc.bound::^ip=10\.203\.0\.1[0-5][0-9]$::YES
-device::cat $D/udhcpc.bound::^opt143=$WANT_SZTP$::YES
-device::cat $D/udhcpc.bound::^opt125=$WANT_V4VENDOR$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_SZTP=$WANT_SZTP$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_VENDOR=$WANT_V4VENDOR$::YES
-device::$TB_DIR/dhcp_decode $RUNDIR/dhcp-$DIF.env | tr '\n' ' '::^sztp $REG1 sztp $REG2 posture $POSTURE update $UPDATE fingerprint $FP $::YES
-server::cat $TB_DIR/server/kea4.log::LATCHKEY_OPTIONS_ADDED .*option 143, option 125 to DHCPACK::YES
-EOF
+tb_check_phase udhcpc
 rm -f "$RUNDIR/dhcp-$DIF.env"
 
 # 3. ISC dhclient -4 with contrib/dhcp/dhclient-latchkey.conf.
 tb_bg device dhclient4 dhclient -4 -1 -d -v -cf "$LK_TOP/contrib/dhcp/dhclient-latchkey.conf" \
     -lf "$D/dhclient4.leases" -pf "$D/dhclient4.pid" -sf "$D/dhclient.sh" "$DIF"
 tb_wait_for "dhclient -4 lease" 20 tb__alive_and device dhclient4 test -s "$D/dhclient.BOUND"
-RAW4=$(sed -n 's/^new_sztp_redirect=//p' "$D/dhclient.BOUND")
-RAWV4=$(sed -n 's/^new_latchkey_vivso=//p' "$D/dhclient.BOUND")
-tb_check <<EOF
-device::cat $D/dhclient.BOUND::^new_ip_address=10\.203\.0\.1[0-5][0-9]$::YES
-device::echo $(colon_to_plain "$RAW4")::^$WANT_SZTP$::YES
-device::echo $(colon_to_plain "$RAWV4")::^$WANT_V4VENDOR$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_SZTP=$WANT_SZTP$::YES
-device::cat $RUNDIR/dhcp-$DIF.env::^LATCHKEY_DHCP_VENDOR=$WANT_V4VENDOR$::YES
-device::$TB_DIR/dhcp_decode $RUNDIR/dhcp-$DIF.env | tr '\n' ' '::^sztp $REG1 sztp $REG2 posture $POSTURE update $UPDATE fingerprint $FP $::YES
-EOF
+tb_check_phase dhclient4
 tb_stop device dhclient4
 
 # 4. DHCPv6: kea-dhcp6 with the same parameters, dhclient -6: option 136 carries the same
@@ -174,16 +153,7 @@ kea_start server kea6 6 "$TB_DIR/server/good6.conf"
 tb_bg device dhclient6 dhclient -6 -1 -d -v -cf "$LK_TOP/contrib/dhcp/dhclient-latchkey.conf" \
     -lf "$D/dhclient6.leases" -pf "$D/dhclient6.pid" -sf "$D/dhclient.sh" "$DIF"
 tb_wait_for "dhclient -6 lease" 20 tb__alive_and device dhclient6 test -s "$D/dhclient.BOUND6"
-RAW6=$(sed -n 's/^new_dhcp6_sztp_redirect=//p' "$D/dhclient.BOUND6")
-RAWV6=$(sed -n 's/^new_dhcp6_latchkey_vendor=//p' "$D/dhclient.BOUND6")
-tb_check <<EOF
-device::cat $D/dhclient.BOUND6::^new_ip6_address=fd00:203:{2}1[0-9a-f]{2}$::YES
-device::echo $(colon_to_plain "$RAW6")::^$WANT_SZTP$::YES
-device::echo $(colon_to_plain "$RAWV6")::^$WANT_V6VENDOR$::YES
-device::cat $RUNDIR/dhcp6-$DIF.env::^LATCHKEY_DHCP_VENDOR=$WANT_V6VENDOR$::YES
-device::$TB_DIR/dhcp_decode $RUNDIR/dhcp6-$DIF.env | tr '\n' ' '::^sztp $REG1 sztp $REG2 posture $POSTURE update $UPDATE fingerprint $FP $::YES
-server::cat $TB_DIR/server/kea6.log::LATCHKEY_OPTIONS_ADDED .*option 136, option 17 to REPLY::YES
-EOF
+tb_check_phase dhclient6
 tb_stop device dhclient6
 tb_stop server kea6
 
@@ -200,12 +170,7 @@ kea_start server kea4revoked 4 "$TB_DIR/server/revoked4.conf"
 rm -f "$D/udhcpc.bound" "$RUNDIR/dhcp-$DIF.env"
 tb_exec device timeout 15 udhcpc -f -q -n -i "$DIF" -O 143 -O 125 -s "$D/udhcpc.sh" \
     -t 5 -T 1 >"$D/udhcpc-revoked.out" 2>&1
-tb_check <<EOF
-device::cat $D/udhcpc.bound::^ip=10\.203\.0\.1[0-5][0-9]$::YES
-device::cat $D/udhcpc.bound::^opt14[3]=|^opt125=::NO
-device::cat $RUNDIR/dhcp-$DIF.env::LATCHKEY_DHCP_(SZTP|VENDOR)::NO
-server::cat $TB_DIR/server/kea4revoked.log::LATCHKEY_OPTIONS_ADDED::NO
-EOF
+tb_check_phase revoked-class
 tb_stop server kea4revoked
 
 # 6. Big options: each fits 255 octets (a warning at load), together they do not fit the
@@ -214,6 +179,8 @@ tb_stop server kea4revoked
 BIGREG=() BIGPOST=()
 for i in 1 2 3 4; do BIGREG+=("https://registrar-$i.example.test/$(printf '%027d' 0)"); done
 for i in 1 2 3; do BIGPOST+=("https://posture-$i.example.test/$(printf '%039d' 0)"); done
+export WANT_BIG_SZTP
+WANT_BIG_SZTP=$(sztp_hex "${BIGREG[@]}")
 json_list() { local u out=""; for u; do out="$out${out:+, }\"$u\""; done; printf '[ %s ]' "$out"; }
 render kea-dhcp4.conf.in "$TB_DIR/server/big4.conf" CLASSES="" \
     PARAMS="\"registrar-uris\": $(json_list "${BIGREG[@]}"), \"posture-uris\": $(json_list "${BIGPOST[@]}")"
@@ -221,13 +188,7 @@ kea_start server kea4big 4 "$TB_DIR/server/big4.conf"
 rm -f "$D/udhcpc.bound"
 tb_exec device timeout 15 udhcpc -f -q -n -i "$DIF" -O 143 -O 125 -s "$D/udhcpc.sh" \
     -t 5 -T 1 >"$D/udhcpc-big.out" 2>&1
-tb_check <<EOF
-server::cat $TB_DIR/server/kea4big.log::LATCHKEY_SIZE_WARNING .*options 143 and 125 take 473 octets together::YES
-device::cat $D/udhcpc.bound::^ip=10\.203\.0\.1[0-5][0-9]$::YES
-device::cat $D/udhcpc.bound::^opt143=$(sztp_hex "${BIGREG[@]}")$::YES
-device::cat $D/udhcpc.bound::^opt125=::NO
-server::cat $TB_DIR/server/kea4big.log::LATCHKEY_OPTIONS_TRIMMED .*DHCPACK.*at most 576 octets::YES
-EOF
+tb_check_phase big
 tb_stop server kea4big
 
 # 7. Bad parameters: kea-dhcp4 -t does not call load() (so it accepts them), a real start
@@ -246,16 +207,7 @@ bad_start http '"registrar-uris": [ "http://10.203.0.1/" ]'
 bad_start enterprise "\"registrar-uris\": [ \"$REG1\" ], \"vendor-enterprise\": \"32473\""
 LONG=https://registrar.example.test/$(printf '%0200d' 0)
 bad_start toolong "\"registrar-uris\": [ \"$LONG\", \"$LONG/2\" ]"
-tb_check <<EOF
-server::kea-dhcp4 -t $TB_DIR/server/notlist/kea.conf; echo rc=\$?::^rc=0$::YES
-server::cat $TB_DIR/server/notlist/kea.log::^rc=0$::NO
-server::cat $TB_DIR/server/notlist/kea.log::LATCHKEY_LOAD_FAILED .*parameter 'registrar-uris' must be a list of strings, not integer::YES
-server::cat $TB_DIR/server/unknown/kea.log::LATCHKEY_LOAD_FAILED .*unknown parameter 'registrar-uri'::YES
-server::cat $TB_DIR/server/http/kea.log::LATCHKEY_LOAD_FAILED .*parameter 'registrar-uris' item 1: URI scheme must be https::YES
-server::cat $TB_DIR/server/enterprise/kea.log::LATCHKEY_LOAD_FAILED .*parameter 'vendor-enterprise' must be an integer, not string::YES
-server::cat $TB_DIR/server/toolong/kea.log::LATCHKEY_LOAD_FAILED .*registrar-uris: option 143 would carry [0-9]+ octets::YES
-server::cat $TB_DIR/server/toolong/kea.log::DHCP4_STARTED::NO
-EOF
+tb_check_phase bad-params
 
 # 8. The contrib examples pass kea-dhcp4/6 -t (with this build's hook, and an "eth0" of
 #    our own in the server namespace).
@@ -265,10 +217,6 @@ for fam in 4 6; do
 	sed "s|\"library\": \"[^\"]*\"|\"library\": \"$HOOK\"|" \
 	    "$LK_TOP/contrib/kea/kea-dhcp$fam.conf" >"$TB_DIR/server/example$fam.conf"
 done
-tb_check <<EOF
-server::grep -c '"library": "$HOOK"' $TB_DIR/server/example4.conf::^1$::YES
-server::env KEA_PIDFILE_DIR=$TB_DIR/server KEA_LOCKFILE_DIR=$TB_DIR/server kea-dhcp4 -t $TB_DIR/server/example4.conf; echo rc=\$?::^rc=0$::YES
-server::env KEA_PIDFILE_DIR=$TB_DIR/server KEA_LOCKFILE_DIR=$TB_DIR/server kea-dhcp6 -t $TB_DIR/server/example6.conf; echo rc=\$?::^rc=0$::YES
-EOF
+tb_check_phase examples
 
 tb_done

@@ -55,6 +55,7 @@ tb_bg server kea4 env KEA_PIDFILE_DIR="$S/kea" KEA_LOCKFILE_DIR="$S/kea" kea-dhc
 tb_wait_log server kea4 'DHCP4_STARTED'
 tb_wait_log server kea4 'LATCHKEY_REVOKED_LOADED .* 0 revoked network identifier'
 KEAPID=$(tb_pid server kea4)
+export S D DB SERIAL MACHEX KEAPID	# for tests/net/kea-revoked/checks
 
 # udhcpc script: keep the environment of each event, configure the address (needed to
 # reach the registrar), never remove it.
@@ -77,10 +78,7 @@ dhcp() {	# dhcp NAME: one DORA; the bound environment in $D/NAME.bound
 
 # 1. Before enrollment: a normal lease, with the options.
 dhcp first
-tb_check <<EOF
-device::cat $D/first.bound::^ip=10\.204\.0\.1[0-5][0-9]$::YES
-device::cat $D/first.bound::^opt143=::YES
-EOF
+tb_check_phase first
 tb_wait_for "latchkeyd listening" 10 tb_exec device bash -c \
     "exec 3<>/dev/tcp/10.204.0.1/8443"
 
@@ -88,39 +86,25 @@ tb_wait_for "latchkeyd listening" 10 tb_exec device bash -c \
 tb_exec device "$LK_BIN/latchkey" enroll --server https://10.204.0.1:8443 --idevid "$CERT" \
     --idevid-key "$KEY" --ca "$S/reg/domain-ca.pem" --out "$D/ldevid" \
     --netid-if "$DIF" >"$D/enroll.out" 2>&1
-tb_check <<EOF
-device::cat $D/enroll.out::enrolled: LDevID serial::YES
-device::cat $D/enroll.out::reported 1 network identifier to the registrar::YES
-server::sqlite3 $DB "SELECT serial || ' ' || kind || ' ' || value FROM netids"::^$SERIAL mac $MACHEX$::YES
-server::sqlite3 $DB "SELECT count(*) FROM audit WHERE action = 'netid' AND subject = '$SERIAL'"::^1$::YES
-EOF
+tb_check_phase enrolled
 
 # 3. Enrolled and active: still the normal pool and the options.
 dhcp active
-tb_check <<EOF
-device::cat $D/active.bound::^ip=10\.204\.0\.1[0-5][0-9]$::YES
-device::cat $D/active.bound::^opt143=::YES
-server::cat $S/kea4.log::LATCHKEY_REVOKED_CLASSIFIED::NO
-EOF
+tb_check_phase active
 
 # 4. Revoke; the next DISCOVER, 0.8 s later, lands in quarantine without options.
 T0=$(date +%s.%N)
 "$LK_BIN/latchkeyctl" --db "$DB" revoke "$SERIAL" --reason keyCompromise >"$S/revoke.log" 2>&1 ||
     tb_fail "latchkeyctl revoke failed: $(cat "$S/revoke.log")"
 T1=$(date +%s.%N)
+# Part of the scenario, not a wait for anything: the claim is that a DISCOVER sent 0.8 s
+# after the revocation is already classified, with no signal to Kea.
 sleep 0.8
 T2=$(date +%s.%N)
 dhcp revoked
 tb_log "revoke took $(echo "$T1 - $T0" | bc) s; DISCOVER sent $(echo "$T2 - $T0" | bc) s after it started"
-tb_check <<EOF
-device::cat $D/revoked.bound::^ip=10\.204\.0\.(24[0-9]|250)$::YES
-device::cat $D/revoked.bound::^opt14[3]=|^opt125=::NO
-server::cat $S/kea4.log::LATCHKEY_REVOKED_LOADED .* 1 revoked network identifier::YES
-server::cat $S/kea4.log::LATCHKEY_REVOKED_CLASSIFIED .*MAC address of .* put into class latchkey-revoked::YES
-server::echo $(tb_pid server kea4)::^$KEAPID$::YES
-server::grep -c DHCP4_STARTED $S/kea4.log::^1$::YES
-EOF
-tb_alive server kea4 || tb_fail "kea-dhcp4 (pid $KEAPID) is not running any more"
+tb_check_phase revoked
+# The scenario's own precondition (how the test ran, not what the product did):
 [ "$(echo "$T2 - $T0 < 1" | bc)" = 1 ] || tb_fail "the DISCOVER was not sent within 1 s"
 
 tb_done
