@@ -7,7 +7,8 @@
  * min, notAfter = now + lifetime_days, subject serialNumber=<device serial> + CN=<device
  * serial>, SAN hardwareModuleName copied verbatim from hwmodule_der (omitted when NULL),
  * basicConstraints CA:FALSE (critical), KU digitalSignature (critical), EKU clientAuth +
- * serverAuth, SKI, AKI keyid, CRL distribution point crl_url and AIA OCSP ocsp_url when set.
+ * serverAuth and never id-kp-cmcRA (only the registrar's certificate names that purpose:
+ * DESIGN.md "Trust model", RFC 8995 §5.5; tests/unit/test_ca.c checks it), SKI, AKI keyid, CRL distribution point crl_url and AIA OCSP ocsp_url when set.
  * Signature: ECDSA with SHA-256 (P-256 CA) or SHA-384 (P-384), Ed25519 pure.
  */
 #ifndef LATCHKEY_CA_H

@@ -32,6 +32,11 @@
 #define LAB_MASA_CA_CN	"Latchkey Lab MASA CA"
 #define LAB_CA_DAYS	3650
 #define LAB_TLS_DAYS	730
+/*
+ * The registrar: a TLS server to devices, a TLS client of the MASA, and an RA (id-kp-cmcRA,
+ * RFC 8995 §5.5, RFC 7030 §3.6.1), which pledges and the MASA require of a registrar.
+ */
+#define LAB_REGISTRAR_EKU	"serverAuth,clientAuth,cmcRA"
 #define LAB_MAX_DEVICES	100000
 #define LAB_URL_MAX	2048
 #define LAB_DOMAIN_MAX	253
@@ -672,7 +677,7 @@ domainca_create(const char *dir, const char *domain, const char *listen_host,
 	sp.bc = "critical,CA:FALSE";
 	sp.ku = EVP_PKEY_get_base_id(tls_key) == EVP_PKEY_RSA ?
 	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
-	sp.eku = "serverAuth,clientAuth";
+	sp.eku = LAB_REGISTRAR_EKU;
 	if ((tls = lab_cert_new(&sp, err, errlen)) == NULL ||
 	    lab_registrar_san(tls, listen_host, regname, err, errlen) == -1 ||
 	    lab_cert_sign(tls, ca_key, err, errlen) == -1)
@@ -689,6 +694,89 @@ domainca_create(const char *dir, const char *domain, const char *listen_host,
 		memset(out, 0, sizeof(*out));
 	X509_NAME_free(sp.subject);
 	X509_free(tls);
+	X509_free(ca);
+	EVP_PKEY_free(tls_key);
+	EVP_PKEY_free(ca_key);
+	return rc;
+}
+
+/*
+ * Re-issue dir/registrar.pem under dir/domain-ca.pem + .key (see labpki.h): same subject,
+ * subjectAltName and key, a new serial and validity, the registrar's current profile.
+ */
+int
+domainca_reissue_registrar(const char *dir, struct domainca_files *out, char *old,
+    size_t oldlen, char *err, size_t errlen)
+{
+	struct lab_cert_spec	 sp;
+	char			 abs[PATH_MAX];
+	EVP_PKEY		*ca_key = NULL, *tls_key = NULL;
+	X509			*ca = NULL, *cur = NULL, *tls = NULL;
+	X509_EXTENSION		*san;
+	int			 idx, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&sp, 0, sizeof(sp));
+	ERR_clear_error();
+	if (realpath(dir, abs) == NULL)
+		return pki_errx(err, errlen, "%s: %s", dir, strerror(errno));
+	if (lab_path(out->ca_cert, abs, "domain-ca.pem", err, errlen) == -1 ||
+	    lab_path(out->ca_key, abs, "domain-ca.key", err, errlen) == -1 ||
+	    lab_path(out->tls_cert, abs, "registrar.pem", err, errlen) == -1 ||
+	    lab_path(out->tls_key, abs, "registrar.key", err, errlen) == -1)
+		goto err;
+	if ((ca = pki_cert_read(out->ca_cert, err, errlen)) == NULL ||
+	    (ca_key = pki_key_read(out->ca_key, err, errlen)) == NULL ||
+	    (cur = pki_cert_read(out->tls_cert, err, errlen)) == NULL ||
+	    (tls_key = pki_key_read(out->tls_key, err, errlen)) == NULL)
+		goto err;
+	if (X509_check_private_key(ca, ca_key) != 1) {
+		pki_errx(err, errlen, "%s does not belong to %s", out->ca_key, out->ca_cert);
+		goto err;
+	}
+	if (X509_check_private_key(cur, tls_key) != 1) {
+		pki_errx(err, errlen, "%s does not belong to %s", out->tls_key, out->tls_cert);
+		goto err;
+	}
+	if (X509_check_issued(ca, cur) != X509_V_OK || X509_verify(cur,
+	    X509_get0_pubkey(ca)) != 1) {
+		pki_errx(err, errlen, "%s was not issued by %s", out->tls_cert, out->ca_cert);
+		goto err;
+	}
+	sp.subject = X509_get_subject_name(cur);	/* copied by X509_set_subject_name */
+	sp.key = tls_key;
+	sp.issuer = ca;
+	sp.days = LAB_TLS_DAYS;
+	sp.bc = "critical,CA:FALSE";
+	sp.ku = EVP_PKEY_get_base_id(tls_key) == EVP_PKEY_RSA ?
+	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
+	sp.eku = LAB_REGISTRAR_EKU;
+	if ((tls = lab_cert_new(&sp, err, errlen)) == NULL)
+		goto err;
+	if ((idx = X509_get_ext_by_NID(cur, NID_subject_alt_name, -1)) >= 0 &&
+	    ((san = X509_get_ext(cur, idx)) == NULL || !X509_add_ext(tls, san, -1))) {
+		pki_err(err, errlen, "registrar subjectAltName failed");
+		goto err;
+	}
+	if (lab_cert_sign(tls, ca_key, err, errlen) == -1)
+		goto err;
+	/* Keep the old certificate beside the new one, then replace it atomically. */
+	if ((size_t)snprintf(old, oldlen, "%s.old", out->tls_cert) >= oldlen) {
+		pki_errx(err, errlen, "%s: path too long", out->tls_cert);
+		goto err;
+	}
+	if (pki_certs_write(old, &cur, 1, 1, err, errlen) == -1 ||
+	    pki_certs_write(out->tls_cert, &tls, 1, 1, err, errlen) == -1)
+		goto err;
+	rc = 0;
+ err:
+	if (rc == -1) {
+		memset(out, 0, sizeof(*out));
+		if (oldlen > 0)
+			old[0] = '\0';
+	}
+	X509_free(tls);
+	X509_free(cur);
 	X509_free(ca);
 	EVP_PKEY_free(tls_key);
 	EVP_PKEY_free(ca_key);

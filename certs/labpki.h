@@ -27,9 +27,17 @@
  * Never overwrites an existing key: fails with a clear err instead.
  *
  * domainca_create() writes under dir: domain-ca.pem/.key (CA:TRUE pathlen 0, CN "<domain>
- * Domain CA", 10 y), registrar.pem/.key (signed by the domain CA, 2 y, EKU serverAuth and
- * clientAuth, SAN: IP of listen_host when it is an address else DNS, plus DNS
+ * Domain CA", 10 y), registrar.pem/.key (signed by the domain CA, 2 y, EKU serverAuth,
+ * clientAuth and id-kp-cmcRA, the mark of a registrar that pledges and the MASA require
+ * (RFC 8995 §5.5); SAN: IP of listen_host when it is an address else DNS, plus DNS
  * "registrar.<domain>" and "localhost"). Same overwrite rule.
+ *
+ * domainca_reissue_registrar() upgrades an existing dir (one made by an older init, whose
+ * registrar certificate lacks id-kp-cmcRA): it reads domain-ca.pem/.key and
+ * registrar.pem/.key, checks that the keys match and that the registrar certificate was
+ * issued by the domain CA, and issues a new registrar.pem with the same subject,
+ * subjectAltName and key under the profile above (new serial, 2 y). The old certificate is
+ * kept as registrar.pem.old (its path in old). The key is not changed.
  */
 #ifndef LATCHKEY_LABPKI_H
 #define LATCHKEY_LABPKI_H
@@ -72,5 +80,7 @@ struct domainca_files {
 
 int	domainca_create(const char *dir, const char *domain, const char *listen_host,
 	    const char *key_type, struct domainca_files *out, char *err, size_t errlen);
+int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char *old,
+	    size_t oldlen, char *err, size_t errlen);
 
 #endif

@@ -443,6 +443,24 @@ pki_fingerprint_parse(const char *s, unsigned char out[32])
 	return i == 32 ? 0 : -1;
 }
 
+/* See pki.h: 1 when cert's extendedKeyUsage lists nid, 0 when not or absent, -1 bad. */
+int
+pki_cert_has_eku(const X509 *cert, int nid)
+{
+	EXTENDED_KEY_USAGE *eku;
+	int crit = -1, i, found = 0;
+
+	if (cert == NULL || nid == NID_undef)
+		return -1;
+	eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
+	if (eku == NULL)
+		return crit == -1 ? 0 : -1;	/* -1: absent; -2: twice; else undecodable */
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku) && !found; i++)
+		found = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == nid;
+	EXTENDED_KEY_USAGE_free(eku);
+	return found;
+}
+
 /* RFC 5280 §4.1.2.2: positive, at most 20 octets; 16 random octets, top bit clear. */
 int
 pki_serial_random(X509 *cert)

@@ -20,6 +20,7 @@
 #define PKI_OID_HWMODULENAME	"1.3.6.1.5.5.7.8.4"	/* id-on-hardwareModuleName, RFC 4108 */
 #define PKI_OID_MASA_URL	"1.3.6.1.5.5.7.1.32"	/* id-pe-masa-url, RFC 8995 §2.3.2 */
 #define PKI_OID_LAB_HWTYPE	"1.3.6.1.4.1.32473.1.1"	/* lab hwType under RFC 5612's doc PEN */
+#define PKI_OID_CMC_RA		"1.3.6.1.5.5.7.3.28"	/* id-kp-cmcRA (NID_cmcRA), RFC 6402 §2.10 */
 
 /* Key types: "p256" (default when NULL), "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096". */
 EVP_PKEY *pki_key_new(const char *type, char *err, size_t errlen);
@@ -61,6 +62,15 @@ int	pki_serial_from_hex(const char hex[64], unsigned char out[PKI_SERIAL_BYTES_M
 	    size_t *olen);
 /* Serial number as uppercase hex without leading zeros, e.g. "5A0F..." */
 int	pki_cert_serial_hex(X509 *cert, char *out, size_t outlen);
+
+/*
+ * Does cert's extendedKeyUsage list the key purpose nid (e.g. NID_cmcRA, NID_server_auth)?
+ * 1 yes; 0 no, also when the certificate has no extendedKeyUsage at all (which RFC 5280
+ * §4.2.1.12 reads as "any purpose": callers asking for a role want it named); -1 when the
+ * extension is there but cannot be decoded, or is there twice. anyExtendedKeyUsage does
+ * not count as nid.
+ */
+int	pki_cert_has_eku(const X509 *cert, int nid);
 
 /* The subject's serialNumber attribute (2.5.4.5) of a cert or CSR subject name. */
 int	pki_name_serial(const X509_NAME *name, char *out, size_t outlen);

@@ -84,6 +84,9 @@ struct agent_est {
 	X509			*voucher_pin;	/* pinned-domain-cert, once accepted */
 	int			 voucher_refused;
 	struct curl_slist	*req_hdrs;	/* replaces post_hdrs for one request */
+	/* every mode: the peer's certificate lacks id-kp-cmcRA (agent_peer_is_ra) */
+	int			 not_ra;
+	char			 not_ra_fp[PKI_FP_LEN];
 };
 
 int
@@ -293,6 +296,23 @@ agent_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 /*
+ * Who is a registrar (DESIGN.md "Trust model", RFC 8995 §5.5, RFC 7030 §3.6.1): its
+ * certificate carries id-kp-cmcRA; an LDevID of the domain does not. Checked of the TLS
+ * peer in every mode (provisional and after the voucher, pinned, CA file) before any
+ * request is sent on the connection. 1 registrar, 0 not (e->not_ra set).
+ */
+static int
+agent_peer_is_ra(struct agent_est *e, X509 *leaf)
+{
+	if (pki_cert_has_eku(leaf, NID_cmcRA) == 1)
+		return 1;
+	e->not_ra = 1;
+	if (pki_cert_fingerprint(leaf, e->not_ra_fp) != 0)
+		snprintf(e->not_ra_fp, sizeof(e->not_ra_fp), "?");
+	return 0;
+}
+
+/*
  * Runs on the established connection just before a request is sent: record the TLS
  * version and this connection's channel binding; while a CSR is being POSTed, refuse to
  * send it over a connection other than the one whose binding it carries (RFC 7030 §3.5).
@@ -302,6 +322,7 @@ agent_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, i
 {
 	struct agent_est *e = arg;
 	struct curl_tlssessioninfo *tsi = NULL;
+	X509 *leaf;
 	SSL *ssl;
 
 	e->cb_ok = 0;
@@ -310,6 +331,16 @@ agent_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port, i
 	if (curl_easy_getinfo(e->curl, CURLINFO_TLS_SSL_PTR, &tsi) == CURLE_OK &&
 	    tsi != NULL && tsi->backend == CURLSSLBACKEND_OPENSSL && tsi->internals != NULL) {
 		ssl = tsi->internals;
+		/* CA-file mode: OpenSSL and libcurl verified chain and host; a registrar? */
+		if (!e->voucher && !e->pinned) {
+			if ((leaf = SSL_get0_peer_certificate(ssl)) == NULL ||
+			    !agent_peer_is_ra(e, leaf) || !X509_up_ref(leaf)) {
+				e->not_ra = 1;
+				return CURL_PREREQFUNC_ABORT;
+			}
+			X509_free(e->peer);
+			e->peer = leaf;
+		}
 		snprintf(e->tls_version, sizeof(e->tls_version), "%s", SSL_get_version(ssl));
 		if (chanbind_b64(ssl, 0, e->cb) == 0) {
 			e->cb_ok = 1;
@@ -343,6 +374,10 @@ agent_pin_verify_cb(X509_STORE_CTX *sctx, void *arg)
 		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
+	if (!agent_peer_is_ra(e, leaf)) {
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
 	if (!X509_up_ref(leaf)) {
 		X509_STORE_CTX_set_error(sctx, X509_V_ERR_OUT_OF_MEM);
 		return 0;
@@ -362,9 +397,11 @@ agent_sslctx_cb(CURL *curl, void *sslctx, void *arg)
 
 /*
  * Voucher path (brski), replaces OpenSSL's chain verification. Before a voucher is
- * accepted the registrar is provisional (RFC 8995 §5.1): any certificate is accepted and
- * recorded. Afterwards a connection is accepted only when its certificate is, or chains
- * to, the voucher's pinned-domain-cert (RFC 8995 §5.6.2).
+ * accepted the registrar is provisional (RFC 8995 §5.1): any registrar certificate (one
+ * with id-kp-cmcRA, RFC 8995 §5.5) is accepted and recorded; it becomes the voucher
+ * request's proximity-registrar-cert. Afterwards a connection is accepted only when its
+ * certificate is a registrar's and is, or chains to, the voucher's pinned-domain-cert
+ * (RFC 8995 §5.6.2).
  */
 static int
 agent_voucher_verify_cb(X509_STORE_CTX *sctx, void *arg)
@@ -373,7 +410,7 @@ agent_voucher_verify_cb(X509_STORE_CTX *sctx, void *arg)
 	STACK_OF(X509) *sent;
 	X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
 
-	if (leaf == NULL || !X509_up_ref(leaf)) {
+	if (leaf == NULL || !agent_peer_is_ra(e, leaf) || !X509_up_ref(leaf)) {
 		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
@@ -540,6 +577,7 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 	e->curlerr[0] = '\0';
 	e->pin_failed = 0;
 	e->cb_mismatch = 0;
+	e->not_ra = 0;
 	if ((left = agent_remaining(e)) < 0.05)
 		return errf(err, errlen, "%s: timed out", op);
 
@@ -563,6 +601,10 @@ agent_est_request(struct agent_est *e, const char *op, const char *body, size_t 
 		if (e->pin_failed)
 			return errf(err, errlen, "registrar certificate %s does not match the "
 			    "pinned fingerprint", e->seen_fp);
+		if (e->not_ra)
+			return errf(err, errlen, "%s: the server's certificate %s lacks "
+			    "id-kp-cmcRA (RFC 8995 5.5): not a registrar, refused", e->server,
+			    e->not_ra_fp[0] ? e->not_ra_fp : "?");
 		if (e->voucher_refused)
 			return errf(err, errlen, "registrar certificate is not under the "
 			    "voucher's pinned domain certificate");
@@ -1076,15 +1118,27 @@ err:
 /* enrollment.json: what a later reenroll (and people) need to know. */
 static char *
 agent_meta_json(const char *server, const char *label, const struct agent_result *res,
-    const char *key_type, int reenroll)
+    const char *key_type, int reenroll, X509 *registrar)
 {
-	char now[32];
+	unsigned char *der = NULL;
+	char now[32], *reg = NULL;
 	json_t *j;
 	char *s;
+	int dlen;
 
 	if (agent_time_iso(NULL, now, sizeof(now)) == -1)
 		return NULL;
-	j = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	/*
+	 * "registrar_cert": the registrar's TLS certificate (base64 DER) as this enrollment
+	 * accepted it; `latchkey latch` accepts only its subject as the IKE peer (latchkey(8)).
+	 */
+	if (registrar != NULL && (dlen = i2d_X509(registrar, &der)) > 0) {
+		reg = b64_encode(der, (size_t)dlen, 0, NULL);
+		OPENSSL_free(der);
+		if (reg == NULL)
+			return NULL;
+	}
+	j = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?}",
 	    "server", server,
 	    "label", (label != NULL && *label != '\0') ? label : NULL,
 	    "device_serial", res->device_serial,
@@ -1093,7 +1147,9 @@ agent_meta_json(const char *server, const char *label, const struct agent_result
 	    "domain_ca_fingerprint", res->ca_fingerprint,
 	    "key_type", key_type,
 	    "operation", reenroll ? "reenroll" : "enroll",
-	    "time", now);
+	    "time", now,
+	    "registrar_cert", reg);
+	free(reg);
 	if (j == NULL)
 		return NULL;
 	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -1540,7 +1596,8 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	}
 
 	/* e) files. */
-	if ((meta = agent_meta_json(e.server, label, res, key_type, reenroll)) == NULL) {
+	if ((meta = agent_meta_json(e.server, label, res, key_type, reenroll, e.peer)) ==
+	    NULL) {
 		errf(err, errlen, "out of memory");
 		goto err;
 	}

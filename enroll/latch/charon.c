@@ -1047,3 +1047,125 @@ charon_info_json(const struct charon_info *info)
 	json_decref(o);
 	return s;
 }
+
+/* ------------------------------------------------------------ the registrar's identity */
+
+/* strongSwan's names (libstrongswan identification.c) for the attributes we write. */
+static const struct {
+	int		 nid;
+	const char	*name;
+} lc_rdn_names[] = {
+	{ NID_commonName, "CN" },
+	{ NID_countryName, "C" },
+	{ NID_localityName, "L" },
+	{ NID_stateOrProvinceName, "ST" },
+	{ NID_organizationName, "O" },
+	{ NID_organizationalUnitName, "OU" },
+	{ NID_domainComponent, "DC" },
+	{ NID_serialNumber, "serialNumber" },
+};
+
+static int
+lc_dn_string(const X509_NAME *nm, char *out, size_t outlen, char *err, size_t errlen)
+{
+	const X509_NAME_ENTRY *ne;
+	const ASN1_STRING *v;
+	const unsigned char *d;
+	const char *name;
+	size_t used = 0, j;
+	int i, k, n, prev = -1, len;
+
+	out[0] = '\0';
+	if ((n = X509_NAME_entry_count(nm)) <= 0)
+		return errf(err, errlen, "the registrar certificate has an empty subject");
+	for (i = 0; i < n; i++) {
+		ne = X509_NAME_get_entry(nm, i);
+		if (X509_NAME_ENTRY_set(ne) == prev)
+			return errf(err, errlen, "the registrar's subject has a multi-valued "
+			    "RDN; give --remote-id");
+		prev = X509_NAME_ENTRY_set(ne);
+		k = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
+		name = NULL;
+		for (j = 0; j < sizeof(lc_rdn_names) / sizeof(lc_rdn_names[0]); j++)
+			if (lc_rdn_names[j].nid == k)
+				name = lc_rdn_names[j].name;
+		if (name == NULL)
+			return errf(err, errlen, "the registrar's subject has an attribute "
+			    "(%s) latchkey does not name for charon; give --remote-id",
+			    k != NID_undef ? OBJ_nid2sn(k) : "unknown");
+		v = X509_NAME_ENTRY_get_data(ne);
+		d = ASN1_STRING_get0_data(v);
+		len = ASN1_STRING_length(v);
+		if (len <= 0 || d[0] == ' ' || d[len - 1] == ' ')
+			goto bad;
+		for (k = 0; k < len; k++)
+			if (d[k] < 0x20 || d[k] > 0x7e || strchr(",/\"=+\\", d[k]) != NULL)
+				goto bad;
+		k = snprintf(out + used, outlen - used, "%s%s=%.*s", i > 0 ? ", " : "",
+		    name, len, (const char *)d);
+		if (k < 0 || (size_t)k >= outlen - used)
+			return errf(err, errlen, "the registrar's subject is too long");
+		used += (size_t)k;
+	}
+	return 0;
+ bad:
+	out[0] = '\0';
+	return errf(err, errlen, "the registrar's subject has a value charon's DN syntax "
+	    "cannot carry; give --remote-id");
+}
+
+int
+charon_registrar_id(const unsigned char *der, size_t len, const char *ca_file, char *out,
+    size_t outlen, char *err, size_t errlen)
+{
+	STACK_OF(X509) *cas = NULL;
+	X509_STORE_CTX *sctx = NULL;
+	X509_STORE *store = NULL;
+	X509 *reg = NULL;
+	const unsigned char *p = der;
+	char why[256];
+	int i, rc = -1;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (der == NULL || len == 0 || len > 65536 ||
+	    (reg = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		errf(err, errlen, "the saved registrar certificate is not DER");
+		goto out;
+	}
+	if ((cas = pki_certs_read(ca_file, why, sizeof(why))) == NULL) {
+		errf(err, errlen, "%s", why);
+		goto out;
+	}
+	if ((store = X509_STORE_new()) == NULL || (sctx = X509_STORE_CTX_new()) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(cas); i++)
+		if (!X509_STORE_add_cert(store, sk_X509_value(cas, i))) {
+			errf(err, errlen, "%s: cannot use as a trust anchor", ca_file);
+			goto out;
+		}
+	if (!X509_STORE_CTX_init(sctx, store, reg, NULL) || X509_verify_cert(sctx) != 1) {
+		errf(err, errlen, "the saved registrar certificate does not verify under "
+		    "%s: %s", ca_file, X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(sctx)));
+		goto out;
+	}
+	if (pki_cert_has_eku(reg, NID_cmcRA) != 1) {
+		errf(err, errlen, "the saved registrar certificate lacks id-kp-cmcRA "
+		    "(RFC 8995 5.5): not a registrar");
+		goto out;
+	}
+	if (lc_dn_string(X509_get_subject_name(reg), out, outlen, err, errlen) == -1)
+		goto out;
+	rc = 0;
+ out:
+	if (rc == -1 && outlen > 0)
+		out[0] = '\0';		/* never a partial DN */
+	X509_STORE_CTX_free(sctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(cas, X509_free);
+	X509_free(reg);
+	return rc;
+}

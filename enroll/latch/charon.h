@@ -129,6 +129,24 @@ int		 charon_map_event(const char *event, const struct vici_node *msg,
 int		 charon_reset_tcp(const char *const *addrs, size_t naddrs, char *err,
 		    size_t errlen);
 
+/*
+ * Who is the registrar (the device side's default remote identity, `latchkey latch`
+ * without --remote-id). strongSwan's auth rules cannot ask for an extendedKeyUsage, so the
+ * registrar is named by identity: from the registrar's TLS certificate as enrollment
+ * accepted it (DER; enrollment.json "registrar_cert"), checked here to chain to the domain
+ * CA(s) in ca_file and to carry id-kp-cmcRA (RFC 8995 §5.5), out gets its subject DN in
+ * strongSwan's syntax ("CN=registrar.example.test"; RDNs in certificate order joined by
+ * ", "), for swanctl's remote { id = ... } (charon_conf.remote_id). charon then accepts
+ * only a peer certificate under the domain CA whose subject is that DN: the registrar's,
+ * also after it is renewed under the same name, never an LDevID of the domain (subject
+ * serialNumber + CN = the device serial). Refuses a subject strongSwan's DN syntax cannot
+ * carry unambiguously (multi-valued RDNs, unusual attributes, ',' '/' '"' '=' '+' or
+ * non-ASCII in values): --remote-id then. Returns 0, or -1 with err.
+ */
+#define CHARON_ID_MAX	512
+int		 charon_registrar_id(const unsigned char *der, size_t len, const char *ca_file,
+		    char *out, size_t outlen, char *err, size_t errlen);
+
 /* JSON object text of one latch (for --json output and state files); caller frees. */
 char		*charon_info_json(const struct charon_info *info);
 

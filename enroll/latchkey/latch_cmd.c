@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -18,6 +19,7 @@
 #include "enroll/latch/latch.h"
 #include "enroll/latchkey/commands.h"
 #include "enroll/latch/charon.h"
+#include "enroll/common/b64.h"
 #include "enroll/latch/latchmgr.h"
 
 
@@ -65,7 +67,14 @@ static const char latch_help[] =
 "                         without ESP, where charon's kernel-libipsec carries the traffic\n"
 "  --local-ts CIDR, --remote-ts CIDR\n"
 "                         CHILD SA traffic selectors (default: the SA's addresses)\n"
-"  --remote-id ID         accept only this peer IKE identity (e.g. the registrar's DN)\n"
+"  --remote-id ID         accept only this peer IKE identity (e.g. the registrar's DN).\n"
+"                         Default with --peer: the subject of the registrar certificate\n"
+"                         that enrollment accepted (DIR/enrollment.json\n"
+"                         \"registrar_cert\", checked to carry id-kp-cmcRA and to chain\n"
+"                         to the domain CA), so that no other device of the domain can\n"
+"                         pose as the registrar. Without it (an enrollment by an older\n"
+"                         latchkey): give --remote-id or run latchkey reenroll. With\n"
+"                         --respond: any LDevID of the domain CA\n"
 "  --ike-proposals LIST, --esp-proposals LIST\n"
 "                         comma-separated strongSwan proposals (default\n"
 "                         " CHARON_IKE_PROPOSALS "\n"
@@ -145,7 +154,8 @@ struct latch_args {
 	const char	*rid, *ikep, *espp, *state_file, *control, *serial;
 	int		 respond, status, tunnel, rekey, timeout, hold, json, quiet;
 	enum latch_disposition disp;
-	char		 certbuf[4096], keybuf[4096], cabuf[4096];
+	char		 certbuf[4096], keybuf[4096], cabuf[4096], metabuf[4096];
+	char		 ridbuf[CHARON_ID_MAX];
 };
 
 static volatile sig_atomic_t latch_stop;
@@ -275,6 +285,7 @@ latch_parse(int argc, char **argv, struct latch_args *a)
 		snprintf(a->certbuf, sizeof(a->certbuf), "%s/ldevid.pem", d);
 		snprintf(a->keybuf, sizeof(a->keybuf), "%s/ldevid.key", d);
 		snprintf(a->cabuf, sizeof(a->cabuf), "%s/domain-ca.pem", d);
+		snprintf(a->metabuf, sizeof(a->metabuf), "%s/enrollment.json", d);
 		if (a->cert == NULL)
 			a->cert = a->certbuf;
 		if (a->key == NULL)
@@ -364,8 +375,57 @@ latch_on_signal(int sig)
 	latch_stop = 1;
 }
 
+/*
+ * Without --remote-id the device accepts only the registrar as its IKE peer: the subject
+ * of the registrar certificate its enrollment accepted (enrollment.json "registrar_cert"),
+ * checked by charon_registrar_id() against the domain CA and for id-kp-cmcRA. Any LDevID
+ * of the domain would otherwise pass charon's "any certificate of the domain CA".
+ */
 static int
-latch_initiator(const struct latch_args *a)
+latch_default_rid(struct latch_args *a)
+{
+	struct stat st;
+	json_error_t je;
+	json_t *j = NULL, *v;
+	unsigned char *der = NULL;
+	const char *b64;
+	char err[512];
+	size_t len = 0;
+	int rc = -1;
+
+	errno = 0;
+	if (stat(a->metabuf, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > 65536 ||
+	    (j = json_load_file(a->metabuf, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		fprintf(stderr, "latchkey: latch: %s: %s; the registrar's identity is not "
+		    "known: give --remote-id\n", a->metabuf, errno == ENOENT ?
+		    "no such file" : "unreadable");
+		goto out;
+	}
+	if ((v = json_object_get(j, "registrar_cert")) == NULL || !json_is_string(v)) {
+		fprintf(stderr, "latchkey: latch: %s has no \"registrar_cert\" (enrolled by "
+		    "an older latchkey): run latchkey reenroll, or give --remote-id\n",
+		    a->metabuf);
+		goto out;
+	}
+	b64 = json_string_value(v);
+	if ((der = b64_decode(b64, strlen(b64), &len, err, sizeof(err))) == NULL ||
+	    charon_registrar_id(der, len, a->ca, a->ridbuf, sizeof(a->ridbuf), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "latchkey: latch: %s: %s\n", a->metabuf, err);
+		goto out;
+	}
+	a->rid = a->ridbuf;
+	latch_progress(a, "accepting only the registrar \"%s\" as peer (from %s)", a->rid,
+	    a->metabuf);
+	rc = 0;
+out:
+	free(der);
+	json_decref(j);
+	return rc;
+}
+
+static int
+latch_initiator(struct latch_args *a)
 {
 	struct charon_conf conf;
 	struct charon_info info;
@@ -376,6 +436,8 @@ latch_initiator(const struct latch_args *a)
 	size_t i;
 	int rc = 1;
 
+	if (a->rid == NULL && latch_default_rid(a) == -1)
+		return 1;
 	memset(&conf, 0, sizeof(conf));
 	conf.vici_uri = a->vici;
 	conf.name = a->name;

@@ -264,9 +264,38 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 }
 
 /*
+ * init --reissue-registrar-cert --dir DIR: the upgrade of a domain made by an older init,
+ * whose registrar certificate lacks id-kp-cmcRA (RFC 8995 §5.5), which pledges and the MASA
+ * now require (latchkeyd -n fails without it and a start warns; latchkeyd(8)). A new
+ * DIR/registrar.pem with the same subject, subjectAltName and key, under the domain CA in
+ * DIR; the old one is kept as registrar.pem.old. latchkeyd reads it on restart.
+ */
+static int
+init_reissue(struct ctl *ctl, const char *dir)
+{
+	struct domainca_files files;
+	char err[512], old[PATH_MAX];
+	json_t *j;
+
+	if (domainca_reissue_registrar(dir, &files, old, sizeof(old), err, sizeof(err)) ==
+	    -1) {
+		ctl_warnx("init: %s", err);
+		return 1;
+	}
+	if (ctl->json) {
+		j = json_pack("{s:o, s:o}", "tls_cert", ctl_jpath(files.tls_cert),
+		    "old_tls_cert", ctl_jpath(old));
+		return ctl_json_print(j);
+	}
+	print_file("registrar TLS certificate", files.tls_cert);
+	print_file("previous registrar TLS certificate", old);
+	return 0;
+}
+
+/*
  * init: the owner domain's CA and registrar TLS certificate (domainca_create), a copy of
  * the manufacturer CA, an empty registry and a latchkeyd configuration, all in DIR.
- * Refuses to overwrite any of them.
+ * Refuses to overwrite any of them. With --reissue-registrar-cert: init_reissue() above.
  */
 int
 cmd_init(struct ctl *ctl, int argc, char **argv)
@@ -277,6 +306,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "manufacturer-ca", required_argument, NULL, 'm' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "key-type", required_argument, NULL, 'k' },
+		{ "reissue-registrar-cert", no_argument, NULL, 'R' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -296,7 +326,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	size_t len = 0, i;
 	unsigned port;
 	json_t *j, *dj = NULL;
-	int ch, n, rc = 1;
+	int ch, n, rc = 1, reissue = 0;
 
 	ctl_getopt_reset();
 	while ((ch = ctl_getopt(ctl, argc, argv, "", lo)) != -1) {
@@ -316,6 +346,9 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		case 'k':
 			key_type = optarg;
 			break;
+		case 'R':
+			reissue = 1;
+			break;
 		case 'h':
 			return ctl_help(ctl);
 		default:
@@ -324,6 +357,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ctl_usage("init: unexpected argument '%s'", argv[optind]);
+	if (reissue) {
+		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL)
+			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR only");
+		return init_reissue(ctl, dir);
+	}
 	if (domain == NULL || dir == NULL || mca == NULL)
 		return ctl_usage("init: --domain, --dir and --manufacturer-ca are required");
 	if (!domain_valid(domain))

@@ -1,4 +1,8 @@
-/* Unit tests for certs/ca.c: the LDevID profile, field by field, and the key rule. */
+/*
+ * Unit tests for certs/ca.c: the LDevID profile, field by field, and the key rule; who is a
+ * registrar (id-kp-cmcRA: never in an LDevID, always in the registrar certificate of
+ * `latchkeyctl init` and of its --reissue-registrar-cert upgrade) with pki_cert_has_eku().
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,9 +20,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "certs/ca.h"
+#include "certs/labpki.h"
 #include "certs/p7.h"
 #include "certs/pki.h"
+#include "tests/unit/testutil.h"
 
 #define CRL_URL		"http://ca.example.test/domain.crl"
 #define OCSP_URL	"http://ocsp.example.test/"
@@ -625,6 +634,199 @@ test_p7_certs_only(void **state)
 	EVP_PKEY_free(dev);
 }
 
+/* A copy of cert under the domain CA ca/key with its extendedKeyUsage replaced by ekus. */
+static X509 *
+with_eku(X509 *cert, X509 *ca, EVP_PKEY *key, const char *const *ekus, size_t n)
+{
+	X509 *x = X509_dup(cert);
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int idx;
+	size_t i;
+
+	assert_non_null(x);
+	while ((idx = X509_get_ext_by_NID(x, NID_ext_key_usage, -1)) >= 0)
+		X509_EXTENSION_free(X509_delete_ext(x, idx));
+	X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+	for (i = 0; i < n; i++) {
+		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, ekus[i]);
+		assert_non_null(ext);
+		assert_int_equal(X509_add_ext(x, ext, -1), 1);
+		X509_EXTENSION_free(ext);
+	}
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	return x;
+}
+
+/*
+ * Who is a registrar (DESIGN.md "Trust model"): pki_cert_has_eku() over a table of
+ * certificates, each made the way latchkey makes it, and the purposes they must (not) name.
+ */
+static void
+test_registrar_eku(void **state)
+{
+	struct fixture *f = *state;
+	enum { LDEVID, LDEVID_MIN, REGISTRAR, CA_CERT, OLD_REG, TWICE, ANY, NCERTS };
+	static const char *const old_ekus[] = { "serverAuth,clientAuth" };
+	static const char *const twice_ekus[] = { "cmcRA", "cmcRA" };
+	static const char *const any_ekus[] = { "anyExtendedKeyUsage" };
+	static const struct {
+		const char	*what;
+		int		 cert;
+		int		 nid;
+		int		 want;
+	} rows[] = {
+		{ "LDevID: clientAuth", LDEVID, NID_client_auth, 1 },
+		{ "LDevID: serverAuth", LDEVID, NID_server_auth, 1 },
+		{ "LDevID: never cmcRA", LDEVID, NID_cmcRA, 0 },
+		{ "minimal LDevID: never cmcRA", LDEVID_MIN, NID_cmcRA, 0 },
+		{ "registrar (init): serverAuth", REGISTRAR, NID_server_auth, 1 },
+		{ "registrar (init): clientAuth, a client of the MASA", REGISTRAR,
+		    NID_client_auth, 1 },
+		{ "registrar (init): cmcRA", REGISTRAR, NID_cmcRA, 1 },
+		{ "registrar (init): not codeSigning", REGISTRAR, NID_code_sign, 0 },
+		{ "CA without EKU: no cmcRA", CA_CERT, NID_cmcRA, 0 },
+		{ "older init's registrar: no cmcRA", OLD_REG, NID_cmcRA, 0 },
+		{ "older init's registrar: serverAuth", OLD_REG, NID_server_auth, 1 },
+		{ "EKU extension twice: error", TWICE, NID_cmcRA, -1 },
+		{ "anyExtendedKeyUsage is not cmcRA", ANY, NID_cmcRA, 0 },
+	};
+	struct tu_ca ca;
+	struct ca_profile prof;
+	EVP_PKEY *dev = make_key("p256");
+	unsigned char *spki, *der = NULL;
+	const unsigned char *p;
+	size_t spki_len, i;
+	char err[256], path[LABPKI_PATH + 16];
+	X509 *c[NCERTS], *raw;
+	int n;
+
+	tu_ca_init(&ca, "test_ca_eku", NULL);
+	spki_len = spki_of(dev, &spki);
+	memset(&prof, 0, sizeof(prof));
+	/* LDevIDs: d2i the DER, as ca.h says (the in-memory object's key was never decoded). */
+	raw = ca_issue_ldevid(f->ca, f->ca_key, &f->prof, spki, spki_len, DEV_SERIAL,
+	    hwmodule, sizeof(hwmodule), err, sizeof(err));
+	assert_non_null(raw);
+	n = i2d_X509(raw, &der);
+	assert_true(n > 0);
+	p = der;
+	assert_non_null(c[LDEVID] = d2i_X509(NULL, &p, n));
+	OPENSSL_free(der);
+	der = NULL;
+	X509_free(raw);
+	c[LDEVID_MIN] = ca_issue_ldevid(f->ca, f->ca_key, &prof, spki, spki_len, "dev1",
+	    NULL, 0, err, sizeof(err));
+	assert_non_null(c[LDEVID_MIN]);
+	snprintf(path, sizeof(path), "%s/registrar.pem", ca.dir);
+	assert_non_null(c[REGISTRAR] = pki_cert_read(path, err, sizeof(err)));
+	assert_non_null(c[CA_CERT] = X509_dup(ca.cert));
+	c[OLD_REG] = with_eku(c[REGISTRAR], ca.cert, ca.key, old_ekus, 1);
+	c[TWICE] = with_eku(c[REGISTRAR], ca.cert, ca.key, twice_ekus, 2);
+	c[ANY] = with_eku(c[REGISTRAR], ca.cert, ca.key, any_ekus, 1);
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		n = pki_cert_has_eku(c[rows[i].cert], rows[i].nid);
+		if (n != rows[i].want)
+			fail_msg("%s: pki_cert_has_eku %d, want %d", rows[i].what, n,
+			    rows[i].want);
+	}
+	assert_int_equal(pki_cert_has_eku(NULL, NID_cmcRA), -1);
+	assert_string_equal(OBJ_nid2sn(NID_cmcRA), "cmcRA");
+	{
+		char txt[64];
+
+		OBJ_obj2txt(txt, sizeof(txt), OBJ_nid2obj(NID_cmcRA), 1);
+		assert_string_equal(txt, PKI_OID_CMC_RA);
+	}
+
+	for (i = 0; i < NCERTS; i++)
+		X509_free(c[i]);
+	OPENSSL_free(spki);
+	EVP_PKEY_free(dev);
+	tu_ca_clear(&ca);
+}
+
+/*
+ * The upgrade (latchkeyd(8), UPGRADING): a registrar.pem made by an older init lacks cmcRA;
+ * domainca_reissue_registrar() issues one with it, keeping subject, subjectAltName and key,
+ * and keeps the old one as registrar.pem.old. A registrar.pem from another CA is refused.
+ */
+static void
+test_registrar_reissue(void **state)
+{
+	static const char *const old_ekus[] = { "serverAuth,clientAuth" };
+	struct domainca_files files;
+	struct tu_ca ca, other;
+	char err[256], old[LABPKI_PATH + 16], path[LABPKI_PATH + 16];
+	X509 *orig, *older, *now, *kept, *alien;
+	int i1, i2;
+
+	(void)state;
+	tu_ca_init(&ca, "test_ca_reissue", NULL);
+	snprintf(path, sizeof(path), "%s/registrar.pem", ca.dir);
+	assert_non_null(orig = pki_cert_read(path, err, sizeof(err)));
+	older = with_eku(orig, ca.cert, ca.key, old_ekus, 1);
+	assert_int_equal(pki_certs_write(path, &older, 1, 1, err, sizeof(err)), 0);
+	assert_int_equal(pki_cert_has_eku(older, NID_cmcRA), 0);
+
+	assert_int_equal(domainca_reissue_registrar(ca.dir, &files, old, sizeof(old), err,
+	    sizeof(err)), 0);
+	assert_non_null(strstr(files.tls_cert, "/registrar.pem"));
+	assert_non_null(strstr(old, "/registrar.pem.old"));
+	assert_non_null(now = pki_cert_read(files.tls_cert, err, sizeof(err)));
+	assert_non_null(kept = pki_cert_read(old, err, sizeof(err)));
+	assert_int_equal(X509_cmp(kept, older), 0);
+	assert_int_equal(pki_cert_has_eku(now, NID_cmcRA), 1);
+	assert_int_equal(pki_cert_has_eku(now, NID_server_auth), 1);
+	assert_int_equal(pki_cert_has_eku(now, NID_client_auth), 1);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(now),
+	    X509_get_subject_name(orig)), 0);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(now), X509_get0_pubkey(orig)), 1);
+	assert_int_equal(X509_verify(now, X509_get0_pubkey(ca.cert)), 1);
+	assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(now),
+	    X509_get0_serialNumber(orig)), 0);
+	i1 = X509_get_ext_by_NID(now, NID_subject_alt_name, -1);
+	i2 = X509_get_ext_by_NID(orig, NID_subject_alt_name, -1);
+	assert_true(i1 >= 0 && i2 >= 0);
+	assert_int_equal(ASN1_STRING_cmp(X509_EXTENSION_get_data(X509_get_ext(now, i1)),
+	    X509_EXTENSION_get_data(X509_get_ext(orig, i2))), 0);
+
+	/* A registrar.pem issued by another domain CA: refused, nothing written. */
+	tu_ca_init(&other, "test_ca_reissue2", NULL);
+	snprintf(path, sizeof(path), "%s/registrar.pem", other.dir);
+	assert_non_null(alien = pki_cert_read(path, err, sizeof(err)));
+	snprintf(path, sizeof(path), "%s/registrar.pem", ca.dir);
+	assert_int_equal(pki_certs_write(path, &alien, 1, 1, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/registrar.key", other.dir);
+	{
+		char dst[LABPKI_PATH + 16];
+		EVP_PKEY *k;
+
+		assert_non_null(k = pki_key_read(path, err, sizeof(err)));
+		snprintf(dst, sizeof(dst), "%s/registrar.key", ca.dir);
+		assert_int_equal(pki_key_write(dst, k, 1, err, sizeof(err)), 0);
+		EVP_PKEY_free(k);
+	}
+	err[0] = '\0';
+	assert_int_equal(domainca_reissue_registrar(ca.dir, &files, old, sizeof(old), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "was not issued by"));
+	assert_string_equal(old, "");
+	/* A directory without a domain: a clear error. */
+	assert_int_equal(domainca_reissue_registrar("/nonexistent-latchkey", &files, old,
+	    sizeof(old), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent-latchkey"));
+
+	X509_free(alien);
+	X509_free(kept);
+	X509_free(now);
+	X509_free(older);
+	X509_free(orig);
+	tu_ca_clear(&other);
+	tu_ca_clear(&ca);
+}
+
 int
 main(void)
 {
@@ -635,6 +837,8 @@ main(void)
 		cmocka_unit_test(test_ca_key_types),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_p7_certs_only),
+		cmocka_unit_test(test_registrar_eku),
+		cmocka_unit_test(test_registrar_reissue),
 		cmocka_unit_test(test_speed),
 	};
 
