@@ -17,6 +17,7 @@
 #include "certs/pki.h"
 #include "enroll/latchkeyd/est.h"
 #include "enroll/latchkeyd/log.h"
+#include "enroll/latchkeyd/unauth.h"
 #include "enroll/store/registry.h"
 #include "enroll/common/voucher.h"
 
@@ -31,6 +32,7 @@ struct brski {
 	STACK_OF(X509)		*sign_chain;	/* rest of tls-cert's file, then the domain CA */
 	X509			*domain_ca;
 	struct registry		*reg;
+	struct unauth_stats	 unauth;	/* refusals before an IDevID verified */
 };
 
 void
@@ -82,6 +84,7 @@ brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, siz
 	}
 	b->cfg = *cfg;
 	b->idevids = idevids;
+	unauth_init(&b->unauth);
 	if ((b->masa_anchors = sk_X509_new_null()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
@@ -132,20 +135,85 @@ brski_free(struct brski *b)
 	free(b);
 }
 
-/* Log, audit and reply a refusal. */
+const struct unauth_stats *
+brski_unauth(const struct brski *b)
+{
+	return &b->unauth;
+}
+
+/* Audit details of a refusal: {"peer": addr, "status": n}, built by jansson. */
+static char *
+refuse_details(const struct registrar_peer *peer, int status)
+{
+	json_t *dj;
+	char *s;
+
+	if ((dj = json_pack("{s:s, s:i}", "peer", peer->addr ? peer->addr : "", "status",
+	    status)) == NULL)
+		return NULL;
+	s = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(dj);
+	return s;
+}
+
+/*
+ * Log, audit and reply a refusal to an authenticated pledge (its IDevID verified). The
+ * audit row carries details (JSON, NULL: peer and status only); the pledge sees reason.
+ */
+static void
+brski_refuse_detail(struct brski *b, const struct registrar_peer *peer, const char *action,
+    const char *serial, int status, const char *reason, const char *details,
+    struct registrar_reply *out)
+{
+	char err[256], *dflt = NULL;
+
+	log_warnx("brski: refused %s for %s from %s: %s", action, serial ? serial : "?",
+	    peer->addr ? peer->addr : "?", reason);
+	if (details == NULL)
+		details = dflt = refuse_details(peer, status);
+	if (registry_audit(b->reg, "registrar", action, serial ? serial : "", reason, details,
+	    err, sizeof(err)))
+		log_warnx("audit: %s", err);
+	free(dflt);
+	registrar_reply_text(out, status, "%s", reason);
+}
+
 static void
 brski_refuse(struct brski *b, const struct registrar_peer *peer, const char *action,
     const char *serial, int status, const char *reason, struct registrar_reply *out)
 {
-	char err[256], details[160];
+	brski_refuse_detail(b, peer, action, serial, status, reason, NULL, out);
+}
 
-	log_warnx("brski: refused %s for %s from %s: %s", action, serial ? serial : "?",
-	    peer->addr ? peer->addr : "?", reason);
-	snprintf(details, sizeof(details), "{\"peer\":\"%.64s\",\"status\":%d}",
-	    peer->addr ? peer->addr : "", status);
-	if (registry_audit(b->reg, "registrar", action, serial ? serial : "", reason, details,
-	    err, sizeof(err)))
-		log_warnx("audit: %s", err);
+static int64_t
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return (int64_t)time(NULL);
+	return (int64_t)ts.tv_sec;
+}
+
+/*
+ * Refuse a request whose sender is not authenticated: nothing permanent (DESIGN.md, Trust
+ * model), a count, and a log line at most once a second.
+ */
+static void
+brski_refuse_unauth(struct brski *b, const struct registrar_peer *peer, const char *action,
+    enum unauth_kind kind, int status, const char *reason, struct registrar_reply *out)
+{
+	uint64_t held;
+
+	if (unauth_count(&b->unauth, kind, mono_seconds(), &held)) {
+		if (held > 0)
+			log_warnx("brski: refused %s from %s: %s (%llu more unauthenticated "
+			    "refusals not logged)", action, peer->addr ? peer->addr : "?", reason,
+			    (unsigned long long)held);
+		else
+			log_warnx("brski: refused %s from %s: %s", action, peer->addr ?
+			    peer->addr : "?", reason);
+	}
 	registrar_reply_text(out, status, "%s", reason);
 }
 
@@ -158,8 +226,8 @@ brski_auth(struct brski *b, const struct registrar_peer *peer, const char *actio
 	char err[256];
 
 	if (peer->cert == NULL) {
-		brski_refuse(b, peer, action, NULL, 401, "an IDevID client certificate is "
-		    "required", out);
+		brski_refuse_unauth(b, peer, action, UNAUTH_NO_CERT, 401, "an IDevID client "
+		    "certificate is required", out);
 		return -1;
 	}
 	st = idevid_verify(b->idevids, peer->cert, peer->chain, info, err, sizeof(err));
@@ -169,8 +237,7 @@ brski_auth(struct brski *b, const struct registrar_peer *peer, const char *actio
 		return -1;
 	}
 	if (st != IDEVID_OK) {
-		brski_refuse(b, peer, action, info->serial[0] ? info->serial : NULL, 403, err,
-		    out);
+		brski_refuse_unauth(b, peer, action, UNAUTH_BAD_CERT, 403, err, out);
 		return -1;
 	}
 	return 0;
@@ -321,9 +388,11 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	unsigned char *our = NULL, *rder = NULL;
 	size_t ourlen = 0, jlen, rderlen = 0;
 	char *json = NULL, *rjson = NULL, err[256], reason[512], masa[CONFIG_URL];
-	char line[256], details[768];
+	char line[256], *details = NULL, *mdetails = NULL;
+	json_t *dj = NULL;
 	long status;
-	int claimed, r;
+	enum registry_verdict verdict;
+	int r;
 
 	memset(&info, 0, sizeof(info));
 	memset(&resp, 0, sizeof(resp));
@@ -336,14 +405,17 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	}
 	if (brski_auth(b, peer, "voucher-refused", &info, out) == -1)
 		goto out;
-	if ((claimed = registry_claim_exists(b->reg, info.serial, err, sizeof(err))) < 0) {
+	/* Claimed, for this manufacturer, not bound to another IDevID, not revoked. */
+	if (registry_admission(b->reg, info.serial, info.anchor_fp, info.fingerprint,
+	    &verdict, reason, sizeof(reason), err, sizeof(err)) == -1) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
-	if (!claimed) {
-		snprintf(reason, sizeof(reason), "device %s is not claimed by domain %.128s",
-		    info.serial, b->cfg.domain);
+	if (verdict != REGISTRY_CLAIMED) {
+		if (verdict == REGISTRY_UNCLAIMED)
+			snprintf(reason, sizeof(reason), "device %s is not claimed by domain "
+			    "%.128s", info.serial, b->cfg.domain);
 		brski_refuse(b, peer, "voucher-refused", info.serial, 403, reason, out);
 		goto out;
 	}
@@ -421,9 +493,14 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 			body_line(&resp, line, sizeof(line));
 			snprintf(err, sizeof(err), "HTTP %ld: %.200s", status, line);
 		}
-		snprintf(reason, sizeof(reason), "MASA %.200s unavailable (%.200s); retry later",
-		    masa, err);
-		brski_refuse(b, peer, "voucher-masa-unavailable", info.serial, 503, reason, out);
+		/* The detail (libcurl's words, the MASA's) goes to the log and the audit
+		 * details, not to the pledge. */
+		log_warnx("brski: MASA %s for %s: %s", masa, info.serial, err);
+		if ((dj = json_pack("{s:s, s:i, s:s, s:s}", "peer", peer->addr ? peer->addr :
+		    "", "status", 503, "masa", masa, "error", err)) != NULL)
+			mdetails = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS);
+		brski_refuse_detail(b, peer, "voucher-masa-unavailable", info.serial, 503,
+		    "MASA unreachable; retry later", mdetails, out);
 		*retry_after = b->cfg.masa_retry_after;
 		goto out;
 	}
@@ -459,9 +536,12 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	    voucher_assertion_name(v.assertion) ? voucher_assertion_name(v.assertion) : "");
 	rec.expires_on = v.expires_on;
 	pki_cert_fingerprint(pinned, rec.pinned_fp);
-	snprintf(details, sizeof(details), "{\"masa\":\"%.300s\",\"pinned_domain_cert\":"
-	    "\"%s\",\"assertion\":\"%s\",\"peer\":\"%.64s\"}", masa, rec.pinned_fp,
-	    rec.assertion, peer->addr ? peer->addr : "");
+	if ((dj = json_pack("{s:s, s:s, s:s, s:s}", "masa", masa, "pinned_domain_cert",
+	    rec.pinned_fp, "assertion", rec.assertion, "peer", peer->addr ? peer->addr :
+	    "")) == NULL || (details = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
 	/* Durable before the pledge sees it. */
 	if (registry_voucher_add(b->reg, &rec, resp.p, resp.len, "registrar", details, NULL,
 	    err, sizeof(err)) == -1) {
@@ -483,6 +563,9 @@ out:
 	free(json);
 	free(rjson);
 	free(resp.p);
+	free(details);
+	free(mdetails);
+	json_decref(dj);
 }
 
 /* ---- status telemetry (RFC 8995 §5.7, §5.9.4) ------------------------------------- */

@@ -12,7 +12,11 @@
  *   POST voucher_status   the pledge's voucher status telemetry (RFC 8995 §5.7), JSON
  *   POST enrollstatus     the pledge's enrollment status telemetry (RFC 8995 §5.9.4), JSON
  * The MASA request is synchronous (bounded by masa-timeout); each worker process has its
- * own state. Nothing here touches the CA key.
+ * own state. Nothing here touches the CA key. Refusals to a pledge whose IDevID verified are
+ * audited; refusals before that (no client certificate, one that does not verify) write
+ * nothing permanent: they are counted (brski_unauth()) and logged at most once a second.
+ * The pledge never sees why the MASA could not be reached ("MASA unreachable"): the log
+ * and the audit details do.
  */
 #ifndef LATCHKEY_BRSKI_H
 #define LATCHKEY_BRSKI_H
@@ -35,6 +39,10 @@ struct brski;
 struct brski *brski_new(const struct config *cfg, struct idevid_store *idevids, char *err,
 	    size_t errlen);
 void	brski_free(struct brski *b);
+
+/* Counters of refusals to unauthenticated requests, this worker's (unauth.h). */
+struct unauth_stats;
+const struct unauth_stats *brski_unauth(const struct brski *b);
 
 /*
  * Answer one request whose path starts with BRSKI_WELL_KNOWN. Never fails: errors become

@@ -117,6 +117,16 @@ struct conn {
 	struct bufferevent	*bev;
 	struct event		*deadline;
 	int			 nodelay;	/* TCP_NODELAY set */
+	/*
+	 * evhttp reads header lines as C strings: a NUL byte cuts a value short unseen, and
+	 * one at the start of a line ends the header. So the bytes of each request's header
+	 * are looked at as they arrive (hdr_watch) and such a request is answered 400
+	 * (RFC 9110 §5.5).
+	 */
+	struct evbuffer_cb_entry *watch;
+	int			 in_header;	/* arriving bytes belong to a header */
+	int			 eol;		/* 0 in a line, 1 after LF, 2 after LF CR */
+	int			 nul;		/* a NUL byte in this request's header */
 };
 
 static int conn_idx = -1;
@@ -135,7 +145,101 @@ conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, vo
 		return;
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->watch != NULL && c->bev != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
 	free(c);
+}
+
+/* Scan header bytes: note a NUL, stop at the empty line that ends the header. */
+static void
+hdr_scan(struct conn *c, const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && c->in_header; i++) {
+		switch (p[i]) {
+		case '\0':
+			c->nul = 1;
+			c->eol = 0;
+			break;
+		case '\n':
+			if (c->eol != 0)
+				c->in_header = 0;	/* "\n\n" or "\n\r\n" */
+			else
+				c->eol = 1;
+			break;
+		case '\r':
+			c->eol = c->eol == 1 ? 2 : 0;
+			break;
+		default:
+			c->eol = 0;
+			break;
+		}
+	}
+}
+
+/* Scan len bytes of buf from off (clamped to what is there). */
+static void
+hdr_scan_buffer(struct conn *c, struct evbuffer *buf, size_t off, size_t len)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	size_t have = evbuffer_get_length(buf);
+	int i, k;
+
+	if (off >= have)
+		return;
+	if (len > have - off)
+		len = have - off;
+	while (len > 0 && c->in_header) {
+		size_t before = len;
+
+		if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) == -1 ||
+		    (k = evbuffer_peek(buf, (ev_ssize_t)len, &pos, v, 16)) <= 0)
+			return;
+		if (k > 16)
+			k = 16;
+		for (i = 0; i < k && len > 0; i++) {
+			size_t n = v[i].iov_len < len ? v[i].iov_len : len;
+
+			hdr_scan(c, v[i].iov_base, n);
+			off += n;
+			len -= n;
+		}
+		if (len == before)
+			return;
+	}
+}
+
+/* The connection's input grew: scan what was added while a header is arriving. */
+static void
+hdr_watch(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	size_t have;
+
+	if (info->n_added == 0 || !c->in_header)
+		return;
+	have = evbuffer_get_length(buf);
+	hdr_scan_buffer(c, buf, have > info->n_added ? have - info->n_added : 0,
+	    info->n_added);
+}
+
+/*
+ * A request is complete (its body read): what is left in the input is the next request's
+ * beginning. Returns whether the completed one had a NUL in its header.
+ */
+static int
+hdr_next(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int nul = c->nul;
+
+	c->in_header = 1;
+	c->eol = 0;
+	c->nul = 0;
+	hdr_scan_buffer(c, in, 0, evbuffer_get_length(in));
+	return nul;
 }
 
 static void
@@ -185,6 +289,9 @@ tls_bev(struct event_base *base, void *arg)
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("cannot set up TLS for a new connection: out of memory");
 	c->bev = bev;
+	c->in_header = 1;
+	if ((c->watch = evbuffer_add_cb(bufferevent_get_input(bev), hdr_watch, c)) == NULL)
+		fatalx("cannot set up a new connection: out of memory");
 	conn_arm(d, c);
 	return bev;
 }
@@ -266,12 +373,14 @@ handle_request(struct evhttp_request *req, void *arg)
 	enum est_op op;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *want;
+	int nul = 0;
 
 	d->requests++;
 	if (ssl != NULL) {
 		struct conn *c = SSL_get_ex_data(ssl, conn_idx);
 
 		if (c != NULL) {
+			nul = hdr_next(c);
 			conn_arm(d, c);	/* a complete request: the next one gets a new deadline */
 			if (!c->nodelay) {
 				/*
@@ -289,6 +398,12 @@ handle_request(struct evhttp_request *req, void *arg)
 	}
 	evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	if (nul) {
+		log_debug("%s: 400 NUL byte in the request header", addr);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		send_error(req, 400, NULL, "NUL byte in a request header (RFC 9110 5.5)");
+		return;
+	}
 	/* BRSKI (RFC 8995) under /.well-known/brski/, and everything in the MASA role (brski) */
 	if (path != NULL && (d->masa != NULL ||
 	    strncmp(path, BRSKI_WELL_KNOWN, strlen(BRSKI_WELL_KNOWN)) == 0)) {

@@ -16,6 +16,7 @@
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/est.h"
 #include "enroll/latchkeyd/log.h"
+#include "enroll/latchkeyd/unauth.h"
 #include "enroll/store/masadb.h"
 #include "enroll/common/voucher.h"
 
@@ -26,6 +27,7 @@ struct masa {
 	EVP_PKEY		*key;
 	STACK_OF(X509)		*chain;		/* rest of masa-cert's file */
 	struct masadb		*db;
+	struct unauth_stats	 unauth;	/* refusals before the sender is known */
 };
 
 /* One registrar voucher-request, checked as far as the sender and the content go. */
@@ -38,6 +40,7 @@ struct masa_req {
 	X509		*domain_ca;
 	char		 domain_fp[PKI_FP_LEN];
 	int		 nsales;
+	int		 authed;	/* registrar or pledge authenticated: audit */
 };
 
 struct masa *
@@ -52,6 +55,7 @@ masa_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	m->cfg = *cfg;
+	unauth_init(&m->unauth);
 	if ((m->idevids = idevid_store_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
@@ -97,6 +101,12 @@ masa_free(struct masa *m)
 	free(m);
 }
 
+const struct unauth_stats *
+masa_unauth(const struct masa *m)
+{
+	return &m->unauth;
+}
+
 static void
 masa_req_clear(struct masa_req *q)
 {
@@ -107,15 +117,43 @@ masa_req_clear(struct masa_req *q)
 	memset(q, 0, sizeof(*q));
 }
 
-/* Refuse: log, audit in the MASA database, reply. */
+static int64_t
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return (int64_t)time(NULL);
+	return (int64_t)ts.tv_sec;
+}
+
+/*
+ * Refuse: log, audit in the MASA database, reply. With kind >= 0 the sender is not
+ * authenticated: nothing permanent (DESIGN.md, Trust model), a count, and a log line at
+ * most once a second.
+ */
 static void
 masa_refuse(struct masa *m, const struct registrar_peer *peer, const char *action,
-    const char *serial, const char *fp, int status, const char *reason,
+    int kind, const char *serial, const char *fp, int status, const char *reason,
     struct registrar_reply *out)
 {
 	json_t *dj;
 	char *details = NULL, err[256];
+	uint64_t held;
 
+	if (kind >= 0) {
+		if (unauth_count(&m->unauth, (enum unauth_kind)kind, mono_seconds(), &held)) {
+			if (held > 0)
+				log_warnx("masa: refused %s from %s: %s (%llu more "
+				    "unauthenticated refusals not logged)", action, peer->addr ?
+				    peer->addr : "?", reason, (unsigned long long)held);
+			else
+				log_warnx("masa: refused %s from %s: %s", action, peer->addr ?
+				    peer->addr : "?", reason);
+		}
+		registrar_reply_text(out, status, "%s", reason);
+		return;
+	}
 	log_warnx("masa: refused %s for %s from %s: %s", action, serial ? serial : "?",
 	    peer->addr ? peer->addr : "?", reason);
 	dj = json_pack("{s:s, s:s, s:i}", "peer", peer->addr ? peer->addr : "",
@@ -130,8 +168,12 @@ masa_refuse(struct masa *m, const struct registrar_peer *peer, const char *actio
 	registrar_reply_text(out, status, "%s", reason);
 }
 
+/* Who is refused: audited (-1) once authenticated, else counted as UNAUTH_UNKNOWN. */
+#define MASA_WHO(q)	((q)->authed ? -1 : (int)UNAUTH_UNKNOWN)
+
 struct sales_match {
 	struct masa_req	*q;
+	X509		*cert;		/* the registrar: the TLS client certificate */
 	char		 why[256];
 };
 
@@ -145,8 +187,8 @@ sales_cb(const unsigned char *der, size_t len, const char *fp, void *arg)
 	sm->q->nsales++;
 	if ((ca = voucher_cert_from_der(der, len)) == NULL)
 		return 0;
-	if (voucher_registrar_check(ca, sm->q->registrar, sm->q->certs, sm->why,
-	    sizeof(sm->why)) == 0) {
+	if (voucher_registrar_check(ca, sm->cert, sm->q->certs, sm->why, sizeof(sm->why)) ==
+	    0) {
 		sm->q->domain_ca = ca;
 		snprintf(sm->q->domain_fp, sizeof(sm->q->domain_fp), "%s", fp);
 		return 1;
@@ -157,7 +199,12 @@ sales_cb(const unsigned char *der, size_t len, const char *fp, void *arg)
 
 /*
  * RFC 8995 §5.5: open and check a registrar voucher-request. On failure the reply is set
- * (and audited) and -1 returned.
+ * (and audited, when the sender is authenticated) and -1 returned.
+ *
+ * Who sent it decides whether a refusal is audited. The registrar is authenticated when its
+ * TLS client certificate chains to a domain CA sold the serial it names (so the sales
+ * records are read first), the pledge when its prior-signed-voucher-request verifies under
+ * manufacturer-ca. Refusals before either write nothing permanent.
  */
 static int
 masa_req_open(struct masa *m, const char *action, const char *ctype,
@@ -184,32 +231,54 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 		goto out;
 	}
 	if (peer->cert == NULL) {
-		masa_refuse(m, peer, action, NULL, NULL, 401, "a registrar TLS client "
-		    "certificate is required", out);
+		masa_refuse(m, peer, action, UNAUTH_NO_CERT, NULL, NULL, 401, "a registrar TLS "
+		    "client certificate is required", out);
 		goto out;
 	}
 	pki_cert_fingerprint(peer->cert, q->registrar_fp);
 	if (voucher_cms_open(body, len, NULL, &json, &jlen, &q->registrar, &q->certs, err,
 	    sizeof(err)) != VOUCHER_OK) {
-		masa_refuse(m, peer, action, NULL, q->registrar_fp, 400, err, out);
-		goto out;
-	}
-	/* RFC 8995 §5.5.4: the voucher-request comes from the registrar we talk to. */
-	if (q->registrar == NULL || X509_cmp(q->registrar, peer->cert) != 0) {
-		masa_refuse(m, peer, action, NULL, q->registrar_fp, 403, "voucher-request "
-		    "signed by a different key than the TLS client certificate", out);
+		masa_refuse(m, peer, action, MASA_WHO(q), NULL, q->registrar_fp, 400, err, out);
 		goto out;
 	}
 	if (voucher_json_parse(json, jlen, VOUCHER_KIND_REQUEST, &q->vr, err, sizeof(err)) !=
 	    VOUCHER_OK) {
-		masa_refuse(m, peer, action, NULL, q->registrar_fp, 400, err, out);
+		masa_refuse(m, peer, action, MASA_WHO(q), NULL, q->registrar_fp, 400, err, out);
+		goto out;
+	}
+	/* Sales records: an authorized domain CA that the registrar chains to. */
+	memset(&sm, 0, sizeof(sm));
+	sm.q = q;
+	sm.cert = peer->cert;
+	if ((r = masadb_sales_foreach(m->db, q->vr.serial, sales_cb, &sm, dberr,
+	    sizeof(dberr))) < 0) {
+		log_warnx("masa: %s", dberr);
+		registrar_reply_text(out, 500, "MASA database unavailable");
+		goto out;
+	}
+	q->authed = q->domain_ca != NULL;
+	/* RFC 8995 §5.5.4: the voucher-request comes from the registrar we talk to. */
+	if (q->registrar == NULL || X509_cmp(q->registrar, peer->cert) != 0) {
+		masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp, 403,
+		    "voucher-request signed by a different key than the TLS client certificate",
+		    out);
+		goto out;
+	}
+	/*
+	 * Who is a registrar (DESIGN.md "Trust model"; RFC 8995 §5.5, RFC 7030 §3.6.1): its
+	 * certificate, the TLS client's and (the same, above) the request's signer, carries
+	 * id-kp-cmcRA. An LDevID of the same domain does not, and gets no voucher.
+	 */
+	if (pki_cert_has_eku(peer->cert, NID_cmcRA) != 1) {
+		masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp, 403,
+		    "the registrar's certificate lacks id-kp-cmcRA: not a registrar", out);
 		goto out;
 	}
 	/* RFC 8995 §5.5.5: the pledge's own request, signed by its IDevID. */
 	if (q->vr.prior_signed == NULL) {
 		if (q->vr.nonce[0] != '\0') {
-			masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 400,
-			    "prior-signed-voucher-request missing", out);
+			masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp,
+			    400, "prior-signed-voucher-request missing", out);
 			goto out;
 		}
 	} else {
@@ -218,8 +287,8 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 		    voucher_json_parse(pjson, plen, VOUCHER_KIND_REQUEST, &pv, err,
 		    sizeof(err)) != VOUCHER_OK) {
 			snprintf(reason, sizeof(reason), "prior-signed-voucher-request: %s", err);
-			masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 400, reason,
-			    out);
+			masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp,
+			    400, reason, out);
 			goto out;
 		}
 		ist = psigner == NULL ? IDEVID_UNKNOWN_ISSUER : idevid_verify(m->idevids,
@@ -227,40 +296,34 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 		if (ist != IDEVID_OK) {
 			snprintf(reason, sizeof(reason), "prior-signed-voucher-request is not "
 			    "signed by one of our IDevIDs: %s", psigner ? err : "no signer");
-			masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 403, reason,
-			    out);
+			masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp,
+			    403, reason, out);
 			goto out;
 		}
+		q->authed = 1;	/* one of our pledges signed it */
 		if (strcmp(info.serial, q->vr.serial) != 0 || strcmp(pv.serial,
 		    q->vr.serial) != 0) {
-			masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 403,
+			masa_refuse(m, peer, action, -1, q->vr.serial, q->registrar_fp, 403,
 			    "serial-number differs from the pledge's", out);
 			goto out;
 		}
 		if (strcmp(pv.nonce, q->vr.nonce) != 0) {
-			masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 403,
+			masa_refuse(m, peer, action, -1, q->vr.serial, q->registrar_fp, 403,
 			    "nonce differs from the pledge's", out);
 			goto out;
 		}
-		if (pv.proximity_cert != NULL) {
-			if (voucher_cert_der(q->registrar, &rder, &rlen) == -1 ||
-			    rlen != pv.proximity_len ||
-			    memcmp(rder, pv.proximity_cert, rlen) != 0) {
-				masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 403,
-				    "the pledge's proximity-registrar-cert is not this "
-				    "registrar", out);
-				goto out;
-			}
+		/* RFC 8995 §5.5: the pledge names the registrar it is in proximity of. */
+		if (pv.proximity_cert == NULL) {
+			masa_refuse(m, peer, action, -1, q->vr.serial, q->registrar_fp, 403,
+			    "the pledge's voucher-request has no proximity-registrar-cert", out);
+			goto out;
 		}
-	}
-	/* Sales records: an authorized domain CA that the registrar chains to. */
-	memset(&sm, 0, sizeof(sm));
-	sm.q = q;
-	if ((r = masadb_sales_foreach(m->db, q->vr.serial, sales_cb, &sm, dberr,
-	    sizeof(dberr))) < 0) {
-		log_warnx("masa: %s", dberr);
-		registrar_reply_text(out, 500, "MASA database unavailable");
-		goto out;
+		if (voucher_cert_der(q->registrar, &rder, &rlen) == -1 ||
+		    rlen != pv.proximity_len || memcmp(rder, pv.proximity_cert, rlen) != 0) {
+			masa_refuse(m, peer, action, -1, q->vr.serial, q->registrar_fp, 403,
+			    "the pledge's proximity-registrar-cert is not this registrar", out);
+			goto out;
+		}
 	}
 	if (q->domain_ca == NULL) {
 		if (q->nsales == 0)
@@ -269,7 +332,8 @@ masa_req_open(struct masa *m, const char *action, const char *ctype,
 		else
 			snprintf(reason, sizeof(reason), "domain not authorized: the registrar "
 			    "is not under a domain CA authorized for serial %s", q->vr.serial);
-		masa_refuse(m, peer, action, q->vr.serial, q->registrar_fp, 403, reason, out);
+		masa_refuse(m, peer, action, MASA_WHO(q), q->vr.serial, q->registrar_fp, 403,
+		    reason, out);
 		goto out;
 	}
 	rc = 0;
@@ -388,8 +452,8 @@ masa_requestauditlog(struct masa *m, const char *ctype, const unsigned char *bod
 {
 	struct masa_req q;
 	struct log_acc acc;
-	json_t *root = NULL;
-	char *s = NULL, err[256];
+	json_t *root = NULL, *dj = NULL;
+	char *s = NULL, *details = NULL, err[256];
 
 	memset(&acc, 0, sizeof(acc));
 	if (masa_req_open(m, "auditlog-refused", ctype, body, len, peer, &q, out) == -1)
@@ -411,13 +475,19 @@ masa_requestauditlog(struct masa *m, const char *ctype, const unsigned char *bod
 		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
-	(void)masadb_audit(m->db, "masa", "auditlog", q.vr.serial, NULL, q.registrar_fp, err,
-	    sizeof(err));
+	if ((dj = json_pack("{s:s, s:s}", "peer", peer->addr ? peer->addr : "", "registrar",
+	    q.registrar_fp)) != NULL)
+		details = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (masadb_audit(m->db, "masa", "auditlog", q.vr.serial, NULL, details, err,
+	    sizeof(err)) == -1)
+		log_warnx("masa: audit: %s", err);
 	brski_reply_body(out, 200, "application/json", s, strlen(s));
 out:
 	masa_req_clear(&q);
 	json_decref(acc.events);
 	json_decref(root);
+	json_decref(dj);
+	free(details);
 	free(s);
 }
 

@@ -12,7 +12,11 @@
  *                          assertion "logged", and is signed with masa-cert/masa-key.
  *   POST requestauditlog   the same voucher-request in, the serial's voucher log out
  *                          (RFC 8995 §5.8, application/json), for authorized domains only.
- * Every issue and every refusal is written to the MASA database (masadb.h).
+ * Every issue is written to the MASA database (masadb.h), and so is every refusal to an
+ * authenticated actor: a registrar whose TLS client certificate chains to a domain CA sold
+ * the serial it asks about, or a pledge whose prior-signed-voucher-request verified under
+ * manufacturer-ca. Refusals before either is established write nothing permanent: they
+ * are counted (masa_unauth()) and logged at most once a second.
  */
 #ifndef LATCHKEY_MASA_H
 #define LATCHKEY_MASA_H
@@ -28,6 +32,10 @@ struct masa;
 
 struct masa *masa_new(const struct config *cfg, char *err, size_t errlen);
 void	masa_free(struct masa *m);
+
+/* Counters of refusals to unauthenticated requests, this worker's (unauth.h). */
+struct unauth_stats;
+const struct unauth_stats *masa_unauth(const struct masa *m);
 
 /* Answer one request (any path; unknown ones get 404). Never fails. */
 void	masa_handle(struct masa *m, const char *path, int is_post, const char *content_type,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "enroll/common/err.h"
@@ -199,9 +200,23 @@ masadb_authorize(struct masadb *db, const char *serial, const unsigned char *ca_
 		goto out;
 	}
 	changed = sqlite3_changes(db->db);
-	if (changed > 0 && audit_insert(db, now, actor, "authorize", serial, NULL, ca_fp, err,
-	    errlen) == -1)
-		goto out;
+	if (changed > 0) {
+		/* details are JSON, built by jansson like every other audit row's */
+		json_t *dj = json_pack("{s:s}", "domain_ca", ca_fp);
+		char *details = dj != NULL ? json_dumps(dj, JSON_COMPACT) : NULL;
+		int arc;
+
+		json_decref(dj);
+		if (details == NULL) {
+			errf(err, errlen, "out of memory");
+			goto out;
+		}
+		arc = audit_insert(db, now, actor, "authorize", serial, NULL, details, err,
+		    errlen);
+		free(details);
+		if (arc == -1)
+			goto out;
+	}
 	if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		mdberr(db, err, errlen, "commit");
 		goto out;
