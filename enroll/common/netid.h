@@ -11,6 +11,15 @@
  * The device authenticates with a current LDevID of an active binding (TLS client
  * certificate); the answer is 204 (the registrar's handler, enroll/latchkeyd/registrar.c).
  *
+ * An identifier belongs to the first device that reported it, for good: a report never
+ * moves one from another device, active or revoked (else an active device could take a
+ * revoked one's MAC out of the Kea quarantine set, or plant a victim's MAC to have it
+ * quarantined with itself). Such an identifier is refused and the rest of the report is
+ * recorded: the answer is then 409 with one line naming the first refused identifier
+ * ("mac 02:00:5e:00:53:01 is held by another device: not recorded (1 of 3 refused, the
+ * others were recorded)"), and the registry's audit log has a "netid-refused" entry with
+ * every refused identifier and its holder. Reporting the same again gives the same answer.
+ *
  * Identifiers are the device's own claim and can be spoofed: they serve a quarantine
  * convenience in DHCP, never an access decision.
  *

@@ -7,12 +7,63 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include "certs/pki.h"
 #include "enroll/latch/statefile.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
+
+int
+ctl_manufacturer(const char *arg, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	STACK_OF(X509) *certs;
+	unsigned char raw[32];
+	X509 *x, *pick = NULL;
+	char err[512];
+	int i, roots = 0;
+
+	if (strncasecmp(arg, "sha256:", 7) == 0) {
+		if (strlen(arg) != 7 + 64 || pki_fingerprint_parse(arg, raw) != 0) {
+			ctl_warnx("--manufacturer %.80s: not sha256:<64 hex digits>", arg);
+			return -1;
+		}
+		memcpy(out, "sha256:", 7);
+		for (i = 0; i < 32; i++) {
+			out[7 + 2 * i] = hex[raw[i] >> 4];
+			out[8 + 2 * i] = hex[raw[i] & 15];
+		}
+		out[7 + 64] = '\0';
+		return 0;
+	}
+	if ((certs = pki_certs_read(arg, err, sizeof(err))) == NULL) {
+		ctl_warnx("--manufacturer: %s", err);
+		return -1;
+	}
+	/* The anchor an IDevID chains to is the self-signed root (latchkeyd's match). */
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		x = sk_X509_value(certs, i);
+		if (X509_check_issued(x, x) == X509_V_OK) {
+			pick = x;
+			roots++;
+		}
+	}
+	if (roots != 1)
+		pick = sk_X509_num(certs) == 1 ? sk_X509_value(certs, 0) : NULL;
+	if (pick == NULL || pki_cert_fingerprint(pick, out) != 0) {
+		ctl_warnx("--manufacturer %.200s: %d certificates and %d roots; name one with "
+		    "sha256:HEX", arg, sk_X509_num(certs), roots);
+		sk_X509_pop_free(certs, X509_free);
+		return -1;
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return 0;
+}
 
 /* claim / unclaim: one line per serial; failures are reported and make the exit 1. */
 static int
@@ -20,23 +71,29 @@ claim_or_unclaim(struct ctl *ctl, int argc, char **argv, int unclaim)
 {
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
+		{ "manufacturer", required_argument, NULL, 'm' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cmd = unclaim ? "unclaim" : "claim", *file = NULL;
-	char **list = NULL, actor[300], err[512];
+	const char *cmd = unclaim ? "unclaim" : "claim", *file = NULL, *maker = NULL;
+	char **list = NULL, actor[300], err[512], fp[PKI_FP_LEN];
 	struct registry *reg = NULL;
 	json_t *j = NULL, *done = NULL, *noop = NULL;
 	size_t n = 0, i;
 	int ch, r, rc = 1, failed = 0;
 
 	ctl_getopt_reset();
-	while ((ch = ctl_getopt(ctl, argc, argv, unclaim ? "" : "f:", lo)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, unclaim ? "" : "f:m:", lo)) != -1) {
 		switch (ch) {
 		case 'f':
 			if (unclaim)
 				return ctl_usage("unclaim: unknown option --file");
 			file = optarg;
+			break;
+		case 'm':
+			if (unclaim)
+				return ctl_usage("unclaim: unknown option --manufacturer");
+			maker = optarg;
 			break;
 		case 'h':
 			return ctl_help(ctl);
@@ -49,6 +106,8 @@ claim_or_unclaim(struct ctl *ctl, int argc, char **argv, int unclaim)
 			return ctl_usage("%s: invalid serial '%.64s'", cmd, argv[i]);
 	if (file == NULL && optind >= argc)
 		return ctl_usage("%s: no serial given", cmd);
+	if (maker != NULL && ctl_manufacturer(maker, fp) == -1)
+		return CTL_EXIT_USAGE;
 	if (file != NULL && ctl_serials_read(file, &list, &n) == -1)
 		goto out;
 	if ((reg = ctl_open(ctl, 0)) == NULL)
@@ -65,9 +124,16 @@ claim_or_unclaim(struct ctl *ctl, int argc, char **argv, int unclaim)
 		    list[i - (size_t)(argc - optind)];
 
 		r = unclaim ? registry_unclaim(reg, s, actor, err, sizeof(err)) :
-		    registry_claim(reg, s, actor, err, sizeof(err));
+		    registry_claim_for(reg, s, maker != NULL ? fp : NULL, actor, err,
+		    sizeof(err));
 		if (r == -1) {
 			ctl_warnx("%s %s: %s", cmd, s, err);
+			failed = 1;
+			continue;
+		}
+		if (r == 2) {	/* revoked: only readmit lifts it */
+			ctl_warnx("claim %s: %s; re-admit it with 'latchkeyctl readmit %s'", s,
+			    err, s);
 			failed = 1;
 			continue;
 		}
@@ -134,11 +200,20 @@ binding_json(const struct registry_binding *b, int ncerts)
 	    "created", ctl_jtime(b->created_at));
 	if (j == NULL)
 		return NULL;
+	json_object_set_new(j, "anchor_fp", b->anchor_fp[0] ? ctl_jstr(b->anchor_fp) :
+	    json_null());
 	if (b->revoked_at != 0) {
 		json_object_set_new(j, "revoked_at", json_integer(b->revoked_at));
 		json_object_set_new(j, "revoked", ctl_jtime(b->revoked_at));
 		json_object_set_new(j, "reason", ctl_jstr(b->reason));
 		json_object_set_new(j, "revoked_by", ctl_jstr(b->revoked_by));
+	}
+	if (b->readmitted_at != 0) {
+		json_object_set_new(j, "readmitted_at", json_integer(b->readmitted_at));
+		json_object_set_new(j, "readmitted", ctl_jtime(b->readmitted_at));
+		json_object_set_new(j, "readmitted_by", ctl_jstr(b->readmitted_by));
+		json_object_set_new(j, "readmit_reason", b->readmit_reason[0] ?
+		    ctl_jstr(b->readmit_reason) : json_null());
 	}
 	if (ncerts >= 0)
 		json_object_set_new(j, "certificates", json_integer(ncerts));
@@ -343,10 +418,19 @@ show_binding_cb(const struct registry_binding *b, void *arg)
 		printf("  authorized by %s\n", ctl_safe(b->authorized_by, s2, sizeof(s2)));
 		if (b->idevid_fp[0] != '\0')
 			printf("  IDevID %s\n", ctl_safe(b->idevid_fp, s2, sizeof(s2)));
+		if (b->anchor_fp[0] != '\0')
+			printf("  manufacturer %s\n", ctl_safe(b->anchor_fp, s2, sizeof(s2)));
 		if (b->revoked_at != 0)
 			printf("  revoked %s by %s: %s\n", ctl_time(b->revoked_at, t, sizeof(t)),
 			    ctl_safe(b->revoked_by, s1, sizeof(s1)),
 			    ctl_safe(b->reason, s2, sizeof(s2)));
+		if (b->readmitted_at != 0)
+			printf("  re-admitted %s by %s: %s\n",
+			    ctl_time(b->readmitted_at, t, sizeof(t)),
+			    ctl_safe(b->readmitted_by, s1, sizeof(s1)),
+			    ctl_safe(b->readmit_reason, s2, sizeof(s2)));
+		else if (b->revoked_at != 0)
+			printf("  holds the serial until re-admitted (latchkeyctl readmit)\n");
 	}
 	if (registry_cert_foreach(sc->reg, b->id, show_cert_cb, sc, sc->err,
 	    sizeof(sc->err)) != 0)
@@ -388,7 +472,7 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	struct show_ctx sc;
 	json_t *bindings = NULL, *audit = NULL;
 	const char *serial;
-	char err[512], s1[80];
+	char err[512], s1[80], claim_fp[PKI_FP_LEN + 8];
 	int ch, claimed, known, rc = 1;
 
 	ctl_getopt_reset();
@@ -405,7 +489,8 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 	serial = argv[optind];
 	if ((reg = ctl_open(ctl, REGISTRY_RDONLY)) == NULL)
 		return 1;
-	if ((claimed = registry_claim_exists(reg, serial, err, sizeof(err))) == -1) {
+	if ((claimed = registry_claim_anchor(reg, serial, claim_fp, sizeof(claim_fp), err,
+	    sizeof(err))) == -1) {
 		ctl_warnx("show: %s", err);
 		goto out;
 	}
@@ -437,7 +522,10 @@ cmd_show(struct ctl *ctl, int argc, char **argv)
 		ctl_warnx("out of memory");
 		goto out;
 	}
-	if (!ctl->json)
+	if (!ctl->json && claimed && claim_fp[0] != '\0')
+		printf("serial %s (claimed for manufacturer %s)\n",
+		    ctl_safe(serial, s1, sizeof(s1)), claim_fp);
+	else if (!ctl->json)
 		printf("serial %s%s\n", ctl_safe(serial, s1, sizeof(s1)),
 		    claimed ? " (claimed)" : "");
 	memset(&f, 0, sizeof(f));

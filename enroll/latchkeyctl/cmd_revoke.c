@@ -1,6 +1,7 @@
 /*
  * cmd_revoke: revocation and the audit log. revoke ends a binding and its certificates
- * (latchkeyd puts them on the CRL); audit prints or verifies the hash-chained log.
+ * (latchkeyd puts them on the CRL); readmit lets a revoked device enroll again (nothing
+ * else does); audit prints or verifies the hash-chained log.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,10 +10,22 @@
 #include <jansson.h>
 
 #include "certs/crl.h"
+#include "certs/pki.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
 
-/* The RFC 5280 §5.3.1 CRLReason names (certs/crl.h), comma-separated, into buf. */
+/*
+ * Reasons a revocation may not give (RFC 5280 §5.3.1): removeFromCRL belongs to delta CRLs
+ * alone, and on a full CRL OpenSSL's check takes it as "not revoked"; certificateHold is
+ * temporary, and nothing here ever lifts a hold (a revocation is final).
+ */
+static int
+reason_refused(int code)
+{
+	return code == CRL_RC_REMOVE_FROM_CRL || code == CRL_RC_CERTIFICATE_HOLD;
+}
+
+/* The RFC 5280 §5.3.1 CRLReason names revoke takes (certs/crl.h), comma-separated. */
 static const char *
 reason_names(char *buf, size_t len)
 {
@@ -21,7 +34,7 @@ reason_names(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (code = CRL_RC_UNSPECIFIED; code <= CRL_RC_AA_COMPROMISE; code++)
-		if ((name = crl_reason_name(code)) != NULL)
+		if (!reason_refused(code) && (name = crl_reason_name(code)) != NULL)
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
 			    buf[0] != '\0' ? ", " : "", name);
 	return buf;
@@ -63,6 +76,13 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 	    strcmp(crl_reason_name(code), reason) != 0)
 		return ctl_usage("revoke: unknown reason '%.64s'; valid reasons: %s", reason,
 		    reason_names(valid, sizeof(valid)));
+	if (code == CRL_RC_REMOVE_FROM_CRL)
+		return ctl_usage("revoke: reason removeFromCRL is for delta CRLs only (RFC 5280 "
+		    "5.3.1); valid reasons: %s", reason_names(valid, sizeof(valid)));
+	if (code == CRL_RC_CERTIFICATE_HOLD)
+		return ctl_usage("revoke: reason certificateHold is not offered: a revocation "
+		    "here is final, nothing lifts a hold; valid reasons: %s",
+		    reason_names(valid, sizeof(valid)));
 	if ((reg = ctl_open(ctl, 0)) == NULL)
 		return 1;
 	ctl_actor(actor, sizeof(actor));
@@ -77,6 +97,66 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 		    "actor", ctl_jstr(actor)));
 	else {
 		printf("revoked %s (binding %" PRId64 ", reason %s)\n", serial, bid, reason);
+		rc = 0;
+	}
+	registry_close(reg);
+	return rc;
+}
+
+int
+cmd_readmit(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ "manufacturer", required_argument, NULL, 'm' },
+		CTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct registry *reg = NULL;
+	const char *reason = NULL, *maker = NULL, *serial;
+	char actor[300], err[512], fp[PKI_FP_LEN];
+	int ch, r, rc = 1;
+
+	ctl_getopt_reset();
+	while ((ch = ctl_getopt(ctl, argc, argv, "r:m:", lo)) != -1) {
+		switch (ch) {
+		case 'r':
+			reason = optarg;
+			break;
+		case 'm':
+			maker = optarg;
+			break;
+		case 'h':
+			return ctl_help(ctl);
+		default:
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return ctl_usage("readmit: exactly one SERIAL expected");
+	serial = argv[optind];
+	if (!ctl_serial_valid(serial))
+		return ctl_usage("readmit: invalid serial '%.64s'", serial);
+	if (reason != NULL && (*reason == '\0' || strlen(reason) > 127))
+		return ctl_usage("readmit: --reason must be 1 to 127 bytes");
+	if (maker != NULL && ctl_manufacturer(maker, fp) == -1)
+		return CTL_EXIT_USAGE;
+	if ((reg = ctl_open(ctl, 0)) == NULL)
+		return 1;
+	ctl_actor(actor, sizeof(actor));
+	r = registry_readmit(reg, serial, maker != NULL ? fp : NULL, reason, actor, err,
+	    sizeof(err));
+	if (r == -1)
+		ctl_warnx("readmit %s: %s", serial, err);
+	else if (r == 1)
+		ctl_warnx("readmit: serial %s has no revoked binding to re-admit", serial);
+	else if (ctl->json)
+		rc = ctl_json_print(json_pack("{s:o, s:o, s:o, s:o}", "readmitted",
+		    ctl_jstr(serial), "reason", ctl_jstr(reason), "manufacturer",
+		    ctl_jstr(maker != NULL ? fp : NULL), "actor", ctl_jstr(actor)));
+	else {
+		printf("readmitted %s (claimed%s%s; it may enroll again)\n", serial,
+		    maker != NULL ? " for manufacturer " : "", maker != NULL ? fp : "");
 		rc = 0;
 	}
 	registry_close(reg);

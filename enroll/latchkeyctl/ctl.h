@@ -43,9 +43,18 @@ int	cmd_unclaim(struct ctl *, int, char **);
 int	cmd_list(struct ctl *, int, char **);
 int	cmd_show(struct ctl *, int, char **);
 int	cmd_revoke(struct ctl *, int, char **);		/* cmd_revoke.c */
+int	cmd_readmit(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
 int	cmd_masa(struct ctl *, int, char **);		/* cmd_masa.c */
 int	cmd_crl(struct ctl *, int, char **);		/* cmd_crl.c */
+
+/*
+ * A manufacturer as --manufacturer names it (cmd_devices.c): "sha256:HEX", or a PEM file
+ * whose root (self-signed) certificate, or only certificate, is the anchor IDevIDs chain
+ * to. Its fingerprint ("sha256:" and 64 lower-case hex digits) into out (PKI_FP_LEN
+ * bytes). 0, or -1 after printing the error.
+ */
+int	ctl_manufacturer(const char *arg, char *out);
 
 /* Messages: "latchkeyctl: " + one line on stderr. ctl_usage returns CTL_EXIT_USAGE. */
 void	ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -49,11 +49,12 @@ static const char help_head[] =
 "     latchkeyctl lab-pki --out DIR [--devices N] [--masa-url URL] [--key-type T]\n"
 "     latchkeyctl init --domain NAME --dir DIR --manufacturer-ca FILE\n"
 "                      [--listen ADDR:PORT] [--key-type T]\n"
-"     latchkeyctl claim SERIAL... | --file F\n"
+"     latchkeyctl claim SERIAL... | --file F [--manufacturer FILE|sha256:HEX]\n"
 "     latchkeyctl unclaim SERIAL...\n"
 "     latchkeyctl list [--state active|revoked] [--serial S] [--since TIME]\n"
 "     latchkeyctl show SERIAL\n"
 "     latchkeyctl revoke SERIAL --reason R\n"
+"     latchkeyctl readmit SERIAL [--reason R] [--manufacturer FILE|sha256:HEX]\n"
 "     latchkeyctl audit [--since TIME] [--verify]\n"
 "     latchkeyctl help [COMMAND]\n"
 "\n"
@@ -89,12 +90,13 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "lab-pki", cmd_labpki,
 "     lab-pki --out DIR [--devices N] [--masa-url URL] [--key-type T]\n"
 "          Create a lab manufacturer PKI in DIR (created if missing): manufacturer\n"
-"          root CA, IDevID issuing CA, MASA certificate, and N devices (default 1,\n"
-"          at most 10000) under DIR/devices/SERIAL/ with idevid.pem, idevid.key and\n"
-"          masa-anchor.pem. --masa-url puts the MASA URL extension (RFC 8995) in the\n"
-"          IDevIDs (default: none). --key-type is p256 (default), p384, ed25519,\n"
-"          rsa2048, rsa3072 or rsa4096. Never overwrites a key. Prints every file\n"
-"          written (absolute paths).\n" },
+"          root CA, IDevID issuing CA, a MASA CA that issues only the MASA's\n"
+"          voucher-signing certificate, and N devices (default 1, at most 10000)\n"
+"          under DIR/devices/SERIAL/ with idevid.pem, idevid.key and masa-anchor.pem\n"
+"          (a copy of the MASA CA: vouchers only). --masa-url puts the MASA URL\n"
+"          extension (RFC 8995) in the IDevIDs (default: none). --key-type is p256\n"
+"          (default), p384, ed25519, rsa2048, rsa3072 or rsa4096. Never overwrites\n"
+"          a key. Prints every file written (absolute paths).\n" },
 	{ "init", cmd_init,
 "     init --domain NAME --dir DIR --manufacturer-ca FILE [--listen ADDR:PORT]\n"
 "          [--key-type T]\n"
@@ -111,10 +113,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          prints the CRL itself in PEM instead. latchkeyd also serves it at\n"
 "          /.well-known/latchkey/crl (DER, application/pkix-crl).\n" },
 	{ "claim", cmd_claim,
-"     claim SERIAL... | --file F\n"
+"     claim SERIAL... | --file F [--manufacturer FILE|sha256:HEX]\n"
 "          Claim devices for this domain, so that they may enroll. With --file, one\n"
 "          serial per line ('#' comments and blank lines ignored; '-' is standard\n"
-"          input). Prints \"claimed S\" or \"already claimed S\" for each serial.\n" },
+"          input). --manufacturer: only an IDevID chaining to that manufacturer\n"
+"          anchor (the root certificate in FILE, or its SHA-256 fingerprint) matches\n"
+"          the claim; given for a claimed serial, it replaces the claim's. Prints\n"
+"          \"claimed S\" or \"already claimed S\" for each serial. A device whose\n"
+"          binding was revoked is refused (exit 1): claim does not re-admit it, readmit\n"
+"          does.\n" },
 	{ "unclaim", cmd_unclaim,
 "     unclaim SERIAL...\n"
 "          Withdraw claims. Prints \"unclaimed S\" or \"not claimed S\". An existing\n"
@@ -136,7 +143,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          Revoke the active binding of SERIAL and all its certificates, and remove\n"
 "          its claim. R is an RFC 5280 CRLReason name: unspecified, keyCompromise,\n"
 "          cACompromise, affiliationChanged, superseded, cessationOfOperation,\n"
-"          certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise.\n" },
+"          privilegeWithdrawn, aACompromise. Not certificateHold (a revocation is\n"
+"          final) nor removeFromCRL (delta CRLs only, RFC 5280 5.3.1): usage error.\n"
+"          The device stays refused on every path (claim, auto-accept, voucher)\n"
+"          until readmit.\n" },
+	{ "readmit", cmd_readmit,
+"     readmit SERIAL [--reason R] [--manufacturer FILE|sha256:HEX]\n"
+"          Let a device whose binding was revoked enroll again: the revoked binding\n"
+"          is marked re-admitted (by you, with R) and the serial is claimed\n"
+"          (--manufacturer as for claim); audited as \"readmit\". The next\n"
+"          enrollment makes a new binding; its IDevID may differ from the old one.\n"
+"          Fails (exit 1) when SERIAL has no revoked binding left to re-admit.\n" },
 	{ "audit", cmd_audit,
 "     audit [--since TIME] [--verify]\n"
 "          Print the audit log (entries at or after TIME). --verify recomputes the\n"

@@ -39,6 +39,7 @@ struct pending {
 	int		 reenroll;
 	char		 serial[PKI_SERIAL_MAX];
 	char		 idevid_fp[PKI_FP_LEN];
+	char		 anchor_fp[PKI_FP_LEN];
 	char		 authorized_by[160];
 	char		 cert_serial[64];
 	char		 addr[80];
@@ -238,18 +239,34 @@ registrar_idevids(struct registrar *r)
 	return r->idevids;
 }
 
+int
+registrar_signer_lost(struct registrar *r)
+{
+	return signer_lost(r->signer);
+}
+
+int
+registrar_signer_fd(struct registrar *r)
+{
+	return signer_watch_fd(r->signer);
+}
+
 /* Record a policy refusal in the audit log and the daemon log. */
 static void
 refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,
     const char *reason)
 {
-	char err[256], details[160];
+	json_t *dj;
+	char err[256], *details = NULL;
 
 	log_warnx("refused %s from %s: %s", serial, peer->addr ? peer->addr : "?", reason);
-	snprintf(details, sizeof(details), "{\"peer\":\"%s\"}", peer->addr ? peer->addr : "");
+	if ((dj = json_pack("{s:s}", "peer", peer->addr ? peer->addr : "")) != NULL)
+		details = json_dumps(dj, JSON_COMPACT);
+	json_decref(dj);
 	if (registry_audit(r->reg, "registrar", "enroll-refused", serial, reason, details, err,
 	    sizeof(err)))
 		log_warnx("audit: %s", err);
+	free(details);
 }
 
 static int
@@ -311,6 +328,7 @@ struct enroll_auth {
 	char		 serial[PKI_SERIAL_MAX];
 	char		 authorized_by[160];
 	char		 idevid_fp[PKI_FP_LEN];
+	char		 anchor_fp[PKI_FP_LEN];
 	unsigned char	*hwmodule;
 	size_t		 hwlen;
 };
@@ -320,10 +338,10 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
     struct registrar_reply *out)
 {
 	struct idevid_info info;
-	struct registry_binding b;
+	enum registry_verdict v;
 	enum idevid_status st;
 	char err[256], reason[512];
-	int claimed, have = 0, rc = -1;
+	int rc = -1;
 
 	memset(&info, 0, sizeof(info));
 	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
@@ -340,31 +358,27 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	}
 	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
 	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info.fingerprint);
-	if ((claimed = registry_claim_exists(r->reg, info.serial, err, sizeof(err))) < 0) {
+	snprintf(a->anchor_fp, sizeof(a->anchor_fp), "%s", info.anchor_fp);
+	/*
+	 * The trust model: a binding belongs to one (manufacturer anchor, IDevID), a claim may
+	 * name the manufacturer, and a revoked binding holds until an admin re-admits the
+	 * device (latchkeyctl readmit), against a claim and auto-accept alike.
+	 */
+	if (registry_admission(r->reg, info.serial, info.anchor_fp, info.fingerprint, &v,
+	    reason, sizeof(reason), err, sizeof(err)) == -1) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
-	/* A revoked binding holds until an admin claims the device again: auto-accept too. */
-	if (!claimed && (have = registry_binding_get(r->reg, info.serial, &b, err,
-	    sizeof(err))) < 0) {
-		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		goto out;
-	}
-	if (claimed) {
+	if (v == REGISTRY_CLAIMED) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
-	} else if ((have == 0 || strcmp(b.state, "revoked") != 0) &&
-	    auto_accepted(r, info.anchor_fp)) {
+	} else if (v == REGISTRY_UNCLAIMED && auto_accepted(r, info.anchor_fp)) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
 		    info.anchor);
 		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,
 		    info.anchor);
 	} else {
-		if (have == 1 && strcmp(b.state, "revoked") == 0)
-			snprintf(reason, sizeof(reason), "binding of %s revoked: %s", info.serial,
-			    b.reason);
-		else
+		if (v == REGISTRY_UNCLAIMED)
 			snprintf(reason, sizeof(reason),
 			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
 		refuse_audit(r, peer, info.serial, reason);
@@ -493,13 +507,13 @@ pending_reply(struct registrar *r, const struct pending *p,
 	memset(out, 0, sizeof(*out));
 	if (!e->committed) {
 		if (e->refused) {
-			/* Revoked between the check and the commit: nothing was issued. */
+			/* Revoked, unclaimed or bound to another IDevID between the check and
+			 * the commit (registry_admission() in the transaction): nothing issued. */
 			memset(&peer, 0, sizeof(peer));
 			peer.addr = p->addr;
 			refuse_audit(r, &peer, p->serial, e->err);
-			registrar_reply_text(out, 403,
-			    "%s was revoked while enrolling; nothing was issued",
-			    p->serial);
+			registrar_reply_text(out, 403, "%s while enrolling; nothing was issued",
+			    strncmp(e->err, "registry: ", 10) == 0 ? e->err + 10 : e->err);
 		} else {
 			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
 			registrar_reply_text(out, 500, "registry unavailable; nothing was issued");
@@ -535,6 +549,7 @@ batch_prepare(struct registrar *r, struct batch *b)
 		e[i].device_serial = p[i].serial;
 		e[i].domain = r->cfg.domain;
 		e[i].idevid_fp = p[i].reenroll ? NULL : p[i].idevid_fp;
+		e[i].anchor_fp = p[i].reenroll ? NULL : p[i].anchor_fp;
 		e[i].authorized_by = p[i].authorized_by;
 		e[i].require_claim = strcmp(p[i].authorized_by, "claim") == 0;
 		e[i].cert_serial = p[i].cert_serial;
@@ -827,7 +842,11 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
 	    &cert_der, &cert_len, err, sizeof(err))) {
 		log_warnx("signer: %s: %s", a.serial, err);
-		registrar_reply_text(out, 500, "the CA could not issue the certificate");
+		if (signer_lost(r->signer))	/* nothing issued; the worker is replaced */
+			registrar_reply_text(out, 500, "the CA is restarting; nothing was issued, "
+			    "try again in a few seconds");
+		else
+			registrar_reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}
 	/* Our own signer's output: read serial and dates without a full X509 parse. */
@@ -854,6 +873,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	p->reenroll = reenroll;
 	snprintf(p->serial, sizeof(p->serial), "%s", a.serial);
 	snprintf(p->idevid_fp, sizeof(p->idevid_fp), "%s", a.idevid_fp);
+	snprintf(p->anchor_fp, sizeof(p->anchor_fp), "%s", a.anchor_fp);
 	snprintf(p->authorized_by, sizeof(p->authorized_by), "%s", a.authorized_by);
 	snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", cert_serial);
 	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr ? peer->addr : "?");
@@ -960,8 +980,23 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
 		goto out;
-	for (i = 0; i < c.n; i++)
-		EVP_DigestUpdate(md, &c.e[i], sizeof(c.e[i]));
+	/*
+	 * The fields, encoded: the struct's padding and the bytes after the serial's NUL are
+	 * uninitialized (realloc), which made equal sets hash differently.
+	 */
+	for (i = 0; i < c.n; i++) {
+		unsigned char f[12];
+		uint64_t at = (uint64_t)c.e[i].revoked_at;
+		uint32_t why = (uint32_t)c.e[i].reason;
+		int k;
+
+		for (k = 0; k < 8; k++)
+			f[k] = (unsigned char)(at >> (56 - 8 * k));
+		for (k = 0; k < 4; k++)
+			f[8 + k] = (unsigned char)(why >> (24 - 8 * k));
+		EVP_DigestUpdate(md, c.e[i].serial_hex, strlen(c.e[i].serial_hex) + 1);
+		EVP_DigestUpdate(md, f, sizeof(f));
+	}
 	EVP_DigestFinal_ex(md, digest, NULL);
 	r->crl_checked = now;
 	if (r->crl_der != NULL && memcmp(digest, r->crl_digest, sizeof(digest)) == 0 &&
@@ -1073,7 +1108,8 @@ registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	if (signer_ocsp(r->signer, &q, st, time(NULL), OCSP_NEXT_UPDATE_HOURS, &resp, &rlen,
 	    err, sizeof(err)) == -1) {
 		log_warnx("OCSP: signer: %s", err);
-		bad = OCSP_RSP_INTERNAL;
+		/* RFC 6960 §2.3: a lost signer is being replaced, ask again later */
+		bad = signer_lost(r->signer) ? OCSP_RSP_TRY_LATER : OCSP_RSP_INTERNAL;
 		goto error;
 	}
 	goto send;
@@ -1136,8 +1172,10 @@ handle_netid(struct registrar *r, const char *content_type, const unsigned char 
 	struct ldevid_holder h;
 	struct registry_netid ids[NETID_MAX];
 	struct netid_list *l = NULL;
-	char err[256], actor[96];
-	size_t i;
+	char err[256], actor[96], shown[128];
+	const char *hex;
+	int held[NETID_MAX], nheld;
+	size_t i, k;
 
 	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
 		goto out;
@@ -1162,14 +1200,31 @@ handle_netid(struct registrar *r, const char *content_type, const unsigned char 
 		ids[i].value = l->v[i].value;
 	}
 	snprintf(actor, sizeof(actor), "device:%.64s", h.info.serial);
-	if (registry_netid_report(r->reg, h.info.serial, ids, l->n, actor, err,
-	    sizeof(err)) == -1) {
+	if ((nheld = registry_netid_report_held(r->reg, h.info.serial, ids, l->n, actor, held,
+	    err, sizeof(err))) == -1) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
 	log_info("%s reported %zu network identifier%s from %s", h.info.serial, l->n,
 	    l->n == 1 ? "" : "s", peer->addr ? peer->addr : "?");
+	if (nheld > 0) {
+		/* netid.h: another device's identifiers are refused, the rest recorded */
+		for (i = 0; i < l->n && !held[i]; i++)
+			;
+		shown[0] = '\0';
+		for (k = 0, hex = l->v[i].value; hex[0] != '\0' && hex[1] != '\0' &&
+		    k + 4 < sizeof(shown); hex += 2)
+			k += (size_t)snprintf(shown + k, sizeof(shown) - k, "%s%.2s",
+			    k > 0 ? ":" : "", hex);
+		log_warnx("%s reported %d network identifier%s held by another device, "
+		    "first %s %s", h.info.serial, nheld, nheld == 1 ? "" : "s",
+		    l->v[i].kind, shown);
+		registrar_reply_text(out, 409, "%s %s%s is held by another device: not "
+		    "recorded (%d of %zu refused, the others were recorded)", l->v[i].kind,
+		    shown, hex[0] != '\0' ? "..." : "", nheld, l->n);
+		goto out;
+	}
 	out->status = 204;
 out:
 	free(l);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -42,12 +43,13 @@ enum reg_stmt {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_ADMISSION,
 	ST_COUNT
 };
 
 #define BINDING_COLS \
 	"id, serial, domain, idevid_fp, authorized_by, state, created_at, revoked_at, " \
-	"reason, revoked_by"
+	"reason, revoked_by, anchor_fp, readmitted_at, readmitted_by, readmit_reason"
 #define CERT_COLS \
 	"cert_serial, binding_id, device_serial, not_before, not_after, issued_at, " \
 	"revoked_at, reason"
@@ -61,7 +63,7 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	    "ORDER BY (state = 'active') DESC, id DESC LIMIT 1",
 	[ST_BINDING_ACTIVE] = "SELECT id FROM bindings WHERE serial = ?1 AND state = 'active'",
 	[ST_BINDING_INSERT] = "INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, "
-	    "state, created_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
+	    "state, created_at, anchor_fp) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6)",
 	[ST_CERT_INSERT] = "INSERT INTO certificates (cert_serial, binding_id, device_serial, "
 	    "not_before, not_after, issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE cert_serial = ?1",
@@ -71,6 +73,17 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT one",
 	[ST_RELEASE] = "RELEASE one",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO one",
+	/* registry_admission(): what holds serial ?1, in one statement */
+	[ST_ADMISSION] = "SELECT "
+	    "(SELECT count(*) FROM bindings WHERE serial = ?1 AND state = 'active'), "
+	    "(SELECT coalesce(idevid_fp, '') FROM bindings WHERE serial = ?1 "
+	    "  AND state = 'active'), "
+	    "(SELECT count(*) FROM bindings WHERE serial = ?1 AND state = 'revoked' "
+	    "  AND readmitted_at IS NULL), "
+	    "(SELECT coalesce(reason, '') FROM bindings WHERE serial = ?1 AND state = 'revoked' "
+	    "  AND readmitted_at IS NULL ORDER BY id DESC LIMIT 1), "
+	    "(SELECT count(*) FROM claims WHERE serial = ?1), "
+	    "(SELECT coalesce(anchor_fp, '') FROM claims WHERE serial = ?1)",
 };
 
 /*
@@ -146,6 +159,20 @@ static const char *const reg_migrations[] = {
 	"CREATE INDEX netids_serial ON netids(serial);",
 	/* v4: the revoked certificates alone (CRL, its change check), not a scan of all. */
 	"CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;",
+	/* v5 (trust model): a binding belongs to one (manufacturer anchor, IDevID); a claim
+	 * may name the manufacturer; a revoked binding holds its serial until an admin
+	 * re-admits it. A revoked binding that a later one followed was re-admitted by the
+	 * claim of the time: recorded as such, so the devices enrolled again keep working. */
+	"ALTER TABLE bindings ADD COLUMN anchor_fp TEXT;"
+	"ALTER TABLE bindings ADD COLUMN readmitted_at INTEGER;"
+	"ALTER TABLE bindings ADD COLUMN readmitted_by TEXT;"
+	"ALTER TABLE bindings ADD COLUMN readmit_reason TEXT;"
+	"ALTER TABLE claims ADD COLUMN anchor_fp TEXT;"
+	"UPDATE bindings SET readmitted_at = (SELECT min(n.created_at) FROM bindings n "
+	"  WHERE n.serial = bindings.serial AND n.id > bindings.id), "
+	"  readmitted_by = 'schema-v5', readmit_reason = 'enrolled again before schema v5' "
+	"WHERE state = 'revoked' AND EXISTS (SELECT 1 FROM bindings n "
+	"  WHERE n.serial = bindings.serial AND n.id > bindings.id);",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -554,46 +581,264 @@ registry_audit(struct registry *reg, const char *actor, const char *action,
 	return 0;
 }
 
+/*
+ * What holds serial (see registry_admission). idevid_fp NULL: do not compare the active
+ * binding's IDevID; anchor_fp NULL with a claim naming a manufacturer: another one.
+ */
+static int
+admission(struct registry *reg, const char *serial, const char *anchor_fp,
+    const char *idevid_fp, enum registry_verdict *verdict, char *reason, size_t reasonlen,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	const char *bound_fp, *why, *claim_fp;
+	int rc;
+
+	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL)
+		return -1;
+	bind_text(st, 1, serial);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		reg_dberr(reg, err, errlen, "look up claim and bindings");
+		sqlite3_reset(st);
+		return -1;
+	}
+	bound_fp = (const char *)sqlite3_column_text(st, 1);
+	why = (const char *)sqlite3_column_text(st, 3);
+	claim_fp = (const char *)sqlite3_column_text(st, 5);
+	if (reason != NULL && reasonlen > 0)
+		reason[0] = '\0';
+	if (sqlite3_column_int(st, 0) > 0) {
+		if (idevid_fp != NULL && strcasecmp(bound_fp != NULL ? bound_fp : "",
+		    idevid_fp) != 0) {
+			*verdict = REGISTRY_BOUND_ELSEWHERE;
+			errf(reason, reasonlen, "device %s is bound to another IDevID", serial);
+			goto out;
+		}
+	} else if (sqlite3_column_int(st, 2) > 0) {
+		*verdict = REGISTRY_REVOKED;
+		errf(reason, reasonlen, "binding of %s revoked: %s", serial,
+		    why != NULL && *why != '\0' ? why : "unspecified");
+		goto out;
+	}
+	if (sqlite3_column_int(st, 4) == 0) {
+		*verdict = REGISTRY_UNCLAIMED;
+		goto out;
+	}
+	if (claim_fp != NULL && *claim_fp != '\0' && (anchor_fp == NULL ||
+	    strcasecmp(claim_fp, anchor_fp) != 0)) {
+		*verdict = REGISTRY_OTHER_MAKER;
+		errf(reason, reasonlen, "device %s is claimed for another manufacturer", serial);
+		goto out;
+	}
+	*verdict = REGISTRY_CLAIMED;
+out:
+	sqlite3_reset(st);
+	return 0;
+}
+
 int
-registry_claim(struct registry *reg, const char *serial, const char *actor, char *err,
-    size_t errlen)
+registry_admission(struct registry *reg, const char *serial, const char *anchor_fp,
+    const char *idevid_fp, enum registry_verdict *verdict, char *reason, size_t reasonlen,
+    char *err, size_t errlen)
+{
+	if (check_arg("serial", serial, 1024, err, errlen) == -1)
+		return -1;
+	return admission(reg, serial, anchor_fp, idevid_fp, verdict, reason, reasonlen, err,
+	    errlen);
+}
+
+/* A manufacturer anchor's fingerprint as stored: "sha256:" and 64 hex digits. */
+static int
+check_anchor(const char *anchor_fp, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (anchor_fp == NULL)
+		return 0;
+	if (strncasecmp(anchor_fp, "sha256:", 7) != 0 || strlen(anchor_fp) != 7 + 64)
+		goto bad;
+	for (i = 7; anchor_fp[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)anchor_fp[i]))
+			goto bad;
+	return 0;
+bad:
+	errf(err, errlen, "registry: manufacturer fingerprint is not sha256:<64 hex digits>");
+	return -1;
+}
+
+/*
+ * Claim serial (anchor_fp as registry_claim_for) inside the caller's transaction. 0 claimed
+ * or its manufacturer changed (audited unless quiet), 1 nothing changed, -1 error.
+ */
+static int
+claim_locked(struct registry *reg, const char *serial, const char *anchor_fp,
+    const char *actor, int64_t now, int quiet, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t now = time(NULL);
-	int changed;
+	char details[160], cur[80];
+	int rc, exists;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT coalesce(anchor_fp, '') FROM claims WHERE "
+	    "serial = ?1", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "claim");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "claim");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	exists = rc == SQLITE_ROW;
+	cur[0] = '\0';
+	if (exists)
+		copy_col(st, 0, cur, sizeof(cur));
+	sqlite3_finalize(st);
+	st = NULL;
+	if (exists && (anchor_fp == NULL || strcasecmp(cur, anchor_fp) == 0))
+		return 1;
+	if (sqlite3_prepare_v2(reg->db, exists ?
+	    "UPDATE claims SET anchor_fp = ?4 WHERE serial = ?1" :
+	    "INSERT INTO claims (serial, claimed_at, actor, anchor_fp) VALUES (?1, ?2, ?3, ?4)",
+	    -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "claim");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	sqlite3_bind_int64(st, 2, now);
+	bind_text(st, 3, actor);
+	bind_text(st, 4, anchor_fp);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "claim");
+		return -1;
+	}
+	if (quiet)
+		return 0;
+	if (anchor_fp != NULL && exists)
+		snprintf(details, sizeof(details), "{\"manufacturer\":\"%s\",\"was\":\"%s\"}",
+		    anchor_fp, cur[0] != '\0' ? cur : "any");
+	else if (anchor_fp != NULL)
+		snprintf(details, sizeof(details), "{\"manufacturer\":\"%s\"}", anchor_fp);
+	return audit_append_locked(reg, now, actor, "claim", serial, NULL,
+	    anchor_fp != NULL ? details : NULL, err, errlen);
+}
+
+int
+registry_claim_for(struct registry *reg, const char *serial, const char *anchor_fp,
+    const char *actor, char *err, size_t errlen)
+{
+	enum registry_verdict v;
+	char why[256];
+	int rc;
 
 	if (reg_writable(reg, err, errlen) == -1 ||
 	    check_arg("serial", serial, sizeof(((struct registry_binding *)0)->serial), err,
 	    errlen) == -1 ||
-	    check_arg("actor", actor, 1024, err, errlen) == -1)
+	    check_arg("actor", actor, 1024, err, errlen) == -1 ||
+	    check_anchor(anchor_fp, err, errlen) == -1)
 		return -1;
 	if (reg_begin(reg, err, errlen) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(reg->db, "INSERT OR IGNORE INTO claims (serial, claimed_at, actor) "
-	    "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK) {
-		reg_dberr(reg, err, errlen, "claim");
+	/* A claim never re-admits a revoked device: registry_readmit() does, on purpose. */
+	if (admission(reg, serial, anchor_fp, NULL, &v, why, sizeof(why), err, errlen) == -1)
+		goto err;
+	if (v == REGISTRY_REVOKED) {
+		reg_rollback(reg);
+		errf(err, errlen, "%s; a claim does not re-admit it", why);
+		return 2;
+	}
+	if ((rc = claim_locked(reg, serial, anchor_fp, actor, time(NULL), 0, err,
+	    errlen)) == -1)
+		goto err;
+	if (rc == 1) {
+		reg_rollback(reg);
+		return 1;
+	}
+	if (reg_commit(reg, err, errlen) == -1)
+		goto err;
+	return 0;
+err:
+	reg_rollback(reg);
+	return -1;
+}
+
+int
+registry_claim(struct registry *reg, const char *serial, const char *actor, char *err,
+    size_t errlen)
+{
+	return registry_claim_for(reg, serial, NULL, actor, err, errlen);
+}
+
+int
+registry_readmit(struct registry *reg, const char *serial, const char *anchor_fp,
+    const char *reason, const char *actor, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	enum registry_verdict v;
+	int64_t now = time(NULL);
+	json_t *j = NULL;
+	char *details = NULL;
+	int n, claimed;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", serial, sizeof(((struct registry_binding *)0)->serial), err,
+	    errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1 ||
+	    check_anchor(anchor_fp, err, errlen) == -1)
+		return -1;
+	if (reason != NULL && strlen(reason) >= sizeof(((struct registry_binding *)0)->
+	    readmit_reason)) {
+		errf(err, errlen, "registry: reason longer than %zu bytes",
+		    sizeof(((struct registry_binding *)0)->readmit_reason) - 1);
+		return -1;
+	}
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (admission(reg, serial, anchor_fp, NULL, &v, NULL, 0, err, errlen) == -1)
+		goto err;
+	if (v != REGISTRY_REVOKED) {
+		reg_rollback(reg);
+		return 1;
+	}
+	if (sqlite3_prepare_v2(reg->db, "UPDATE bindings SET readmitted_at = ?2, "
+	    "readmitted_by = ?3, readmit_reason = ?4 WHERE serial = ?1 AND state = 'revoked' "
+	    "AND readmitted_at IS NULL", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "readmit");
 		goto err;
 	}
 	bind_text(st, 1, serial);
 	sqlite3_bind_int64(st, 2, now);
 	bind_text(st, 3, actor);
+	bind_text(st, 4, reason);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		reg_dberr(reg, err, errlen, "claim");
+		reg_dberr(reg, err, errlen, "readmit");
 		goto err;
 	}
+	n = sqlite3_changes(reg->db);
 	sqlite3_finalize(st);
 	st = NULL;
-	changed = sqlite3_changes(reg->db);
-	if (changed == 0) {
-		reg_rollback(reg);
-		return 1;
-	}
-	if (audit_append_locked(reg, now, actor, "claim", serial, NULL, NULL, err, errlen) == -1 ||
-	    reg_commit(reg, err, errlen) == -1)
+	if ((claimed = claim_locked(reg, serial, anchor_fp, actor, now, 1, err, errlen)) == -1)
 		goto err;
+	if ((j = json_pack("{s:i, s:b}", "bindings", n, "claimed", claimed == 0)) == NULL ||
+	    (anchor_fp != NULL && json_object_set_new(j, "manufacturer",
+	    json_string(anchor_fp)) == -1) ||
+	    (details = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		errf(err, errlen, "registry: out of memory");
+		goto err;
+	}
+	if (audit_append_locked(reg, now, actor, "readmit", serial, reason, details, err,
+	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+		goto err;
+	json_decref(j);
+	free(details);
 	return 0;
 err:
 	sqlite3_finalize(st);
+	json_decref(j);
+	free(details);
 	reg_rollback(reg);
 	return -1;
 }
@@ -657,6 +902,35 @@ registry_claim_exists(struct registry *reg, const char *serial, char *err, size_
 	return -1;
 }
 
+int
+registry_claim_anchor(struct registry *reg, const char *serial, char *anchor_fp, size_t len,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (check_arg("serial", serial, 1024, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "SELECT coalesce(anchor_fp, '') FROM claims WHERE "
+	    "serial = ?1", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "look up claim");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_col(st, 0, anchor_fp, len);
+	else if (len > 0)
+		anchor_fp[0] = '\0';
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	reg_dberr(reg, err, errlen, "look up claim");
+	return -1;
+}
+
 static void
 binding_from_row(sqlite3_stmt *st, struct registry_binding *b)
 {
@@ -671,6 +945,10 @@ binding_from_row(sqlite3_stmt *st, struct registry_binding *b)
 	b->revoked_at = sqlite3_column_int64(st, 7);
 	copy_col(st, 8, b->reason, sizeof(b->reason));
 	copy_col(st, 9, b->revoked_by, sizeof(b->revoked_by));
+	copy_col(st, 10, b->anchor_fp, sizeof(b->anchor_fp));
+	b->readmitted_at = sqlite3_column_int64(st, 11);
+	copy_col(st, 12, b->readmitted_by, sizeof(b->readmitted_by));
+	copy_col(st, 13, b->readmit_reason, sizeof(b->readmit_reason));
 }
 
 static void
@@ -762,7 +1040,8 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
     int64_t *binding_id, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)];
+	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)], why[256];
+	enum registry_verdict v;
 	int64_t bid = 0;
 	int found;
 
@@ -780,8 +1059,26 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 		errf(err, errlen, "registry: certificate too large");
 		return -1;
 	}
-	/* The claim was checked before signing; a revocation since then withdrew it. */
-	if (e->require_claim) {
+	/*
+	 * Checked before signing, asked again here, inside the transaction: a revocation, an
+	 * unclaim or another IDevID's enrollment since then refuses it. Auto-accept
+	 * (require_claim 0) too: a revoked binding holds until re-admitted.
+	 */
+	if (e->idevid_fp != NULL) {
+		if (admission(reg, e->device_serial, e->anchor_fp, e->idevid_fp, &v, why,
+		    sizeof(why), err, errlen) == -1)
+			return -1;
+		if (v == REGISTRY_REVOKED || v == REGISTRY_BOUND_ELSEWHERE ||
+		    v == REGISTRY_OTHER_MAKER) {
+			errf(err, errlen, "registry: %s", why);
+			return 1;
+		}
+		if (e->require_claim && v != REGISTRY_CLAIMED) {
+			errf(err, errlen, "registry: serial %s is no longer claimed",
+			    e->device_serial);
+			return 1;
+		}
+	} else if (e->require_claim) {
 		if ((st = reg_stmt(reg, ST_CLAIM_EXISTS, err, errlen)) == NULL)
 			return -1;
 		bind_text(st, 1, e->device_serial);
@@ -813,6 +1110,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 		bind_text(st, 3, e->idevid_fp);
 		bind_text(st, 4, e->authorized_by != NULL ? e->authorized_by : "");
 		sqlite3_bind_int64(st, 5, now);
+		bind_text(st, 6, e->anchor_fp);
 		if (reg_exec_stmt(reg, st, "insert binding", err, errlen) == -1)
 			return -1;
 		bid = sqlite3_last_insert_rowid(reg->db);
@@ -1269,7 +1567,8 @@ registry_binding_revoke(struct registry *reg, const char *serial, const char *re
 	};
 	sqlite3_stmt *st = NULL;
 	int64_t now = time(NULL), bid = 0;
-	char details[96];
+	json_t *dj = NULL;
+	char *details = NULL;
 	int found, ncerts = 0;
 	size_t i;
 
@@ -1306,17 +1605,24 @@ registry_binding_revoke(struct registry *reg, const char *serial, const char *re
 		sqlite3_finalize(st);
 		st = NULL;
 	}
-	snprintf(details, sizeof(details), "{\"binding_id\":%" PRId64 ",\"certificates\":%d}",
-	    bid, ncerts);
+	if ((dj = json_pack("{s:I, s:i}", "binding_id", (json_int_t)bid, "certificates",
+	    ncerts)) == NULL || (details = json_dumps(dj, JSON_COMPACT)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto err;
+	}
 	if (audit_append_locked(reg, now, actor, "revoke", serial, reason, details, err,
 	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
 		goto err;
 	if (binding_id != NULL)
 		*binding_id = bid;
+	json_decref(dj);
+	free(details);
 	return 0;
 err:
 	sqlite3_finalize(st);
 	reg_rollback(reg);
+	json_decref(dj);
+	free(details);
 	return -1;
 }
 
@@ -1485,14 +1791,17 @@ netid_value_ok(const char *v, size_t min, size_t max)
 }
 
 int
-registry_netid_report(struct registry *reg, const char *serial,
-    const struct registry_netid *ids, size_t n, const char *actor, char *err, size_t errlen)
+registry_netid_report_held(struct registry *reg, const char *serial,
+    const struct registry_netid *ids, size_t n, const char *actor, int *held, char *err,
+    size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *who = NULL;
 	int64_t now = time(NULL);
-	json_t *j = NULL;
-	char *details = NULL;
-	size_t i, min, max;
+	json_t *j = NULL, *refused = NULL;
+	char *details = NULL, *rdetails = NULL;
+	const char *holder;
+	size_t i, min, max, nrefused = 0;
+	int rc;
 
 	if (reg_writable(reg, err, errlen) == -1 ||
 	    check_arg("device serial", serial, 64, err, errlen) == -1 ||
@@ -1517,24 +1826,41 @@ registry_netid_report(struct registry *reg, const char *serial,
 		if (!netid_value_ok(ids[i].value, min, max))
 			goto bad;
 	}
-	if ((j = json_array()) == NULL)
-		goto oom;
-	for (i = 0; i < n; i++)
-		if (json_array_append_new(j, json_pack("{s:s, s:s}", "kind", ids[i].kind,
-		    "value", ids[i].value)) == -1)
-			goto oom;
-	if ((details = json_dumps(j, JSON_COMPACT)) == NULL)
+	if ((j = json_array()) == NULL || (refused = json_array()) == NULL)
 		goto oom;
 	if (reg_begin(reg, err, errlen) == -1)
 		goto out;
-	if (sqlite3_prepare_v2(reg->db, "INSERT INTO netids (serial, kind, value, reported_at) "
+	if (sqlite3_prepare_v2(reg->db, "SELECT serial FROM netids WHERE kind = ?1 AND "
+	    "value = ?2", -1, &who, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(reg->db, "INSERT INTO netids (serial, kind, value, reported_at) "
 	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO UPDATE SET "
-	    "serial = excluded.serial, reported_at = excluded.reported_at", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	    "reported_at = excluded.reported_at WHERE serial = excluded.serial", -1, &st,
+	    NULL) != SQLITE_OK) {
 		reg_dberr(reg, err, errlen, "prepare netid insert");
 		goto err;
 	}
 	for (i = 0; i < n; i++) {
+		/* Held by another device (active or revoked): never moved by a report. */
+		sqlite3_reset(who);
+		bind_text(who, 1, ids[i].kind);
+		bind_text(who, 2, ids[i].value);
+		if ((rc = sqlite3_step(who)) != SQLITE_ROW && rc != SQLITE_DONE) {
+			reg_dberr(reg, err, errlen, "look up network identifier");
+			goto err;
+		}
+		holder = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(who, 0) : NULL;
+		if (held != NULL)
+			held[i] = holder != NULL && strcmp(holder, serial) != 0;
+		if (holder != NULL && strcmp(holder, serial) != 0) {
+			if (json_array_append_new(refused, json_pack("{s:s, s:s, s:s}", "kind",
+			    ids[i].kind, "value", ids[i].value, "held_by", holder)) == -1)
+				goto oom_tx;
+			nrefused++;
+			continue;
+		}
+		if (json_array_append_new(j, json_pack("{s:s, s:s}", "kind", ids[i].kind,
+		    "value", ids[i].value)) == -1)
+			goto oom_tx;
 		sqlite3_reset(st);
 		bind_text(st, 1, serial);
 		bind_text(st, 2, ids[i].kind);
@@ -1545,17 +1871,31 @@ registry_netid_report(struct registry *reg, const char *serial,
 			goto err;
 		}
 	}
-	if (audit_append_locked(reg, now, actor, "netid", serial, NULL, details, err,
-	    errlen) == -1 || reg_commit(reg, err, errlen) == -1)
+	if ((details = json_dumps(j, JSON_COMPACT)) == NULL ||
+	    (rdetails = json_dumps(refused, JSON_COMPACT)) == NULL)
+		goto oom_tx;
+	if ((nrefused < n || n == 0) && audit_append_locked(reg, now, actor, "netid", serial,
+	    NULL, details, err, errlen) == -1)
+		goto err;
+	if (nrefused > 0 && audit_append_locked(reg, now, actor, "netid-refused", serial,
+	    "held by another device", rdetails, err, errlen) == -1)
+		goto err;
+	if (reg_commit(reg, err, errlen) == -1)
 		goto err;
 	sqlite3_finalize(st);
+	sqlite3_finalize(who);
 	json_decref(j);
+	json_decref(refused);
 	free(details);
-	return 0;
+	free(rdetails);
+	return (int)nrefused;
 bad:
 	errf(err, errlen, "registry: network identifier %zu is not a valid mac, client-id "
 	    "or duid in lower-case hex", i + 1);
 	return -1;
+oom_tx:
+	errf(err, errlen, "registry: out of memory");
+	goto err;
 oom:
 	errf(err, errlen, "registry: out of memory");
 	goto out;
@@ -1563,9 +1903,19 @@ err:
 	reg_rollback(reg);
 out:
 	sqlite3_finalize(st);
+	sqlite3_finalize(who);
 	json_decref(j);
+	json_decref(refused);
 	free(details);
+	free(rdetails);
 	return -1;
+}
+
+int
+registry_netid_report(struct registry *reg, const char *serial,
+    const struct registry_netid *ids, size_t n, const char *actor, char *err, size_t errlen)
+{
+	return registry_netid_report_held(reg, serial, ids, n, actor, NULL, err, errlen);
 }
 
 int

@@ -4,9 +4,13 @@
  * second backend (PostgreSQL) can sit behind the same interface.
  *
  * Schema (versioned in PRAGMA user_version, migrations applied in order on open):
- *   claims(serial PK, claimed_at, actor)
+ *   claims(serial PK, claimed_at, actor, anchor_fp)
+ *            anchor_fp (v5): NULL, or the manufacturer anchor an IDevID must chain to
  *   bindings(id PK, serial, domain, idevid_fp, authorized_by, state 'active'|'revoked',
- *            created_at, revoked_at, reason, revoked_by)      -- at most one active per serial
+ *            created_at, revoked_at, reason, revoked_by,
+ *            anchor_fp, readmitted_at, readmitted_by, readmit_reason)   -- v5 columns
+ *            at most one active per serial; a revoked one with readmitted_at NULL holds
+ *            the serial (nothing enrolls it) until registry_readmit()
  *   certificates(cert_serial PK hex, binding_id, device_serial, not_before, not_after,
  *            issued_at, der, revoked_at, reason)
  *   audit(id PK, at, actor, action, subject, reason, details, prev_hash, hash)
@@ -42,6 +46,10 @@ struct registry_binding {
 	int64_t	revoked_at;		/* 0 if not revoked */
 	char	reason[128];
 	char	revoked_by[64];
+	char	anchor_fp[80];		/* manufacturer anchor of the IDevID ("" before v5) */
+	int64_t	readmitted_at;		/* revoked, then re-admitted by an admin; 0 if not */
+	char	readmitted_by[64];
+	char	readmit_reason[128];
 };
 
 struct registry_cert {
@@ -57,6 +65,7 @@ struct registry_enrollment {
 	const char	*device_serial;
 	const char	*domain;
 	const char	*idevid_fp;	/* IDevID fingerprint (simpleenroll) or NULL (reenroll) */
+	const char	*anchor_fp;	/* its manufacturer anchor (simpleenroll) or NULL */
 	const char	*authorized_by;
 	const char	*cert_serial;	/* hex */
 	int64_t		not_before, not_after;
@@ -68,7 +77,9 @@ struct registry_enrollment {
 	int		 require_claim;	/* refuse if the serial is no longer claimed */
 	/* Filled in by registry_enroll_commit_many(). */
 	int		 committed;
-	int		 refused;	/* not committed by policy: claim withdrawn, binding revoked */
+	int		 refused;	/* not committed by policy (registry_admission() inside the
+				 * transaction for a simpleenroll: claim withdrawn, binding
+				 * revoked, bound to another IDevID); err says which */
 	int64_t		 binding_id;
 	char		 err[256];
 };
@@ -76,14 +87,62 @@ struct registry_enrollment {
 struct registry *registry_open(const char *path, int flags, char *err, size_t errlen);
 void	registry_close(struct registry *reg);	/* NULL safe */
 
-/* Claims. registry_claim returns 1 when the serial was already claimed (not an error). */
+/*
+ * Claims. registry_claim returns 1 when the serial was already claimed (not an error), 2
+ * when refused because serial's binding is revoked and not re-admitted (err says so: a
+ * claim never re-admits a device, registry_readmit() does). registry_claim_for also names
+ * the manufacturer: anchor_fp ("sha256:HEX" of a manufacturer anchor) or NULL for any; an
+ * existing claim gets the new anchor_fp (0, audited) unless anchor_fp is NULL or the same
+ * (1). registry_claim is registry_claim_for with anchor_fp NULL.
+ */
 int	registry_claim(struct registry *reg, const char *serial, const char *actor,
 	    char *err, size_t errlen);
+int	registry_claim_for(struct registry *reg, const char *serial, const char *anchor_fp,
+	    const char *actor, char *err, size_t errlen);
 /* Returns 1 when nothing was claimed under serial. */
 int	registry_unclaim(struct registry *reg, const char *serial, const char *actor,
 	    char *err, size_t errlen);
 /* 1 claimed, 0 not claimed, -1 error. */
 int	registry_claim_exists(struct registry *reg, const char *serial, char *err, size_t errlen);
+/* serial's claim: the manufacturer anchor it names into anchor_fp ("" for any). 1 claimed,
+ * 0 not, -1 error. */
+int	registry_claim_anchor(struct registry *reg, const char *serial, char *anchor_fp,
+	    size_t len, char *err, size_t errlen);
+
+/*
+ * Who may enroll serial with an IDevID (its fingerprint idevid_fp, chaining to the
+ * manufacturer anchor anchor_fp), in this order:
+ *   REGISTRY_BOUND_ELSEWHERE  an active binding belongs to another IDevID;
+ *   REGISTRY_REVOKED          no active binding, and a revoked one not re-admitted;
+ *   REGISTRY_OTHER_MAKER      claimed, but the claim names another manufacturer;
+ *   REGISTRY_CLAIMED          claimed (for this manufacturer or any);
+ *   REGISTRY_UNCLAIMED        none of these (the registrar's auto-accept policy decides).
+ * *verdict and, for the refusals, a one-line reason ("device S is bound to another
+ * IDevID", "binding of S revoked: R", "device S is claimed for another manufacturer").
+ * The registrar asks before signing; registry_enroll_commit_many() asks again inside its
+ * transaction. 0, or -1 with err.
+ */
+enum registry_verdict {
+	REGISTRY_CLAIMED,
+	REGISTRY_UNCLAIMED,
+	REGISTRY_REVOKED,
+	REGISTRY_BOUND_ELSEWHERE,
+	REGISTRY_OTHER_MAKER,
+};
+
+int	registry_admission(struct registry *reg, const char *serial, const char *anchor_fp,
+	    const char *idevid_fp, enum registry_verdict *verdict, char *reason,
+	    size_t reasonlen, char *err, size_t errlen);
+
+/*
+ * Re-admit serial after a revocation, in one transaction: every revoked binding of serial
+ * not yet re-admitted gets readmitted_at/by/reason, the serial is claimed (anchor_fp as for
+ * registry_claim_for; an existing claim keeps its own unless anchor_fp is given) and a
+ * "readmit" audit entry is appended. reason may be NULL. Returns 1 when nothing holds
+ * serial (no revoked binding, or one already re-admitted, or an active binding).
+ */
+int	registry_readmit(struct registry *reg, const char *serial, const char *anchor_fp,
+	    const char *reason, const char *actor, char *err, size_t errlen);
 
 /*
  * The binding of serial: the active one if any, else the most recent. 1 found, 0 none,
@@ -226,9 +285,11 @@ int	registry_voucher_get(struct registry *reg, const char *serial,
  * Network identifiers (schema v3, added for the Kea hook's revoked class; kea):
  *   netids(serial, kind 'mac'|'client-id'|'duid', value, reported_at, PK (kind, value))
  * value is lower-case hex without separators: mac 6 octets, client-id (DHCPv4 option 61
- * data) 2..255, duid (DHCPv6 option 1 data) 2..130. An identifier belongs to whoever
- * reported it last. Identifiers are the client's own claim and spoofable: they feed a
- * quarantine convenience, never an access decision.
+ * data) 2..255, duid (DHCPv6 option 1 data) 2..130. An identifier belongs to the first
+ * device that reported it, for good: a report never moves one from another device (active
+ * or revoked), so nobody can take an identifier out of the revoked set or plant one on a
+ * device. Identifiers are the client's own claim and spoofable: they feed a quarantine
+ * convenience, never an access decision.
  */
 #define REGISTRY_NETID_MAX	NETID_MAX	/* identifiers in one report (common/netid.h) */
 
@@ -237,8 +298,17 @@ struct registry_netid {
 	const char	*value;
 };
 
-/* Store n (0..REGISTRY_NETID_MAX) identifiers for serial (each taken over from any other
- * device) and append a "netid" audit entry listing them, in one transaction. */
+/*
+ * Store n (0..REGISTRY_NETID_MAX) identifiers for serial in one transaction: those nobody
+ * or serial itself holds are recorded (a "netid" audit entry lists them); one that another
+ * device holds is refused and left as it is (held[i] = 1 when held is not NULL; a
+ * "netid-refused" audit entry, reason "held by another device", lists each with its
+ * holder). Returns how many were refused (0: all recorded), or -1 with err (nothing
+ * stored). registry_netid_report is the same without held.
+ */
+int	registry_netid_report_held(struct registry *reg, const char *serial,
+	    const struct registry_netid *ids, size_t n, const char *actor, int *held,
+	    char *err, size_t errlen);
 int	registry_netid_report(struct registry *reg, const char *serial,
 	    const struct registry_netid *ids, size_t n, const char *actor, char *err,
 	    size_t errlen);

@@ -91,9 +91,15 @@ check "unknown reason: usage error 2" test "$rc" = 2
 out=$(latchkeyctl --db "$DB" revoke NOSUCHSERIAL --reason superseded 2>&1); rc=$?
 check "unknown serial: exit 1 and says so" sh -c "test $rc = 1 && echo '$out' | grep -qi 'NOSUCHSERIAL'"
 
-# Re-claim: a new binding, history kept.
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-check "enroll after re-claim" latchkey enroll -q --force --server "$URL" --idevid "$D/idevid.pem" \
+# A claim alone does not re-admit a revoked device; readmit does: a new binding, history kept.
+out=$(latchkeyctl --db "$DB" claim "$S" 2>&1); rc=$?
+check "claim of a revoked device: exit 1, points at readmit ($out)" \
+    sh -c "test $rc = 1 && echo '$out' | grep -q readmit"
+check "still refused after the claim" sh -c "! latchkey enroll -q --force --server '$URL' \
+    --idevid '$D/idevid.pem' --idevid-key '$D/idevid.key' --ca '$T/reg/domain-ca.pem' \
+    --out '$T/dev-refused' 2>/dev/null"
+latchkeyctl --db "$DB" readmit "$S" --reason "replaced the key" >/dev/null
+check "enroll after readmit" latchkey enroll -q --force --server "$URL" --idevid "$D/idevid.pem" \
     --idevid-key "$D/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/dev"
 check "two bindings: one revoked, one active" test "$(sql "SELECT group_concat(state, ',') FROM (SELECT state FROM bindings WHERE serial='$S' ORDER BY id)")" = "revoked,active"
 check "new binding has its own enroll audit entry" test "$(sql "SELECT count(*) FROM audit WHERE action='enroll' AND subject='$S'")" = 2
@@ -101,6 +107,7 @@ latchkeyctl --db "$DB" show "$S" >"$T/show.out"
 check "show lists the history" grep -q "keyCompromise" "$T/show.out"
 latchkey status --out "$T/dev" >/dev/null
 check "status after re-enrollment: active again" test $? = 0
+check "readmit audited" test "$(sql "SELECT count(*) FROM audit WHERE action='readmit' AND subject='$S'")" = 1
 check "audit chain verifies" latchkeyctl --db "$DB" audit --verify
 latchkeyctl --db "$DB" --json audit >"$T/audit.json"
 check "audit --json lists the revoke with actor and reason" test "$(jq -r '[.entries[] | select(.action=="revoke")][0] | .reason' "$T/audit.json")" = keyCompromise

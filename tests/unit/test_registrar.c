@@ -61,6 +61,10 @@ enum who {
 	P_LD2,		/* D2's LDevID, issued by the registrar in setup */
 	P_LD_STRAY,	/* signed by the domain CA but never issued through the registry */
 	P_LD_FOREIGN,	/* from another CA with the same name as the domain CA */
+	P_D0_B,		/* manufacturer B (auto-accepted) issued an IDevID with A's D0 serial */
+	P_D0_A2,	/* a second IDevID with D0's serial from D0's own manufacturer */
+	P_D1_B,		/* manufacturer B's IDevID with D1's serial */
+	P_LD0,		/* D0's LDevID, kept from a row that enrolls it */
 	P_COUNT
 };
 
@@ -77,6 +81,17 @@ enum body {
 	B_NOT_DER,		/* base64 of random bytes */
 	B_NETID,		/* a good netid report */
 	B_NETID_BAD,		/* a MAC that is not one */
+	B_NETID_OWN,		/* identifiers nobody else reported */
+	B_NETID_MIXED,		/* one of B_NETID's (held by D2) and one of its own */
+};
+
+/* Registry changes before a row's request, as latchkeyctl would make them. */
+enum pre {
+	PRE_NONE,
+	PRE_CLAIM_D2,		/* claim D2 again (its binding is revoked): must not readmit */
+	PRE_CLAIM_D1_LAB,	/* claim D1 naming its manufacturer (the lab anchor) */
+	PRE_READMIT_D2,		/* latchkeyctl readmit D2 */
+	PRE_D2_QUARANTINED,	/* assert: D2's identifiers are in the revoked set */
 };
 
 enum check {
@@ -99,6 +114,13 @@ struct reg_case {
 	enum check	 check;
 	const char	*want_text;	/* case-insensitive, in the reason or JSON */
 	int		 audited;	/* enroll-refused audit entries this request adds */
+};
+
+/* A row of the trust-model table: a registry change first, an LDevID to keep after. */
+struct trust_case {
+	enum pre	 pre;		/* before the request (after revoke) */
+	enum who	 keep;		/* C_ISSUED: keep the new LDevID as this peer */
+	struct reg_case	 c;
 };
 
 #define ENR	EST_OP_SIMPLEENROLL
@@ -225,6 +247,49 @@ static const struct reg_case cases[] = {
 	    200, C_ISSUED, NULL, 0 },
 };
 
+/*
+ * The trust model (DESIGN.md): a binding belongs to one (manufacturer anchor, IDevID); a
+ * revoked binding refuses every path until an admin re-admits the device; a report of
+ * network identifiers never takes one from another device. Run after cases[].
+ */
+static const struct trust_case trust_cases[] = {
+	{ PRE_NONE, P_LD0, { "D0 enrolls; its LDevID is kept", P_NONE, ENR, P_D0, 0,
+	    CT_PKCS10, B_CSR, 200, C_ISSUED, NULL, 0 } },
+
+	/* A binding belongs to one IDevID: two manufacturers, the same serial. */
+	{ PRE_NONE, P_NONE, { "two manufacturers: B's IDevID with A's bound serial", P_NONE,
+	    ENR, P_D0_B, 0, CT_PKCS10, B_CSR, 403, C_TEXT, "is bound to another IDevID", 1 } },
+	{ PRE_NONE, P_NONE, { "same manufacturer: another IDevID with a bound serial", P_NONE,
+	    ENR, P_D0_A2, 0, CT_PKCS10, B_CSR, 403, C_TEXT, "is bound to another IDevID", 1 } },
+	{ PRE_NONE, P_NONE, { "the bound IDevID still enrolls", P_NONE, ENR, P_D0, 0,
+	    CT_PKCS10, B_CSR, 200, C_ISSUED, NULL, 0 } },
+
+	/* Network identifiers are not moved by a report: D2's (revoked) stay quarantined. */
+	{ PRE_NONE, P_NONE, { "netid: a revoked device's identifiers", P_NONE, NETID, P_LD0, 1,
+	    CT_JSON, B_NETID, 409, C_TEXT, "held by another device", 0 } },
+	{ PRE_NONE, P_NONE, { "netid: own identifiers", P_NONE, NETID, P_LD0, 1, CT_JSON,
+	    B_NETID_OWN, 204, C_EMPTY, NULL, 0 } },
+	{ PRE_NONE, P_NONE, { "netid: one held, one own: names the held one", P_NONE, NETID,
+	    P_LD0, 1, CT_JSON, B_NETID_MIXED, 409, C_TEXT, "mac 02:00:5e:00:53:01", 0 } },
+	{ PRE_D2_QUARANTINED, P_NONE, { "netid: D2 stays in the revoked set", P_NONE, STATUS,
+	    P_LD0, 1, NULL, B_NONE, 200, C_JSON, "\"state\":\"active\"", 0 } },
+
+	/* Revocation sticks: claiming again does not re-admit. */
+	{ PRE_CLAIM_D2, P_NONE, { "claimed again after revocation", P_NONE, ENR, P_D2, 0,
+	    CT_PKCS10, B_CSR, 403, C_TEXT, "revoked: keyCompromise", 1 } },
+	{ PRE_READMIT_D2, P_NONE, { "re-admitted: enrolls again", P_NONE, ENR, P_D2, 0,
+	    CT_PKCS10, B_CSR, 200, C_ISSUED, NULL, 0 } },
+
+	/* A claim naming the manufacturer: only an IDevID chaining to it matches. */
+	{ PRE_CLAIM_D1_LAB, P_NONE, { "claim names A: B's IDevID with that serial", P_NONE,
+	    ENR, P_D1_B, 0, CT_PKCS10, B_CSR, 403, C_TEXT,
+	    "is claimed for another manufacturer", 1 } },
+	{ PRE_NONE, P_NONE, { "claim names A: A's IDevID enrolls", P_NONE, ENR, P_D1, 0,
+	    CT_PKCS10, B_CSR, 200, C_ISSUED, NULL, 0 } },
+	{ PRE_NONE, P_NONE, { "claim names A: B's IDevID, once bound", P_NONE, ENR, P_D1_B, 0,
+	    CT_PKCS10, B_CSR, 403, C_TEXT, "is bound to another IDevID", 1 } },
+};
+
 struct peer {
 	X509		*cert;
 	STACK_OF(X509)	*chain;
@@ -306,6 +371,24 @@ idevid_make(X509 *ica, EVP_PKEY *ica_key, const char *serial, long nb, long na)
 	assert_true(X509_sign(x, ica_key, EVP_sha256()) > 0);
 	EVP_PKEY_free(k);
 	return x;
+}
+
+/* Peer p: a new IDevID for serial from the issuing CA (and key) in files ica, ica_key. */
+static void
+peer_idevid(struct peer *p, const char *ica_path, const char *ica_key_path,
+    const char *serial)
+{
+	char err[256];
+	X509 *ica;
+	EVP_PKEY *key;
+
+	assert_non_null(ica = pki_cert_read(ica_path, err, sizeof(err)));
+	assert_non_null(key = pki_key_read(ica_key_path, err, sizeof(err)));
+	p->cert = idevid_make(ica, key, serial, -60, 86400);
+	assert_non_null(p->chain = sk_X509_new_null());
+	assert_true(sk_X509_push(p->chain, ica) == 1);
+	snprintf(p->serial, sizeof(p->serial), "%s", serial);
+	EVP_PKEY_free(key);
 }
 
 /* A leaf for serial naming an issuer nobody has, whose CN holds a line break. */
@@ -472,6 +555,12 @@ body_make(const struct reg_case *c, const struct peer *p, size_t *len)
 		break;
 	case B_NETID_BAD:
 		s = "{\"mac\":[\"02:00:5e\"]}";
+		break;
+	case B_NETID_OWN:
+		s = "{\"mac\":[\"02:00:5e:00:53:10\"],\"duid\":[\"00:03:00:01:02:00:5e:00:53:10\"]}";
+		break;
+	case B_NETID_MIXED:
+		s = "{\"mac\":[\"02:00:5e:00:53:11\",\"02:00:5e:00:53:01\"]}";
 		break;
 	}
 	*len = strlen(s);
@@ -671,6 +760,13 @@ setup(void **state)
 	    F.peers[P_D3].cert);
 	X509_free(ica);
 	EVP_PKEY_free(ica_key);
+	/* Two manufacturers, one serial: B (auto-accepted) and A again issue D0's and D1's. */
+	peer_idevid(&F.peers[P_D0_B], F.autolab.manufacturer_ica,
+	    F.autolab.manufacturer_ica_key, F.peers[P_D0].serial);
+	peer_idevid(&F.peers[P_D0_A2], F.lab.manufacturer_ica, F.lab.manufacturer_ica_key,
+	    F.peers[P_D0].serial);
+	peer_idevid(&F.peers[P_D1_B], F.autolab.manufacturer_ica,
+	    F.autolab.manufacturer_ica_key, F.peers[P_D1].serial);
 
 	/* LDevIDs the registry never issued: the domain CA's own, a look-alike CA's. */
 	assert_non_null(dca_key = pki_key_read(F.dc.ca_key, err, sizeof(err)));
@@ -735,6 +831,52 @@ teardown(void **state)
 	return 0;
 }
 
+static int
+find_netid(const char *kind, const char *value, void *arg)
+{
+	char kv[600];
+
+	snprintf(kv, sizeof(kv), "%s=%s", kind, value);
+	return strcmp(kv, (const char *)arg) == 0;
+}
+
+/* Row c's registry change before its request. */
+static void
+pre_run(const struct reg_case *c, enum pre pre)
+{
+	char err[256], fp[PKI_FP_LEN];
+	X509 *x;
+	int r;
+
+	switch (pre) {
+	case PRE_NONE:
+		break;
+	case PRE_CLAIM_D2:
+		/* whatever it answers, it must not re-admit the device */
+		r = registry_claim(F.db, F.peers[P_D2].serial, "admin:test", err, sizeof(err));
+		(void)r;	/* 2: refused, says why (test_registry.c) */
+		break;
+	case PRE_CLAIM_D1_LAB:
+		assert_non_null(x = pki_cert_read(F.lab.manufacturer_ca, err, sizeof(err)));
+		assert_int_equal(pki_cert_fingerprint(x, fp), 0);
+		X509_free(x);
+		if (registry_claim_for(F.db, F.peers[P_D1].serial, fp, "admin:test", err,
+		    sizeof(err)) != 0)
+			fail_msg("case '%s': claim: %s", c->name, err);
+		break;
+	case PRE_READMIT_D2:
+		if (registry_readmit(F.db, F.peers[P_D2].serial, NULL, "repaired", "admin:test",
+		    err, sizeof(err)) != 0)
+			fail_msg("case '%s': readmit: %s", c->name, err);
+		break;
+	case PRE_D2_QUARANTINED:
+		if (registry_revoked_netids_foreach(F.db, find_netid,
+		    (void *)"mac=02005e005301", err, sizeof(err)) != 1)
+			fail_msg("case '%s': D2's MAC left the revoked set", c->name);
+		break;
+	}
+}
+
 /* A text/plain refusal: exactly one line, holding the expected words. */
 static void
 check_text(const struct reg_case *c, const struct registrar_reply *rep, const char *body)
@@ -752,78 +894,93 @@ check_text(const struct reg_case *c, const struct registrar_reply *rep, const ch
 		    body, c->want_text);
 }
 
+/* One row: its revocation and registry change, the request, the checks of the answer. */
 static void
-test_registrar_table(void **state)
+run_case(const struct reg_case *c, enum pre pre, enum who keep)
 {
 	struct registrar_reply rep;
 	STACK_OF(X509) *certs;
-	const struct reg_case *c;
-	const struct peer *p;
+	const struct peer *p = &F.peers[c->peer];
+	char serial[PKI_SERIAL_MAX];
 	int64_t bid;
-	size_t i, len;
+	size_t len;
 	char err[256], *b, *text;
 	int certs0, refused0, certs1, refused1, issued;
 	X509 *x;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		c = &cases[i];
-		p = &F.peers[c->peer];
-		if (c->revoke != P_NONE && registry_binding_revoke(F.db, F.peers[c->revoke].serial,
-		    "keyCompromise", "admin:test", &bid, err, sizeof(err)) != 0)
-			fail_msg("case '%s': revoke: %s", c->name, err);
-		registry_counts(&certs0, &refused0);
-		b = body_make(c, p, &len);
-		request(c->op, p, c->no_cb, c->ctype, b, len, &rep);
-		free(b);
-		/* the reply as text, NUL-terminated, for messages and searching */
-		assert_non_null(text = malloc(rep.len + 1));
-		if (rep.len > 0)
-			memcpy(text, rep.body, rep.len);
-		text[rep.len] = '\0';
-		if (rep.status != c->want)
-			fail_msg("case '%s': HTTP %d, want %d (%s)", c->name, rep.status, c->want,
-			    text);
-		issued = 0;
-		switch (c->check) {
-		case C_TEXT:
-			check_text(c, &rep, text);
-			break;
-		case C_ISSUED:
-			x = reply_ldevid(c, &rep, p->serial);
+	if (c->revoke != P_NONE && registry_binding_revoke(F.db, F.peers[c->revoke].serial,
+	    "keyCompromise", "admin:test", &bid, err, sizeof(err)) != 0)
+		fail_msg("case '%s': revoke: %s", c->name, err);
+	pre_run(c, pre);
+	registry_counts(&certs0, &refused0);
+	b = body_make(c, p, &len);
+	request(c->op, p, c->no_cb, c->ctype, b, len, &rep);
+	free(b);
+	/* the reply as text, NUL-terminated, for messages and searching */
+	assert_non_null(text = malloc(rep.len + 1));
+	if (rep.len > 0)
+		memcpy(text, rep.body, rep.len);
+	text[rep.len] = '\0';
+	if (rep.status != c->want)
+		fail_msg("case '%s': HTTP %d, want %d (%s)", c->name, rep.status, c->want,
+		    text);
+	issued = 0;
+	switch (c->check) {
+	case C_TEXT:
+		check_text(c, &rep, text);
+		break;
+	case C_ISSUED:
+		x = reply_ldevid(c, &rep, p->serial);
+		if (keep != P_NONE) {
+			snprintf(serial, sizeof(serial), "%s", p->serial);
+			X509_free(F.peers[keep].cert);
+			F.peers[keep].cert = x;
+			memcpy(F.peers[keep].serial, serial, sizeof(serial));
+		} else
 			X509_free(x);
-			issued = 1;
-			break;
-		case C_CACERTS:
-			certs = reply_certs(c, &rep);
-			if (sk_X509_num(certs) != 1 || X509_cmp(sk_X509_value(certs, 0), F.ca))
-				fail_msg("case '%s': cacerts is not the domain CA", c->name);
-			sk_X509_pop_free(certs, X509_free);
-			break;
-		case C_JSON:
-			if (rep.ctype == NULL || strcmp(rep.ctype, CT_JSON) != 0 ||
-			    strcasestr(text, c->want_text) == NULL)
-				fail_msg("case '%s': %s \"%s\" lacks %s", c->name, rep.ctype, text,
-				    c->want_text);
-			break;
-		case C_EMPTY:
-			if (rep.len != 0)
-				fail_msg("case '%s': body \"%s\", want none", c->name, text);
-			break;
-		}
-		free(text);
-		registrar_reply_free(&rep);
-		assert_null(rep.body);
-		/* Durable before the answer: issued means in the registry, refused means not. */
-		registry_counts(&certs1, &refused1);
-		if (certs1 - certs0 != issued)
-			fail_msg("case '%s': %d certificates added to the registry, want %d",
-			    c->name, certs1 - certs0, issued);
-		if (refused1 - refused0 != c->audited)
-			fail_msg("case '%s': %d enroll-refused audit entries, want %d", c->name,
-			    refused1 - refused0, c->audited);
+		issued = 1;
+		break;
+	case C_CACERTS:
+		certs = reply_certs(c, &rep);
+		if (sk_X509_num(certs) != 1 || X509_cmp(sk_X509_value(certs, 0), F.ca))
+			fail_msg("case '%s': cacerts is not the domain CA", c->name);
+		sk_X509_pop_free(certs, X509_free);
+		break;
+	case C_JSON:
+		if (rep.ctype == NULL || strcmp(rep.ctype, CT_JSON) != 0 ||
+		    strcasestr(text, c->want_text) == NULL)
+			fail_msg("case '%s': %s \"%s\" lacks %s", c->name, rep.ctype, text,
+			    c->want_text);
+		break;
+	case C_EMPTY:
+		if (rep.len != 0)
+			fail_msg("case '%s': body \"%s\", want none", c->name, text);
+		break;
 	}
+	free(text);
+	registrar_reply_free(&rep);
+	assert_null(rep.body);
+	/* Durable before the answer: issued means in the registry, refused means not. */
+	registry_counts(&certs1, &refused1);
+	if (certs1 - certs0 != issued)
+		fail_msg("case '%s': %d certificates added to the registry, want %d",
+		    c->name, certs1 - certs0, issued);
+	if (refused1 - refused0 != c->audited)
+		fail_msg("case '%s': %d enroll-refused audit entries, want %d", c->name,
+		    refused1 - refused0, c->audited);
+}
+
+static void
+test_registrar_table(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i], PRE_NONE, P_NONE);
+	for (i = 0; i < sizeof(trust_cases) / sizeof(trust_cases[0]); i++)
+		run_case(&trust_cases[i].c, trust_cases[i].pre, trust_cases[i].keep);
 	/* The registrar's own view of the revocation agrees with the registry. */
-	assert_int_equal(registrar_binding_revoked(F.reg, F.peers[P_D2].serial), 1);
+	assert_int_equal(registrar_binding_revoked(F.reg, F.peers[P_DA].serial), 1);
 	assert_int_equal(registrar_binding_revoked(F.reg, F.peers[P_D0].serial), 0);
 	assert_int_equal(registrar_pending(F.reg), 0);
 }

@@ -154,7 +154,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding', 'certificates_revoked')"), 4);
@@ -168,14 +168,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 4");
+	raw_exec(fx->path, "PRAGMA user_version = 5");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -556,9 +556,13 @@ test_revoke(void **state)
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
 	    -1);
 
-	/* Claim again and enroll: a new binding; history keeps the old one. */
+	/* Claiming again does not re-admit it; re-admitted, it enrolls: a new binding, the
+	 * history keeps the old one. */
 	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
-	    0);
+	    2);
+	assert_non_null(strstr(fx->err, "revoked: keyCompromise"));
+	assert_int_equal(registry_readmit(fx->reg, "LK01", NULL, "repaired", "admin:t",
+	    fx->err, sizeof(fx->err)), 0);
 	fake_enrollment(&e, "LK01", "B1", 1);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid2, fx->err, sizeof(fx->err)),
 	    0);
@@ -581,7 +585,7 @@ test_revoke(void **state)
 	assert_string_equal(rows.actions[1], "enroll");
 	assert_string_equal(rows.actions[2], "reenroll");
 	assert_string_equal(rows.actions[3], "revoke");
-	assert_string_equal(rows.actions[4], "claim");
+	assert_string_equal(rows.actions[4], "readmit");
 	assert_string_equal(rows.actions[5], "enroll");
 }
 
@@ -753,6 +757,32 @@ test_netids(void **state)
 	};
 	const struct registry_netid b[] = { { "mac", "02aabbccdd02" } };
 	const struct registry_netid stolen[] = { { "mac", "02aabbccdd01" } };
+	const struct registry_netid mixed[] = {
+		{ "client-id", "0102aabbccdd01" },	/* LKA's (revoked) */
+		{ "mac", "02aabbccdd03" },		/* nobody's yet */
+	};
+	const struct registry_netid lkb_own[] = { { "mac", "02aabbccdd02" } };
+	const struct registry_netid lkb_mac[] = { { "mac", "02aabbccdd03" } };
+	const struct {
+		const char			*serial;	/* reporter */
+		const struct registry_netid	*ids;
+		size_t				 n;
+		int				 want;		/* how many refused */
+		unsigned			 held_mask;	/* which (bit i: ids[i]) */
+		const char			*owner;		/* of ids[0] after it */
+	} takeover[] = {
+		/* an active device reports a revoked device's MAC: refused, stays LKA's */
+		{ "LKB", stolen, 1, 1, 0x1, "LKA" },
+		/* one held, one new: the new one recorded */
+		{ "LKB", mixed, 2, 1, 0x1, "LKA" },
+		{ "LKB", lkb_mac, 1, 0, 0x0, "LKB" },
+		/* the holder itself reporting again is fine */
+		{ "LKB", lkb_own, 1, 0, 0x0, "LKB" },
+		/* nor can a device plant another's identifier on itself */
+		{ "LKC", lkb_own, 1, 1, 0x1, "LKB" },
+	};
+	char q[256];
+	int rc;
 	static const struct {
 		const char	*kind, *value;
 	} bad[] = {
@@ -770,6 +800,8 @@ test_netids(void **state)
 	fake_enrollment(&e, "LKA", "0A", 1);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
 	fake_enrollment(&e, "LKB", "0B", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
+	fake_enrollment(&e, "LKC", "0D", 1);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
 
 	/* Bad values are refused and nothing is stored. */
@@ -810,16 +842,49 @@ test_netids(void **state)
 	assert_string_equal(seen.v[1], "duid=000300010211223344aa");
 	assert_string_equal(seen.v[2], "mac=02aabbccdd01");
 
-	/* The last reporter wins: LKB (active) takes LKA's MAC, which leaves the list. */
-	assert_int_equal(registry_netid_report(fx->reg, "LKB", stolen, 1, "device:LKB",
-	    fx->err, sizeof(fx->err)), 0);
+	/*
+	 * An identifier is not moved by a report: another device's is refused (counted,
+	 * audited as "netid-refused"), the rest of the report is recorded, and a revoked
+	 * device's identifiers stay in the revoked set.
+	 */
+	for (i = 0; i < sizeof(takeover) / sizeof(takeover[0]); i++) {
+		int held[REGISTRY_NETID_MAX];
+		int64_t refused0 = raw_int(fx->path, "SELECT count(*) FROM audit WHERE "
+		    "action = 'netid-refused'");
+		size_t k;
+
+		memset(held, 0xff, sizeof(held));
+		rc = registry_netid_report_held(fx->reg, takeover[i].serial, takeover[i].ids,
+		    takeover[i].n, "device:x", held, fx->err, sizeof(fx->err));
+		if (rc != takeover[i].want)
+			fail_msg("takeover %zu: %d refused, want %d (%s)", i, rc,
+			    takeover[i].want, fx->err);
+		for (k = 0; k < takeover[i].n; k++)
+			if (held[k] != (int)((takeover[i].held_mask >> k) & 1))
+				fail_msg("takeover %zu: identifier %zu held %d", i, k, held[k]);
+		if (raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+		    "'netid-refused'") - refused0 != (takeover[i].want > 0))
+			fail_msg("takeover %zu: netid-refused audit entries", i);
+		snprintf(q, sizeof(q), "SELECT count(*) FROM netids WHERE kind = '%s' AND "
+		    "value = '%s' AND serial = '%s'", takeover[i].ids[0].kind,
+		    takeover[i].ids[0].value, takeover[i].owner);
+		if (raw_int(fx->path, q) != 1)
+			fail_msg("takeover %zu: %s=%s does not belong to %s", i,
+			    takeover[i].ids[0].kind, takeover[i].ids[0].value,
+			    takeover[i].owner);
+	}
 	memset(&seen, 0, sizeof(seen));
 	assert_int_equal(registry_revoked_netids_foreach(fx->reg, collect_netid, &seen,
 	    fx->err, sizeof(fx->err)), 0);
-	assert_int_equal(seen.n, 2);
-	assert_string_equal(seen.v[1], "duid=000300010211223344aa");
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.v[2], "mac=02aabbccdd01");
+	/* the old name answers the same (how many were refused) */
+	assert_int_equal(registry_netid_report(fx->reg, "LKB", stolen, 1, "device:LKB",
+	    fx->err, sizeof(fx->err)), 1);
 
-	/* Enrolled again (a new active binding): no longer listed. */
+	/* Re-admitted and enrolled again (a new active binding): no longer listed. */
+	assert_int_equal(registry_readmit(fx->reg, "LKA", NULL, "repaired", "admin:t", fx->err,
+	    sizeof(fx->err)), 0);
 	fake_enrollment(&e, "LKA", "0C", 1);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
 	memset(&seen, 0, sizeof(seen));
@@ -853,6 +918,260 @@ test_netids(void **state)
 	assert_int_equal(registry_audit_verify(fx->reg, &bid, fx->err, sizeof(fx->err)), 0);
 }
 
+/* ---- the trust model (schema v5) --------------------------------------------------- */
+
+#define ANCHOR_A	"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ANCHOR_B	"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define FP_1		"sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define FP_2		"sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+enum trust_op {
+	T_ADMIT,	/* registry_admission(): want is the verdict */
+	T_CLAIM,	/* registry_claim_for(anchor) */
+	T_READMIT,	/* registry_readmit(anchor) */
+	T_REVOKE,	/* registry_binding_revoke() */
+	T_ENROLL,	/* a simpleenroll commit: want 0 committed, 1 refused */
+	T_BINDING,	/* the active binding's IDevID and anchor are idevid and anchor */
+};
+
+/*
+ * A binding belongs to one (manufacturer anchor, IDevID); a claim may name the
+ * manufacturer; a revoked binding refuses claim, auto-accept and the commit itself until
+ * re-admitted. want_text: in the reason (T_ADMIT), err (T_CLAIM, T_ENROLL).
+ */
+static void
+test_trust_model(void **state)
+{
+	static const struct {
+		enum trust_op	 op;
+		const char	*serial, *anchor, *idevid;
+		int		 require_claim;	/* T_ENROLL: claimed (1) or auto-accept (0) */
+		int		 want;
+		const char	*want_text;
+	} steps[] = {
+		{ T_ADMIT, "S1", ANCHOR_A, FP_1, 0, REGISTRY_UNCLAIMED, NULL },
+		{ T_CLAIM, "S1", ANCHOR_A, NULL, 0, 0, NULL },
+		{ T_ADMIT, "S1", ANCHOR_A, FP_1, 0, REGISTRY_CLAIMED, NULL },
+		/* manufacturer B's IDevID with A's claimed serial */
+		{ T_ADMIT, "S1", ANCHOR_B, FP_2, 0, REGISTRY_OTHER_MAKER,
+		    "device S1 is claimed for another manufacturer" },
+		{ T_ENROLL, "S1", ANCHOR_B, FP_2, 1, 1, "claimed for another manufacturer" },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_1, 1, 0, NULL },
+		{ T_BINDING, "S1", ANCHOR_A, FP_1, 0, 1, NULL },
+		/* bound: another IDevID is refused, by the check and in the commit */
+		{ T_ADMIT, "S1", ANCHOR_A, FP_2, 0, REGISTRY_BOUND_ELSEWHERE,
+		    "device S1 is bound to another IDevID" },
+		{ T_ADMIT, "S1", ANCHOR_B, FP_2, 0, REGISTRY_BOUND_ELSEWHERE, NULL },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_2, 0, 1, "bound to another IDevID" },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_2, 1, 1, "bound to another IDevID" },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_1, 1, 0, NULL },	/* the bound one again */
+		{ T_BINDING, "S1", ANCHOR_A, FP_1, 0, 1, NULL },
+		/* revoked: refused everywhere, the claim too, until re-admitted */
+		{ T_REVOKE, "S1", NULL, NULL, 0, 0, NULL },
+		{ T_ADMIT, "S1", ANCHOR_A, FP_1, 0, REGISTRY_REVOKED,
+		    "binding of S1 revoked: keyCompromise" },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_1, 0, 1, "revoked" },	/* auto-accept race */
+		{ T_CLAIM, "S1", NULL, NULL, 0, 2, "does not re-admit" },
+		{ T_CLAIM, "S1", ANCHOR_A, NULL, 0, 2, "does not re-admit" },
+		{ T_ENROLL, "S1", ANCHOR_A, FP_1, 0, 1, "revoked" },
+		{ T_READMIT, "S1", NULL, NULL, 0, 0, NULL },
+		{ T_READMIT, "S1", NULL, NULL, 0, 1, NULL },		/* nothing holds it */
+		{ T_ADMIT, "S1", ANCHOR_A, FP_1, 0, REGISTRY_CLAIMED, NULL },	/* claimed */
+		{ T_ENROLL, "S1", ANCHOR_A, FP_1, 1, 0, NULL },
+		{ T_BINDING, "S1", ANCHOR_A, FP_1, 0, 1, NULL },
+		{ T_READMIT, "S1", NULL, NULL, 0, 1, NULL },		/* active */
+		/* auto-accepted, revoked, re-admitted for another manufacturer */
+		{ T_ENROLL, "S2", ANCHOR_A, FP_1, 0, 0, NULL },
+		{ T_REVOKE, "S2", NULL, NULL, 0, 0, NULL },
+		{ T_ENROLL, "S2", ANCHOR_A, FP_1, 0, 1, "revoked" },
+		{ T_READMIT, "S2", ANCHOR_B, NULL, 0, 0, NULL },
+		{ T_ADMIT, "S2", ANCHOR_A, FP_1, 0, REGISTRY_OTHER_MAKER, NULL },
+		{ T_ENROLL, "S2", ANCHOR_B, FP_2, 1, 0, NULL },
+		{ T_BINDING, "S2", ANCHOR_B, FP_2, 0, 1, NULL },
+		/* claims: a bad fingerprint; the manufacturer is changed, never widened */
+		{ T_CLAIM, "S3", "sha256:xyz", NULL, 0, -1, "sha256:<64 hex digits>" },
+		{ T_CLAIM, "S3", ANCHOR_A, NULL, 0, 0, NULL },
+		{ T_CLAIM, "S3", ANCHOR_A, NULL, 0, 1, NULL },
+		{ T_CLAIM, "S3", NULL, NULL, 0, 1, NULL },
+		{ T_ADMIT, "S3", ANCHOR_B, FP_2, 0, REGISTRY_OTHER_MAKER, NULL },
+		{ T_CLAIM, "S3", ANCHOR_B, NULL, 0, 0, NULL },
+		{ T_ADMIT, "S3", ANCHOR_B, FP_2, 0, REGISTRY_CLAIMED, NULL },
+		{ T_ADMIT, "S3", NULL, FP_2, 0, REGISTRY_OTHER_MAKER, NULL },	/* unknown */
+	};
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_binding b;
+	enum registry_verdict v;
+	char reason[256], cs[16];
+	const char *text;
+	int64_t bad = 0;
+	size_t i;
+	int rc = 0;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		fx->err[0] = reason[0] = '\0';
+		text = fx->err;
+		switch (steps[i].op) {
+		case T_ADMIT:
+			if (registry_admission(fx->reg, steps[i].serial, steps[i].anchor,
+			    steps[i].idevid, &v, reason, sizeof(reason), fx->err,
+			    sizeof(fx->err)) == -1)
+				fail_msg("step %zu: %s", i, fx->err);
+			rc = (int)v;
+			text = reason;
+			break;
+		case T_CLAIM:
+			rc = registry_claim_for(fx->reg, steps[i].serial, steps[i].anchor,
+			    "admin:t", fx->err, sizeof(fx->err));
+			break;
+		case T_READMIT:
+			rc = registry_readmit(fx->reg, steps[i].serial, steps[i].anchor,
+			    "repaired", "admin:t", fx->err, sizeof(fx->err));
+			break;
+		case T_REVOKE:
+			rc = registry_binding_revoke(fx->reg, steps[i].serial, "keyCompromise",
+			    "admin:t", NULL, fx->err, sizeof(fx->err));
+			break;
+		case T_ENROLL:
+			snprintf(cs, sizeof(cs), "%02zX", i);
+			fake_enrollment(&e, steps[i].serial, cs, 1);
+			e.idevid_fp = steps[i].idevid;
+			e.anchor_fp = steps[i].anchor;
+			e.require_claim = steps[i].require_claim;
+			if (registry_enroll_commit_many(fx->reg, &e, 1, fx->err,
+			    sizeof(fx->err)) == -1)
+				fail_msg("step %zu: %s", i, fx->err);
+			rc = e.committed ? 0 : e.refused ? 1 : -1;
+			text = e.err;
+			break;
+		case T_BINDING:
+			rc = registry_binding_get(fx->reg, steps[i].serial, &b, fx->err,
+			    sizeof(fx->err));
+			if (rc == 1 && (strcmp(b.state, "active") != 0 ||
+			    strcmp(b.idevid_fp, steps[i].idevid) != 0 ||
+			    strcmp(b.anchor_fp, steps[i].anchor) != 0))
+				fail_msg("step %zu: binding %s %s %s", i, b.state, b.idevid_fp,
+				    b.anchor_fp);
+			break;
+		}
+		if (rc != steps[i].want)
+			fail_msg("step %zu (%s): got %d want %d (%s)", i, steps[i].serial, rc,
+			    steps[i].want, text);
+		if (steps[i].want_text != NULL && strstr(text, steps[i].want_text) == NULL)
+			fail_msg("step %zu: \"%s\" lacks \"%s\"", i, text, steps[i].want_text);
+	}
+	/* The re-admissions are audited with their reason, and the chain holds. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	    "'readmit' AND reason = 'repaired' AND actor = 'admin:t'"), 2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE serial = 'S1' "
+	    "AND state = 'revoked' AND readmitted_at > 0 AND readmitted_by = 'admin:t'"), 1);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+}
+
+/*
+ * A registry of schema v4 (as the released code made it, from SQL) is upgraded on open:
+ * a revoked binding that a later one followed counts as re-admitted then; one that nothing
+ * followed still holds its serial, even if claimed again under the old rules.
+ */
+static void
+test_migrate_v4(void **state)
+{
+	static const char v4[] =
+	    "CREATE TABLE claims (serial TEXT PRIMARY KEY NOT NULL, claimed_at INTEGER NOT NULL,"
+	    "  actor TEXT NOT NULL);"
+	    "CREATE TABLE bindings (id INTEGER PRIMARY KEY, serial TEXT NOT NULL,"
+	    "  domain TEXT NOT NULL DEFAULT '', idevid_fp TEXT,"
+	    "  authorized_by TEXT NOT NULL DEFAULT '',"
+	    "  state TEXT NOT NULL CHECK (state IN ('active', 'revoked')),"
+	    "  created_at INTEGER NOT NULL, revoked_at INTEGER, reason TEXT, revoked_by TEXT);"
+	    "CREATE UNIQUE INDEX bindings_one_active ON bindings(serial) WHERE state = 'active';"
+	    "CREATE INDEX bindings_serial_state ON bindings(serial, state);"
+	    "CREATE TABLE certificates (cert_serial TEXT PRIMARY KEY NOT NULL,"
+	    "  binding_id INTEGER NOT NULL REFERENCES bindings(id), device_serial TEXT NOT NULL,"
+	    "  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	    "  issued_at INTEGER NOT NULL, der BLOB NOT NULL, revoked_at INTEGER, reason TEXT);"
+	    "CREATE INDEX certificates_binding ON certificates(binding_id);"
+	    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+	    "  actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT, reason TEXT,"
+	    "  details TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+	    "CREATE TABLE vouchers (id INTEGER PRIMARY KEY, serial TEXT NOT NULL,"
+	    "  masa_url TEXT NOT NULL DEFAULT '', nonce TEXT, assertion TEXT,"
+	    "  created_at INTEGER NOT NULL, expires_on INTEGER, pinned_fp TEXT,"
+	    "  der BLOB NOT NULL, voucher_status TEXT, voucher_reason TEXT,"
+	    "  enroll_status TEXT, enroll_reason TEXT, status_at INTEGER);"
+	    "CREATE INDEX vouchers_serial ON vouchers(serial, id);"
+	    "CREATE TABLE netids (serial TEXT NOT NULL,"
+	    "  kind TEXT NOT NULL CHECK (kind IN ('mac', 'client-id', 'duid')),"
+	    "  value TEXT NOT NULL, reported_at INTEGER NOT NULL, PRIMARY KEY (kind, value));"
+	    "CREATE INDEX netids_serial ON netids(serial);"
+	    "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;"
+	    /* LKM1: revoked, claimed again and enrolled again (the old rules) */
+	    "INSERT INTO bindings VALUES (1, 'LKM1', 'x', '" FP_1 "', 'claim', 'revoked', 100,"
+	    "  150, 'superseded', 'admin:a');"
+	    "INSERT INTO bindings VALUES (2, 'LKM1', 'x', '" FP_1 "', 'claim', 'active', 200,"
+	    "  NULL, NULL, NULL);"
+	    "INSERT INTO claims VALUES ('LKM1', 180, 'admin:a');"
+	    /* LKM2: revoked, then claimed again, not yet enrolled */
+	    "INSERT INTO bindings VALUES (3, 'LKM2', 'x', '" FP_2 "', 'claim', 'revoked', 100,"
+	    "  160, 'keyCompromise', 'admin:a');"
+	    "INSERT INTO claims VALUES ('LKM2', 190, 'admin:a');"
+	    /* LKM3: active */
+	    "INSERT INTO bindings VALUES (4, 'LKM3', 'x', '" FP_1 "', 'auto-accept:A', 'active',"
+	    "  120, NULL, NULL, NULL);"
+	    "PRAGMA user_version = 4;";
+	struct fx *fx = *state;
+	struct registry_binding b;
+	enum registry_verdict v;
+	char reason[256];
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v4, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+
+	/* read-only cannot migrate; read-write does, once */
+	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, "needs migration"));
+	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	if (fx->reg == NULL)
+		fail_msg("registry_open: %s", fx->err);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(fx->path, "SELECT readmitted_at FROM bindings WHERE id = 1"),
+	    200);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE id = 1 AND "
+	    "readmitted_by = 'schema-v5'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE "
+	    "readmitted_at IS NOT NULL"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM claims WHERE anchor_fp IS "
+	    "NULL"), 2);
+
+	assert_int_equal(registry_binding_get(fx->reg, "LKM1", &b, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(b.id, 2);
+	assert_string_equal(b.anchor_fp, "");
+	/* the re-enrolled device goes on; another IDevID does not */
+	assert_int_equal(registry_admission(fx->reg, "LKM1", ANCHOR_A, FP_1, &v, reason,
+	    sizeof(reason), fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(v, REGISTRY_CLAIMED);
+	assert_int_equal(registry_admission(fx->reg, "LKM3", ANCHOR_A, FP_2, &v, reason,
+	    sizeof(reason), fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(v, REGISTRY_BOUND_ELSEWHERE);
+	/* the old claim of a revoked device does not re-admit it */
+	assert_int_equal(registry_admission(fx->reg, "LKM2", ANCHOR_A, FP_2, &v, reason,
+	    sizeof(reason), fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(v, REGISTRY_REVOKED);
+	assert_non_null(strstr(reason, "keyCompromise"));
+	assert_int_equal(registry_readmit(fx->reg, "LKM2", NULL, NULL, "admin:t", fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_admission(fx->reg, "LKM2", ANCHOR_A, FP_2, &v, reason,
+	    sizeof(reason), fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(v, REGISTRY_CLAIMED);
+	registry_close(fx->reg);
+	fx->reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(fx->reg);
+}
+
 int
 main(void)
 {
@@ -868,6 +1187,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_sees_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_netids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
