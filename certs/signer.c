@@ -15,12 +15,15 @@
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -45,13 +49,15 @@
 #define SIGNER_T_ISSUE		1
 #define SIGNER_T_CRL		2
 #define SIGNER_T_OCSP		3
-#define SIGNER_TIMEOUT_SECS	10	/* the child answers in well under a millisecond */
+#define SIGNER_REAP_MS		1000	/* signer_free: then SIGKILL */
 #define SIGNER_FD_CAP		65536
 
 struct signer {
 	int		 fd;
-	pid_t		 pid;
-	int		 dead;		/* channel broken: every later request fails */
+	pid_t		 pid;		/* not reaped before signer_free: cannot be reused */
+	int		 pidfd;		/* readable once the child has exited; -1 if none */
+	int		 dead;		/* channel broken, child killed: later requests fail */
+	unsigned	 timeout_ms;	/* one ISSUE or OCSP exchange, start to end */
 	X509		*ca_cert;
 	pthread_mutex_t	 lock;		/* one request/response on the channel at a time */
 };
@@ -386,7 +392,6 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 {
 	struct signer *s = NULL;
 	struct ca_profile p;
-	struct timeval tv = { SIGNER_TIMEOUT_SECS, 0 };
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	int sv[2] = { -1, -1 };
@@ -413,6 +418,8 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 		goto err;
 	}
 	s->fd = -1;
+	s->pidfd = -1;
+	s->timeout_ms = SIGNER_TIMEOUT_MS;
 	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s);
 		s = NULL;
@@ -438,8 +445,10 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 	s->fd = sv[0];
 	s->pid = pid;
 	s->ca_cert = cert;
-	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+#ifdef SYS_pidfd_open
+	/* Linux 5.3+; without it signer_lost() only knows what a request found. */
+	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
 	return s;
 err:
 	if (sv[0] != -1)
@@ -461,39 +470,108 @@ signer_pid(const struct signer *s)
 	return s != NULL ? s->pid : -1;
 }
 
-/* One exchange on the channel; the caller holds the lock. *body malloc'd on success. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Parent side: move exactly n bytes out of buf (out) or into it before the deadline
+ * (CLOCK_MONOTONIC ms). 0 done, -1 channel broken, -2 deadline passed. Each wait is a
+ * poll() bounded by what is left, so a stalled child cannot hold the caller longer.
+ */
+static int
+xfer_by(int fd, void *buf, size_t n, int out, int64_t deadline)
+{
+	struct pollfd pfd;
+	unsigned char *p = buf;
+	int64_t left;
+	ssize_t r;
+	int w;
+
+	while (n > 0) {
+		if ((left = deadline - mono_ms()) <= 0)
+			return -2;
+		pfd.fd = fd;
+		pfd.events = out ? POLLOUT : POLLIN;
+		pfd.revents = 0;
+		w = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		if (w == 0)
+			return -2;
+		r = out ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) :
+		    recv(fd, p, n, MSG_DONTWAIT);
+		if (r == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * The channel is out of use for good: mark it and SIGKILL the child (dead, stalled or out
+ * of step, it signs nothing more). The child is not reaped before signer_free(), so its
+ * pid cannot have been reused. The caller holds the lock.
+ */
+static int
+signer_lose(struct signer *s, int timed_out, unsigned ms, char *err, size_t errlen)
+{
+	if (!s->dead && s->pid > 0)
+		kill(s->pid, SIGKILL);
+	s->dead = 1;
+	if (timed_out)
+		return pki_errx(err, errlen, "signer: no answer within %u ms: the signing "
+		    "process was killed", ms);
+	return pki_errx(err, errlen, "signer: the signing process is gone");
+}
+
+/*
+ * One exchange on the channel, request written and answer read within timeout_ms; the
+ * caller holds the lock. *body malloc'd on success.
+ */
 static int
 signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t maxlen,
-    uint32_t *status, unsigned char **body, size_t *bodylen, char *err, size_t errlen)
+    unsigned timeout_ms, uint32_t *status, unsigned char **body, size_t *bodylen, char *err,
+    size_t errlen)
 {
 	unsigned char hdr[SIGNER_HDR];
+	int64_t deadline = mono_ms() + timeout_ms;
 	uint32_t len;
+	int r;
 
 	*body = NULL;
 	if (s->dead)
 		return pki_errx(err, errlen, "signer: the signing process is gone");
-	if (write_full(s->fd, req, reqlen) == -1 || read_full(s->fd, hdr, sizeof(hdr)) != 1)
-		goto dead;
+	if ((r = xfer_by(s->fd, (void *)req, reqlen, 1, deadline)) != 0 ||
+	    (r = xfer_by(s->fd, hdr, sizeof(hdr), 0, deadline)) != 0)
+		return signer_lose(s, r == -2, timeout_ms, err, errlen);
 	*status = get32(hdr);
 	len = get32(hdr + 4);
 	if (len > maxlen)
-		goto dead;
+		return signer_lose(s, 0, timeout_ms, err, errlen);
 	if ((*body = malloc(len + 1)) == NULL) {
 		/* We cannot drain the answer: the channel is out of step from here on. */
-		s->dead = 1;
+		signer_lose(s, 0, timeout_ms, err, errlen);
 		return pki_errx(err, errlen, "signer: out of memory");
 	}
-	if (len > 0 && read_full(s->fd, *body, len) != 1) {
+	if (len > 0 && (r = xfer_by(s->fd, *body, len, 0, deadline)) != 0) {
 		free(*body);
 		*body = NULL;
-		goto dead;
+		return signer_lose(s, r == -2, timeout_ms, err, errlen);
 	}
 	(*body)[len] = '\0';
 	*bodylen = len;
 	return 0;
-dead:
-	s->dead = 1;
-	return pki_errx(err, errlen, "signer: the signing process is gone");
 }
 
 /* Turn one exchange's outcome into the caller's DER or a one-line error. */
@@ -561,7 +639,8 @@ signer_issue(struct signer *s, const char *device_serial, const unsigned char *s
 	off += 2 + hw_len;
 
 	pthread_mutex_lock(&s->lock);
-	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, &status, &body, &rlen, err, errlen);
+	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, s->timeout_ms, &status, &body, &rlen,
+	    err, errlen);
 	pthread_mutex_unlock(&s->lock);
 	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
 }
@@ -594,8 +673,9 @@ signer_crl(struct signer *s, const struct crl_entry *e, size_t n, uint64_t crl_n
 	memcpy(msg + 28, enc, elen);
 	free(enc);
 	pthread_mutex_lock(&s->lock);
-	rc = signer_call(s, msg, SIGNER_HDR + 20 + elen, SIGNER_LARGE_MAX, &status, &body,
-	    &rlen, err, errlen);
+	rc = signer_call(s, msg, SIGNER_HDR + 20 + elen, SIGNER_LARGE_MAX,
+	    s->timeout_ms > SIGNER_CRL_TIMEOUT_MS ? s->timeout_ms : SIGNER_CRL_TIMEOUT_MS,
+	    &status, &body, &rlen, err, errlen);
 	pthread_mutex_unlock(&s->lock);
 	free(msg);
 	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
@@ -636,23 +716,93 @@ signer_ocsp(struct signer *s, const struct ocsp_query *q, const struct ocsp_stat
 	free(qb);
 	free(sb);
 	pthread_mutex_lock(&s->lock);
-	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, &status, &body, &rlen, err, errlen);
+	rc = signer_call(s, msg, off, SIGNER_BODY_MAX, s->timeout_ms, &status, &body, &rlen,
+	    err, errlen);
 	pthread_mutex_unlock(&s->lock);
 	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
+}
+
+int
+signer_lost(struct signer *s)
+{
+	struct pollfd pfd;
+	int lost;
+
+	if (s == NULL)
+		return 1;
+	pthread_mutex_lock(&s->lock);
+	if (!s->dead && s->pidfd != -1) {
+		/* Exited (crash, OOM kill) while no request was on the channel. */
+		pfd.fd = s->pidfd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 1)
+			s->dead = 1;
+	}
+	lost = s->dead;
+	pthread_mutex_unlock(&s->lock);
+	return lost;
+}
+
+int
+signer_watch_fd(const struct signer *s)
+{
+	return s != NULL ? s->pidfd : -1;
+}
+
+void
+signer_set_timeout(struct signer *s, unsigned ms)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->timeout_ms = ms < 1 ? 1 : ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Reap the child: it exits on EOF at once; one that does not within SIGNER_REAP_MS
+ * (stopped, stuck) is SIGKILLed, so signer_free() never hangs. */
+static void
+signer_reap(struct signer *s)
+{
+	struct pollfd pfd;
+	struct timespec tick = { 0, 10 * 1000000 };
+	int64_t deadline = mono_ms() + SIGNER_REAP_MS;
+	pid_t r;
+	int status;
+
+	for (;;) {
+		r = waitpid(s->pid, &status, WNOHANG);
+		if (r == s->pid || (r == -1 && errno != EINTR))
+			return;
+		if (r == -1)
+			continue;
+		if (mono_ms() >= deadline)
+			break;
+		if (s->pidfd != -1) {
+			pfd.fd = s->pidfd;
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			poll(&pfd, 1, (int)(deadline - mono_ms() > 0 ? deadline - mono_ms() : 0));
+		} else
+			nanosleep(&tick, NULL);
+	}
+	kill(s->pid, SIGKILL);
+	while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
+		;
 }
 
 void
 signer_free(struct signer *s)
 {
-	int status;
-
 	if (s == NULL)
 		return;
 	if (s->fd != -1)
 		close(s->fd);	/* the child sees EOF and exits */
 	if (s->pid > 0)
-		while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
-			;
+		signer_reap(s);
+	if (s->pidfd != -1)
+		close(s->pidfd);
 	pthread_mutex_destroy(&s->lock);
 	X509_free(s->ca_cert);
 	free(s);

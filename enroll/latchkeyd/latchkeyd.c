@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libgen.h>
 #include <openssl/ssl.h>
+
+#include "certs/pki.h"
 
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/latchkeyd.h"
@@ -173,21 +177,58 @@ worker_spawn(struct daemon *d, int fd, const sigset_t *oldmask)
 }
 
 /*
+ * A worker that exits with REGISTRAR_EXIT_SIGNER_LOST lost its signer (registrar.h) and asks
+ * to be replaced: after a back-off that doubles from RESTART_MIN_MS for each such exit
+ * within RESTART_RESET_MS of the worker's start, bounded by RESTART_MAX_MS. It is not the
+ * crash loop below: a signer can be OOM-killed or stall at any time, and latchkeyd must
+ * come back from it without an operator.
+ */
+#define RESTART_MIN_MS		100
+#define RESTART_MAX_MS		5000
+#define RESTART_RESET_MS	10000
+#define RESTART_FORK_MS		1000	/* fork failed: try again */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The back-off before the fails-th replacement in a row (1, 2, ...). */
+static int64_t
+restart_delay(unsigned fails)
+{
+	int64_t ms = RESTART_MIN_MS;
+
+	while (fails-- > 1 && ms < RESTART_MAX_MS)
+		ms *= 2;
+	return ms < RESTART_MAX_MS ? ms : RESTART_MAX_MS;
+}
+
+/*
  * Pre-forked workers share the listening socket (one event loop per core: OpenSSL 3.0 scales
  * far better across processes than across threads). The parent holds no key and no registry;
- * it restarts a worker that dies and stops them all on SIGTERM/SIGINT.
+ * it restarts a worker that dies (one whose signer was lost after a back-off, above) and
+ * stops them all on SIGTERM/SIGINT. One worker is supervised too, so that it can be replaced.
  */
 static int
 supervise(struct daemon *d, int fd, unsigned n)
 {
 	pid_t *pids = calloc(n, sizeof(*pids));
-	time_t *started = calloc(n, sizeof(*started));
+	int64_t *started = calloc(n, sizeof(*started));
+	int64_t *due = calloc(n, sizeof(*due));	/* > 0: start slot i then */
+	unsigned *fails = calloc(n, sizeof(*fails));
+	struct timespec ts;
 	sigset_t set, old;
-	unsigned i, alive;
+	unsigned i, j, alive;
 	int sig, stopping = 0, failed = 0, status;
+	int64_t now, next, lived;
 	pid_t pid;
 
-	if (pids == NULL || started == NULL)
+	if (pids == NULL || started == NULL || due == NULL || fails == NULL)
 		fatalx("out of memory");
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -198,11 +239,26 @@ supervise(struct daemon *d, int fd, unsigned n)
 		d->worker = i;
 		if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
 			fatalx("cannot start workers");
-		started[i] = time(NULL);
+		started[i] = mono_ms();
 	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
+		for (i = 0, next = 0; i < n; i++)
+			if (!stopping && pids[i] <= 0 && due[i] > 0 && (next == 0 || due[i] < next))
+				next = due[i];
+		if (next == 0) {
+			if (sigwait(&set, &sig) != 0)
+				continue;
+		} else {
+			now = mono_ms();
+			next = next > now ? next - now : 0;
+			ts.tv_sec = next / 1000;
+			ts.tv_nsec = (long)(next % 1000) * 1000000;
+			if ((sig = sigtimedwait(&set, NULL, &ts)) == -1) {
+				if (errno != EAGAIN)
+					continue;
+				sig = 0;	/* a restart is due */
+			}
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("received signal %d, stopping %u workers", sig, n);
 			stopping = 1;
@@ -218,19 +274,38 @@ supervise(struct daemon *d, int fd, unsigned n)
 			pids[i] = 0;
 			if (stopping)
 				continue;
-			if (time(NULL) - started[i] < 2) {
+			now = mono_ms();
+			lived = now - started[i];
+			if (WIFEXITED(status) && WEXITSTATUS(status) == REGISTRAR_EXIT_SIGNER_LOST) {
+				fails[i] = lived < RESTART_RESET_MS ? fails[i] + 1 : 1;
+				due[i] = now + restart_delay(fails[i]);
+				log_warnx("worker %d lost its signer process; a new worker and signer "
+				    "start in %lld ms", (int)pid, (long long)(due[i] - now));
+				continue;
+			}
+			if (lived < 2000) {
 				log_warnx("worker %d exited right after starting (status %d); "
 				    "stopping", (int)pid, status);
 				stopping = failed = 1;
-				for (i = 0; i < n; i++)
-					if (pids[i] > 0)
-						kill(pids[i], SIGTERM);
+				for (j = 0; j < n; j++)
+					if (pids[j] > 0)
+						kill(pids[j], SIGTERM);
 				continue;
 			}
 			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
+			fails[i] = 0;
+			due[i] = now;
+		}
+		for (i = 0, now = mono_ms(); i < n && !stopping; i++) {
+			if (pids[i] > 0 || due[i] == 0 || due[i] > now)
+				continue;
 			d->worker = i;
-			pids[i] = worker_spawn(d, fd, &old);
-			started[i] = time(NULL);
+			due[i] = 0;
+			started[i] = now;
+			if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
+				due[i] = now + RESTART_FORK_MS;
+			else if (fails[i] > 0)
+				log_info("worker %d replaces worker slot %u", (int)pids[i], i);
 		}
 		for (i = 0, alive = 0; i < n; i++)
 			alive += pids[i] > 0;
@@ -239,8 +314,43 @@ supervise(struct daemon *d, int fd, unsigned n)
 	}
 	free(pids);
 	free(started);
+	free(due);
+	free(fails);
 	log_info("stopped");
 	return failed;
+}
+
+/*
+ * Upgrade check (latchkeyd(8), UPGRADING): a registrar's TLS certificate must carry
+ * id-kp-cmcRA, since pledges and the MASA refuse a registrar without it (RFC 8995 §5.5).
+ * One made by an older `latchkeyctl init` lacks it. -n fails on it; a start warns (each
+ * start, naming the command that re-issues it) but serves what still works meanwhile
+ * (devices with an older latchkey, CRL and OCSP, latches). The check is the operator's
+ * help, not a defence: pledges and the MASA decide who is a registrar.
+ */
+static int
+registrar_cert_check(const struct config *cfg, char *err, size_t errlen)
+{
+	char why[256], dir[CONFIG_PATH];
+	X509 *cert;
+	int r;
+
+	if (cfg->role == CONFIG_ROLE_MASA)
+		return 0;
+	if ((cert = pki_cert_read(cfg->tls_cert, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "tls-cert: %s", why);
+		return -1;
+	}
+	r = pki_cert_has_eku(cert, NID_cmcRA);
+	X509_free(cert);
+	if (r == 1)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", cfg->tls_cert);
+	snprintf(err, errlen, "tls-cert %.150s lacks id-kp-cmcRA (RFC 8995 5.5), which devices "
+	    "and the MASA require of a registrar; re-issue it: latchkeyctl init "
+	    "--reissue-registrar-cert --dir %.150s (see latchkeyd(8), UPGRADING)",
+	    cfg->tls_cert, dirname(dir));
+	return -1;
 }
 
 int
@@ -281,6 +391,11 @@ main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	if (config_load(&d.cfg, conf, err, sizeof(err)))
 		fatalx("%s", err);
+	if (registrar_cert_check(&d.cfg, err, sizeof(err)) == -1) {
+		if (check)
+			fatalx("%s", err);
+		log_warnx("warning: %s", err);
+	}
 	if ((d.ctx = frontend_tls_setup(&d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	signal(SIGPIPE, SIG_IGN);
@@ -315,8 +430,6 @@ main(int argc, char *argv[])
 	    d.cfg.role == CONFIG_ROLE_MASA ? "the MASA (BRSKI vouchers)" : "EST and BRSKI",
 	    d.cfg.domain, d.cfg.listen_addr, d.cfg.listen_port, workers,
 	    workers == 1 ? "" : "s");
-	if (workers == 1)
-		return worker_run(&d, fd);
 	rc = supervise(&d, fd, workers);
 	SSL_CTX_free(d.ctx);
 	close(fd);

@@ -41,6 +41,24 @@ struct registrar_reply {
 struct registrar *registrar_new(const struct config *cfg, char *err, size_t errlen);
 void	registrar_free(struct registrar *r);
 
+/*
+ * The signer's lifecycle. registrar_new() starts the signer once, before any thread; it is
+ * never restarted inside the registrar (certs/signer.h, Lifecycle: that would mean fork() in
+ * a threaded process and a process that may read the CA key). When it dies or stalls (no
+ * answer within SIGNER_TIMEOUT_MS: killed), every request that needs it fails at once and
+ * nothing is issued or recorded: an enrollment gets 500 ("the CA is restarting"), OCSP an
+ * OCSPResponse tryLater, the CRL the last one made. Enrollments already issued still commit
+ * and are answered only after their commit, as always. registrar_signer_lost() is then 1
+ * and registrar_signer_fd() readable; the owner (a latchkeyd worker, worker.c) stops
+ * accepting, answers what is in flight, drains the commit and exits with
+ * REGISTRAR_EXIT_SIGNER_LOST, and the parent (latchkeyd.c) starts a fresh worker, with a
+ * fresh registrar and signer, after a bounded back-off. latchkeyd itself keeps running.
+ */
+#define REGISTRAR_EXIT_SIGNER_LOST	3	/* a worker's exit status: replace me */
+int	registrar_signer_lost(struct registrar *r);	/* 1 lost, 0 serving */
+/* Readable once the signer process has exited (-1 without pidfd: poll the above). */
+int	registrar_signer_fd(struct registrar *r);
+
 /* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
 struct idevid_store *registrar_idevids(struct registrar *r);
 

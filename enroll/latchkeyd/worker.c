@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 
@@ -133,6 +134,53 @@ on_crl_timer(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * The signer's lifecycle (registrar.h): once this worker's signer is lost, the worker stops
+ * accepting (the backlog waits for the new worker, or other workers take it), answers for
+ * SIGNER_GRACE_MS what is in flight (needing the signer: 500 at once), drains the group
+ * commit and exits with REGISTRAR_EXIT_SIGNER_LOST; the parent starts a fresh worker.
+ */
+#define SIGNER_GRACE_MS		500
+#define SIGNER_POLL_MS		1000	/* without a pidfd */
+
+static int signer_gone;			/* this worker is being replaced */
+
+static void
+on_signer_check(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval grace = { 0, SIGNER_GRACE_MS * 1000 };
+
+	(void)fd;
+	(void)ev;
+	if (signer_gone || !registrar_signer_lost(d->reg))
+		return;
+	signer_gone = 1;
+	log_warnx("the signer process (CA key holder) is gone: this worker stops accepting, "
+	    "answers what is in flight and exits so that the parent replaces it");
+	if (d->listener != NULL)
+		evconnlistener_disable(d->listener);
+	event_base_loopexit(d->base, &grace);
+}
+
+/* Watch the signer: its pidfd (readable when it exits, including after a stall kill), or
+ * a poll of its state. */
+static struct event *
+signer_watch(struct daemon *d)
+{
+	struct timeval tv = { 0, SIGNER_POLL_MS * 1000 };
+	struct event *ev;
+	int fd = registrar_signer_fd(d->reg);
+
+	if (fd != -1)
+		ev = event_new(d->base, fd, EV_READ, on_signer_check, d);
+	else
+		ev = event_new(d->base, -1, EV_PERSIST, on_signer_check, d);
+	if (ev == NULL || event_add(ev, fd != -1 ? NULL : &tv) == -1)
+		fatalx("cannot watch the signer process");
+	return ev;
+}
+
 static void
 on_signal(evutil_socket_t sig, short ev, void *arg)
 {
@@ -237,7 +285,7 @@ mdns_start(struct daemon *d)
 int
 worker_run(struct daemon *d, int fd)
 {
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *signer_ev = NULL;
 	char err[512];
 
 	if (d->cfg.role == CONFIG_ROLE_MASA) {
@@ -254,6 +302,8 @@ worker_run(struct daemon *d, int fd)
 	if ((d->base = event_base_new()) == NULL)
 		fatalx("libevent initialisation failed");
 	frontend_start(d, fd);
+	if (d->reg != NULL)
+		signer_ev = signer_watch(d);
 	if (d->worker == 0 && d->reg != NULL && d->cfg.latch)
 		latch_start(d);
 	if (d->worker == 0 && d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
@@ -278,6 +328,8 @@ worker_run(struct daemon *d, int fd)
 	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
 	event_free(sigterm);
 	event_free(sigint);
+	if (signer_ev != NULL)
+		event_free(signer_ev);
 	if (d->crl_timer != NULL)
 		event_free(d->crl_timer);
 	latchmgr_free(d->latch);
@@ -287,7 +339,7 @@ worker_run(struct daemon *d, int fd)
 	registrar_free(d->reg);
 	masa_free(d->masa);
 	SSL_CTX_free(d->ctx);
-	log_info("worker stopped after %lu requests; %lu enrollments in %lu commits",
-	    d->requests, d->committed, d->commits);
-	return 0;
+	log_info("worker stopped after %lu requests; %lu enrollments in %lu commits%s",
+	    d->requests, d->committed, d->commits, signer_gone ? " (signer lost)" : "");
+	return signer_gone ? REGISTRAR_EXIT_SIGNER_LOST : 0;
 }

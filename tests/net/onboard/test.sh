@@ -83,8 +83,11 @@ for dev in kv ke; do
 done
 read -ra KV_ARGS <<<"$(ob_onboard_args kv)"
 read -ra KE_ARGS <<<"$(ob_onboard_args ke)"
+# latchkeyd supervises even one worker: stop the parent and its workers (by PID).
 MASA_PID=$(tb_pid server masa)
-kill -STOP "$MASA_PID"
+MASA_PIDS="$MASA_PID $(ps -o pid= --ppid "$MASA_PID" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+kill -STOP $MASA_PIDS
 tb_bg kv onboard latchkey onboard "${KV_ARGS[@]}"
 in_voucher() { grep -q "provisional TLS" "$KV/onboard.log" 2>/dev/null &&
     [ "$(ob_state kv)" = voucher ]; }
@@ -97,7 +100,8 @@ masa_has_request() {
 tb_wait_for "the registrar's voucher request at the stopped MASA" 15 masa_has_request
 pid=$(tb_pid kv onboard)
 { kill -KILL "$pid"; wait "$pid"; } 2>/dev/null
-kill -CONT "$MASA_PID"
+# shellcheck disable=SC2086
+kill -CONT $MASA_PIDS
 tb_check_phase kv-killed
 tb_exec kv latchkey onboard "${KV_ARGS[@]}" --json >"$KV/rerun.json" 2>"$KV/rerun.log"
 echo "rc=$?" >>"$KV/rerun.log"
