@@ -848,23 +848,28 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 		e->expect_cb = NULL;
 		if (status == 200)
 			break;
-		if (status != 202) {
+		retry = 0;
+		if (curl_easy_getinfo(e->curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK)
+			retry = 0;
+		/* 202: pending (RFC 7030 §4.2.3); 503 with Retry-After: the registrar is
+		 * briefly unable to issue (RFC 9110 §15.6.4), nothing was issued. */
+		if (status != 202 && (status != 503 || retry <= 0)) {
 			agent_http_err(e, reenroll ? "re-enrollment refused" :
 			    "enrollment refused", status, err, errlen);
 			goto err;
 		}
-		retry = 0;
-		if (curl_easy_getinfo(e->curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK ||
-		    retry <= 0)
+		if (retry <= 0)
 			retry = AGENT_RETRY_DEFAULT;
 		wait = (double)retry;
 		if (wait + 1.0 > agent_remaining(e)) {
-			errf(err, errlen, "registrar says the request is pending (HTTP 202, "
-			    "Retry-After %ld s), more than the time left (--timeout)", (long)retry);
+			errf(err, errlen, "registrar says %s (HTTP %ld, Retry-After %ld s), more "
+			    "than the time left (--timeout)", status == 202 ?
+			    "the request is pending" : "it cannot issue now", status, (long)retry);
 			goto err;
 		}
-		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "request pending at the registrar; retrying in %ld s",
-		    (long)retry);
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "%s; retrying in %ld s",
+		    status == 202 ? "request pending at the registrar" :
+		    "registrar cannot issue now (HTTP 503)", (long)retry);
 		agent_sleep(wait);
 		/* Re-establish (or confirm) the connection, refreshing its binding. */
 		if (agent_est_request(e, "csrattrs", NULL, 0, 1, &status, err, errlen) == -1)

@@ -307,6 +307,12 @@ send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 	if (rep->b64)
 		evhttp_add_header(h, "Content-Transfer-Encoding", "base64");
 	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (rep->retry_after > 0) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%u", rep->retry_after);
+		evhttp_add_header(h, "Retry-After", ra);
+	}
 	if (rep->len > 0)
 		evbuffer_add(out, rep->body, rep->len);
 	evhttp_send_reply(req, rep->status, NULL, NULL);

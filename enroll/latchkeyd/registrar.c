@@ -842,10 +842,11 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
 	    &cert_der, &cert_len, err, sizeof(err))) {
 		log_warnx("signer: %s: %s", a.serial, err);
-		if (signer_lost(r->signer))	/* nothing issued; the worker is replaced */
-			registrar_reply_text(out, 500, "the CA is restarting; nothing was issued, "
+		if (signer_lost(r->signer)) {	/* nothing issued; the worker is replaced */
+			registrar_reply_text(out, 503, "the CA is restarting; nothing was issued, "
 			    "try again in a few seconds");
-		else
+			out->retry_after = REGISTRAR_RETRY_SIGNER_LOST;
+		} else
 			registrar_reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}

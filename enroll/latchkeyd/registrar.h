@@ -32,6 +32,7 @@ struct registrar_reply {
 	int		b64;		/* body is base64 (Content-Transfer-Encoding) */
 	char		*body;		/* malloc'd, registrar_reply_free() */
 	size_t		len;
+	unsigned	retry_after;	/* > 0: seconds, sent as Retry-After (with 503) */
 };
 
 /*
@@ -46,7 +47,8 @@ void	registrar_free(struct registrar *r);
  * never restarted inside the registrar (certs/signer.h, Lifecycle: that would mean fork() in
  * a threaded process and a process that may read the CA key). When it dies or stalls (no
  * answer within SIGNER_TIMEOUT_MS: killed), every request that needs it fails at once and
- * nothing is issued or recorded: an enrollment gets 500 ("the CA is restarting"), OCSP an
+ * nothing is issued or recorded: an enrollment gets 503 with Retry-After
+ * (REGISTRAR_RETRY_SIGNER_LOST s: "the CA is restarting"), OCSP an
  * OCSPResponse tryLater, the CRL the last one made. Enrollments already issued still commit
  * and are answered only after their commit, as always. registrar_signer_lost() is then 1
  * and registrar_signer_fd() readable; the owner (a latchkeyd worker, worker.c) stops
@@ -55,6 +57,7 @@ void	registrar_free(struct registrar *r);
  * fresh registrar and signer, after a bounded back-off. latchkeyd itself keeps running.
  */
 #define REGISTRAR_EXIT_SIGNER_LOST	3	/* a worker's exit status: replace me */
+#define REGISTRAR_RETRY_SIGNER_LOST	2	/* s, Retry-After while a worker is replaced */
 int	registrar_signer_lost(struct registrar *r);	/* 1 lost, 0 serving */
 /* Readable once the signer process has exited (-1 without pidfd: poll the above). */
 int	registrar_signer_fd(struct registrar *r);

@@ -119,6 +119,10 @@ echo "load: $okn of $((P * ROUNDS)) enrollments succeeded, $badn failed ($hung t
 cat "$T"/out/*.err 2>/dev/null | sed 's/[0-9A-F]\{16,\}/X/g' | sort | uniq -c | sort -rn |
     head -5 | sed 's/^/    client errors seen: /'
 check "no client hung" test "$hung" = 0
+# The registrar answers 503 with Retry-After while the worker is replaced, and the agent
+# retries it within its --timeout: no client gives up on "the CA is restarting".
+check "no client failed on the restart (503 + Retry-After retried)" \
+    sh -c "! cat '$T'/out/*.err 2>/dev/null | grep -q 'CA is restarting'"
 # later enrollments succeed: count the ones that finished after the replacement
 late=0
 [ -f "$T/replaced.mark" ] && for f in $(find "$T/out" -name '*.rc' -newer "$T/replaced.mark"); do
