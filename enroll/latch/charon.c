@@ -41,6 +41,7 @@ struct charon_entry {
 	int		 nts;
 	unsigned long	 ike_uid;	/* IKE SA of the latched peer */
 	unsigned	 resets;
+	struct charon_reboot rb;	/* peer reboot inference */
 };
 
 struct charon {
@@ -75,7 +76,7 @@ charon_new(const struct charon_conf *conf, char *err, size_t errlen)
 {
 	struct charon *ctl;
 	struct charon_conf *cc;
-	const char **fields[12];
+	const char **fields[13];
 	const char **dst;
 	size_t i;
 
@@ -114,6 +115,7 @@ charon_new(const struct charon_conf *conf, char *err, size_t errlen)
 	fields[9] = &cc->remote_id;
 	fields[10] = &cc->ike_proposals;
 	fields[11] = &cc->esp_proposals;
+	fields[12] = &cc->crl_file;
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		dst = fields[i];
 		if (*dst == NULL)
@@ -291,7 +293,14 @@ lc_conn_msg(struct charon *ctl, const unsigned char *leaf, size_t leaflen,
 	if (c->peer_addr != NULL)
 		lc_add_csv_list(b, "remote_addrs", c->peer_addr);
 	lc_add_csv_list(b, "proposals", c->ike_proposals);
-	vici_add_kvstr(b, "unique", "never");	/* we decide about duplicates: latching */
+	/*
+	 * unique = replace: the initiator sends INITIAL_CONTACT when it holds no IKE SA with
+	 * the peer (after a restart), and the responder acts on it by destroying the peer's old
+	 * IKE SAs (charon_reboot_feed() sees that: a peer reboot breaks the latch); without
+	 * INITIAL_CONTACT an older duplicate of the same identities is deleted. "never" would
+	 * do neither: a rebooted peer's old SA would stay, unnoticed.
+	 */
+	vici_add_kvstr(b, "unique", "replace");
 	if (c->tunnel)
 		vici_add_kvstr(b, "encap", "yes");	/* kernel-libipsec: ESP in UDP 4500 */
 	if (c->rekey_time > 0)
@@ -472,6 +481,9 @@ charon_map_event(const char *event, const struct vici_node *msg,
 		if ((sa = vici_get(ike, "new")) == NULL || sa->type != VICI_N_SECTION)
 			return 0;
 	}
+	out->child = child;
+	if ((s = vici_get_str(sa, "state")) != NULL && strlen(s) < sizeof(out->ike_state))
+		lc_copy(out->ike_state, sizeof(out->ike_state), s);
 	up = vici_get_str(msg, "up");
 	out->ev = rekey ? LATCH_EV_REKEY :
 	    (up != NULL && strcmp(up, "yes") == 0) ? LATCH_EV_SA_UP : LATCH_EV_SA_DOWN;
@@ -496,6 +508,143 @@ charon_map_event(const char *event, const struct vici_node *msg,
 		}
 	}
 	return 1;
+}
+
+int
+charon_down_dropped(const struct charon_sa_event *sev)
+{
+	if (sev == NULL || sev->child || sev->ev != LATCH_EV_SA_DOWN)
+		return 0;
+	return strcmp(sev->ike_state, "ESTABLISHED") == 0 ||
+	    strcmp(sev->ike_state, "REKEYING") == 0;
+}
+
+int
+charon_reboot_feed(struct charon_reboot *r, const struct charon_sa_event *sev,
+    long long now_ms)
+{
+	int same;
+
+	if (r == NULL || sev == NULL || sev->child || sev->remote_id[0] == '\0')
+		return 0;
+	if (sev->ev == LATCH_EV_SA_DOWN) {
+		if (charon_down_dropped(sev)) {
+			lc_copy(r->id, sizeof(r->id), sev->remote_id);
+			r->at_ms = now_ms;
+		}
+		return 0;
+	}
+	if (sev->ev != LATCH_EV_SA_UP || r->id[0] == '\0')
+		return 0;
+	same = strcmp(r->id, sev->remote_id) == 0;
+	if (!same)
+		return 0;		/* another identity: not this peer's reboot */
+	r->id[0] = '\0';
+	return now_ms >= r->at_ms && now_ms - r->at_ms <= CHARON_REBOOT_MS;
+}
+
+int
+charon_id_has_serial(const char *id, const char *serial)
+{
+	const char *p, *v, *end;
+	size_t n;
+
+	if (id == NULL || serial == NULL || (n = strlen(serial)) == 0)
+		return 0;
+	for (p = id; *p != '\0'; p = end) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if ((end = strchr(p, ',')) == NULL)
+			end = p + strlen(p);
+		if (strncmp(p, "serialNumber=", 13) == 0)
+			v = p + 13;
+		else if (strncmp(p, "SN=", 3) == 0)
+			v = p + 3;
+		else
+			continue;
+		if ((size_t)(end - v) == n && strncmp(v, serial, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+charon_sa_match(const struct vici_node *msg, const char *conn, const char *const *ids,
+    size_t nids, const char *serial, unsigned long *uid)
+{
+	const struct vici_node *ike;
+	const char *rid, *u;
+	char *end;
+	unsigned long v;
+	size_t i;
+
+	if (msg == NULL || conn == NULL || (ike = lc_first_section(msg)) == NULL ||
+	    ike->name == NULL || strcmp(ike->name, conn) != 0)
+		return 0;
+	if ((rid = vici_get_str(ike, "remote-id")) == NULL || rid[0] == '\0' ||
+	    (u = vici_get_str(ike, "uniqueid")) == NULL)
+		return 0;
+	v = strtoul(u, &end, 10);
+	if (end == u || *end != '\0' || v == 0)
+		return 0;
+	for (i = 0; i < nids; i++)
+		if (ids[i] != NULL && strcmp(ids[i], rid) == 0)
+			goto yes;
+	if (serial != NULL && charon_id_has_serial(rid, serial))
+		goto yes;
+	return 0;
+yes:
+	if (uid != NULL)
+		*uid = v;
+	return 1;
+}
+
+long
+charon_load_crl(struct charon *ctl, const char *path, char *err, size_t errlen)
+{
+	unsigned char *data = NULL;
+	struct vici_buf *b;
+	size_t len = 0;
+
+	if (path == NULL || access(path, F_OK) == -1)
+		return 0;
+	if (ctl->cmd == NULL) {
+		errf(err, errlen, "latch: not connected to charon");
+		return -1;
+	}
+	if (lc_read_file(path, &data, &len, err, errlen) == -1)
+		return -1;
+	if (len > VICI_VALUE_MAX) {
+		free(data);
+		errf(err, errlen, "latch: CRL %s has %zu bytes; VICI carries at most %d: charon "
+		    "cannot get it this way (revoked peers are then cut off only after IKE)",
+		    path, len, VICI_VALUE_MAX);
+		return -1;
+	}
+	if ((b = vici_buf_new()) == NULL) {
+		free(data);
+		errf(err, errlen, "latch: out of memory");
+		return -1;
+	}
+	vici_add_kvstr(b, "type", "x509crl");
+	vici_add_kv(b, "data", data, len);
+	free(data);
+	if (lc_call_ok(ctl, "load-cert", b, CHARON_CALL_MS, err, errlen) == -1)
+		return -1;
+	/*
+	 * charon's credential manager caches every CRL it has verified, and the revocation
+	 * plugin takes the first CRL that is still within nextUpdate: an older CRL from that
+	 * cache would keep a newly revoked certificate good. Flush the cached CRLs; the new one
+	 * (held by vici) is all that remains.
+	 */
+	if ((b = vici_buf_new()) == NULL) {
+		errf(err, errlen, "latch: out of memory");
+		return -1;
+	}
+	vici_add_kvstr(b, "type", "x509crl");
+	if (lc_call_ok(ctl, "flush-certs", b, CHARON_CALL_MS, err, errlen) == -1)
+		return -1;
+	return (long)len;
 }
 
 /* ------------------------------------------------------------------ latches */
@@ -722,6 +871,31 @@ lc_add_ts(struct charon_entry *e, const struct charon_sa_event *sev)
 	return added;
 }
 
+static long long lc_now_ms(void);
+
+/*
+ * An SA went down. Responder: the latch outlives its SAs (a peer reboot is seen when the
+ * new SA comes up, charon_reboot_feed()). Initiator: when the IKE SA that carries the latch
+ * ends without a rekey, nothing carries it any more: deleted (a DELETE exchange: the
+ * registrar revoked us, or an administrator) closes it, dropped without a DELETE
+ * (retransmits timed out) breaks it; so `latchkey latch --hold` and --status report it.
+ */
+static void
+lc_on_down(struct charon *ctl, struct charon_entry *e, const struct charon_sa_event *sev)
+{
+	enum latch_event ev = LATCH_EV_SA_DOWN;
+	const struct latch_peer *bp;
+
+	(void)charon_reboot_feed(&e->rb, sev, lc_now_ms());
+	if (ctl->conf.initiator && !sev->child && sev->uniqueid != 0 &&
+	    sev->uniqueid == e->ike_uid && (bp = latch_bound_peer(e->latch)) != NULL &&
+	    strcmp(bp->id, sev->remote_id) == 0) {
+		ev = charon_down_dropped(sev) ? LATCH_EV_SA_LOST : LATCH_EV_PEER_DELETE;
+		e->ike_uid = 0;		/* gone: nothing to terminate */
+	}
+	lc_act(ctl, e, latch_handle(e->latch, ev, NULL));
+}
+
 static void
 lc_on_event(void *arg, const char *event, const struct vici_node *msg)
 {
@@ -731,7 +905,7 @@ lc_on_event(void *arg, const char *event, const struct vici_node *msg)
 	struct latch_peer peer;
 	const struct latch_peer *bp;
 	enum latch_action act;
-	int news = 0;
+	int news = 0, reboot;
 
 	if (!charon_map_event(event, msg, &sev))
 		return;
@@ -740,8 +914,7 @@ lc_on_event(void *arg, const char *event, const struct vici_node *msg)
 	if (sev.ev == LATCH_EV_SA_DOWN) {
 		if ((e = lc_find(ctl, sev.remote_host)) == NULL)
 			return;
-		act = latch_handle(e->latch, LATCH_EV_SA_DOWN, NULL);
-		lc_act(ctl, e, act);
+		lc_on_down(ctl, e, &sev);
 		return;
 	}
 	lc_peer_identity(ctl, sev.remote_id, &peer);
@@ -753,6 +926,13 @@ lc_on_event(void *arg, const char *event, const struct vici_node *msg)
 	if ((e = lc_entry(ctl, sev.remote_host, ctl->evterr[0] == '\0' ? ctl->evterr : NULL,
 	    sizeof(ctl->evterr))) == NULL)
 		return;
+	reboot = charon_reboot_feed(&e->rb, &sev, lc_now_ms());
+	if (reboot && latch_state(e->latch) == LATCH_ESTABLISHED &&
+	    (bp = latch_bound_peer(e->latch)) != NULL && strcmp(bp->id, peer.id) == 0) {
+		/* The peer rebooted (INITIAL_CONTACT): BROKEN, then latched to the new SA. */
+		act = latch_handle(e->latch, LATCH_EV_INITIAL_CONTACT, NULL);
+		lc_act(ctl, e, act);
+	}
 	act = latch_handle(e->latch, sev.ev, &peer);
 	bp = latch_bound_peer(e->latch);
 	if (bp != NULL && latch_state(e->latch) == LATCH_ESTABLISHED &&
@@ -824,15 +1004,79 @@ charon_initiate(struct charon *ctl, int timeout_ms, char *err, size_t errlen)
 	return -1;
 }
 
+/* list-sas collection for charon_close_peer(). */
+#define CHARON_TERM_MAX	64
+struct lc_sas {
+	const char	*conn;
+	const char	*ids[CHARON_TERM_MAX];
+	size_t		 nids;
+	const char	*serial;
+	unsigned long	 uid[CHARON_TERM_MAX];
+	size_t		 n;
+};
+
+static void
+lc_on_sa(void *arg, const char *event, const struct vici_node *msg)
+{
+	struct lc_sas *c = arg;
+	unsigned long uid;
+
+	if (strcmp(event, "list-sa") != 0 || c->n >= CHARON_TERM_MAX)
+		return;
+	if (charon_sa_match(msg, c->conn, c->ids, c->nids, c->serial, &uid))
+		c->uid[c->n++] = uid;
+}
+
+/* Terminate every IKE SA of our connection with one of the identities (or the serial). */
+static int
+lc_terminate_identity(struct charon *ctl, struct lc_sas *c, char *err, size_t errlen)
+{
+	struct vici_node *resp;
+	struct vici_buf *b;
+	size_t i;
+	int n = 0;
+
+	if (ctl->cmd == NULL)
+		return 0;
+	if ((b = vici_buf_new()) == NULL) {
+		errf(err, errlen, "latch: out of memory");
+		return -1;
+	}
+	vici_add_kvstr(b, "ike", ctl->conf.name);
+	vici_add_kvstr(b, "noblock", "yes");
+	c->conn = ctl->conf.name;
+	c->n = 0;
+	vici_set_event_cb(ctl->cmd, lc_on_sa, c);
+	if (vici_register(ctl->cmd, "list-sa", 1, CHARON_CALL_MS, err, errlen) == -1) {
+		vici_set_event_cb(ctl->cmd, NULL, NULL);
+		vici_buf_free(b);
+		return -1;
+	}
+	resp = vici_call(ctl->cmd, "list-sas", b, CHARON_CALL_MS, err, errlen);
+	(void)vici_register(ctl->cmd, "list-sa", 0, CHARON_CALL_MS, NULL, 0);
+	vici_set_event_cb(ctl->cmd, NULL, NULL);
+	vici_buf_free(b);
+	if (resp == NULL)
+		return -1;
+	vici_node_free(resp);
+	for (i = 0; i < c->n; i++)
+		if (lc_terminate(ctl, c->uid[i], NULL, 0) == 0)
+			n++;
+	return n;
+}
+
 int
-charon_close_peer(struct charon *ctl, const char *key, char *err, size_t errlen)
+charon_close_peer(struct charon *ctl, const char *key, int *nsas, char *err, size_t errlen)
 {
 	const struct latch_peer *bp;
 	struct charon_entry *e;
 	enum latch_action act;
+	struct lc_sas c;
 	size_t i;
-	int n = 0;
+	int n = 0, t;
 
+	if (nsas != NULL)
+		*nsas = 0;
 	if (key == NULL || key[0] == '\0') {
 		errf(err, errlen, "latch: empty serial");
 		return -1;
@@ -843,6 +1087,20 @@ charon_close_peer(struct charon *ctl, const char *key, char *err, size_t errlen)
 		if (i == ctl->ndeny && (ctl->deny[ctl->ndeny] = strdup(key)) != NULL)
 			ctl->ndeny++;
 	}
+	/*
+	 * Every IKE SA of that identity, found by remote identity (list-sas): the latch tracks
+	 * one SA per address, but charon may hold more (an SA from before the peer restarted,
+	 * one from another address). Done first, so that the count is of SAs charon had.
+	 */
+	memset(&c, 0, sizeof(c));
+	c.ids[c.nids++] = key;
+	c.serial = key;
+	for (i = 0; i < ctl->nents && c.nids < CHARON_TERM_MAX; i++) {
+		bp = latch_bound_peer(ctl->ents[i].latch);
+		if (bp != NULL && (strcmp(bp->serial, key) == 0 || strcmp(bp->id, key) == 0))
+			c.ids[c.nids++] = bp->id;
+	}
+	t = lc_terminate_identity(ctl, &c, err, errlen);
 	for (i = 0; i < ctl->nents; i++) {
 		e = &ctl->ents[i];
 		bp = latch_bound_peer(e->latch);
@@ -851,9 +1109,13 @@ charon_close_peer(struct charon *ctl, const char *key, char *err, size_t errlen)
 		if (latch_state(e->latch) == LATCH_CLOSED)
 			continue;
 		act = latch_handle(e->latch, LATCH_EV_ADMIN_CLOSE, NULL);
-		lc_act(ctl, e, act);
+		lc_act(ctl, e, act);	/* terminates the latched SA if the sweep missed it */
 		n++;
 	}
+	if (t < 0)
+		return -1;
+	if (nsas != NULL)
+		*nsas = t;
 	return n;
 }
 

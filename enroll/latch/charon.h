@@ -48,6 +48,8 @@ struct charon_conf {
 	enum latch_disposition disposition;
 	int		 dpd_breaks;
 	int		 initiator;	/* 1: device side (charon_initiate) */
+	const char	*crl_file;	/* responder: the domain CRL (DER or PEM) for
+					   charon_load_crl(); NULL = none */
 };
 
 /* One latch as reported to callers (copied out; the latch stays with charon). */
@@ -92,10 +94,23 @@ int		 charon_fd(const struct charon *ctl);
 /* Handle pending events, waiting up to timeout_ms for the first. 0 or -1 (charon gone). */
 int		 charon_process(struct charon *ctl, int timeout_ms, char *err, size_t errlen);
 /*
- * Close every latch whose peer serial (or identity) is key, and terminate their IKE SAs.
- * Returns the number closed (0 if none), -1 on a VICI error.
+ * Close every latch whose peer serial (or identity) is key, and terminate every IKE SA of
+ * our connection whose remote identity is that peer's: the latched SA, and any other SA of
+ * the same identity charon still holds (an SA from before a peer restart, one no latch
+ * tracks), found with list-sas by remote identity (a latched identity, or a DN whose
+ * serialNumber is key). Returns the number of latches closed (0 if none), -1 on a VICI
+ * error; *nsas (may be NULL) gets the number of IKE SAs terminated.
  */
-int		 charon_close_peer(struct charon *ctl, const char *key, char *err,
+int		 charon_close_peer(struct charon *ctl, const char *key, int *nsas, char *err,
+		    size_t errlen);
+/*
+ * Load the CRL in path (DER or PEM, as latchkeyd's crl-file) into charon (VICI load-cert,
+ * type x509crl): charon's revocation plugin then refuses a revoked peer certificate during
+ * IKE_AUTH, before any SA is installed. A newer CRL of the same issuer replaces the older.
+ * VICI values are at most 65535 bytes: a larger CRL cannot be loaded this way (error).
+ * Returns the size loaded, 0 when path does not exist, -1 with err.
+ */
+long		 charon_load_crl(struct charon *ctl, const char *path, char *err,
 		    size_t errlen);
 /* Unload our connection from charon (on shutdown). 0 or -1. */
 int		 charon_unload(struct charon *ctl, char *err, size_t errlen);
@@ -111,6 +126,8 @@ int		 charon_info(const struct charon *ctl, size_t i, struct charon_info *out);
  */
 struct charon_sa_event {
 	enum latch_event ev;
+	int		 child;		/* child-updown / child-rekey */
+	char		 ike_state[24];	/* the IKE SA's state ("ESTABLISHED", "DELETING") */
 	char		 remote_host[64];
 	char		 remote_id[LATCH_ID_MAX];
 	char		 ike_name[64];
@@ -120,6 +137,42 @@ struct charon_sa_event {
 };
 int		 charon_map_event(const char *event, const struct vici_node *msg,
 		    struct charon_sa_event *out);
+
+/*
+ * An ike-updown (down) of an IKE SA that was still ESTABLISHED (or REKEYING): it went away
+ * without a DELETE exchange (charon destroyed it on the peer's INITIAL_CONTACT, or its
+ * retransmits timed out). A DELETE exchange, by either side, leaves it DELETING. Pure.
+ */
+int		 charon_down_dropped(const struct charon_sa_event *sev);
+
+/*
+ * Peer reboot (RFC 5660 2.3; INITIAL_CONTACT, RFC 7296 2.4). charon does not report an
+ * INITIAL_CONTACT over VICI, it acts on it (connections are loaded with unique = replace):
+ * it destroys the peer's old IKE SAs without a DELETE, raising ike-updown (down) for each
+ * while still ESTABLISHED, then ike-updown (up) for the new SA. So an IKE SA of identity X
+ * dropped (charon_down_dropped) and a new IKE SA of X up within CHARON_REBOOT_MS is a peer
+ * reboot. Feed every mapped event; returns 1 for the ike-updown (up) that completes a
+ * reboot (the caller feeds LATCH_EV_INITIAL_CONTACT before LATCH_EV_SA_UP), else 0. Pure.
+ */
+#define CHARON_REBOOT_MS	5000
+struct charon_reboot {
+	char		 id[LATCH_ID_MAX];	/* identity of the dropped SA, "" = none */
+	long long	 at_ms;			/* when it dropped (monotonic ms) */
+};
+int		 charon_reboot_feed(struct charon_reboot *r, const struct charon_sa_event *sev,
+		    long long now_ms);
+
+/* 1 when id (strongSwan's DN text, RDNs joined by ", ") has an RDN serialNumber= or SN=
+ * whose value is serial exactly. Pure. */
+int		 charon_id_has_serial(const char *id, const char *serial);
+
+/*
+ * From one list-sa event of list-sas: 1 with *uid when it is an IKE SA of connection conn
+ * whose remote-id is one of ids[0..nids-1] or carries serial (charon_id_has_serial; serial
+ * may be NULL), else 0. Pure.
+ */
+int		 charon_sa_match(const struct vici_node *msg, const char *conn,
+		    const char *const *ids, size_t nids, const char *serial, unsigned long *uid);
 
 /*
  * Reset (SOCK_DESTROY) every TCP socket of this network namespace whose remote address is

@@ -32,7 +32,7 @@ static const char *const state_names[LATCH_STATE_COUNT] = {
 
 static const char *const event_names[LATCH_EVENT_COUNT] = {
 	"sa-up", "rekey", "sa-down", "initial-contact", "dpd-timeout", "admin-close",
-	"conn-end"
+	"conn-end", "peer-delete", "sa-lost"
 };
 
 static const char *const disp_names[] = { "reset", "wait", "unreachable" };
@@ -106,6 +106,7 @@ latch_next_state(enum latch_state s, enum latch_event ev, int same_peer, int dpd
 	switch (ev) {
 	case LATCH_EV_ADMIN_CLOSE:
 	case LATCH_EV_CONN_END:
+	case LATCH_EV_PEER_DELETE:
 		n = LATCH_CLOSED;
 		act = LATCH_ACT_CLOSE;
 		goto out;
@@ -127,6 +128,12 @@ latch_next_state(enum latch_state s, enum latch_event ev, int same_peer, int dpd
 		/* The latch outlives its SAs: it binds to the peer, not to an SA. */
 		goto out;
 	case LATCH_EV_INITIAL_CONTACT:
+		if (s == LATCH_ESTABLISHED) {
+			n = LATCH_BROKEN;
+			act = LATCH_ACT_BREAK;
+		}
+		goto out;
+	case LATCH_EV_SA_LOST:
 		if (s == LATCH_ESTABLISHED) {
 			n = LATCH_BROKEN;
 			act = LATCH_ACT_BREAK;
@@ -194,12 +201,17 @@ latch_handle(struct latch *l, enum latch_event ev, const struct latch_peer *peer
 			snprintf(l->reason, sizeof(l->reason), "peer rebooted (INITIAL_CONTACT)");
 		else if (ev == LATCH_EV_DPD_TIMEOUT)
 			snprintf(l->reason, sizeof(l->reason), "dead peer detection timeout");
+		else if (ev == LATCH_EV_SA_LOST)
+			snprintf(l->reason, sizeof(l->reason),
+			    "IKE SA lost without a DELETE (peer unreachable)");
 		else
 			snprintf(l->reason, sizeof(l->reason),
 			    "SA from a different peer identity for %s", l->peer_addr);
 	} else if (act == LATCH_ACT_CLOSE) {
 		snprintf(l->reason, sizeof(l->reason), "%s",
-		    ev == LATCH_EV_ADMIN_CLOSE ? "closed by administrator" : "connection ended");
+		    ev == LATCH_EV_ADMIN_CLOSE ? "closed by administrator" :
+		    ev == LATCH_EV_PEER_DELETE ? "IKE SA deleted by the peer" :
+		    "connection ended");
 	}
 	return (enum latch_action)act;
 }

@@ -6,9 +6,9 @@
  * so IKE and CHILD SA rekeys leave it alone. States and transitions (RFC 5660 §2.3):
  *
  *   LARVAL ──SA up (expected peer)──▶ ESTABLISHED ──conflicting SA / INITIAL_CONTACT /
- *                                          ▲         DPD (when configured)──▶ BROKEN
+ *                                          ▲         DPD (when configured) / SA lost──▶ BROKEN
  *                                          └──────SA up or rekey, same peer─────┘
- *   any state ──admin close / connection end──▶ CLOSED (terminal)
+ *   any state ──admin close / connection end / SA deleted by the peer──▶ CLOSED (terminal)
  *
  * Events carry the identity of the peer whose SA they concern. The caller (charon.c)
  * maps strongSwan's VICI events onto them. No I/O, no allocation beyond latch_new().
@@ -47,6 +47,11 @@ enum latch_event {
 	LATCH_EV_DPD_TIMEOUT,		/* dead-peer detection gave up on the peer */
 	LATCH_EV_ADMIN_CLOSE,		/* administrative close (e.g. revocation) */
 	LATCH_EV_CONN_END,		/* the latched connection ended normally */
+	LATCH_EV_PEER_DELETE,		/* the latched IKE SA was deleted (a DELETE exchange,
+					   e.g. the registrar revoked us): nothing carries the
+					   latch any more (initiator side) */
+	LATCH_EV_SA_LOST,		/* the latched IKE SA vanished without a DELETE
+					   (retransmits timed out): peer unreachable (initiator) */
 	LATCH_EVENT_COUNT
 };
 

@@ -23,10 +23,14 @@
 
 #define LATCHMGR_RETRY_SEC	2
 #define LATCHMGR_LINE_MAX	512
+#define LATCHMGR_CRL_POLL_SEC	1
 
 struct latchmgr {
 	struct charon_conf	 cc;
 	char			*own[10];	/* copies of the conf strings cc points to */
+	struct event		*ev_crl;	/* CRL file poll */
+	struct stat		 crl_st;	/* the CRL file as last loaded into charon */
+	int			 crl_loaded;
 	char			*state_file;
 	char			*control_path;
 	struct event_base	*base;
@@ -149,6 +153,45 @@ lm_on_latch(void *arg, const struct charon_info *info, enum latch_action act)
 
 static void lm_retry(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * Give charon the domain CRL (charon_load_crl): a revoked LDevID then fails IKE_AUTH in
+ * charon, before any SA exists. On every connect to charon, and whenever the file changed.
+ */
+static int
+lm_load_crl(struct latchmgr *m, int force, char *err, size_t errlen)
+{
+	struct stat st;
+	long r;
+
+	if (m->cc.crl_file == NULL || m->ctl == NULL)
+		return 0;
+	if (stat(m->cc.crl_file, &st) == -1)
+		return 0;		/* not written yet */
+	if (!force && m->crl_loaded && st.st_ino == m->crl_st.st_ino &&
+	    st.st_size == m->crl_st.st_size &&
+	    st.st_mtim.tv_sec == m->crl_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == m->crl_st.st_mtim.tv_nsec)
+		return 0;
+	m->crl_st = st;
+	m->crl_loaded = 1;	/* also after a failure: do not retry the same file */
+	if ((r = charon_load_crl(m->ctl, m->cc.crl_file, err, errlen)) < 0) {
+		lm_log(m, "latch: CRL %s not loaded into charon: %s", m->cc.crl_file, err);
+		return -1;
+	}
+	if (r > 0)
+		lm_log(m, "latch: CRL %s loaded into charon (%ld bytes)", m->cc.crl_file, r);
+	return 0;
+}
+
+static void
+lm_on_crl_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct latchmgr *m = arg;
+	char err[256];
+
+	(void)lm_load_crl(m, 0, err, sizeof(err));
+}
+
 static void
 lm_disconnect(struct latchmgr *m)
 {
@@ -192,8 +235,14 @@ lm_connect(struct latchmgr *m, char *err, size_t errlen)
 	charon_set_cb(m->ctl, lm_on_latch, m);
 	if (charon_start(m->ctl, err, errlen) == -1)
 		goto err;
+	m->crl_loaded = 0;	/* a new charon has no CRL of ours */
+	{
+		char cerr[256];
+
+		(void)lm_load_crl(m, 1, cerr, sizeof(cerr));
+	}
 	for (i = 0; i < m->nclosed; i++)
-		(void)charon_close_peer(m->ctl, m->closed[i], NULL, 0);
+		(void)charon_close_peer(m->ctl, m->closed[i], NULL, NULL, 0);
 	m->ev_vici = event_new(m->base, charon_fd(m->ctl), EV_READ | EV_PERSIST, lm_on_vici,
 	    m);
 	if (m->ev_vici == NULL || event_add(m->ev_vici, NULL) == -1) {
@@ -358,10 +407,10 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	{
 		const char *src[] = { conf->vici_uri, conf->name, conf->cert_file,
 		    conf->key_file, conf->ca_file, conf->local_addr, conf->local_ts,
-		    conf->remote_ts };
+		    conf->remote_ts, conf->crl_file };
 		const char **dst[] = { &m->cc.vici_uri, &m->cc.name, &m->cc.cert_file,
 		    &m->cc.key_file, &m->cc.ca_file, &m->cc.local_addr, &m->cc.local_ts,
-		    &m->cc.remote_ts };
+		    &m->cc.remote_ts, &m->cc.crl_file };
 		size_t k;
 
 		for (k = 0; k < sizeof(src) / sizeof(src[0]); k++) {
@@ -396,6 +445,15 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	}
 	if (m->control_path != NULL && lm_listen(m, err, errlen) == -1)
 		goto err;
+	if (m->cc.crl_file != NULL) {
+		struct timeval tv = { LATCHMGR_CRL_POLL_SEC, 0 };
+
+		if ((m->ev_crl = event_new(base, -1, EV_PERSIST, lm_on_crl_poll, m)) == NULL ||
+		    event_add(m->ev_crl, &tv) == -1) {
+			errf(err, errlen, "latch: cannot create timer");
+			goto err;
+		}
+	}
 	if (lm_connect(m, err, errlen) == -1) {
 		snprintf(m->lasterr, sizeof(m->lasterr), "%s", err);
 		lm_schedule_retry(m);
@@ -422,6 +480,8 @@ latchmgr_free(struct latchmgr *m)
 		event_free(m->ev_retry);
 	if (m->ev_listen != NULL)
 		event_free(m->ev_listen);
+	if (m->ev_crl != NULL)
+		event_free(m->ev_crl);
 	if (m->lfd != -1) {
 		close(m->lfd);
 		(void)unlink(m->control_path);
@@ -452,7 +512,7 @@ int
 latchmgr_close_device(struct latchmgr *m, const char *serial, char *err, size_t errlen)
 {
 	size_t i;
-	int n = 0;
+	int n = 0, t = 0;
 
 	if (serial == NULL || serial[0] == '\0' || strlen(serial) >= LATCH_SERIAL_MAX) {
 		errf(err, errlen, "latch: bad serial");
@@ -463,9 +523,22 @@ latchmgr_close_device(struct latchmgr *m, const char *serial, char *err, size_t 
 	if (i == m->nclosed && m->nclosed < sizeof(m->closed) / sizeof(m->closed[0]) &&
 	    (m->closed[m->nclosed] = strdup(serial)) != NULL)
 		m->nclosed++;
-	if (m->ctl != NULL && (n = charon_close_peer(m->ctl, serial, err, errlen)) < 0)
+	/* The revocation is on the CRL by now: charon refuses the device from here on. */
+	{
+		char cerr[256];
+
+		(void)lm_load_crl(m, 0, cerr, sizeof(cerr));
+	}
+	if (m->ctl != NULL && (n = charon_close_peer(m->ctl, serial, &t, err, errlen)) < 0)
 		return -1;
-	lm_log(m, "latch: closed %d latch(es) of device %s", n, serial);
+	lm_log(m, "latch: closed %d latch(es) of device %s, terminated %d IKE SA(s) of its "
+	    "identity", n, serial, t);
 	lm_write_state(m);
 	return n;
+}
+
+int
+latchmgr_reload_crl(struct latchmgr *m, char *err, size_t errlen)
+{
+	return lm_load_crl(m, 1, err, errlen);
 }

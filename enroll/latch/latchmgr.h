@@ -5,6 +5,7 @@
  * disposition on BROKEN, reconnects to charon when it restarts, and
  *  - writes the state of every latch to a JSON file after each change (state_file), which
  *    `latchkeyctl show` and `latchkey status` read with statefile.h;
+ *  - gives charon the domain CRL (crl_file) so that a revoked LDevID fails IKE_AUTH;
  *  - optionally listens on a unix control socket (control_path, mode 0600) for one-line
  *    requests: "close SERIAL" (revocation: latch CLOSED, SAs terminated, RSTs sent) and
  *    "show [SERIAL]"; the answer is one line of JSON.
@@ -31,6 +32,8 @@ struct latchmgr_conf {
 	enum latch_disposition disposition;	/* default reset */
 	const char	*state_file;	/* NULL = none */
 	const char	*control_path;	/* NULL = none */
+	const char	*crl_file;	/* the domain CRL (latchkeyd's crl-file), loaded into
+					   charon on connect and whenever it changes; NULL = none */
 };
 
 struct latchmgr;
@@ -57,6 +60,13 @@ int		 latchmgr_connected(const struct latchmgr *m);
  */
 int		 latchmgr_close_device(struct latchmgr *m, const char *serial, char *err,
 		    size_t errlen);
+
+/*
+ * Load the CRL file into charon now (after a revocation, before closing the device's
+ * latches: a revoked device that comes back then fails IKE_AUTH in charon). 0, or -1 with
+ * err (not connected counts as 0: the next connect loads it).
+ */
+int		 latchmgr_reload_crl(struct latchmgr *m, char *err, size_t errlen);
 
 /* JSON array of the latches (of one serial, or all when serial is NULL); caller frees. */
 char		*latchmgr_state_json(const struct latchmgr *m, const char *serial);

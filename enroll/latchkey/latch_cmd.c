@@ -32,8 +32,10 @@ static const char latch_help[] =
 "latches them (RFC 5660): charon (strongSwan) brings up an IKEv2 SA authenticated by both\n"
 "sides' LDevIDs, and the session is bound to the peer identity of that SA, not to its\n"
 "SPIs or keys. Rekeying the IKE or CHILD SA keeps the latch ESTABLISHED; an SA from a\n"
-"different identity for the same peer address, or a peer reboot, moves it to BROKEN; an\n"
-"administrative close (revocation) or the end of the connection to CLOSED.\n"
+"different identity for the same peer address, or a peer reboot (INITIAL_CONTACT: the\n"
+"peer's old IKE SA dropped and a new one up), moves it to BROKEN; an administrative\n"
+"close (revocation), the end of the connection, or (device side) the registrar deleting\n"
+"the SA to CLOSED.\n"
 "\n"
 "Modes:\n"
 "  --peer ADDR            device side (initiator): load our LDevID, key and the domain CA\n"
@@ -87,7 +89,9 @@ static const char latch_help[] =
 "                         see the distinct latch-broken status\n"
 "  --timeout SECS         how long --peer waits for ESTABLISHED (default 30)\n"
 "  --hold                 with --peer: stay running, print each transition; exit 3 when\n"
-"                         the latch breaks, 4 when it is closed, 0 on SIGINT/SIGTERM\n"
+"                         the latch breaks (also: SA lost without a DELETE), 4 when it\n"
+"                         is closed (also: the registrar deleted the SA, e.g. on\n"
+"                         revocation), 0 on SIGINT/SIGTERM\n"
 "                         (the connection is then unloaded)\n"
 "  --state-file FILE      write every latch's state as a JSON array to FILE: with\n"
 "                         --respond after every change; with --peer while the SA comes\n"
@@ -95,6 +99,9 @@ static const char latch_help[] =
 "                         --hold keeps it running\n"
 "  --control PATH         with --respond: a unix socket (mode 0600) taking one-line\n"
 "                         requests \"close SERIAL\" (revocation) and \"show [SERIAL]\"\n"
+"  --crl FILE             with --respond: the domain CRL (DER or PEM, e.g. latchkeyd's\n"
+"                         crl-file), loaded into charon at start and whenever FILE\n"
+"                         changes: a revoked LDevID then fails IKE authentication\n"
 "  --serial S             with --status: the device serial to report\n"
 "  --json                 output one JSON object per latch: {\"peer\",\"state\",\"peer_id\",\n"
 "                         \"serial\",\"disposition\",\"rekeys\",\"resets\",\"reason\",\n"
@@ -116,7 +123,7 @@ enum {
 	OPT_PEER = 256, OPT_RESPOND, OPT_STATUS, OPT_LDEVID, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_VICI, OPT_NAME, OPT_LOCAL, OPT_MODE, OPT_LTS, OPT_RTS, OPT_RID, OPT_IKEP,
 	OPT_ESPP, OPT_REKEY, OPT_DISP, OPT_TIMEOUT, OPT_HOLD, OPT_STATE, OPT_CONTROL,
-	OPT_SERIAL, OPT_JSON
+	OPT_SERIAL, OPT_JSON, OPT_CRL
 };
 
 static const struct option latch_opts[] = {
@@ -144,6 +151,7 @@ static const struct option latch_opts[] = {
 	{ "control",		required_argument,	NULL, OPT_CONTROL },
 	{ "serial",		required_argument,	NULL, OPT_SERIAL },
 	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "crl",		required_argument,	NULL, OPT_CRL },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ NULL,			0,			NULL, 0 }
@@ -151,7 +159,7 @@ static const struct option latch_opts[] = {
 
 struct latch_args {
 	const char	*peer, *ldevid, *cert, *key, *ca, *vici, *name, *local, *lts, *rts;
-	const char	*rid, *ikep, *espp, *state_file, *control, *serial;
+	const char	*rid, *ikep, *espp, *state_file, *control, *serial, *crl;
 	int		 respond, status, tunnel, rekey, timeout, hold, json, quiet;
 	enum latch_disposition disp;
 	char		 certbuf[4096], keybuf[4096], cabuf[4096], metabuf[4096];
@@ -241,6 +249,7 @@ latch_parse(int argc, char **argv, struct latch_args *a)
 		case OPT_CONTROL:	a->control = optarg; break;
 		case OPT_SERIAL:	a->serial = optarg; break;
 		case OPT_JSON:		a->json = 1; break;
+		case OPT_CRL:		a->crl = optarg; break;
 		case 'q':		a->quiet = 1; break;
 		case 'h':
 			fputs(latch_help, stdout);
@@ -279,6 +288,8 @@ latch_parse(int argc, char **argv, struct latch_args *a)
 		return latch_usage("--hold goes with --peer");
 	if (a->control != NULL && !a->respond)
 		return latch_usage("--control goes with --respond");
+	if (a->crl != NULL && !a->respond)
+		return latch_usage("--crl goes with --respond");
 	if (!a->status) {
 		const char *d = a->ldevid != NULL ? a->ldevid : ".";
 
@@ -548,6 +559,7 @@ latch_responder(const struct latch_args *a)
 	conf.disposition = a->disp;
 	conf.state_file = a->state_file;
 	conf.control_path = a->control;
+	conf.crl_file = a->crl;
 	if ((base = event_base_new()) == NULL) {
 		fprintf(stderr, "latchkey: cannot create the event loop\n");
 		return 1;

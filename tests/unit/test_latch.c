@@ -29,7 +29,7 @@ struct trans {
 	int	act;
 };
 
-/* Every (state, event) with same = 0/1 and dpd = 0/1: 4 x 7 x 2 x 2 = 112 rows. */
+/* Every (state, event) with same = 0/1 and dpd = 0/1: 4 x 9 x 2 x 2 = 144 rows. */
 static const struct trans table[] = {
 	/* LARVAL: an acceptable peer latches, another is rejected; nothing else moves. */
 	{ L, LATCH_EV_SA_UP, 1, 0, E, A_BOUND },
@@ -148,6 +148,41 @@ static const struct trans table[] = {
 	{ B, LATCH_EV_CONN_END, 1, 1, C, A_CLOSE },
 	{ B, LATCH_EV_CONN_END, 1, 0, C, A_CLOSE },
 	{ B, LATCH_EV_CONN_END, 0, 1, C, A_CLOSE },
+	/* The initiator's IKE SA deleted by the peer (e.g. revocation): CLOSED from any live
+	 * state, whatever the peer (item 13 (d)). */
+	{ L, LATCH_EV_PEER_DELETE, 0, 0, C, A_CLOSE },
+	{ L, LATCH_EV_PEER_DELETE, 1, 1, C, A_CLOSE },
+	{ L, LATCH_EV_PEER_DELETE, 1, 0, C, A_CLOSE },
+	{ L, LATCH_EV_PEER_DELETE, 0, 1, C, A_CLOSE },
+	{ E, LATCH_EV_PEER_DELETE, 0, 0, C, A_CLOSE },
+	{ E, LATCH_EV_PEER_DELETE, 1, 1, C, A_CLOSE },
+	{ E, LATCH_EV_PEER_DELETE, 1, 0, C, A_CLOSE },
+	{ E, LATCH_EV_PEER_DELETE, 0, 1, C, A_CLOSE },
+	{ B, LATCH_EV_PEER_DELETE, 0, 0, C, A_CLOSE },
+	{ B, LATCH_EV_PEER_DELETE, 1, 1, C, A_CLOSE },
+	{ B, LATCH_EV_PEER_DELETE, 1, 0, C, A_CLOSE },
+	{ B, LATCH_EV_PEER_DELETE, 0, 1, C, A_CLOSE },
+	{ C, LATCH_EV_PEER_DELETE, 0, 0, C, A_NONE },
+	{ C, LATCH_EV_PEER_DELETE, 1, 1, C, A_NONE },
+	{ C, LATCH_EV_PEER_DELETE, 1, 0, C, A_NONE },
+	{ C, LATCH_EV_PEER_DELETE, 0, 1, C, A_NONE },
+	/* The initiator's IKE SA gone without a DELETE: ESTABLISHED breaks, nothing else. */
+	{ L, LATCH_EV_SA_LOST, 0, 0, L, A_NONE },
+	{ L, LATCH_EV_SA_LOST, 1, 1, L, A_NONE },
+	{ L, LATCH_EV_SA_LOST, 1, 0, L, A_NONE },
+	{ L, LATCH_EV_SA_LOST, 0, 1, L, A_NONE },
+	{ E, LATCH_EV_SA_LOST, 0, 0, B, A_BREAK },
+	{ E, LATCH_EV_SA_LOST, 1, 1, B, A_BREAK },
+	{ E, LATCH_EV_SA_LOST, 1, 0, B, A_BREAK },
+	{ E, LATCH_EV_SA_LOST, 0, 1, B, A_BREAK },
+	{ B, LATCH_EV_SA_LOST, 0, 0, B, A_NONE },
+	{ B, LATCH_EV_SA_LOST, 1, 1, B, A_NONE },
+	{ B, LATCH_EV_SA_LOST, 1, 0, B, A_NONE },
+	{ B, LATCH_EV_SA_LOST, 0, 1, B, A_NONE },
+	{ C, LATCH_EV_SA_LOST, 0, 0, C, A_NONE },
+	{ C, LATCH_EV_SA_LOST, 1, 1, C, A_NONE },
+	{ C, LATCH_EV_SA_LOST, 1, 0, C, A_NONE },
+	{ C, LATCH_EV_SA_LOST, 0, 1, C, A_NONE },
 };
 
 #define NTABLE	(sizeof(table) / sizeof(table[0]))
@@ -335,6 +370,33 @@ test_scenario_dpd_and_reboot(void **state)
 	latch_free(l);
 }
 
+/* Item 13 (d): the device's latch follows its SA: deleted -> CLOSED, lost -> BROKEN. */
+static void
+test_scenario_peer_delete_and_lost(void **state)
+{
+	struct latch_peer reg;
+	struct latch *l;
+
+	(void)state;
+	peer_set(&reg, "CN=registrar", -1);
+	l = mk("CN=registrar", 0, NULL);
+	assert_int_equal(latch_handle(l, LATCH_EV_SA_UP, &reg), LATCH_ACT_BOUND);
+	assert_int_equal(latch_handle(l, LATCH_EV_PEER_DELETE, NULL), LATCH_ACT_CLOSE);
+	assert_int_equal(latch_check(l), LATCH_ECLOSED);
+	assert_string_equal(latch_reason(l), "IKE SA deleted by the peer");
+	assert_string_equal(latch_event_name(LATCH_EV_PEER_DELETE), "peer-delete");
+	latch_free(l);
+	l = mk("CN=registrar", 0, NULL);
+	latch_handle(l, LATCH_EV_SA_UP, &reg);
+	assert_int_equal(latch_handle(l, LATCH_EV_SA_LOST, NULL), LATCH_ACT_BREAK);
+	assert_int_equal(latch_check(l), LATCH_EBROKEN);
+	assert_non_null(strstr(latch_reason(l), "without a DELETE"));
+	assert_string_equal(latch_event_name(LATCH_EV_SA_LOST), "sa-lost");
+	/* The registrar coming back repairs it. */
+	assert_int_equal(latch_handle(l, LATCH_EV_SA_UP, &reg), LATCH_ACT_BOUND);
+	latch_free(l);
+}
+
 static void
 test_params(void **state)
 {
@@ -425,6 +487,7 @@ ev_tree(const char *kind)
 		vici_begin_section(b, "new");
 	}
 	vici_add_kvstr(b, "uniqueid", "7");
+	vici_add_kvstr(b, "state", "ESTABLISHED");
 	vici_add_kvstr(b, "remote-host", "10.201.0.2");
 	vici_add_kvstr(b, "remote-id", "serialNumber=D1, CN=D1");
 	vici_begin_section(b, "child-sas");
@@ -485,10 +548,145 @@ test_map_events(void **state)
 			assert_int_equal(sev.uniqueid, 7);
 			assert_int_equal(sev.nts, 1);
 			assert_string_equal(sev.remote_ts[0], "10.99.0.2/32");
+			assert_string_equal(sev.ike_state, "ESTABLISHED");
+			assert_int_equal(sev.child, strncmp(cases[i].event, "child-", 6) == 0);
+			/* Only an IKE SA down while still ESTABLISHED is "dropped". */
+			assert_int_equal(charon_down_dropped(&sev),
+			    strcmp(cases[i].kind, "ike-updown-down") == 0);
 		}
 		vici_node_free(n);
 	}
 	assert_int_equal(charon_map_event("ike-updown", NULL, &sev), 0);
+}
+
+/*
+ * Item 13 (c): peer reboot inference from the VICI events charon raises when it acts on
+ * INITIAL_CONTACT (old IKE SA dropped while ESTABLISHED, new SA of the same identity up).
+ */
+static struct charon_sa_event
+sev_make(enum latch_event ev, int child, const char *state, const char *id)
+{
+	struct charon_sa_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.ev = ev;
+	e.child = child;
+	snprintf(e.ike_state, sizeof(e.ike_state), "%s", state);
+	snprintf(e.remote_id, sizeof(e.remote_id), "%s", id);
+	return e;
+}
+
+static void
+test_reboot_inference(void **state)
+{
+	static const char D1[] = "serialNumber=D1, CN=D1", D2[] = "serialNumber=D2, CN=D2";
+	static const struct {
+		int		 ev, child;
+		const char	*state, *id;
+		long long	 at;
+		int		 want;		/* charon_reboot_feed() */
+	} rows[] = {
+		/* INITIAL_CONTACT: old SA dropped ESTABLISHED, new SA of D1 up: a reboot. */
+		{ LATCH_EV_SA_DOWN, 0, "ESTABLISHED", D1, 1000, 0 },
+		{ LATCH_EV_SA_UP, 1, "ESTABLISHED", D1, 1001, 0 },	/* child: ignored */
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D2, 1002, 0 },	/* other identity */
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 1003, 1 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 1004, 0 },	/* consumed */
+		/* A DELETE exchange (DELETING) is no reboot. */
+		{ LATCH_EV_SA_DOWN, 0, "DELETING", D1, 2000, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 2001, 0 },
+		/* A CHILD SA down is no reboot. */
+		{ LATCH_EV_SA_DOWN, 1, "ESTABLISHED", D1, 3000, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 3001, 0 },
+		/* Dropped (timeout) and back long after: no reboot. */
+		{ LATCH_EV_SA_DOWN, 0, "ESTABLISHED", D1, 4000, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 4000 + CHARON_REBOOT_MS + 1, 0 },
+		/* REKEYING counts as established; the window's edge is inclusive. */
+		{ LATCH_EV_SA_DOWN, 0, "REKEYING", D1, 20000, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 20000 + CHARON_REBOOT_MS, 1 },
+		/* A rekey is not an SA up. */
+		{ LATCH_EV_SA_DOWN, 0, "ESTABLISHED", D1, 30000, 0 },
+		{ LATCH_EV_REKEY, 0, "ESTABLISHED", D1, 30001, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", D1, 30002, 1 },
+		/* No identity: nothing is inferred. */
+		{ LATCH_EV_SA_DOWN, 0, "ESTABLISHED", "", 40000, 0 },
+		{ LATCH_EV_SA_UP, 0, "ESTABLISHED", "", 40001, 0 },
+	};
+	struct charon_reboot rb;
+	struct charon_sa_event e;
+	size_t i;
+
+	(void)state;
+	memset(&rb, 0, sizeof(rb));
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		e = sev_make(rows[i].ev, rows[i].child, rows[i].state, rows[i].id);
+		if (charon_reboot_feed(&rb, &e, rows[i].at) != rows[i].want)
+			fail_msg("row %zu: want %d", i, rows[i].want);
+	}
+	e = sev_make(LATCH_EV_SA_DOWN, 0, "DELETING", D1);
+	assert_int_equal(charon_down_dropped(&e), 0);
+	assert_int_equal(charon_down_dropped(NULL), 0);
+	assert_int_equal(charon_reboot_feed(NULL, &e, 0), 0);
+}
+
+/* Item 13 (b): which SAs belong to a revoked device's identity. */
+static void
+test_identity_match(void **state)
+{
+	static const struct {
+		const char	*id, *serial;
+		int		 want;
+	} rows[] = {
+		{ "serialNumber=LK1, CN=LK1", "LK1", 1 },
+		{ "C=XX, SN=LK1, CN=x", "LK1", 1 },
+		{ "serialNumber=LK12, CN=LK1", "LK1", 0 },	/* prefix only */
+		{ "serialNumber=LK, CN=LK1", "LK1", 0 },
+		{ "CN=LK1", "LK1", 0 },				/* CN is not the serial */
+		{ "CN=registrar.example.test", "LK1", 0 },
+		{ "serialNumber=LK1", "", 0 },
+		{ "", "LK1", 0 },
+		{ "O=a, serialNumber=LK1", "LK1", 1 },
+	};
+	const char *ids[] = { "serialNumber=LK9, CN=LK9" };
+	struct vici_node *n;
+	struct vici_buf *b;
+	const unsigned char *d;
+	unsigned long uid = 0;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (charon_id_has_serial(rows[i].id, rows[i].serial) != rows[i].want)
+			fail_msg("row %zu (%s / %s): want %d", i, rows[i].id, rows[i].serial,
+			    rows[i].want);
+	assert_int_equal(charon_id_has_serial(NULL, "x"), 0);
+	/* list-sa events: { conn = { uniqueid, remote-id, ... } } */
+	b = vici_buf_new();
+	vici_begin_section(b, "latchkey-registrar");
+	vici_add_kvstr(b, "uniqueid", "12");
+	vici_add_kvstr(b, "remote-id", "serialNumber=LK1, CN=LK1");
+	vici_end_section(b);
+	d = vici_buf_data(b, &len);
+	n = vici_msg_parse(d, len, NULL, 0);
+	assert_non_null(n);
+	assert_int_equal(charon_sa_match(n, "latchkey-registrar", ids, 1, "LK1", &uid), 1);
+	assert_int_equal(uid, 12);
+	assert_int_equal(charon_sa_match(n, "latchkey-registrar", ids, 1, "LK2", &uid), 0);
+	assert_int_equal(charon_sa_match(n, "other", ids, 1, "LK1", &uid), 0);
+	ids[0] = "serialNumber=LK1, CN=LK1";
+	assert_int_equal(charon_sa_match(n, "latchkey-registrar", ids, 1, NULL, &uid), 1);
+	vici_node_free(n);
+	vici_buf_free(b);
+	/* No uniqueid: never matched (nothing to terminate). */
+	b = vici_buf_new();
+	vici_begin_section(b, "latchkey-registrar");
+	vici_add_kvstr(b, "remote-id", "serialNumber=LK1, CN=LK1");
+	vici_end_section(b);
+	d = vici_buf_data(b, &len);
+	n = vici_msg_parse(d, len, NULL, 0);
+	assert_int_equal(charon_sa_match(n, "latchkey-registrar", ids, 1, "LK1", &uid), 0);
+	vici_node_free(n);
+	vici_buf_free(b);
 }
 
 int
@@ -505,6 +703,9 @@ main(void)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_channel_binding),
 		cmocka_unit_test(test_map_events),
+		cmocka_unit_test(test_scenario_peer_delete_and_lost),
+		cmocka_unit_test(test_reboot_inference),
+		cmocka_unit_test(test_identity_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
