@@ -3,7 +3,8 @@
  * request over a socketpair (the relayd "ca" process pattern, STYLE.md).
  *
  * Framing (all integers big-endian):
- *   request  = u32 type | u32 len | body[len]        type 1 = ISSUE_LDEVID, 2 = CRL, 3 = OCSP
+ *   request  = u32 type | u32 len | body[len]        type 1 = ISSUE_LDEVID, 2 = CRL, 3 = OCSP,
+ *                                                     4 = CHECKPOINT (signer.h)
  *   ISSUE    = u16 serial_len | serial | u16 spki_len | spki | u16 hw_len | hw
  *   CRL      = u64 crl_number | i64 this_update | u32 next_update_hours | entries
  *              (crl_entries_encode framing, certs/crl.h)
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -49,8 +51,15 @@
 #define SIGNER_T_ISSUE		1
 #define SIGNER_T_CRL		2
 #define SIGNER_T_OCSP		3
+#define SIGNER_T_CHECKPOINT	4
 #define SIGNER_REAP_MS		1000	/* signer_free: then SIGKILL */
 #define SIGNER_FD_CAP		65536
+
+/* signer_configure(): copied into each child by fork. */
+static struct signer_conf sconf = {
+	.crl_max_hours = SIGNER_CRL_MAX_HOURS,
+	.ocsp_max_hours = SIGNER_OCSP_MAX_HOURS,
+};
 
 struct signer {
 	int		 fd;
@@ -229,6 +238,25 @@ child_issue(int fd, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof,
 	return rc;
 }
 
+/*
+ * The bound on what the child signs besides LDevIDs (signer.h, Privileges): a validity of
+ * 1 to max hours, starting no later than SIGNER_SKEW_SEC from now by the child's clock.
+ */
+static int
+child_validity(uint32_t hours, int64_t this_update, unsigned max, const char *what,
+    char *err, size_t errlen)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (hours < 1 || hours > max)
+		return pki_errx(err, errlen, "signer: %s validity of %u hours refused (the "
+		    "maximum is %u)", what, (unsigned)hours, max);
+	if (this_update > now + SIGNER_SKEW_SEC)
+		return pki_errx(err, errlen, "signer: %s thisUpdate %lld s ahead of the "
+		    "signer's clock refused", what, (long long)(this_update - now));
+	return 0;
+}
+
 /* Sign a CRL over the entries the parent looked up (RFC 5280 §5). */
 static int
 child_crl(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len)
@@ -241,6 +269,9 @@ child_crl(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len)
 
 	if (len < 20)
 		return child_error(fd, "signer: short CRL request");
+	if (child_validity(get32(b + 16), (int64_t)get64(b + 8), sconf.crl_max_hours, "CRL",
+	    err, sizeof(err)) == -1)
+		return child_error(fd, err);
 	if (crl_entries_decode(b + 20, len - 20, &e, &n, err, sizeof(err)) == -1)
 		return child_error(fd, err[0] != '\0' ? err : "signer: bad CRL entries");
 	if (crl_build(cert, key, e, n, get64(b), (int64_t)get64(b + 8), get32(b + 16), &der,
@@ -276,6 +307,9 @@ child_ocsp(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len
 		return child_error(fd, err[0] != '\0' ? err : "signer: bad OCSP request");
 	if (n != q.nids)
 		return child_error(fd, "signer: one status per CertID needed");
+	if (child_validity(get32(b + 16 + ql + sl), (int64_t)get64(b + 8 + ql + sl),
+	    sconf.ocsp_max_hours, "OCSP response", err, sizeof(err)) == -1)
+		return child_error(fd, err);
 	if (ocsp_response_build(cert, key, &q, st, (int64_t)get64(b + 8 + ql + sl),
 	    get32(b + 16 + ql + sl), &der, &dlen, err, sizeof(err)) == -1) {
 		ERR_clear_error();
@@ -284,6 +318,43 @@ child_ocsp(int fd, X509 *cert, EVP_PKEY *key, const unsigned char *b, size_t len
 	rc = child_reply(fd, 0, der, dlen);
 	free(der);
 	return rc;
+}
+
+/* Sign the head of the audit chain (signer.h, Audit checkpoints): nothing but that text. */
+static int
+child_checkpoint(int fd, EVP_PKEY *key, const unsigned char *b, size_t len)
+{
+	struct signer_checkpoint cp;
+	unsigned char out[8 + SIGNER_CKPT_SIG_MAX];
+	char tbs[SIGNER_CKPT_TBS_MAX];
+	EVP_MD_CTX *ctx = NULL;
+	size_t dl, siglen = SIGNER_CKPT_SIG_MAX;
+	int n, ok;
+
+	/* Exact length first: seq, head, domain length, then the domain and nothing else. */
+	if (len < 8 + 32 + 2 || len > 8 + 32 + 2 + SIGNER_CKPT_DOMAIN_MAX ||
+	    (dl = get16(b + 40)) != len - 42 || memchr(b + 42, '\0', dl) != NULL)
+		return child_error(fd, "signer: bad checkpoint request");
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = (int64_t)get64(b);
+	memcpy(cp.head, b + 8, sizeof(cp.head));
+	memcpy(cp.domain, b + 42, dl);
+	cp.at = (int64_t)time(NULL);
+	if ((n = signer_checkpoint_tbs(&cp, tbs, sizeof(tbs))) == -1)
+		return child_error(fd, "signer: bad checkpoint fields");
+	ok = (ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
+	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, NULL, &siglen, (unsigned char *)tbs, (size_t)n) == 1 &&
+	    siglen <= SIGNER_CKPT_SIG_MAX &&
+	    EVP_DigestSign(ctx, out + 8, &siglen, (unsigned char *)tbs, (size_t)n) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		ERR_clear_error();
+		return child_error(fd, "signer: checkpoint signature failed");
+	}
+	put64(out, (uint64_t)cp.at);
+	return child_reply(fd, 0, out, 8 + siglen);
 }
 
 /* Close every descriptor but sock (moved to 3); 0..2 become /dev/null. Returns the socket. */
@@ -372,6 +443,8 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 			r = child_issue(sock, cert, key, prof, body, len);
 		else if (type == SIGNER_T_OCSP)
 			r = child_ocsp(sock, cert, key, body, len);
+		else if (type == SIGNER_T_CHECKPOINT)
+			r = child_checkpoint(sock, key, body, len);
 		else
 			r = child_error(sock, "signer: unknown request type");
 		if (r == -1)
@@ -384,7 +457,79 @@ out:
 	_exit(code);
 }
 
+/* Switch to the configured user for good (signer.h, Privileges). */
+static int
+child_privdrop(char *err, size_t errlen)
+{
+	uid_t ru, eu, su, keep;
+	gid_t rg, eg, sg;
+
+	if (!sconf.drop)
+		return 0;
+	keep = sconf.owner_uid != 0 ? sconf.owner_uid : sconf.uid;
+	if (setgroups(0, NULL) == -1 || setresgid(sconf.gid, sconf.gid, sconf.gid) == -1 ||
+	    setresuid(sconf.uid, sconf.uid, keep) == -1)
+		return pki_errx(err, errlen, "signer: cannot switch to user %s: %s", sconf.user,
+		    strerror(errno));
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != sconf.uid || eu != sconf.uid || su != keep || rg != sconf.gid ||
+	    eg != sconf.gid || sg != sconf.gid || getgroups(0, NULL) != 0)
+		return pki_errx(err, errlen, "signer: user %s: credentials not as set",
+		    sconf.user);
+	if (sconf.uid != 0 && keep != 0 && (setuid(0) != -1 || seteuid(0) != -1 ||
+	    setgid(0) != -1))
+		return pki_errx(err, errlen, "signer: user %s could regain root", sconf.user);
+	/* a change of credentials resets it: still no core dumps, no ptrace */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+/*
+ * The child's start: read the CA key with the owner's privileges, check it against the
+ * certificate, drop to the signer's user, then answer signer_start() on sock (an empty
+ * answer, or one line of error) and serve. The owner never holds the key.
+ */
+static void __attribute__((noreturn))
+child_start(int sock, X509 *cert, const char *cert_path, const char *key_path,
+    const struct ca_profile *prof)
+{
+	char err[256] = "";
+	EVP_PKEY *key = NULL;
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if ((key = pki_key_read(key_path, err, sizeof(err))) == NULL)
+		goto fail;
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		pki_errx(err, sizeof(err), "signer: %s does not match %s", key_path, cert_path);
+		goto fail;
+	}
+	if (child_privdrop(err, sizeof(err)) == -1 || child_reply(sock, 0, NULL, 0) == -1)
+		goto fail;
+	child_main(sock, cert, key, prof);
+fail:
+	(void)child_error(sock, err[0] != '\0' ? err : "signer: cannot start");
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	_exit(1);
+}
+
 /* ---- parent ---- */
+
+void
+signer_configure(const struct signer_conf *c)
+{
+	memset(&sconf, 0, sizeof(sconf));
+	if (c != NULL)
+		sconf = *c;
+	sconf.user[sizeof(sconf.user) - 1] = '\0';
+	if (sconf.crl_max_hours == 0)
+		sconf.crl_max_hours = SIGNER_CRL_MAX_HOURS;
+	if (sconf.ocsp_max_hours == 0)
+		sconf.ocsp_max_hours = SIGNER_OCSP_MAX_HOURS;
+}
+
+static int signer_ready(struct signer *s, char *err, size_t errlen);
 
 struct signer *
 signer_start(const char *ca_cert_path, const char *ca_key_path,
@@ -393,7 +538,6 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 	struct signer *s = NULL;
 	struct ca_profile p;
 	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
 	int sv[2] = { -1, -1 };
 	pid_t pid;
 
@@ -404,15 +548,8 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 	p = *prof;
 	p.crl_url[sizeof(p.crl_url) - 1] = '\0';
 	p.ocsp_url[sizeof(p.ocsp_url) - 1] = '\0';
-	if ((cert = pki_cert_read(ca_cert_path, err, errlen)) == NULL ||
-	    (key = pki_key_read(ca_key_path, err, errlen)) == NULL)
+	if ((cert = pki_cert_read(ca_cert_path, err, errlen)) == NULL)
 		goto err;
-	if (X509_check_private_key(cert, key) != 1) {
-		ERR_clear_error();
-		pki_errx(err, errlen, "signer: %s does not match %s", ca_key_path,
-		    ca_cert_path);
-		goto err;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		pki_errx(err, errlen, "signer: out of memory");
 		goto err;
@@ -436,14 +573,19 @@ signer_start(const char *ca_cert_path, const char *ca_key_path,
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sv[1], cert, key, &p);
+		child_start(sv[1], cert, ca_cert_path, ca_key_path, &p);
 	}
-	/* Parent: from here on only the child holds the key. */
-	EVP_PKEY_free(key);
-	key = NULL;
+	/* Parent: only the child reads and holds the key. */
 	close(sv[1]);
+	sv[1] = -1;
 	s->fd = sv[0];
 	s->pid = pid;
+	if (signer_ready(s, err, errlen) == -1) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		goto err;
+	}
 	s->ca_cert = cert;
 #ifdef SYS_pidfd_open
 	/* Linux 5.3+; without it signer_lost() only knows what a request found. */
@@ -459,7 +601,6 @@ err:
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}
-	EVP_PKEY_free(key);
 	X509_free(cert);
 	return NULL;
 }
@@ -516,6 +657,29 @@ xfer_by(int fd, void *buf, size_t n, int out, int64_t deadline)
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+/* The child's first answer: empty once it holds the key and has dropped, else its reason. */
+static int
+signer_ready(struct signer *s, char *err, size_t errlen)
+{
+	unsigned char hdr[SIGNER_HDR], body[256];
+	int64_t deadline = mono_ms() + SIGNER_START_MS;
+	uint32_t len;
+	size_t i;
+
+	if (xfer_by(s->fd, hdr, sizeof(hdr), 0, deadline) != 0)
+		return pki_errx(err, errlen, "signer: the signing process did not start");
+	len = get32(hdr + 4);
+	if (get32(hdr) == 0 && len == 0)
+		return 0;
+	if (len == 0 || len >= sizeof(body) || xfer_by(s->fd, body, len, 0, deadline) != 0)
+		return pki_errx(err, errlen, "signer: the signing process did not start");
+	for (i = 0; i < len; i++)
+		if (body[i] < 0x20 || body[i] > 0x7e)
+			body[i] = '?';
+	body[len] = '\0';
+	return pki_errx(err, errlen, "%s", (char *)body);
 }
 
 /*
@@ -720,6 +884,240 @@ signer_ocsp(struct signer *s, const struct ocsp_query *q, const struct ocsp_stat
 	    err, errlen);
 	pthread_mutex_unlock(&s->lock);
 	return signer_result(rc, status, body, rlen, der, der_len, err, errlen);
+}
+
+int
+signer_checkpoint_tbs(const struct signer_checkpoint *cp, char *buf, size_t len)
+{
+	static const char hexd[] = "0123456789abcdef";
+	char hex[65];
+	size_t i, dl;
+	int n;
+
+	if (cp == NULL || cp->seq < 1 || cp->at < 0)
+		return -1;
+	dl = strnlen(cp->domain, sizeof(cp->domain));
+	if (dl == 0 || dl > SIGNER_CKPT_DOMAIN_MAX)
+		return -1;
+	for (i = 0; i < dl; i++)
+		if (cp->domain[i] < 0x20 || cp->domain[i] > 0x7e)
+			return -1;
+	for (i = 0; i < sizeof(cp->head); i++) {
+		hex[2 * i] = hexd[cp->head[i] >> 4];
+		hex[2 * i + 1] = hexd[cp->head[i] & 0xf];
+	}
+	hex[64] = '\0';
+	n = snprintf(buf, len, "latchkey-audit-checkpoint v1\ndomain=%s\nseq=%lld\n"
+	    "head=sha256:%s\nat=%lld\n", cp->domain, (long long)cp->seq, hex,
+	    (long long)cp->at);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return n;
+}
+
+int
+signer_checkpoint_format(const struct signer_checkpoint *cp, const unsigned char *sig,
+    size_t sig_len, char *buf, size_t len)
+{
+	static const char hexd[] = "0123456789abcdef";
+	char hex[65], b64[(SIGNER_CKPT_SIG_MAX + 2) / 3 * 4 + 1], tbs[SIGNER_CKPT_TBS_MAX];
+	size_t i;
+	int n;
+
+	if (signer_checkpoint_tbs(cp, tbs, sizeof(tbs)) == -1 || sig == NULL ||
+	    sig_len == 0 || sig_len > SIGNER_CKPT_SIG_MAX)
+		return -1;
+	for (i = 0; i < sizeof(cp->head); i++) {
+		hex[2 * i] = hexd[cp->head[i] >> 4];
+		hex[2 * i + 1] = hexd[cp->head[i] & 0xf];
+	}
+	hex[64] = '\0';
+	EVP_EncodeBlock((unsigned char *)b64, sig, (int)sig_len);
+	n = snprintf(buf, len, "audit checkpoint seq=%lld head=sha256:%s at=%lld sig=%s "
+	    "domain=%s", (long long)cp->seq, hex, (long long)cp->at, b64, cp->domain);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return n;
+}
+
+/* "KEY=" at *p: the value's start, or NULL. */
+static const char *
+ckpt_field(const char *p, const char *key)
+{
+	size_t kl = strlen(key);
+
+	return strncmp(p, key, kl) == 0 ? p + kl : NULL;
+}
+
+static int
+ckpt_int(const char **pp, int64_t *v)
+{
+	const char *p = *pp;
+	long long n = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (LLONG_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	if (*p != ' ')
+		return -1;
+	*v = n;
+	*pp = p + 1;
+	return 0;
+}
+
+int
+signer_checkpoint_parse(const char *line, struct signer_checkpoint *cp, unsigned char *sig,
+    size_t *sig_len)
+{
+	unsigned char raw[SIGNER_CKPT_SIG_MAX + 3];
+	const char *p, *q;
+	size_t i, bl, dl;
+	int hi, lo, n;
+
+	memset(cp, 0, sizeof(*cp));
+	*sig_len = 0;
+	if ((p = strstr(line, "audit checkpoint ")) == NULL)
+		return -1;
+	p += strlen("audit checkpoint ");
+	if ((p = ckpt_field(p, "seq=")) == NULL || ckpt_int(&p, &cp->seq) == -1 ||
+	    (p = ckpt_field(p, "head=sha256:")) == NULL)
+		return -1;
+	for (i = 0; i < sizeof(cp->head); i++) {
+		if ((hi = pki_hexval(p[2 * i])) < 0 || (lo = pki_hexval(p[2 * i + 1])) < 0)
+			return -1;
+		cp->head[i] = (unsigned char)(hi << 4 | lo);
+	}
+	p += 64;
+	if (*p++ != ' ' || (p = ckpt_field(p, "at=")) == NULL || ckpt_int(&p, &cp->at) == -1 ||
+	    (p = ckpt_field(p, "sig=")) == NULL || (q = strchr(p, ' ')) == NULL)
+		return -1;
+	bl = (size_t)(q - p);
+	if (bl == 0 || bl % 4 != 0 || bl / 4 * 3 > sizeof(raw) ||
+	    (n = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)bl)) < 0)
+		return -1;
+	/* EVP_DecodeBlock counts the padding's zero bytes too. */
+	if (p[bl - 1] == '=')
+		n--;
+	if (p[bl - 2] == '=')
+		n--;
+	if (n <= 0 || (size_t)n > SIGNER_CKPT_SIG_MAX)
+		return -1;
+	memcpy(sig, raw, (size_t)n);
+	*sig_len = (size_t)n;
+	if ((p = ckpt_field(q + 1, "domain=")) == NULL)
+		return -1;
+	dl = strcspn(p, "\r\n");
+	if (dl == 0 || dl > SIGNER_CKPT_DOMAIN_MAX)
+		return -1;
+	memcpy(cp->domain, p, dl);
+	cp->domain[dl] = '\0';
+	return 0;
+}
+
+int
+signer_checkpoint_verify(X509 *ca, const struct signer_checkpoint *cp,
+    const unsigned char *sig, size_t sig_len, char *err, size_t errlen)
+{
+	char tbs[SIGNER_CKPT_TBS_MAX];
+	EVP_PKEY *key;
+	EVP_MD_CTX *ctx;
+	int n, ok;
+
+	if (ca == NULL || (key = X509_get0_pubkey(ca)) == NULL)
+		return pki_errx(err, errlen, "checkpoint: no CA public key");
+	if ((n = signer_checkpoint_tbs(cp, tbs, sizeof(tbs))) == -1)
+		return pki_errx(err, errlen, "checkpoint: malformed fields");
+	if (sig == NULL || sig_len == 0 || sig_len > SIGNER_CKPT_SIG_MAX)
+		return pki_errx(err, errlen, "checkpoint: no signature");
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return pki_errx(err, errlen, "checkpoint: out of memory");
+	ok = EVP_DigestVerifyInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
+	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)tbs, (size_t)n) == 1;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	if (!ok)
+		return pki_errx(err, errlen, "checkpoint: signature does not verify with the "
+		    "domain CA key");
+	return 0;
+}
+
+int
+signer_checkpoint(struct signer *s, struct signer_checkpoint *cp, unsigned char **sig,
+    size_t *sig_len, char *err, size_t errlen)
+{
+	unsigned char msg[SIGNER_HDR + 42 + SIGNER_CKPT_DOMAIN_MAX], *body = NULL;
+	char tbs[SIGNER_CKPT_TBS_MAX];
+	struct signer_checkpoint probe;
+	size_t dl, rlen = 0;
+	uint32_t status = 1;
+	int rc;
+
+	if (sig == NULL || sig_len == NULL)
+		return pki_errx(err, errlen, "signer: no output");
+	*sig = NULL;
+	*sig_len = 0;
+	if (s == NULL || cp == NULL)
+		return pki_errx(err, errlen, "signer: not running");
+	/* The same checks as the child's, so that a bad request never reaches it. */
+	probe = *cp;
+	probe.at = 0;
+	if (signer_checkpoint_tbs(&probe, tbs, sizeof(tbs)) == -1)
+		return pki_errx(err, errlen, "signer: bad checkpoint (seq >= 1, domain 1 to %d "
+		    "printable bytes)", SIGNER_CKPT_DOMAIN_MAX);
+	dl = strlen(cp->domain);
+	put32(msg, SIGNER_T_CHECKPOINT);
+	put32(msg + 4, (uint32_t)(42 + dl));
+	put64(msg + SIGNER_HDR, (uint64_t)cp->seq);
+	memcpy(msg + SIGNER_HDR + 8, cp->head, sizeof(cp->head));
+	put16(msg + SIGNER_HDR + 40, (uint16_t)dl);
+	memcpy(msg + SIGNER_HDR + 42, cp->domain, dl);
+	pthread_mutex_lock(&s->lock);
+	rc = signer_call(s, msg, SIGNER_HDR + 42 + dl, SIGNER_BODY_MAX, s->timeout_ms, &status,
+	    &body, &rlen, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	if (signer_result(rc, status, body, rlen, &body, &rlen, err, errlen) == -1)
+		return -1;
+	if (rlen <= 8 || rlen > 8 + SIGNER_CKPT_SIG_MAX) {
+		free(body);
+		return pki_errx(err, errlen, "signer: bad checkpoint answer");
+	}
+	cp->at = (int64_t)get64(body);
+	memmove(body, body + 8, rlen - 8);
+	*sig = body;
+	*sig_len = rlen - 8;
+	return 0;
+}
+
+int
+signer_request_raw(struct signer *s, uint32_t type, const unsigned char *body, size_t len,
+    unsigned char **reply, size_t *reply_len, char *err, size_t errlen)
+{
+	unsigned char *msg, *ans = NULL;
+	size_t rlen = 0;
+	uint32_t status = 1;
+	int rc;
+
+	*reply = NULL;
+	*reply_len = 0;
+	if (s == NULL || len > SIGNER_BODY_MAX || (len > 0 && body == NULL))
+		return pki_errx(err, errlen, "signer: bad raw request");
+	if ((msg = malloc(SIGNER_HDR + len)) == NULL)
+		return pki_errx(err, errlen, "signer: out of memory");
+	put32(msg, type);
+	put32(msg + 4, (uint32_t)len);
+	if (len > 0)
+		memcpy(msg + SIGNER_HDR, body, len);
+	pthread_mutex_lock(&s->lock);
+	rc = signer_call(s, msg, SIGNER_HDR + len, SIGNER_LARGE_MAX, s->timeout_ms, &status,
+	    &ans, &rlen, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	free(msg);
+	return signer_result(rc, status, ans, rlen, reply, reply_len, err, errlen);
 }
 
 int

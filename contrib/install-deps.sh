@@ -1,5 +1,6 @@
 #!/bin/sh
-# install-deps.sh: install every Debian package latchkey needs to build, test and run.
+# install-deps.sh: install every Debian package latchkey needs to build, test and run, and
+# the two system users latchkeyd runs as.
 # Idempotent and quiet on success; prints apt's output only when something fails.
 # Services in these packages (avahi-daemon, kea, strongSwan) must never start in the root
 # namespace: the tests start their own copies inside network namespaces. A policy-rc.d that
@@ -20,6 +21,14 @@ if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: must run as root (apt-get install)" >&2
 	exit 1
 fi
+
+# latchkeyd started as root runs its workers as `latchkey` and its signers (the CA key's
+# holders) as `latchkey-signer` (latchkeyd(8), PRIVILEGES): system users, no home, no shell.
+for u in latchkey latchkey-signer; do
+	id -u "$u" >/dev/null 2>&1 ||
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		    --shell /usr/sbin/nologin "$u"
+done
 
 missing=""
 for p in $PKGS; do

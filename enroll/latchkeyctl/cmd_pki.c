@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,53 @@ print_file(const char *label, const char *path)
 	char b[PATH_MAX];
 
 	printf("%-25s %s\n", label, ctl_abs_path(path, b, sizeof(b)));
+}
+
+/*
+ * init run as root: hand the registry to latchkeyd's workers' user (latchkeyd(8),
+ * PRIVILEGES; the default user of a configuration init writes), and a directory init made to
+ * its group, mode 1770: the workers create the registry's -wal and -shm files and the CRL
+ * there, while the sticky bit keeps them from replacing root's files (the CA key stays
+ * root's, 0600: the signer reads it as root before it drops). The TLS key becomes group
+ * latchkey's, 0640: every worker holds it in memory anyway (the parent's SSL_CTX), and
+ * reads the file again for its TLS client connections to the MASA (libcurl). Warnings
+ * only: latchkeyd's start-up check says what is still missing.
+ */
+#define INIT_SERVICE_USER	"latchkey"
+
+static void
+init_ownership(const char *dir, int made, const char *db, const char *tls_key)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	struct passwd *pw;
+	char p[PATH_MAX];
+	size_t i;
+
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(INIT_SERVICE_USER)) == NULL) {
+		ctl_warnx("init: warning: no user %s: latchkeyd started as root runs its workers "
+		    "as %s; create it (useradd --system --no-create-home --shell "
+		    "/usr/sbin/nologin %s), then chown %s: %s", INIT_SERVICE_USER,
+		    INIT_SERVICE_USER, INIT_SERVICE_USER, INIT_SERVICE_USER, db);
+		return;
+	}
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", db, sfx[i]);
+		if (chown(p, pw->pw_uid, pw->pw_gid) == -1 && (i == 0 || errno != ENOENT))
+			ctl_warnx("init: warning: chown %s %s: %s", INIT_SERVICE_USER, p,
+			    strerror(errno));
+	}
+	if (chown(tls_key, 0, pw->pw_gid) == -1 || chmod(tls_key, 0640) == -1)
+		ctl_warnx("init: warning: %s: %s", tls_key, strerror(errno));
+	if (!made) {
+		ctl_warnx("init: note: %s existed: the workers (user %s) need to create files "
+		    "in it: chgrp %s %s; chmod 1770 %s", dir, INIT_SERVICE_USER,
+		    INIT_SERVICE_USER, dir, dir);
+		return;
+	}
+	if (chown(dir, 0, pw->pw_gid) == -1 || chmod(dir, 01770) == -1)
+		ctl_warnx("init: warning: %s: %s", dir, strerror(errno));
 }
 
 /* lab-pki: a lab manufacturer PKI with N devices (certs/labpki.h). */
@@ -326,7 +374,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	size_t len = 0, i;
 	unsigned port;
 	json_t *j, *dj = NULL;
-	int ch, n, rc = 1, reissue = 0;
+	int ch, n, rc = 1, reissue = 0, made;
 
 	ctl_getopt_reset();
 	while ((ch = ctl_getopt(ctl, argc, argv, "", lo)) != -1) {
@@ -393,6 +441,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		ctl_warnx("init: manufacturer CA: %s", err);
 		goto out;
 	}
+	made = access(dir, F_OK) == -1;
 	if (mkdir_p(dir) == -1) {
 		ctl_warnx("init: %s: mkdir: %s", dir, strerror(errno));
 		goto out;
@@ -418,6 +467,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		ctl_warnx("init: %s", err);
 		goto out;
 	}
+	init_ownership(dir, made, db, files.tls_key);
 
 	n = asprintf(&cfg,
 	    "# latchkeyd configuration written by latchkeyctl init; see latchkeyd(8)\n"

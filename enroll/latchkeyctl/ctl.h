@@ -127,6 +127,28 @@ json_t	*ctl_jtime(int64_t t);
  */
 int	ctl_json_print(json_t *j);
 
+/*
+ * What `audit --verify` checks (cmd_revoke.c), in this order: the hash chain; every
+ * checkpoint in the registry (its signature by the domain CA in ca_path, and that the chain
+ * still holds its entry with its hash: truncation below it and rewrites before it show);
+ * head ("SEQ:sha256:HEX" as `audit --head` prints it, or NULL), a head noted outside the
+ * database; ckpt_file (or NULL), latchkeyd's exported checkpoint file (or a log extract:
+ * lines without "audit checkpoint " are skipped), which shows a writer who also rewrote
+ * the registry's checkpoints. 0 intact (entries, checkpoints: how many verified); 1 not,
+ * with one line in why (bad_id: the first bad entry when the chain itself is broken); -1
+ * with err when it could not check (a missing CA certificate, an unreadable file).
+ */
+#define CTL_PATH_MSG	200	/* bytes of a path quoted in a message */
+struct ctl_audit_check {
+	const char	*ca_path;
+	const char	*head;
+	const char	*ckpt_file;
+	int64_t		 entries, checkpoints, bad_id;
+	char		 why[640];
+};
+int	ctl_audit_check(struct registry *reg, struct ctl_audit_check *c, char *err,
+	    size_t errlen);
+
 /* One audit-log entry as JSON (with its hash if with_hash), or as one text line. */
 json_t	*ctl_audit_json(const struct registry_audit_entry *a, int with_hash);
 void	ctl_audit_print(const struct registry_audit_entry *a, int verbose, const char *indent);

@@ -55,7 +55,8 @@ static const char help_head[] =
 "     latchkeyctl show SERIAL\n"
 "     latchkeyctl revoke SERIAL --reason R\n"
 "     latchkeyctl readmit SERIAL [--reason R] [--manufacturer FILE|sha256:HEX]\n"
-"     latchkeyctl audit [--since TIME] [--verify]\n"
+"     latchkeyctl audit [--since TIME] | --head\n"
+"     latchkeyctl audit --verify [--head SEQ:HASH] [--checkpoints FILE] [--ca FILE]\n"
 "     latchkeyctl help [COMMAND]\n"
 "\n"
 "GLOBAL OPTIONS\n"
@@ -155,10 +156,23 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          enrollment makes a new binding; its IDevID may differ from the old one.\n"
 "          Fails (exit 1) when SERIAL has no revoked binding left to re-admit.\n" },
 	{ "audit", cmd_audit,
-"     audit [--since TIME] [--verify]\n"
-"          Print the audit log (entries at or after TIME). --verify recomputes the\n"
-"          hash chain: \"audit log intact (N entries)\" and exit 0, or \"audit log\n"
-"          broken at entry ID\" and exit 1.\n" },
+"     audit [--since TIME] | --head\n"
+"     audit --verify [--head SEQ:HASH] [--checkpoints FILE] [--ca FILE]\n"
+"          Print the audit log (entries at or after TIME). --head prints the\n"
+"          chain's head instead, one line \"SEQ:sha256:HEX\" (the newest entry's id\n"
+"          and hash; \"0:none\" when empty): note it outside the registry.\n"
+"          --verify recomputes the hash chain and checks every checkpoint latchkeyd\n"
+"          stored: its signature by the domain CA (--ca, default domain-ca.pem\n"
+"          beside the registry) and that the chain still holds its entry with its\n"
+"          hash, which shows entries deleted below it or rewritten before it, even\n"
+"          when the chain was re-hashed. --head SEQ:HASH (as --head printed it) and\n"
+"          --checkpoints FILE (latchkeyd's audit-checkpoint-file, or a log extract)\n"
+"          check against heads kept outside the database, which still show a writer\n"
+"          who also rewrote the registry's checkpoints; either implies --verify.\n"
+"          Prints \"audit log intact (N entries, K checkpoints verified)\" and exits\n"
+"          0, or one line saying what is wrong (\"audit log broken at entry ID\",\n"
+"          \"audit log truncated: ...\", \"audit log rewritten: ...\", \"... forged\n"
+"          or damaged ...\") and exits 1.\n" },
 	{ "masa", cmd_masa,
 "     masa authorize (--serial S ... | --file F) --domain-ca FILE [--masa-db PATH]\n"
 "          MASA sales records (RFC 8995): the owner domain whose CA certificate is\n"

@@ -28,6 +28,8 @@ config_defaults(struct config *c)
 	c->registry_sync_full = 1;
 	c->masa_retry_after = 5;	/* brski */
 	c->masa_timeout = 10;
+	c->crl_max_validity = 48;
+	c->ocsp_max_validity = 24;
 }
 
 int
@@ -208,6 +210,11 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 			strcpy(c->crl_file, "none");
 		else if (set_path(c->crl_file, dir, v))
 			return "path too long";
+	} else if (strcmp(k, "audit-checkpoint-file") == 0) {
+		if (strcmp(v, "none") == 0)
+			strcpy(c->audit_ckpt_file, "none");
+		else if (set_path(c->audit_ckpt_file, dir, v))
+			return "path too long";
 	} else if (strcmp(k, "max-body") == 0) {
 		if (set_uint(&n, v, 1024, 16 * 1024 * 1024))
 			return "expected bytes, 1024 to 16777216";
@@ -277,6 +284,23 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (strlen(v) >= sizeof(c->mdns_name))
 			return "name too long (63 bytes at most)";
 		strcpy(c->mdns_name, v);
+	} else if (strcmp(k, "user") == 0 || strcmp(k, "signer-user") == 0) {
+		char *dst = k[0] == 'u' ? c->user : c->signer_user;
+
+		if (strlen(v) >= sizeof(c->user))
+			return "user name too long";
+		for (i = 0; v[i] != '\0'; i++)
+			if (!isalnum((unsigned char)v[i]) && strchr("._-", v[i]) == NULL)
+				return "not a user name";
+		strcpy(dst, v);
+	} else if (strcmp(k, "crl-max-validity") == 0) {
+		if (set_uint(&n, v, 24, 8760))
+			return "expected hours, 24 (the CRL's own validity) to 8760";
+		c->crl_max_validity = (unsigned)n;
+	} else if (strcmp(k, "ocsp-max-validity") == 0) {
+		if (set_uint(&n, v, 1, 8760))
+			return "expected hours, 1 to 8760";
+		c->ocsp_max_validity = (unsigned)n;
 	} else if (strcmp(k, "posture-url") == 0 || strcmp(k, "update-url") == 0) {
 		char *dst = k[0] == 'p' ? c->posture_url : c->update_url;
 		if (strlen(v) >= CONFIG_URL)
@@ -412,6 +436,15 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		    slash2 != NULL ? c->registry : ".");
 	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
 		c->crl_file[0] = '\0';
+	if (rc == 0 && c->audit_ckpt_file[0] == '\0') {
+		/* default: audit-checkpoints.log beside the registry */
+		const char *slash4 = strrchr(c->registry, '/');
+		int dl4 = slash4 != NULL ? (int)(slash4 - c->registry) : 1;
+
+		snprintf(c->audit_ckpt_file, sizeof(c->audit_ckpt_file),
+		    "%.*s/audit-checkpoints.log", dl4, slash4 != NULL ? c->registry : ".");
+	} else if (rc == 0 && strcmp(c->audit_ckpt_file, "none") == 0)
+		c->audit_ckpt_file[0] = '\0';
 	if (rc == 0 && c->latch && c->latch_state[0] == '\0') {
 		const char *slash3 = strrchr(c->registry, '/');
 		int dl3 = slash3 != NULL ? (int)(slash3 - c->registry) : 1;

@@ -18,6 +18,9 @@
  *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
  *   crl-file = FILE                        where the CRL is kept current (DER; default crl.der
  *                                          beside the registry; "none" to not write it)
+ *   audit-checkpoint-file = FILE           append-only copy of the signed audit checkpoints
+ *                                          (default audit-checkpoints.log beside the
+ *                                          registry; "none" to not write it)
  *   max-body = BYTES                       request body limit (default 65536)
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
@@ -34,6 +37,13 @@
  *   mdns = yes | no                        announce over mDNS/DNS-SD (default no)
  *   mdns-name = NAME                       instance name (default "latchkey registrar DOMAIN")
  *   posture-url, update-url = URL          with mdns: also announce these (https, this host)
+ *   user = NAME                            workers' user when started as root (default
+ *                                          latchkey; "root" keeps root, with a warning)
+ *   signer-user = NAME                     the signers' user when started as root (default
+ *                                          latchkey-signer)
+ *   crl-max-validity = HOURS               the signer's bound on a CRL's validity (default 48,
+ *                                          24..8760)
+ *   ocsp-max-validity = HOURS              on an OCSP response's (default 24, 1..8760)
  *
  * BRSKI (RFC 8995) and the MASA role (added by brski):
  *   role = registrar | masa                (default registrar) masa: latchkeyd serves the
@@ -56,6 +66,7 @@
 #define LATCHKEY_CONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CONFIG_PATH	1024
 #define CONFIG_LIST	16
@@ -79,6 +90,7 @@ struct config {
 	unsigned	ldevid_lifetime_days;
 	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
 	char		crl_file[CONFIG_PATH];		/* "" = not written */
+	char		audit_ckpt_file[CONFIG_PATH];	/* "" = not written */
 	size_t		max_body;
 	unsigned	idle_timeout;
 	int		registry_sync_full;
@@ -101,6 +113,17 @@ struct config {
 	int		mdns;			/* announce over mDNS (default 0) */
 	char		mdns_name[64];		/* one DNS label: 63 bytes + NUL */
 	char		posture_url[CONFIG_URL], update_url[CONFIG_URL];
+	/* privileges (latchkeyd(8), PRIVILEGES) */
+	char		user[64], signer_user[64];	/* "" = the default */
+	unsigned	crl_max_validity;	/* hours */
+	unsigned	ocsp_max_validity;	/* hours */
+	/* filled in by latchkeyd at start, not by config_load(): whom to run as */
+	int		drop;			/* workers switch to uid/gid */
+	uid_t		uid;
+	gid_t		gid;
+	int		signer_drop;		/* signers switch to signer_uid/gid */
+	uid_t		signer_uid;
+	gid_t		signer_gid;
 };
 
 #define CONFIG_ROLE_REGISTRAR	0

@@ -6,7 +6,10 @@
  * (certs/signer.c). The parent holds no key and no registry connection.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +27,8 @@
 #include <openssl/ssl.h>
 
 #include "certs/pki.h"
+
+#include "enroll/common/err.h"
 
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/latchkeyd.h"
@@ -102,6 +108,12 @@ usage(FILE *f, int status)
 "  latch-local-ts, latch-remote-ts = CIDR   tunnel mode traffic selectors\n"
 "  workers = N                   worker processes sharing the socket (default 0: one per\n"
 "                                CPU); each has its own signer and registry connection\n"
+"  user = NAME                   started as root: the workers' user (default latchkey);\n"
+"                                root only when set so, with a warning\n"
+"  signer-user = NAME            started as root: the signers' user (default\n"
+"                                latchkey-signer)\n"
+"  crl-max-validity = HOURS      the signer signs no CRL valid longer (default 48)\n"
+"  ocsp-max-validity = HOURS     nor OCSP response (default 24)\n"
 "\n"
 "TLS: 1.3 preferred, 1.2 minimum, ECDHE only; a client certificate is requested and\n"
 "checked by the registrar (IDevID for simpleenroll, LDevID for simplereenroll).\n"
@@ -125,6 +137,178 @@ raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit");
 	}
+}
+
+/*
+ * Privileges (latchkeyd(8), PRIVILEGES). Started as root, the parent binds and reads the TLS
+ * key; each worker forks its signer, which reads the CA key as root and switches to
+ * signer-user, then the worker switches to user. Not started as root, nothing switches.
+ */
+#define DEFAULT_USER		"latchkey"
+#define DEFAULT_SIGNER_USER	"latchkey-signer"
+
+static int
+privsep_user(const char *conf, const char *keyword, char *name, const char *def, int *drop,
+    uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+	struct passwd *pw;
+
+	if (name[0] == '\0')
+		strcpy(name, def);	/* both defaults fit */
+	if (strcmp(name, "root") == 0) {
+		log_warnx("warning: %s = root in %s: the %s run as root", keyword, conf,
+		    keyword[0] == 'u' ? "workers, which could then read the CA key," :
+		    "signers");
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL) {
+		errf(err, errlen, "%s: %s = %s: no such user%s%s; create it: useradd --system "
+		    "--no-create-home --shell /usr/sbin/nologin %s (contrib/install-deps.sh "
+		    "does), or name another one", conf, keyword, name, errno ? ": " : "",
+		    errno ? strerror(errno) : "", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		errf(err, errlen, "%s: %s = %s: uid 0; set %s = root to run as root", conf,
+		    keyword, name, keyword);
+		return -1;
+	}
+	*drop = 1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+/* Resolve user and signer-user into cfg (drop, uid, gid, signer_*). */
+static int
+privsep_users(struct config *cfg, char *err, size_t errlen)
+{
+	if (geteuid() != 0) {
+		if (cfg->user[0] != '\0' || cfg->signer_user[0] != '\0')
+			log_warnx("not started as root: user and signer-user are ignored");
+		else
+			log_debug("not started as root: workers and signers keep uid %u",
+			    (unsigned)geteuid());
+		return 0;
+	}
+	if (privsep_user(cfg->file, "user", cfg->user, DEFAULT_USER, &cfg->drop, &cfg->uid,
+	    &cfg->gid, err, errlen) == -1 ||
+	    privsep_user(cfg->file, "signer-user", cfg->signer_user, DEFAULT_SIGNER_USER,
+	    &cfg->signer_drop, &cfg->signer_uid, &cfg->signer_gid, err, errlen) == -1)
+		return -1;
+	if (cfg->drop && cfg->signer_drop && cfg->uid == cfg->signer_uid) {
+		errf(err, errlen, "%s: user and signer-user are the same user (%s, uid %u): "
+		    "the signer's user must be its own", cfg->file, cfg->user,
+		    (unsigned)cfg->uid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Run as the workers' user for a moment (effective ids only, no supplementary groups), to
+ * ask the kernel what a worker will be able to do; back to root after. Single-threaded.
+ */
+static gid_t	saved_groups[256];
+static int	nsaved_groups = -1;
+
+static void
+as_user(const struct config *cfg)
+{
+	if ((nsaved_groups = getgroups(256, saved_groups)) == -1 || setgroups(0, NULL) == -1 ||
+	    setegid(cfg->gid) == -1 || seteuid(cfg->uid) == -1)
+		fatal("cannot switch to user %s for the start-up checks", cfg->user);
+}
+
+static void
+as_root(void)
+{
+	if (seteuid(0) == -1 || setegid(0) == -1 ||
+	    setgroups(nsaved_groups > 0 ? (size_t)nsaved_groups : 0, saved_groups) == -1)
+		fatal("cannot return to root after the start-up checks");
+}
+
+/* A directory the workers' user must create and remove files in. */
+static int
+privsep_dir(const struct config *cfg, const char *what, const char *path, char *err,
+    size_t errlen)
+{
+	char buf[CONFIG_PATH], dir[CONFIG_PATH];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(buf));
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+	errf(err, errlen, "%s: the directory %.200s of %s: user %s cannot create files in "
+	    "it (%s); make it its group's: chgrp %s %.200s; chmod 1770 %.200s "
+	    "(latchkeyctl init does, run as root)", cfg->file, dir, what, cfg->user,
+	    strerror(errno), cfg->user, dir, dir);
+	return -1;
+}
+
+/*
+ * What the workers' user will need and must not have, asked of the kernel as that user:
+ * it must not read the CA key (only root, or signer-user, may), and must read and write the
+ * registry (or the MASA database) and create files beside it (WAL, SHM, the CRL file). A
+ * missing MASA database is created here, owned by the user, since the MASA creates it.
+ * Worker 0 with latch = yes keeps root (see worker.c) and is not the model here.
+ */
+static int
+privsep_check(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *db = cfg->role == CONFIG_ROLE_MASA ? cfg->masa_db : cfg->registry;
+	struct stat sb;
+	int fd, rc = -1;
+
+	if (!cfg->drop)
+		return 0;
+	if (cfg->role == CONFIG_ROLE_MASA && lstat(db, &sb) == -1 && errno == ENOENT) {
+		if ((fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600)) == -1 || fchown(fd, cfg->uid, cfg->gid) == -1) {
+			errf(err, errlen, "%s: masa-db %.200s: %s", cfg->file, db,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		log_info("created %s for user %s", db, cfg->user);
+	}
+	as_user(cfg);
+	if (cfg->role == CONFIG_ROLE_REGISTRAR &&
+	    (fd = open(cfg->ca_key, O_RDONLY | O_CLOEXEC)) != -1) {
+		close(fd);
+		errf(err, errlen, "%s: ca-key %.200s is readable by user %s, the workers' "
+		    "user: only root (or signer-user) may read it: chown root:root %.200s; "
+		    "chmod 0600 %.200s", cfg->file, cfg->ca_key, cfg->user, cfg->ca_key,
+		    cfg->ca_key);
+		goto out;
+	}
+	if ((fd = open(db, O_RDWR | O_CLOEXEC)) == -1) {
+		errf(err, errlen, "%s: %s %.200s: user %s cannot read and write it (%s): "
+		    "chown %s:%s %.200s%s", cfg->file, cfg->role == CONFIG_ROLE_MASA ?
+		    "masa-db" : "registry", db, cfg->user, strerror(errno), cfg->user,
+		    cfg->user, db, cfg->role == CONFIG_ROLE_MASA ? "" : " (latchkeyctl init "
+		    "does, run as root)");
+		goto out;
+	}
+	close(fd);
+	if (cfg->role == CONFIG_ROLE_REGISTRAR && (privsep_dir(cfg, "the registry", db, err,
+	    errlen) == -1 || (cfg->crl_file[0] != '\0' && privsep_dir(cfg, "crl-file",
+	    cfg->crl_file, err, errlen) == -1)))
+		goto out;
+	/* held in every worker's memory anyway; libcurl reads the file again (BRSKI) */
+	if (cfg->role == CONFIG_ROLE_REGISTRAR &&
+	    faccessat(AT_FDCWD, cfg->tls_key, R_OK, AT_EACCESS) == -1)
+		log_warnx("warning: tls-key %s: user %s cannot read it (%s): voucher requests "
+		    "to the MASA, which the workers make with it, will fail: chgrp %s %s; "
+		    "chmod 0640 %s (latchkeyctl init does, run as root)", cfg->tls_key,
+		    cfg->user, strerror(errno), cfg->user, cfg->tls_key, cfg->tls_key);
+	rc = 0;
+out:
+	as_root();
+	return rc;
 }
 
 /* The listening socket, made once by the parent and shared by every worker. */
@@ -390,6 +574,9 @@ main(int argc, char *argv[])
 	log_init(debug || check, verbose, "latchkeyd");
 	memset(&d, 0, sizeof(d));
 	if (config_load(&d.cfg, conf, err, sizeof(err)))
+		fatalx("%s", err);
+	if (privsep_users(&d.cfg, err, sizeof(err)) == -1 ||
+	    privsep_check(&d.cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (registrar_cert_check(&d.cfg, err, sizeof(err)) == -1) {
 		if (check)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +96,12 @@ struct registrar {
 	struct batch		*fill;		/* queued by registrar_handle() */
 	struct batch		 solo;		/* one enrollment committed inline */
 	struct committer	*com;		/* NULL: registrar_commit() commits inline */
+	/* The last audit checkpoint (registrar_checkpoint). */
+	int			 ckpt_loaded;
+	int64_t			 ckpt_seq;	/* 0: none yet */
+	char			 ckpt_head[REGISTRY_HASH_HEX];
+	time_t			 ckpt_time;
+	int64_t			 ckpt_refused;	/* head seq warned about, not signed */
 };
 
 #define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
@@ -1030,6 +1037,179 @@ registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t e
 	    pki_file_write(path, r->crl_der, r->crl_len, 0644, 1, err, errlen) == -1)
 		return -1;
 	return rc;
+}
+
+/* hex (64 digits) to 32 bytes; -1 when not hex. */
+static int
+hex32(const char *hex, unsigned char out[32])
+{
+	int i, hi, lo;
+
+	for (i = 0; i < 32; i++) {
+		if ((hi = pki_hexval(hex[2 * i])) < 0 || (lo = pki_hexval(hex[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return hex[64] == '\0' ? 0 : -1;
+}
+
+/* The newest checkpoint line in the last 8 KiB of file into cp; 1 found, 0 none. */
+static int
+ckpt_file_last(const char *file, struct signer_checkpoint *cp)
+{
+	unsigned char sig[SIGNER_CKPT_SIG_MAX];
+	char buf[8192 + 1], *line, *save = NULL;
+	struct signer_checkpoint one;
+	size_t siglen;
+	off_t end;
+	ssize_t n;
+	int fd, found = 0;
+
+	if (file == NULL || file[0] == '\0' ||
+	    (fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return 0;
+	if ((end = lseek(fd, 0, SEEK_END)) == -1 ||
+	    lseek(fd, end > 8192 ? end - 8192 : 0, SEEK_SET) == -1 ||
+	    (n = read(fd, buf, sizeof(buf) - 1)) <= 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n",
+	    &save))
+		if (signer_checkpoint_parse(line, &one, sig, &siglen) == 0) {
+			*cp = one;
+			found = 1;
+		}
+	return found;
+}
+
+/* Append line and a newline to file and make it durable. */
+static int
+ckpt_file_append(const char *file, const char *line, char *err, size_t errlen)
+{
+	char buf[SIGNER_CKPT_LINE_MAX + 1];
+	int fd, n, rc = 0;
+
+	n = snprintf(buf, sizeof(buf), "%s\n", line);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		snprintf(err, errlen, "%s: line too long", file);
+		return -1;
+	}
+	if ((fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0644)) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		rc = -1;
+	}
+	if (close(fd) == -1 && rc == 0) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+/* What the last checkpoint was, from the registry and the exported file (the newer). */
+static int
+ckpt_load(struct registrar *r, const char *file, char *err, size_t errlen)
+{
+	static const char hexd[] = "0123456789abcdef";
+	struct registry_checkpoint last;
+	struct signer_checkpoint fc;
+	int found, i;
+
+	if ((found = registry_checkpoint_last(r->reg, &last, err, errlen)) == -1)
+		return -1;
+	if (found == 1) {
+		r->ckpt_seq = last.seq;
+		snprintf(r->ckpt_head, sizeof(r->ckpt_head), "%s", last.head);
+		r->ckpt_time = (time_t)last.at;
+	}
+	/* The file outlives a writer who deleted the registry's rows: trust the newer. */
+	if (ckpt_file_last(file, &fc) == 1 && fc.seq > r->ckpt_seq) {
+		r->ckpt_seq = fc.seq;
+		for (i = 0; i < 32; i++) {
+			r->ckpt_head[2 * i] = hexd[fc.head[i] >> 4];
+			r->ckpt_head[2 * i + 1] = hexd[fc.head[i] & 0xf];
+		}
+		r->ckpt_head[64] = '\0';
+		r->ckpt_time = (time_t)fc.at;
+	}
+	r->ckpt_loaded = 1;
+	return 0;
+}
+
+int
+registrar_checkpoint(struct registrar *r, const char *file, int force, char *err,
+    size_t errlen)
+{
+	struct signer_checkpoint cp;
+	struct registry_checkpoint rc;
+	unsigned char *sig = NULL;
+	char head[REGISTRY_HASH_HEX], why[256], line[SIGNER_CKPT_LINE_MAX], e2[256];
+	size_t siglen = 0;
+	int64_t seq, bad;
+	time_t now = time(NULL);
+	int v, ret = 1;
+
+	if (registry_audit_head(r->reg, &seq, head, err, errlen) == -1)
+		return -1;
+	if (!r->ckpt_loaded && ckpt_load(r, file, err, errlen) == -1)
+		return -1;
+	if (seq == 0 || (seq == r->ckpt_seq && strcmp(head, r->ckpt_head) == 0) ||
+	    seq == r->ckpt_refused)
+		return 0;
+	if (!force && seq - r->ckpt_seq < REGISTRAR_CKPT_ENTRIES &&
+	    now - r->ckpt_time < REGISTRAR_CKPT_SECS)
+		return 0;
+	/* Never sign a head that does not extend what was signed before. */
+	if (r->ckpt_seq > 0 && (v = registry_audit_verify_from(r->reg, r->ckpt_seq,
+	    r->ckpt_head, &bad, why, sizeof(why), err, errlen)) != 0) {
+		if (v == -1)
+			return -1;
+		r->ckpt_refused = seq;
+		snprintf(err, errlen, "not signing the audit head (entry %lld): %s",
+		    (long long)seq, why);
+		return -1;
+	}
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = seq;
+	snprintf(cp.domain, sizeof(cp.domain), "%s", r->cfg.domain);
+	if (hex32(head, cp.head) == -1) {
+		snprintf(err, errlen, "audit entry %lld: malformed hash", (long long)seq);
+		return -1;
+	}
+	if (signer_checkpoint(r->signer, &cp, &sig, &siglen, err, errlen) == -1)
+		return -1;
+	if (signer_checkpoint_format(&cp, sig, siglen, line, sizeof(line)) == -1) {
+		free(sig);
+		snprintf(err, errlen, "audit checkpoint does not fit a line");
+		return -1;
+	}
+	/* Out of the database first: the log, then the file, then the registry. */
+	log_info("%s", line);
+	r->ckpt_seq = seq;
+	snprintf(r->ckpt_head, sizeof(r->ckpt_head), "%s", head);
+	r->ckpt_time = now;
+	if (file != NULL && file[0] != '\0' &&
+	    ckpt_file_append(file, line, err, errlen) == -1)
+		ret = -1;
+	memset(&rc, 0, sizeof(rc));
+	rc.seq = seq;
+	snprintf(rc.head, sizeof(rc.head), "%s", head);
+	rc.at = cp.at;
+	snprintf(rc.domain, sizeof(rc.domain), "%s", cp.domain);
+	memcpy(rc.sig, sig, siglen);
+	rc.siglen = siglen;
+	free(sig);
+	if (registry_checkpoint_add(r->reg, &rc, ret == -1 ? e2 : err,
+	    ret == -1 ? sizeof(e2) : errlen) == -1)
+		ret = -1;
+	return ret;
 }
 
 int

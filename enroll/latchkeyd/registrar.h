@@ -104,6 +104,21 @@ void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
  * periodically from one worker. 1 written, 0 unchanged, -1 with err.
  */
 int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen);
+/*
+ * Audit checkpoints (DESIGN.md "Trust model"; the signed text in certs/signer.h): when the
+ * audit chain's head moved since the last checkpoint and force is set, or
+ * REGISTRAR_CKPT_ENTRIES entries were added, or REGISTRAR_CKPT_SECS passed since the last
+ * checkpoint, check that the chain still extends the last checkpoint (the registry's, or the
+ * file's if newer), have the signer sign the head, log "audit checkpoint seq=N
+ * head=sha256:HEX at=T sig=B64 domain=D", append that line to file (unless NULL or "";
+ * O_APPEND, fsync'd) and store the checkpoint in the registry. A head that does not extend
+ * the last checkpoint is never signed (warned once per head). Call from one worker, often:
+ * one indexed lookup when nothing changed. 1 made, 0 nothing to do, -1 with err.
+ */
+#define REGISTRAR_CKPT_ENTRIES	256
+#define REGISTRAR_CKPT_SECS	10
+int	registrar_checkpoint(struct registrar *r, const char *file, int force, char *err,
+	    size_t errlen);
 /* 1 when serial's binding is revoked (and none is active), 0 otherwise, -1 on error. */
 int	registrar_binding_revoked(struct registrar *r, const char *serial);
 

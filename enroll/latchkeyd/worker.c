@@ -6,12 +6,17 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -19,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/pki.h"
+#include "certs/signer.h"
 #include "enroll/latch/latchmgr.h"
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/latchkeyd.h"
@@ -74,6 +80,8 @@ latch_start(struct daemon *d)
 	lc.disposition = (enum latch_disposition)d->cfg.latch_disposition;
 	lc.state_file = d->cfg.latch_state[0] != '\0' ? d->cfg.latch_state : NULL;
 	lc.control_path = d->cfg.latch_control[0] != '\0' ? d->cfg.latch_control : NULL;
+	/* charon gets the domain CRL: a revoked LDevID fails IKE_AUTH (needs crl-file). */
+	lc.crl_file = d->cfg.crl_file[0] != '\0' ? d->cfg.crl_file : NULL;
 	if ((d->latch = latchmgr_new(&lc, d->base, err, sizeof(err))) == NULL)
 		fatalx("latch: %s", err);
 	latchmgr_set_log(d->latch, latch_log, d);
@@ -93,6 +101,9 @@ latch_revocations(struct daemon *d)
 	const char *serial, *state;
 	size_t i;
 
+	/* The CRL file changed: charon refuses the revoked LDevIDs from now on. */
+	if (latchmgr_reload_crl(d->latch, err, sizeof(err)) == -1)
+		log_warnx("latch: %s", err);
 	if ((s = latchmgr_state_json(d->latch, NULL)) == NULL)
 		return;
 	arr = json_loads(s, 0, NULL);
@@ -132,6 +143,22 @@ on_crl_timer(evutil_socket_t fd, short ev, void *arg)
 		if (d->latch != NULL)
 			latch_revocations(d);
 	}
+}
+
+/*
+ * Worker 0, every second and at a clean stop: sign the audit chain's head when it moved
+ * (registrar_checkpoint: every REGISTRAR_CKPT_ENTRIES entries or REGISTRAR_CKPT_SECS).
+ */
+static void
+on_ckpt_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	char err[512];
+
+	(void)fd;
+	if (registrar_checkpoint(d->reg, d->cfg.audit_ckpt_file, ev == 0, err,
+	    sizeof(err)) == -1)
+		log_warnx("audit checkpoint: %s", err);
 }
 
 /*
@@ -281,23 +308,93 @@ mdns_start(struct daemon *d)
 	return a;
 }
 
+/* Worker 0 with latch = yes keeps root: charon's VICI socket, the TLS key it hands charon
+ * on every reconnect, and the TCP resets of a broken latch all need it. */
+static int
+worker_keeps_root(const struct daemon *d)
+{
+	return !d->cfg.drop || (d->worker == 0 && d->cfg.latch &&
+	    d->cfg.role == CONFIG_ROLE_REGISTRAR);
+}
+
+/* What this worker's signer runs as and bounds (certs/signer.h, Privileges). */
+static void
+worker_signer_conf(const struct daemon *d)
+{
+	struct signer_conf sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.drop = d->cfg.signer_drop;
+	sc.uid = d->cfg.signer_uid;
+	sc.gid = d->cfg.signer_gid;
+	sc.owner_uid = worker_keeps_root(d) ? 0 : d->cfg.uid;
+	snprintf(sc.user, sizeof(sc.user), "%s", d->cfg.signer_user);
+	sc.crl_max_hours = d->cfg.crl_max_validity;
+	sc.ocsp_max_hours = d->cfg.ocsp_max_validity;
+	signer_configure(&sc);
+}
+
+/*
+ * Switch to the workers' user for good (latchkeyd(8), PRIVILEGES): after the signer was
+ * forked (it read the CA key as root), the registry or MASA database opened and the TLS key
+ * loaded (the parent's SSL_CTX); before any thread and any request. No supplementary
+ * groups, gid then uid; then root must be out of reach and the CA key unreadable.
+ */
+static void
+worker_privdrop(struct daemon *d)
+{
+	uid_t ru, eu, su, uid = d->cfg.uid;
+	gid_t rg, eg, sg, gid = d->cfg.gid;
+	int fd;
+
+	if (worker_keeps_root(d)) {
+		if (d->cfg.drop)
+			log_warnx("latch = yes: worker 0 keeps root for charon (its VICI socket, "
+			    "the TLS key, TCP resets); the other workers run as %s",
+			    d->cfg.user);
+		return;
+	}
+	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		fatal("cannot switch to user %s", d->cfg.user);
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid || sg != gid ||
+	    getgroups(0, NULL) != 0)
+		fatalx("user %s: credentials not as set", d->cfg.user);
+	if (setuid(0) != -1 || seteuid(0) != -1 || setgid(0) != -1)
+		fatalx("user %s could regain root", d->cfg.user);
+	/* a change of credentials clears the parent-death signal: set it again */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		exit(1);
+	if (d->reg != NULL && (fd = open(d->cfg.ca_key, O_RDONLY | O_CLOEXEC)) != -1) {
+		close(fd);
+		fatalx("the CA key %s is readable by user %s, the workers' user", d->cfg.ca_key,
+		    d->cfg.user);
+	}
+	log_debug("worker %u runs as %s (uid %u, gid %u)", d->worker, d->cfg.user,
+	    (unsigned)uid, (unsigned)gid);
+}
+
 /* One worker: its own engines and event loop, until SIGTERM or SIGINT. */
 int
 worker_run(struct daemon *d, int fd)
 {
-	struct event *sigterm = NULL, *sigint = NULL, *signer_ev = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *signer_ev = NULL, *ckpt_ev = NULL;
 	char err[512];
 
 	if (d->cfg.role == CONFIG_ROLE_MASA) {
 		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
 	} else {
+		worker_signer_conf(d);
 		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
 		if ((d->brski = brski_new(&d->cfg, registrar_idevids(d->reg), err,
 		    sizeof(err))) == NULL)
 			fatalx("%s", err);
 	}
+	worker_privdrop(d);
 	event_set_log_callback(libevent_log);
 	if ((d->base = event_base_new()) == NULL)
 		fatalx("libevent initialisation failed");
@@ -314,6 +411,13 @@ worker_run(struct daemon *d, int fd)
 			fatalx("cannot start the CRL timer");
 		on_crl_timer(-1, 0, d);
 	}
+	if (d->worker == 0 && d->reg != NULL) {
+		struct timeval tv = { 1, 0 };
+
+		if ((ckpt_ev = event_new(d->base, -1, EV_PERSIST, on_ckpt_timer, d)) == NULL ||
+		    event_add(ckpt_ev, &tv) == -1)
+			fatalx("cannot start the audit checkpoint timer");
+	}
 	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
@@ -324,6 +428,8 @@ worker_run(struct daemon *d, int fd)
 
 	event_base_dispatch(d->base);
 	frontend_drain(d);
+	if (ckpt_ev != NULL && !signer_gone)
+		on_ckpt_timer(-1, 0, d);	/* a clean stop: the final head */
 
 	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
 	event_free(sigterm);
@@ -332,6 +438,8 @@ worker_run(struct daemon *d, int fd)
 		event_free(signer_ev);
 	if (d->crl_timer != NULL)
 		event_free(d->crl_timer);
+	if (ckpt_ev != NULL)
+		event_free(ckpt_ev);
 	latchmgr_free(d->latch);
 	frontend_stop(d);
 	event_base_free(d->base);

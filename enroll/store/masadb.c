@@ -1,11 +1,14 @@
 /* masadb: see masadb.h. */
 #include "enroll/store/masadb.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -78,6 +81,18 @@ masadb_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	db->flags = flags;
 	snprintf(db->path, sizeof(db->path), "%s", path);
+	if (flags & MASADB_CREATE) {
+		/* Readable by its owner only (SQLite would make it 0644; -wal, -shm follow). */
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd != -1)
+			close(fd);
+		else if (errno != EEXIST) {
+			errf(err, errlen, "masa db: %s: %s", path, strerror(errno));
+			free(db);
+			return NULL;
+		}
+	}
 	oflags = (flags & MASADB_RDONLY) ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | ((flags & MASADB_CREATE) ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &db->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

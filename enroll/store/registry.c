@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,13 +20,13 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
 #define REGISTRY_BUSY_MS	5000
-#define REGISTRY_HASH_HEX	(2 * 32 + 1)
 
 /* Statements cached in struct registry (the hot path and the transaction verbs). */
 enum reg_stmt {
@@ -44,6 +45,7 @@ enum reg_stmt {
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
 	ST_ADMISSION,
+	ST_AUDIT_HEAD,
 	ST_COUNT
 };
 
@@ -68,6 +70,7 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	    "not_before, not_after, issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE cert_serial = ?1",
 	[ST_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY id DESC LIMIT 1",
+	[ST_AUDIT_HEAD] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
 	[ST_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, subject, reason, details, "
 	    "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_SAVEPOINT] = "SAVEPOINT one",
@@ -173,6 +176,14 @@ static const char *const reg_migrations[] = {
 	"  readmitted_by = 'schema-v5', readmit_reason = 'enrolled again before schema v5' "
 	"WHERE state = 'revoked' AND EXISTS (SELECT 1 FROM bindings n "
 	"  WHERE n.serial = bindings.serial AND n.id > bindings.id);",
+	/* v6 (trust model): signed checkpoints of the audit chain's head (registry.h). */
+	"CREATE TABLE audit_checkpoints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  head TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  sig BLOB NOT NULL);",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -380,10 +391,23 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 		return NULL;
 	}
 	if (stat(path, &sb) == -1) {
+		int fd;
+
 		if (errno != ENOENT || !(flags & REGISTRY_CREATE)) {
 			errf(err, errlen, "registry: %s: %s", path, strerror(errno));
 			return NULL;
 		}
+		/*
+		 * Readable by its owner only (SQLite would make it 0644); SQLite gives the
+		 * -wal and -shm files the database's mode, and its owner when run as root.
+		 */
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600)) == -1 && errno != EEXIST) {
+			errf(err, errlen, "registry: %s: %s", path, strerror(errno));
+			return NULL;
+		}
+		if (fd != -1)
+			close(fd);
 	} else if (!S_ISREG(sb.st_mode)) {
 		errf(err, errlen, "registry: %s: not a regular file", path);
 		return NULL;
@@ -1442,6 +1466,190 @@ registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t e
 	return reg_rows(reg, "SELECT id, at, actor, action, subject, reason, "
 	    "details, prev_hash, hash FROM audit ORDER BY id", NULL, NULL, audit_check_row, &ac,
 	    "read audit log", err, errlen);
+}
+
+int
+registry_audit_head(struct registry *reg, int64_t *seq, char *hash, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*seq = 0;
+	hash[0] = '\0';
+	if ((st = reg_stmt(reg, ST_AUDIT_HEAD, err, errlen)) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(st, 0);
+		copy_col(st, 1, hash, REGISTRY_HASH_HEX);
+	} else if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "read the audit head");
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+registry_audit_holds(struct registry *reg, int64_t seq, const char *hash, char *why,
+    size_t whylen, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0;
+	char have[REGISTRY_HASH_HEX] = "", lasthash[REGISTRY_HASH_HEX];
+	int rc, found = 0;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT hash FROM audit WHERE id = ?1", -1, &st,
+	    NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "read audit entry");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		copy_col(st, 0, have, sizeof(have));
+		found = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "read audit entry");
+		return -1;
+	}
+	if (found && strcmp(have, hash) == 0)
+		return 0;
+	if (found) {
+		errf(why, whylen, "audit log rewritten: entry %" PRId64 " has hash sha256:%.16s..., "
+		    "the checkpoint has sha256:%.16s...", seq, have, hash);
+		return 1;
+	}
+	if (registry_audit_head(reg, &last, lasthash, err, errlen) == -1)
+		return -1;
+	if (last < seq)
+		errf(why, whylen, "audit log truncated: a checkpoint covers entry %" PRId64
+		    " but the log ends at entry %" PRId64, seq, last);
+	else
+		errf(why, whylen, "audit log rewritten: entry %" PRId64 " of a checkpoint is "
+		    "missing", seq);
+	return 1;
+}
+
+int
+registry_audit_verify_from(struct registry *reg, int64_t seq, const char *hash,
+    int64_t *bad_id, char *why, size_t whylen, char *err, size_t errlen)
+{
+	struct audit_check ac = { .bad_id = bad_id, .err = err, .errlen = errlen };
+	int rc;
+
+	if (bad_id != NULL)
+		*bad_id = 0;
+	if ((rc = registry_audit_holds(reg, seq, hash, why, whylen, err, errlen)) != 0)
+		return rc;
+	copy_str(ac.expect_prev, sizeof(ac.expect_prev), hash);
+	rc = reg_rows(reg, "SELECT id, at, actor, action, subject, reason, details, prev_hash, "
+	    "hash FROM audit WHERE id > ?1 ORDER BY id", bind_int64_arg, &seq, audit_check_row,
+	    &ac, "read audit log", err, errlen);
+	if (rc == 1)
+		errf(why, whylen, "audit log broken at entry %" PRId64 " after the checkpoint of "
+		    "entry %" PRId64, bad_id != NULL ? *bad_id : 0, seq);
+	return rc;
+}
+
+int
+registry_checkpoint_add(struct registry *reg, const struct registry_checkpoint *cp,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (reg_writable(reg, err, errlen) == -1)
+		return -1;
+	if (cp == NULL || cp->seq < 1 || strnlen(cp->head, sizeof(cp->head)) !=
+	    REGISTRY_HASH_HEX - 1 || cp->siglen == 0 || cp->siglen > sizeof(cp->sig)) {
+		errf(err, errlen, "registry: malformed checkpoint");
+		return -1;
+	}
+	if (check_arg("checkpoint domain", cp->domain, sizeof(cp->domain), err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "INSERT INTO audit_checkpoints (seq, head, at, domain, "
+	    "sig) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "store checkpoint");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, cp->seq);
+	bind_text(st, 2, cp->head);
+	sqlite3_bind_int64(st, 3, cp->at);
+	bind_text(st, 4, cp->domain);
+	sqlite3_bind_blob(st, 5, cp->sig, (int)cp->siglen, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		reg_dberr(reg, err, errlen, "store checkpoint");
+		return -1;
+	}
+	return 0;
+}
+
+/* Columns: id, seq, head, at, domain, sig. */
+static void
+checkpoint_from_row(sqlite3_stmt *st, struct registry_checkpoint *cp)
+{
+	const void *sig;
+	int n;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->id = sqlite3_column_int64(st, 0);
+	cp->seq = sqlite3_column_int64(st, 1);
+	copy_col(st, 2, cp->head, sizeof(cp->head));
+	cp->at = sqlite3_column_int64(st, 3);
+	copy_col(st, 4, cp->domain, sizeof(cp->domain));
+	sig = sqlite3_column_blob(st, 5);
+	n = sqlite3_column_bytes(st, 5);
+	/* A longer one is kept empty: it cannot verify, and the check says so. */
+	if (sig != NULL && n > 0 && (size_t)n <= sizeof(cp->sig)) {
+		memcpy(cp->sig, sig, (size_t)n);
+		cp->siglen = (size_t)n;
+	}
+}
+
+struct checkpoint_walk {
+	int	(*cb)(const struct registry_checkpoint *cp, void *arg);
+	void	*arg;
+	struct registry_checkpoint *out;	/* registry_checkpoint_last */
+};
+
+static int
+checkpoint_row(sqlite3_stmt *st, void *ctx)
+{
+	struct checkpoint_walk *w = ctx;
+	struct registry_checkpoint cp;
+
+	if (w->out != NULL) {
+		checkpoint_from_row(st, w->out);
+		return 1;
+	}
+	checkpoint_from_row(st, &cp);
+	return w->cb(&cp, w->arg);
+}
+
+int
+registry_checkpoint_last(struct registry *reg, struct registry_checkpoint *out, char *err,
+    size_t errlen)
+{
+	struct checkpoint_walk w = { .out = out };
+
+	return reg_rows(reg, "SELECT id, seq, head, at, domain, sig FROM audit_checkpoints "
+	    "ORDER BY id DESC LIMIT 1", NULL, NULL, checkpoint_row, &w, "read checkpoints", err,
+	    errlen);
+}
+
+int
+registry_checkpoint_foreach(struct registry *reg,
+    int (*cb)(const struct registry_checkpoint *cp, void *arg), void *arg, char *err,
+    size_t errlen)
+{
+	struct checkpoint_walk w = { .cb = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT id, seq, head, at, domain, sig FROM audit_checkpoints "
+	    "ORDER BY id", NULL, NULL, checkpoint_row, &w, "read checkpoints", err, errlen);
 }
 
 /* ?1 state, ?2 serial (NULL: any), ?3 created at or after. */

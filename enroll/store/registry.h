@@ -16,6 +16,9 @@
  *   audit(id PK, at, actor, action, subject, reason, details, prev_hash, hash)
  *            hash = hex SHA-256 over prev_hash|at|actor|action|subject|reason|details
  *            (fields separated by 0x1f, prev_hash "" for the first row)
+ *   audit_checkpoints(id PK, seq, head, at, domain, sig)          -- v6
+ *            the chain's head (entry id seq, its hash head) as the signer signed it at
+ *            time at (certs/signer.h, Audit checkpoints); kept out of the chain itself
  * Times are Unix seconds (int64). Durability: synchronous=FULL unless REGISTRY_FAST.
  *
  * All functions return 0 on success and -1 with a one-line err, unless stated otherwise.
@@ -32,6 +35,9 @@
 #define REGISTRY_CREATE	0x01	/* create the file and schema if missing */
 #define REGISTRY_RDONLY	0x02
 #define REGISTRY_FAST	0x04	/* synchronous=NORMAL (benchmarks/tests only) */
+
+#define REGISTRY_HASH_HEX	(2 * 32 + 1)	/* an audit hash: 64 hex digits and NUL */
+#define REGISTRY_CKPT_SIG_MAX	1024		/* a checkpoint signature */
 
 struct registry;
 
@@ -185,6 +191,49 @@ int	registry_audit(struct registry *reg, const char *actor, const char *action,
  * entry whose hash or link does not match; -1 on error.
  */
 int	registry_audit_verify(struct registry *reg, int64_t *bad_id, char *err, size_t errlen);
+
+/*
+ * Tamper evidence beyond the chain (schema v6). An unkeyed chain only shows edits that were
+ * not re-hashed; what anchors it is a signed checkpoint of its head, kept in the registry
+ * and exported outside it (latchkeyd's log and checkpoint file, an admin's note).
+ *
+ * registry_audit_head: the newest entry's id (*seq) and hash (hex); *seq 0 and "" when the
+ * log is empty.
+ * registry_audit_holds: whether the chain still has entry seq with this hash (hex): 0 yes;
+ * 1 no, with one line in why: "audit log truncated: ... ends at entry M" (entry seq is gone
+ * and nothing follows it), "audit log rewritten: entry S is missing" or "audit log
+ * rewritten: entry S has hash ..., the checkpoint has ..."; -1 error.
+ * registry_audit_verify_from: registry_audit_holds, then every entry after seq links to the
+ * one before and hashes right (*bad_id the first that does not; why says so). 0, 1, -1 as
+ * above. Costs only the entries after seq: what latchkeyd checks before signing a new head.
+ */
+int	registry_audit_head(struct registry *reg, int64_t *seq, char *hash, char *err,
+	    size_t errlen);
+int	registry_audit_holds(struct registry *reg, int64_t seq, const char *hash, char *why,
+	    size_t whylen, char *err, size_t errlen);
+int	registry_audit_verify_from(struct registry *reg, int64_t seq, const char *hash,
+	    int64_t *bad_id, char *why, size_t whylen, char *err, size_t errlen);
+
+struct registry_checkpoint {
+	int64_t		id;			/* row id (ignored by registry_checkpoint_add) */
+	int64_t		seq;			/* audit id of the head */
+	char		head[REGISTRY_HASH_HEX];	/* its hash, hex */
+	int64_t		at;			/* when the signer signed it */
+	char		domain[256];
+	unsigned char	sig[REGISTRY_CKPT_SIG_MAX];
+	size_t		siglen;
+};
+
+/* Store a signed checkpoint (not itself audited: that would move the head it names). */
+int	registry_checkpoint_add(struct registry *reg, const struct registry_checkpoint *cp,
+	    char *err, size_t errlen);
+/* The newest checkpoint: 1 found, 0 none, -1 error. */
+int	registry_checkpoint_last(struct registry *reg, struct registry_checkpoint *out,
+	    char *err, size_t errlen);
+/* Every checkpoint, oldest first; cb returns 0 to continue, non-zero to stop (returned). */
+int	registry_checkpoint_foreach(struct registry *reg,
+	    int (*cb)(const struct registry_checkpoint *cp, void *arg), void *arg, char *err,
+	    size_t errlen);
 
 struct registry_audit_entry {
 	int64_t		id, at;

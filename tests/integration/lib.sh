@@ -30,6 +30,7 @@ it_cleanup() {
 
 it_init() {
 	T=$(mktemp -d /tmp/lk-it.XXXXXX)
+	chmod 0711 "$T"	# latchkeyd's workers (user latchkey) reach $T/reg (latchkeyd(8))
 	trap it_cleanup EXIT
 	trap 'exit 1' INT TERM
 }

@@ -69,6 +69,12 @@ latchkeyctl init --domain rogue.test --dir "$T/rogue" \
 sed -i -e "s|^tls-cert = .*|tls-cert = $T/dev0/ldevid.pem|" \
     -e "s|^tls-key = .*|tls-key = $T/dev0/ldevid.key|" "$T/rogue/latchkeyd.conf"
 printf 'workers = 1\nmasa-timeout = 3\nmasa-retry-after = 1\n' >>"$T/rogue/latchkeyd.conf"
+# its workers (user latchkey when started as root) read the TLS key again to reach the MASA,
+# as init's registrar.key allows them to (latchkeyd(8), PRIVILEGES)
+if [ "$(id -u)" = 0 ] && id -u latchkey >/dev/null 2>&1; then
+	chgrp latchkey "$T/dev0" "$T/dev0/ldevid.key" && chmod g+rx "$T/dev0" &&
+	    chmod 0640 "$T/dev0/ldevid.key"
+fi
 RDB=$T/rogue/registry.db
 rsql() { sqlite3 -readonly "$RDB" "$1"; }
 latchkeyctl --db "$RDB" claim "$S1" >/dev/null	# it would relay and enroll S1

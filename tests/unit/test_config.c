@@ -70,6 +70,32 @@ test_defaults(void **state)
 	assert_int_equal(c.channel_binding_required, 1);
 	assert_int_equal(c.max_body, 65536);
 	assert_int_equal(c.registry_sync_full, 1);
+	/* privileges: "" = latchkey / latchkey-signer when started as root */
+	assert_string_equal(c.user, "");
+	assert_string_equal(c.signer_user, "");
+	assert_int_equal(c.crl_max_validity, 48);
+	assert_int_equal(c.ocsp_max_validity, 24);
+	assert_int_equal(c.drop, 0);
+	assert_int_equal(c.signer_drop, 0);
+}
+
+static void
+test_privileges(void **state)
+{
+	static const char text[] = "user = _lk-work.1\nsigner-user = lksign\n"
+	    "crl-max-validity = 72\nocsp-max-validity = 4\n";
+	struct config c;
+	char err[256] = "";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, text, strlen(text), "t.conf", ".", err,
+	    sizeof(err)), 0);
+	assert_string_equal(c.user, "_lk-work.1");
+	assert_string_equal(c.signer_user, "lksign");
+	assert_int_equal(c.crl_max_validity, 72);
+	assert_int_equal(c.ocsp_max_validity, 4);
+	assert_int_equal(c.drop, 0);	/* resolved by latchkeyd at start, not here */
 }
 
 static const struct {
@@ -90,6 +116,13 @@ static const struct {
 	{ "crl-url = ftp://x\n", "t.conf:1: crl-url: expected an http" },
 	{ "max-body = 10\n", "t.conf:1: max-body:" },
 	{ "registry-sync = sometimes\n", "t.conf:1: registry-sync:" },
+	{ "\nuser = a b\n", "t.conf:2: user: not a user name" },
+	{ "signer-user = x/y\n", "t.conf:1: signer-user: not a user name" },
+	{ "user = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	    "t.conf:1: user: user name too long" },
+	{ "crl-max-validity = 23\n", "t.conf:1: crl-max-validity: expected hours, 24" },
+	{ "crl-max-validity = 8761\n", "t.conf:1: crl-max-validity:" },
+	{ "ocsp-max-validity = 0\n", "t.conf:1: ocsp-max-validity: expected hours, 1 to 8760" },
 };
 
 static void
@@ -145,6 +178,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_privileges),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load_missing),

@@ -154,7 +154,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding', 'certificates_revoked')"), 4);
@@ -168,14 +168,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 5");
+	raw_exec(fx->path, "PRAGMA user_version = 6");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -1137,7 +1137,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(fx->path, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1172,6 +1172,133 @@ test_migrate_v4(void **state)
 	assert_non_null(fx->reg);
 }
 
+/*
+ * v5 -> v6: a registry of schema v5 with an audit log gets the checkpoints table; its
+ * chain is untouched and still verifies, and checkpoints can be stored and read back.
+ */
+static void
+test_migrate_v5(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_checkpoint cp, last;
+	char head[REGISTRY_HASH_HEX];
+	int64_t seq, bad;
+	int i;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK01", NULL, NULL,
+		    fx->err, sizeof(fx->err)), 0);
+	registry_close(fx->reg);
+	fx->reg = NULL;
+	/* What a v5 registry is: everything but the v6 table. */
+	raw_exec(fx->path, "DROP TABLE audit_checkpoints; PRAGMA user_version = 5;");
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'audit_checkpoints'"), 0);
+
+	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, "needs migration"));
+	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	if (fx->reg == NULL)
+		fail_msg("registry_open: %s", fx->err);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
+
+	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seq, 3);
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = seq;
+	snprintf(cp.head, sizeof(cp.head), "%s", head);
+	cp.at = 1700000000;
+	snprintf(cp.domain, sizeof(cp.domain), "example.test");
+	memset(cp.sig, 0xab, 70);
+	cp.siglen = 70;
+	assert_int_equal(registry_checkpoint_add(fx->reg, &cp, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(last.seq, 3);
+	assert_string_equal(last.head, head);
+	assert_int_equal(last.at, 1700000000);
+	assert_string_equal(last.domain, "example.test");
+	assert_int_equal(last.siglen, 70);
+	assert_memory_equal(last.sig, cp.sig, 70);
+	/* a checkpoint is no audit entry: the head did not move */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	/* malformed ones are refused */
+	cp.siglen = 0;
+	assert_int_equal(registry_checkpoint_add(fx->reg, &cp, fx->err, sizeof(fx->err)), -1);
+	cp.siglen = 70;
+	cp.head[10] = '\0';
+	assert_int_equal(registry_checkpoint_add(fx->reg, &cp, fx->err, sizeof(fx->err)), -1);
+	registry_close(fx->reg);
+	/* and read-only opens now */
+	fx->reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(fx->reg);
+	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 1);
+}
+
+/* registry_audit_holds / _verify_from: what truncation and rewrites look like. */
+static void
+test_audit_head_holds(void **state)
+{
+	struct fx *fx = *state;
+	char head[REGISTRY_HASH_HEX], h3[REGISTRY_HASH_HEX], why[256];
+	int64_t seq, bad;
+	int i;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seq, 0);
+	assert_string_equal(head, "");
+	for (i = 0; i < 5; i++)
+		assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK01", NULL, NULL,
+		    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(seq, 5);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE id = 5 AND "
+	    "hash = (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)"), 1);
+	assert_int_equal(registry_audit_holds(fx->reg, 5, head, why, sizeof(why), fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit_verify_from(fx->reg, 5, head, &bad, why, sizeof(why),
+	    fx->err, sizeof(fx->err)), 0);
+	{
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+
+		assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE id = 3",
+		    -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		snprintf(h3, sizeof(h3), "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	assert_int_equal(registry_audit_verify_from(fx->reg, 3, h3, &bad, why, sizeof(why),
+	    fx->err, sizeof(fx->err)), 0);
+	/* an edit after the checkpoint: the walk from it finds it */
+	raw_exec(fx->path, "UPDATE audit SET reason = 'x' WHERE id = 4");
+	assert_int_equal(registry_audit_verify_from(fx->reg, 3, h3, &bad, why, sizeof(why),
+	    fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(bad, 4);
+	/* the newest rows deleted: truncated */
+	raw_exec(fx->path, "DELETE FROM audit WHERE id > 3");
+	assert_int_equal(registry_audit_holds(fx->reg, 5, head, why, sizeof(why), fx->err,
+	    sizeof(fx->err)), 1);
+	assert_non_null(strstr(why, "truncated"));
+	assert_non_null(strstr(why, "ends at entry 3"));
+	/* a different hash at the checkpointed id: rewritten */
+	assert_int_equal(registry_audit_holds(fx->reg, 3, head, why, sizeof(why), fx->err,
+	    sizeof(fx->err)), 1);
+	assert_non_null(strstr(why, "rewritten"));
+	/* a hole below the head: rewritten (missing) */
+	raw_exec(fx->path, "DELETE FROM audit WHERE id = 2");
+	assert_int_equal(registry_audit_holds(fx->reg, 2, h3, why, sizeof(why), fx->err,
+	    sizeof(fx->err)), 1);
+	assert_non_null(strstr(why, "missing"));
+}
+
 int
 main(void)
 {
@@ -1189,6 +1316,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_netids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_head_holds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,12 +11,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -278,6 +280,290 @@ test_start_errors(void **state)
 	assert_null(signer_start(NULL, F.dc.ca_key, &F.prof, err, sizeof(err)));
 }
 
+/* Sign a checkpoint and check the signature with the CA certificate. */
+static void
+checkpoint_ok(struct signer *s)
+{
+	struct signer_checkpoint cp;
+	unsigned char *sig = NULL;
+	size_t len = 0;
+	char err[256] = "";
+
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 7;
+	memset(cp.head, 0x5a, sizeof(cp.head));
+	snprintf(cp.domain, sizeof(cp.domain), "example.test");
+	if (signer_checkpoint(s, &cp, &sig, &len, err, sizeof(err)) != 0)
+		fail_msg("signer_checkpoint: %s", err);
+	assert_true(cp.at >= time(NULL) - 5 && cp.at <= time(NULL));
+	assert_int_equal(signer_checkpoint_verify(F.ca, &cp, sig, len, err, sizeof(err)), 0);
+	cp.head[0] ^= 1;
+	assert_int_equal(signer_checkpoint_verify(F.ca, &cp, sig, len, err, sizeof(err)), -1);
+	free(sig);
+}
+
+/*
+ * The checkpoint request (type 4): the child signs only the fixed structure of an exact
+ * length; every malformed or oversized body is refused and the child keeps serving.
+ */
+static void
+test_checkpoint_requests(void **state)
+{
+	static unsigned char big[4000];
+	unsigned char ok[42 + 12], b[42 + 300], *reply;
+	struct signer_checkpoint cp;
+	char err[256];
+	struct signer *s;
+	size_t i, rlen;
+
+	/* a well-formed body: seq 7, head, domain "example.test" */
+	memset(ok, 0, sizeof(ok));
+	ok[7] = 7;
+	memset(ok + 8, 0x5a, 32);
+	ok[41] = 12;
+	memcpy(ok + 42, "example.test", 12);
+
+	const struct {
+		const char	*name;
+		size_t		 len;		/* of the body sent */
+		size_t		 at;		/* patch byte at (in a copy of ok, grown to len) */
+		int		 val;		/* -1: no patch */
+		const unsigned char *body;	/* NULL: ok, patched */
+		const char	*want;
+	} cases[] = {
+		{ "empty", 0, 0, -1, NULL, "bad checkpoint request" },
+		{ "short", 41, 0, -1, NULL, "bad checkpoint request" },
+		{ "domain longer than said", sizeof(ok), 41, 13, NULL, "bad checkpoint request" },
+		{ "domain shorter than said", sizeof(ok), 41, 11, NULL, "bad checkpoint request" },
+		{ "trailing byte", sizeof(ok) + 1, 41, 12, NULL, "bad checkpoint request" },
+		{ "oversize domain", 42 + 300, 40, 1, NULL, "bad checkpoint request" },
+		{ "oversize body", sizeof(big), 0, -1, big, "bad checkpoint request" },
+		{ "NUL in domain", sizeof(ok), 45, 0, NULL, "bad checkpoint request" },
+		{ "newline in domain", sizeof(ok), 45, '\n', NULL, "bad checkpoint fields" },
+		{ "non-ASCII domain", sizeof(ok), 45, 0xc3, NULL, "bad checkpoint fields" },
+		{ "empty domain", 42, 41, 0, NULL, "bad checkpoint" },
+		{ "seq 0", sizeof(ok), 7, 0, NULL, "bad checkpoint fields" },
+		{ "negative seq", sizeof(ok), 0, 0x80, NULL, "bad checkpoint fields" },
+	};
+
+	s = signer_start(F.dc.ca_cert, F.dc.ca_key, &F.prof, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("signer_start: %s", err);
+	checkpoint_ok(s);
+	/* the well-formed raw body is signed: the table below differs from it in one thing */
+	assert_int_equal(signer_request_raw(s, 4, ok, sizeof(ok), &reply, &rlen, err,
+	    sizeof(err)), 0);
+	assert_true(rlen > 8);
+	free(reply);
+	memset(big, 'A', sizeof(big));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const unsigned char *body = cases[i].body;
+
+		if (body == NULL) {
+			memset(b, 'x', sizeof(b));
+			memcpy(b, ok, sizeof(ok) < cases[i].len ? sizeof(ok) : cases[i].len);
+			if (cases[i].len == 42 + 300) {
+				b[40] = 300 >> 8;
+				b[41] = 300 & 0xff;
+			} else if (cases[i].val != -1)
+				b[cases[i].at] = (unsigned char)cases[i].val;
+			body = b;
+		}
+		err[0] = '\0';
+		reply = (unsigned char *)"x";
+		if (signer_request_raw(s, 4, body, cases[i].len, &reply, &rlen, err,
+		    sizeof(err)) != -1)
+			fail_msg("case '%s' was signed", cases[i].name);
+		assert_null(reply);
+		if (strstr(err, cases[i].want) == NULL)
+			fail_msg("case '%s': error '%s'", cases[i].name, err);
+		assert_true(child_alive(signer_pid(s)));
+		checkpoint_ok(s);
+	}
+	/* an unknown type stays unknown */
+	assert_int_equal(signer_request_raw(s, 99, ok, sizeof(ok), &reply, &rlen, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown request type"));
+	/* the parent refuses bad fields before they reach the child */
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 1;
+	assert_int_equal(signer_checkpoint(s, &cp, &reply, &rlen, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad checkpoint"));
+	snprintf(cp.domain, sizeof(cp.domain), "tab\there");
+	assert_int_equal(signer_checkpoint(s, &cp, &reply, &rlen, err, sizeof(err)), -1);
+	cp.seq = 0;
+	snprintf(cp.domain, sizeof(cp.domain), "example.test");
+	assert_int_equal(signer_checkpoint(s, &cp, &reply, &rlen, err, sizeof(err)), -1);
+	assert_true(child_alive(signer_pid(s)));
+	checkpoint_ok(s);
+	signer_free(s);
+}
+
+/* One CRL of one entry: 0 signed, -1 refused (err says why). */
+static int
+crl_of(struct signer *s, int64_t this_update, unsigned hours, char *err, size_t errlen)
+{
+	struct crl_entry e;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(e.serial_hex, sizeof(e.serial_hex), "0A");
+	e.revoked_at = this_update - 60;
+	e.reason = CRL_RC_NONE;
+	rc = signer_crl(s, &e, 1, 7, this_update, hours, &der, &len, err, errlen);
+	assert_true(rc == 0 ? der != NULL && len > 0 : der == NULL);
+	free(der);
+	return rc;
+}
+
+/* One OCSP response (a good status for one CertID): 0 signed, -1 refused. */
+static int
+ocsp_of(struct signer *s, int64_t this_update, unsigned hours, char *err, size_t errlen)
+{
+	struct ocsp_query q;
+	struct ocsp_status st;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.nids = 1;
+	q.ids[0].hash = OCSP_HASH_SHA1;
+	q.ids[0].params_null = 1;
+	q.ids[0].hash_len = 20;
+	memset(q.ids[0].name_hash, 0x11, 20);
+	memset(q.ids[0].key_hash, 0x22, 20);
+	snprintf(q.ids[0].serial_hex, sizeof(q.ids[0].serial_hex), "0A");
+	memset(&st, 0, sizeof(st));
+	st.status = OCSP_CERT_GOOD;
+	st.reason = -1;
+	rc = signer_ocsp(s, &q, &st, this_update, hours, &der, &len, err, errlen);
+	assert_true(rc == 0 ? der != NULL && len > 0 : der == NULL);
+	free(der);
+	return rc;
+}
+
+/*
+ * Item 11: the signer bounds what it signs besides LDevIDs. A CRL or OCSP response valid
+ * longer than the configured maximum, or starting ahead of the signer's clock, is refused
+ * with a reason; the signer stays up and signs what is within bounds.
+ */
+static void
+test_validity_bounds(void **state)
+{
+	struct signer_conf sc;
+	struct signer *s;
+	char err[256] = "";
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	signer_configure(NULL);		/* the defaults: CRL 48 h, OCSP 24 h */
+	if ((s = signer_start(F.dc.ca_cert, F.dc.ca_key, &F.prof, err, sizeof(err))) == NULL)
+		fail_msg("signer_start: %s", err);
+	assert_int_equal(crl_of(s, now, 24, err, sizeof(err)), 0);	/* latchkeyd's */
+	assert_int_equal(crl_of(s, now, SIGNER_CRL_MAX_HOURS, err, sizeof(err)), 0);
+	assert_int_equal(crl_of(s, now, SIGNER_CRL_MAX_HOURS + 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CRL validity of 49 hours refused"));
+	assert_int_equal(crl_of(s, now, 87600, err, sizeof(err)), -1);
+	assert_int_equal(crl_of(s, now, 0, err, sizeof(err)), -1);
+	/* a nextUpdate pushed out through thisUpdate instead */
+	assert_int_equal(crl_of(s, now + 7 * 24 * 3600, 24, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "thisUpdate"));
+	assert_int_equal(crl_of(s, now + 60, 24, err, sizeof(err)), 0);	/* skew */
+	assert_int_equal(crl_of(s, now - 3600, 24, err, sizeof(err)), 0);
+
+	assert_int_equal(ocsp_of(s, now, 1, err, sizeof(err)), 0);	/* latchkeyd's */
+	assert_int_equal(ocsp_of(s, now, SIGNER_OCSP_MAX_HOURS, err, sizeof(err)), 0);
+	assert_int_equal(ocsp_of(s, now, SIGNER_OCSP_MAX_HOURS + 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "OCSP response validity of 25 hours refused"));
+	assert_int_equal(ocsp_of(s, now + 3600, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "thisUpdate"));
+	/* refusals are answers, not failures: the signer still serves */
+	assert_int_equal(signer_lost(s), 0);
+	issue_ok(s);
+	signer_free(s);
+
+	/* configured maxima, fixed at the signer's start */
+	memset(&sc, 0, sizeof(sc));
+	sc.crl_max_hours = 30;
+	sc.ocsp_max_hours = 2;
+	signer_configure(&sc);
+	if ((s = signer_start(F.dc.ca_cert, F.dc.ca_key, &F.prof, err, sizeof(err))) == NULL)
+		fail_msg("signer_start: %s", err);
+	signer_configure(NULL);		/* later signers only; this one keeps 30 and 2 */
+	assert_int_equal(crl_of(s, now, 30, err, sizeof(err)), 0);
+	assert_int_equal(crl_of(s, now, 31, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "the maximum is 30"));
+	assert_int_equal(ocsp_of(s, now, 2, err, sizeof(err)), 0);
+	assert_int_equal(ocsp_of(s, now, 3, err, sizeof(err)), -1);
+	signer_free(s);
+}
+
+static void
+read_ids(pid_t pid, const char *field, unsigned v[4])
+{
+	char path[64], line[256];
+	size_t fl = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	v[0] = v[1] = v[2] = v[3] = ~0u;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+			assert_int_equal(sscanf(line + fl + 1, "%u %u %u %u", &v[0], &v[1],
+			    &v[2], &v[3]), 4);
+	fclose(f);
+}
+
+/*
+ * As root: the child reads the key (root's, 0600), then drops to the configured user (here
+ * nobody) with its owner's uid as its saved uid; it still issues, and its owner can still
+ * kill and reap it (signer_free).
+ */
+static void
+test_privdrop(void **state)
+{
+	struct signer_conf sc;
+	struct signer *s;
+	struct passwd *pw;
+	char err[256] = "";
+	unsigned u[4], g[4];
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL || pw->pw_uid == 0) {
+		skip();
+		return;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.drop = 1;
+	sc.uid = pw->pw_uid;
+	sc.gid = pw->pw_gid;
+	sc.owner_uid = pw->pw_uid - 1;	/* a worker's user, say */
+	snprintf(sc.user, sizeof(sc.user), "nobody");
+	signer_configure(&sc);
+	s = signer_start(F.dc.ca_cert, F.dc.ca_key, &F.prof, err, sizeof(err));
+	signer_configure(NULL);
+	if (s == NULL)
+		fail_msg("signer_start: %s", err);
+	pid = signer_pid(s);
+	read_ids(pid, "Uid", u);
+	read_ids(pid, "Gid", g);
+	assert_int_equal(u[0], pw->pw_uid);
+	assert_int_equal(u[1], pw->pw_uid);
+	assert_int_equal(u[2], pw->pw_uid - 1);
+	assert_int_equal(u[3], pw->pw_uid);
+	assert_int_equal(g[0], pw->pw_gid);
+	assert_int_equal(g[1], pw->pw_gid);
+	assert_int_equal(g[2], pw->pw_gid);
+	issue_ok(s);
+	signer_free(s);
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);	/* reaped */
+}
+
 int
 main(void)
 {
@@ -286,6 +572,9 @@ main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_dead_child),
 		cmocka_unit_test(test_start_errors),
+		cmocka_unit_test(test_validity_bounds),
+		cmocka_unit_test(test_privdrop),
+		cmocka_unit_test(test_checkpoint_requests),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
