@@ -26,7 +26,11 @@
 struct brski {
 	struct config		 cfg;
 	struct idevid_store	*idevids;	/* borrowed from the registrar */
-	STACK_OF(X509)		*masa_anchors;	/* MASA TLS and voucher signatures */
+	STACK_OF(X509)		*masa_anchors;	/* masa-ca: MASA TLS and voucher signatures */
+	/* Without masa-ca, each manufacturer's own file anchors its MASA: one stack per
+	 * manufacturer-ca line, chosen by the anchor that verified the pledge's IDevID. */
+	STACK_OF(X509)		*mfr_anchors[CONFIG_LIST];
+	size_t			 n_mfr;
 	X509			*tls_cert;	/* signs our voucher-requests (RFC 8995 §5.5) */
 	EVP_PKEY		*tls_key;
 	STACK_OF(X509)		*sign_chain;	/* rest of tls-cert's file, then the domain CA */
@@ -89,14 +93,17 @@ brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		goto err;
 	}
-	if (cfg->n_masa_ca > 0) {
-		for (i = 0; i < cfg->n_masa_ca; i++)
-			if (add_anchors(b->masa_anchors, cfg->masa_ca[i], err, errlen))
-				goto err;
-	} else {
-		for (i = 0; i < cfg->n_manufacturer_ca; i++)
-			if (add_anchors(b->masa_anchors, cfg->manufacturer_ca[i], err, errlen))
-				goto err;
+	for (i = 0; i < cfg->n_masa_ca; i++)
+		if (add_anchors(b->masa_anchors, cfg->masa_ca[i], err, errlen))
+			goto err;
+	for (i = 0; i < cfg->n_manufacturer_ca && i < CONFIG_LIST; i++) {
+		if ((b->mfr_anchors[i] = sk_X509_new_null()) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto err;
+		}
+		b->n_mfr = i + 1;
+		if (add_anchors(b->mfr_anchors[i], cfg->manufacturer_ca[i], err, errlen))
+			goto err;
 	}
 	if ((all = pki_certs_read(cfg->tls_cert, err, errlen)) == NULL ||
 	    (b->tls_key = pki_key_read(cfg->tls_key, err, errlen)) == NULL ||
@@ -124,9 +131,13 @@ err:
 void
 brski_free(struct brski *b)
 {
+	size_t i;
+
 	if (b == NULL)
 		return;
 	sk_X509_pop_free(b->masa_anchors, X509_free);
+	for (i = 0; i < b->n_mfr; i++)
+		sk_X509_pop_free(b->mfr_anchors[i], X509_free);
 	X509_free(b->tls_cert);
 	EVP_PKEY_free(b->tls_key);
 	sk_X509_pop_free(b->sign_chain, X509_free);
@@ -273,17 +284,40 @@ brski_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Only the configured MASA anchors verify the MASA's TLS certificate. */
+/*
+ * The anchors for the MASA of a device whose IDevID verified under the anchor with
+ * fingerprint anchor_fp: masa-ca when configured (the operator's choice, for every
+ * manufacturer), else only that manufacturer's own manufacturer-ca file, so that one
+ * manufacturer's MASA can never vouch for another's devices. NULL when none matches.
+ */
+static STACK_OF(X509) *
+brski_masa_anchors(struct brski *b, const char *anchor_fp)
+{
+	char fp[PKI_FP_LEN];
+	size_t i;
+	int j;
+
+	if (sk_X509_num(b->masa_anchors) > 0)
+		return b->masa_anchors;
+	for (i = 0; i < b->n_mfr; i++)
+		for (j = 0; j < sk_X509_num(b->mfr_anchors[i]); j++)
+			if (pki_cert_fingerprint(sk_X509_value(b->mfr_anchors[i], j), fp) == 0 &&
+			    strcmp(fp, anchor_fp) == 0)
+				return b->mfr_anchors[i];
+	return NULL;
+}
+
+/* Only the MASA anchors of this device (arg) verify the MASA's TLS certificate. */
 static CURLcode
 brski_sslctx_cb(CURL *curl, void *sslctx, void *arg)
 {
-	struct brski *b = arg;
+	STACK_OF(X509) *anchors = arg;
 	X509_STORE *st = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
 	int i;
 
 	(void)curl;
-	for (i = 0; i < sk_X509_num(b->masa_anchors); i++)
-		if (X509_STORE_add_cert(st, sk_X509_value(b->masa_anchors, i)) != 1) {
+	for (i = 0; i < sk_X509_num(anchors); i++)
+		if (X509_STORE_add_cert(st, sk_X509_value(anchors, i)) != 1) {
 			ERR_clear_error();
 			return CURLE_SSL_CERTPROBLEM;
 		}
@@ -296,8 +330,9 @@ brski_sslctx_cb(CURL *curl, void *sslctx, void *arg)
  * err) when the MASA could not be reached at all.
  */
 static int
-brski_masa_post(struct brski *b, const char *masa, const unsigned char *req, size_t reqlen,
-    long *status, struct brski_buf *resp, char *err, size_t errlen)
+brski_masa_post(struct brski *b, STACK_OF(X509) *anchors, const char *masa,
+    const unsigned char *req, size_t reqlen, long *status, struct brski_buf *resp, char *err,
+    size_t errlen)
 {
 	char url[BRSKI_URL_MAX], curlerr[CURL_ERROR_SIZE];
 	struct curl_slist *h = NULL;
@@ -341,7 +376,7 @@ brski_masa_post(struct brski *b, const char *masa, const unsigned char *req, siz
 	o |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	o |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	o |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, brski_sslctx_cb);
-	o |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, b);
+	o |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, anchors);
 	if (o != 0) {
 		snprintf(err, errlen, "libcurl lacks a needed feature");
 		goto out;
@@ -384,6 +419,7 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	struct registry_voucher rec;
 	struct brski_buf resp;
 	enum voucher_status vst;
+	STACK_OF(X509) *anchors;
 	X509 *signer = NULL, *pinned = NULL;
 	unsigned char *our = NULL, *rder = NULL;
 	size_t ourlen = 0, jlen, rderlen = 0;
@@ -472,6 +508,11 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 		}
 		snprintf(masa, sizeof(masa), "%s", b->cfg.masa_url);
 	}
+	if ((anchors = brski_masa_anchors(b, info.anchor_fp)) == NULL) {
+		brski_refuse(b, peer, "voucher-refused", info.serial, 500, "no MASA trust "
+		    "anchor for the manufacturer of this device", out);
+		goto out;
+	}
 	/* RFC 8995 §5.5: our own request, the pledge's as prior-signed-voucher-request. */
 	rvr.created_on = time(NULL);
 	rvr.assertion = VOUCHER_ASSERT_PROXIMITY;
@@ -487,7 +528,8 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 		registrar_reply_text(out, 500, "cannot build the registrar voucher-request");
 		goto out;
 	}
-	if (brski_masa_post(b, masa, rder, rderlen, &status, &resp, err, sizeof(err)) == -1 ||
+	if (brski_masa_post(b, anchors, masa, rder, rderlen, &status, &resp, err,
+	    sizeof(err)) == -1 ||
 	    status >= 500) {
 		if (status >= 500) {
 			body_line(&resp, line, sizeof(line));
@@ -512,9 +554,9 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 		    reason, out);
 		goto out;
 	}
-	/* Check what we relay: signed under the MASA anchors, for this device and nonce,
-	 * pinning our domain (RFC 8995 §5.6 lets the registrar verify it). */
-	vst = voucher_pledge_verify(resp.p, resp.len, b->masa_anchors, info.serial, pvr.nonce,
+	/* Check what we relay: signed under this device's MASA anchors, for this device and
+	 * nonce, pinning our domain (RFC 8995 §5.6 lets the registrar verify it). */
+	vst = voucher_pledge_verify(resp.p, resp.len, anchors, info.serial, pvr.nonce,
 	    time(NULL), &pinned, &v, err, sizeof(err));
 	if (vst != VOUCHER_OK) {
 		snprintf(reason, sizeof(reason), "the MASA's voucher is not acceptable: %s", err);

@@ -54,8 +54,9 @@
  *   masa-url = URL                         registrar: the MASA of devices whose IDevID has
  *                                          no id-pe-masa-url extension (default none)
  *   masa-ca = FILE                (list)   registrar: anchors for the MASA's TLS certificate
- *                                          and its voucher signatures (default: the
- *                                          manufacturer-ca files)
+ *                                          and its voucher signatures, for every
+ *                                          manufacturer (default: per device, only the
+ *                                          manufacturer-ca file its IDevID chains to)
  *   masa-retry-after = SECONDS             registrar: Retry-After of the 503 sent when the
  *                                          MASA is unreachable (default 5, 1..3600)
  *   masa-timeout = SECONDS                 registrar: limit of one MASA request (default 10)
