@@ -524,6 +524,23 @@ crl_entries_encode(const struct crl_entry *e, size_t n, unsigned char **buf, siz
 }
 
 int
+crl_entries_digest(const struct crl_entry *e, size_t n, unsigned char out[32])
+{
+	unsigned char *buf = NULL;
+	unsigned int dlen = 0;
+	size_t len;
+	int rc = -1;
+
+	if (crl_entries_encode(e, n, &buf, &len) == -1)
+		return -1;
+	if (EVP_Digest(buf, len, out, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32)
+		rc = 0;
+	free(buf);
+	ERR_clear_error();
+	return rc;
+}
+
+int
 crl_entries_decode(const unsigned char *buf, size_t len, struct crl_entry **out, size_t *n,
     char *err, size_t errlen)
 {

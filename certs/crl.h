@@ -65,6 +65,12 @@ int	crl_reason_from_name(const char *name);
 /* Code to RFC 5280 name; NULL for CRL_RC_NONE, 7 and anything out of range. */
 const char *crl_reason_name(int code);
 
+/*
+ * SHA-256 of the encoding below: equal sets of entries (same order) give equal digests
+ * whatever the structs' padding or the bytes after serial_hex's NUL hold, and whatever the
+ * case or leading zeros of the hex. 0, or -1 on a bad entry or no memory.
+ */
+int	crl_entries_digest(const struct crl_entry *e, size_t n, unsigned char out[32]);
 /* Encode n entries (framing above); *buf malloc'd. -1 on a bad entry or n > CRL_ENTRIES_MAX. */
 int	crl_entries_encode(const struct crl_entry *e, size_t n, unsigned char **buf,
 	    size_t *len);

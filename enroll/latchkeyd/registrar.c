@@ -949,12 +949,10 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 {
 	struct crl_collect c;
 	unsigned char digest[32], *der = NULL;
-	size_t i, len = 0;
+	size_t len = 0;
 	time_t now = time(NULL);
-	EVP_MD_CTX *md = NULL;
-	int rc = -1;
-
 	int64_t version, count, latest;
+	int rc = -1;
 
 	if (r->crl_der != NULL && now == r->crl_checked)
 		return 0;
@@ -986,26 +984,12 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+	/* The fields as encoded for the signer, never the structs (their padding and the
+	 * bytes after the serial's NUL come uninitialized from realloc). */
+	if (crl_entries_digest(c.e, c.n, digest) == -1) {
+		snprintf(err, errlen, "cannot digest the revoked set");
 		goto out;
-	/*
-	 * The fields, encoded: the struct's padding and the bytes after the serial's NUL are
-	 * uninitialized (realloc), which made equal sets hash differently.
-	 */
-	for (i = 0; i < c.n; i++) {
-		unsigned char f[12];
-		uint64_t at = (uint64_t)c.e[i].revoked_at;
-		uint32_t why = (uint32_t)c.e[i].reason;
-		int k;
-
-		for (k = 0; k < 8; k++)
-			f[k] = (unsigned char)(at >> (56 - 8 * k));
-		for (k = 0; k < 4; k++)
-			f[8 + k] = (unsigned char)(why >> (24 - 8 * k));
-		EVP_DigestUpdate(md, c.e[i].serial_hex, strlen(c.e[i].serial_hex) + 1);
-		EVP_DigestUpdate(md, f, sizeof(f));
 	}
-	EVP_DigestFinal_ex(md, digest, NULL);
 	r->crl_checked = now;
 	if (r->crl_der != NULL && memcmp(digest, r->crl_digest, sizeof(digest)) == 0 &&
 	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
@@ -1023,7 +1007,6 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 	memcpy(r->crl_digest, digest, sizeof(digest));
 	rc = 1;
 out:
-	EVP_MD_CTX_free(md);
 	free(c.e);
 	return rc;
 }

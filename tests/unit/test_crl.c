@@ -533,6 +533,62 @@ test_crl_reason_names(void **state)
 	assert_null(crl_reason_name(11));
 }
 
+/*
+ * The CRL change check (registrar.c crl_refresh) digests the revoked set: equal sets must
+ * give equal digests whatever the structs' padding and the bytes after a serial's NUL hold
+ * (they come uninitialized from realloc), and any change of a field must change it.
+ */
+static void
+test_crl_entries_digest(void **state)
+{
+	static const struct {
+		const char	*what;
+		const char	*serial;
+		int64_t		 at;
+		int		 reason;
+		int		 same;	/* digest equals the base set's */
+	} rows[] = {
+		{ "the same entry", "01AB", 1700000000, CRL_RC_KEY_COMPROMISE, 1 },
+		{ "lower-case hex", "01ab", 1700000000, CRL_RC_KEY_COMPROMISE, 1 },
+		{ "leading zeros", "0001AB", 1700000000, CRL_RC_KEY_COMPROMISE, 1 },
+		{ "another serial", "01AC", 1700000000, CRL_RC_KEY_COMPROMISE, 0 },
+		{ "another time", "01AB", 1700000001, CRL_RC_KEY_COMPROMISE, 0 },
+		{ "another reason", "01AB", 1700000000, CRL_RC_SUPERSEDED, 0 },
+		{ "no reason", "01AB", 1700000000, CRL_RC_NONE, 0 },
+	};
+	struct crl_entry base[2], e[2];
+	unsigned char d0[32], d1[32];
+	size_t i;
+
+	(void)state;
+	memset(base, 0x00, sizeof(base));
+	snprintf(base[0].serial_hex, sizeof(base[0].serial_hex), "01AB");
+	base[0].revoked_at = 1700000000;
+	base[0].reason = CRL_RC_KEY_COMPROMISE;
+	snprintf(base[1].serial_hex, sizeof(base[1].serial_hex), "7F");
+	base[1].revoked_at = 1600000000;
+	base[1].reason = CRL_RC_NONE;
+	assert_int_equal(crl_entries_digest(base, 2, d0), 0);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		/* Everything the fields do not cover is garbage, and different garbage. */
+		memset(e, (int)(0xA5 + i), sizeof(e));
+		snprintf(e[0].serial_hex, sizeof(e[0].serial_hex), "%s", rows[i].serial);
+		e[0].revoked_at = rows[i].at;
+		e[0].reason = rows[i].reason;
+		snprintf(e[1].serial_hex, sizeof(e[1].serial_hex), "7F");
+		e[1].revoked_at = 1600000000;
+		e[1].reason = CRL_RC_NONE;
+		assert_int_equal(crl_entries_digest(e, 2, d1), 0);
+		if ((memcmp(d0, d1, sizeof(d0)) == 0) != rows[i].same)
+			fail_msg("%s: digest %s the base set's", rows[i].what,
+			    rows[i].same ? "differs from" : "equals");
+	}
+	assert_int_equal(crl_entries_digest(base, 1, d1), 0);
+	assert_memory_not_equal(d0, d1, sizeof(d0));
+	snprintf(e[0].serial_hex, sizeof(e[0].serial_hex), "XYZ");
+	assert_int_equal(crl_entries_digest(e, 1, d1), -1);
+}
+
 static void
 test_crl_framing_roundtrip(void **state)
 {
@@ -670,6 +726,7 @@ main(void)
 		cmocka_unit_test(test_crl_large),
 		cmocka_unit_test(test_crl_openssl_cli),
 		cmocka_unit_test(test_crl_reason_names),
+		cmocka_unit_test(test_crl_entries_digest),
 		cmocka_unit_test(test_crl_framing_roundtrip),
 		cmocka_unit_test(test_crl_framing_malformed),
 	};
