@@ -168,11 +168,52 @@ cmd_readmit(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+#define AUDIT_ACTIONS_MAX	32	/* --action options */
+
 struct audit_ctx {
 	struct ctl	*ctl;
 	json_t		*arr;
 	int64_t		 n;
+	const char	*actions[AUDIT_ACTIONS_MAX];	/* --action, each a comma list */
+	int		 nactions;			/* 0: every action */
 };
+
+/* Whether name is in one of the comma lists; every name when there is none. */
+static int
+audit_action_wanted(const struct audit_ctx *ac, const char *name)
+{
+	const char *p, *end;
+	size_t len;
+	int i;
+
+	if (ac->nactions == 0)
+		return 1;
+	if (name == NULL)
+		return 0;
+	for (i = 0; i < ac->nactions; i++) {
+		for (p = ac->actions[i]; *p != '\0'; p = *end != '\0' ? end + 1 : end) {
+			end = strchrnul(p, ',');
+			len = (size_t)(end - p);
+			if (len == strlen(name) && strncmp(p, name, len) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* An --action argument: names separated by commas, none empty. */
+static int
+audit_action_valid(const char *arg)
+{
+	const char *p;
+
+	if (*arg == '\0' || *arg == ',' || arg[strlen(arg) - 1] == ',')
+		return 0;
+	for (p = arg; *p != '\0'; p++)
+		if ((*p == ',' && p[1] == ',') || (unsigned char)*p <= ' ')
+			return 0;
+	return 1;
+}
 
 static int
 audit_count_cb(const struct registry_audit_entry *a, void *arg)
@@ -186,6 +227,8 @@ audit_list_cb(const struct registry_audit_entry *a, void *arg)
 {
 	struct audit_ctx *ac = arg;
 
+	if (!audit_action_wanted(ac, a->action))
+		return 0;
 	if (ac->ctl->json)
 		json_array_append_new(ac->arr, ctl_audit_json(a, 1));
 	else
@@ -397,6 +440,7 @@ cmd_audit(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "since", required_argument, NULL, 't' },
+		{ "action", required_argument, NULL, 'a' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "head", optional_argument, NULL, 'H' },
 		{ "checkpoints", required_argument, NULL, 'C' },
@@ -413,6 +457,7 @@ cmd_audit(struct ctl *ctl, int argc, char **argv)
 	int ch, verify = 0, head = 0, r, rc = 1;
 
 	memset(&chk, 0, sizeof(chk));
+	memset(&ac, 0, sizeof(ac));
 	ctl_getopt_reset();
 	while ((ch = ctl_getopt(ctl, argc, argv, "", lo)) != -1) {
 		switch (ch) {
@@ -420,6 +465,15 @@ cmd_audit(struct ctl *ctl, int argc, char **argv)
 			if (ctl_time_parse(optarg, &since) == -1)
 				return ctl_usage("audit: --since '%s' is not UNIXTIME or "
 				    "YYYY-MM-DD", optarg);
+			break;
+		case 'a':
+			if (!audit_action_valid(optarg))
+				return ctl_usage("audit: --action '%.64s' is not NAME or "
+				    "NAME,NAME,...", optarg);
+			if (ac.nactions == AUDIT_ACTIONS_MAX)
+				return ctl_usage("audit: at most %d --action options",
+				    AUDIT_ACTIONS_MAX);
+			ac.actions[ac.nactions++] = optarg;
 			break;
 		case 'V':
 			verify = 1;
@@ -450,6 +504,8 @@ cmd_audit(struct ctl *ctl, int argc, char **argv)
 		    "prints it)");
 	if (chk.head != NULL || chk.ckpt_file != NULL)
 		verify = 1;
+	if (ac.nactions > 0 && (head || verify))
+		return ctl_usage("audit: --action lists entries; not with --head or --verify");
 	if (ca_arg != NULL)
 		snprintf(ca, sizeof(ca), "%s", ca_arg);
 	else if (ctl_db_path(ctl->db, "domain-ca.pem", ca, sizeof(ca)) == -1)
@@ -457,7 +513,6 @@ cmd_audit(struct ctl *ctl, int argc, char **argv)
 	chk.ca_path = ca;
 	if ((reg = ctl_open(ctl, REGISTRY_RDONLY)) == NULL)
 		return 1;
-	memset(&ac, 0, sizeof(ac));
 	ac.ctl = ctl;
 
 	if (head && !verify) {

@@ -47,6 +47,7 @@ int	cmd_readmit(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
 int	cmd_masa(struct ctl *, int, char **);		/* cmd_masa.c */
 int	cmd_crl(struct ctl *, int, char **);		/* cmd_crl.c */
+int	cmd_backup(struct ctl *, int, char **);	/* cmd_backup.c */
 
 /*
  * A manufacturer as --manufacturer names it (cmd_devices.c): "sha256:HEX", or a PEM file

@@ -1,6 +1,6 @@
 /*
  * latchkeyctl: latchkey's admin CLI. Lab PKI, a new owner domain (init), claims, bindings,
- * revocation and the audit log. See latchkeyctl(8) and DESIGN.md "Command lines".
+ * revocation, the audit log and backups. See latchkeyctl(8) and DESIGN.md "Command lines".
  *
  * This file is main(), the global options and the command table with every command's
  * help text; the commands are in cmd_*.c, what they share in ctl.[ch].
@@ -55,8 +55,9 @@ static const char help_head[] =
 "     latchkeyctl show SERIAL\n"
 "     latchkeyctl revoke SERIAL --reason R\n"
 "     latchkeyctl readmit SERIAL [--reason R] [--manufacturer FILE|sha256:HEX]\n"
-"     latchkeyctl audit [--since TIME] | --head\n"
+"     latchkeyctl audit [--since TIME] [--action NAME[,NAME...]]... | --head\n"
 "     latchkeyctl audit --verify [--head SEQ:HASH] [--checkpoints FILE] [--ca FILE]\n"
+"     latchkeyctl backup [--force] FILE\n"
 "     latchkeyctl help [COMMAND]\n"
 "\n"
 "GLOBAL OPTIONS\n"
@@ -156,11 +157,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          enrollment makes a new binding; its IDevID may differ from the old one.\n"
 "          Fails (exit 1) when SERIAL has no revoked binding left to re-admit.\n" },
 	{ "audit", cmd_audit,
-"     audit [--since TIME] | --head\n"
+"     audit [--since TIME] [--action NAME[,NAME...]]... | --head\n"
 "     audit --verify [--head SEQ:HASH] [--checkpoints FILE] [--ca FILE]\n"
-"          Print the audit log (entries at or after TIME). --head prints the\n"
-"          chain's head instead, one line \"SEQ:sha256:HEX\" (the newest entry's id\n"
-"          and hash; \"0:none\" when empty): note it outside the registry.\n"
+"          Print the audit log (entries at or after TIME; TIME as for list),\n"
+"          oldest first. --action (repeatable, or a comma list) keeps only the\n"
+"          entries with one of these actions (enroll, reenroll, claim, unclaim,\n"
+"          revoke, readmit, voucher, ...). --json: {\"entries\":[...]}.\n"
+"          --head prints the chain's head instead, one line \"SEQ:sha256:HEX\"\n"
+"          (the newest entry's id and hash; \"0:none\" when empty): note it\n"
+"          outside the registry.\n"
 "          --verify recomputes the hash chain and checks every checkpoint latchkeyd\n"
 "          stored: its signature by the domain CA (--ca, default domain-ca.pem\n"
 "          beside the registry) and that the chain still holds its entry with its\n"
@@ -173,6 +178,25 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          0, or one line saying what is wrong (\"audit log broken at entry ID\",\n"
 "          \"audit log truncated: ...\", \"audit log rewritten: ...\", \"... forged\n"
 "          or damaged ...\") and exits 1.\n" },
+	{ "backup", cmd_backup,
+"     backup [--force] FILE\n"
+"          Copy the registry (--db) to FILE while latchkeyd runs: SQLite's online\n"
+"          backup, one consistent snapshot (every committed enrollment up to its\n"
+"          start), written to a temporary file beside FILE (mode 0600), synced,\n"
+"          then renamed; one self-contained file in WAL mode, checkpointed (no\n"
+"          -wal/-shm). Refuses an existing FILE (exit 1) unless --force. Prints\n"
+"          \"backup PATH (audit head SEQ:sha256:HEX, N entries)\"; --json:\n"
+"          {\"backup\":PATH,\"audit_head\":\"SEQ:sha256:HEX\",\"entries\":N}.\n"
+"          Check a copy with 'latchkeyctl --db FILE audit --verify'.\n"
+"          Restore: stop latchkeyd; copy FILE over registry.db; remove\n"
+"          registry.db-wal and registry.db-shm; move latchkeyd's\n"
+"          audit-checkpoint-file (audit-checkpoints.log) aside, as its\n"
+"          checkpoints after the backup show the restore as a truncation and\n"
+"          latchkeyd would sign no new head; when latchkeyd starts as root,\n"
+"          chown latchkey registry.db (the workers' user) and keep it mode 0600;\n"
+"          start latchkeyd. What happened after the backup is lost: redo the\n"
+"          revocations and claims made since (see audit --since on the old\n"
+"          registry if it is still readable); devices enrolled since enroll again.\n" },
 	{ "masa", cmd_masa,
 "     masa authorize (--serial S ... | --file F) --domain-ca FILE [--masa-db PATH]\n"
 "          MASA sales records (RFC 8995): the owner domain whose CA certificate is\n"

@@ -2142,3 +2142,189 @@ registry_revoked_netids_foreach(struct registry *reg,
 	    "ORDER BY n.kind, n.value", NULL, NULL, netid_row, &c,
 	    "list revoked network identifiers", err, errlen);
 }
+
+/* fsync the directory that holds path (a rename in it is durable after this). */
+static int
+fsync_parent(const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	char *slash;
+	int fd, r = 0;
+
+	if (strlen(path) >= sizeof(dir)) {
+		errf(err, errlen, "registry: path too long");
+		return -1;
+	}
+	copy_str(dir, sizeof(dir), path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		copy_str(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(fd) == -1) {
+		errf(err, errlen, "registry: fsync %s: %s", dir, strerror(errno));
+		r = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/* The audit head and the number of entries of the copy db. */
+static int
+backup_info(sqlite3 *db, struct registry_backup_info *info)
+{
+	sqlite3_stmt *st = NULL;
+	const char *h;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM audit), "
+	    "(SELECT id FROM audit ORDER BY id DESC LIMIT 1), "
+	    "(SELECT hash FROM audit ORDER BY id DESC LIMIT 1)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		info->entries = sqlite3_column_int64(st, 0);
+		info->seq = sqlite3_column_int64(st, 1);
+		if ((h = (const char *)sqlite3_column_text(st, 2)) != NULL)
+			copy_str(info->head, sizeof(info->head), h);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+registry_backup(struct registry *reg, const char *path, int flags,
+    struct registry_backup_info *info, char *err, size_t errlen)
+{
+	struct registry_backup_info bi;
+	struct stat sb, rb;
+	sqlite3 *dst = NULL;
+	sqlite3_backup *bk;
+	struct timespec ts = { 0, 10000000 };
+	char tmp[4096 + 16], what[64];
+	int fd, rc, tries, r = -1;
+
+	if (path == NULL || *path == '\0') {
+		errf(err, errlen, "registry: no path");
+		return -1;
+	}
+	if (lstat(path, &sb) == 0) {
+		if (stat(reg->path, &rb) == 0 && sb.st_dev == rb.st_dev &&
+		    sb.st_ino == rb.st_ino) {
+			errf(err, errlen, "registry: %s is the registry itself", path);
+			return -1;
+		}
+		if (!(flags & REGISTRY_BACKUP_REPLACE)) {
+			errf(err, errlen, "%s exists", path);
+			return 1;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			errf(err, errlen, "registry: %s: not a regular file", path);
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		errf(err, errlen, "registry: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp)) {
+		errf(err, errlen, "registry: path too long");
+		return -1;
+	}
+	/* mkstemp: a new file (O_EXCL), mode 0600 */
+	if ((fd = mkstemp(tmp)) == -1) {
+		errf(err, errlen, "registry: cannot create a file beside %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) == -1) {
+		errf(err, errlen, "registry: chmod %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	copy_str(what, sizeof(what), "open");
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK)
+		goto dberr;
+	/*
+	 * In WAL mode like the registry, so that latchkeyd's workers, opening a restored copy
+	 * at once, need not switch it (which takes an exclusive lock: one of them would fail).
+	 * Closing the last connection checkpoints it and removes its -wal and -shm.
+	 */
+	copy_str(what, sizeof(what), "journal mode");
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK)
+		goto dberr;
+	copy_str(what, sizeof(what), "copy");
+	if ((bk = sqlite3_backup_init(dst, "main", reg->db, "main")) == NULL)
+		goto dberr;
+	/*
+	 * Every page in one step: one read transaction, so a consistent snapshot even while
+	 * latchkeyd commits (WAL readers never wait for writers). A lock held elsewhere that
+	 * makes the step busy (a WAL recovery) is retried, for 5 s at most.
+	 */
+	for (tries = 0; tries < 500; tries++) {
+		rc = sqlite3_backup_step(bk, -1) & 0xff;
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if ((sqlite3_backup_finish(bk) & 0xff) != SQLITE_OK || rc != SQLITE_DONE) {
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			errf(err, errlen, "registry: %s: the registry stayed locked "
+			    "for 5 s", reg->path);
+		else
+			errf(err, errlen, "registry: copy %s: %s", reg->path,
+			    sqlite3_errmsg(dst));
+		goto out;
+	}
+	copy_str(what, sizeof(what), "read the copy's audit head");
+	if (backup_info(dst, &bi) == -1)
+		goto dberr;
+	copy_str(what, sizeof(what), "checkpoint");
+	if (sqlite3_exec(dst, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto dberr;
+	copy_str(what, sizeof(what), "close");
+	if (sqlite3_close(dst) != SQLITE_OK)
+		goto dberr;
+	dst = NULL;
+	if (fsync(fd) == -1) {
+		errf(err, errlen, "registry: fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (flags & REGISTRY_BACKUP_REPLACE) {
+		if (rename(tmp, path) == -1) {
+			errf(err, errlen, "registry: rename to %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+	} else {
+		/* link, not rename: a path made meanwhile is not replaced either */
+		if (link(tmp, path) == -1) {
+			if (errno == EEXIST) {
+				errf(err, errlen, "%s exists", path);
+				r = 1;
+			} else
+				errf(err, errlen, "registry: link to %s: %s", path,
+				    strerror(errno));
+			goto out;
+		}
+		unlink(tmp);
+	}
+	tmp[0] = '\0';
+	if (fsync_parent(path, err, errlen) == -1)
+		goto out;
+	if (info != NULL)
+		*info = bi;
+	r = 0;
+	goto out;
+dberr:
+	errf(err, errlen, "registry: backup %s: %s %s: %s", reg->path, what, tmp,
+	    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+out:
+	sqlite3_close(dst);
+	close(fd);
+	if (tmp[0] != '\0')
+		unlink(tmp);
+	return r;
+}

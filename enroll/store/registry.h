@@ -368,4 +368,25 @@ int	registry_revoked_netids_foreach(struct registry *reg,
 	    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
 	    size_t errlen);
 
+/*
+ * Online backup: a consistent copy of the registry at path, taken through SQLite's backup
+ * API in one step (one read transaction: in WAL mode writers, latchkeyd's workers, go on
+ * meanwhile). The copy is written to a temporary file beside path (mode 0600), in WAL mode
+ * like the registry but checkpointed (one self-contained file, no -wal or -shm), fsync'd,
+ * then renamed to path and the directory fsync'd. info (may be NULL)
+ * gets the copy's audit head (seq 0 and "" when empty) and its number of audit entries.
+ * Returns 1 (err says so, nothing written) when path exists and flags has no
+ * REGISTRY_BACKUP_REPLACE; path is never the registry itself.
+ */
+#define REGISTRY_BACKUP_REPLACE	0x01	/* replace an existing path */
+
+struct registry_backup_info {
+	int64_t	seq;
+	char	head[REGISTRY_HASH_HEX];
+	int64_t	entries;
+};
+
+int	registry_backup(struct registry *reg, const char *path, int flags,
+	    struct registry_backup_info *info, char *err, size_t errlen);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1299,6 +1300,92 @@ test_audit_head_holds(void **state)
 	assert_non_null(strstr(why, "missing"));
 }
 
+/*
+ * registry_backup: a copy of an open registry with entries, taken while another connection
+ * holds an uncommitted write, verifies, has the same audit head and only what was committed;
+ * an existing file is refused unless REGISTRY_BACKUP_REPLACE; the registry itself never.
+ */
+static void
+test_backup(void **state)
+{
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_backup_info bi;
+	struct registry_cert cert;
+	struct registry *copy;
+	struct stat sb;
+	sqlite3 *w = NULL;
+	char bak[160], head[REGISTRY_HASH_HEX], chead[REGISTRY_HASH_HEX], leftover[200];
+	int64_t seq, cseq, bad, id;
+	FILE *ls;
+
+	snprintf(bak, sizeof(bak), "%s/backup.db", fx->dir);
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err,
+	    sizeof(fx->err)), 0);
+	fake_enrollment(&e, "LK01", "0A01", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &id, fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK01", NULL, NULL,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(seq, 3);
+
+	/* a writer in the middle of a transaction: not in the copy, and no wait for it */
+	assert_int_equal(sqlite3_open_v2(fx->path, &w, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO audit (at, actor, "
+	    "action, prev_hash, hash) VALUES (1, 'x', 'x', 'x', 'x')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	memset(&bi, 0xff, sizeof(bi));
+	if (registry_backup(fx->reg, bak, 0, &bi, fx->err, sizeof(fx->err)) != 0)
+		fail_msg("registry_backup: %s", fx->err);
+	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+	assert_int_equal(bi.seq, seq);
+	assert_string_equal(bi.head, head);
+	assert_int_equal(bi.entries, 3);
+	assert_int_equal(stat(bak, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	/* nothing left beside it: no temporary file, no -wal or -shm */
+	snprintf(leftover, sizeof(leftover), "ls -A %s | grep -v '^registry\\.db' | "
+	    "grep -vx backup.db", fx->dir);
+	assert_non_null(ls = popen(leftover, "r"));
+	assert_null(fgets(leftover, sizeof(leftover), ls));
+	pclose(ls);
+
+	/* the copy: intact, the same head, the enrollment in it */
+	copy = registry_open(bak, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	if (copy == NULL)
+		fail_msg("registry_open(copy): %s", fx->err);
+	assert_int_equal(registry_audit_verify(copy, &bad, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_audit_head(copy, &cseq, chead, fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(cseq, seq);
+	assert_string_equal(chead, head);
+	assert_int_equal(registry_cert_get(copy, "0A01", &cert, fx->err, sizeof(fx->err)),
+	    1);
+	assert_string_equal(cert.device_serial, "LK01");
+	registry_close(copy);
+
+	/* an existing file: refused (1) and left alone, unless REGISTRY_BACKUP_REPLACE */
+	assert_int_equal(registry_audit(fx->reg, "admin:t", "note", "LK01", NULL, NULL,
+	    fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_backup(fx->reg, bak, 0, &bi, fx->err, sizeof(fx->err)), 1);
+	assert_non_null(strstr(fx->err, "exists"));
+	assert_int_equal(raw_int(bak, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(registry_backup(fx->reg, bak, REGISTRY_BACKUP_REPLACE, &bi, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(bi.entries, 4);
+	assert_int_equal(raw_int(bak, "SELECT count(*) FROM audit"), 4);
+	/* never over the registry itself */
+	assert_int_equal(registry_backup(fx->reg, fx->path, REGISTRY_BACKUP_REPLACE, &bi,
+	    fx->err, sizeof(fx->err)), -1);
+	assert_non_null(strstr(fx->err, "the registry itself"));
+	unlink(bak);
+}
+
 int
 main(void)
 {
@@ -1318,6 +1405,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_head_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
