@@ -63,12 +63,19 @@ it_pki() {
 it_serial() { jq -r ".devices[$1].serial" "$T/lab.json"; }
 it_dev() { dirname "$(jq -r ".devices[$1].cert" "$T/lab.json")"; }
 
+# it_free_port: a TCP port nothing on this host uses, in any state, drawn below the
+# kernel's ephemeral range so that no client connection can take it before we bind.
 it_free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+	local p lo=32768 i
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 11000 ] || lo=32768
+	for i in $(seq 1 1000); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q . ||
+		    { echo "$p"; return; }
 	done
+	echo "it_free_port: no free port" >&2
+	return 1
 }
 
 # it_registrar [config line...]: init the domain (once) and start latchkeyd.
