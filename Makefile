@@ -5,6 +5,9 @@
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each
 #   make demo       install deps, build, run the five-minute tour
 #   make deps       install the Debian packages (root)
+#   make install    install (PREFIX=/usr/local, DESTDIR=; no root needed with DESTDIR)
+#   make uninstall  remove what install put there (same PREFIX and DESTDIR)
+#   make deb        build the Debian packages into $(B)/deb (contrib/debian/)
 
 B        ?= build
 CC       ?= cc
@@ -156,9 +159,56 @@ demo: deps
 	$(MAKE) all
 	B=$(B) sh contrib/demo.sh
 
+# Installation. PREFIX and DESTDIR as usual; every directory below may be overridden.
+# The units name the programs by their installed path: /usr/bin and /usr/sbin in
+# contrib/systemd/, rewritten to BINDIR and SBINDIR here. The Kea hook goes where Kea
+# looks for hooks (Debian: /usr/lib/MULTIARCH/kea/hooks), whatever PREFIX, when built.
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share/latchkey
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch 2>/dev/null)
+KEA_HOOKS_DIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/kea/hooks,$(PREFIX)/lib/kea/hooks)
+UNITS    := latchkeyd.service latchkey-onboard.service latchkey-renew.service latchkey-renew.timer
+INSTALL  ?= install
+
+install: $(PROGS) $(KEA_HOOK)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)/dhcp $(DESTDIR)$(DATADIR)/kea
+	$(INSTALL) -m 0755 $(B)/latchkey $(B)/latchkeyctl $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0755 $(B)/latchkeyd $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in $(UNITS); do \
+	  sed -e 's#/usr/bin/latchkey\b#$(BINDIR)/latchkey#g' \
+	      -e 's#/usr/sbin/latchkeyd\b#$(SBINDIR)/latchkeyd#g' contrib/systemd/$$u \
+	      >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	$(INSTALL) -m 0755 contrib/dhcp/udhcpc-latchkey.sh $(DESTDIR)$(DATADIR)/dhcp/
+	$(INSTALL) -m 0644 contrib/dhcp/dhclient-exit-hook.sh contrib/dhcp/dhclient-latchkey.conf \
+	    contrib/dhcp/dhcpcd-latchkey.sh $(DESTDIR)$(DATADIR)/dhcp/
+	$(INSTALL) -m 0644 contrib/kea/*.conf $(DESTDIR)$(DATADIR)/kea/
+	if [ -f $(B)/liblatchkey_kea.so ]; then \
+	  $(INSTALL) -d $(DESTDIR)$(KEA_HOOKS_DIR) && \
+	  $(INSTALL) -m 0644 $(B)/liblatchkey_kea.so $(DESTDIR)$(KEA_HOOKS_DIR)/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/latchkey $(DESTDIR)$(BINDIR)/latchkeyctl \
+	    $(DESTDIR)$(SBINDIR)/latchkeyd $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8))) \
+	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) $(DESTDIR)$(KEA_HOOKS_DIR)/liblatchkey_kea.so
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# The Debian packages (latchkey, latchkey-kea-hook), built from a copy of the tree in a
+# temporary directory; the version is LATCHKEY_VERSION (enroll/latchkey/commands.h).
+DEB_OUT ?= $(B)/deb
+deb:
+	sh contrib/debian/build-deb.sh $(DEB_OUT)
+
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all check check-asan bench fuzz deps depsifroot demo clean
+.PHONY: all check check-asan bench fuzz deps depsifroot demo clean install uninstall deb
 .SECONDARY:
 -include $(shell find $(B) build-asan $(FUZZ_B) -name '*.d' 2>/dev/null)

@@ -15,7 +15,8 @@ libavahi-client-dev avahi-daemon avahi-utils dbus
 kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
 strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
 iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
-mandoc jq bc time python3 valgrind"
+mandoc jq bc time python3 valgrind
+dpkg-dev debhelper lintian adduser man-db"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: must run as root (apt-get install)" >&2
