@@ -196,16 +196,6 @@ brski_refuse(struct brski *b, const struct registrar_peer *peer, const char *act
 	brski_refuse_detail(b, peer, action, serial, status, reason, NULL, out);
 }
 
-static int64_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return (int64_t)time(NULL);
-	return (int64_t)ts.tv_sec;
-}
-
 /*
  * Refuse a request whose sender is not authenticated: nothing permanent (DESIGN.md, Trust
  * model), a count, and a log line at most once a second.
@@ -214,17 +204,7 @@ static void
 brski_refuse_unauth(struct brski *b, const struct registrar_peer *peer, const char *action,
     enum unauth_kind kind, int status, const char *reason, struct registrar_reply *out)
 {
-	uint64_t held;
-
-	if (unauth_count(&b->unauth, kind, mono_seconds(), &held)) {
-		if (held > 0)
-			log_warnx("brski: refused %s from %s: %s (%llu more unauthenticated "
-			    "refusals not logged)", action, peer->addr ? peer->addr : "?", reason,
-			    (unsigned long long)held);
-		else
-			log_warnx("brski: refused %s from %s: %s", action, peer->addr ?
-			    peer->addr : "?", reason);
-	}
+	unauth_refused(&b->unauth, kind, "brski", action, peer->addr, reason);
 	registrar_reply_text(out, status, "%s", reason);
 }
 

@@ -117,16 +117,6 @@ masa_req_clear(struct masa_req *q)
 	memset(q, 0, sizeof(*q));
 }
 
-static int64_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return (int64_t)time(NULL);
-	return (int64_t)ts.tv_sec;
-}
-
 /*
  * Refuse: log, audit in the MASA database, reply. With kind >= 0 the sender is not
  * authenticated: nothing permanent (DESIGN.md, Trust model), a count, and a log line at
@@ -139,18 +129,10 @@ masa_refuse(struct masa *m, const struct registrar_peer *peer, const char *actio
 {
 	json_t *dj;
 	char *details = NULL, err[256];
-	uint64_t held;
 
 	if (kind >= 0) {
-		if (unauth_count(&m->unauth, (enum unauth_kind)kind, mono_seconds(), &held)) {
-			if (held > 0)
-				log_warnx("masa: refused %s from %s: %s (%llu more "
-				    "unauthenticated refusals not logged)", action, peer->addr ?
-				    peer->addr : "?", reason, (unsigned long long)held);
-			else
-				log_warnx("masa: refused %s from %s: %s", action, peer->addr ?
-				    peer->addr : "?", reason);
-		}
+		unauth_refused(&m->unauth, (enum unauth_kind)kind, "masa", action, peer->addr,
+		    reason);
 		registrar_reply_text(out, status, "%s", reason);
 		return;
 	}

@@ -3,6 +3,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
+
+#include "enroll/latchkeyd/log.h"
 
 void
 unauth_init(struct unauth_stats *s)
@@ -51,4 +54,25 @@ unauth_total(const struct unauth_stats *s)
 	for (i = 0; i < UNAUTH_NKINDS; i++)
 		n += s->refused[i];
 	return n;
+}
+
+void
+unauth_refused(struct unauth_stats *s, enum unauth_kind k, const char *who,
+    const char *action, const char *addr, const char *reason)
+{
+	struct timespec ts;
+	int64_t now;
+	uint64_t held;
+
+	now = clock_gettime(CLOCK_MONOTONIC, &ts) == 0 ? (int64_t)ts.tv_sec :
+	    (int64_t)time(NULL);
+	if (!unauth_count(s, k, now, &held))
+		return;
+	if (held > 0)
+		log_warnx("%s: refused %s from %s: %s (%llu more unauthenticated refusals "
+		    "not logged)", who, action, addr != NULL ? addr : "?", reason,
+		    (unsigned long long)held);
+	else
+		log_warnx("%s: refused %s from %s: %s", who, action, addr != NULL ? addr : "?",
+		    reason);
 }

@@ -5,7 +5,8 @@
  * are counted here, and logged at most once a second with the number held back since the
  * previous line. The registrar's BRSKI side (brski.c) and the MASA (masa.c) each own one
  * struct unauth_stats per worker and expose it (brski_unauth(), masa_unauth()) for metrics.
- * Pure: no I/O, no clock; the caller passes the time and logs.
+ * unauth_count() is pure (the caller passes the time); unauth_refused() is the one both
+ * callers use: it counts at the monotonic clock's second and logs what passes the limit.
  */
 #ifndef LATCHKEY_UNAUTH_H
 #define LATCHKEY_UNAUTH_H
@@ -36,6 +37,14 @@ void	unauth_init(struct unauth_stats *s);
  * it is held back (at most one logged a second).
  */
 int	unauth_count(struct unauth_stats *s, enum unauth_kind k, int64_t now, uint64_t *held);
+
+/*
+ * Count one refusal of kind k now and, unless rate-limited, log
+ * "<who>: refused <action> from <addr>: <reason>" with the number held back since the
+ * previous line.
+ */
+void	unauth_refused(struct unauth_stats *s, enum unauth_kind k, const char *who,
+	    const char *action, const char *addr, const char *reason);
 
 /* Name of a kind for logs and metrics ("no-cert", "bad-cert", "unknown"); NULL if none. */
 const char *unauth_kind_name(enum unauth_kind k);
