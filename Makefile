@@ -201,7 +201,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 # The Debian packages (latchkey, latchkey-kea-hook), built from a copy of the tree in a
-# temporary directory; the version is LATCHKEY_VERSION (enroll/latchkey/commands.h).
+# temporary directory; the version is LATCHKEY_VERSION (enroll/common/version.h).
 DEB_OUT ?= $(B)/deb
 deb:
 	sh contrib/debian/build-deb.sh $(DEB_OUT)

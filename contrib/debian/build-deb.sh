@@ -1,7 +1,7 @@
 #!/bin/sh
 # build-deb.sh [OUTDIR]: build the Debian packages (`make deb`). Copies what the build needs
 # into a temporary source tree with this directory as debian/, writes debian/changelog
-# with the version of LATCHKEY_VERSION in enroll/latchkey/commands.h (the one place it is
+# with the version of LATCHKEY_VERSION in enroll/common/version.h (the one place it is
 # kept), runs dpkg-buildpackage -b (no root needed: Rules-Requires-Root: no) and copies
 # the .deb files to OUTDIR (default build/deb), printing their paths. LINTIAN=0 skips
 # lintian; JOBS=N (default 2) parallel jobs.
@@ -15,8 +15,8 @@ for t in dpkg-buildpackage dh; do
 		{ echo "build-deb: $t missing: apt-get install dpkg-dev debhelper (make deps)" >&2; exit 1; }
 done
 version=$(sed -n 's/^#define[[:space:]]*LATCHKEY_VERSION[[:space:]]*"\([^"]*\)".*/\1/p' \
-    "$top/enroll/latchkey/commands.h")
-[ -n "$version" ] || { echo "build-deb: no LATCHKEY_VERSION in enroll/latchkey/commands.h" >&2; exit 1; }
+    "$top/enroll/common/version.h")
+[ -n "$version" ] || { echo "build-deb: no LATCHKEY_VERSION in enroll/common/version.h" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/latchkey-deb.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -10,7 +10,8 @@
 
 #include <stdio.h>
 
-#define LATCHKEY_VERSION	"0.1"
+#include "enroll/common/version.h"
+
 #define EXIT_USAGE		2
 
 /* enroll_cmd.c: first enrollment (IDevID) and renewal (LDevID). */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "enroll/common/version.h"
 #include "enroll/latchkeyctl/ctl.h"
 
 struct ctl_cmd {
@@ -67,6 +68,7 @@ static const char help_head[] =
 "     --json       print data as one JSON object instead of text\n"
 "     -v           more detail (audit hashes)\n"
 "     -h, --help   this text; 'latchkeyctl COMMAND --help' for one command\n"
+"     --version    print the version and exit\n"
 "\n"
 "COMMANDS\n";
 
@@ -238,6 +240,7 @@ main(int argc, char *argv[])
 {
 	static const struct option lo[] = {
 		CTL_COMMON_LONGOPTS,
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl ctl;
@@ -260,6 +263,9 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			help_full(stdout);
+			return 0;
+		case 'V':
+			printf("latchkeyctl %s\n", LATCHKEY_VERSION);
 			return 0;
 		case ':':
 			return ctl_usage("option %s needs an argument", argv[optind - 1]);

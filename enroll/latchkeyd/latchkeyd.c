@@ -6,6 +6,7 @@
  * (certs/signer.c). The parent holds no key and no registry connection.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
@@ -30,6 +31,7 @@
 
 #include "enroll/common/err.h"
 
+#include "enroll/common/version.h"
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/latchkeyd.h"
 #include "enroll/latchkeyd/log.h"
@@ -41,6 +43,7 @@ usage(FILE *f, int status)
 {
 	fprintf(f,
 "usage: latchkeyd [-dnv] -f CONFIG\n"
+"       latchkeyd --help | --version\n"
 "\n"
 "latchkeyd is the latchkey registrar: it serves EST (RFC 7030) and BRSKI (RFC 8995) over\n"
 "HTTPS, with CRL and OCSP (RFC 6960) for the LDevIDs it issued; with role = masa it is the\n"
@@ -55,7 +58,8 @@ usage(FILE *f, int status)
 "  -f CONFIG   configuration file (written by `latchkeyctl init`); keywords below\n"
 "  -n          check the configuration, certificates and keys, then exit\n"
 "  -v          verbose logging (repeat for more)\n"
-"  -h          this help\n"
+"  -h, --help  this help\n"
+"  --version   print the version and exit\n"
 "\n"
 "configuration keywords (\"keyword = value\", '#' comments, relative paths are relative\n"
 "to the configuration file):\n"
@@ -547,7 +551,13 @@ main(int argc, char *argv[])
 	int ch, debug = 0, verbose = 0, check = 0, fd, rc;
 	unsigned workers;
 
-	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+
+	while ((ch = getopt_long(argc, argv, "df:hnv", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -557,6 +567,9 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			usage(stdout, 0);
+		case 'V':
+			printf("latchkeyd %s\n", LATCHKEY_VERSION);
+			return 0;
 		case 'n':
 			check = 1;
 			break;

@@ -57,7 +57,7 @@ HOOKDEB=$(ls "$T"/deb/latchkey-kea-hook_*.deb 2>/dev/null | head -1)
 dpkg -c "$DEB"
 VERSION=$(dpkg-deb -f "$DEB" Version)
 check "package version is LATCHKEY_VERSION" \
-    grep -q "LATCHKEY_VERSION[[:space:]]*\"$VERSION\"" "$LK_TOP/enroll/latchkey/commands.h"
+    grep -q "LATCHKEY_VERSION[[:space:]]*\"$VERSION\"" "$LK_TOP/enroll/common/version.h"
 
 # ---- install
 OURS=1
