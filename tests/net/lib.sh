@@ -101,6 +101,10 @@ tb_init() {
 	TB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-net.$TB_ID.XXXXXX") ||
 	    tb_skip "cannot create a temporary directory"
 	chmod 0755 "$TB_DIR"
+	# Who owns this run (PID and start time): a later run removes what a run killed with
+	# SIGKILL (no trap runs then) left behind.
+	printf '%s %s\n' "$$" "$(tb__starttime $$)" >"$TB_DIR/owner"
+	tb__sweep_stale
 	export TB_ID TB_DIR		# for the commands of checks files (tb_check_phase)
 	# Keep the original stdout/stderr: tb_fail may run under a redirection.
 	exec {TB_OUT}>&1 {TB_ERR}>&2
@@ -117,6 +121,34 @@ tb_init() {
 	fi
 	ip netns del "$probe" 2>/dev/null && TB_PROBE_NS=""
 	tb_log "run $TB_ID in $TB_DIR"
+}
+
+# tb__sweep_stale: namespaces, veths and files of earlier runs whose owner is gone (killed
+# with SIGKILL, so its trap never ran). A run is stale when the PID in its owner file is
+# not running with the start time recorded there; what still runs inside its namespaces is
+# stopped by PID (ip netns pids), never by name. A directory kept with LK_KEEP=1 stays.
+tb__sweep_stale() {
+	local f dir id pid st ns p
+	for f in "${TMPDIR:-/tmp}"/latchkey-net.*/owner; do
+		[ -f "$f" ] || continue
+		dir=${f%/owner}
+		[ "$dir" = "$TB_DIR" ] && continue
+		read -r pid st <"$f" 2>/dev/null || continue
+		[ -n "$pid" ] && [ "$(tb__starttime "$pid" 2>/dev/null)" = "$st" ] && continue
+		id=${dir##*/latchkey-net.}
+		id=${id%.*}
+		[[ $id =~ ^lk[0-9a-f]+$ ]] || continue
+		for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+			case $ns in "$id"-*) ;; *) continue;; esac
+			for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+			ip netns del "$ns" 2>/dev/null
+		done
+		for p in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+			case $p in "${id}"v*) ip link del "$p" 2>/dev/null;; esac
+		done
+		[ -e "$dir/kept" ] || rm -rf -- "$dir"
+		tb_log "removed what the killed run $id left behind"
+	done
 }
 
 # tb_ns_add ALIAS: new namespace "$TB_ID-ALIAS" with lo up and a host directory.
@@ -869,6 +901,7 @@ tb_cleanup() {
 	# 4. Files.
 	if [ -n "$TB_DIR" ] && [ -d "$TB_DIR" ]; then
 		if [ "${LK_KEEP:-0}" = 1 ]; then
+			: >"$TB_DIR/kept"
 			tb_log "kept $TB_DIR (LK_KEEP=1)"
 		else
 			rm -rf -- "$TB_DIR"
