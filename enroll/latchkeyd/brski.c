@@ -30,6 +30,7 @@ struct brski {
 	/* Without masa-ca, each manufacturer's own file anchors its MASA: one stack per
 	 * manufacturer-ca line, chosen by the anchor that verified the pledge's IDevID. */
 	STACK_OF(X509)		*mfr_anchors[CONFIG_LIST];
+	char			(*mfr_fps[CONFIG_LIST])[PKI_FP_LEN];	/* their fingerprints */
 	size_t			 n_mfr;
 	X509			*tls_cert;	/* signs our voucher-requests (RFC 8995 §5.5) */
 	EVP_PKEY		*tls_key;
@@ -81,6 +82,7 @@ brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, siz
 	struct brski *b;
 	STACK_OF(X509) *all = NULL;
 	size_t i;
+	int j;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -104,6 +106,19 @@ brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, siz
 		b->n_mfr = i + 1;
 		if (add_anchors(b->mfr_anchors[i], cfg->manufacturer_ca[i], err, errlen))
 			goto err;
+		/* Fingerprinted once here, not for every voucher request. */
+		if ((b->mfr_fps[i] = calloc((size_t)sk_X509_num(b->mfr_anchors[i]) + 1,
+		    PKI_FP_LEN)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto err;
+		}
+		for (j = 0; j < sk_X509_num(b->mfr_anchors[i]); j++)
+			if (pki_cert_fingerprint(sk_X509_value(b->mfr_anchors[i], j),
+			    b->mfr_fps[i][j]) == -1) {
+				snprintf(err, errlen, "%s: cannot fingerprint an anchor",
+				    cfg->manufacturer_ca[i]);
+				goto err;
+			}
 	}
 	if ((all = pki_certs_read(cfg->tls_cert, err, errlen)) == NULL ||
 	    (b->tls_key = pki_key_read(cfg->tls_key, err, errlen)) == NULL ||
@@ -136,8 +151,10 @@ brski_free(struct brski *b)
 	if (b == NULL)
 		return;
 	sk_X509_pop_free(b->masa_anchors, X509_free);
-	for (i = 0; i < b->n_mfr; i++)
+	for (i = 0; i < b->n_mfr; i++) {
 		sk_X509_pop_free(b->mfr_anchors[i], X509_free);
+		free(b->mfr_fps[i]);
+	}
 	X509_free(b->tls_cert);
 	EVP_PKEY_free(b->tls_key);
 	sk_X509_pop_free(b->sign_chain, X509_free);
@@ -273,7 +290,6 @@ brski_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 static STACK_OF(X509) *
 brski_masa_anchors(struct brski *b, const char *anchor_fp)
 {
-	char fp[PKI_FP_LEN];
 	size_t i;
 	int j;
 
@@ -281,8 +297,7 @@ brski_masa_anchors(struct brski *b, const char *anchor_fp)
 		return b->masa_anchors;
 	for (i = 0; i < b->n_mfr; i++)
 		for (j = 0; j < sk_X509_num(b->mfr_anchors[i]); j++)
-			if (pki_cert_fingerprint(sk_X509_value(b->mfr_anchors[i], j), fp) == 0 &&
-			    strcmp(fp, anchor_fp) == 0)
+			if (strcmp(b->mfr_fps[i][j], anchor_fp) == 0)
 				return b->mfr_anchors[i];
 	return NULL;
 }
