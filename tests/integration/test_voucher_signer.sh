@@ -43,30 +43,8 @@ check "the EKU-less IDevID chains to the manufacturer root" sh -c "openssl verif
 check "the EKU-less IDevID has no EKU" sh -c \
     "! openssl x509 -in '$T/evil/leaf.pem' -noout -ext extendedKeyUsage | grep -q Usage"
 
-# The rogue MASA: latchkeyd role = masa signing with that IDevID (bk_masa_start keeps an
-# existing configuration).
-mkdir -p "$T/masa"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/masa/masa-tls.key" -subj "/CN=MASA TLS" -out "$T/masa/masa-tls.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-    >"$T/masa/ext.cnf"
-openssl x509 -req -in "$T/masa/masa-tls.csr" -CA "$L/manufacturer-ca.pem" \
-    -CAkey "$L/manufacturer-ca.key" -CAcreateserial -days 30 -extfile "$T/masa/ext.cnf" \
-    -out "$T/masa/masa-tls.pem" 2>/dev/null || { echo "MASA TLS cert failed"; exit 1; }
-masa_conf() {
-	cat >"$T/masa/latchkeyd.conf" <<EOC
-role = masa
-listen = 127.0.0.1:$MASA_PORT
-tls-cert = masa-tls.pem
-tls-key = masa-tls.key
-masa-cert = $1
-masa-key = $2
-masa-db = masa.db
-manufacturer-ca = $L/manufacturer-ca.pem
-workers = 1
-EOC
-}
-masa_conf "$T/evil/idevid.pem" "$T/evil/key.pem"
+# The rogue MASA: latchkeyd role = masa signing with that IDevID.
+bk_masa_conf "$T/evil/idevid.pem" "$T/evil/key.pem"
 bk_masa_start || exit 1
 it_registrar "masa-retry-after = 1" "masa-timeout = 3" "workers = 1" || exit 1
 check "masa authorize $S0" latchkeyctl masa authorize --serial "$S0" \
@@ -88,7 +66,7 @@ check "IDevID-signed voucher: registrar audit" test \
 
 # The real MASA: the same device enrolls, its voucher verified under masa-anchor.pem.
 bk_masa_stop
-masa_conf "$L/masa.pem" "$L/masa.key"
+bk_masa_conf "$L/masa.pem" "$L/masa.key"
 bk_masa_start || exit 1
 latchkey enroll --server "$URL" --idevid "$D0/idevid.pem" --idevid-key "$D0/idevid.key" \
     --timeout 30 --out "$T/dev0" >"$T/e1.out" 2>&1
