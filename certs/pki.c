@@ -389,22 +389,36 @@ pki_certs_read(const char *path, char *err, size_t errlen)
 int
 pki_cert_fingerprint(X509 *cert, char out[PKI_FP_LEN])
 {
-	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 n = 0, i;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0;
 
 	out[0] = '\0';
 	if (cert == NULL || !X509_digest(cert, EVP_sha256(), md, &n) || n != 32) {
 		ERR_clear_error();
 		return -1;
 	}
-	memcpy(out, "sha256:", 7);
-	for (i = 0; i < n; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[7 + 2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[7 + 2 * n] = '\0';
+	pki_fingerprint_format(md, out);
 	return 0;
+}
+
+void
+pki_hex_encode(const unsigned char *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+pki_fingerprint_format(const unsigned char raw[32], char out[PKI_FP_LEN])
+{
+	memcpy(out, "sha256:", 7);
+	pki_hex_encode(raw, 32, out + 7);
 }
 
 int

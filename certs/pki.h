@@ -46,6 +46,10 @@ STACK_OF(X509) *pki_certs_read(const char *path, char *err, size_t errlen);
 int	pki_cert_fingerprint(X509 *cert, char out[PKI_FP_LEN]);
 /* Parse "sha256:HEX" (case-insensitive hex, ':' separators allowed) into 32 bytes. */
 int	pki_fingerprint_parse(const char *s, unsigned char out[32]);
+/* 32 bytes as "sha256:<64 lowercase hex>", the form pki_cert_fingerprint() writes. */
+void	pki_fingerprint_format(const unsigned char raw[32], char out[PKI_FP_LEN]);
+/* n bytes as lowercase hex into out (2n + 1 bytes, NUL-terminated). */
+void	pki_hex_encode(const unsigned char *p, size_t n, char *out);
 
 /* Set a random positive 128-bit serial number (RFC 5280 §4.1.2.2: ≤ 20 octets). */
 int	pki_serial_random(X509 *cert);

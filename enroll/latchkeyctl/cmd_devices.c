@@ -21,7 +21,6 @@
 int
 ctl_manufacturer(const char *arg, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	STACK_OF(X509) *certs;
 	unsigned char raw[32];
 	X509 *x, *pick = NULL;
@@ -33,12 +32,7 @@ ctl_manufacturer(const char *arg, char *out)
 			ctl_warnx("--manufacturer %.80s: not sha256:<64 hex digits>", arg);
 			return -1;
 		}
-		memcpy(out, "sha256:", 7);
-		for (i = 0; i < 32; i++) {
-			out[7 + 2 * i] = hex[raw[i] >> 4];
-			out[8 + 2 * i] = hex[raw[i] & 15];
-		}
-		out[7 + 64] = '\0';
+		pki_fingerprint_format(raw, out);
 		return 0;
 	}
 	if ((certs = pki_certs_read(arg, err, sizeof(err))) == NULL) {

@@ -269,9 +269,8 @@ static int
 audit_verify_one(struct audit_verify *v, const struct signer_checkpoint *cp,
     const unsigned char *sig, size_t siglen, const char *where)
 {
-	static const char hexd[] = "0123456789abcdef";
 	char head[REGISTRY_HASH_HEX], why[384], when[32], e[256];
-	int i, r;
+	int r;
 
 	if (v->ca == NULL && (v->ca = pki_cert_read(v->c->ca_path, e, sizeof(e))) == NULL) {
 		snprintf(v->err, v->errlen, "cannot check checkpoint signatures: %s", e);
@@ -283,11 +282,7 @@ audit_verify_one(struct audit_verify *v, const struct signer_checkpoint *cp,
 		    "or damaged: %s", where, cp->seq, when, e);
 		return 1;
 	}
-	for (i = 0; i < 32; i++) {
-		head[2 * i] = hexd[cp->head[i] >> 4];
-		head[2 * i + 1] = hexd[cp->head[i] & 0xf];
-	}
-	head[64] = '\0';
+	pki_hex_encode(cp->head, 32, head);
 	if ((r = registry_audit_holds(v->reg, cp->seq, head, why, sizeof(why), v->err,
 	    v->errlen)) == 1)
 		snprintf(v->c->why, sizeof(v->c->why), "%s (%s, signed %s)", why, where, when);

@@ -291,10 +291,9 @@ auto_accepted(const struct registrar *r, const char *anchor_fp)
 static int
 load_auto_accept(struct registrar *r, char *err, size_t errlen)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[32];
 	STACK_OF(X509) *certs;
-	size_t i, k;
+	size_t i;
 	int j;
 
 	for (i = 0; i < r->cfg.n_auto_accept; i++) {
@@ -306,12 +305,7 @@ load_auto_accept(struct registrar *r, char *err, size_t errlen)
 				snprintf(err, errlen, "auto-accept %.100s: bad fingerprint", v);
 				return -1;
 			}
-			memcpy(r->accept_fp[r->n_accept], "sha256:", 7);
-			for (k = 0; k < 32; k++) {
-				r->accept_fp[r->n_accept][7 + 2 * k] = hex[raw[k] >> 4];
-				r->accept_fp[r->n_accept][8 + 2 * k] = hex[raw[k] & 15];
-			}
-			r->accept_fp[r->n_accept++][7 + 64] = '\0';
+			pki_fingerprint_format(raw, r->accept_fp[r->n_accept++]);
 			continue;
 		}
 		if ((certs = pki_certs_read(v, err, errlen)) == NULL)
@@ -1100,10 +1094,9 @@ ckpt_file_append(const char *file, const char *line, char *err, size_t errlen)
 static int
 ckpt_load(struct registrar *r, const char *file, char *err, size_t errlen)
 {
-	static const char hexd[] = "0123456789abcdef";
 	struct registry_checkpoint last;
 	struct signer_checkpoint fc;
-	int found, i;
+	int found;
 
 	if ((found = registry_checkpoint_last(r->reg, &last, err, errlen)) == -1)
 		return -1;
@@ -1115,11 +1108,7 @@ ckpt_load(struct registrar *r, const char *file, char *err, size_t errlen)
 	/* The file outlives a writer who deleted the registry's rows: trust the newer. */
 	if (ckpt_file_last(file, &fc) == 1 && fc.seq > r->ckpt_seq) {
 		r->ckpt_seq = fc.seq;
-		for (i = 0; i < 32; i++) {
-			r->ckpt_head[2 * i] = hexd[fc.head[i] >> 4];
-			r->ckpt_head[2 * i + 1] = hexd[fc.head[i] & 0xf];
-		}
-		r->ckpt_head[64] = '\0';
+		pki_hex_encode(fc.head, 32, r->ckpt_head);
 		r->ckpt_time = (time_t)fc.at;
 	}
 	r->ckpt_loaded = 1;
