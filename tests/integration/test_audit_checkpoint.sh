@@ -64,7 +64,9 @@ check "latchkeyd stopped cleanly" grep -q "worker stopped" "$T/latchkeyd.log"
 check "a clean stop adds no checkpoint of an unchanged head" test "$(grep -c "audit checkpoint" "$CK")" = "$n_before"
 
 # --- the attacker: write access to the database, nothing else -------------------------
-cp "$DB" "$T/pristine.db"
+# A copy of the stopped registry: the online backup, since a plain cp of the main file can
+# miss what the WAL still holds.
+latchkeyctl --db "$DB" backup "$T/pristine.db" >/dev/null || { echo "backup failed"; exit 1; }
 # rehash: recompute every prev_hash and hash in id order (the format registry.h documents:
 # hex SHA-256 of prev|at|actor|action|subject|reason|details separated by 0x1f).
 rehash() {
