@@ -23,14 +23,30 @@
  *   devices/<serial>/masa-anchor.pem  copy of masa-ca.pem (the factory MASA anchor). Not the
  *                                   root: the root also issues every IDevID, and a device
  *                                   must not trust another device to sign its voucher.
+ *   masa-tls.pem / masa-tls.key     the MASA's TLS server certificate (signed by the root, 2 y,
+ *                                   CA:FALSE, EKU serverAuth, CN "Latchkey Lab MASA TLS"):
+ *                                   what a registrar verifies under the manufacturer CA when
+ *                                   it posts a voucher-request (latchkeyd(8) masa-ca). SAN:
+ *                                   the masa_san entries and the host of masa_url; when
+ *                                   these name nothing, labpki_san_local()'s names.
+ *   serials.txt                     the device serials, one a line, in the order they were
+ *                                   made (latchkeyctl claim --file reads it)
  * Keys are key_type (NULL = P-256), written 0600. Serials are "LK" + 10 random uppercase hex.
  * Never overwrites an existing key: fails with a clear err instead.
+ *
+ * labpki_add() extends a lab made by labpki_create(): opts->ndevices more devices (serials
+ * not used in the lab yet; existing devices, keys and CAs untouched), and masa-tls.pem/.key
+ * when the lab has none (a lab made before they existed). New devices get the lab's key
+ * type and the masa_url of its existing IDevIDs unless opts says otherwise. res lists every
+ * device of the lab: serials.txt's order, then devices it does not name (by IDevID time),
+ * then the new ones (the last res->nadded); serials.txt is rewritten in that order.
  *
  * domainca_create() writes under dir: domain-ca.pem/.key (CA:TRUE pathlen 0, CN "<domain>
  * Domain CA", 10 y), registrar.pem/.key (signed by the domain CA, 2 y, EKU serverAuth,
  * clientAuth and id-kp-cmcRA, the mark of a registrar that pledges and the MASA require
  * (RFC 8995 §5.5); SAN: IP of listen_host when it is an address else DNS, plus DNS
- * "registrar.<domain>" and "localhost"). Same overwrite rule.
+ * "registrar.<domain>" and "localhost"). Same overwrite rule. domainca_create_san() is the
+ * same with the SAN given: the san entries, then "registrar.<domain>".
  *
  * domainca_reissue_registrar() upgrades an existing dir (one made by an older init, whose
  * registrar certificate lacks id-kp-cmcRA): it reads domain-ca.pem/.key and
@@ -38,6 +54,11 @@
  * issued by the domain CA, and issues a new registrar.pem with the same subject,
  * subjectAltName and key under the profile above (new serial, 2 y). The old certificate is
  * kept as registrar.pem.old (its path in old). The key is not changed.
+ * domainca_reissue_registrar_san() with nsan > 0 gives the new certificate the SAN san,
+ * then the subject's CN when it is a DNS name ("registrar.<domain>"), instead of the old
+ * SAN.
+ *
+ * No function here writes an unspecified address (0.0.0.0, ::) into a subjectAltName.
  */
 #ifndef LATCHKEY_LABPKI_H
 #define LATCHKEY_LABPKI_H
@@ -55,6 +76,7 @@ struct labpki_device {
 };
 
 struct labpki_result {
+	char	dir[LABPKI_PATH];		/* the lab, absolute */
 	char	manufacturer_ca[LABPKI_PATH];
 	char	manufacturer_ca_key[LABPKI_PATH];
 	char	manufacturer_ica[LABPKI_PATH];
@@ -63,13 +85,60 @@ struct labpki_result {
 	char	masa_key[LABPKI_PATH];
 	char	masa_ca[LABPKI_PATH];		/* the MASA CA: the devices' masa-anchor.pem */
 	char	masa_ca_key[LABPKI_PATH];
+	char	masa_tls_cert[LABPKI_PATH];	/* the MASA's TLS server certificate */
+	char	masa_tls_key[LABPKI_PATH];
+	int	masa_tls_made;			/* written by this call (labpki_add) */
+	char	serials[LABPKI_PATH];		/* serials.txt */
 	size_t	ndevices;
+	size_t	nadded;			/* devices made by this call: the last nadded */
 	struct labpki_device *devices;	/* owned; labpki_result_free() */
+};
+
+struct labpki_opts {
+	unsigned		 ndevices;	/* devices to make (labpki_add: to add) */
+	const char		*masa_url;	/* id-pe-masa-url of new IDevIDs, or NULL */
+	const char		*key_type;	/* NULL: p256 (labpki_add: the lab's) */
+	const char *const	*masa_san;	/* masa-tls.pem SAN entries (labpki_san_check) */
+	size_t			 nmasa_san;
+	/* Called after each device made, with how many of ndevices are done; or NULL. */
+	void			(*progress)(void *arg, size_t done, size_t total);
+	void			*progress_arg;
 };
 
 int	labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
 	    const char *key_type, struct labpki_result *res, char *err, size_t errlen);
+int	labpki_create_opts(const char *outdir, const struct labpki_opts *opts,
+	    struct labpki_result *res, char *err, size_t errlen);
+int	labpki_add(const char *dir, const struct labpki_opts *opts, struct labpki_result *res,
+	    char *err, size_t errlen);
 void	labpki_result_free(struct labpki_result *res);
+
+/*
+ * subjectAltName entries as latchkeyctl's --san takes them: a DNS name (LDH labels, at most
+ * 253 characters, not all-numeric at the end) or an IPv4 or IPv6 address (an IPv6 address
+ * may be bracketed). Never an unspecified address (0.0.0.0, ::): it names no host.
+ */
+#define LABPKI_SAN_MAX	32	/* entries in one certificate */
+#define LABPKI_SAN_LEN	256	/* bytes of one entry as text, NUL included */
+/* 0 when s is such an entry; -1 with err saying why not. */
+int	labpki_san_check(const char *s, char *err, size_t errlen);
+/* 1 when s is the unspecified IPv4 or IPv6 address ("0.0.0.0", "::", "[::]"), else 0. */
+int	labpki_san_unspecified(const char *s);
+/* 1 when s is an IP address (an IPv6 one may be bracketed), 0 when not (a DNS name). */
+int	labpki_san_is_ip(const char *s);
+/*
+ * This host's names for a server listening on a wildcard address: "localhost", "127.0.0.1",
+ * "::1", and gethostname() when it is a DNS name other than localhost. Returns how many were
+ * put into names (at most max).
+ */
+size_t	labpki_san_local(char names[][LABPKI_SAN_LEN], size_t max);
+/*
+ * The DNS names and IP addresses (as text) of the subjectAltName of the first certificate
+ * in path, in order, into names[0..*n) (at most max). -1 with err when the file cannot be
+ * read, or the SAN holds more entries or another kind (then nothing here can rewrite it).
+ */
+int	labpki_cert_san(const char *path, char names[][LABPKI_SAN_LEN], size_t max,
+	    size_t *n, char *err, size_t errlen);
 
 struct domainca_files {
 	char	ca_cert[LABPKI_PATH];
@@ -80,7 +149,12 @@ struct domainca_files {
 
 int	domainca_create(const char *dir, const char *domain, const char *listen_host,
 	    const char *key_type, struct domainca_files *out, char *err, size_t errlen);
+int	domainca_create_san(const char *dir, const char *domain, const char *const *san,
+	    size_t nsan, const char *key_type, struct domainca_files *out, char *err,
+	    size_t errlen);
 int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char *old,
 	    size_t oldlen, char *err, size_t errlen);
+int	domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
+	    struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen);
 
 #endif

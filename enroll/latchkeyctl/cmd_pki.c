@@ -209,45 +209,230 @@ init_ownership(const char *dir, int made, const char *db, const char *tls_key)
 		ctl_warnx("init: warning: %s: %s", dir, strerror(errno));
 }
 
-/* lab-pki: a lab manufacturer PKI with N devices (certs/labpki.h). */
+/* The --san values of one command, checked (labpki_san_check). */
+struct san_list {
+	const char	*v[LABPKI_SAN_MAX];
+	size_t		 n;
+};
+
+/* Add s to l; CTL_EXIT_USAGE after printing the error when s is no name or l is full. */
+static int
+san_add(struct san_list *l, const char *cmd, const char *s)
+{
+	char err[400];
+
+	if (labpki_san_check(s, err, sizeof(err)) == -1)
+		return ctl_usage("%s: --san %s", cmd, err);
+	if (l->n == LABPKI_SAN_MAX)
+		return ctl_usage("%s: at most %d --san", cmd, LABPKI_SAN_MAX);
+	l->v[l->n++] = s;
+	return 0;
+}
+
+/* names[0..n) joined by ", " into buf, each after "IP:" or "DNS:" when typed is set. */
+static const char *
+san_join(char names[][LABPKI_SAN_LEN], size_t n, int typed, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s%s", i > 0 ? ", " : "",
+		    !typed ? "" : labpki_san_is_ip(names[i]) ? "IP:" : "DNS:", names[i]);
+	return buf;
+}
+
+/*
+ * The subjectAltName of the certificate just written to path: a text line after label, or
+ * (j != NULL) a JSON array of the names set as j[key]. A warning when it cannot be read.
+ */
+static void
+san_show(const char *label, const char *path, json_t *j, const char *key)
+{
+	char names[LABPKI_SAN_MAX][LABPKI_SAN_LEN], err[512], buf[LABPKI_SAN_MAX * 64];
+	json_t *a;
+	size_t n, i;
+
+	if (labpki_cert_san(path, names, LABPKI_SAN_MAX, &n, err, sizeof(err)) == -1) {
+		ctl_warnx("warning: %s", err);
+		return;
+	}
+	if (j == NULL) {
+		printf("%-25s %s\n", label, san_join(names, n, 1, buf, sizeof(buf)));
+		return;
+	}
+	if ((a = json_array()) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, ctl_jstr(names[i]));
+	json_object_set_new(j, key, a);
+}
+
+/*
+ * lab-pki's progress on stderr: on a terminal one line rewritten in place (about 200
+ * updates in all, for LAB_PROGRESS_TTY_MIN devices or more); elsewhere (a log) one line
+ * every LAB_PROGRESS_EVERY devices and one at the end, so only long runs write any.
+ */
+#define LAB_PROGRESS_TTY_MIN	50
+#define LAB_PROGRESS_EVERY	1000
+
+static void
+labpki_progress(void *arg, size_t done, size_t total)
+{
+	const int *tty = arg;
+	size_t step = total / 200 > 0 ? total / 200 : 1;
+
+	if (*tty) {
+		if (total < LAB_PROGRESS_TTY_MIN || (done % step != 0 && done != total))
+			return;
+		fprintf(stderr, "\rlatchkeyctl: lab-pki: %zu/%zu devices", done, total);
+		if (done == total)
+			fputc('\n', stderr);
+	} else if (done % LAB_PROGRESS_EVERY == 0 ||
+	    (done == total && total >= LAB_PROGRESS_EVERY))
+		fprintf(stderr, "latchkeyctl: lab-pki: %zu/%zu devices\n", done, total);
+}
+
+/* lab-pki's JSON: the whole lab, the devices added by this run and the MASA TLS names. */
+static int
+labpki_json(const struct labpki_result *res)
+{
+	json_t *j, *devs, *added;
+	size_t i;
+
+	devs = json_array();
+	added = json_array();
+	for (i = 0; i < res->ndevices && devs != NULL && added != NULL; i++) {
+		json_array_append_new(devs, json_pack("{s:o, s:o, s:o, s:o}",
+		    "serial", ctl_jstr(res->devices[i].serial),
+		    "cert", ctl_jpath(res->devices[i].cert),
+		    "key", ctl_jpath(res->devices[i].key),
+		    "masa_anchor", ctl_jpath(res->devices[i].masa_anchor)));
+		if (i >= res->ndevices - res->nadded)
+			json_array_append_new(added, ctl_jstr(res->devices[i].serial));
+	}
+	j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o*, s:o*}",
+	    "manufacturer_ca", ctl_jpath(res->manufacturer_ca),
+	    "manufacturer_ca_key", ctl_jpath(res->manufacturer_ca_key),
+	    "manufacturer_ica", ctl_jpath(res->manufacturer_ica),
+	    "manufacturer_ica_key", ctl_jpath(res->manufacturer_ica_key),
+	    "masa_cert", ctl_jpath(res->masa_cert),
+	    "masa_key", ctl_jpath(res->masa_key),
+	    "masa_ca", ctl_jpath(res->masa_ca),
+	    "masa_ca_key", ctl_jpath(res->masa_ca_key),
+	    "masa_tls_cert", ctl_jpath(res->masa_tls_cert),
+	    "masa_tls_key", ctl_jpath(res->masa_tls_key),
+	    "serials", ctl_jpath(res->serials),
+	    "devices", devs,
+	    "added", added);
+	if (j != NULL && access(res->masa_tls_cert, F_OK) == 0)
+		san_show(NULL, res->masa_tls_cert, j, "masa_tls_san");
+	return ctl_json_print(j);
+}
+
+/* lab-pki's text: every file written by this run. */
+static void
+labpki_print(const struct labpki_result *res, int created)
+{
+	char b[PATH_MAX];
+	size_t i;
+
+	if (created) {
+		print_file("manufacturer CA", res->manufacturer_ca);
+		print_file("manufacturer CA key", res->manufacturer_ca_key);
+		print_file("IDevID issuing CA", res->manufacturer_ica);
+		print_file("IDevID issuing CA key", res->manufacturer_ica_key);
+		print_file("MASA CA", res->masa_ca);
+		print_file("MASA CA key", res->masa_ca_key);
+		print_file("MASA certificate", res->masa_cert);
+		print_file("MASA key", res->masa_key);
+	}
+	if (res->masa_tls_made) {
+		print_file("MASA TLS certificate", res->masa_tls_cert);
+		print_file("MASA TLS key", res->masa_tls_key);
+		san_show("MASA TLS names", res->masa_tls_cert, NULL, NULL);
+	}
+	for (i = res->ndevices - res->nadded; i < res->ndevices; i++) {
+		printf("device %-12s IDevID %s\n", res->devices[i].serial,
+		    ctl_abs_path(res->devices[i].cert, b, sizeof(b)));
+		printf("device %-12s key    %s\n", res->devices[i].serial,
+		    ctl_abs_path(res->devices[i].key, b, sizeof(b)));
+		printf("device %-12s anchor %s\n", res->devices[i].serial,
+		    ctl_abs_path(res->devices[i].masa_anchor, b, sizeof(b)));
+	}
+	print_file("device serials", res->serials);
+}
+
+/* A count for --devices (1..max) or --add (0..max): -1 when s is none. */
+static long
+count_parse(const char *s, unsigned long min, unsigned long max)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || !isdigit((unsigned char)*s) || n < min || n > max)
+		return -1;
+	return (long)n;
+}
+
+/*
+ * lab-pki: a lab manufacturer PKI with N devices, or (--add) N more devices for the lab in
+ * DIR (certs/labpki.h).
+ */
 int
 cmd_labpki(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "devices", required_argument, NULL, 'n' },
+		{ "add", required_argument, NULL, 'a' },
 		{ "masa-url", required_argument, NULL, 'm' },
 		{ "key-type", required_argument, NULL, 'k' },
+		{ "san", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct labpki_result res;
-	const char *out = NULL, *masa_url = NULL, *key_type = NULL;
-	char err[512], b[PATH_MAX], *end;
-	unsigned long n = 1;
-	json_t *j = NULL, *devs;
-	size_t i;
-	int ch;
+	struct labpki_opts o;
+	struct san_list san;
+	const char *out = NULL;
+	char err[512], p[PATH_MAX];
+	long n = -1, add = -1;
+	int ch, quiet = 0, tty, r;
 
+	memset(&o, 0, sizeof(o));
+	memset(&san, 0, sizeof(san));
 	ctl_getopt_reset();
-	while ((ch = ctl_getopt(ctl, argc, argv, "o:n:m:k:", lo)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, "o:n:m:k:q", lo)) != -1) {
 		switch (ch) {
 		case 'o':
 			out = optarg;
 			break;
 		case 'n':
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || !isdigit((unsigned char)*optarg) ||
-			    n < 1 || n > CTL_MAX_DEVICES)
+			if ((n = count_parse(optarg, 1, CTL_MAX_DEVICES)) == -1)
 				return ctl_usage("lab-pki: --devices must be 1 to %d",
 				    CTL_MAX_DEVICES);
 			break;
+		case 'a':
+			if ((add = count_parse(optarg, 0, CTL_MAX_DEVICES)) == -1)
+				return ctl_usage("lab-pki: --add must be 0 to %d",
+				    CTL_MAX_DEVICES);
+			break;
 		case 'm':
-			masa_url = optarg;
+			o.masa_url = optarg;
 			break;
 		case 'k':
-			key_type = optarg;
+			o.key_type = optarg;
+			break;
+		case 'S':
+			if ((r = san_add(&san, "lab-pki", optarg)) != 0)
+				return r;
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		case 'h':
 			return ctl_help(ctl);
@@ -259,84 +444,116 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("lab-pki: unexpected argument '%s'", argv[optind]);
 	if (out == NULL)
 		return ctl_usage("lab-pki: --out DIR is required");
+	if (n != -1 && add != -1)
+		return ctl_usage("lab-pki: --devices makes a new lab, --add extends one: not both");
+	o.ndevices = add != -1 ? (unsigned)add : n != -1 ? (unsigned)n : 1;
+	o.masa_san = san.v;
+	o.nmasa_san = san.n;
+	tty = isatty(STDERR_FILENO);
+	if (!quiet) {
+		o.progress = labpki_progress;
+		o.progress_arg = &tty;
+	}
 
-	if (mkdir_p(out) == -1) {
-		ctl_warnx("lab-pki: %s: mkdir: %s", out, strerror(errno));
-		return 1;
-	}
 	memset(&res, 0, sizeof(res));
-	if (labpki_create(out, (unsigned)n, masa_url, key_type, &res, err, sizeof(err)) == -1) {
-		ctl_warnx("lab-pki: %s", err);
-		labpki_result_free(&res);
-		return 1;
+	if (add != -1) {
+		if (labpki_add(out, &o, &res, err, sizeof(err)) == -1) {
+			ctl_warnx("lab-pki: %s", err);
+			return 1;
+		}
+	} else {
+		snprintf(p, sizeof(p), "%s/manufacturer-ca.key", out);
+		if (access(p, F_OK) == 0) {
+			ctl_warnx("lab-pki: %s exists: there is a lab in %s already; refusing to "
+			    "overwrite its key (--add N adds devices to it)", p, out);
+			return 1;
+		}
+		if (mkdir_p(out) == -1) {
+			ctl_warnx("lab-pki: %s: mkdir: %s", out, strerror(errno));
+			return 1;
+		}
+		if (labpki_create_opts(out, &o, &res, err, sizeof(err)) == -1) {
+			ctl_warnx("lab-pki: %s", err);
+			labpki_result_free(&res);
+			return 1;
+		}
 	}
-	if (ctl->json) {
-		if ((devs = json_array()) != NULL)
-			for (i = 0; i < res.ndevices; i++)
-				json_array_append_new(devs, json_pack("{s:o, s:o, s:o, s:o}",
-				    "serial", ctl_jstr(res.devices[i].serial),
-				    "cert", ctl_jpath(res.devices[i].cert),
-				    "key", ctl_jpath(res.devices[i].key),
-				    "masa_anchor", ctl_jpath(res.devices[i].masa_anchor)));
-		j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o*}",
-		    "manufacturer_ca", ctl_jpath(res.manufacturer_ca),
-		    "manufacturer_ca_key", ctl_jpath(res.manufacturer_ca_key),
-		    "manufacturer_ica", ctl_jpath(res.manufacturer_ica),
-		    "manufacturer_ica_key", ctl_jpath(res.manufacturer_ica_key),
-		    "masa_cert", ctl_jpath(res.masa_cert),
-		    "masa_key", ctl_jpath(res.masa_key),
-		    "masa_ca", ctl_jpath(res.masa_ca),
-		    "masa_ca_key", ctl_jpath(res.masa_ca_key),
-		    "devices", devs);
-		labpki_result_free(&res);
-		return ctl_json_print(j);
-	}
-	print_file("manufacturer CA", res.manufacturer_ca);
-	print_file("manufacturer CA key", res.manufacturer_ca_key);
-	print_file("IDevID issuing CA", res.manufacturer_ica);
-	print_file("IDevID issuing CA key", res.manufacturer_ica_key);
-	print_file("MASA CA", res.masa_ca);
-	print_file("MASA CA key", res.masa_ca_key);
-	print_file("MASA certificate", res.masa_cert);
-	print_file("MASA key", res.masa_key);
-	for (i = 0; i < res.ndevices; i++) {
-		printf("device %-12s IDevID %s\n", res.devices[i].serial,
-		    ctl_abs_path(res.devices[i].cert, b, sizeof(b)));
-		printf("device %-12s key    %s\n", res.devices[i].serial,
-		    ctl_abs_path(res.devices[i].key, b, sizeof(b)));
-		printf("device %-12s anchor %s\n", res.devices[i].serial,
-		    ctl_abs_path(res.devices[i].masa_anchor, b, sizeof(b)));
+	if (ctl->json)
+		r = labpki_json(&res);
+	else {
+		if (!quiet)
+			labpki_print(&res, add == -1);
+		r = 0;
 	}
 	labpki_result_free(&res);
-	return 0;
+	return r;
+}
+
+/* The names and addresses of this host (labpki_san_local) as one text line. */
+static const char *
+local_names(char *buf, size_t len)
+{
+	char local[4][LABPKI_SAN_LEN];
+
+	return san_join(local, labpki_san_local(local, 4), 0, buf, len);
 }
 
 /*
- * init --reissue-registrar-cert --dir DIR: the upgrade of a domain made by an older init,
- * whose registrar certificate lacks id-kp-cmcRA (RFC 8995 §5.5), which pledges and the MASA
- * now require (latchkeyd -n fails without it and a start warns; latchkeyd(8)). A new
- * DIR/registrar.pem with the same subject, subjectAltName and key, under the domain CA in
- * DIR; the old one is kept as registrar.pem.old. latchkeyd reads it on restart.
+ * init --reissue-registrar-cert --dir DIR [--san NAME]...: the upgrade of a domain made by
+ * an older init, whose registrar certificate lacks id-kp-cmcRA (RFC 8995 §5.5), which
+ * pledges and the MASA now require (latchkeyd -n fails without it and a start warns;
+ * latchkeyd(8)). A new DIR/registrar.pem with the same subject and key, under the domain CA
+ * in DIR; the old one is kept as registrar.pem.old. latchkeyd reads it on restart. Its
+ * subjectAltName: the --san names and registrar.DOMAIN; without --san the old one, where an
+ * unspecified address (an older init given --listen 0.0.0.0) gives way to this host's names.
  */
 static int
-init_reissue(struct ctl *ctl, const char *dir)
+init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san)
 {
 	struct domainca_files files;
-	char err[512], old[PATH_MAX];
+	char err[512], old[PATH_MAX], p[PATH_MAX], buf[512];
+	char cur[LABPKI_SAN_MAX][LABPKI_SAN_LEN], local[4][LABPKI_SAN_LEN];
+	const char *names[LABPKI_SAN_MAX + 4];
+	size_t ncur = 0, nn = 0, nl, i;
+	int wild = 0;
 	json_t *j;
 
-	if (domainca_reissue_registrar(dir, &files, old, sizeof(old), err, sizeof(err)) ==
-	    -1) {
+	for (i = 0; i < san->n; i++)
+		names[nn++] = san->v[i];
+	snprintf(p, sizeof(p), "%s/registrar.pem", dir);
+	if (san->n == 0 &&
+	    labpki_cert_san(p, cur, LABPKI_SAN_MAX, &ncur, err, sizeof(err)) == 0) {
+		for (i = 0; i < ncur; i++)
+			if (labpki_san_unspecified(cur[i]))
+				wild = 1;
+			else
+				names[nn++] = cur[i];
+		if (wild) {
+			nl = labpki_san_local(local, 4);
+			for (i = 0; i < nl; i++)
+				names[nn++] = local[i];
+		}
+	}
+	if (domainca_reissue_registrar_san(dir, names, san->n > 0 || wild ? nn : 0, &files,
+	    old, sizeof(old), err, sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		return 1;
 	}
+	if (wild)
+		ctl_warnx("init: note: %s named the unspecified address (a wildcard --listen), "
+		    "which names no host: the new certificate names %s instead; give --san "
+		    "with the names and addresses devices connect to", old,
+		    local_names(buf, sizeof(buf)));
 	if (ctl->json) {
 		j = json_pack("{s:o, s:o}", "tls_cert", ctl_jpath(files.tls_cert),
 		    "old_tls_cert", ctl_jpath(old));
+		if (j != NULL)
+			san_show(NULL, files.tls_cert, j, "tls_san");
 		return ctl_json_print(j);
 	}
 	print_file("registrar TLS certificate", files.tls_cert);
 	print_file("previous registrar TLS certificate", old);
+	san_show("registrar TLS names", files.tls_cert, NULL, NULL);
 	return 0;
 }
 
@@ -355,6 +572,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "reissue-registrar-cert", no_argument, NULL, 'R' },
+		{ "san", required_argument, NULL, 'S' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -362,20 +580,25 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		"domain-ca.pem", "domain-ca.key", "registrar.pem", "registrar.key",
 		"manufacturer-ca.pem", "registry.db", "latchkeyd.conf",
 	};
-	const char *domain = NULL, *dir = NULL, *mca = NULL, *listen = CTL_DEFAULT_LISTEN;
+	static const char default_listen[] = CTL_DEFAULT_LISTEN;
+	const char *domain = NULL, *dir = NULL, *mca = NULL, *listen = default_listen;
 	const char *key_type = NULL;
 	char host[256], err[512], p[PATH_MAX], mca_out[PATH_MAX], db[PATH_MAX], conf[PATH_MAX];
-	char actor[300], *details = NULL;
+	char actor[300], *details = NULL, urlhost[LABPKI_SAN_LEN + 2], names_text[512];
+	char local[4][LABPKI_SAN_LEN];
+	const char *names[LABPKI_SAN_MAX + 5];
 	struct domainca_files files;
+	struct san_list san;
 	STACK_OF(X509) *certs = NULL;
 	struct registry *reg = NULL;
 	unsigned char *buf = NULL;
 	char *cfg = NULL;
-	size_t len = 0, i;
+	size_t len = 0, i, nn = 0, nl = 0;
 	unsigned port;
 	json_t *j, *dj = NULL;
-	int ch, n, rc = 1, reissue = 0, made;
+	int ch, n, rc = 1, reissue = 0, made, wild;
 
+	memset(&san, 0, sizeof(san));
 	ctl_getopt_reset();
 	while ((ch = ctl_getopt(ctl, argc, argv, "", lo)) != -1) {
 		switch (ch) {
@@ -397,6 +620,10 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		case 'R':
 			reissue = 1;
 			break;
+		case 'S':
+			if ((n = san_add(&san, "init", optarg)) != 0)
+				return n;
+			break;
 		case 'h':
 			return ctl_help(ctl);
 		default:
@@ -406,9 +633,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage("init: unexpected argument '%s'", argv[optind]);
 	if (reissue) {
-		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL)
-			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR only");
-		return init_reissue(ctl, dir);
+		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL ||
+		    listen != default_listen)
+			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR and "
+			    "--san only");
+		return init_reissue(ctl, dir, &san);
 	}
 	if (domain == NULL || dir == NULL || mca == NULL)
 		return ctl_usage("init: --domain, --dir and --manufacturer-ca are required");
@@ -416,6 +645,32 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("init: --domain '%s' is not a DNS name", domain);
 	if (parse_listen(listen, host, sizeof(host), &port) == -1)
 		return ctl_usage("init: --listen '%s' is not ADDR:PORT or [V6ADDR]:PORT", listen);
+	if (!(wild = labpki_san_unspecified(host)) && labpki_san_check(host, err,
+	    sizeof(err)) == -1)
+		return ctl_usage("init: --listen %s", err);
+
+	/*
+	 * The registrar certificate's names: the --listen host unless it is a wildcard, then
+	 * every --san (and registrar.DOMAIN, added by domainca_create_san). Without --san:
+	 * localhost as well, or for a wildcard this host's names. The CRL and OCSP URLs of
+	 * latchkeyd.conf need one host devices reach: the --listen host, else the first
+	 * --san, else this host's name.
+	 */
+	if (!wild)
+		names[nn++] = host;
+	for (i = 0; i < san.n; i++)
+		names[nn++] = san.v[i];
+	if (san.n == 0 && !wild)
+		names[nn++] = "localhost";
+	if (san.n == 0 && wild) {
+		nl = labpki_san_local(local, 4);
+		for (i = 0; i < nl; i++)
+			names[nn++] = local[i];
+	}
+	snprintf(urlhost, sizeof(urlhost), "%s", !wild ? host : san.n > 0 ? san.v[0] :
+	    nl > 3 ? local[3] : "localhost");
+	if (labpki_san_is_ip(urlhost) && strchr(urlhost, ':') != NULL && urlhost[0] != '[')
+		snprintf(urlhost, sizeof(urlhost), "[%s]", !wild ? host : san.v[0]);
 
 	/* Refuse before writing anything, so a second init leaves the first intact. */
 	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
@@ -448,7 +703,8 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	}
 
 	memset(&files, 0, sizeof(files));
-	if (domainca_create(dir, domain, host, key_type, &files, err, sizeof(err)) == -1) {
+	if (domainca_create_san(dir, domain, names, nn, key_type, &files, err,
+	    sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		goto out;
 	}
@@ -468,6 +724,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	init_ownership(dir, made, db, files.tls_key);
+	if (wild && san.n == 0)
+		ctl_warnx("init: note: --listen %s is a wildcard address, which names no host: "
+		    "the registrar certificate names %s and registrar.%s, and the CRL and OCSP "
+		    "URLs use %s; give --san with the names and addresses devices connect to",
+		    listen, local_names(names_text, sizeof(names_text)), domain, urlhost);
 
 	n = asprintf(&cfg,
 	    "# latchkeyd configuration written by latchkeyctl init; see latchkeyd(8)\n"
@@ -481,9 +742,9 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	    "manufacturer-ca = manufacturer-ca.pem\n"
 	    "channel-binding = required\n"
 	    "ldevid-lifetime-days = 365\n"
-	    "crl-url = https://%s/.well-known/latchkey/crl\n"
-	    "ocsp-url = https://%s/.well-known/latchkey/ocsp\n",
-	    listen, domain, listen, listen);
+	    "crl-url = https://%s:%u/.well-known/latchkey/crl\n"
+	    "ocsp-url = https://%s:%u/.well-known/latchkey/ocsp\n",
+	    listen, domain, urlhost, port, urlhost, port);
 	if (n < 0) {
 		cfg = NULL;
 		ctl_warnx("init: out of memory");
@@ -503,6 +764,8 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		    "registry", ctl_jpath(db),
 		    "config", ctl_jpath(conf),
 		    "manufacturer_ca", ctl_jpath(mca_out));
+		if (j != NULL)
+			san_show(NULL, files.tls_cert, j, "tls_san");
 		rc = ctl_json_print(j);
 		goto out;
 	}
@@ -510,6 +773,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	print_file("domain CA key", files.ca_key);
 	print_file("registrar TLS certificate", files.tls_cert);
 	print_file("registrar TLS key", files.tls_key);
+	san_show("registrar TLS names", files.tls_cert, NULL, NULL);
 	print_file("manufacturer CA", mca_out);
 	print_file("registry", db);
 	print_file("latchkeyd configuration", conf);

@@ -76,11 +76,14 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 	serial = argv[optind];
 	if (reason == NULL)
 		return ctl_usage("revoke: --reason R is required");
-	/* The registry keeps the name as given: only the exact RFC 5280 spelling. */
-	if ((code = crl_reason_from_name(reason)) == -1 ||
-	    strcmp(crl_reason_name(code), reason) != 0)
+	/*
+	 * Any case ("KeyCompromise"); the registry, the audit log and the output keep the
+	 * RFC 5280 §5.3.1 spelling ("keyCompromise"), which latchkeyd reads back.
+	 */
+	if ((code = crl_reason_from_name(reason)) == -1)
 		return ctl_usage("revoke: unknown reason '%.64s'; valid reasons: %s", reason,
 		    reason_names(valid, sizeof(valid)));
+	reason = crl_reason_name(code);
 	if (code == CRL_RC_REMOVE_FROM_CRL)
 		return ctl_usage("revoke: reason removeFromCRL is for delta CRLs only (RFC 5280 "
 		    "5.3.1); valid reasons: %s", reason_names(valid, sizeof(valid)));

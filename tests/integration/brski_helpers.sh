@@ -1,7 +1,7 @@
 # tests/integration/brski_helpers.sh: helpers for test_brski.sh (source after lib.sh).
 #   bk_masa_conf [CERT KEY]        the MASA's configuration in $T/masa (signing with CERT
-#                                  and KEY; TLS certificate made here, signed by the lab
-#                                  manufacturer root, SAN IP 127.0.0.1)
+#                                  and KEY; TLS certificate the lab's masa-tls.pem, which
+#                                  latchkeyctl lab-pki made under the manufacturer root)
 #   bk_masa_start / bk_masa_stop   the MASA: latchkeyd with role = masa on $MASA_PORT
 #   bk_pvr SERIAL NONCE PROXIMITY_PEM CERT KEY OUT        a pledge voucher-request (CMS)
 #   bk_rvr SERIAL NONCE CERT KEY OUT [PRIOR_CMS]          a registrar voucher-request
@@ -12,26 +12,18 @@ VOUCHER_CT=application/voucher-cms+json
 VOUCHER_OID=1.2.840.113549.1.9.16.1.40
 
 # bk_masa_conf [SIGNING-CERT KEY]: (re)write the MASA's configuration, signing vouchers
-# with SIGNING-CERT and KEY (default the lab MASA's); its TLS certificate is made once,
-# signed by the lab manufacturer root, SAN IP 127.0.0.1.
+# with SIGNING-CERT and KEY (default the lab MASA's); its TLS certificate is the lab's
+# masa-tls.pem (lab-pki: under the manufacturer root, serverAuth, SAN with 127.0.0.1).
 bk_masa_conf() {
 	local m=$T/masa
 	mkdir -p "$m"
-	if [ ! -f "$m/masa-tls.pem" ]; then
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		    -keyout "$m/masa-tls.key" -subj "/CN=MASA TLS" -out "$m/masa-tls.csr" \
-		    2>/dev/null || return 1
-		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-		    >"$m/ext.cnf"
-		openssl x509 -req -in "$m/masa-tls.csr" -CA "$T/lab/manufacturer-ca.pem" \
-		    -CAkey "$T/lab/manufacturer-ca.key" -CAcreateserial -days 30 \
-		    -extfile "$m/ext.cnf" -out "$m/masa-tls.pem" 2>/dev/null || return 1
-	fi
+	[ -f "$T/lab/masa-tls.pem" ] && [ -f "$T/lab/masa-tls.key" ] ||
+	    { echo "bk_masa_conf: no $T/lab/masa-tls.pem (latchkeyctl lab-pki makes it)"; return 1; }
 	cat >"$m/latchkeyd.conf" <<EOC
 role = masa
 listen = 127.0.0.1:$MASA_PORT
-tls-cert = masa-tls.pem
-tls-key = masa-tls.key
+tls-cert = $T/lab/masa-tls.pem
+tls-key = $T/lab/masa-tls.key
 masa-cert = ${1:-$T/lab/masa.pem}
 masa-key = ${2:-$T/lab/masa.key}
 masa-db = masa.db

@@ -798,6 +798,274 @@ test_domainca_bad_domain(void **state)
 		fail_msg("%s", err);
 }
 
+/* The MASA's TLS certificate: under the root, serverAuth only, SAN the --masa-url host. */
+static void
+test_masa_tls_profile(void **state)
+{
+	struct lab	*lab = *state;
+	X509		*root, *tls;
+	EVP_PKEY	*key;
+	char		 err[256], path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/masa-tls.pem", lab->dir);
+	assert_string_equal(lab->res.masa_tls_cert, path);
+	assert_int_equal(lab->res.masa_tls_made, 1);
+	assert_mode(lab->res.masa_tls_cert, 0644);
+	assert_mode(lab->res.masa_tls_key, 0600);
+	assert_non_null(root = pki_cert_read(lab->res.manufacturer_ca, err, sizeof(err)));
+	assert_non_null(tls = pki_cert_read(lab->res.masa_tls_cert, err, sizeof(err)));
+	assert_non_null(key = pki_key_read(lab->res.masa_tls_key, err, sizeof(err)));
+	assert_int_equal(X509_check_private_key(tls, key), 1);
+	assert_name_cn(X509_get_subject_name(tls), "Latchkey Lab MASA TLS");
+	assert_int_equal(X509_check_ca(tls), 0);
+	assert_int_equal(X509_get_extended_key_usage(tls), XKU_SSL_SERVER);
+	assert_int_equal(pki_cert_has_eku(tls, NID_server_auth), 1);
+	assert_int_equal(chain_ok(tls, NULL, root, X509_PURPOSE_SSL_SERVER), X509_V_OK);
+	/* MASA_URL's host, and nothing else (the names of this host only stand in for none). */
+	assert_int_equal(san_count(tls), 1);
+	assert_int_equal(san_has(tls, GEN_DNS, "masa.lab.example", 16), 1);
+	assert_int_equal(X509_check_host(tls, "masa.lab.example", 0, 0, NULL), 1);
+	EVP_PKEY_free(key);
+	X509_free(tls);
+	X509_free(root);
+}
+
+/* labpki_san_check: what --san takes, one table; never the unspecified addresses. */
+static void
+test_san_check(void **state)
+{
+	static const struct {
+		const char	*s;
+		const char	*why;		/* NULL: accepted; else a part of err */
+		int		 ip, unspec;
+	} cases[] = {
+		{ "reg.example.test", NULL, 0, 0 },
+		{ "localhost", NULL, 0, 0 },
+		{ "host-1", NULL, 0, 0 },
+		{ "192.0.2.1", NULL, 1, 0 },
+		{ "::1", NULL, 1, 0 },
+		{ "[2001:db8::1]", NULL, 1, 0 },
+		{ "0.0.0.0", "unspecified address", 1, 1 },
+		{ "::", "unspecified address", 1, 1 },
+		{ "[::]", "unspecified address", 1, 1 },
+		{ "0:0::0", "unspecified address", 1, 1 },
+		{ "*.example.test", "wildcard", 0, 0 },
+		{ "a_b.test", "neither a DNS name nor an IP address", 0, 0 },
+		{ "10.0.0", "neither", 0, 0 },
+		{ "256.1.1.1", "neither", 0, 0 },
+		{ "[192.0.2.1]", "neither", 0, 0 },
+		{ "[::1", "neither", 0, 0 },
+		{ "a..b", "neither", 0, 0 },
+		{ "x.", "neither", 0, 0 },
+		{ "", "empty", 0, 0 },
+	};
+	char	err[256];
+	size_t	i;
+	int	rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		rc = labpki_san_check(cases[i].s, err, sizeof(err));
+		if (cases[i].why == NULL ? rc != 0 : rc != -1 ||
+		    strstr(err, cases[i].why) == NULL)
+			fail_msg("\"%s\": rc %d, err \"%s\"", cases[i].s, rc, err);
+		if (labpki_san_is_ip(cases[i].s) != cases[i].ip ||
+		    labpki_san_unspecified(cases[i].s) != cases[i].unspec)
+			fail_msg("\"%s\": is_ip/unspecified", cases[i].s);
+	}
+	assert_int_equal(labpki_san_check(NULL, err, sizeof(err)), -1);
+	assert_int_equal(labpki_san_unspecified(NULL), 0);
+}
+
+/* domainca_create_san: the names as given, registrar.<domain> last, no duplicates. */
+static void
+test_domainca_san(void **state)
+{
+	static const char *const names[] = { "reg.example.test", "192.0.2.10",
+	    "[2001:db8::1]", "REGISTRAR.example.test", "reg.example.test" };
+	static const char *const wild[] = { "reg.example.test", "0.0.0.0" };
+	unsigned char		 v4[4] = { 192, 0, 2, 10 };
+	unsigned char		 v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	char			 dir[96], err[256], got[LABPKI_SAN_MAX][LABPKI_SAN_LEN];
+	struct domainca_files	 f;
+	size_t			 n;
+	X509			*tls;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/san", tmpdir);
+	if (domainca_create_san(dir, "example.test", names, 5, NULL, &f, err,
+	    sizeof(err)) != 0)
+		fail_msg("domainca_create_san: %s", err);
+	assert_non_null(tls = pki_cert_read(f.tls_cert, err, sizeof(err)));
+	assert_int_equal(san_count(tls), 4);
+	assert_int_equal(san_has(tls, GEN_DNS, "reg.example.test", 16), 1);
+	assert_int_equal(san_has(tls, GEN_IPADD, v4, 4), 1);
+	assert_int_equal(san_has(tls, GEN_IPADD, v6, 16), 1);
+	assert_int_equal(san_has(tls, GEN_DNS, "REGISTRAR.example.test", 22), 1);
+	assert_int_equal(san_has(tls, GEN_DNS, "localhost", 9), 0);
+	X509_free(tls);
+	assert_int_equal(labpki_cert_san(f.tls_cert, got, LABPKI_SAN_MAX, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(got[0], "reg.example.test");
+	assert_string_equal(got[1], "192.0.2.10");
+	assert_string_equal(got[2], "2001:db8::1");
+	assert_string_equal(got[3], "REGISTRAR.example.test");
+
+	/* An unspecified address is refused before anything is written, by either call. */
+	snprintf(dir, sizeof(dir), "%s/wild", tmpdir);
+	err[0] = '\0';
+	assert_int_equal(domainca_create_san(dir, "example.test", wild, 2, NULL, &f, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "unspecified address"));
+	assert_int_equal(domainca_create(dir, "example.test", "0.0.0.0", NULL, &f, err,
+	    sizeof(err)), -1);
+	assert_int_equal(domainca_create(dir, "example.test", "[::]", NULL, &f, err,
+	    sizeof(err)), -1);
+	snprintf(dir, sizeof(dir), "%s/wild/domain-ca.key", tmpdir);
+	assert_int_equal(access(dir, F_OK), -1);
+
+	/* Re-issue with names: those and the subject's CN, same key. */
+	snprintf(dir, sizeof(dir), "%s/san", tmpdir);
+	{
+		static const char *const re[] = { "new.example.test" };
+		char old[LABPKI_PATH + 8];
+
+		assert_int_equal(domainca_reissue_registrar_san(dir, re, 1, &f, old,
+		    sizeof(old), err, sizeof(err)), 0);
+		assert_int_equal(labpki_cert_san(f.tls_cert, got, LABPKI_SAN_MAX, &n, err,
+		    sizeof(err)), 0);
+		assert_int_equal(n, 2);
+		assert_string_equal(got[0], "new.example.test");
+		assert_string_equal(got[1], "registrar.example.test");
+		assert_int_equal(domainca_reissue_registrar_san(dir, wild, 2, &f, old,
+		    sizeof(old), err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "unspecified address"));
+	}
+}
+
+static size_t	nprogress, last_done, last_total;
+
+static void
+count_progress(void *arg, size_t done, size_t total)
+{
+	(void)arg;
+	nprogress++;
+	assert_int_equal(done, last_done + 1);
+	last_done = done;
+	last_total = total;
+}
+
+/* labpki_add: more devices, old ones and every key untouched, serials.txt in order. */
+static void
+test_lab_add(void **state)
+{
+	struct labpki_result	 a, b;
+	struct labpki_opts	 o;
+	static const char *const san[] = { "masa.lab.test" };
+	char			 dir[96], err[256] = "", path[PATH_MAX];
+	unsigned char		*before[3], *after, *list;
+	const char		*keys[3];
+	size_t			 blen[3], alen, i, j;
+	X509			*cert;
+	ASN1_OBJECT		*obj;
+	EVP_PKEY		*key;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/lab", tmpdir);
+	memset(&o, 0, sizeof(o));
+	o.ndevices = 2;
+	o.key_type = "p384";
+	o.masa_url = MASA_URL;
+	o.progress = count_progress;
+	if (labpki_create_opts(dir, &o, &a, err, sizeof(err)) != 0)
+		fail_msg("labpki_create_opts: %s", err);
+	assert_int_equal(nprogress, 2);
+	assert_int_equal(last_total, 2);
+	assert_int_equal(a.nadded, 2);
+	keys[0] = a.devices[0].key;
+	keys[1] = a.devices[1].key;
+	keys[2] = a.manufacturer_ica_key;
+	for (i = 0; i < 3; i++)
+		before[i] = slurp(keys[i], &blen[i]);
+
+	memset(&o, 0, sizeof(o));
+	o.ndevices = 3;
+	o.progress = count_progress;
+	nprogress = last_done = 0;
+	if (labpki_add(dir, &o, &b, err, sizeof(err)) != 0)
+		fail_msg("labpki_add: %s", err);
+	assert_int_equal(nprogress, 3);
+	assert_int_equal(last_total, 3);
+	assert_int_equal(b.ndevices, 5);
+	assert_int_equal(b.nadded, 3);
+	assert_int_equal(b.masa_tls_made, 0);
+	assert_string_equal(b.devices[0].serial, a.devices[0].serial);
+	assert_string_equal(b.devices[1].serial, a.devices[1].serial);
+	assert_string_equal(b.devices[0].key, a.devices[0].key);
+	for (i = 0; i < b.ndevices; i++)
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(b.devices[i].serial, b.devices[j].serial);
+	for (i = 0; i < 3; i++) {
+		after = slurp(keys[i], &alen);
+		assert_int_equal(alen, blen[i]);
+		assert_memory_equal(after, before[i], alen);
+		free(after);
+		free(before[i]);
+	}
+	/* serials.txt: all five, in res order. */
+	list = slurp(b.serials, &alen);
+	for (i = 0, j = 0; i < b.ndevices; i++) {
+		assert_true(j + strlen(b.devices[i].serial) < alen);
+		assert_memory_equal(list + j, b.devices[i].serial, strlen(b.devices[i].serial));
+		j += strlen(b.devices[i].serial);
+		assert_int_equal(list[j++], '\n');
+	}
+	assert_int_equal(j, alen);
+	free(list);
+	/* A new device: the lab's key type and MASA URL, under its ICA. */
+	assert_non_null(key = pki_key_read(b.devices[4].key, err, sizeof(err)));
+	assert_int_equal(EVP_PKEY_get_bits(key), 384);
+	EVP_PKEY_free(key);
+	assert_non_null(cert = pki_cert_read(b.devices[4].cert, err, sizeof(err)));
+	assert_non_null(obj = OBJ_txt2obj(PKI_OID_MASA_URL, 1));
+	assert_true(X509_get_ext_by_OBJ(cert, obj, -1) >= 0);
+	ASN1_OBJECT_free(obj);
+	X509_free(cert);
+	labpki_result_free(&b);
+
+	/* masa_san only for a new masa-tls.pem; a lab without one gets it from --add 0. */
+	memset(&o, 0, sizeof(o));
+	o.masa_san = san;
+	o.nmasa_san = 1;
+	assert_int_equal(labpki_add(dir, &o, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "masa-tls.pem exists"));
+	assert_int_equal(unlink(a.masa_tls_cert), 0);
+	assert_int_equal(unlink(a.masa_tls_key), 0);
+	if (labpki_add(dir, &o, &b, err, sizeof(err)) != 0)
+		fail_msg("labpki_add 0: %s", err);
+	assert_int_equal(b.masa_tls_made, 1);
+	assert_int_equal(b.nadded, 0);
+	assert_int_equal(b.ndevices, 5);
+	assert_mode(b.masa_tls_key, 0600);
+	assert_non_null(cert = pki_cert_read(b.masa_tls_cert, err, sizeof(err)));
+	assert_int_equal(san_count(cert), 2);
+	assert_int_equal(san_has(cert, GEN_DNS, "masa.lab.test", 13), 1);
+	assert_int_equal(san_has(cert, GEN_DNS, "masa.lab.example", 16), 1);
+	X509_free(cert);
+	labpki_result_free(&b);
+	labpki_result_free(&a);
+
+	/* No lab: a clear error. */
+	snprintf(path, sizeof(path), "%s/nolab", tmpdir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	memset(&o, 0, sizeof(o));
+	o.ndevices = 1;
+	assert_int_equal(labpki_add(path, &o, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no lab here"));
+}
+
 #define TMP_TEST(f)	cmocka_unit_test_setup_teardown(f, setup_tmp, teardown_tmp)
 
 int
@@ -809,6 +1077,7 @@ main(void)
 		cmocka_unit_test(test_ica_and_masa_profile),
 		cmocka_unit_test(test_idevid_profile),
 		cmocka_unit_test(test_lab_second_run_refuses),
+		cmocka_unit_test(test_masa_tls_profile),
 	};
 	const struct CMUnitTest other_tests[] = {
 		TMP_TEST(test_lab_bad_args),
@@ -816,6 +1085,9 @@ main(void)
 		TMP_TEST(test_domainca),
 		TMP_TEST(test_domainca_listen_hosts),
 		TMP_TEST(test_domainca_bad_domain),
+		TMP_TEST(test_san_check),
+		TMP_TEST(test_domainca_san),
+		TMP_TEST(test_lab_add),
 	};
 	int	fails;
 
