@@ -20,7 +20,7 @@ PKGS     := openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-clie
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 pkglibs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_LIBS   := $(call pkglibs,$(PKGS))
-LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client)
+LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client libsystemd)
 LIBS_latchkey    := $(call pkglibs,openssl libevent libcurl jansson avahi-client)
 LIBS_latchkeyctl := $(call pkglibs,openssl sqlite3 jansson)
 
@@ -176,10 +176,12 @@ UNITS    := latchkeyd.service latchkey-onboard.service latchkey-renew.service la
 INSTALL  ?= install
 
 install: $(PROGS) $(KEA_HOOK)
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)/dhcp $(DESTDIR)$(DATADIR)/kea
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR) \
+	    $(DESTDIR)$(DATADIR)/dhcp $(DESTDIR)$(DATADIR)/kea
 	$(INSTALL) -m 0755 $(B)/latchkey $(B)/latchkeyctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0755 $(B)/latchkeyd $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	for u in $(UNITS); do \
 	  sed -e 's#/usr/bin/latchkey\b#$(BINDIR)/latchkey#g' \
@@ -197,6 +199,7 @@ install: $(PROGS) $(KEA_HOOK)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/latchkey $(DESTDIR)$(BINDIR)/latchkeyctl \
 	    $(DESTDIR)$(SBINDIR)/latchkeyd $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(wildcard man/*.5))) \
 	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) $(DESTDIR)$(KEA_HOOKS_DIR)/liblatchkey_kea.so
 	rm -rf $(DESTDIR)$(DATADIR)
 

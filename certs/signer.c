@@ -52,6 +52,7 @@
 #define SIGNER_T_CRL		2
 #define SIGNER_T_OCSP		3
 #define SIGNER_T_CHECKPOINT	4
+#define SIGNER_T_PING		5	/* empty; answered with status 0, "pong" */
 #define SIGNER_REAP_MS		1000	/* signer_free: then SIGKILL */
 #define SIGNER_FD_CAP		65536
 
@@ -445,6 +446,8 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 			r = child_ocsp(sock, cert, key, body, len);
 		else if (type == SIGNER_T_CHECKPOINT)
 			r = child_checkpoint(sock, key, body, len);
+		else if (type == SIGNER_T_PING && len == 0)
+			r = child_reply(sock, 0, "pong", 4);
 		else
 			r = child_error(sock, "signer: unknown request type");
 		if (r == -1)
@@ -1118,6 +1121,18 @@ signer_request_raw(struct signer *s, uint32_t type, const unsigned char *body, s
 	pthread_mutex_unlock(&s->lock);
 	free(msg);
 	return signer_result(rc, status, ans, rlen, reply, reply_len, err, errlen);
+}
+
+int
+signer_ping(struct signer *s, char *err, size_t errlen)
+{
+	unsigned char *ans = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = signer_request_raw(s, SIGNER_T_PING, NULL, 0, &ans, &len, err, errlen);
+	free(ans);
+	return rc;
 }
 
 int

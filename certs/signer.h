@@ -149,6 +149,12 @@ int	signer_request_raw(struct signer *s, uint32_t type, const unsigned char *bod
 	    size_t len, unsigned char **reply, size_t *reply_len, char *err, size_t errlen);
 pid_t	signer_pid(const struct signer *s);
 /*
+ * One exchange that signs nothing (PING, answered ok "pong"), bounded like every other: 0 when
+ * the child answered in time, else -1 with err; a child that stalls or died is lost then
+ * (Lifecycle). latchkeyd's health check.
+ */
+int	signer_ping(struct signer *s, char *err, size_t errlen);
+/*
  * 1 once the signer is lost (see Lifecycle; also when the child exited while no request was
  * on the channel, where the kernel can tell: Linux 5.3+ pidfd), 0 while it serves. NULL: 1.
  */

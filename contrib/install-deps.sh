@@ -10,10 +10,10 @@ set -eu
 PKGS="build-essential pkg-config g++ clang libclang-rt-14-dev llvm
 openssl libssl-dev ca-certificates
 libevent-dev libcurl4-openssl-dev curl
-libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev
+libsqlite3-dev sqlite3 libsystemd-dev prometheus libjansson-dev libcmocka-dev
 libavahi-client-dev avahi-daemon avahi-utils dbus
 kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
-strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
+strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
 iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
 mandoc jq bc time python3 valgrind
 dpkg-dev debhelper lintian adduser man-db"

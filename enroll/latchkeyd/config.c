@@ -1,6 +1,10 @@
 /* config: see config.h. */
 #include "enroll/latchkeyd/config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,17 +19,106 @@
 
 #define CONFIG_FILE_MAX	(1024 * 1024)
 
+/*
+ * Every keyword config_apply() takes, in the order of config.h. A KW_LIST keyword may
+ * repeat; a KW_ONCE keyword given twice is an error. One { "name", KW_... } per line:
+ * tests/integration/test_docs.sh reads the names from here and checks that
+ * latchkeyd.conf(5) and latchkeyd --help document each.
+ */
+#define KW_ONCE	0
+#define KW_LIST	1
+static const struct {
+	const char	*name;
+	int		 list;
+} keywords[] = {
+	{ "listen",			KW_ONCE },
+	{ "admin-listen",		KW_ONCE },
+	{ "http-listen",		KW_ONCE },
+	{ "expiry-warn-days",		KW_ONCE },
+	{ "domain",			KW_ONCE },
+	{ "ca-cert",			KW_ONCE },
+	{ "ca-key",			KW_ONCE },
+	{ "tls-cert",			KW_ONCE },
+	{ "tls-key",			KW_ONCE },
+	{ "registry",			KW_ONCE },
+	{ "manufacturer-ca",		KW_LIST },
+	{ "manufacturer-crl",		KW_LIST },
+	{ "auto-accept",		KW_LIST },
+	{ "pending",			KW_ONCE },
+	{ "pending-retry-after",	KW_ONCE },
+	{ "channel-binding",		KW_ONCE },
+	{ "ldevid-lifetime-days",	KW_ONCE },
+	{ "crl-url",			KW_ONCE },
+	{ "ocsp-url",			KW_ONCE },
+	{ "crl-file",			KW_ONCE },
+	{ "audit-checkpoint-file",	KW_ONCE },
+	{ "max-body",			KW_ONCE },
+	{ "idle-timeout",		KW_ONCE },
+	{ "registry-sync",		KW_ONCE },
+	{ "workers",			KW_ONCE },
+	{ "latch",			KW_ONCE },
+	{ "vici-socket",		KW_ONCE },
+	{ "latch-state",		KW_ONCE },
+	{ "latch-control",		KW_ONCE },
+	{ "latch-disposition",		KW_ONCE },
+	{ "latch-local",		KW_ONCE },
+	{ "latch-mode",			KW_ONCE },
+	{ "latch-local-ts",		KW_ONCE },
+	{ "latch-remote-ts",		KW_ONCE },
+	{ "mdns",			KW_ONCE },
+	{ "mdns-name",			KW_ONCE },
+	{ "posture-url",		KW_ONCE },
+	{ "update-url",			KW_ONCE },
+	{ "user",			KW_ONCE },
+	{ "signer-user",		KW_ONCE },
+	{ "crl-max-validity",		KW_ONCE },
+	{ "ocsp-max-validity",		KW_ONCE },
+	{ "role",			KW_ONCE },
+	{ "masa-url",			KW_ONCE },
+	{ "masa-ca",			KW_LIST },
+	{ "masa-retry-after",		KW_ONCE },
+	{ "masa-timeout",		KW_ONCE },
+	{ "masa-db",			KW_ONCE },
+	{ "masa-cert",			KW_ONCE },
+	{ "masa-key",			KW_ONCE },
+};
+#define NKEYWORDS	(sizeof(keywords) / sizeof(keywords[0]))
+
+const char *
+config_keyword(size_t i, int *list)
+{
+	if (i >= NKEYWORDS)
+		return NULL;
+	if (list != NULL)
+		*list = keywords[i].list;
+	return keywords[i].name;
+}
+
+/* The index of keyword k in keywords[], or -1. */
+static int
+keyword_index(const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYWORDS; i++)
+		if (strcmp(k, keywords[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
 void
 config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	strcpy(c->listen_addr, "127.0.0.1");
 	c->listen_port = 8443;
+	c->expiry_warn_days = 30;
 	c->channel_binding_required = 1;
 	c->ldevid_lifetime_days = 365;
 	c->max_body = 65536;
 	c->idle_timeout = 10;
 	c->registry_sync_full = 1;
+	c->pending_retry_after = 30;
 	c->masa_retry_after = 5;	/* brski */
 	c->masa_timeout = 10;
 	c->crl_max_validity = 48;
@@ -161,6 +254,23 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (config_parse_hostport(v, c->listen_addr, sizeof(c->listen_addr),
 		    &c->listen_port))
 			return "expected ADDR:PORT or [V6ADDR]:PORT";
+	} else if (strcmp(k, "admin-listen") == 0) {
+		/* a bare port is on the loopback address */
+		if (strspn(v, "0123456789") == strlen(v)) {
+			if (set_uint(&n, v, 1, 65535))
+				return "expected a port, 1 to 65535";
+			strcpy(c->admin_addr, "127.0.0.1");
+			c->admin_port = (unsigned)n;
+		} else if (config_parse_hostport(v, c->admin_addr, sizeof(c->admin_addr),
+		    &c->admin_port))
+			return "expected PORT, ADDR:PORT or [V6ADDR]:PORT";
+	} else if (strcmp(k, "http-listen") == 0) {
+		if (config_parse_hostport(v, c->http_addr, sizeof(c->http_addr), &c->http_port))
+			return "expected ADDR:PORT or [V6ADDR]:PORT";
+	} else if (strcmp(k, "expiry-warn-days") == 0) {
+		if (set_uint(&n, v, 1, 3650))
+			return "expected a number of days, 1 to 3650";
+		c->expiry_warn_days = (unsigned)n;
 	} else if (strcmp(k, "domain") == 0) {
 		if (strlen(v) >= sizeof(c->domain))
 			return "domain name too long";
@@ -187,6 +297,17 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 			strcpy(c->auto_accept[c->n_auto_accept++], v);
 		} else if (set_path(c->auto_accept[c->n_auto_accept++], dir, v))
 			return "path too long";
+	} else if (strcmp(k, "pending") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->pending = 1;
+		else if (strcmp(v, "no") == 0)
+			c->pending = 0;
+		else
+			return "expected yes or no";
+	} else if (strcmp(k, "pending-retry-after") == 0) {
+		if (set_uint(&n, v, 1, 3600))
+			return "expected seconds, 1 to 3600";
+		c->pending_retry_after = (unsigned)n;
 	} else if (strcmp(k, "channel-binding") == 0) {
 		if (strcmp(v, "required") == 0)
 			c->channel_binding_required = 1;
@@ -326,17 +447,93 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * The family of host when it is a literal address (else AF_UNSPEC), its bytes in bin (16
+ * bytes), and in *any whether it is a wildcard (0.0.0.0, ::), which takes its port on every
+ * address.
+ */
+static int
+addr_literal(const char *host, unsigned char *bin, int *any)
+{
+	static const unsigned char zero[16];
+
+	memset(bin, 0, 16);
+	*any = 0;
+	if (inet_pton(AF_INET, host, bin) == 1) {
+		*any = memcmp(bin, zero, 4) == 0;
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, host, bin) == 1) {
+		*any = memcmp(bin, zero, 16) == 0;
+		return AF_INET6;
+	}
+	return AF_UNSPEC;
+}
+
+/* Whether two listeners would take the same socket: one port, one or a wildcard address. */
+static int
+listen_clash(const char *a, unsigned aport, const char *b, unsigned bport)
+{
+	unsigned char ba[16], bb[16];
+	int fa, fb, anya, anyb;
+
+	if (aport == 0 || bport == 0 || aport != bport)
+		return 0;
+	fa = addr_literal(a, ba, &anya);
+	fb = addr_literal(b, bb, &anyb);
+	if (anya || anyb)
+		return 1;
+	if (fa != AF_UNSPEC && fa == fb)
+		return memcmp(ba, bb, sizeof(ba)) == 0;
+	return strcasecmp(a, b) == 0;
+}
+
+/*
+ * admin-listen and http-listen each need a socket of their own. Errors name the line of the
+ * later keyword and that of the listener it collides with (0: listen's default).
+ */
+static int
+config_check_listeners(const struct config *c, const char *name, size_t l_listen,
+    size_t l_admin, size_t l_http, char *err, size_t errlen)
+{
+	char at[32];
+
+	if (l_listen != 0)
+		snprintf(at, sizeof(at), "line %zu", l_listen);
+	else
+		snprintf(at, sizeof(at), "the default");
+	if (listen_clash(c->admin_addr, c->admin_port, c->listen_addr, c->listen_port))
+		return errf(err, errlen, "%s:%zu: admin-listen: port %u on %s is taken by "
+		    "listen (%s)", name, l_admin, c->admin_port, c->admin_addr, at);
+	if (listen_clash(c->http_addr, c->http_port, c->listen_addr, c->listen_port))
+		return errf(err, errlen, "%s:%zu: http-listen: port %u on %s is taken by "
+		    "listen (%s)", name, l_http, c->http_port, c->http_addr, at);
+	if (listen_clash(c->http_addr, c->http_port, c->admin_addr, c->admin_port)) {
+		if (l_http > l_admin)
+			return errf(err, errlen, "%s:%zu: http-listen: port %u on %s is taken "
+			    "by admin-listen (line %zu)", name, l_http, c->http_port,
+			    c->http_addr, l_admin);
+		return errf(err, errlen, "%s:%zu: admin-listen: port %u on %s is taken by "
+		    "http-listen (line %zu)", name, l_admin, c->admin_port, c->admin_addr,
+		    l_http);
+	}
+	return 0;
+}
+
 int
 config_parse(struct config *c, const char *text, size_t len, const char *name,
     const char *dir, char *err, size_t errlen)
 {
 	char line[2048];
 	size_t pos = 0, lineno = 0;
+	size_t first[NKEYWORDS];	/* line where each keyword was first set, 0 = not */
 
+	memset(first, 0, sizeof(first));
 	while (pos < len) {
 		size_t start = pos, l;
 		char *k, *v, *eq, *hash;
 		const char *why;
+		int kw;
 
 		while (pos < len && text[pos] != '\n')
 			pos++;
@@ -360,11 +557,51 @@ config_parse(struct config *c, const char *text, size_t len, const char *name,
 		*eq = '\0';
 		k = trim(k);
 		v = trim(eq + 1);
+		if ((kw = keyword_index(k)) == -1)
+			return errf(err, errlen, "%s:%zu: %s: unknown keyword", name, lineno, k);
 		if (*v == '\0')
 			return errf(err, errlen, "%s:%zu: %s: missing value", name, lineno, k);
+		if (first[kw] != 0 && !keywords[kw].list)
+			return errf(err, errlen, "%s:%zu: %s is already set on line %zu", name,
+			    lineno, k, first[kw]);
+		if (first[kw] == 0)
+			first[kw] = lineno;
 		if ((why = config_apply(c, k, v, dir)) != NULL)
 			return errf(err, errlen, "%s:%zu: %s: %s", name, lineno, k, why);
 	}
+	return config_check_listeners(c, name, first[keyword_index("listen")],
+	    first[keyword_index("admin-listen")], first[keyword_index("http-listen")], err,
+	    errlen);
+}
+
+/*
+ * With http-listen, crl-url and ocsp-url default to that listener (RFC 5280 4.2.1.13 and
+ * RFC 6960 want http URLs: a relying party needs no trust set up to fetch them). A
+ * wildcard address is no URL devices could use: then both must be set.
+ */
+static int
+config_http_urls(struct config *c, const char *path, char *err, size_t errlen)
+{
+	char host[sizeof(c->http_addr) + 2];
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if ((inet_pton(AF_INET, c->http_addr, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)) ||
+	    (inet_pton(AF_INET6, c->http_addr, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6)) ||
+	    c->http_addr[0] == '\0')
+		return errf(err, errlen, "%s: http-listen on the wildcard address %s: set "
+		    "crl-url and ocsp-url to http URLs with the name devices reach it by",
+		    path, c->http_addr[0] != '\0' ? c->http_addr : "(any)");
+	if (strchr(c->http_addr, ':') != NULL)
+		snprintf(host, sizeof(host), "[%s]", c->http_addr);
+	else
+		snprintf(host, sizeof(host), "%s", c->http_addr);
+	if (c->crl_url[0] == '\0')
+		snprintf(c->crl_url, sizeof(c->crl_url), "http://%s:%u/.well-known/latchkey/crl",
+		    host, c->http_port);
+	if (c->ocsp_url[0] == '\0')
+		snprintf(c->ocsp_url, sizeof(c->ocsp_url),
+		    "http://%s:%u/.well-known/latchkey/ocsp", host, c->http_port);
 	return 0;
 }
 
@@ -427,6 +664,9 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		errf(err, errlen, "%s: manufacturer-ca: at least one required", path);
 	else
 		rc = 0;
+	if (rc == 0 && c->http_port != 0 && (c->crl_url[0] == '\0' || c->ocsp_url[0] == '\0') &&
+	    config_http_urls(c, path, err, errlen) == -1)
+		rc = -1;
 	if (rc == 0 && c->crl_file[0] == '\0') {
 		/* default: crl.der beside the registry */
 		const char *slash2 = strrchr(c->registry, '/');

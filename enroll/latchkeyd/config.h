@@ -1,9 +1,18 @@
 /*
- * config: latchkeyd's configuration file. One "keyword = value" per line; '#' starts a
- * comment; blank lines ignored; keywords marked (list) may repeat. Relative paths are
- * resolved against the directory of the configuration file. Errors name the file and line.
+ * config: latchkeyd's configuration file (latchkeyd.conf(5)). One "keyword = value" per
+ * line; '#' starts a comment; blank lines ignored; keywords marked (list) may repeat, any
+ * other keyword given twice is an error naming both lines. Relative paths are resolved
+ * against the directory of the configuration file. Errors name the file and line.
  *
  *   listen = ADDR:PORT | [V6ADDR]:PORT    (default 127.0.0.1:8443)
+ *   admin-listen = [ADDR:]PORT             plain HTTP /healthz and /metrics (default off;
+ *                                          a bare PORT is 127.0.0.1:PORT); not listen's
+ *                                          port on the same or a wildcard address
+ *   http-listen = ADDR:PORT                plain HTTP for the CRL and OCSP only (default
+ *                                          off); differs from listen and admin-listen
+ *   expiry-warn-days = N                   warn this many days before the TLS certificate,
+ *                                          the domain CA or the CRL signer expire
+ *                                          (default 30, 1..3650)
  *   domain = NAME                          owner domain name (required)
  *   ca-cert, ca-key = FILE                 domain CA (required; the key only reaches the signer)
  *   tls-cert, tls-key = FILE               registrar TLS certificate and key (required)
@@ -13,6 +22,11 @@
  *   auto-accept = FILE|sha256:HEX (list)   lab policy: enroll any valid IDevID that chains to
  *                                          this anchor (a certificate file, or the anchor's
  *                                          fingerprint) without a claim (audited)
+ *   pending = yes | no                     hold an authenticated, unclaimed device for an
+ *                                          administrator's approval (HTTP 202, RFC 7030
+ *                                          §4.2.3; latchkeyctl approve/deny) instead of
+ *                                          refusing it (default no)
+ *   pending-retry-after = SECONDS          Retry-After of that 202 (default 30, 1..3600)
  *   channel-binding = required | optional  (default required; RFC 7030 §3.5)
  *   ldevid-lifetime-days = N               (default 365, 1..3650)
  *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
@@ -77,6 +91,11 @@ struct config {
 	char		file[CONFIG_PATH];
 	char		listen_addr[256];	/* host part, without brackets */
 	unsigned	listen_port;
+	char		admin_addr[256];	/* admin-listen: /healthz, /metrics */
+	unsigned	admin_port;		/* 0 = no admin listener */
+	char		http_addr[256];		/* http-listen: CRL and OCSP over HTTP */
+	unsigned	http_port;		/* 0 = off */
+	unsigned	expiry_warn_days;
 	char		domain[256];
 	char		ca_cert[CONFIG_PATH], ca_key[CONFIG_PATH];
 	char		tls_cert[CONFIG_PATH], tls_key[CONFIG_PATH];
@@ -87,6 +106,8 @@ struct config {
 	size_t		n_manufacturer_crl;
 	char		auto_accept[CONFIG_LIST][CONFIG_PATH];
 	size_t		n_auto_accept;
+	int		pending;		/* hold unclaimed devices for approval */
+	unsigned	pending_retry_after;	/* s, Retry-After of the 202 */
 	int		channel_binding_required;
 	unsigned	ldevid_lifetime_days;
 	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
@@ -138,5 +159,7 @@ int	config_parse(struct config *c, const char *text, size_t len, const char *nam
 int	config_load(struct config *c, const char *path, char *err, size_t errlen);
 /* Split "ADDR:PORT" / "[V6]:PORT" into host and port. */
 int	config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
+/* The i-th keyword config_parse() takes, NULL past the last; *list = 1 if it may repeat. */
+const char *config_keyword(size_t i, int *list);
 
 #endif

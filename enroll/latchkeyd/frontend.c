@@ -31,6 +31,7 @@
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/masa.h"
 #include "enroll/latchkeyd/registrar.h"
+#include "enroll/latchkeyd/stats.h"
 
 #define MAX_HEADERS_SIZE	8192
 #define OCSP_GET_PREFIX		LK_PREFIX "/ocsp/"
@@ -130,6 +131,7 @@ struct conn {
 };
 
 static int conn_idx = -1;
+static long conns_open;		/* this process's connections (retiring waits for 0) */
 
 static void
 conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -143,6 +145,9 @@ conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, vo
 	(void)argp;
 	if (c == NULL)
 		return;
+	conns_open--;
+	if (stats_me != NULL)
+		atomic_fetch_sub(&stats_me->conns, 1);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	if (c->watch != NULL && c->bev != NULL)
@@ -290,17 +295,25 @@ tls_bev(struct event_base *base, void *arg)
 		fatalx("cannot set up TLS for a new connection: out of memory");
 	c->bev = bev;
 	c->in_header = 1;
+	conns_open++;
+	if (stats_me != NULL)
+		atomic_fetch_add(&stats_me->conns, 1);
 	if ((c->watch = evbuffer_add_cb(bufferevent_get_input(bev), hdr_watch, c)) == NULL)
 		fatalx("cannot set up a new connection: out of memory");
 	conn_arm(d, c);
 	return bev;
 }
 
+static int retiring;		/* stopping or replaced by a reload: close after each answer */
+
 static void
 send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	if (retiring)
+		evhttp_add_header(h, "Connection", "close");
 
 	evhttp_add_header(h, "Content-Type", rep->ctype != NULL ? rep->ctype :
 	    "text/plain; charset=utf-8");
@@ -337,6 +350,13 @@ send_error(struct evhttp_request *req, int status, const char *allow, const char
 	free(rep.body);
 }
 
+/* An enrollment on its way to the group commit: whom to answer, and what to count. */
+struct enroll_tag {
+	struct evhttp_request	*req;
+	enum stats_op		 op;
+	int64_t			 start_us;
+};
+
 static void
 handle_ocsp_get(struct daemon *d, struct evhttp_request *req, const char *b64)
 {
@@ -361,6 +381,21 @@ handle_ocsp_get(struct daemon *d, struct evhttp_request *req, const char *b64)
 	registrar_reply_free(&rep);
 }
 
+/* The OCSP GET form (RFC 6960 A.1), LK_PREFIX "/ocsp/<url-encoded base64>": 1 when path
+ * is one (and it was answered). */
+static int
+ocsp_get_route(struct daemon *d, struct evhttp_request *req, const char *path,
+    enum evhttp_cmd_type cmd)
+{
+	if (path == NULL || cmd != EVHTTP_REQ_GET || strncmp(path, OCSP_GET_PREFIX,
+	    sizeof(OCSP_GET_PREFIX) - 1) != 0)
+		return 0;
+	if (stats_me != NULL)
+		atomic_fetch_add(&stats_me->ocsp_requests, 1);
+	handle_ocsp_get(d, req, path + sizeof(OCSP_GET_PREFIX) - 1);
+	return 1;
+}
+
 static void
 handle_request(struct evhttp_request *req, void *arg)
 {
@@ -380,8 +415,13 @@ handle_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *want;
 	int nul = 0;
+	int64_t start_us;
+	struct enroll_tag *tag;
 
 	d->requests++;
+	start_us = stats_mono_us();
+	if (stats_me != NULL)
+		atomic_fetch_add(&stats_me->requests, 1);
 	if (ssl != NULL) {
 		struct conn *c = SSL_get_ex_data(ssl, conn_idx);
 
@@ -439,16 +479,19 @@ handle_request(struct evhttp_request *req, void *arg)
 			    ra);
 		}
 		log_debug("%s: %d %s", addr, rep.status, path);
+		if (stats_me != NULL && d->brski != NULL && strstr(path, "requestvoucher")) {
+			atomic_fetch_add(&stats_me->voucher_requests, 1);
+			if (rep.status != 200)
+				atomic_fetch_add(&stats_me->voucher_errors, 1);
+			if (rep.status == 502 || rep.status == 503 || rep.status == 504)
+				atomic_fetch_add(&stats_me->masa_errors, 1);
+		}
 		send_reply(req, &rep);
 		registrar_reply_free(&rep);
 		return;
 	}
-	/* OCSP GET form (RFC 6960 A.1): /.well-known/latchkey/ocsp/<url-encoded base64> */
-	if (path != NULL && cmd == EVHTTP_REQ_GET && strncmp(path, OCSP_GET_PREFIX,
-	    sizeof(OCSP_GET_PREFIX) - 1) == 0) {
-		handle_ocsp_get(d, req, path + sizeof(OCSP_GET_PREFIX) - 1);
+	if (ocsp_get_route(d, req, path, cmd))
 		return;
-	}
 	if (path == NULL || est_route(path, &op, label) != 0) {
 		log_debug("%s: 404 %s", addr, path != NULL ? path : "(bad URI)");
 		send_error(req, 404, NULL, "not found");
@@ -472,9 +515,25 @@ handle_request(struct evhttp_request *req, void *arg)
 			peer.chanbind = cb;
 	}
 	in = evhttp_request_get_input_buffer(req);
+	if (op == LK_OP_OCSP && stats_me != NULL)
+		atomic_fetch_add(&stats_me->ocsp_requests, 1);
+	tag = NULL;
+	if ((op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
+	    (tag = malloc(sizeof(*tag))) != NULL) {
+		tag->req = req;
+		tag->op = op == EST_OP_SIMPLEENROLL ? STATS_OP_ENROLL : STATS_OP_REENROLL;
+		tag->start_us = start_us;
+	}
+	/* without a tag (out of memory) the enrollment commits inline */
 	registrar_handle(d->reg, op, label,
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
-	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, req, &rep);
+	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, tag, &rep);
+	if (tag != NULL && rep.status != 0) {
+		stats_enroll(tag->op, rep.status, rep.reason - 1, start_us);
+		free(tag);
+	} else if (tag == NULL && (op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL))
+		stats_enroll(op == EST_OP_SIMPLEENROLL ? STATS_OP_ENROLL : STATS_OP_REENROLL,
+		    rep.status, rep.reason - 1, start_us);
 	if (rep.status == 0) {
 		/*
 		 * Issued, waiting for the group commit: it runs once this pass of the event
@@ -491,12 +550,66 @@ handle_request(struct evhttp_request *req, void *arg)
 	registrar_reply_free(&rep);
 }
 
+/*
+ * http-listen: plain HTTP for relying parties that have no trust set up for our TLS: the
+ * CRL (RFC 5280 4.2.1.13 distribution points are http URLs) and OCSP (RFC 6960 Appendix
+ * A: POST, and GET with the base64 request in the path). Nothing else, and no client
+ * identity: both answers are signed objects whose integrity does not rest on the transport.
+ */
+#define PLAIN_BODY_MAX	16384	/* an OCSP request: a few CertIDs */
+
 static void
-commit_done(void *tag, struct registrar_reply *rep, void *arg)
+plain_request(struct evhttp_request *req, void *arg)
 {
+	struct daemon *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct registrar_peer peer;
+	struct registrar_reply rep;
+	struct evbuffer *in;
+	char label[EST_LABEL_MAX + 1];
+	enum est_op op;
+
+	if (stats_me != NULL)
+		atomic_fetch_add(&stats_me->requests, 1);
+	if (ocsp_get_route(d, req, path, cmd))
+		return;
+	if (path == NULL || est_route(path, &op, label) != 0 ||
+	    (op != LK_OP_CRL && op != LK_OP_OCSP)) {
+		send_error(req, 404, NULL, "not found: this port serves only "
+		    LK_PREFIX "/crl and " LK_PREFIX "/ocsp");
+		return;
+	}
+	if ((op == LK_OP_CRL && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) ||
+	    (op == LK_OP_OCSP && cmd != EVHTTP_REQ_POST)) {
+		send_error(req, 405, op == LK_OP_CRL ? "GET, HEAD" : "POST",
+		    op == LK_OP_CRL ? "method not allowed: use GET" :
+		    "method not allowed: POST, or GET " LK_PREFIX "/ocsp/<base64 request>");
+		return;
+	}
+	if (op == LK_OP_OCSP && stats_me != NULL)
+		atomic_fetch_add(&stats_me->ocsp_requests, 1);
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = "http";
+	in = evhttp_request_get_input_buffer(req);
+	registrar_handle(d->reg, op, label,
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
+	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, NULL, &rep);
+	send_reply(req, &rep);
+	registrar_reply_free(&rep);
+}
+
+static void
+commit_done(void *arg_tag, struct registrar_reply *rep, void *arg)
+{
+	struct enroll_tag *tag = arg_tag;
+
 	(void)arg;
 	log_debug("%d enrollment", rep->status);
-	send_reply(tag, rep);
+	send_reply(tag->req, rep);
+	stats_enroll(tag->op, rep->status, rep->reason - 1, tag->start_us);
+	free(tag);
 }
 
 static void
@@ -510,6 +623,7 @@ on_commit(evutil_socket_t fd, short ev, void *arg)
 	if ((n = registrar_commit(d->reg, commit_done, d)) > 0) {
 		d->commits++;
 		d->committed += n;
+		stats_batch(n);
 	}
 }
 
@@ -527,7 +641,8 @@ on_accept_resume(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	evconnlistener_enable(d->listener);
+	if (!retiring)
+		evconnlistener_enable(d->listener);
 }
 
 static void
@@ -578,6 +693,19 @@ frontend_start(struct daemon *d, int fd)
 	if ((d->accept_pause = evtimer_new(d->base, on_accept_resume, d)) == NULL ||
 	    (d->commit_ev = event_new(d->base, -1, 0, on_commit, d)) == NULL)
 		fatalx("libevent initialisation failed");
+	if (d->reg != NULL && d->http_fd != -1) {
+		if ((d->plain = evhttp_new(d->base)) == NULL)
+			fatalx("libevent initialisation failed");
+		evhttp_set_gencb(d->plain, plain_request, d);
+		evhttp_set_max_headers_size(d->plain, MAX_HEADERS_SIZE);
+		evhttp_set_max_body_size(d->plain, PLAIN_BODY_MAX);
+		evhttp_set_timeout(d->plain, (int)d->cfg.idle_timeout);
+		evhttp_set_allowed_methods(d->plain, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+		    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+		if ((bound = evhttp_accept_socket_with_handle(d->plain, d->http_fd)) == NULL)
+			fatalx("cannot accept on the http-listen socket");
+		d->plain_listener = evhttp_bound_socket_get_listener(bound);
+	}
 	if (d->reg != NULL) {
 		int efd = registrar_committer_start(d->reg, err, sizeof(err));
 
@@ -605,6 +733,22 @@ frontend_drain(struct daemon *d)
 }
 
 void
+frontend_retire(struct daemon *d)
+{
+	retiring = 1;
+	if (d->listener != NULL)
+		evconnlistener_disable(d->listener);
+	if (d->plain_listener != NULL)
+		evconnlistener_disable(d->plain_listener);
+}
+
+int
+frontend_idle(struct daemon *d)
+{
+	return conns_open <= 0 && (d->reg == NULL || registrar_pending(d->reg) == 0);
+}
+
+void
 frontend_stop(struct daemon *d)
 {
 	if (d->accept_pause != NULL)
@@ -617,5 +761,8 @@ frontend_stop(struct daemon *d)
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	d->http = NULL;
+	if (d->plain != NULL)
+		evhttp_free(d->plain);
+	d->plain = NULL;
 	accept_daemon = NULL;
 }

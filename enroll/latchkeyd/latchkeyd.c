@@ -26,6 +26,7 @@
 
 #include <libgen.h>
 #include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
 
 #include "certs/pki.h"
 
@@ -37,6 +38,7 @@
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/masa.h"
 #include "enroll/latchkeyd/registrar.h"
+#include "enroll/latchkeyd/stats.h"
 
 static void __attribute__((noreturn))
 usage(FILE *f, int status)
@@ -62,8 +64,14 @@ usage(FILE *f, int status)
 "  --version   print the version and exit\n"
 "\n"
 "configuration keywords (\"keyword = value\", '#' comments, relative paths are relative\n"
-"to the configuration file):\n"
+"to the configuration file; a keyword that is not repeatable may be given once; see\n"
+"latchkeyd.conf(5)):\n"
 "  listen = ADDR:PORT            address to serve on (default 127.0.0.1:8443)\n"
+"  admin-listen = [ADDR:]PORT    plain HTTP /healthz and /metrics (default none; a bare\n"
+"                                PORT is on 127.0.0.1); not the listen port\n"
+"  http-listen = ADDR:PORT       plain HTTP for the CRL and OCSP only (default none)\n"
+"  expiry-warn-days = N          warn N days before the TLS certificate, the domain CA\n"
+"                                or the CRL signer expire (default 30, 1 to 3650)\n"
 "  domain = NAME                 owner domain name (required)\n"
 "  ca-cert, ca-key = FILE        domain CA; the key is read only by the signer process\n"
 "  tls-cert, tls-key = FILE      registrar TLS certificate (chain) and key\n"
@@ -73,11 +81,17 @@ usage(FILE *f, int status)
 "  auto-accept = FILE|sha256:HEX  lab policy: enroll valid IDevIDs that chain to this\n"
 "                                anchor (certificate file or its fingerprint) without a\n"
 "                                claim; logged and audited as such\n"
+"  pending = yes|no              an unclaimed device with a valid IDevID gets 202 with\n"
+"                                Retry-After and waits for latchkeyctl approve or deny\n"
+"                                (RFC 7030 4.2.3) instead of 403 (default no)\n"
+"  pending-retry-after = SECONDS Retry-After of that 202 (default 30, 1 to 3600)\n"
 "  channel-binding = required|optional   RFC 7030 3.5 binding in the CSR (default required)\n"
 "  ldevid-lifetime-days = N      LDevID lifetime (default 365)\n"
 "  crl-url, ocsp-url = URL       written into issued LDevIDs (default none)\n"
 "  crl-file = FILE|none          the CRL, kept current by latchkeyd (default crl.der beside\n"
 "                                the registry); also served at /.well-known/latchkey/crl\n"
+"  audit-checkpoint-file = FILE|none   where signed audit checkpoints are appended\n"
+"                                (default audit-checkpoints.log beside the registry)\n"
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
 "  idle-timeout = SECONDS        drop a client silent this long (default 10); a client\n"
 "                                must also complete each request within twice this\n"
@@ -126,8 +140,9 @@ usage(FILE *f, int status)
 "exit status: 0 on a clean stop (SIGTERM/SIGINT) or a good -n check, 1 on errors,\n"
 "2 on usage errors.\n"
 "\n"
-"see also: latchkeyctl(8), latchkey(8); standards: RFC 7030, RFC 8995, RFC 8366,\n"
-"RFC 5280, RFC 6960, RFC 9266, RFC 5929, RFC 5660, RFC 6762, RFC 6763, IEEE 802.1AR.\n");
+"see also: latchkeyd.conf(5), latchkeyctl(8), latchkey(8); standards: RFC 7030,\n"
+"RFC 8995, RFC 8366, RFC 5280, RFC 6960, RFC 9266, RFC 5929, RFC 5660, RFC 6762, RFC 6763,\n"
+"IEEE 802.1AR.\n");
 	exit(status);
 }
 
@@ -253,6 +268,34 @@ privsep_dir(const struct config *cfg, const char *what, const char *path, char *
 }
 
 /*
+ * Not started as root (nothing switches users): this process must be able to write the
+ * registry and create files beside it, else every enrollment would fail with 500 (SQLite
+ * opens a read-only file read-only, silently).
+ */
+static int
+self_check(const struct config *cfg, char *err, size_t errlen)
+{
+	char buf[CONFIG_PATH], dir[CONFIG_PATH];
+
+	if (cfg->role != CONFIG_ROLE_REGISTRAR)
+		return 0;
+	if (faccessat(AT_FDCWD, cfg->registry, R_OK | W_OK, AT_EACCESS) == -1) {
+		errf(err, errlen, "%s: registry %.200s: cannot read and write it (%s)",
+		    cfg->file, cfg->registry, strerror(errno));
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", cfg->registry);
+	snprintf(dir, sizeof(dir), "%s", dirname(buf));
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
+		errf(err, errlen, "%s: the directory %.200s of the registry: cannot create "
+		    "files in it (%s); SQLite needs to (its journal)", cfg->file, dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * What the workers' user will need and must not have, asked of the kernel as that user:
  * it must not read the CA key (only root, or signer-user, may), and must read and write the
  * registry (or the MASA database) and create files beside it (WAL, SHM, the CRL file). A
@@ -267,7 +310,7 @@ privsep_check(const struct config *cfg, char *err, size_t errlen)
 	int fd, rc = -1;
 
 	if (!cfg->drop)
-		return 0;
+		return self_check(cfg, err, errlen);
 	if (cfg->role == CONFIG_ROLE_MASA && lstat(db, &sb) == -1 && errno == ENOENT) {
 		if ((fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    0600)) == -1 || fchown(fd, cfg->uid, cfg->gid) == -1) {
@@ -318,7 +361,8 @@ out:
 
 /* The listening socket, made once by the parent and shared by every worker. */
 static int
-listen_socket(const struct config *cfg, char *err, size_t errlen)
+listen_socket(const char *addr, unsigned portnum, const char *what, char *err,
+    size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char port[8];
@@ -328,185 +372,23 @@ listen_socket(const struct config *cfg, char *err, size_t errlen)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", cfg->listen_port);
-	if ((rc = getaddrinfo(cfg->listen_addr, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "listen %.200s: %s", cfg->listen_addr, gai_strerror(rc));
+	snprintf(port, sizeof(port), "%u", portnum);
+	if ((rc = getaddrinfo(addr, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s %.200s: %s", what, addr, gai_strerror(rc));
 		return -1;
 	}
 	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1024) == -1) {
-		snprintf(err, errlen, "cannot listen on %.200s port %u: %s", cfg->listen_addr,
-		    cfg->listen_port, strerror(errno));
+		snprintf(err, errlen, "%s: cannot listen on %.200s port %u: %s%s", what, addr,
+		    portnum, strerror(errno), errno == EADDRINUSE ? " (another process has "
+		    "it: ss -ltnp shows which)" : "");
 		if (fd != -1)
 			close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	return fd;
-}
-
-static pid_t
-worker_spawn(struct daemon *d, int fd, const sigset_t *oldmask)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		/* a worker never outlives the parent, even one killed with SIGKILL */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
-			exit(1);
-		signal(SIGCHLD, SIG_DFL);
-		sigprocmask(SIG_SETMASK, oldmask, NULL);
-		exit(worker_run(d, fd));
-	}
-	if (pid == -1)
-		log_warn("fork");
-	return pid;
-}
-
-/*
- * A worker that exits with REGISTRAR_EXIT_SIGNER_LOST lost its signer (registrar.h) and asks
- * to be replaced: after a back-off that doubles from RESTART_MIN_MS for each such exit
- * within RESTART_RESET_MS of the worker's start, bounded by RESTART_MAX_MS. It is not the
- * crash loop below: a signer can be OOM-killed or stall at any time, and latchkeyd must
- * come back from it without an operator.
- */
-#define RESTART_MIN_MS		100
-#define RESTART_MAX_MS		5000
-#define RESTART_RESET_MS	10000
-#define RESTART_FORK_MS		1000	/* fork failed: try again */
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The back-off before the fails-th replacement in a row (1, 2, ...). */
-static int64_t
-restart_delay(unsigned fails)
-{
-	int64_t ms = RESTART_MIN_MS;
-
-	while (fails-- > 1 && ms < RESTART_MAX_MS)
-		ms *= 2;
-	return ms < RESTART_MAX_MS ? ms : RESTART_MAX_MS;
-}
-
-/*
- * Pre-forked workers share the listening socket (one event loop per core: OpenSSL 3.0 scales
- * far better across processes than across threads). The parent holds no key and no registry;
- * it restarts a worker that dies (one whose signer was lost after a back-off, above) and
- * stops them all on SIGTERM/SIGINT. One worker is supervised too, so that it can be replaced.
- */
-static int
-supervise(struct daemon *d, int fd, unsigned n)
-{
-	pid_t *pids = calloc(n, sizeof(*pids));
-	int64_t *started = calloc(n, sizeof(*started));
-	int64_t *due = calloc(n, sizeof(*due));	/* > 0: start slot i then */
-	unsigned *fails = calloc(n, sizeof(*fails));
-	struct timespec ts;
-	sigset_t set, old;
-	unsigned i, j, alive;
-	int sig, stopping = 0, failed = 0, status;
-	int64_t now, next, lived;
-	pid_t pid;
-
-	if (pids == NULL || started == NULL || due == NULL || fails == NULL)
-		fatalx("out of memory");
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	for (i = 0; i < n; i++) {
-		d->worker = i;
-		if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
-			fatalx("cannot start workers");
-		started[i] = mono_ms();
-	}
-	for (;;) {
-		for (i = 0, next = 0; i < n; i++)
-			if (!stopping && pids[i] <= 0 && due[i] > 0 && (next == 0 || due[i] < next))
-				next = due[i];
-		if (next == 0) {
-			if (sigwait(&set, &sig) != 0)
-				continue;
-		} else {
-			now = mono_ms();
-			next = next > now ? next - now : 0;
-			ts.tv_sec = next / 1000;
-			ts.tv_nsec = (long)(next % 1000) * 1000000;
-			if ((sig = sigtimedwait(&set, NULL, &ts)) == -1) {
-				if (errno != EAGAIN)
-					continue;
-				sig = 0;	/* a restart is due */
-			}
-		}
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_info("received signal %d, stopping %u workers", sig, n);
-			stopping = 1;
-			for (i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGTERM);
-		}
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 0; i < n && pids[i] != pid; i++)
-				;
-			if (i == n)
-				continue;	/* not a worker */
-			pids[i] = 0;
-			if (stopping)
-				continue;
-			now = mono_ms();
-			lived = now - started[i];
-			if (WIFEXITED(status) && WEXITSTATUS(status) == REGISTRAR_EXIT_SIGNER_LOST) {
-				fails[i] = lived < RESTART_RESET_MS ? fails[i] + 1 : 1;
-				due[i] = now + restart_delay(fails[i]);
-				log_warnx("worker %d lost its signer process; a new worker and signer "
-				    "start in %lld ms", (int)pid, (long long)(due[i] - now));
-				continue;
-			}
-			if (lived < 2000) {
-				log_warnx("worker %d exited right after starting (status %d); "
-				    "stopping", (int)pid, status);
-				stopping = failed = 1;
-				for (j = 0; j < n; j++)
-					if (pids[j] > 0)
-						kill(pids[j], SIGTERM);
-				continue;
-			}
-			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
-			fails[i] = 0;
-			due[i] = now;
-		}
-		for (i = 0, now = mono_ms(); i < n && !stopping; i++) {
-			if (pids[i] > 0 || due[i] == 0 || due[i] > now)
-				continue;
-			d->worker = i;
-			due[i] = 0;
-			started[i] = now;
-			if ((pids[i] = worker_spawn(d, fd, &old)) == -1)
-				due[i] = now + RESTART_FORK_MS;
-			else if (fails[i] > 0)
-				log_info("worker %d replaces worker slot %u", (int)pids[i], i);
-		}
-		for (i = 0, alive = 0; i < n; i++)
-			alive += pids[i] > 0;
-		if (stopping && alive == 0)
-			break;
-	}
-	free(pids);
-	free(started);
-	free(due);
-	free(fails);
-	log_info("stopped");
-	return failed;
 }
 
 /*
@@ -542,14 +424,559 @@ registrar_cert_check(const struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
+static int ready_wfd = -1;	/* daemonizing: the foreground process waits on it */
+
+/* A child of the parent: a worker (slot >= 0) or the admin process (slot -1). */
+static pid_t
+child_spawn(struct daemon *d, int slot, int fd, int admin_fd, const sigset_t *oldmask)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* a child never outlives the parent, even one killed with SIGKILL */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			exit(1);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGHUP, SIG_IGN);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		if (ready_wfd != -1)
+			close(ready_wfd);
+		if (slot < 0) {
+			close(fd);
+			if (d->http_fd != -1)
+				close(d->http_fd);
+			exit(admin_run(&d->cfg, admin_fd));
+		}
+		if (admin_fd != -1)
+			close(admin_fd);
+		d->worker = (unsigned)slot;
+		if (stats != NULL)
+			atomic_store(&stats->slot[slot].pid, (int32_t)getpid());
+		exit(worker_run(d, fd));
+	}
+	if (pid == -1)
+		log_warn("fork");
+	else if (slot >= 0 && stats != NULL)
+		atomic_store(&stats->slot[slot].pid, (int32_t)pid);
+	return pid;
+}
+
+/*
+ * A worker that exits with REGISTRAR_EXIT_SIGNER_LOST lost its signer (registrar.h) and asks
+ * to be replaced: after a back-off that doubles from RESTART_MIN_MS for each such exit
+ * within RESTART_RESET_MS of the worker's start, bounded by RESTART_MAX_MS. It is not the
+ * crash loop below: a signer can be OOM-killed or stall at any time, and latchkeyd must
+ * come back from it without an operator.
+ */
+#define RESTART_MIN_MS		100
+#define RESTART_MAX_MS		5000
+#define RESTART_RESET_MS	10000
+#define RESTART_FORK_MS		1000	/* fork failed: try again */
+#define READY_MAX_MS		30000	/* workers have this long to check in healthy */
+#define TICK_MS			100	/* the loop's wake-up while something is awaited */
+
+/* The back-off before the fails-th replacement in a row (1, 2, ...). */
+static int64_t
+restart_delay(unsigned fails)
+{
+	int64_t ms = RESTART_MIN_MS;
+
+	while (fails-- > 1 && ms < RESTART_MAX_MS)
+		ms *= 2;
+	return ms < RESTART_MAX_MS ? ms : RESTART_MAX_MS;
+}
+
+/* Whether every worker slot in use checked in since since_ms (its worker serves). */
+static int
+workers_up(unsigned n, int64_t since_ms)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (atomic_load(&stats->slot[i].beat_ms) < since_ms ||
+		    atomic_load(&stats->slot[i].pid) <= 0)
+			return 0;
+	return 1;
+}
+
+/* Whether any worker checked in within the last STATS_STALE_MS * 2: the watchdog. */
+static int
+workers_alive(unsigned n)
+{
+	int64_t now = stats_mono_ms();
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (now - atomic_load(&stats->slot[i].beat_ms) < STATS_STALE_MS * 2)
+			return 1;
+	return 0;
+}
+
+static unsigned
+workers_count(const struct config *cfg)
+{
+	long cpus;
+
+	if (cfg->workers > 0)
+		return cfg->workers > STATS_SLOTS ? STATS_SLOTS : cfg->workers;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+}
+
+/*
+ * Everything a worker will load, loaded once here and freed: what `latchkeyd -n` checks and
+ * what a reload checks before it replaces anything. The signer started here reads the CA
+ * key as this process (root or the invoking user) and ends at once.
+ */
+static int
+engines_check(const struct config *cfg, char *err, size_t errlen)
+{
+	struct registrar *reg;
+	struct brski *brski;
+	struct masa *masa;
+
+	if (cfg->role == CONFIG_ROLE_MASA) {
+		if ((masa = masa_new(cfg, err, errlen)) == NULL)
+			return -1;
+		masa_free(masa);
+		return 0;
+	}
+	if ((reg = registrar_new(cfg, err, errlen)) == NULL)
+		return -1;
+	if ((brski = brski_new(cfg, registrar_idevids(reg), err, errlen)) == NULL) {
+		registrar_free(reg);
+		return -1;
+	}
+	brski_free(brski);
+	registrar_free(reg);
+	return 0;
+}
+
+/*
+ * Reload (SIGHUP): read the configuration file again and check it as -n does (users and
+ * files, the TLS certificate and key, the anchors, CRLs and the CA); on any error keep the
+ * running configuration and say why. The listening sockets stay: a changed listen or
+ * admin-listen needs a restart (warned). On success *d holds the new configuration and
+ * TLS context; the caller replaces the workers.
+ */
+static void	expiry_check(const struct config *);
+
+static int
+reload_config(struct daemon *d, const char *conf)
+{
+	struct config nc;
+	SSL_CTX *ctx;
+	char err[512];
+
+	memset(&nc, 0, sizeof(nc));
+	if (config_load(&nc, conf, err, sizeof(err)) == -1 ||
+	    privsep_users(&nc, err, sizeof(err)) == -1 ||
+	    privsep_check(&nc, err, sizeof(err)) == -1)
+		goto bad;
+	if (nc.role != d->cfg.role) {
+		snprintf(err, sizeof(err), "role changed: restart latchkeyd for that");
+		goto bad;
+	}
+	if (strcmp(nc.listen_addr, d->cfg.listen_addr) != 0 ||
+	    nc.listen_port != d->cfg.listen_port) {
+		log_warnx("warning: reload: listen changed to %s port %u: that takes a "
+		    "restart; still listening on %s port %u", nc.listen_addr, nc.listen_port,
+		    d->cfg.listen_addr, d->cfg.listen_port);
+		snprintf(nc.listen_addr, sizeof(nc.listen_addr), "%s", d->cfg.listen_addr);
+		nc.listen_port = d->cfg.listen_port;
+	}
+	if (strcmp(nc.http_addr, d->cfg.http_addr) != 0 || nc.http_port != d->cfg.http_port) {
+		log_warnx("warning: reload: http-listen changed: that takes a restart; the "
+		    "plain HTTP listener stays where it was");
+		snprintf(nc.http_addr, sizeof(nc.http_addr), "%s", d->cfg.http_addr);
+		nc.http_port = d->cfg.http_port;
+	}
+	if (strcmp(nc.admin_addr, d->cfg.admin_addr) != 0 ||
+	    nc.admin_port != d->cfg.admin_port) {
+		log_warnx("warning: reload: admin-listen changed: that takes a restart; the "
+		    "admin listener stays where it was");
+		snprintf(nc.admin_addr, sizeof(nc.admin_addr), "%s", d->cfg.admin_addr);
+		nc.admin_port = d->cfg.admin_port;
+	}
+	if (registrar_cert_check(&nc, err, sizeof(err)) == -1)
+		log_warnx("warning: %s", err);
+	if ((ctx = frontend_tls_setup(&nc, err, sizeof(err))) == NULL)
+		goto bad;
+	if (engines_check(&nc, err, sizeof(err)) == -1) {
+		SSL_CTX_free(ctx);
+		goto bad;
+	}
+	SSL_CTX_free(d->ctx);
+	d->ctx = ctx;
+	d->cfg = nc;
+	expiry_check(&d->cfg);
+	return 0;
+bad:
+	log_warnx("reload refused, the running configuration stays: %s", err);
+	return -1;
+}
+
+static void
+notify(const char *state)
+{
+	sd_notify(0, state);
+}
+
+/* The parent's processes: the current workers, the ones a reload retires, the admin. */
+struct procs {
+	pid_t		 pid[STATS_SLOTS];
+	int64_t		 started[STATS_SLOTS];
+	int64_t		 due[STATS_SLOTS];	/* > 0: start slot i then */
+	unsigned	 fails[STATS_SLOTS];
+	unsigned	 n;
+	pid_t		 old[STATS_SLOTS * 4];	/* retiring after a reload */
+	unsigned	 nold;
+	int		 old_signalled;		/* SIGUSR2 sent to them */
+	int64_t		 reload_at;		/* when the new generation was started */
+	pid_t		 admin, admin_old;
+};
+
+static void
+signal_all(struct procs *p, int sig)
+{
+	unsigned i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->pid[i] > 0)
+			kill(p->pid[i], sig);
+	for (i = 0; i < p->nold; i++)
+		if (p->old[i] > 0)
+			kill(p->old[i], sig);
+	if (p->admin > 0)
+		kill(p->admin, SIGTERM);
+	if (p->admin_old > 0)
+		kill(p->admin_old, SIGTERM);
+}
+
+/*
+ * Pre-forked workers share the listening socket (one event loop per core: OpenSSL 3.0 scales
+ * far better across processes than across threads). The parent holds no key and no registry;
+ * it restarts a worker that dies (one whose signer was lost after a back-off, above), reloads
+ * on SIGHUP and stops them all on SIGTERM/SIGINT. It tells systemd (sd_notify) when the
+ * workers serve (READY), reloads (RELOADING, then READY), stops (STOPPING), and that it is
+ * alive (WATCHDOG, while a worker checks in); ready_fd (daemonizing: the waiting
+ * foreground process) gets one byte once the workers serve.
+ */
+static int
+supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd)
+{
+	struct procs p;
+	struct timespec ts;
+	sigset_t set, old;
+	unsigned i, j, alive, n;
+	int sig, stopping = 0, failed = 0, status, ready = 0, hup = 0;
+	int64_t now, next, lived, start_ms = stats_mono_ms(), wd_next = 0;
+	uint64_t wd_usec = 0;
+	pid_t pid;
+
+	memset(&p, 0, sizeof(p));
+	ready_wfd = ready_fd;
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	p.n = n = workers_count(&d->cfg);
+	atomic_store(&stats->nworkers, n);
+	for (i = 0; i < n; i++) {
+		if ((p.pid[i] = child_spawn(d, (int)i, fd, admin_fd, &old)) == -1)
+			fatalx("cannot start workers");
+		p.started[i] = stats_mono_ms();
+	}
+	if (admin_fd != -1 && (p.admin = child_spawn(d, -1, fd, admin_fd, &old)) == -1)
+		fatalx("cannot start the admin process");
+	for (;;) {
+		now = stats_mono_ms();
+		/* ready: every worker checked in once (or READY_MAX_MS passed: say so) */
+		if (!ready && !stopping && (workers_up(p.n, start_ms) ||
+		    now - start_ms > READY_MAX_MS)) {
+			ready = 1;
+			if (!workers_up(p.n, start_ms))
+				log_warnx("warning: not every worker checked in within %d s; "
+				    "serving with those that did", READY_MAX_MS / 1000);
+			log_info("ready: %u worker%s serving", p.n, p.n == 1 ? "" : "s");
+			notify("READY=1\nSTATUS=serving");
+			atomic_store(&stats->ready, 1);
+			if (ready_fd != -1) {
+				stats_detach_stdio();
+				if (write(ready_fd, "R", 1) != 1)
+					log_warn("telling the foreground process we are ready");
+				close(ready_fd);
+				ready_fd = ready_wfd = -1;
+			}
+		}
+		/* a reload: the old workers retire once the new ones serve */
+		if (p.nold > 0 && !p.old_signalled && (workers_up(p.n, p.reload_at) ||
+		    now - p.reload_at > READY_MAX_MS)) {
+			for (i = 0; i < p.nold; i++)
+				if (p.old[i] > 0)
+					kill(p.old[i], SIGUSR2);
+			if (p.admin_old > 0)
+				kill(p.admin_old, SIGTERM);
+			p.old_signalled = 1;
+			log_info("reloaded: %u new worker%s serve; the previous ones answer what "
+			    "they have in flight and exit", p.n, p.n == 1 ? "" : "s");
+			notify("READY=1\nSTATUS=serving");
+		}
+		if (wd_usec > 0 && now >= wd_next) {
+			if (!ready || workers_alive(p.n))
+				notify("WATCHDOG=1");
+			wd_next = now + (int64_t)(wd_usec / 2000);
+		}
+		next = wd_usec > 0 ? wd_next : 0;
+		if (!ready || (p.nold > 0 && !p.old_signalled))
+			next = next == 0 || now + TICK_MS < next ? now + TICK_MS : next;
+		for (i = 0; i < p.n; i++)
+			if (!stopping && p.pid[i] <= 0 && p.due[i] > 0 &&
+			    (next == 0 || p.due[i] < next))
+				next = p.due[i];
+		if (next == 0) {
+			if (sigwait(&set, &sig) != 0)
+				continue;
+		} else {
+			next = next > now ? next - now : 0;
+			ts.tv_sec = next / 1000;
+			ts.tv_nsec = (long)(next % 1000) * 1000000;
+			if ((sig = sigtimedwait(&set, NULL, &ts)) == -1) {
+				if (errno != EAGAIN && errno != EINTR)
+					continue;
+				sig = 0;	/* a timer is due */
+			}
+		}
+		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+			log_info("received signal %d, stopping %u workers", sig, p.n);
+			notify("STOPPING=1");
+			stopping = 1;
+			signal_all(&p, SIGTERM);
+		} else if (sig == SIGTERM || sig == SIGINT)
+			signal_all(&p, SIGTERM);	/* again: the workers stop at once */
+		if (sig == SIGHUP && !stopping) {
+			if (hup)
+				log_info("received SIGHUP: a reload is already due");
+			else if (p.nold > 0 && !p.old_signalled)
+				log_info("received SIGHUP: reloading once the previous reload's "
+				    "workers serve");
+			hup = 1;
+		}
+		/* a reload, unless the previous one's workers are still starting */
+		if (hup && !stopping && !(p.nold > 0 && !p.old_signalled)) {
+			struct timespec mt;
+
+			hup = 0;
+			clock_gettime(CLOCK_MONOTONIC, &mt);
+			sd_notifyf(0, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+			    (unsigned long long)mt.tv_sec * 1000000ULL +
+			    (unsigned long long)mt.tv_nsec / 1000);
+			log_info("reloading %s", conf);
+			if (reload_config(d, conf) == -1) {
+				atomic_fetch_add(&stats->reload_failures, 1);
+				atomic_store(&stats->reload_ok, 0);
+				notify("READY=1\nSTATUS=serving (the last reload was refused)");
+			} else {
+				/* the current workers retire once their successors serve */
+				for (i = 0; i < p.n; i++)
+					if (p.pid[i] > 0 && p.nold < sizeof(p.old) / sizeof(p.old[0]))
+						p.old[p.nold++] = p.pid[i];
+					else if (p.pid[i] > 0)
+						kill(p.pid[i], SIGUSR2);
+				p.admin_old = p.admin;
+				p.admin = 0;
+				p.old_signalled = 0;
+				p.reload_at = stats_mono_ms();
+				memset(p.pid, 0, sizeof(p.pid));
+				memset(p.due, 0, sizeof(p.due));
+				memset(p.fails, 0, sizeof(p.fails));
+				p.n = workers_count(&d->cfg);
+				atomic_store(&stats->nworkers, p.n);
+				for (i = 0; i < p.n; i++) {
+					p.started[i] = p.reload_at;
+					if ((p.pid[i] = child_spawn(d, (int)i, fd, admin_fd,
+					    &old)) == -1)
+						p.due[i] = p.reload_at + RESTART_FORK_MS;
+				}
+				if (admin_fd != -1)
+					p.admin = child_spawn(d, -1, fd, admin_fd, &old);
+				atomic_fetch_add(&stats->reloads, 1);
+				atomic_store(&stats->reload_ok, 1);
+				atomic_store(&stats->reload_time, (int64_t)time(NULL));
+			}
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			int32_t dp = pid;
+
+			/* the duties' holder is gone: the next worker 0 takes them */
+			atomic_compare_exchange_strong(&stats->duty_pid, &dp, 0);
+			if (pid == p.admin || pid == p.admin_old) {
+				if (pid == p.admin_old) {
+					p.admin_old = 0;
+					continue;
+				}
+				p.admin = 0;
+				if (!stopping) {
+					log_warnx("the admin process %d exited (status %d), restarting",
+					    (int)pid, status);
+					p.admin = child_spawn(d, -1, fd, admin_fd, &old);
+				}
+				continue;
+			}
+			for (j = 0; j < p.nold && p.old[j] != pid; j++)
+				;
+			if (j < p.nold) {
+				p.old[j] = p.old[--p.nold];
+				continue;
+			}
+			for (i = 0; i < p.n && p.pid[i] != pid; i++)
+				;
+			if (i == p.n)
+				continue;	/* not ours */
+			p.pid[i] = 0;
+			atomic_store(&stats->slot[i].pid, 0);
+			if (stopping)
+				continue;
+			now = stats_mono_ms();
+			lived = now - p.started[i];
+			if (WIFEXITED(status) && WEXITSTATUS(status) == REGISTRAR_EXIT_SIGNER_LOST) {
+				p.fails[i] = lived < RESTART_RESET_MS ? p.fails[i] + 1 : 1;
+				p.due[i] = now + restart_delay(p.fails[i]);
+				atomic_fetch_add(&stats->signer_restarts, 1);
+				log_warnx("worker %d lost its signer process; a new worker and signer "
+				    "start in %lld ms", (int)pid, (long long)(p.due[i] - now));
+				continue;
+			}
+			if (lived < 2000 && ready) {
+				/* after a reload, say: keep what serves, retry with a back-off */
+				p.fails[i] = p.fails[i] + 1;
+				p.due[i] = now + restart_delay(p.fails[i] + 4);
+				atomic_fetch_add(&stats->worker_restarts, 1);
+				log_warnx("worker %d exited right after starting (status %d); "
+				    "starting another in %lld ms", (int)pid, status,
+				    (long long)(p.due[i] - now));
+				continue;
+			}
+			if (lived < 2000) {
+				log_warnx("worker %d exited right after starting (status %d); "
+				    "stopping", (int)pid, status);
+				notify("STOPPING=1");
+				stopping = failed = 1;
+				signal_all(&p, SIGTERM);
+				continue;
+			}
+			log_warnx("worker %d exited (status %d), restarting", (int)pid, status);
+			atomic_fetch_add(&stats->worker_restarts, 1);
+			p.fails[i] = 0;
+			p.due[i] = now;
+		}
+		for (i = 0, now = stats_mono_ms(); i < p.n && !stopping; i++) {
+			if (p.pid[i] > 0 || p.due[i] == 0 || p.due[i] > now)
+				continue;
+			p.due[i] = 0;
+			p.started[i] = now;
+			if ((p.pid[i] = child_spawn(d, (int)i, fd, admin_fd, &old)) == -1)
+				p.due[i] = now + RESTART_FORK_MS;
+			else if (p.fails[i] > 0)
+				log_info("worker %d replaces worker slot %u", (int)p.pid[i], i);
+		}
+		for (i = 0, alive = p.nold + (p.admin > 0) + (p.admin_old > 0); i < p.n; i++)
+			alive += p.pid[i] > 0;
+		if (stopping && alive == 0)
+			break;
+	}
+	if (ready_fd != -1)
+		close(ready_fd);	/* never ready: the foreground process exits 1 */
+	log_info("stopped");
+	return failed;
+}
+
+/*
+ * Warn (at start and on each reload) when the registrar's TLS certificate or the domain CA
+ * (the MASA's signing certificate in that role) expires within expiry-warn-days, or
+ * already has: /metrics says the same (latchkeyd_certificate_expiry_warning).
+ */
+static void
+expiry_check(const struct config *cfg)
+{
+	const char *what[2] = { "tls-cert", cfg->role == CONFIG_ROLE_MASA ? "masa-cert" :
+	    "ca-cert" };
+	const char *path[2] = { cfg->tls_cert, cfg->role == CONFIG_ROLE_MASA ?
+	    cfg->masa_cert : cfg->ca_cert };
+	char err[256];
+	X509 *x;
+	int i, days, secs;
+
+	for (i = 0; i < 2; i++) {
+		if (path[i][0] == '\0' || (x = pki_cert_read(path[i], err, sizeof(err))) == NULL)
+			continue;
+		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1) {
+			if (days < 0 || secs < 0)
+				log_warnx("warning: %s %s has expired", what[i], path[i]);
+			else if ((unsigned)days < cfg->expiry_warn_days)
+				log_warnx("warning: %s %s expires in %d days (expiry-warn-days %u)%s",
+				    what[i], path[i], days, cfg->expiry_warn_days, i == 0 &&
+				    cfg->role == CONFIG_ROLE_REGISTRAR ? "; renew it: latchkeyctl "
+				    "init --reissue-registrar-cert, then reload" : "");
+		}
+		X509_free(x);
+	}
+}
+
+/* Whether start-up is over: the workers served once (log.c stops copying to stderr). */
+static int
+started_up(void)
+{
+	return stats != NULL && atomic_load(&stats->ready);
+}
+
+/*
+ * Daemonizing (no -d): the foreground process waits until the workers serve, then exits
+ * 0; when the daemon stops first (a worker could not start: why was printed on standard
+ * error), it exits 1. Returns the pipe's write end, held by the daemon's parent only.
+ */
+static int
+daemonize(void)
+{
+	ssize_t r;
+	pid_t pid;
+	int p[2];
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		do
+			r = read(p[0], &c, 1);
+		while (r == -1 && errno == EINTR);
+		if (r == 1)
+			_exit(0);
+		fprintf(stderr, "latchkeyd: not started (see the messages above)\n");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	return p[1];
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct daemon d;
 	const char *conf = NULL;
-	char err[512];
-	int ch, debug = 0, verbose = 0, check = 0, fd, rc;
-	unsigned workers;
+	char err[512], absconf[CONFIG_PATH], *abs;
+	int ch, debug = 0, verbose = 0, check = 0, fd, admin_fd = -1, ready_fd = -1, rc;
 
 	static const struct option lo[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -585,7 +1012,18 @@ main(int argc, char *argv[])
 		    "unexpected arguments");
 		usage(stderr, 2);
 	}
+	/* Until the workers serve, every message also goes to standard error. */
 	log_init(debug || check, verbose, "latchkeyd");
+	if (!debug && !check)
+		log_early_stderr(started_up);
+	/* a reload reads it again after the daemon's chdir("/") */
+	if ((abs = realpath(conf, NULL)) == NULL)
+		fatal("%s", conf);
+	if (strlen(abs) >= sizeof(absconf))
+		fatalx("%s: path too long", abs);
+	strcpy(absconf, abs);
+	free(abs);
+	conf = absconf;
 	memset(&d, 0, sizeof(d));
 	if (config_load(&d.cfg, conf, err, sizeof(err)))
 		fatalx("%s", err);
@@ -599,40 +1037,48 @@ main(int argc, char *argv[])
 	}
 	if ((d.ctx = frontend_tls_setup(&d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	expiry_check(&d.cfg);
 	signal(SIGPIPE, SIG_IGN);
 	if (check) {
-		if (d.cfg.role == CONFIG_ROLE_MASA) {
-			if ((d.masa = masa_new(&d.cfg, err, sizeof(err))) == NULL)
-				fatalx("%s", err);
-			masa_free(d.masa);
-		} else {
-			if ((d.reg = registrar_new(&d.cfg, err, sizeof(err))) == NULL ||
-			    (d.brski = brski_new(&d.cfg, registrar_idevids(d.reg), err,
-			    sizeof(err))) == NULL)
-				fatalx("%s", err);
-			brski_free(d.brski);
-			registrar_free(d.reg);
-		}
+		if (engines_check(&d.cfg, err, sizeof(err)) == -1)
+			fatalx("%s", err);
 		SSL_CTX_free(d.ctx);
 		fprintf(stderr, "latchkeyd: configuration OK: %s\n", conf);
 		return 0;
 	}
-	if ((fd = listen_socket(&d.cfg, err, sizeof(err))) == -1)
+	if (stats_map() == NULL)
+		fatal("cannot map the shared statistics segment");
+	if ((fd = listen_socket(d.cfg.listen_addr, d.cfg.listen_port, "listen", err,
+	    sizeof(err))) == -1)
+		fatalx("%s", err);
+	if (d.cfg.admin_port != 0 && (admin_fd = listen_socket(d.cfg.admin_addr,
+	    d.cfg.admin_port, "admin-listen", err, sizeof(err))) == -1)
+		fatalx("%s", err);
+	d.http_fd = -1;
+	if (d.cfg.http_port != 0 && d.cfg.role == CONFIG_ROLE_REGISTRAR &&
+	    (d.http_fd = listen_socket(d.cfg.http_addr, d.cfg.http_port, "http-listen", err,
+	    sizeof(err))) == -1)
 		fatalx("%s", err);
 	raise_fd_limit();
-	if (!debug && daemon(0, 0) == -1)
-		fatal("daemon");
-	workers = d.cfg.workers;
-	if (workers == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		workers = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+	if (!debug) {
+		ready_fd = daemonize();
+		atomic_store(&stats->daemonized, 1);
 	}
-	log_info("serving %s for domain %s on %s port %u (%u worker%s)",
+	atomic_store(&stats->start_time, (int64_t)time(NULL));
+	atomic_store(&stats->reload_time, (int64_t)time(NULL));
+	atomic_store(&stats->reload_ok, 1);
+	log_info("serving %s for domain %s on %s port %u (%u worker%s)%s%s%s",
 	    d.cfg.role == CONFIG_ROLE_MASA ? "the MASA (BRSKI vouchers)" : "EST and BRSKI",
-	    d.cfg.domain, d.cfg.listen_addr, d.cfg.listen_port, workers,
-	    workers == 1 ? "" : "s");
-	rc = supervise(&d, fd, workers);
+	    d.cfg.domain, d.cfg.listen_addr, d.cfg.listen_port, workers_count(&d.cfg),
+	    workers_count(&d.cfg) == 1 ? "" : "s", admin_fd != -1 ? "; /healthz and "
+	    "/metrics on " : "", admin_fd != -1 ? d.cfg.admin_addr : "",
+	    admin_fd != -1 ? " (admin-listen)" : "");
+	rc = supervise(&d, conf, fd, admin_fd, ready_fd);
 	SSL_CTX_free(d.ctx);
 	close(fd);
+	if (admin_fd != -1)
+		close(admin_fd);
+	if (d.http_fd != -1)
+		close(d.http_fd);
 	return rc;
 }

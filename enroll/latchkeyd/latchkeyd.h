@@ -45,6 +45,9 @@ struct daemon {
 	struct mdns_announce	*mdns;	/* worker 0 announces */
 	struct latchmgr		*latch;	/* worker 0 keeps the latches (latch = yes) */
 	struct evconnlistener	*listener;
+	int			 http_fd;	/* http-listen socket, -1 when none */
+	struct evhttp		*plain;		/* plain HTTP: CRL and OCSP only */
+	struct evconnlistener	*plain_listener;
 	struct event		*accept_pause;	/* re-enables accepting after EMFILE */
 	struct event		*commit_ev;	/* group commit of the issued enrollments */
 	struct event		*committed_ev;	/* the committer finished a batch */
@@ -65,6 +68,13 @@ void	 frontend_start(struct daemon *d, int fd);
 /* Stopping: stop accepting, answer the enrollments whose commit is under way (200 ms). */
 void	 frontend_drain(struct daemon *d);
 void	 frontend_stop(struct daemon *d);
+/* Retiring (stop or reload): stop accepting; each answer from now on closes its
+ * connection. frontend_idle() is 1 once no connection is open and nothing is queued. */
+void	 frontend_retire(struct daemon *d);
+int	 frontend_idle(struct daemon *d);
+
+/* admin.c: serve /healthz and /metrics on fd (admin-listen) until SIGTERM. */
+int	 admin_run(const struct config *cfg, int fd);
 
 /* worker.c: run one worker until SIGTERM/SIGINT; returns its exit status. */
 int	 worker_run(struct daemon *d, int fd);

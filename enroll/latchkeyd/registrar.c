@@ -29,6 +29,7 @@
 #include "certs/signer.h"
 #include "enroll/common/b64.h"
 #include "enroll/latchkeyd/log.h"
+#include "enroll/latchkeyd/stats.h"
 #include "enroll/common/netid.h"
 #include "enroll/store/registry.h"
 
@@ -132,6 +133,7 @@ registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, .
 	out->status = status;
 	out->ctype = NULL;
 	out->b64 = 0;
+	out->reason = 0;
 	out->body = malloc((size_t)n);
 	out->len = out->body != NULL ? (size_t)n : 0;
 	if (out->body != NULL)
@@ -183,7 +185,7 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 		goto err;
 	if (p7_certs_encode(&ca, 1, &der, &derlen, err, errlen))
 		goto err;
-	if ((r->cacerts_b64 = b64_encode(der, derlen, 64, &r->cacerts_len)) == NULL) {
+	if ((r->cacerts_b64 = b64_encode(der, derlen, 0, &r->cacerts_len)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
 	}
@@ -334,6 +336,67 @@ struct enroll_auth {
 	size_t		 hwlen;
 };
 
+/*
+ * pending = yes: an authenticated device that nothing admits (*v REGISTRY_UNCLAIMED, no
+ * auto-accept) waits for an administrator (latchkeyctl approve or deny). Its request is
+ * recorded (registry_pending_touch) and answered 202 with Retry-After (RFC 7030 §4.2.3):
+ * nothing is issued, the device asks again on a new connection with a new CSR. A denied
+ * device, or another IDevID under a serial already pending, gets 403. Returns 1 with out
+ * set; 0 when the serial is no longer unclaimed, with *v and reason asked again.
+ */
+static int
+hold_pending(struct registrar *r, const struct registrar_peer *peer,
+    const struct idevid_info *info, enum registry_verdict *v, char *reason, size_t reasonlen,
+    struct registrar_reply *out)
+{
+	struct registry_pending p;
+	char err[256];
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.serial, sizeof(p.serial), "%s", info->serial);
+	snprintf(p.anchor_fp, sizeof(p.anchor_fp), "%s", info->anchor_fp);
+	snprintf(p.anchor_name, sizeof(p.anchor_name), "%s", info->anchor);
+	snprintf(p.idevid_fp, sizeof(p.idevid_fp), "%s", info->fingerprint);
+	snprintf(p.peer, sizeof(p.peer), "%s", peer->addr ? peer->addr : "");
+	rc = registry_pending_touch(r->reg, &p, "registrar", err, sizeof(err));
+	if (rc == 3) {
+		if (registry_admission(r->reg, info->serial, info->anchor_fp, info->fingerprint,
+		    v, reason, reasonlen, err, sizeof(err)) == 0)
+			return 0;
+		rc = -1;
+	}
+	switch (rc) {
+	case 0:
+		log_info("%s from %s (manufacturer \"%s\") awaits an administrator's approval "
+		    "(request %lld)", info->serial, peer->addr ? peer->addr : "?", info->anchor,
+		    (long long)p.attempts);
+		registrar_reply_text(out, 202, "device %s awaits approval by an administrator "
+		    "of domain %.128s; nothing was issued, ask again after %u s", info->serial,
+		    r->cfg.domain, r->cfg.pending_retry_after);
+		out->retry_after = r->cfg.pending_retry_after;
+		out->reason = STATS_R_PENDING + 1;
+		return 1;
+	case 1:
+		snprintf(reason, reasonlen, "denied by an administrator%s%.128s",
+		    p.reason[0] != '\0' ? ": " : "", p.reason);
+		break;
+	case 2:
+		snprintf(reason, reasonlen, "device %s awaits approval with another IDevID",
+		    info->serial);
+		break;
+	default:
+		log_warnx("registry: %s", err);
+		registrar_reply_text(out, 500, "registry unavailable");
+		out->reason = STATS_R_REGISTRY + 1;
+		return 1;
+	}
+	refuse_audit(r, peer, info->serial, reason);
+	registrar_reply_text(out, 403, "%s", reason);
+	out->reason = STATS_R_NOT_ADMITTED + 1;
+	return 1;
+}
+
 static int
 auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
     struct registrar_reply *out)
@@ -355,6 +418,7 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 		log_warnx("refused %s from %s: %s", info.serial[0] ? info.serial : "(no serial)",
 		    peer->addr, err);
 		registrar_reply_text(out, 403, "%s", err);
+		out->reason = STATS_R_IDEVID_INVALID + 1;
 		goto out;
 	}
 	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
@@ -369,8 +433,12 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	    reason, sizeof(reason), err, sizeof(err)) == -1) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
+		out->reason = STATS_R_REGISTRY + 1;
 		goto out;
 	}
+	if (v == REGISTRY_UNCLAIMED && r->cfg.pending && !auto_accepted(r, info.anchor_fp) &&
+	    hold_pending(r, peer, &info, &v, reason, sizeof(reason), out))
+		goto out;
 	if (v == REGISTRY_CLAIMED) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
 	} else if (v == REGISTRY_UNCLAIMED && auto_accepted(r, info.anchor_fp)) {
@@ -384,6 +452,8 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
 		refuse_audit(r, peer, info.serial, reason);
 		registrar_reply_text(out, 403, "%s", reason);
+		out->reason = (v == REGISTRY_UNCLAIMED ? STATS_R_NOT_CLAIMED :
+		    STATS_R_NOT_ADMITTED) + 1;
 		goto out;
 	}
 	a->hwmodule = info.hwmodule_der;
@@ -406,13 +476,54 @@ out:
  */
 enum ldevid_lookup { LDEVID_FOUND, LDEVID_UNKNOWN, LDEVID_REFUSED };
 
+#define LDEVID_SUPERSEDED_MAX	8	/* superseded serials reported back (status) */
+
 struct ldevid_holder {
 	struct idevid_info	info;
 	struct registry_cert	cert;
 	struct registry_binding	binding;
 	int			active;
 	char			why[512];
+	/* older LDevIDs of the binding this use revoked (ldevid_supersede) */
+	struct registry_cert	superseded[LDEVID_SUPERSEDED_MAX];
+	size_t			nsuperseded;
 };
+
+/*
+ * An active LDevID was just used: the older unrevoked LDevIDs of its binding are revoked
+ * with reason superseded (registry_cert_supersede; latchkeyd(8), Superseded LDevIDs). Those
+ * issued after it never are: an old LDevID used while a newer one exists revokes nothing. A
+ * registry failure is logged and the request goes on; the next use tries again. The CRL
+ * is rebuilt at its next refresh (our own commit does not move data_version for us).
+ */
+static void
+ldevid_supersede(struct registrar *r, struct ldevid_holder *h)
+{
+	char err[256], actor[96];
+	size_t i;
+	int n;
+
+	snprintf(actor, sizeof(actor), "device:%.64s", h->info.serial);
+	n = registry_cert_supersede(r->reg, h->info.cert_serial, actor, h->superseded,
+	    LDEVID_SUPERSEDED_MAX, err, sizeof(err));
+	if (n == -1) {
+		log_warnx("registry: superseding the LDevIDs before %s of %s: %s",
+		    h->info.cert_serial, h->info.serial, err);
+		return;
+	}
+	if (n == 0)
+		return;
+	h->nsuperseded = (size_t)n < LDEVID_SUPERSEDED_MAX ? (size_t)n :
+	    LDEVID_SUPERSEDED_MAX;
+	for (i = 0; i < h->nsuperseded; i++)
+		log_info("%s: LDevID %s superseded by %s (first use of the newer): revoked",
+		    h->info.serial, h->superseded[i].cert_serial, h->info.cert_serial);
+	if ((size_t)n > h->nsuperseded)
+		log_info("%s: %zu more LDevIDs superseded by %s", h->info.serial,
+		    (size_t)n - h->nsuperseded, h->info.cert_serial);
+	r->crl_checked = 0;
+	r->crl_version = -1;
+}
 
 static enum ldevid_lookup
 ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
@@ -432,24 +543,29 @@ ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
 		log_warnx("refused %s: LDevID: %s", peer->addr ? peer->addr : "?", err);
 		registrar_reply_text(out, st == IDEVID_INTERNAL ? 500 : 403,
 		    "client certificate is not a valid LDevID of domain %s", r->cfg.domain);
+		if (st != IDEVID_INTERNAL)
+			out->reason = STATS_R_LDEVID_INVALID + 1;
 		return LDEVID_REFUSED;
 	}
 	found = registry_cert_get(r->reg, h->info.cert_serial, &h->cert, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
+		out->reason = STATS_R_REGISTRY + 1;
 		return LDEVID_REFUSED;
 	}
 	if (found == 0 || strcmp(h->cert.device_serial, h->info.serial) != 0) {
 		snprintf(h->why, sizeof(h->why), "LDevID %s is not in the registry",
 		    h->info.cert_serial);
 		registrar_reply_text(out, 403, "%s", h->why);
+		out->reason = STATS_R_LDEVID_INVALID + 1;
 		return LDEVID_UNKNOWN;
 	}
 	found = registry_binding_get(r->reg, h->info.serial, &h->binding, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
+		out->reason = STATS_R_REGISTRY + 1;
 		return LDEVID_REFUSED;
 	}
 	h->active = found == 1 && h->binding.id == h->cert.binding_id &&
@@ -460,6 +576,8 @@ ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
 		    h->cert.reason[0] ? h->cert.reason : "unspecified");
 	if (found == 0)	/* a certificate without a binding row: nothing can make it active */
 		snprintf(h->binding.state, sizeof(h->binding.state), "revoked");
+	if (h->active)
+		ldevid_supersede(r, h);
 	return LDEVID_FOUND;
 }
 
@@ -482,6 +600,7 @@ auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	if (!h.active) {
 		refuse_audit(r, peer, h.info.serial, h.why);
 		registrar_reply_text(out, 403, "%s", h.why);
+		out->reason = STATS_R_REVOKED + 1;
 		goto out;
 	}
 	snprintf(a->authorized_by, sizeof(a->authorized_by), "ldevid:%s",
@@ -515,14 +634,16 @@ pending_reply(struct registrar *r, const struct pending *p,
 			refuse_audit(r, &peer, p->serial, e->err);
 			registrar_reply_text(out, 403, "%s while enrolling; nothing was issued",
 			    strncmp(e->err, "registry: ", 10) == 0 ? e->err + 10 : e->err);
+			out->reason = STATS_R_NOT_ADMITTED + 1;
 		} else {
 			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
 			registrar_reply_text(out, 500, "registry unavailable; nothing was issued");
+			out->reason = STATS_R_REGISTRY + 1;
 		}
 		return;
 	}
 	if (certder_p7_certs(&cert, &p->cert_len, 1, &p7, &p7len) ||
-	    (out->body = b64_encode(p7, p7len, 64, &out->len)) == NULL) {
+	    (out->body = b64_encode(p7, p7len, 0, &out->len)) == NULL) {
 		log_warnx("encoding the reply for %s failed", p->serial);
 		registrar_reply_text(out, 500, "internal error");
 		free(p7);
@@ -823,6 +944,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 			    "channel binding in the CSR does not match this TLS connection");
 			refuse_audit(r, peer, a.serial, reason);
 			registrar_reply_text(out, 403, "%s", reason);
+			out->reason = STATS_R_CHANNEL_BINDING + 1;
 			goto out;
 		}
 	} else if (r->cfg.channel_binding_required) {
@@ -830,6 +952,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		    "challengePassword must carry this connection's binding (RFC 7030 3.5)");
 		refuse_audit(r, peer, a.serial, reason);
 		registrar_reply_text(out, 403, "%s", reason);
+		out->reason = STATS_R_CHANNEL_BINDING + 1;
 		goto out;
 	}
 	if (strcmp(csr.serial, a.serial) != 0) {
@@ -837,6 +960,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		    "match the certificate's serial \"%s\"", csr.serial, a.serial);
 		refuse_audit(r, peer, a.serial, reason);
 		registrar_reply_text(out, 403, "%s", reason);
+		out->reason = STATS_R_SERIAL_MISMATCH + 1;
 		goto out;
 	}
 
@@ -849,6 +973,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 			out->retry_after = REGISTRAR_RETRY_SIGNER_LOST;
 		} else
 			registrar_reply_text(out, 500, "the CA could not issue the certificate");
+		out->reason = STATS_R_SIGNER + 1;
 		goto out;
 	}
 	/* Our own signer's output: read serial and dates without a full X509 parse. */
@@ -1185,6 +1310,24 @@ registrar_checkpoint(struct registrar *r, const char *file, int force, char *err
 }
 
 int
+registrar_health(struct registrar *r, char *why, size_t whylen)
+{
+	char err[256];
+	int h = 0;
+
+	why[0] = '\0';
+	if (registry_writable(r->reg, err, sizeof(err)) == 0)
+		h |= STATS_H_REGISTRY;
+	else
+		snprintf(why, whylen, "%s", err);
+	if (signer_ping(r->signer, err, sizeof(err)) == 0)
+		h |= STATS_H_SIGNER;
+	else if (why[0] == '\0')
+		snprintf(why, whylen, "the signer (CA key holder) does not answer: %s", err);
+	return h;
+}
+
+int
 registrar_binding_revoked(struct registrar *r, const char *serial)
 {
 	struct registry_binding b;
@@ -1291,7 +1434,8 @@ handle_status(struct registrar *r, const struct registrar_peer *peer,
 	const struct registry_cert *c = &h.cert;
 	const struct registry_binding *b = &h.binding;
 	const char *state;
-	json_t *j = NULL;
+	json_t *j = NULL, *sup;
+	size_t i;
 
 	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
 		goto out;
@@ -1302,6 +1446,12 @@ handle_status(struct registrar *r, const struct registrar_peer *peer,
 	    "reason", c->revoked_at != 0 ? c->reason : b->reason,
 	    "revoked_at", (json_int_t)(c->revoked_at != 0 ? c->revoked_at : b->revoked_at),
 	    "ldevid_serial", h.info.cert_serial, "ldevid_revoked", c->revoked_at != 0);
+	/* the older LDevIDs this request superseded (ldevid_supersede): agent_confirm() */
+	if (j != NULL && (sup = json_array()) != NULL) {
+		for (i = 0; i < h.nsuperseded; i++)
+			json_array_append_new(sup, json_string(h.superseded[i].cert_serial));
+		json_object_set_new(j, "superseded", sup);
+	}
 	if (j == NULL || (out->body = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		registrar_reply_text(out, 500, "out of memory");
 		goto out;
@@ -1357,6 +1507,7 @@ handle_netid(struct registrar *r, const char *content_type, const unsigned char 
 	    err, sizeof(err))) == -1) {
 		log_warnx("registry: %s", err);
 		registrar_reply_text(out, 500, "registry unavailable");
+		out->reason = STATS_R_REGISTRY + 1;
 		goto out;
 	}
 	log_info("%s reported %zu network identifier%s from %s", h.info.serial, l->n,
@@ -1408,7 +1559,7 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		return;
 	case EST_OP_CSRATTRS:
 		der = est_csrattrs_der(&derlen);
-		if ((out->body = b64_encode(der, derlen, 64, &out->len)) == NULL) {
+		if ((out->body = b64_encode(der, derlen, 0, &out->len)) == NULL) {
 			registrar_reply_text(out, 500, "out of memory");
 			return;
 		}

@@ -33,6 +33,7 @@ struct registrar_reply {
 	char		*body;		/* malloc'd, registrar_reply_free() */
 	size_t		len;
 	unsigned	retry_after;	/* > 0: seconds, sent as Retry-After (with 503) */
+	int		reason;		/* a refusal's STATS_R_* + 1 (stats.h); 0: by status */
 };
 
 /*
@@ -119,6 +120,13 @@ int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size
 #define REGISTRAR_CKPT_SECS	10
 int	registrar_checkpoint(struct registrar *r, const char *file, int force, char *err,
 	    size_t errlen);
+/*
+ * The health check behind /healthz, on the worker's event loop every STATS_BEAT_MS: the
+ * registry is writable (registry_writable) and the signer answers a ping (which, when it
+ * stalls or died, loses it: the worker is then replaced, registrar.h above). Returns
+ * STATS_H_* bits; why says what failed.
+ */
+int	registrar_health(struct registrar *r, char *why, size_t whylen);
 /* 1 when serial's binding is revoked (and none is active), 0 otherwise, -1 on error. */
 int	registrar_binding_revoked(struct registrar *r, const char *serial);
 

@@ -31,6 +31,7 @@
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/masa.h"
 #include "enroll/latchkeyd/registrar.h"
+#include "enroll/latchkeyd/stats.h"
 #include "mdns/announce.h"
 #include "mdns/txt.h"
 
@@ -208,14 +209,185 @@ signer_watch(struct daemon *d)
 	return ev;
 }
 
+/*
+ * The duties done once per daemon (see latchkeyd.h), by the worker holding
+ * stats->duty_pid: worker 0, and across a reload the old worker 0 until it retires. A new
+ * worker 0 waits for the old one to give them up (a second latch manager or mDNS
+ * announcer beside the first would fight it).
+ */
+static struct event *ckpt_ev, *duty_wait_ev;
+static int duties_held;
+
+static void latch_start(struct daemon *d);
+static struct mdns_announce *mdns_start(struct daemon *d);
+
+static void
+duties_start(struct daemon *d)
+{
+	duties_held = 1;
+	if (d->reg != NULL && d->cfg.latch)
+		latch_start(d);
+	if (d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
+		struct timeval tv = { 0, 250000 };
+
+		if ((d->crl_timer = event_new(d->base, -1, EV_PERSIST, on_crl_timer, d)) == NULL ||
+		    event_add(d->crl_timer, &tv) == -1)
+			fatalx("cannot start the CRL timer");
+		on_crl_timer(-1, 0, d);
+	}
+	if (d->reg != NULL) {
+		struct timeval tv = { 1, 0 };
+
+		if ((ckpt_ev = event_new(d->base, -1, EV_PERSIST, on_ckpt_timer, d)) == NULL ||
+		    event_add(ckpt_ev, &tv) == -1)
+			fatalx("cannot start the audit checkpoint timer");
+	}
+	if (d->cfg.mdns && d->cfg.role == CONFIG_ROLE_REGISTRAR)
+		d->mdns = mdns_start(d);
+}
+
+/* Give the duties up: withdraw the mDNS services, sign the final audit head, end the
+ * latch manager; then let the next worker 0 take them. */
+static void
+duties_stop(struct daemon *d, int final_ckpt)
+{
+	int32_t me = (int32_t)getpid();
+
+	if (!duties_held)
+		return;
+	duties_held = 0;
+	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
+	d->mdns = NULL;
+	if (ckpt_ev != NULL) {
+		if (final_ckpt)
+			on_ckpt_timer(-1, 0, d);	/* a clean stop: the final head */
+		event_free(ckpt_ev);
+		ckpt_ev = NULL;
+	}
+	if (d->crl_timer != NULL)
+		event_free(d->crl_timer);
+	d->crl_timer = NULL;
+	latchmgr_free(d->latch);
+	d->latch = NULL;
+	if (stats != NULL)
+		atomic_compare_exchange_strong(&stats->duty_pid, &me, 0);
+}
+
+/* Take the duties once nobody holds them (every 100 ms until then). */
+static void
+on_duty_wait(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	int32_t none = 0;
+
+	(void)fd;
+	(void)ev;
+	if (stats != NULL && !atomic_compare_exchange_strong(&stats->duty_pid, &none,
+	    (int32_t)getpid())) {
+		if (duty_wait_ev == NULL) {
+			struct timeval tv = { 0, 100000 };
+
+			log_info("worker 0 waits for the previous worker 0 to hand over its "
+			    "duties (pid %d)", (int)none);
+			if ((duty_wait_ev = event_new(d->base, -1, EV_PERSIST, on_duty_wait,
+			    d)) == NULL || event_add(duty_wait_ev, &tv) == -1)
+				fatalx("cannot start the duty timer");
+		}
+		return;
+	}
+	if (duty_wait_ev != NULL) {
+		event_free(duty_wait_ev);
+		duty_wait_ev = NULL;
+	}
+	duties_start(d);
+}
+
+/*
+ * Health (stats.h): every STATS_BEAT_MS the registry's writability and a signer ping, into
+ * this worker's slot. A signer that stalls is lost by the ping and the worker replaced.
+ */
+static int last_health = STATS_H_ALL;
+
+static void
+on_beat(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	char why[192] = "";
+	int h = STATS_H_ALL;
+
+	(void)fd;
+	(void)ev;
+	if (d->reg != NULL && signer_gone) {
+		h = STATS_H_REGISTRY;
+		snprintf(why, sizeof(why), "its signer (the CA key holder) was lost; the "
+		    "worker is being replaced");
+	} else if (d->reg != NULL)
+		h = registrar_health(d->reg, why, sizeof(why));
+	if (h != last_health) {	/* changes only: every 250 ms would flood the log */
+		if (h != STATS_H_ALL)
+			log_warnx("health check failed: %s", why);
+		else
+			log_info("health check passes again");
+		last_health = h;
+	}
+	stats_beat(h, why);
+	stats_detach_stdio();
+}
+
+/*
+ * Stopping (SIGTERM, SIGINT) or replaced by a reload (SIGUSR2): give the duties up, stop
+ * accepting (the listening socket stays open in the parent and the other workers, so
+ * nothing is refused), answer what is in flight with "Connection: close", and end once no
+ * connection is left or the grace is over: RETIRE_STOP_MS when stopping, the longest a
+ * request may take when replaced. A second SIGTERM or SIGINT ends at once.
+ */
+#define RETIRE_STOP_MS		2000
+#define RETIRE_CHECK_MS		50
+
+static struct event *retire_ev;
+static int64_t retire_deadline;
+
+static void
+on_retire_check(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)ev;
+	if (frontend_idle(d) || stats_mono_ms() >= retire_deadline)
+		event_base_loopexit(d->base, NULL);
+}
+
 static void
 on_signal(evutil_socket_t sig, short ev, void *arg)
 {
 	struct daemon *d = arg;
+	struct timeval tv = { 0, RETIRE_CHECK_MS * 1000 };
+	int64_t grace;
 
 	(void)ev;
-	log_info("received signal %d, stopping", (int)sig);
-	event_base_loopexit(d->base, NULL);
+	if (retire_ev != NULL) {
+		if (sig != SIGUSR2) {
+			log_info("received signal %d again, stopping now", (int)sig);
+			event_base_loopexit(d->base, NULL);
+		}
+		return;
+	}
+	grace = sig == SIGUSR2 ? (int64_t)(d->cfg.idle_timeout * 2 + d->cfg.masa_timeout) *
+	    1000 : RETIRE_STOP_MS;
+	log_info("%s: answering what is in flight (at most %lld ms)", sig == SIGUSR2 ?
+	    "replaced by a reload" : "stopping", (long long)grace);
+	retire_deadline = stats_mono_ms() + grace;
+	/* replaced: hand the duties over now; stopping: after the last commit (the final
+	 * audit checkpoint then covers it) */
+	if (sig == SIGUSR2)
+		duties_stop(d, !signer_gone);
+	frontend_retire(d);
+	if ((retire_ev = event_new(d->base, -1, EV_PERSIST, on_retire_check, d)) == NULL ||
+	    event_add(retire_ev, &tv) == -1)
+		event_base_loopexit(d->base, NULL);
+	else
+		on_retire_check(-1, 0, d);
 }
 
 /* The announcer's state changes, logged here (library code does not log). */
@@ -380,8 +552,14 @@ worker_privdrop(struct daemon *d)
 int
 worker_run(struct daemon *d, int fd)
 {
-	struct event *sigterm = NULL, *sigint = NULL, *signer_ev = NULL, *ckpt_ev = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sigusr2 = NULL, *signer_ev = NULL;
+	struct event *beat_ev = NULL;
+	struct timeval beat = { 0, STATS_BEAT_MS * 1000 };
 	char err[512];
+
+	signal(SIGHUP, SIG_IGN);	/* the parent's: reload */
+	if (stats != NULL)
+		stats_me = &stats->slot[d->worker];
 
 	if (d->cfg.role == CONFIG_ROLE_MASA) {
 		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
@@ -401,46 +579,33 @@ worker_run(struct daemon *d, int fd)
 	frontend_start(d, fd);
 	if (d->reg != NULL)
 		signer_ev = signer_watch(d);
-	if (d->worker == 0 && d->reg != NULL && d->cfg.latch)
-		latch_start(d);
-	if (d->worker == 0 && d->reg != NULL && (d->cfg.crl_file[0] != '\0' || d->latch)) {
-		struct timeval tv = { 0, 250000 };
-
-		if ((d->crl_timer = event_new(d->base, -1, EV_PERSIST, on_crl_timer, d)) == NULL ||
-		    event_add(d->crl_timer, &tv) == -1)
-			fatalx("cannot start the CRL timer");
-		on_crl_timer(-1, 0, d);
-	}
-	if (d->worker == 0 && d->reg != NULL) {
-		struct timeval tv = { 1, 0 };
-
-		if ((ckpt_ev = event_new(d->base, -1, EV_PERSIST, on_ckpt_timer, d)) == NULL ||
-		    event_add(ckpt_ev, &tv) == -1)
-			fatalx("cannot start the audit checkpoint timer");
-	}
 	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
-	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) ||
-	    event_add(sigint, NULL))
+	sigusr2 = evsignal_new(d->base, SIGUSR2, on_signal, d);
+	if (sigterm == NULL || sigint == NULL || sigusr2 == NULL || event_add(sigterm, NULL) ||
+	    event_add(sigint, NULL) || event_add(sigusr2, NULL))
 		fatalx("cannot install signal handlers");
-	if (d->cfg.mdns && d->worker == 0 && d->cfg.role == CONFIG_ROLE_REGISTRAR)
-		d->mdns = mdns_start(d);
+	if ((beat_ev = event_new(d->base, -1, EV_PERSIST, on_beat, d)) == NULL ||
+	    event_add(beat_ev, &beat) == -1)
+		fatalx("cannot start the health check");
+	on_beat(-1, 0, d);
+	if (d->worker == 0)
+		on_duty_wait(-1, 0, d);
 
 	event_base_dispatch(d->base);
 	frontend_drain(d);
-	if (ckpt_ev != NULL && !signer_gone)
-		on_ckpt_timer(-1, 0, d);	/* a clean stop: the final head */
+	duties_stop(d, !signer_gone);
 
-	mdns_announce_free(d->mdns);	/* withdraws: goodbyes (RFC 6762 §10.1) */
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigusr2);
+	event_free(beat_ev);
+	if (retire_ev != NULL)
+		event_free(retire_ev);
+	if (duty_wait_ev != NULL)
+		event_free(duty_wait_ev);
 	if (signer_ev != NULL)
 		event_free(signer_ev);
-	if (d->crl_timer != NULL)
-		event_free(d->crl_timer);
-	if (ckpt_ev != NULL)
-		event_free(ckpt_ev);
-	latchmgr_free(d->latch);
 	frontend_stop(d);
 	event_base_free(d->base);
 	brski_free(d->brski);		/* borrows the registrar's IDevID store */

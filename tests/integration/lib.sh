@@ -2,8 +2,11 @@
 #   it_init                     temp dir $T, cleanup trap (daemons stopped by PID)
 #   it_pki N                    lab PKI with N devices in $T/lab (JSON in $T/lab.json)
 #   it_serial I / it_dev I      device I's serial / its directory
-#   it_registrar [LINE...]      latchkeyctl init into $T/reg, extra config lines, start
+#   it_registrar [LINE...]      latchkeyctl init into $T/reg, extra config lines (each
+#                               replacing init's line of the same keyword), start
 #                               latchkeyd on a free loopback port ($PORT, $URL, $LKD_PID)
+#   it_conf_set FILE LINE       set "keyword = value" in a latchkeyd.conf: append LINE,
+#                               deleting earlier lines of a keyword that is not a list
 #   it_stop_registrar           stop it by PID
 #   ok MSG / fail MSG           report a check
 #   check DESC CMD...           ok when CMD exits 0, else fail
@@ -78,7 +81,21 @@ it_free_port() {
 	return 1
 }
 
-# it_registrar [config line...]: init the domain (once) and start latchkeyd.
+# it_conf_set FILE LINE: append "keyword = value" LINE to the latchkeyd.conf FILE. A
+# keyword that is not a list one may be set only once (latchkeyd.conf(5)): its earlier
+# lines are deleted first, so LINE overrides them; list keywords accumulate.
+it_conf_set() {
+	local f=$1 line=$2 k
+	k=$(sed -E 's/^[[:space:]]*([^=[:space:]]*).*/\1/' <<<"$line")
+	case $k in
+	manufacturer-ca | manufacturer-crl | auto-accept | masa-ca) ;;
+	?*) sed -i -E "/^[[:space:]]*${k}[[:space:]]*=/d" "$f" ;;
+	esac
+	printf '%s\n' "$line" >>"$f"
+}
+
+# it_registrar [config line...]: init the domain (once) and start latchkeyd. Each line
+# replaces the line init wrote for its keyword (it_conf_set).
 it_registrar() {
 	local i
 	if [ ! -f "$T/reg/latchkeyd.conf" ]; then
@@ -86,7 +103,7 @@ it_registrar() {
 		latchkeyctl init --domain example.test --dir "$T/reg" \
 		    --manufacturer-ca "$T/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" \
 		    >"$T/init.out"
-		for i in "$@"; do echo "$i" >>"$T/reg/latchkeyd.conf"; done
+		for i in "$@"; do it_conf_set "$T/reg/latchkeyd.conf" "$i"; done
 	fi
 	URL=https://127.0.0.1:$PORT
 	DB=$T/reg/registry.db

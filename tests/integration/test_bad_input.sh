@@ -148,7 +148,7 @@ check "the shipped agent has no binding switch" \
     sh -c "! latchkey enroll --help | grep -q channel-binding"
 # serial mismatch: optional binding lets a curl CSR with another serial reach the check
 it_stop_registrar
-echo "channel-binding = optional" >>"$T/reg/latchkeyd.conf"
+it_conf_set "$T/reg/latchkeyd.conf" "channel-binding = optional"
 it_registrar || exit 1
 code=$(curl -sS -o "$T/body" -w '%{http_code}' "${CA[@]}" "${ID0[@]}" "${PK[@]}" \
     --data-binary @"$T/mismatch.b64" "$E/simpleenroll")

@@ -2,6 +2,8 @@
 # Interop: curl and the openssl command line as the EST client (RFC 7030), against latchkeyd
 # with channel-binding = optional (a command-line client cannot compute the TLS exporter).
 # Then the same request against channel-binding = required is refused with 403.
+# Bodies are base64 without line breaks both ways (RFC 8951 section 3, RFC 4648 section 3.1);
+# requests are accepted unwrapped and wrapped, with LF or CRLF (RFC 8951 section 3.1).
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 2
@@ -9,12 +11,15 @@ S0=$(it_serial 0); D0=$(it_dev 0)
 it_registrar "channel-binding = optional" || exit 1
 latchkeyctl --db "$DB" claim "$S0" >/dev/null
 CURL=(curl -sS --cacert "$T/reg/domain-ca.pem" --tlsv1.2)
+# one_line FILE: a non-empty body of base64 characters only, no CR, LF or other space
+one_line() { [ -s "$1" ] && [ "$(tr -d 'A-Za-z0-9+/=' <"$1" | wc -c)" = 0 ]; }
 
 # cacerts: base64 certs-only PKCS#7 that openssl reads, holding the domain CA.
 "${CURL[@]}" -D "$T/h1" -o "$T/cacerts.b64" "$URL/.well-known/est/cacerts"
 check "cacerts: 200" grep -q "^HTTP/1.1 200" "$T/h1"
 check "cacerts: Content-Type application/pkcs7-mime" grep -qi "^content-type: application/pkcs7-mime" "$T/h1"
 check "cacerts: Content-Transfer-Encoding base64" grep -qi "^content-transfer-encoding: base64" "$T/h1"
+check "cacerts: body is base64 without line breaks" one_line "$T/cacerts.b64"
 base64 -d "$T/cacerts.b64" | openssl pkcs7 -inform DER -print_certs -out "$T/cacerts.pem"
 check "cacerts: is the domain CA" cmp -s <(openssl x509 -in "$T/cacerts.pem" -outform DER) \
     <(openssl x509 -in "$T/reg/domain-ca.pem" -outform DER)
@@ -22,6 +27,7 @@ check "cacerts: is the domain CA" cmp -s <(openssl x509 -in "$T/cacerts.pem" -ou
 # csrattrs: application/csrattrs, asks for challengePassword.
 "${CURL[@]}" -D "$T/h2" -o "$T/csrattrs.b64" "$URL/.well-known/est/csrattrs"
 check "csrattrs: Content-Type application/csrattrs" grep -qi "^content-type: application/csrattrs" "$T/h2"
+check "csrattrs: body is base64 without line breaks" one_line "$T/csrattrs.b64"
 check "csrattrs: lists challengePassword" sh -c "base64 -d '$T/csrattrs.b64' | openssl asn1parse -inform DER | grep -q challengePassword"
 
 # simpleenroll with an openssl-made CSR, authenticated by the IDevID (chain in the PEM).
@@ -33,27 +39,35 @@ base64 "$T/csr.der" >"$T/csr.b64"
     "$URL/.well-known/est/simpleenroll"
 check "simpleenroll: 200" grep -q "^HTTP/1.1 200" "$T/h3"
 check "simpleenroll: certs-only" grep -qi "^content-type: application/pkcs7-mime; smime-type=certs-only" "$T/h3"
+check "simpleenroll: body is base64 without line breaks" one_line "$T/cert.b64"
 base64 -d "$T/cert.b64" | openssl pkcs7 -inform DER -print_certs -out "$T/cert.pem"
 check "issued certificate verifies (openssl verify)" openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/cert.pem"
 check "issued certificate holds the CSR's key" test \
     "$(openssl x509 -in "$T/cert.pem" -noout -pubkey)" = "$(openssl pkey -in "$T/k.pem" -pubout)"
 
-# The label segment (RFC 7030 §3.2.2) and a TLS 1.3-only client.
+# The label segment (RFC 7030 §3.2.2) and a TLS 1.3-only client; the CSR unwrapped.
+base64 -w0 "$T/csr.der" >"$T/csr1.b64"
 "${CURL[@]}" --tlsv1.3 --cert "$D0/idevid.pem" --key "$D0/idevid.key" -o "$T/cert2.b64" \
-    -w '%{http_code}' -H "Content-Type: application/pkcs10" --data-binary @"$T/csr.b64" \
+    -w '%{http_code}' -H "Content-Type: application/pkcs10" --data-binary @"$T/csr1.b64" \
     "$URL/.well-known/est/lab-a/simpleenroll" >"$T/code2"
-check "labelled simpleenroll over TLS 1.3: 200" test "$(cat "$T/code2")" = 200
+check "labelled simpleenroll over TLS 1.3, CSR unwrapped: 200" test "$(cat "$T/code2")" = 200
 # A TLS 1.2 client is served too (minimum version), with ECDHE.
 check "TLS 1.2 handshake with ECDHE" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is ECDHE'"
 check "TLS 1.1 refused" sh -c "! openssl s_client -connect 127.0.0.1:$PORT -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1"
 
-# Reenroll with the LDevID from curl: simplereenroll.
+# Reenroll with the LDevID from curl: simplereenroll, the CSR wrapped at 64 with CRLF.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k2.pem" \
-    -subj "/serialNumber=$S0/CN=$S0" -outform DER 2>/dev/null | base64 >"$T/csr2.b64"
+    -subj "/serialNumber=$S0/CN=$S0" -outform DER 2>/dev/null | base64 -w64 |
+    sed 's/$/\r/' >"$T/csr2.b64"
 code=$("${CURL[@]}" --cert "$T/cert.pem" --key "$T/k.pem" -o "$T/cert3.b64" -w '%{http_code}' \
     -H "Content-Type: application/pkcs10" --data-binary @"$T/csr2.b64" \
     "$URL/.well-known/est/simplereenroll")
-check "simplereenroll with curl: 200" test "$code" = 200
+check "simplereenroll with curl, CSR wrapped at 64 with CRLF: 200" test "$code" = 200
+check "simplereenroll: CSR was CRLF-wrapped" test "$(grep -c $'\r$' "$T/csr2.b64")" -gt 1
+check "simplereenroll: body is base64 without line breaks" one_line "$T/cert3.b64"
+check "simplereenroll: certificate for the new key" test \
+    "$(base64 -d "$T/cert3.b64" | openssl pkcs7 -inform DER -print_certs |
+    openssl x509 -noout -pubkey)" = "$(openssl pkey -in "$T/k2.pem" -pubout)"
 check "three certificates on one binding" test "$(sql "SELECT count(DISTINCT binding_id) || '/' || count(*) FROM certificates WHERE device_serial='$S0'")" = "1/3"
 
 # Same curl request with channel binding required: refused, says why.

@@ -31,9 +31,18 @@ check "its binding says claim" test "$(sql "SELECT authorized_by FROM bindings W
 # latchkeyd -n
 check "latchkeyd -n accepts the configuration" latchkeyd -n -f "$T/reg/latchkeyd.conf"
 cp "$T/reg/latchkeyd.conf" "$T/reg/bad.conf"
-echo "channel-binding = sometimes" >>"$T/reg/bad.conf"
+it_conf_set "$T/reg/bad.conf" "channel-binding = sometimes"
 n=$(wc -l <"$T/reg/bad.conf")
 out=$(latchkeyd -n -f "$T/reg/bad.conf" 2>&1); rc=$?
 check "latchkeyd -n rejects a bad line (exit 1)" test "$rc" = 1
 check "the error names file and line" grep -q "bad.conf:$n: channel-binding" <<<"$out"
+# a keyword that is not a list one, given twice: both lines named (latchkeyd.conf(5))
+cp "$T/reg/latchkeyd.conf" "$T/reg/dup.conf"
+echo "listen = 127.0.0.1:1" >>"$T/reg/dup.conf"
+n=$(wc -l <"$T/reg/dup.conf")
+first=$(grep -n '^listen = ' "$T/reg/dup.conf" | head -1 | cut -d: -f1)
+out=$(latchkeyd -n -f "$T/reg/dup.conf" 2>&1); rc=$?
+check "latchkeyd -n rejects a second listen (exit 1)" test "$rc" = 1
+check "... naming both lines ($out)" \
+    grep -q "dup.conf:$n: listen is already set on line $first" <<<"$out"
 it_done

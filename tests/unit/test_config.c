@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -77,6 +78,107 @@ test_defaults(void **state)
 	assert_int_equal(c.ocsp_max_validity, 24);
 	assert_int_equal(c.drop, 0);
 	assert_int_equal(c.signer_drop, 0);
+	/* issue #16: no admin or plain-HTTP listener unless configured */
+	assert_int_equal(c.admin_port, 0);
+	assert_int_equal(c.http_port, 0);
+	assert_int_equal(c.expiry_warn_days, 30);
+}
+
+/* admin-listen, http-listen, expiry-warn-days; list keywords repeat. */
+static const struct {
+	const char	*name;
+	const char	*text;
+	const char	*admin_addr, *http_addr;
+	unsigned	 admin_port, http_port, warn_days;
+} listeners[] = {
+	{ "bare admin port is loopback", "admin-listen = 9100\n",
+	    "127.0.0.1", "", 9100, 0, 30 },
+	{ "admin on v6, http on v4", "admin-listen = [::1]:9101\nhttp-listen = 0.0.0.0:8080\n"
+	    "expiry-warn-days = 7\n", "::1", "0.0.0.0", 9101, 8080, 7 },
+	{ "listen's port on another address", "listen = 127.0.0.1:8443\n"
+	    "admin-listen = 127.0.0.2:8443\nhttp-listen = [::1]:8443\n",
+	    "127.0.0.2", "::1", 8443, 8443, 30 },
+	{ "bare admin port beside a v6 listen", "listen = [::1]:8443\nadmin-listen = 8443\n"
+	    "expiry-warn-days = 3650\n", "127.0.0.1", "", 8443, 0, 3650 },
+};
+
+static void
+test_listeners(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+		struct config c;
+		char err[256] = "";
+
+		config_defaults(&c);
+		if (config_parse(&c, listeners[i].text, strlen(listeners[i].text), "t.conf",
+		    ".", err, sizeof(err)) != 0)
+			fail_msg("%s: refused: %s", listeners[i].name, err);
+		if (strcmp(c.admin_addr, listeners[i].admin_addr) != 0 ||
+		    strcmp(c.http_addr, listeners[i].http_addr) != 0 ||
+		    c.admin_port != listeners[i].admin_port ||
+		    c.http_port != listeners[i].http_port ||
+		    c.expiry_warn_days != listeners[i].warn_days)
+			fail_msg("%s: admin %s:%u http %s:%u warn %u", listeners[i].name,
+			    c.admin_addr, c.admin_port, c.http_addr, c.http_port,
+			    c.expiry_warn_days);
+	}
+}
+
+static void
+test_lists_repeat(void **state)
+{
+	static const char text[] =
+	    "manufacturer-ca = m1.pem\nmanufacturer-crl = c1.crl\nauto-accept = sha256:01\n"
+	    "masa-ca = a1.pem\nmanufacturer-ca = m2.pem\nmanufacturer-crl = c2.crl\n"
+	    "auto-accept = sha256:02\nmasa-ca = a2.pem\nmanufacturer-ca = m3.pem\n";
+	struct config c;
+	char err[256] = "";
+
+	(void)state;
+	config_defaults(&c);
+	if (config_parse(&c, text, strlen(text), "t.conf", "/d", err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	assert_int_equal(c.n_manufacturer_ca, 3);
+	assert_int_equal(c.n_manufacturer_crl, 2);
+	assert_int_equal(c.n_auto_accept, 2);
+	assert_int_equal(c.n_masa_ca, 2);
+	assert_string_equal(c.masa_ca[1], "/d/a2.pem");
+}
+
+/* The keyword table and config_apply() agree; exactly the (list) keywords of config.h repeat. */
+static void
+test_keyword_table(void **state)
+{
+	const char *k;
+	size_t i, j, nlist = 0;
+	int list;
+
+	(void)state;
+	for (i = 0; (k = config_keyword(i, &list)) != NULL; i++) {
+		struct config c;
+		char text[128], err[256] = "";
+
+		snprintf(text, sizeof(text), "%s = \x01\n", k);
+		config_defaults(&c);
+		if (config_parse(&c, text, strlen(text), "t.conf", ".", err, sizeof(err)) != 0 &&
+		    strstr(err, "unknown keyword") != NULL)
+			fail_msg("%s: in the table, unknown to config_apply: %s", k, err);
+		for (j = 0; j < i; j++)
+			if (strcmp(k, config_keyword(j, NULL)) == 0)
+				fail_msg("%s: twice in the table", k);
+		if (list) {
+			nlist++;
+			if (strcmp(k, "manufacturer-ca") != 0 &&
+			    strcmp(k, "manufacturer-crl") != 0 &&
+			    strcmp(k, "auto-accept") != 0 && strcmp(k, "masa-ca") != 0)
+				fail_msg("%s: a list keyword, not in config.h", k);
+		}
+	}
+	assert_int_equal(nlist, 4);
+	assert_true(i > 40);
 }
 
 static void
@@ -123,6 +225,46 @@ static const struct {
 	{ "crl-max-validity = 23\n", "t.conf:1: crl-max-validity: expected hours, 24" },
 	{ "crl-max-validity = 8761\n", "t.conf:1: crl-max-validity:" },
 	{ "ocsp-max-validity = 0\n", "t.conf:1: ocsp-max-validity: expected hours, 1 to 8760" },
+	/* a keyword that is not a list may be given once (issue #16) */
+	{ "listen = 127.0.0.1:1\n# two\n\nlisten = 127.0.0.1:2\n",
+	    "t.conf:4: listen is already set on line 1" },
+	{ "domain = a.test\nchannel-binding = required\nchannel-binding = optional\n",
+	    "t.conf:3: channel-binding is already set on line 2" },
+	{ "workers = 1\nworkers = 1\n", "t.conf:2: workers is already set on line 1" },
+	{ "masa-timeout = 3\nmasa-ca = a.pem\nmasa-timeout = 4\n",
+	    "t.conf:3: masa-timeout is already set on line 1" },
+	{ "crl-file = none\ncrl-file = none\n", "t.conf:2: crl-file is already set on line 1" },
+	{ "expiry-warn-days = 5\nexpiry-warn-days = 6\n",
+	    "t.conf:2: expiry-warn-days is already set on line 1" },
+	{ "admin-listen = 9000\nadmin-listen = 9001\n",
+	    "t.conf:2: admin-listen is already set on line 1" },
+	/* admin-listen, http-listen, expiry-warn-days */
+	{ "admin-listen = 0\n", "t.conf:1: admin-listen: expected a port, 1 to 65535" },
+	{ "admin-listen = 65536\n", "t.conf:1: admin-listen: expected a port" },
+	{ "admin-listen = 127.0.0.1:\n", "t.conf:1: admin-listen: expected PORT, ADDR:PORT" },
+	{ "admin-listen = ::1:9000\n", "t.conf:1: admin-listen: expected PORT, ADDR:PORT" },
+	{ "admin-listen = 8443\n",
+	    "t.conf:1: admin-listen: port 8443 on 127.0.0.1 is taken by listen (the default)" },
+	{ "listen = [::1]:9443\n\nadmin-listen = [0::1]:9443\n",
+	    "t.conf:3: admin-listen: port 9443 on 0::1 is taken by listen (line 1)" },
+	{ "admin-listen = 0.0.0.0:9443\nlisten = 10.0.0.1:9443\n",
+	    "t.conf:1: admin-listen: port 9443 on 0.0.0.0 is taken by listen (line 2)" },
+	{ "http-listen = 8080\n", "t.conf:1: http-listen: expected ADDR:PORT" },
+	{ "listen = [::]:8443\nhttp-listen = 10.0.0.1:8443\n",
+	    "t.conf:2: http-listen: port 8443 on 10.0.0.1 is taken by listen (line 1)" },
+	{ "admin-listen = 9000\nhttp-listen = 127.0.0.1:9000\n",
+	    "t.conf:2: http-listen: port 9000 on 127.0.0.1 is taken by admin-listen (line 1)" },
+	{ "http-listen = 127.0.0.1:9000\nadmin-listen = 9000\n",
+	    "t.conf:2: admin-listen: port 9000 on 127.0.0.1 is taken by http-listen (line 1)" },
+	{ "expiry-warn-days = 0\n",
+	    "t.conf:1: expiry-warn-days: expected a number of days, 1 to 3650" },
+	{ "expiry-warn-days = 3651\n", "t.conf:1: expiry-warn-days:" },
+	/* approvals (issue #17) */
+	{ "pending = maybe\n", "t.conf:1: pending: expected yes or no" },
+	{ "pending = yes\npending = no\n", "t.conf:2: pending is already set on line 1" },
+	{ "pending-retry-after = 0\n",
+	    "t.conf:1: pending-retry-after: expected seconds, 1 to 3600" },
+	{ "pending-retry-after = 3601\n", "t.conf:1: pending-retry-after:" },
 };
 
 static void
@@ -142,6 +284,24 @@ test_bad_table(void **state)
 		if (strstr(err, bad[i].err) == NULL)
 			fail_msg("'%s': error '%s' lacks '%s'", bad[i].text, err, bad[i].err);
 	}
+}
+
+/* Approvals (issue #17): off by default, Retry-After 30 s. */
+static void
+test_pending(void **state)
+{
+	static const char text[] = "pending = yes\npending-retry-after = 3600\n";
+	struct config c;
+	char err[256] = "";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.pending, 0);
+	assert_int_equal(c.pending_retry_after, 30);
+	assert_int_equal(config_parse(&c, text, strlen(text), "t.conf", ".", err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.pending, 1);
+	assert_int_equal(c.pending_retry_after, 3600);
 }
 
 static void
@@ -179,7 +339,11 @@ main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_privileges),
+		cmocka_unit_test(test_listeners),
+		cmocka_unit_test(test_lists_repeat),
+		cmocka_unit_test(test_keyword_table),
 		cmocka_unit_test(test_bad_table),
+		cmocka_unit_test(test_pending),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load_missing),
 	};
