@@ -34,10 +34,11 @@
 
 #define EST_WELL_KNOWN		"/.well-known/est"
 #define LK_WELL_KNOWN_NETID	"/.well-known/latchkey/netid"	/* kea: enroll/common/netid.h */
+#define LK_WELL_KNOWN_STATUS	"/.well-known/latchkey/status"	/* agent_confirm() */
 #define AGENT_URL_MAX		1024
 #define AGENT_META_MAX		(64 * 1024)
 #define AGENT_RETRY_DEFAULT	5	/* seconds, a 202 without a usable Retry-After */
-#define AGENT_CSR_WRAP		64	/* base64 line length of the CSR body */
+#define AGENT_CSR_WRAP		0	/* CSR body: base64, no line breaks (RFC 8951 §3, RFC 4648 §3.1) */
 #define AGENT_ERRLINE_MAX	200	/* bytes of a server's error text we repeat */
 
 /* A response body, bounded by AGENT_RESPONSE_MAX. */
@@ -87,6 +88,8 @@ struct agent_est {
 	/* every mode: the peer's certificate lacks id-kp-cmcRA (agent_peer_is_ra) */
 	int			 not_ra;
 	char			 not_ra_fp[PKI_FP_LEN];
+	/* the enrollment ended on a 202: still pending (agent_pending_wait) */
+	int			 pending;
 };
 
 int
@@ -786,10 +789,62 @@ agent_sleep(double secs)
 }
 
 /*
+ * A 202 to the CSR (RFC 7030 §4.2.3): the registrar holds the request until an
+ * administrator decides. o->wait 0: fail at once. Else wait Retry-After (retry, clamped to
+ * [1, AGENT_PENDING_RETRY_MAX]; AGENT_RETRY_DEFAULT when absent) when that fits in what is
+ * left of o->wait since the first 202 (*wait_end, set when attempt is 1; o->wait < 0: no
+ * bound), then give the exchange a fresh --timeout. 0 to ask again; -1 with err and
+ * e->pending set.
+ */
+static int
+agent_pending_wait(struct agent_est *e, const char *serial, curl_off_t retry, int attempt,
+    struct timespec *wait_end, char *err, size_t errlen)
+{
+	const struct agent_opts *o = e->o;
+	char line[AGENT_ERRLINE_MAX + 1];
+	struct timespec now;
+	double left;
+
+	e->pending = 1;
+	if (retry <= 0)
+		retry = AGENT_RETRY_DEFAULT;
+	if (retry > AGENT_PENDING_RETRY_MAX)
+		retry = AGENT_PENDING_RETRY_MAX;
+	agent_body_line(&e->body, line, sizeof(line));
+	if (o->wait == 0)
+		return errf(err, errlen, "enrollment pending: %s holds %s for an "
+		    "administrator's approval (HTTP 202%s%s); run again after %ld s, or wait "
+		    "with --wait SECONDS", e->server, serial, line[0] ? ": " : "", line,
+		    (long)retry);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (attempt == 1) {
+		*wait_end = now;
+		wait_end->tv_sec += o->wait > 0 ? o->wait : 0;
+	}
+	left = (double)(wait_end->tv_sec - now.tv_sec) +
+	    (double)(wait_end->tv_nsec - now.tv_nsec) / 1e9;
+	if (o->wait > 0 && (double)retry > left)
+		return errf(err, errlen, "enrollment still pending after %d attempt%s in --wait "
+		    "%d s: %s holds %s for an administrator's approval (HTTP 202, Retry-After "
+		    "%ld s); run again later", attempt, attempt == 1 ? "" : "s", o->wait,
+		    e->server, serial, (long)retry);
+	agent_progress(o->progress, o->progress_arg, AGENT_INFO, "waiting for an "
+	    "administrator to approve %s at %s; retrying in %ld s (attempt %d)", serial,
+	    e->server, (long)retry, attempt + 1);
+	agent_sleep((double)retry);
+	/* The wait is not the exchange's: what follows has the whole --timeout again. */
+	clock_gettime(CLOCK_MONOTONIC, &e->deadline);
+	e->deadline.tv_sec += o->timeout > 0 ? o->timeout : AGENT_TIMEOUT_DEFAULT;
+	e->pending = 0;
+	return 0;
+}
+
+/*
  * POST the CSR (simpleenroll or simplereenroll) and return the certificates of the 200
- * answer. A 202 is retried after Retry-After (RFC 7030 §4.2.3) within the deadline: a
- * cheap GET first re-establishes the connection if the server closed it, and the CSR is
- * rebuilt with that connection's binding.
+ * answer. A 503 with Retry-After is retried within the deadline: a cheap GET first
+ * re-establishes the connection if the server closed it, and the CSR is rebuilt with that
+ * connection's binding. A 202 is retried as agent_pending_wait() says, on a new
+ * connection (the old one would idle out meanwhile; channel binding is per connection).
  */
 static STACK_OF(X509) *
 agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *serial,
@@ -804,6 +859,8 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 	size_t derlen, blen;
 	long status;
 	double wait;
+	struct timespec wait_end = { 0, 0 };
+	int attempt = 0, fresh, rc;
 	STACK_OF(X509) *certs = NULL;
 
 	for (;;) {
@@ -846,33 +903,50 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 		if (agent_est_request(e, op, body, blen, 0, &status, err, errlen) == -1)
 			goto err;
 		e->expect_cb = NULL;
+		attempt++;
 		if (status == 200)
 			break;
 		retry = 0;
 		if (curl_easy_getinfo(e->curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK)
 			retry = 0;
-		/* 202: pending (RFC 7030 §4.2.3); 503 with Retry-After: the registrar is
-		 * briefly unable to issue (RFC 9110 §15.6.4), nothing was issued. */
-		if (status != 202 && (status != 503 || retry <= 0)) {
+		if (status == 202) {
+			/* pending (RFC 7030 §4.2.3): an administrator decides */
+			if (agent_pending_wait(e, serial, retry, attempt, &wait_end, err,
+			    errlen) == -1)
+				goto err;
+			fresh = 1;
+		} else if (status == 503 && retry > 0) {
+			/* the registrar is briefly unable to issue (RFC 9110 §15.6.4), nothing
+			 * was issued */
+			wait = (double)retry;
+			if (wait + 1.0 > agent_remaining(e)) {
+				errf(err, errlen, "registrar says it cannot issue now (HTTP 503, "
+				    "Retry-After %ld s), more than the time left (--timeout)",
+				    (long)retry);
+				goto err;
+			}
+			agent_progress(o->progress, o->progress_arg, AGENT_INFO, "registrar "
+			    "cannot issue now (HTTP 503); retrying in %ld s", (long)retry);
+			agent_sleep(wait);
+			fresh = 0;
+		} else {
 			agent_http_err(e, reenroll ? "re-enrollment refused" :
 			    "enrollment refused", status, err, errlen);
 			goto err;
 		}
-		if (retry <= 0)
-			retry = AGENT_RETRY_DEFAULT;
-		wait = (double)retry;
-		if (wait + 1.0 > agent_remaining(e)) {
-			errf(err, errlen, "registrar says %s (HTTP %ld, Retry-After %ld s), more "
-			    "than the time left (--timeout)", status == 202 ?
-			    "the request is pending" : "it cannot issue now", status, (long)retry);
+		/*
+		 * Re-establish (or confirm) the connection, refreshing its binding; after a
+		 * 202 a new one, and the old one closed (a cache of one connection).
+		 */
+		if (fresh && (curl_easy_setopt(e->curl, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK ||
+		    curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)) {
+			errf(err, errlen, "libcurl option rejected");
 			goto err;
 		}
-		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "%s; retrying in %ld s",
-		    status == 202 ? "request pending at the registrar" :
-		    "registrar cannot issue now (HTTP 503)", (long)retry);
-		agent_sleep(wait);
-		/* Re-establish (or confirm) the connection, refreshing its binding. */
-		if (agent_est_request(e, "csrattrs", NULL, 0, 1, &status, err, errlen) == -1)
+		rc = agent_est_request(e, "csrattrs", NULL, 0, 1, &status, err, errlen);
+		if (fresh)
+			(void)curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 0L);
+		if (rc == -1)
 			goto err;
 	}
 	if ((certs = agent_body_certs(e, op, err, errlen)) == NULL)
@@ -1537,6 +1611,10 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	}
 	EVP_PKEY_free(idkey);
 	idkey = NULL;
+	/* reenroll: the LDevID being replaced, for the deploy hook (hook.h) */
+	if (reenroll && pki_cert_serial_hex(idcert, res->old_ldevid_serial,
+	    sizeof(res->old_ldevid_serial)) == -1)
+		res->old_ldevid_serial[0] = '\0';
 
 	if (agent_est_open(&e, o, server, label, client_cert, client_key, ca_file, pin, err,
 	    errlen) == -1)
@@ -1581,8 +1659,10 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	}
 	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "generated the new key (%s)", key_type);
 	if ((answer = agent_post_csr(&e, reenroll, key, res->device_serial, err, errlen)) ==
-	    NULL)
+	    NULL) {
+		res->pending = e.pending;
 		goto err;
+	}
 	if ((ldevid = agent_find_ldevid(answer, key)) == NULL) {
 		errf(err, errlen, "the registrar's answer holds no certificate for our key");
 		goto err;
@@ -1647,17 +1727,63 @@ agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *err,
 	return agent_run(o, 1, res, err, errlen);
 }
 
-/* ---- network identifiers (kea) ----------------------------------------------------- */
+/* ---- confirmation: the first use of a new LDevID ------------------------------------ */
 
-int
-agent_report_netids(const struct agent_opts *o, const char *body, size_t len, char *err,
-    size_t errlen)
+/* The status answer (registrar.c handle_status) checked against the LDevID we presented. */
+static int
+agent_confirm_check(const struct agent_buf *b, const char *ldevid_serial, char *superseded,
+    size_t slen, char *err, size_t errlen)
 {
-	struct agent_est e;
+	json_error_t je;
+	json_t *j, *a, *v;
+	const char *state, *ser, *reason;
+	size_t i, off = 0;
+	int rc = -1;
+
+	if ((j = json_loadb((const char *)b->p, b->len, 0, &je)) == NULL ||
+	    !json_is_object(j)) {
+		json_decref(j);
+		return errf(err, errlen, "status: the registrar's answer is not JSON");
+	}
+	state = json_string_value(json_object_get(j, "state"));
+	ser = json_string_value(json_object_get(j, "ldevid_serial"));
+	reason = json_string_value(json_object_get(j, "reason"));
+	if (ldevid_serial != NULL && (ser == NULL || strcasecmp(ser, ldevid_serial) != 0)) {
+		errf(err, errlen, "status: the registrar saw LDevID %.64s, not %.64s",
+		    ser != NULL ? ser : "?", ldevid_serial);
+		goto out;
+	}
+	if (state == NULL || strcmp(state, "active") != 0 ||
+	    json_is_true(json_object_get(j, "ldevid_revoked"))) {
+		errf(err, errlen, "status: the registrar says LDevID %.64s is %.32s%s%.128s",
+		    ser != NULL ? ser : "?", state != NULL ? state : "unknown",
+		    reason != NULL && *reason != '\0' ? ": " : "", reason != NULL ? reason : "");
+		goto out;
+	}
+	a = json_object_get(j, "superseded");
+	json_array_foreach(a, i, v) {
+		if (superseded == NULL || !json_is_string(v) || off >= slen)
+			continue;
+		off += (size_t)snprintf(superseded + off, slen - off, "%s%s", off > 0 ? "," : "",
+		    json_string_value(v));
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+
+/*
+ * A connection to the registrar of o->out_dir's LDevID (its meta file names the server, or
+ * o->server), authenticated by that LDevID, the registrar verified against the domain CA
+ * it holds, as for reenroll.
+ */
+static int
+agent_ldevid_open(struct agent_est *e, const struct agent_opts *o, char *err, size_t errlen)
+{
 	char server[AGENT_URL_MAX], label[AGENT_LABEL_MAX + 1], ktype[32];
 	char cert[AGENT_PATH_MAX], key[AGENT_PATH_MAX], ca[AGENT_PATH_MAX], meta[AGENT_PATH_MAX];
-	long status = 0;
-	int rc = -1;
 
 	if (o->out_dir == NULL || *o->out_dir == '\0')
 		return errf(err, errlen, "no output directory given");
@@ -1673,9 +1799,48 @@ agent_report_netids(const struct agent_opts *o, const char *body, size_t len, ch
 		snprintf(server, sizeof(server), "%s", o->server);
 	if (server[0] == '\0')
 		return errf(err, errlen, "no server URL in %s", meta);
-	/* A new connection authenticated by the new LDevID, the registrar verified against
-	 * the domain CA (as for reenroll). */
-	if (agent_est_open(&e, o, server, NULL, cert, key, ca, NULL, err, errlen) == -1)
+	return agent_est_open(e, o, server, NULL, cert, key, ca, NULL, err, errlen);
+}
+int
+agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *superseded,
+    size_t slen, char *err, size_t errlen)
+{
+	struct agent_est e;
+	long status = 0;
+	int rc = -1;
+
+	if (superseded != NULL && slen > 0)
+		superseded[0] = '\0';
+	if (agent_ldevid_open(&e, o, err, errlen) == -1)
+		return -1;
+	if (agent_est_request(&e, LK_WELL_KNOWN_STATUS, NULL, 0, 0, &status, err,
+	    errlen) == -1)
+		goto out;
+	if (status != 200) {
+		agent_http_err(&e, "status", status, err, errlen);
+		goto out;
+	}
+	if (agent_confirm_check(&e.body, ldevid_serial, superseded, slen, err, errlen) == -1)
+		goto out;
+	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG,
+	    "registrar confirmed LDevID %s as active", ldevid_serial ? ldevid_serial : "");
+	rc = 0;
+out:
+	agent_est_close(&e);
+	return rc;
+}
+
+/* ---- network identifiers (kea) ----------------------------------------------------- */
+
+int
+agent_report_netids(const struct agent_opts *o, const char *body, size_t len, char *err,
+    size_t errlen)
+{
+	struct agent_est e;
+	long status = 0;
+	int rc = -1;
+
+	if (agent_ldevid_open(&e, o, err, errlen) == -1)
 		return -1;
 	if (agent_brski_post(&e, LK_WELL_KNOWN_NETID, "application/json", body, len, &status,
 	    err, errlen) == -1)

@@ -8,8 +8,11 @@
  *   GET  <server>/.well-known/est[/<label>]/cacerts      the domain CA certificates
  *   GET  .../csrattrs                                     informational (404/204 fine)
  *   POST .../simpleenroll | simplereenroll                base64 PKCS#10 -> certs-only PKCS#7
- * A 202 answer with Retry-After (RFC 7030 §4.2.3) is waited for within the timeout and the
- * request repeated (with a fresh binding when the server closed the connection meanwhile).
+ * A 202 answer (RFC 7030 §4.2.3: the registrar holds the request, e.g. for an
+ * administrator's approval) is waited for only within o->wait: after Retry-After (clamped
+ * to [1, AGENT_PENDING_RETRY_MAX] s) the request is repeated on a new TLS connection with a
+ * new CSR carrying that connection's binding. A 503 with Retry-After is waited for within
+ * the timeout and repeated on the same session.
  *
  * Files written into the output directory (created 0700 when missing):
  *   ldevid.key       the new private key (PKCS#8 PEM, 0600)
@@ -56,6 +59,7 @@
  * status are reported to the registrar (RFC 8995 §5.7, §5.9.4).
  */
 #define AGENT_BACKOFF_MAX	60		/* seconds, bound of the doubling back-off */
+#define AGENT_PENDING_RETRY_MAX	3600		/* seconds, most a 202 makes us wait */
 
 /* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use; the
  * others serve the test client tests/tools/enroll_chanbind (no option of latchkey sets them). */
@@ -92,6 +96,9 @@ struct agent_opts {
 	const char	*key_type;	/* pki_key_new() names; NULL = "p256" */
 	int		 force;		/* enroll: replace an existing ldevid.pem */
 	int		 timeout;	/* seconds for the whole exchange; <= 0: default */
+	/* seconds to keep asking while the registrar answers 202 (pending), from the
+	 * first 202, besides timeout; 0: fail at once (res->pending), < 0: no limit */
+	int		 wait;
 	int		 curl_verbose;	/* libcurl's own trace on stderr (debugging) */
 	enum agent_chanbind chanbind;
 	const char	*masa_anchor;	/* voucher path (brski): factory MASA anchor(s), PEM */
@@ -103,6 +110,7 @@ struct agent_opts {
 struct agent_result {
 	char	device_serial[64];	/* subject serialNumber of the device */
 	char	ldevid_serial[64];	/* LDevID serial number, uppercase hex */
+	char	old_ldevid_serial[64];	/* reenroll: the serial of the LDevID replaced */
 	char	not_after[32];		/* LDevID notAfter, "YYYY-MM-DDTHH:MM:SSZ" */
 	char	ca_fingerprint[80];	/* "sha256:..." of the anchor the LDevID chains to */
 	char	tls_version[16];	/* "TLSv1.3" */
@@ -116,6 +124,9 @@ struct agent_result {
 	/* voucher path (brski); empty otherwise */
 	char	voucher_path[AGENT_PATH_MAX];
 	char	pinned_fingerprint[80];	/* "sha256:..." of the voucher's pinned-domain-cert */
+	/* failed because the registrar still answered 202 (pending) when o->wait ran out
+	 * or was 0: an administrator has not decided yet */
+	int	pending;
 };
 
 /* libcurl's global setup/teardown; call once per process. Returns 0 or -1. */
@@ -143,6 +154,20 @@ int	agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *e
  * was nothing to do, -1 with err.
  */
 int	agent_recover(const char *dir, char *err, size_t errlen);
+
+/*
+ * Confirm a renewal (or enrollment) to the registrar by using the new LDevID once:
+ * GET <server>/.well-known/latchkey/status on a new connection authenticated by
+ * out_dir/ldevid.pem + ldevid.key, the registrar verified against out_dir/domain-ca.pem;
+ * server is o->server or the one in enrollment.json. The registrar revokes, with reason
+ * superseded, every older LDevID of the binding at the first use of a newer one
+ * (latchkeyd(8)); their serials come back in superseded (comma-separated, "" none; may be
+ * NULL). 0 when the registrar answers that ldevid_serial (when not NULL) is the LDevID
+ * presented and active; -1 with err otherwise (a failure leaves the older LDevIDs valid
+ * until the new one is next used; the enrollment stands).
+ */
+int	agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *superseded,
+	    size_t slen, char *err, size_t errlen);
 
 /*
  * Report the device's network identifiers (kea): POST body (JSON, enroll/common/netid.h) to

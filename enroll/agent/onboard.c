@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,13 @@ onboard_record_json(const struct onboard_record *r)
 	    "candidates", cands,
 	    "posture", onboard_strlist_json((char (*)[DISCOVER_URL_MAX])d->posture, d->nposture),
 	    "update", onboard_strlist_json((char (*)[DISCOVER_URL_MAX])d->update, d->nupdate));
-	return j;	/* json_pack took cands, also on failure */
+	/* json_pack took cands, also on failure */
+	if (j != NULL && r->deploy_hook[0] != '\0' && json_object_set_new(j, "deploy_hook",
+	    json_string(r->deploy_hook)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 int
@@ -273,6 +280,7 @@ onboard_record_read(const char *dir, struct onboard_record *r, char *err, size_t
 	onboard_jcopy(r->ca_hint, sizeof(r->ca_hint), j, "ca_hint");
 	onboard_jcopy(r->latch, sizeof(r->latch), j, "latch");
 	onboard_jcopy(r->last_error, sizeof(r->last_error), j, "last_error");
+	onboard_jcopy(r->deploy_hook, sizeof(r->deploy_hook), j, "deploy_hook");
 	a = json_object_get(j, "candidates");
 	json_array_foreach(a, i, c) {
 		const char *url = json_string_value(json_object_get(c, "url"));
@@ -619,6 +627,10 @@ onboard_agent_opts(struct onboard_ctx *c, struct agent_opts *a, const char *serv
 	if (left < t)
 		t = left < 1 ? 1 : (int)left;
 	a->timeout = t;
+	/* A registrar holding the device for an administrator's approval (HTTP 202) is
+	 * asked again as it says, as long as --timeout allows (none: until decided). */
+	a->wait = c->o->timeout_s == 0 ? -1 : left < 1 ? 1 : left > INT_MAX ? INT_MAX :
+	    (int)left;
 	a->chanbind = AGENT_CB_NORMAL;
 	a->progress = onboard_agent_progress;
 	a->progress_arg = c;
@@ -783,6 +795,44 @@ onboard_exists(const char *dir, const char *name)
 	return onboard_path(path, sizeof(path), dir, name) == 0 && access(path, F_OK) == 0;
 }
 
+/* --deploy-hook given: record it (persisted with the next write). 1 when it changed. */
+static int
+onboard_take_hook(struct onboard_ctx *c)
+{
+	if (c->o->deploy_hook == NULL || strcmp(c->rec->deploy_hook, c->o->deploy_hook) == 0)
+		return 0;
+	snprintf(c->rec->deploy_hook, sizeof(c->rec->deploy_hook), "%s", c->o->deploy_hook);
+	agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, c->rec->deploy_hook[0] ?
+	    "deploy hook recorded: run after each renewal" : "deploy hook removed");
+	return 1;
+}
+
+/*
+ * Use the new LDevID once (agent_confirm): the registrar revokes the LDevIDs it supersedes.
+ * A failure is progress only: they are revoked at the new LDevID's next use.
+ */
+static void
+onboard_confirm(struct onboard_ctx *c, const char *ldevid_serial)
+{
+	struct agent_opts a;
+	char sup[512], why[512];
+
+	memset(&a, 0, sizeof(a));
+	a.out_dir = c->o->state_dir;
+	a.timeout = c->o->attempt_timeout_s ? (int)c->o->attempt_timeout_s :
+	    AGENT_TIMEOUT_DEFAULT;
+	a.progress = c->o->progress;
+	a.progress_arg = c->o->progress_arg;
+	if (agent_confirm(&a, ldevid_serial[0] ? ldevid_serial : NULL, sup, sizeof(sup), why,
+	    sizeof(why)) == -1)
+		agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "warning: new "
+		    "LDevID not confirmed to the registrar: %s (the LDevIDs it replaces are "
+		    "revoked at its next use)", why);
+	else if (sup[0] != '\0')
+		agent_progress(c->o->progress, c->o->progress_arg, AGENT_INFO, "registrar "
+		    "revoked the superseded LDevID %s", sup);
+}
+
 int
 onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
     size_t errlen)
@@ -807,14 +857,23 @@ onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *err,
 	if (rec->state == ONBOARD_BOUND && onboard_exists(o->state_dir, AGENT_FILE_CERT)) {
 		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "already bound to %s (LDevID %s valid until %s); "
 		    "nothing to do", rec->registrar, rec->ldevid_serial, rec->not_after);
+		if (onboard_take_hook(&c) && onboard_persist(&c, ONBOARD_BOUND, err,
+		    errlen) == -1)
+			goto out;
 		rc = ONBOARD_RC_ALREADY;
 		goto out;
 	}
 	if (rec->state == ONBOARD_BOUND) {
+		char keep[sizeof(rec->deploy_hook)];
+
 		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "state says bound but %s/%s is missing; starting "
 		    "over", o->state_dir, AGENT_FILE_CERT);
+		/* the deploy hook is configuration, not progress: it stays */
+		memcpy(keep, rec->deploy_hook, sizeof(keep));
 		onboard_record_init(rec);
+		memcpy(rec->deploy_hook, keep, sizeof(keep));
 	}
+	(void)onboard_take_hook(&c);
 	if (onboard_check_inputs(&c, err, errlen) == -1)
 		goto out;
 	if (rec->started_at == 0)
@@ -910,6 +969,8 @@ bound:
 	agent_progress(o->progress, o->progress_arg, AGENT_INFO, "bound to %s (domain %s): LDevID %s valid until %s",
 	    rec->registrar, rec->domain[0] ? rec->domain : "?", rec->ldevid_serial,
 	    rec->not_after);
+	/* A resumed onboarding may have enrolled twice: the older LDevID goes now. */
+	onboard_confirm(&c, rec->ldevid_serial);
 	rc = ONBOARD_RC_BOUND;
 out:
 	if (lockfd != -1)
@@ -926,7 +987,8 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 	struct onboard_ctx c;
 	struct agent_opts a;
 	struct agent_result r;
-	char path[AGENT_PATH_MAX], why[ONBOARD_ERR_MAX];
+	struct hook_result hr;
+	char path[AGENT_PATH_MAX], why[ONBOARD_ERR_MAX], desc[64];
 	int64_t nb, na;
 	unsigned failures = 0;
 	uint64_t wait;
@@ -961,6 +1023,8 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 		goto out;
 	}
 	*due = onboard_renew_due(nb, na);
+	if (onboard_take_hook(&c) && onboard_persist(&c, ONBOARD_BOUND, err, errlen) == -1)
+		goto out;
 	if (!force && (int64_t)time(NULL) < *due) {
 		rc = ONBOARD_RC_NOT_DUE;
 		goto out;
@@ -994,6 +1058,23 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 	if (onboard_persist(&c, ONBOARD_BOUND, err, errlen) == -1)
 		goto out;
 	rc = ONBOARD_RC_RENEWED;
+	if (rec->deploy_hook[0] != '\0') {
+		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "running the deploy hook");
+		l = hook_run_renewed(rec->deploy_hook, o->state_dir, &r, o->hook_timeout_s, &hr,
+		    why, sizeof(why));
+		if (l == -1) {
+			errf(err, errlen, "deploy hook not run: %s", why);
+			rc = ONBOARD_RC_HOOK_FAILED;
+		} else if (l == 1) {
+			errf(err, errlen, "deploy hook failed: %s", hook_describe(&hr,
+			    o->hook_timeout_s, desc, sizeof(desc)));
+			rc = ONBOARD_RC_HOOK_FAILED;
+		} else
+			agent_progress(o->progress, o->progress_arg, AGENT_INFO, "deploy hook %s "
+			    "(%.1f s)", hook_describe(&hr, o->hook_timeout_s, desc, sizeof(desc)),
+			    hr.secs);
+	}
+	onboard_confirm(&c, r.ldevid_serial);
 out:
 	X509_free(x);
 	if (lockfd != -1)

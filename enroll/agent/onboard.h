@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "enroll/agent/discover.h"
+#include "enroll/agent/hook.h"
 
 #define ONBOARD_STATE_DIR_DEFAULT	"/var/lib/latchkey"
 #define ONBOARD_ETC_DIR			"/etc/latchkey"
@@ -90,6 +91,8 @@ struct onboard_record {
 	char			 ca_hint[80];
 	char			 latch[32];	/* "not configured" */
 	char			 last_error[ONBOARD_ERR_MAX];
+	char			 deploy_hook[HOOK_CMD_MAX];	/* run after each renewal;
+							 * "" none (hook.h) */
 	struct discovery disc;		/* the last discovery's result */
 };
 
@@ -108,6 +111,10 @@ struct onboard_opts {
 	unsigned		 attempt_timeout_s;	/* one agent exchange; 0: agent default */
 	unsigned		 pause_after_voucher_s;	/* testing: sleep once the voucher is
 							 * stored (to kill the agent there) */
+	const char		*deploy_hook;	/* recorded in the state file as the command
+						 * run after each renewal ("" forgets it);
+						 * NULL: keep the recorded one */
+	unsigned		 hook_timeout_s;	/* 0: HOOK_TIMEOUT_DEFAULT */
 	void			(*progress)(void *arg, int level, const char *line);
 	void			*progress_arg;
 };
@@ -119,6 +126,7 @@ struct onboard_opts {
 #define ONBOARD_RC_BUSY		3	/* another run holds the state directory's lock */
 #define ONBOARD_RC_NOT_DUE	4	/* renew: not yet due */
 #define ONBOARD_RC_RENEWED	5	/* renew: re-enrolled */
+#define ONBOARD_RC_HOOK_FAILED	6	/* renew: re-enrolled, but the deploy hook failed */
 
 /* "discover", "voucher", "enroll", "latch", "bound"; and back (0, or -1 unknown). */
 const char	*onboard_state_name(enum onboard_state s);
@@ -164,7 +172,12 @@ int	onboard_run(const struct onboard_opts *o, struct onboard_record *rec, char *
  * Renewal: if the LDevID in the state directory has passed two thirds of its lifetime (or
  * force), re-enroll with it (agent_reenroll(), retrying with back-off within o->timeout_s)
  * and record it; else set *due and return ONBOARD_RC_NOT_DUE. Needs a BOUND state.
- * Returns ONBOARD_RC_RENEWED, _NOT_DUE, _TIMEOUT, _BUSY or -1 with err.
+ * After a renewal, still holding the state directory's lock: the recorded deploy hook
+ * (hook_run_renewed(); a failure leaves the new LDevID in place and returns
+ * ONBOARD_RC_HOOK_FAILED with err saying how), then one use of the new LDevID
+ * (agent_confirm(): the registrar revokes the LDevIDs it supersedes; a failure is only
+ * reported as progress). onboard_run() confirms the same way when it reaches BOUND.
+ * Returns ONBOARD_RC_RENEWED, _HOOK_FAILED, _NOT_DUE, _TIMEOUT, _BUSY or -1 with err.
  */
 int	onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *rec,
 	    int64_t *due, char *err, size_t errlen);

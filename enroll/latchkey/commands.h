@@ -13,8 +13,13 @@
 #include "enroll/common/version.h"
 
 #define EXIT_USAGE		2
+/* reenroll and onboard --renew: renewed (the new LDevID is installed), but the deploy hook
+ * failed, was killed or timed out (enroll/agent/hook.h). */
+#define EXIT_HOOK_FAILED	5
 
-/* enroll_cmd.c: first enrollment (IDevID) and renewal (LDevID). */
+/* enroll_cmd.c: first enrollment (IDevID) and renewal (LDevID). 3: the registrar still
+ * holds the request for an administrator's approval (HTTP 202) when --wait ran out. */
+#define ENROLL_EXIT_PENDING	3
 int	cmd_enroll(int argc, char **argv);
 int	cmd_reenroll(int argc, char **argv);
 /* The full help of latchkey (commands, enroll and reenroll options, files, exit status). */
@@ -43,6 +48,7 @@ int	cmd_discover(int argc, char **argv);
 #define ONBOARD_EXIT_USAGE	2
 #define ONBOARD_EXIT_TIMEOUT	3	/* --timeout ran out; the state is kept, a rerun resumes */
 #define ONBOARD_EXIT_BUSY	4	/* another latchkey onboard holds the state directory */
+#define ONBOARD_EXIT_HOOK	EXIT_HOOK_FAILED	/* --renew: renewed, deploy hook failed */
 int	cmd_onboard(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "enroll/agent/agent.h"
+#include "enroll/agent/hook.h"
 #include "enroll/agent/netinfo.h"
 #include "enroll/common/netid.h"
 #include "enroll/latchkey/commands.h"
@@ -23,9 +24,11 @@ static const char usage_head[] =
 "                [--ca FILE | --trust-fingerprint sha256:HEX | --masa-anchor FILE]\n"
 "                [--label L]\n"
 "                [--key-type p256|p384|ed25519|rsa2048] [--timeout SECS] [--force]\n"
+"                [--wait SECS]\n"
 "                [--netid-if IFNAME]... [--dhcp-env FILE]...\n"
 "                [--json] [-q] [-v]\n"
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
+"                [--deploy-hook CMD] [--deploy-hook-timeout SECS]\n"
 "                [--timeout SECS] [--json] [-q] [-v]\n"
 "       latchkey status [--out DIR] [--offline] [--json]\n"
 "       latchkey latch --peer ADDR [--ldevid DIR] [--json]   (see latchkey latch --help)\n"
@@ -85,13 +88,35 @@ static const char help_reenroll[] =
 "  --server URL           registrar base URL (default: \"server\" in DIR/enrollment.json)\n"
 "  --label L              EST CA label (default: \"label\" in DIR/enrollment.json)\n"
 "  --key-type TYPE        key type of the new key (default: as in enrollment.json, else\n"
-"                         p256); a new key is always generated\n";
+"                         p256); a new key is always generated\n"
+"  --deploy-hook CMD      once the new LDevID, key and CA are in place, run CMD with\n"
+"                         /bin/sh -c (stdout joined to stderr) with LATCHKEY_DIR,\n"
+"                         LATCHKEY_LDEVID_CERT, LATCHKEY_LDEVID_KEY, LATCHKEY_CA,\n"
+"                         LATCHKEY_SERIAL, LATCHKEY_LDEVID_SERIAL,\n"
+"                         LATCHKEY_OLD_LDEVID_SERIAL and LATCHKEY_NOT_AFTER in its\n"
+"                         environment, e.g. to reload the services using the LDevID.\n"
+"                         A failing hook is a warning and exit status 5; the new LDevID\n"
+"                         stays installed\n"
+"  --deploy-hook-timeout SECS\n"
+"                         kill the hook (its process group: SIGTERM, SIGKILL 5 s later)\n"
+"                         after SECS (default 300, 1..86400)\n"
+"After the hook, reenroll uses the new LDevID once (GET /.well-known/latchkey/status):\n"
+"the registrar then revokes the LDevIDs it replaced (reason superseded). If that fails,\n"
+"a warning says so and they are revoked at the new LDevID's next use.\n";
 
 static const char help_common[] =
 "\n"
 "Options of enroll and reenroll:\n"
-"  --timeout SECS         limit for the whole exchange, including waiting when the\n"
-"                         registrar answers 202 with Retry-After (default 30, 1..3600)\n"
+"  --timeout SECS         limit for the whole exchange (default 30, 1..3600), including\n"
+"                         waiting while the registrar answers 503 with Retry-After\n"
+"  --wait SECS            when the registrar answers 202 (it holds the device for an\n"
+"                         administrator's approval, RFC 7030 4.2.3), keep asking for up\n"
+"                         to SECS, each time after its Retry-After (1 to 3600 s) on a\n"
+"                         new TLS connection with a new CSR; a line on stderr says so:\n"
+"                         \"waiting for an administrator to approve SERIAL at URL;\n"
+"                         retrying in N s (attempt K)\". Each attempt has its own\n"
+"                         --timeout. Default 0: stop at the first 202 (exit 3);\n"
+"                         0..86400\n"
 "  --json                 print one JSON object on stdout when done:\n"
 "                         {\"status\":\"enrolled\"|\"reenrolled\",\"serial\":..,\"ldevid\":..,\n"
 "                         \"key\":..,\"ca\":..,\"metadata\":..,\"not_after\":..,\n"
@@ -126,6 +151,10 @@ static const char help_tail[] =
 "\n"
 "Exit status: 0 success, 1 failure (one line on stderr says why, e.g.\n"
 "\"latchkey: enrollment refused: HTTP 403: ...\"), 2 usage error.\n"
+"3: still pending, the registrar holds the device for an administrator's approval\n"
+"(HTTP 202) and --wait ran out or was 0 (\"latchkey: enrollment pending: ...\").\n"
+"5: reenroll renewed the LDevID, but the deploy hook failed (exited non-zero, was\n"
+"killed or timed out; \"latchkey: warning: deploy hook failed: ...\").\n"
 "\n"
 "Standards: RFC 7030 (EST), RFC 9266 and RFC 5929 (channel bindings), IEEE 802.1AR.\n"
 "See latchkey(8).\n";
@@ -148,9 +177,12 @@ enum {
 	OPT_TIMEOUT,
 	OPT_FORCE,
 	OPT_VERSION,
+	OPT_WAIT,
 	OPT_MASA_ANCHOR,	/* brski */
 	OPT_NETID_IF,		/* kea */
-	OPT_DHCP_ENV		/* kea */
+	OPT_DHCP_ENV,		/* kea */
+	OPT_DEPLOY_HOOK,	/* reenroll */
+	OPT_HOOK_TIMEOUT	/* reenroll */
 };
 
 static const struct option long_opts[] = {
@@ -165,6 +197,7 @@ static const struct option long_opts[] = {
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
 	{ "force",		no_argument,		NULL, OPT_FORCE },
+	{ "wait",		required_argument,	NULL, OPT_WAIT },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -172,6 +205,8 @@ static const struct option long_opts[] = {
 	{ "masa-anchor",	required_argument,	NULL, OPT_MASA_ANCHOR },
 	{ "netid-if",		required_argument,	NULL, OPT_NETID_IF },
 	{ "dhcp-env",		required_argument,	NULL, OPT_DHCP_ENV },
+	{ "deploy-hook",	required_argument,	NULL, OPT_DEPLOY_HOOK },
+	{ "deploy-hook-timeout", required_argument,	NULL, OPT_HOOK_TIMEOUT },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -181,6 +216,16 @@ struct cli {
 	int	quiet;
 	int	verbose;
 	int	json;
+};
+
+/* reenroll: what came after the renewal (deploy hook, confirmation to the registrar). */
+struct cli_renewed {
+	const char	*hook;		/* --deploy-hook; NULL or "": none */
+	unsigned	 hook_timeout;	/* 0: HOOK_TIMEOUT_DEFAULT */
+	int		 hook_rc;	/* hook_run(): 0 ok, 1 failed, -1 not started */
+	char		 hook_desc[64];
+	int		 confirmed;
+	char		 superseded[512];
 };
 
 static void
@@ -224,9 +269,10 @@ cli_progress(void *arg, int level, const char *line)
 }
 
 static int
-cli_print_json(const char *status, const struct agent_result *r)
+cli_print_json(const char *status, const struct agent_result *r, const struct cli_renewed *rn)
 {
-	json_t *j;
+	json_t *j, *sup;
+	char *tok, *save = NULL, buf[sizeof(rn->superseded)];
 	int rc;
 
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -250,6 +296,22 @@ cli_print_json(const char *status, const struct agent_result *r)
 		json_decref(j);
 		return -1;
 	}
+	if (rn != NULL) {	/* reenroll */
+		if ((sup = json_array()) == NULL) {
+			json_decref(j);
+			return -1;
+		}
+		snprintf(buf, sizeof(buf), "%s", rn->superseded);
+		for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",",
+		    &save))
+			json_array_append_new(sup, json_string(tok));
+		json_object_set_new(j, "old_ldevid_serial", json_string(r->old_ldevid_serial));
+		json_object_set_new(j, "confirmed", json_boolean(rn->confirmed));
+		json_object_set_new(j, "superseded", sup);
+		json_object_set_new(j, "deploy_hook", rn->hook == NULL || *rn->hook == '\0' ?
+		    json_null() : json_pack("{s:s, s:b, s:s}", "command", rn->hook, "ok",
+		    rn->hook_rc == 0, "result", rn->hook_desc));
+	}
 	rc = json_dumpf(j, stdout, JSON_COMPACT);
 	json_decref(j);
 	if (rc == 0 && (fputc('\n', stdout) == EOF || fflush(stdout) == EOF))
@@ -266,6 +328,21 @@ cli_parse_timeout(const char *s, int *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 3600)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* --wait: 0 (do not wait) to 86400 seconds. */
+static int
+cli_parse_wait(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 86400)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -314,6 +391,52 @@ out:
 	free(l);
 }
 
+/*
+ * reenroll, once the new LDevID is in place: the deploy hook (a failure is a warning, the
+ * LDevID stays), then one use of the new LDevID, so that the registrar revokes the LDevIDs
+ * it supersedes (after the hook: the services it reloads move to the new LDevID before the
+ * old one is revoked).
+ */
+static void
+cli_after_renewal(const struct agent_opts *o, const struct cli *c,
+    const struct agent_result *r, struct cli_renewed *rn)
+{
+	struct hook_result hr;
+	char err[1024];
+
+	if (rn->hook != NULL && *rn->hook != '\0') {
+		if (!c->quiet)
+			fprintf(stderr, "latchkey: running the deploy hook\n");
+		rn->hook_rc = hook_run_renewed(rn->hook, o->out_dir, r, rn->hook_timeout, &hr,
+		    err, sizeof(err));
+		if (rn->hook_rc == -1) {
+			snprintf(rn->hook_desc, sizeof(rn->hook_desc), "not started");
+			fprintf(stderr, "latchkey: warning: deploy hook not run: %s; the new "
+			    "LDevID stays installed\n", err);
+		} else {
+			hook_describe(&hr, rn->hook_timeout, rn->hook_desc,
+			    sizeof(rn->hook_desc));
+			if (rn->hook_rc != 0)
+				fprintf(stderr, "latchkey: warning: deploy hook failed: %s; the "
+				    "new LDevID stays installed\n", rn->hook_desc);
+			else if (!c->quiet)
+				fprintf(stderr, "latchkey: deploy hook %s (%.1f s)\n",
+				    rn->hook_desc, hr.secs);
+		}
+	}
+	if (agent_confirm(o, r->ldevid_serial, rn->superseded, sizeof(rn->superseded), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "latchkey: warning: new LDevID not confirmed to the registrar: "
+		    "%s (the LDevID it replaced is revoked at the new one's next use)\n", err);
+		return;
+	}
+	rn->confirmed = 1;
+	if (!c->quiet)
+		fprintf(stderr, "latchkey: registrar confirmed LDevID %s%s%s\n",
+		    r->ldevid_serial, rn->superseded[0] != '\0' ? "; revoked as superseded: " :
+		    "", rn->superseded);
+}
+
 /* enroll and reenroll: parse, run, report. */
 static int
 cli_enroll(enum cmd cmd, int argc, char **argv)
@@ -322,14 +445,18 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 	char masa_anchor[4096];		/* brski */
 	struct agent_opts o;
 	struct agent_result r;
+	struct cli_renewed rn;
 	struct cli c;
 	char err[1024];
 	const char *netid_if[NETID_MAX], *dhcp_env[NETID_MAX];
 	size_t n_if = 0, n_env = 0;
-	int ch, i, ok, rc, enroll_only = 0;
+	int ch, i, ok, rc, enroll_only = 0, reenroll_only = 0;
+	unsigned hook_timeout;
+	char *end;
 
 	memset(&o, 0, sizeof(o));
 	memset(&c, 0, sizeof(c));
+	memset(&rn, 0, sizeof(rn));
 	o.timeout = AGENT_TIMEOUT_DEFAULT;
 	o.chanbind = AGENT_CB_NORMAL;
 	opterr = 0;
@@ -385,6 +512,11 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 			o.force = 1;
 			enroll_only = ch;
 			break;
+		case OPT_WAIT:
+			if (cli_parse_wait(optarg, &o.wait) == -1)
+				return cli_usage(name, "--wait wants seconds, 0 to 86400, not "
+				    "\"%s\"", optarg);
+			break;
 		case OPT_NETID_IF:
 			if (n_if >= NETID_MAX)
 				return cli_usage(name, "too many --netid-if");
@@ -394,6 +526,23 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 			if (n_env >= NETID_MAX)
 				return cli_usage(name, "too many --dhcp-env");
 			dhcp_env[n_env++] = optarg;
+			break;
+		case OPT_DEPLOY_HOOK:
+			if (strlen(optarg) >= HOOK_CMD_MAX)
+				return cli_usage(name, "--deploy-hook longer than %d bytes",
+				    HOOK_CMD_MAX - 1);
+			rn.hook = optarg;
+			reenroll_only = ch;
+			break;
+		case OPT_HOOK_TIMEOUT:
+			errno = 0;
+			hook_timeout = (unsigned)strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || *optarg == '-' ||
+			    hook_timeout < 1 || hook_timeout > HOOK_TIMEOUT_MAX)
+				return cli_usage(name, "--deploy-hook-timeout wants seconds, 1 to "
+				    "%d, not \"%s\"", HOOK_TIMEOUT_MAX, optarg);
+			rn.hook_timeout = hook_timeout;
+			reenroll_only = ch;
 			break;
 		case 'q':
 			c.quiet = 1;
@@ -442,6 +591,12 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 				break;
 		return cli_usage(name, "--%s is an enroll option", long_opts[i].name);
 	}
+	if (cmd == CMD_ENROLL && reenroll_only) {
+		for (i = 0; long_opts[i].name != NULL; i++)
+			if (long_opts[i].val == reenroll_only)
+				break;
+		return cli_usage(name, "--%s is a reenroll option", long_opts[i].name);
+	}
 	o.curl_verbose = c.verbose >= 2;
 	o.progress = cli_progress;
 	o.progress_arg = &c;
@@ -454,12 +609,14 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 		rc = agent_enroll(&o, &r, err, sizeof(err));
 	else
 		rc = agent_reenroll(&o, &r, err, sizeof(err));
+	if (rc == 0 && cmd == CMD_REENROLL)
+		cli_after_renewal(&o, &c, &r, &rn);
 	if (rc == 0 && n_if + n_env > 0)
 		cli_report_netids(&o, &c, netid_if, n_if, dhcp_env, n_env);
 	agent_global_cleanup();
 	if (rc == -1) {
 		fprintf(stderr, "latchkey: %s\n", err);
-		return 1;
+		return r.pending ? ENROLL_EXIT_PENDING : 1;
 	}
 	if (!c.quiet)
 		fprintf(stderr, "latchkey: %s: LDevID serial %s valid until %s, written to %s\n",
@@ -467,11 +624,12 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 		    r.not_after, r.cert_path);
 	if (!c.quiet && r.voucher_path[0] != '\0')	/* brski */
 		fprintf(stderr, "latchkey: voucher written to %s\n", r.voucher_path);
-	if (c.json && cli_print_json(cmd == CMD_ENROLL ? "enrolled" : "reenrolled", &r) == -1) {
+	if (c.json && cli_print_json(cmd == CMD_ENROLL ? "enrolled" : "reenrolled", &r,
+	    cmd == CMD_REENROLL ? &rn : NULL) == -1) {
 		fprintf(stderr, "latchkey: writing JSON to stdout failed\n");
 		return 1;
 	}
-	return 0;
+	return rn.hook != NULL && *rn.hook != '\0' && rn.hook_rc != 0 ? EXIT_HOOK_FAILED : 0;
 }
 
 int

@@ -21,8 +21,9 @@ static const char onboard_help[] =
 "usage: latchkey onboard [--state-dir DIR] [--idevid CERT] [--idevid-key KEY]\n"
 "                [--masa-anchor FILE] [--dhcp-env FILE]... [--no-mdns]\n"
 "                [--mdns-timeout MS] [--max-backoff SECS] [--timeout SECS]\n"
-"                [--attempt-timeout SECS] [--json] [-q] [-v]\n"
-"       latchkey onboard --renew [--force] [--state-dir DIR] [--timeout SECS] [--json]\n"
+"                [--attempt-timeout SECS] [--deploy-hook CMD] [--json] [-q] [-v]\n"
+"       latchkey onboard --renew [--force] [--state-dir DIR] [--timeout SECS]\n"
+"                [--deploy-hook CMD] [--deploy-hook-timeout SECS] [--json]\n"
 "\n"
 "latchkey onboard takes a device that holds only its factory identity (an IEEE 802.1AR\n"
 "IDevID certificate and key) and its manufacturer's MASA trust anchor to BOUND, without\n"
@@ -65,13 +66,28 @@ static const char onboard_help[] =
 "  --max-backoff SECS     bound of the doubling back-off between rounds (default 3600,\n"
 "                         RFC 8995 4.1; 1..86400)\n"
 "  --timeout SECS         give up after SECS (exit 3; the state is kept and a new run\n"
-"                         resumes); 0 = keep trying until bound (default 0)\n"
+"                         resumes); 0 = keep trying until bound (default 0). Also bounds\n"
+"                         waiting while a registrar holds the device for an\n"
+"                         administrator's approval (HTTP 202: asked again after\n"
+"                         Retry-After, 1 to 3600 s, on a new connection)\n"
 "  --attempt-timeout SECS bound of one exchange with one registrar, including waiting\n"
 "                         while the registrar cannot reach the MASA (default 30)\n"
 "  --renew                renewal instead: when two thirds of the LDevID's lifetime have\n"
 "                         passed, re-enroll (EST simplereenroll with the LDevID); else\n"
 "                         print when renewal is due and exit 0\n"
 "  --force                with --renew: renew now\n"
+"  --deploy-hook CMD      record CMD in DIR/onboard.json as the deploy hook: after each\n"
+"                         renewal (--renew) it runs with /bin/sh -c, stdout joined to\n"
+"                         stderr, with LATCHKEY_DIR, LATCHKEY_LDEVID_CERT,\n"
+"                         LATCHKEY_LDEVID_KEY, LATCHKEY_CA, LATCHKEY_SERIAL,\n"
+"                         LATCHKEY_LDEVID_SERIAL, LATCHKEY_OLD_LDEVID_SERIAL and\n"
+"                         LATCHKEY_NOT_AFTER in its environment (see latchkey(8)).\n"
+"                         Recorded also when bound already or not due; \"\" removes it.\n"
+"                         A failing hook is a warning and exit status 5; the new\n"
+"                         LDevID stays installed\n"
+"  --deploy-hook-timeout SECS\n"
+"                         kill the hook (its process group: SIGTERM, SIGKILL 5 s later)\n"
+"                         after SECS (default 300, 1..86400)\n"
 "  --json                 one JSON object on stdout at the end:\n"
 "                         {\"result\":\"bound\"|\"already-bound\"|\"timeout\"|\"busy\"|\n"
 "                         \"renewed\"|\"not-due\",\"state\":..,\"registrar\":..,\"source\":\n"
@@ -95,9 +111,14 @@ static const char onboard_help[] =
 "registrar is trusted only through the voucher, signed by the manufacturer's MASA; the\n"
 "CA fingerprint hint is compared after enrollment and never trusted on its own.\n"
 "\n"
+"After BOUND and after a renewal (and its hook), the new LDevID is used once (GET\n"
+"/.well-known/latchkey/status): the registrar then revokes the older LDevIDs of the\n"
+"binding, reason superseded.\n"
+"\n"
 "Exit status: 0 bound (now or already), renewed, or renewal not due; 1 failure (one\n"
 "line on stderr says why: e.g. an unreadable IDevID or MASA anchor); 2 usage error;\n"
-"3 --timeout ran out before BOUND (resumable); 4 another latchkey onboard holds DIR.\n"
+"3 --timeout ran out before BOUND (resumable); 4 another latchkey onboard holds DIR;\n"
+"5 renewed, but the deploy hook failed (exited non-zero, was killed or timed out).\n"
 "\n"
 "Standards: RFC 8995 (BRSKI), RFC 8366 (vouchers), RFC 7030 (EST), RFC 8572 8.1-8.3\n"
 "(DHCP SZTP redirect), RFC 3925 and RFC 8415 21.17 (vendor options), RFC 6762/6763\n"
@@ -117,7 +138,9 @@ enum {
 	OPT_RENEW,
 	OPT_FORCE,
 	OPT_JSON,
-	OPT_PAUSE
+	OPT_PAUSE,
+	OPT_DEPLOY_HOOK,
+	OPT_HOOK_TIMEOUT
 };
 
 static const struct option onboard_opts_long[] = {
@@ -135,6 +158,8 @@ static const struct option onboard_opts_long[] = {
 	{ "force",		no_argument,		NULL, OPT_FORCE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "pause-after-voucher", required_argument,	NULL, OPT_PAUSE },
+	{ "deploy-hook",	required_argument,	NULL, OPT_DEPLOY_HOOK },
+	{ "deploy-hook-timeout", required_argument,	NULL, OPT_HOOK_TIMEOUT },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -206,7 +231,7 @@ onboard_iso(int64_t t, char *out, size_t outlen)
 
 static int
 onboard_print_json(const char *result, const char *dir, const struct onboard_record *r,
-    const char *due)
+    const char *due, const char *hook_error)
 {
 	char f[6][AGENT_PATH_MAX + 32];
 	json_t *j;
@@ -237,6 +262,11 @@ onboard_print_json(const char *result, const char *dir, const struct onboard_rec
 	    "bound", f[5]);
 	if (j == NULL)
 		return -1;
+	/* renewed: the deploy hook's outcome (null when none is recorded) */
+	if (strcmp(result, "renewed") == 0)
+		json_object_set_new(j, "deploy_hook", r->deploy_hook[0] == '\0' ? json_null() :
+		    json_pack("{s:s, s:b, s:s}", "command", r->deploy_hook, "ok",
+		    hook_error == NULL, "error", hook_error != NULL ? hook_error : ""));
 	rc = json_dumpf(j, stdout, JSON_COMPACT);
 	json_decref(j);
 	if (rc == 0 && (fputc('\n', stdout) == EOF || fflush(stdout) == EOF))
@@ -312,6 +342,16 @@ cmd_onboard(int argc, char **argv)
 			break;
 		case OPT_RENEW:
 			renew = 1;
+			break;
+		case OPT_DEPLOY_HOOK:
+			if (strlen(optarg) >= HOOK_CMD_MAX)
+				return onboard_usage("--deploy-hook: command too long", NULL);
+			o.deploy_hook = optarg;
+			break;
+		case OPT_HOOK_TIMEOUT:
+			if (onboard_num(optarg, 1, HOOK_TIMEOUT_MAX, &o.hook_timeout_s) == -1)
+				return onboard_usage("--deploy-hook-timeout wants 1..86400 "
+				    "seconds, not", optarg);
 			break;
 		case OPT_FORCE:
 			force = 1;
@@ -390,6 +430,15 @@ cmd_onboard(int argc, char **argv)
 			fprintf(stderr, "latchkey: onboard: renewed: LDevID %s valid until "
 			    "%s\n", rec.ldevid_serial, rec.not_after);
 		break;
+	case ONBOARD_RC_HOOK_FAILED:
+		result = "renewed";
+		exitc = ONBOARD_EXIT_HOOK;
+		if (!c.quiet)
+			fprintf(stderr, "latchkey: onboard: renewed: LDevID %s valid until "
+			    "%s\n", rec.ldevid_serial, rec.not_after);
+		fprintf(stderr, "latchkey: onboard: warning: %s; the new LDevID stays "
+		    "installed\n", err);
+		break;
 	case ONBOARD_RC_NOT_DUE:
 		result = "not-due";
 		exitc = ONBOARD_EXIT_OK;
@@ -412,7 +461,8 @@ cmd_onboard(int argc, char **argv)
 		fprintf(stderr, "latchkey: onboard: %s\n", err);
 		return ONBOARD_EXIT_FAIL;
 	}
-	if (json && onboard_print_json(result, o.state_dir, &rec, due) == -1) {
+	if (json && onboard_print_json(result, o.state_dir, &rec, due,
+	    rc == ONBOARD_RC_HOOK_FAILED ? err : NULL) == -1) {
 		fprintf(stderr, "latchkey: onboard: writing JSON to stdout failed\n");
 		return ONBOARD_EXIT_FAIL;
 	}

@@ -292,8 +292,16 @@ cmd_status(int argc, char **argv)
 
 			if (t > 0 && gmtime_r(&t, &tm) != NULL)
 				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			printf("binding    REVOKED by domain %s at %s: %s\n", jstr(reply, "domain"),
-			    when, jstr(reply, "reason"));
+			/* latchkeyd(8), Superseded LDevIDs: the binding is active, this LDevID
+			 * was replaced by a newer one that has been used */
+			if (json_is_true(json_object_get(reply, "ldevid_revoked")) &&
+			    strcmp(jstr(reply, "reason"), "superseded") == 0)
+				printf("binding    this LDevID REVOKED by domain %s at %s: "
+				    "superseded (a newer LDevID of the device is in use)\n",
+				    jstr(reply, "domain"), when);
+			else
+				printf("binding    REVOKED by domain %s at %s: %s\n",
+				    jstr(reply, "domain"), when, jstr(reply, "reason"));
 		} else
 			printf("binding    %s (domain %s)\n", state, jstr(reply, "domain"));
 	}

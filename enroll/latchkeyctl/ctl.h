@@ -45,6 +45,9 @@ int	cmd_show(struct ctl *, int, char **);
 int	cmd_revoke(struct ctl *, int, char **);		/* cmd_revoke.c */
 int	cmd_readmit(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
+int	cmd_pending(struct ctl *, int, char **);	/* cmd_pending.c */
+int	cmd_approve(struct ctl *, int, char **);
+int	cmd_deny(struct ctl *, int, char **);
 int	cmd_masa(struct ctl *, int, char **);		/* cmd_masa.c */
 int	cmd_crl(struct ctl *, int, char **);		/* cmd_crl.c */
 int	cmd_backup(struct ctl *, int, char **);	/* cmd_backup.c */

@@ -184,6 +184,21 @@ static const char *const reg_migrations[] = {
 	"  at INTEGER NOT NULL,"
 	"  domain TEXT NOT NULL,"
 	"  sig BLOB NOT NULL);",
+	/* v7 (approvals): authenticated devices nothing admits, waiting for an administrator
+	 * (latchkeyd's pending = yes; registry.h, Pending approvals). */
+	"CREATE TABLE pending ("
+	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  anchor_fp TEXT NOT NULL,"
+	"  anchor_name TEXT NOT NULL DEFAULT '',"
+	"  idevid_fp TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL DEFAULT '',"
+	"  attempts INTEGER NOT NULL DEFAULT 1,"
+	"  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'denied')),"
+	"  decided_at INTEGER,"
+	"  decided_by TEXT,"
+	"  reason TEXT);",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -193,6 +208,34 @@ struct registry {
 	sqlite3_stmt	*st[ST_COUNT];
 	char		 path[4096];
 };
+
+int
+registry_writable(struct registry *reg, char *err, size_t errlen)
+{
+	char dir[sizeof(reg->path)], *slash;
+
+	if (sqlite3_db_readonly(reg->db, "main") != 0) {
+		errf(err, errlen, "registry %s is open read-only", reg->path);
+		return -1;
+	}
+	if (faccessat(AT_FDCWD, reg->path, W_OK, AT_EACCESS) == -1) {
+		errf(err, errlen, "registry %s is not writable: %s", reg->path, strerror(errno));
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", reg->path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
+		errf(err, errlen, "the registry's directory %s is not writable: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 /* err = "registry: <what>: <sqlite message>" */
 static void
@@ -750,13 +793,17 @@ claim_locked(struct registry *reg, const char *serial, const char *anchor_fp,
 	    anchor_fp != NULL ? details : NULL, err, errlen);
 }
 
+static int pending_clear_locked(struct registry *, const char *, const char *, int64_t,
+    char *, size_t);
+
 int
 registry_claim_for(struct registry *reg, const char *serial, const char *anchor_fp,
     const char *actor, char *err, size_t errlen)
 {
 	enum registry_verdict v;
+	int64_t now = time(NULL);
 	char why[256];
-	int rc;
+	int rc, cleared;
 
 	if (reg_writable(reg, err, errlen) == -1 ||
 	    check_arg("serial", serial, sizeof(((struct registry_binding *)0)->serial), err,
@@ -774,16 +821,18 @@ registry_claim_for(struct registry *reg, const char *serial, const char *anchor_
 		errf(err, errlen, "%s; a claim does not re-admit it", why);
 		return 2;
 	}
-	if ((rc = claim_locked(reg, serial, anchor_fp, actor, time(NULL), 0, err,
-	    errlen)) == -1)
+	if ((rc = claim_locked(reg, serial, anchor_fp, actor, now, 0, err, errlen)) == -1)
 		goto err;
-	if (rc == 1) {
+	/* A claim decides for an administrator: a pending or denied request goes. */
+	if ((cleared = pending_clear_locked(reg, serial, actor, now, err, errlen)) == -1)
+		goto err;
+	if (rc == 1 && !cleared) {
 		reg_rollback(reg);
 		return 1;
 	}
 	if (reg_commit(reg, err, errlen) == -1)
 		goto err;
-	return 0;
+	return rc;
 err:
 	reg_rollback(reg);
 	return -1;
@@ -1356,6 +1405,8 @@ struct reg_cb {
 					    const char *actor, void *arg);
 		int			(*netid)(const char *kind, const char *value,
 					    void *arg);
+		int			(*pending)(const struct registry_pending *p,
+					    void *arg);
 	} fn;
 	void	*arg;
 };
@@ -1831,6 +1882,429 @@ err:
 	reg_rollback(reg);
 	json_decref(dj);
 	free(details);
+	return -1;
+}
+
+/* ---- pending approvals (migration v7; latchkeyd's pending = yes) ---------------------- */
+
+#define PENDING_COLS \
+	"serial, anchor_fp, anchor_name, idevid_fp, first_seen, last_seen, peer, attempts, " \
+	"state, coalesce(decided_at, 0), decided_by, reason"
+
+static void
+pending_from_row(sqlite3_stmt *st, struct registry_pending *p)
+{
+	memset(p, 0, sizeof(*p));
+	copy_col(st, 0, p->serial, sizeof(p->serial));
+	copy_col(st, 1, p->anchor_fp, sizeof(p->anchor_fp));
+	copy_col(st, 2, p->anchor_name, sizeof(p->anchor_name));
+	copy_col(st, 3, p->idevid_fp, sizeof(p->idevid_fp));
+	p->first_seen = sqlite3_column_int64(st, 4);
+	p->last_seen = sqlite3_column_int64(st, 5);
+	copy_col(st, 6, p->peer, sizeof(p->peer));
+	p->attempts = sqlite3_column_int64(st, 7);
+	copy_col(st, 8, p->state, sizeof(p->state));
+	p->decided_at = sqlite3_column_int64(st, 9);
+	copy_col(st, 10, p->decided_by, sizeof(p->decided_by));
+	copy_col(st, 11, p->reason, sizeof(p->reason));
+}
+
+/* serial's row into p: 1 found, 0 none, -1 error. */
+static int
+pending_get(struct registry *reg, const char *serial, struct registry_pending *p,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(reg->db, "SELECT " PENDING_COLS " FROM pending "
+	    "WHERE serial = ?1", -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "look up pending request");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		pending_from_row(st, p);
+	else if (rc != SQLITE_DONE)
+		reg_dberr(reg, err, errlen, "look up pending request");
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * One write to serial's row inside the caller's transaction: ?1 serial, ?2 now, ?3..?6
+ * the texts t (NULL binds NULL). Returns the rows changed, or -1 with err.
+ */
+static int
+pending_write(struct registry *reg, const char *sql, const char *serial, int64_t now,
+    const char *const t[4], char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int i, rc;
+
+	if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "pending request");
+		return -1;
+	}
+	bind_text(st, 1, serial);
+	sqlite3_bind_int64(st, 2, now);
+	for (i = 0; t != NULL && i < 4; i++)
+		bind_text(st, 3 + i, t[i]);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		reg_dberr(reg, err, errlen, "pending request");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? sqlite3_changes(reg->db) : -1;
+}
+
+/* The audit details of a row: {"manufacturer", "manufacturer_name", "idevid_fp", ...}. */
+static char *
+pending_details(const struct registry_pending *p, int with_attempts, int with_peer)
+{
+	json_t *j;
+	char *s = NULL;
+
+	if ((j = json_pack("{s:s, s:s, s:s}", "manufacturer", p->anchor_fp,
+	    "manufacturer_name", p->anchor_name, "idevid_fp", p->idevid_fp)) == NULL)
+		return NULL;
+	if ((with_attempts && json_object_set_new(j, "attempts",
+	    json_integer(p->attempts)) == -1) ||
+	    (with_peer && json_object_set_new(j, "peer", json_string(p->peer)) == -1)) {
+		json_decref(j);
+		return NULL;
+	}
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return s;
+}
+
+int
+registry_pending_touch(struct registry *reg, struct registry_pending *p, const char *actor,
+    char *err, size_t errlen)
+{
+	struct registry_pending cur;
+	enum registry_verdict v;
+	int64_t now = time(NULL);
+	const char *t[4];
+	char *details = NULL;
+	int found, rc;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", p->serial, sizeof(p->serial), err, errlen) == -1 ||
+	    check_arg("manufacturer fingerprint", p->anchor_fp, sizeof(p->anchor_fp), err,
+	    errlen) == -1 ||
+	    check_anchor(p->anchor_fp, err, errlen) == -1 ||
+	    check_arg("IDevID fingerprint", p->idevid_fp, sizeof(p->idevid_fp), err,
+	    errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if (admission(reg, p->serial, p->anchor_fp, p->idevid_fp, &v, NULL, 0, err,
+	    errlen) == -1 || (found = pending_get(reg, p->serial, &cur, err, errlen)) == -1)
+		goto err;
+	if (v != REGISTRY_UNCLAIMED) {
+		reg_rollback(reg);
+		return 3;
+	}
+	/* The first IDevID that asked holds the row until an administrator decides. */
+	if (found && strcmp(cur.state, "denied") != 0 &&
+	    (strcasecmp(cur.idevid_fp, p->idevid_fp) != 0 ||
+	    strcasecmp(cur.anchor_fp, p->anchor_fp) != 0)) {
+		reg_rollback(reg);
+		*p = cur;
+		return 2;
+	}
+	t[0] = p->peer;
+	t[1] = p->anchor_fp;
+	t[2] = p->anchor_name;
+	t[3] = p->idevid_fp;
+	if (found) {
+		if (pending_write(reg, "UPDATE pending SET last_seen = ?2, peer = "
+		    "coalesce(?3, ''), attempts = attempts + 1 WHERE serial = ?1", p->serial,
+		    now, t, err, errlen) == -1)
+			goto err;
+		rc = strcmp(cur.state, "denied") == 0;
+	} else {
+		if (pending_write(reg, "INSERT INTO pending (serial, first_seen, last_seen, "
+		    "peer, anchor_fp, anchor_name, idevid_fp) VALUES (?1, ?2, ?2, "
+		    "coalesce(?3, ''), ?4, coalesce(?5, ''), ?6)", p->serial, now, t, err,
+		    errlen) == -1 || pending_get(reg, p->serial, &cur, err, errlen) != 1)
+			goto err;
+		if ((details = pending_details(&cur, 0, 1)) == NULL) {
+			errf(err, errlen, "registry: out of memory");
+			goto err;
+		}
+		if (audit_append_locked(reg, now, actor, "pending", p->serial,
+		    "awaiting an administrator's approval", details, err, errlen) == -1)
+			goto err;
+		rc = 0;
+	}
+	if (pending_get(reg, p->serial, p, err, errlen) != 1 ||
+	    reg_commit(reg, err, errlen) == -1)
+		goto err;
+	free(details);
+	return rc;
+err:
+	free(details);
+	reg_rollback(reg);
+	return -1;
+}
+
+static int
+pending_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct reg_cb *c = ctx;
+	struct registry_pending p;
+
+	pending_from_row(st, &p);
+	return c->fn.pending(&p, c->arg);
+}
+
+int
+registry_pending_list(struct registry *reg,
+    int (*cb)(const struct registry_pending *p, void *arg), void *arg, char *err,
+    size_t errlen)
+{
+	struct reg_cb c = { .fn.pending = cb, .arg = arg };
+
+	return reg_rows(reg, "SELECT " PENDING_COLS " FROM pending ORDER BY first_seen, "
+	    "serial", NULL, NULL, pending_row, &c, "list pending requests", err, errlen);
+}
+
+/*
+ * A claim of serial removes its pending or denied row, inside the caller's transaction:
+ * audited "pending-cleared". 1 removed, 0 there was none, -1 error.
+ */
+static int
+pending_clear_locked(struct registry *reg, const char *serial, const char *actor,
+    int64_t now, char *err, size_t errlen)
+{
+	struct registry_pending p;
+	char *details;
+	int found;
+
+	if ((found = pending_get(reg, serial, &p, err, errlen)) != 1)
+		return found;
+	if (pending_write(reg, "DELETE FROM pending WHERE serial = ?1", serial, now, NULL,
+	    err, errlen) == -1)
+		return -1;
+	if ((details = pending_details(&p, 1, 0)) == NULL) {
+		errf(err, errlen, "registry: out of memory");
+		return -1;
+	}
+	found = audit_append_locked(reg, now, actor, "pending-cleared", serial,
+	    strcmp(p.state, "denied") == 0 ? "claimed: the denial is lifted" :
+	    "claimed", details, err, errlen);
+	free(details);
+	return found == -1 ? -1 : 1;
+}
+
+int
+registry_pending_decide(struct registry *reg, const char *serial, enum registry_decision d,
+    const char *actor, const char *reason, char *err, size_t errlen)
+{
+	struct registry_pending p;
+	enum registry_verdict v;
+	int64_t now = time(NULL);
+	const char *t[4] = { actor, reason, NULL, NULL };
+	char why[256], *details = NULL;
+	int found;
+
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    check_arg("serial", serial, sizeof(p.serial), err, errlen) == -1 ||
+	    check_arg("actor", actor, sizeof(p.decided_by), err, errlen) == -1)
+		return -1;
+	if (d != REGISTRY_APPROVE && d != REGISTRY_DENY) {
+		errf(err, errlen, "registry: unknown decision %d", (int)d);
+		return -1;
+	}
+	if (reason != NULL && strlen(reason) >= sizeof(p.reason)) {
+		errf(err, errlen, "registry: reason longer than %zu bytes", sizeof(p.reason) - 1);
+		return -1;
+	}
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	if ((found = pending_get(reg, serial, &p, err, errlen)) == -1)
+		goto err;
+	if (found == 0) {
+		reg_rollback(reg);
+		return 1;
+	}
+	if ((details = pending_details(&p, 1, 0)) == NULL) {
+		errf(err, errlen, "registry: out of memory");
+		goto err;
+	}
+	if (d == REGISTRY_DENY) {
+		if (pending_write(reg, "UPDATE pending SET state = 'denied', decided_at = ?2, "
+		    "decided_by = ?3, reason = ?4 WHERE serial = ?1", serial, now, t, err,
+		    errlen) == -1 ||
+		    audit_append_locked(reg, now, actor, "deny", serial, reason, details, err,
+		    errlen) == -1)
+			goto err;
+	} else {
+		/* An approval is a claim for the manufacturer: never a re-admission. */
+		if (admission(reg, serial, p.anchor_fp, NULL, &v, why, sizeof(why), err,
+		    errlen) == -1)
+			goto err;
+		if (v == REGISTRY_REVOKED) {
+			reg_rollback(reg);
+			free(details);
+			errf(err, errlen, "%s; approving does not re-admit it", why);
+			return 2;
+		}
+		if (claim_locked(reg, serial, p.anchor_fp, actor, now, 1, err, errlen) == -1 ||
+		    pending_write(reg, "DELETE FROM pending WHERE serial = ?1", serial, now,
+		    NULL, err, errlen) == -1 ||
+		    audit_append_locked(reg, now, actor, "approve", serial, reason, details, err,
+		    errlen) == -1)
+			goto err;
+	}
+	if (reg_commit(reg, err, errlen) == -1)
+		goto err;
+	free(details);
+	return 0;
+err:
+	free(details);
+	reg_rollback(reg);
+	return -1;
+}
+
+/* ---- supersession (registry_cert_supersede) -------------------------------------- */
+
+/*
+ * What the use of certificate ?1 supersedes: when ?1 is unrevoked and its binding active,
+ * the other unrevoked certificates of that binding issued before it. "Before" is issued_at,
+ * then insertion order (rowid) within one second; a certificate issued after ?1 never
+ * matches. Uses the primary key for ?1 and certificates_binding for the others.
+ */
+#define SUPERSEDED_FROM \
+	"FROM certificates n JOIN bindings b ON b.id = n.binding_id " \
+	"JOIN certificates o ON o.binding_id = n.binding_id " \
+	"WHERE n.cert_serial = ?1 AND coalesce(n.revoked_at, 0) = 0 " \
+	"AND b.state = 'active' AND coalesce(o.revoked_at, 0) = 0 " \
+	"AND o.cert_serial <> n.cert_serial AND (o.issued_at < n.issued_at OR " \
+	"(o.issued_at = n.issued_at AND o.rowid < n.rowid))"
+
+struct supersede_list {
+	struct registry_cert	*c;
+	size_t			 n, cap;
+};
+
+/* ?1 = (const char *)arg */
+static void
+supersede_bind(sqlite3_stmt *st, const void *arg)
+{
+	bind_text(st, 1, arg);
+}
+
+static int
+supersede_count_row(sqlite3_stmt *st, void *ctx)
+{
+	*(int64_t *)ctx = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+/* Columns as CERT_COLS. Returns 2 when out of memory (stops the walk). */
+static int
+supersede_row(sqlite3_stmt *st, void *ctx)
+{
+	struct supersede_list *l = ctx;
+	struct registry_cert *nc;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		if ((nc = reallocarray(l->c, l->cap, sizeof(*nc))) == NULL)
+			return 2;
+		l->c = nc;
+	}
+	cert_from_row(st, &l->c[l->n++]);
+	return 0;
+}
+
+int
+registry_cert_supersede(struct registry *reg, const char *cert_serial, const char *actor,
+    struct registry_cert *revoked, size_t max, char *err, size_t errlen)
+{
+	struct supersede_list l;
+	sqlite3_stmt *st = NULL;
+	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)];
+	char *details = NULL;
+	json_t *dj = NULL;
+	int64_t now = time(NULL), count = 0;
+	size_t i;
+	int r;
+
+	memset(&l, 0, sizeof(l));
+	if (reg_writable(reg, err, errlen) == -1 ||
+	    cert_serial_norm(cert_serial, cserial, sizeof(cserial), err, errlen) == -1 ||
+	    check_arg("actor", actor, 1024, err, errlen) == -1)
+		return -1;
+	/* The common case, every request a device makes with its LDevID: nothing older. */
+	if (reg_rows(reg, "SELECT count(*) " SUPERSEDED_FROM, supersede_bind, cserial,
+	    supersede_count_row, &count, "look up superseded certificates", err, errlen) != 0)
+		return -1;
+	if (count == 0)
+		return 0;
+	if (reg_begin(reg, err, errlen) == -1)
+		return -1;
+	/* Again under the write lock: a revocation or another use may have come between. */
+	r = reg_rows(reg, "SELECT o.cert_serial, o.binding_id, o.device_serial, o.not_before, "
+	    "o.not_after, o.issued_at, o.revoked_at, o.reason " SUPERSEDED_FROM
+	    " ORDER BY o.issued_at, o.rowid", supersede_bind, cserial, supersede_row, &l,
+	    "look up superseded certificates", err, errlen);
+	if (r == 2)
+		errf(err, errlen, "out of memory");
+	if (r != 0)
+		goto err;
+	if (l.n == 0) {
+		reg_rollback(reg);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(reg->db, "UPDATE certificates SET revoked_at = ?2, reason = ?3 "
+	    "WHERE cert_serial = ?1 AND coalesce(revoked_at, 0) = 0", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		reg_dberr(reg, err, errlen, "supersede");
+		goto err;
+	}
+	for (i = 0; i < l.n; i++) {
+		sqlite3_reset(st);
+		bind_text(st, 1, l.c[i].cert_serial);
+		sqlite3_bind_int64(st, 2, now);
+		bind_text(st, 3, REGISTRY_REASON_SUPERSEDED);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			reg_dberr(reg, err, errlen, "supersede");
+			goto err;
+		}
+		l.c[i].revoked_at = now;
+		copy_str(l.c[i].reason, sizeof(l.c[i].reason), REGISTRY_REASON_SUPERSEDED);
+		if ((dj = json_pack("{s:s, s:s, s:I}", "cert_serial", l.c[i].cert_serial,
+		    "superseded_by", cserial, "binding_id", (json_int_t)l.c[i].binding_id)) ==
+		    NULL || (details = json_dumps(dj, JSON_COMPACT)) == NULL) {
+			errf(err, errlen, "out of memory");
+			goto err;
+		}
+		if (audit_append_locked(reg, now, actor, REGISTRY_ACTION_SUPERSEDED,
+		    l.c[i].device_serial, REGISTRY_REASON_SUPERSEDED, details, err, errlen) == -1)
+			goto err;
+		json_decref(dj);
+		dj = NULL;
+		free(details);
+		details = NULL;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (reg_commit(reg, err, errlen) == -1)
+		goto err;
+	for (i = 0; i < l.n && i < max; i++)
+		revoked[i] = l.c[i];
+	free(l.c);
+	return l.n > INT32_MAX ? INT32_MAX : (int)l.n;
+err:
+	sqlite3_finalize(st);
+	reg_rollback(reg);
+	json_decref(dj);
+	free(details);
+	free(l.c);
 	return -1;
 }
 

@@ -19,6 +19,9 @@
  *   audit_checkpoints(id PK, seq, head, at, domain, sig)          -- v6
  *            the chain's head (entry id seq, its hash head) as the signer signed it at
  *            time at (certs/signer.h, Audit checkpoints); kept out of the chain itself
+ *   pending(serial PK, anchor_fp, anchor_name, idevid_fp, first_seen, last_seen, peer,
+ *            attempts, state 'pending'|'denied', decided_at, decided_by, reason)  -- v7
+ *            devices waiting for an administrator's approval (Pending approvals below)
  * Times are Unix seconds (int64). Durability: synchronous=FULL unless REGISTRY_FAST.
  *
  * All functions return 0 on success and -1 with a one-line err, unless stated otherwise.
@@ -92,6 +95,13 @@ struct registry_enrollment {
 
 struct registry *registry_open(const char *path, int flags, char *err, size_t errlen);
 void	registry_close(struct registry *reg);	/* NULL safe */
+/*
+ * Whether this process can still write the registry: SQLite has it open read-write, and
+ * the file and its directory (the journal, WAL and SHM files) are writable by this
+ * process's effective ids. 0, or -1 with err saying what is not. No SQL: safe beside
+ * the committer.
+ */
+int	registry_writable(struct registry *reg, char *err, size_t errlen);
 
 /*
  * Claims. registry_claim returns 1 when the serial was already claimed (not an error), 2
@@ -149,6 +159,70 @@ int	registry_admission(struct registry *reg, const char *serial, const char *anc
  */
 int	registry_readmit(struct registry *reg, const char *serial, const char *anchor_fp,
 	    const char *reason, const char *actor, char *err, size_t errlen);
+
+/*
+ * Pending approvals (schema v7; latchkeyd's "pending = yes"). A device whose IDevID
+ * verified against a manufacturer anchor but that nothing admits (REGISTRY_UNCLAIMED, no
+ * auto-accept) is recorded here and told to come back (HTTP 202, RFC 7030 §4.2.3) until
+ * an administrator approves or denies it. One row per serial, held by the IDevID (and
+ * manufacturer anchor) that asked first; a claim of the serial removes it.
+ */
+struct registry_pending {
+	char	serial[64];
+	char	anchor_fp[80];		/* "sha256:HEX" of the manufacturer anchor */
+	char	anchor_name[256];	/* the anchor's name (CN or one-line subject) */
+	char	idevid_fp[80];		/* "sha256:HEX" of the IDevID */
+	int64_t	first_seen, last_seen;
+	char	peer[80];		/* address of the last request */
+	int64_t	attempts;		/* requests so far */
+	char	state[16];		/* "pending" or "denied" */
+	int64_t	decided_at;		/* denied: when; 0 while pending */
+	char	decided_by[128];
+	char	reason[128];		/* denied: the administrator's reason, or "" */
+};
+
+/*
+ * An authenticated device nothing admits asked to enroll. p in: serial, anchor_fp,
+ * anchor_name, idevid_fp, peer (the other fields are ignored). In one transaction, with
+ * registry_admission() asked again inside it:
+ *   0  pending: a new row is recorded (audited "pending" by actor, with manufacturer,
+ *      IDevID and peer) or the row counts one more attempt (last_seen, peer, attempts;
+ *      not audited: the row is the count);
+ *   1  denied by an administrator (the attempt is counted too): p->reason says why;
+ *   2  pending under another IDevID or manufacturer: nothing changed;
+ *   3  no longer unclaimed (claimed, bound or revoked meanwhile): nothing changed, ask
+ *      registry_admission() again.
+ * For 0, 1 and 2, p is then the row as stored. -1 with err.
+ */
+int	registry_pending_touch(struct registry *reg, struct registry_pending *p,
+	    const char *actor, char *err, size_t errlen);
+
+/* Every pending and denied row, first seen first; cb returns 0 to continue, non-zero to
+ * stop (returned as is). */
+int	registry_pending_list(struct registry *reg,
+	    int (*cb)(const struct registry_pending *p, void *arg), void *arg, char *err,
+	    size_t errlen);
+
+/*
+ * An administrator's decision on serial's row, in one transaction. REGISTRY_APPROVE:
+ * serial is claimed for the row's manufacturer anchor (as registry_claim_for() with it)
+ * and the row removed, audited "approve" (details: manufacturer, its name, IDevID,
+ * attempts); a denied row may be approved. REGISTRY_DENY: the row becomes 'denied' with
+ * reason (NULL: none), decided_at and decided_by = actor, audited "deny"; denying again
+ * replaces the reason. A denied device's requests are refused until an administrator
+ * approves it or claims it (registry_claim_for() removes the row, audited
+ * "pending-cleared"). Returns 1 when serial has no row; 2 when approving is refused
+ * because serial's binding is revoked (err says so: registry_readmit() re-admits); 0 or
+ * -1 with err.
+ */
+enum registry_decision {
+	REGISTRY_APPROVE,
+	REGISTRY_DENY,
+};
+
+int	registry_pending_decide(struct registry *reg, const char *serial,
+	    enum registry_decision d, const char *actor, const char *reason, char *err,
+	    size_t errlen);
 
 /*
  * The binding of serial: the active one if any, else the most recent. 1 found, 0 none,
@@ -271,6 +345,24 @@ int	registry_claim_foreach(struct registry *reg,
  */
 int	registry_binding_revoke(struct registry *reg, const char *serial, const char *reason,
 	    const char *actor, int64_t *binding_id, char *err, size_t errlen);
+
+/*
+ * Supersession: the certificate cert_serial (hex) has just authenticated its holder. When
+ * it is unrevoked and its binding active, every other unrevoked certificate of that binding
+ * issued before it (by issued_at, then by insertion order) is revoked with reason
+ * REGISTRY_REASON_SUPERSEDED (RFC 5280 CRLReason superseded) in one transaction, each with
+ * an "ldevid-superseded" audit entry (subject the device serial, details naming both
+ * certificate serials and the binding). Certificates issued after cert_serial are never
+ * touched, and the binding stays active. A cheap read comes first: no write transaction
+ * when there is nothing to revoke. Returns how many were revoked (0: nothing to do, also
+ * when cert_serial is unknown, revoked or of a revoked binding) with the first max of them,
+ * as now revoked, in revoked[] (may be NULL when max is 0); -1 with err.
+ */
+#define REGISTRY_REASON_SUPERSEDED	"superseded"
+#define REGISTRY_ACTION_SUPERSEDED	"ldevid-superseded"
+int	registry_cert_supersede(struct registry *reg, const char *cert_serial,
+	    const char *actor, struct registry_cert *revoked, size_t max, char *err,
+	    size_t errlen);
 
 /* Every revoked certificate, for the CRL (cb as for registry_cert_foreach). */
 int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg,

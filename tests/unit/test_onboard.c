@@ -95,6 +95,7 @@ test_state_roundtrip(void **state)
 	snprintf(a.not_after, sizeof(a.not_after), "2027-01-01T00:00:00Z");
 	snprintf(a.ca_hint, sizeof(a.ca_hint), "sha256:%064d", 0);
 	snprintf(a.last_error, sizeof(a.last_error), "quote \" and \\ and newline\n kept");
+	snprintf(a.deploy_hook, sizeof(a.deploy_hook), "systemctl reload 'x y' && echo \"$X\"");
 	assert_int_equal(discover_candidate_add(&a.disc, "https://r1.test", DISCOVER_SRC_DHCP,
 	    "dhcp-eth0.env"), 1);
 	assert_int_equal(discover_candidate_add(&a.disc, "https://r2.test:9443",
@@ -124,6 +125,7 @@ test_state_roundtrip(void **state)
 	assert_string_equal(b.ca_hint, a.ca_hint);
 	assert_string_equal(b.latch, "not configured");
 	assert_string_equal(b.last_error, a.last_error);
+	assert_string_equal(b.deploy_hook, a.deploy_hook);	/* hook.h: kept as given */
 	assert_int_equal(b.disc.ncand, 2);
 	assert_string_equal(b.disc.cand[0].url, "https://r1.test");
 	assert_int_equal(b.disc.cand[0].source, DISCOVER_SRC_DHCP);

@@ -155,7 +155,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding', 'certificates_revoked')"), 4);
@@ -169,14 +169,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 6");
+	raw_exec(fx->path, "PRAGMA user_version = 7");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -1138,7 +1138,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(fx->path, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1192,8 +1192,9 @@ test_migrate_v5(void **state)
 		    fx->err, sizeof(fx->err)), 0);
 	registry_close(fx->reg);
 	fx->reg = NULL;
-	/* What a v5 registry is: everything but the v6 table. */
-	raw_exec(fx->path, "DROP TABLE audit_checkpoints; PRAGMA user_version = 5;");
+	/* What a v5 registry is: everything but the v6 and v7 tables. */
+	raw_exec(fx->path, "DROP TABLE audit_checkpoints; DROP TABLE pending; "
+	    "PRAGMA user_version = 5;");
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "name = 'audit_checkpoints'"), 0);
 
@@ -1202,7 +1203,7 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
@@ -1386,6 +1387,261 @@ test_backup(void **state)
 	unlink(bak);
 }
 
+/* ---- pending approvals (schema v7) ------------------------------------------------- */
+
+enum pend_op {
+	P_TOUCH,	/* registry_pending_touch(): want its result, and attempts / reason */
+	P_APPROVE,	/* registry_pending_decide(REGISTRY_APPROVE) */
+	P_DENY,		/* registry_pending_decide(REGISTRY_DENY, text as the reason) */
+	P_CLAIM,	/* registry_claim_for(anchor) */
+	P_ADMIT,	/* registry_admission(): want is the verdict */
+	P_ROWS,		/* want: how many rows serial has */
+};
+
+/*
+ * An authenticated, unclaimed device is recorded once per serial and counted; the first
+ * IDevID holds the row; approve claims it for the row's manufacturer; deny refuses it with
+ * a reason (for any IDevID) until approved or claimed; claimed, bound or revoked serials
+ * are no longer pending. text: the row's reason (P_TOUCH), or in err (-1, 2).
+ */
+static void
+test_pending(void **state)
+{
+	static const struct {
+		enum pend_op	 op;
+		const char	*serial, *anchor, *idevid;
+		int		 want;
+		int64_t		 attempts;	/* P_TOUCH: want the row's, when > 0 */
+		const char	*text;
+	} steps[] = {
+		{ P_ROWS, "S1", NULL, NULL, 0, 0, NULL },
+		{ P_TOUCH, "S1", ANCHOR_A, FP_1, 0, 1, NULL },
+		{ P_TOUCH, "S1", ANCHOR_A, FP_1, 0, 2, NULL },
+		{ P_ROWS, "S1", NULL, NULL, 1, 0, NULL },
+		/* the first IDevID holds the row: another one, or another maker, is refused */
+		{ P_TOUCH, "S1", ANCHOR_A, FP_2, 2, 2, NULL },
+		{ P_TOUCH, "S1", ANCHOR_B, FP_1, 2, 2, NULL },
+		{ P_ADMIT, "S1", ANCHOR_A, FP_1, REGISTRY_UNCLAIMED, 0, NULL },
+		/* nothing to decide on */
+		{ P_APPROVE, "S9", NULL, NULL, 1, 0, NULL },
+		{ P_DENY, "S9", NULL, NULL, 1, 0, "no" },
+		/* approve: a claim for the row's manufacturer, the row gone */
+		{ P_APPROVE, "S1", NULL, NULL, 0, 0, NULL },
+		{ P_ROWS, "S1", NULL, NULL, 0, 0, NULL },
+		{ P_ADMIT, "S1", ANCHOR_A, FP_1, REGISTRY_CLAIMED, 0, NULL },
+		{ P_ADMIT, "S1", ANCHOR_B, FP_2, REGISTRY_OTHER_MAKER, 0, NULL },
+		{ P_TOUCH, "S1", ANCHOR_A, FP_1, 3, 0, NULL },
+		{ P_ROWS, "S1", NULL, NULL, 0, 0, NULL },
+		{ P_APPROVE, "S1", NULL, NULL, 1, 0, NULL },
+		/* deny: refused with the reason, for any IDevID, the attempts still counted */
+		{ P_TOUCH, "S2", ANCHOR_A, FP_1, 0, 1, NULL },
+		{ P_DENY, "S2", NULL, NULL, 0, 0, "not ours" },
+		{ P_TOUCH, "S2", ANCHOR_A, FP_1, 1, 2, "not ours" },
+		{ P_TOUCH, "S2", ANCHOR_B, FP_2, 1, 3, "not ours" },
+		{ P_DENY, "S2", NULL, NULL, 0, 0, "stolen" },	/* again: the new reason */
+		{ P_TOUCH, "S2", ANCHOR_A, FP_1, 1, 4, "stolen" },
+		{ P_ADMIT, "S2", ANCHOR_A, FP_1, REGISTRY_UNCLAIMED, 0, NULL },
+		/* a denied device may be approved */
+		{ P_APPROVE, "S2", NULL, NULL, 0, 0, NULL },
+		{ P_ADMIT, "S2", ANCHOR_A, FP_1, REGISTRY_CLAIMED, 0, NULL },
+		/* a claim removes a pending row, and lifts a denial */
+		{ P_TOUCH, "S3", ANCHOR_B, FP_2, 0, 1, NULL },
+		{ P_CLAIM, "S3", NULL, NULL, 0, 0, NULL },
+		{ P_ROWS, "S3", NULL, NULL, 0, 0, NULL },
+		{ P_TOUCH, "S4", ANCHOR_A, FP_1, 0, 1, NULL },
+		{ P_DENY, "S4", NULL, NULL, 0, 0, NULL },	/* no reason */
+		{ P_TOUCH, "S4", ANCHOR_A, FP_1, 1, 2, "" },
+		{ P_CLAIM, "S4", ANCHOR_A, NULL, 0, 0, NULL },
+		{ P_ROWS, "S4", NULL, NULL, 0, 0, NULL },
+		{ P_CLAIM, "S4", ANCHOR_A, NULL, 1, 0, NULL },	/* nothing changes now */
+		/* bad arguments */
+		{ P_TOUCH, "S5", "sha256:xyz", FP_1, -1, 0, "sha256:<64 hex digits>" },
+		{ P_TOUCH, "", ANCHOR_A, FP_1, -1, 0, "serial is empty" },
+		{ P_TOUCH, "S5", ANCHOR_A, "", -1, 0, "IDevID fingerprint is empty" },
+		{ P_APPROVE, "", NULL, NULL, -1, 0, "serial is empty" },
+		{ P_ROWS, "S5", NULL, NULL, 0, 0, NULL },
+	};
+	struct fx *fx = *state;
+	struct registry_pending p;
+	enum registry_verdict v;
+	char q[160], reason[256];
+	const char *text;
+	int64_t bad = 0;
+	size_t i;
+	int rc = 0;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		fx->err[0] = '\0';
+		text = fx->err;
+		switch (steps[i].op) {
+		case P_TOUCH:
+			memset(&p, 0, sizeof(p));
+			snprintf(p.serial, sizeof(p.serial), "%s", steps[i].serial);
+			snprintf(p.anchor_fp, sizeof(p.anchor_fp), "%s", steps[i].anchor);
+			snprintf(p.anchor_name, sizeof(p.anchor_name), "Maker %s",
+			    steps[i].anchor + 7);
+			snprintf(p.idevid_fp, sizeof(p.idevid_fp), "%s", steps[i].idevid);
+			snprintf(p.peer, sizeof(p.peer), "192.0.2.%zu", i);
+			rc = registry_pending_touch(fx->reg, &p, "registrar", fx->err,
+			    sizeof(fx->err));
+			if (rc >= 0 && rc <= 2 && steps[i].attempts > 0 &&
+			    p.attempts != steps[i].attempts)
+				fail_msg("step %zu: %" PRId64 " attempts, want %" PRId64, i,
+				    p.attempts, steps[i].attempts);
+			if (rc == 1)
+				text = p.reason;
+			if (rc == 1 && strcmp(p.reason, steps[i].text) != 0)
+				fail_msg("step %zu: reason \"%s\", want \"%s\"", i, p.reason,
+				    steps[i].text);
+			break;
+		case P_APPROVE:
+		case P_DENY:
+			rc = registry_pending_decide(fx->reg, steps[i].serial,
+			    steps[i].op == P_APPROVE ? REGISTRY_APPROVE : REGISTRY_DENY,
+			    "admin:t", steps[i].op == P_DENY ? steps[i].text : NULL, fx->err,
+			    sizeof(fx->err));
+			break;
+		case P_CLAIM:
+			rc = registry_claim_for(fx->reg, steps[i].serial, steps[i].anchor,
+			    "admin:t", fx->err, sizeof(fx->err));
+			break;
+		case P_ADMIT:
+			if (registry_admission(fx->reg, steps[i].serial, steps[i].anchor,
+			    steps[i].idevid, &v, reason, sizeof(reason), fx->err,
+			    sizeof(fx->err)) == -1)
+				fail_msg("step %zu: %s", i, fx->err);
+			rc = (int)v;
+			break;
+		case P_ROWS:
+			snprintf(q, sizeof(q), "SELECT count(*) FROM pending WHERE serial = '%s'",
+			    steps[i].serial);
+			rc = (int)raw_int(fx->path, q);
+			break;
+		}
+		if (rc != steps[i].want)
+			fail_msg("step %zu (%s): got %d want %d (%s)", i, steps[i].serial, rc,
+			    steps[i].want, text);
+		if (rc == -1 && steps[i].text != NULL && strstr(text, steps[i].text) == NULL)
+			fail_msg("step %zu: \"%s\" lacks \"%s\"", i, text, steps[i].text);
+	}
+	/* What was audited, by whom; the chain holds. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	    "'pending' AND actor = 'registrar'"), 4);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	    "'approve' AND actor = 'admin:t' AND details LIKE '%\"manufacturer\":\"" ANCHOR_A
+	    "\"%'"), 2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'deny' "
+	    "AND actor = 'admin:t'"), 3);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'deny' "
+	    "AND subject = 'S2' AND reason = 'stolen'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	    "'pending-cleared'"), 2);
+	/* an approval is a quiet claim: the approve entry is its record */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'claim' "
+	    "AND subject IN ('S1', 'S2')"), 0);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+}
+
+/* The rows as listed, oldest first, with what the registrar recorded. */
+struct pend_rows {
+	struct registry_pending	p[4];
+	size_t			n;
+};
+
+static int
+pend_row_cb(const struct registry_pending *p, void *arg)
+{
+	struct pend_rows *r = arg;
+
+	if (r->n < 4)
+		r->p[r->n] = *p;
+	r->n++;
+	return 0;
+}
+
+static void
+test_pending_list(void **state)
+{
+	static const char *const serials[] = { "L1", "L2", "L3" };
+	struct fx *fx = *state;
+	struct registry_enrollment e;
+	struct registry_pending p;
+	struct pend_rows rows;
+	char longer[sizeof(p.reason) + 1];
+	size_t i;
+
+	fx->reg = open_rw(fx);
+	for (i = 0; i < 3; i++) {
+		memset(&p, 0, sizeof(p));
+		snprintf(p.serial, sizeof(p.serial), "%s", serials[i]);
+		snprintf(p.anchor_fp, sizeof(p.anchor_fp), "%s", ANCHOR_B);
+		snprintf(p.anchor_name, sizeof(p.anchor_name), "Maker B");
+		snprintf(p.idevid_fp, sizeof(p.idevid_fp), "%s", FP_2);
+		snprintf(p.peer, sizeof(p.peer), "2001:db8::%zu", i);
+		assert_int_equal(registry_pending_touch(fx->reg, &p, "registrar", fx->err,
+		    sizeof(fx->err)), 0);
+	}
+	raw_exec(fx->path, "UPDATE pending SET first_seen = 100 - rowid");	/* L3 first */
+	assert_int_equal(registry_pending_decide(fx->reg, "L2", REGISTRY_DENY, "admin:t",
+	    "returned", fx->err, sizeof(fx->err)), 0);
+	memset(&rows, 0, sizeof(rows));
+	assert_int_equal(registry_pending_list(fx->reg, pend_row_cb, &rows, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(rows.n, 3);
+	assert_string_equal(rows.p[0].serial, "L3");
+	assert_string_equal(rows.p[1].serial, "L2");
+	assert_string_equal(rows.p[1].state, "denied");
+	assert_string_equal(rows.p[1].reason, "returned");
+	assert_string_equal(rows.p[1].decided_by, "admin:t");
+	assert_true(rows.p[1].decided_at > 0);
+	assert_string_equal(rows.p[2].serial, "L1");
+	assert_string_equal(rows.p[2].state, "pending");
+	assert_string_equal(rows.p[2].anchor_fp, ANCHOR_B);
+	assert_string_equal(rows.p[2].anchor_name, "Maker B");
+	assert_string_equal(rows.p[2].idevid_fp, FP_2);
+	assert_string_equal(rows.p[2].peer, "2001:db8::0");
+	assert_int_equal(rows.p[2].attempts, 1);
+	assert_int_equal(rows.p[2].decided_at, 0);
+	assert_true(rows.p[2].last_seen >= rows.p[2].first_seen);
+	/* a reason too long for the row is refused, the row unchanged */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	assert_int_equal(registry_pending_decide(fx->reg, "L1", REGISTRY_DENY, "admin:t",
+	    longer, fx->err, sizeof(fx->err)), -1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM pending WHERE state = "
+	    "'denied'"), 1);
+	/* approving a revoked device is refused: readmit re-admits */
+	fake_enrollment(&e, "L1", "A1", 1);
+	e.anchor_fp = ANCHOR_B;
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(registry_binding_revoke(fx->reg, "L1", "keyCompromise", "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_pending_decide(fx->reg, "L1", REGISTRY_APPROVE, "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), 2);
+	assert_non_null(strstr(fx->err, "does not re-admit"));
+	/* nor is it pending any longer: not unclaimed */
+	memset(&p, 0, sizeof(p));
+	snprintf(p.serial, sizeof(p.serial), "L1");
+	snprintf(p.anchor_fp, sizeof(p.anchor_fp), "%s", ANCHOR_B);
+	snprintf(p.idevid_fp, sizeof(p.idevid_fp), "%s", FP_2);
+	assert_int_equal(registry_pending_touch(fx->reg, &p, "registrar", fx->err,
+	    sizeof(fx->err)), 3);
+	/* read-only: listed, never touched */
+	registry_close(fx->reg);
+	fx->reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(fx->reg);
+	rows.n = 0;
+	assert_int_equal(registry_pending_list(fx->reg, pend_row_cb, &rows, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(rows.n, 3);
+	assert_int_equal(registry_pending_touch(fx->reg, &p, "registrar", fx->err,
+	    sizeof(fx->err)), -1);
+	assert_int_equal(registry_pending_decide(fx->reg, "L3", REGISTRY_APPROVE, "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), -1);
+}
+
 int
 main(void)
 {
@@ -1406,6 +1662,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_head_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_list, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
