@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "enroll/common/err.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
 
@@ -507,15 +509,53 @@ local_names(char *buf, size_t len)
  * subjectAltName: the --san names and registrar.DOMAIN; without --san the old one, where an
  * unspecified address (an older init given --listen 0.0.0.0) gives way to this host's names.
  */
+/*
+ * --reload PIDFILE: SIGHUP to the latchkeyd whose pid-file it is (latchkeyd.conf(5)), after
+ * checking that the process is a latchkeyd: a stale file must not signal another program.
+ */
 static int
-init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san)
+reload_latchkeyd(const char *pidfile, char *err, size_t errlen)
+{
+	char buf[32], comm[64], p[64], *end;
+	FILE *f;
+	long pid;
+
+	if ((f = fopen(pidfile, "r")) == NULL)
+		return errf(err, errlen, "--reload %s: %s", pidfile, strerror(errno));
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') || pid <= 1)
+		return errf(err, errlen, "--reload %s: no process ID in it", pidfile);
+	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
+	if ((f = fopen(p, "r")) == NULL)
+		return errf(err, errlen, "--reload %s: process %ld is not running (a stale "
+		    "pid-file?)", pidfile, pid);
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "latchkeyd") != 0)
+		return errf(err, errlen, "--reload %s: process %ld is %s, not latchkeyd",
+		    pidfile, pid, comm);
+	if (kill((pid_t)pid, SIGHUP) == -1)
+		return errf(err, errlen, "--reload: SIGHUP to latchkeyd %ld: %s", pid,
+		    strerror(errno));
+	return (int)pid;
+}
+
+static int
+init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
+    const char *reload)
 {
 	struct domainca_files files;
 	char err[512], old[PATH_MAX], p[PATH_MAX], buf[512];
 	char cur[LABPKI_SAN_MAX][LABPKI_SAN_LEN], local[4][LABPKI_SAN_LEN];
 	const char *names[LABPKI_SAN_MAX + 4];
 	size_t ncur = 0, nn = 0, nl, i;
-	int wild = 0;
+	int wild = 0, pid;
 	json_t *j;
 
 	for (i = 0; i < san->n; i++)
@@ -549,11 +589,28 @@ init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san)
 		    "old_tls_cert", ctl_jpath(old));
 		if (j != NULL)
 			san_show(NULL, files.tls_cert, j, "tls_san");
+		if (j != NULL && reload != NULL) {
+			if ((pid = reload_latchkeyd(reload, err, sizeof(err))) == -1) {
+				json_decref(j);
+				ctl_warnx("init: the certificate is written, but %s", err);
+				return 1;
+			}
+			json_object_set_new(j, "reloaded_pid", json_integer(pid));
+		}
 		return ctl_json_print(j);
 	}
 	print_file("registrar TLS certificate", files.tls_cert);
 	print_file("previous registrar TLS certificate", old);
 	san_show("registrar TLS names", files.tls_cert, NULL, NULL);
+	if (reload != NULL) {
+		if ((pid = reload_latchkeyd(reload, err, sizeof(err))) == -1) {
+			ctl_warnx("init: the certificate is written, but %s; reload latchkeyd "
+			    "yourself (systemctl reload latchkeyd, or SIGHUP)", err);
+			return 1;
+		}
+		printf("latchkeyd (pid %d) reloads: it serves the new certificate once its "
+		    "new workers do\n", pid);
+	}
 	return 0;
 }
 
@@ -572,6 +629,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "reissue-registrar-cert", no_argument, NULL, 'R' },
+		{ "reload", required_argument, NULL, 'r' },
 		{ "san", required_argument, NULL, 'S' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -582,7 +640,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	};
 	static const char default_listen[] = CTL_DEFAULT_LISTEN;
 	const char *domain = NULL, *dir = NULL, *mca = NULL, *listen = default_listen;
-	const char *key_type = NULL;
+	const char *key_type = NULL, *reload = NULL;
 	char host[256], err[512], p[PATH_MAX], mca_out[PATH_MAX], db[PATH_MAX], conf[PATH_MAX];
 	char actor[300], *details = NULL, urlhost[LABPKI_SAN_LEN + 2], names_text[512];
 	char local[4][LABPKI_SAN_LEN];
@@ -620,6 +678,9 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		case 'R':
 			reissue = 1;
 			break;
+		case 'r':
+			reload = optarg;
+			break;
 		case 'S':
 			if ((n = san_add(&san, "init", optarg)) != 0)
 				return n;
@@ -635,9 +696,12 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	if (reissue) {
 		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL ||
 		    listen != default_listen)
-			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR and "
-			    "--san only");
-		return init_reissue(ctl, dir, &san);
+			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR, "
+			    "--san and --reload only");
+		return init_reissue(ctl, dir, &san, reload);
+	}
+	if (reload != NULL) {
+		return ctl_usage("init: --reload goes with --reissue-registrar-cert");
 	}
 	if (domain == NULL || dir == NULL || mca == NULL)
 		return ctl_usage("init: --domain, --dir and --manufacturer-ca are required");

@@ -52,6 +52,7 @@ static const char help_head[] =
 "     latchkeyctl init --domain NAME --dir DIR --manufacturer-ca FILE\n"
 "                      [--listen ADDR:PORT] [--san NAME|IP]... [--key-type T]\n"
 "     latchkeyctl init --reissue-registrar-cert --dir DIR [--san NAME|IP]...\n"
+"                      [--reload PIDFILE]\n"
 "     latchkeyctl claim SERIAL... | --file F [--manufacturer FILE|sha256:HEX]\n"
 "     latchkeyctl unclaim SERIAL...\n"
 "     latchkeyctl list [--state active|revoked] [--serial S] [--since TIME]\n"
@@ -123,7 +124,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "init", cmd_init,
 "     init --domain NAME --dir DIR --manufacturer-ca FILE [--listen ADDR:PORT]\n"
 "          [--san NAME|IP]... [--key-type T]\n"
-"     init --reissue-registrar-cert --dir DIR [--san NAME|IP]...\n"
+"     init --reissue-registrar-cert --dir DIR [--san NAME|IP]... [--reload PIDFILE]\n"
 "          Create an owner domain in DIR: domain-ca.pem/.key, the registrar's TLS\n"
 "          certificate registrar.pem/.key, a copy of the manufacturer CA as\n"
 "          manufacturer-ca.pem, an empty registry.db and a ready-to-run\n"
@@ -140,7 +141,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          without id-kp-cmcRA): a new one with the same subject and key, the old kept\n"
 "          as registrar.pem.old. Its subjectAltName: with --san, those names and\n"
 "          registrar.NAME; else the old one, an unspecified address replaced by\n"
-"          this host's names.\n" },
+"          this host's names. It also renews a certificate that nears its expiry\n"
+"          (latchkeyd warns expiry-warn-days before); --reload PIDFILE then sends\n"
+"          SIGHUP to the latchkeyd of that pid-file (latchkeyd.conf(5)), which serves\n"
+"          the new certificate without dropping a connection (under systemd:\n"
+"          systemctl reload latchkeyd).\n" },
 	{ "crl", cmd_crl,
 "     crl [--file F] [--pem]\n"
 "          Show the domain's CRL as latchkeyd last wrote it (default: crl.der beside\n"

@@ -52,6 +52,7 @@ static const struct {
 	{ "ocsp-url",			KW_ONCE },
 	{ "crl-file",			KW_ONCE },
 	{ "audit-checkpoint-file",	KW_ONCE },
+	{ "pid-file",			KW_ONCE },
 	{ "max-body",			KW_ONCE },
 	{ "idle-timeout",		KW_ONCE },
 	{ "registry-sync",		KW_ONCE },
@@ -326,6 +327,9 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
 			return "expected an http:// or https:// URL";
 		strcpy(dst, v);
+	} else if (strcmp(k, "pid-file") == 0) {
+		if (set_path(c->pid_file, dir, v))
+			return "path too long";
 	} else if (strcmp(k, "crl-file") == 0) {
 		if (strcmp(v, "none") == 0)
 			strcpy(c->crl_file, "none");

@@ -35,6 +35,9 @@
  *   audit-checkpoint-file = FILE           append-only copy of the signed audit checkpoints
  *                                          (default audit-checkpoints.log beside the
  *                                          registry; "none" to not write it)
+ *   pid-file = FILE                        the parent's pid, written once it serves (default
+ *                                          none); latchkeyctl init --reissue-registrar-cert
+ *                                          --reload FILE signals it
  *   max-body = BYTES                       request body limit (default 65536)
  *   idle-timeout = SECONDS                 drop a silent client after this (default 10)
  *   registry-sync = full | normal          durability of writes (default full)
@@ -137,6 +140,7 @@ struct config {
 	char		posture_url[CONFIG_URL], update_url[CONFIG_URL];
 	/* privileges (latchkeyd(8), PRIVILEGES) */
 	char		user[64], signer_user[64];	/* "" = the default */
+	char		pid_file[CONFIG_PATH];	/* "" = none */
 	unsigned	crl_max_validity;	/* hours */
 	unsigned	ocsp_max_validity;	/* hours */
 	/* filled in by latchkeyd at start, not by config_load(): whom to run as */

@@ -92,6 +92,7 @@ usage(FILE *f, int status)
 "                                the registry); also served at /.well-known/latchkey/crl\n"
 "  audit-checkpoint-file = FILE|none   where signed audit checkpoints are appended\n"
 "                                (default audit-checkpoints.log beside the registry)\n"
+"  pid-file = FILE               the parent's pid, once it serves; removed at the stop\n"
 "  max-body = BYTES              largest request body (default 65536; larger gets 413)\n"
 "  idle-timeout = SECONDS        drop a client silent this long (default 10); a client\n"
 "                                must also complete each request within twice this\n"
@@ -617,6 +618,31 @@ bad:
 	return -1;
 }
 
+/* pid-file: this process's pid, written to a temporary file and renamed over path. */
+static void
+pid_file_write(const char *path)
+{
+	char tmp[CONFIG_PATH + 8], buf[32];
+	int fd, n, ok;
+
+	if (path[0] == '\0')
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644)) == -1) {
+		log_warn("pid-file %s", tmp);
+		return;
+	}
+	ok = write(fd, buf, (size_t)n) == n;
+	if (close(fd) == -1)
+		ok = 0;
+	if (!ok || rename(tmp, path) == -1) {
+		log_warn("pid-file %s", path);
+		unlink(tmp);
+	}
+}
+
 static void
 notify(const char *state)
 {
@@ -704,6 +730,7 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 				log_warnx("warning: not every worker checked in within %d s; "
 				    "serving with those that did", READY_MAX_MS / 1000);
 			log_info("ready: %u worker%s serving", p.n, p.n == 1 ? "" : "s");
+			pid_file_write(d->cfg.pid_file);
 			notify("READY=1\nSTATUS=serving");
 			atomic_store(&stats->ready, 1);
 			if (ready_fd != -1) {
@@ -892,6 +919,9 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 	}
 	if (ready_fd != -1)
 		close(ready_fd);	/* never ready: the foreground process exits 1 */
+	if (ready && d->cfg.pid_file[0] != '\0' && unlink(d->cfg.pid_file) == -1 &&
+	    errno != ENOENT)
+		log_warn("pid-file %s", d->cfg.pid_file);
 	log_info("stopped");
 	return failed;
 }

@@ -37,7 +37,7 @@ IT_PIDS+=($!)
 wait_until 10 test -S "$NOTIFY" || fail "notify listener did not start"
 
 export NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=1000000
-it_registrar "admin-listen = 127.0.0.1:$APORT" "workers = 2" || exit 1
+it_registrar "admin-listen = 127.0.0.1:$APORT" "workers = 2" "pid-file = $T/latchkeyd.pid" || exit 1
 unset NOTIFY_SOCKET WATCHDOG_USEC
 jq -r '.devices[].serial' "$T/lab.json" >"$T/serials"
 latchkeyctl --db "$DB" claim --file "$T/serials" >/dev/null
@@ -45,6 +45,7 @@ jq -r '.devices[] | "\(.serial) \(.cert) \(.key)"' "$T/lab.json" >"$T/devs"
 CONF=$T/reg/latchkeyd.conf
 
 check "sd_notify: READY=1 once the workers serve" wait_until 10 grep -q '^READY=1' "$T/notify.log"
+check "pid-file holds the parent's pid" test "$(cat "$T/latchkeyd.pid")" = "$LKD_PID"
 check "sd_notify: WATCHDOG=1 while WATCHDOG_USEC is set" \
     wait_until 5 sh -c "test \$(grep -c '^WATCHDOG=1' '$T/notify.log') -ge 2"
 
@@ -62,11 +63,13 @@ check "the served TLS certificate is the file's ($old)" test "$old" = "$(file_se
     >"$T/load.out" 2>"$T/load.err" &
 LOAD=$!
 sleep 2
-latchkeyctl init --reissue-registrar-cert --dir "$T/reg" >"$T/reissue.out" 2>&1 ||
-    { cat "$T/reissue.out"; fail "reissue the registrar certificate"; }
+# the renewal command: a new certificate from the domain CA, then SIGHUP through pid-file
+latchkeyctl init --reissue-registrar-cert --dir "$T/reg" --reload "$T/latchkeyd.pid" \
+    >"$T/reissue.out" 2>&1 || { cat "$T/reissue.out"; fail "reissue the registrar certificate"; }
+cat "$T/reissue.out"
 new=$(file_serial)
 check "a new registrar certificate was written" test "$new" != "$old"
-kill -HUP "$LKD_PID"
+check "... and latchkeyd ($LKD_PID) told to reload" grep -q "latchkeyd (pid $LKD_PID) reloads" "$T/reissue.out"
 check "after SIGHUP the new certificate is served" wait_until 10 sh -c "test \"\$(
     openssl s_client -connect 127.0.0.1:$PORT -CAfile '$T/reg/domain-ca.pem' </dev/null \
     2>/dev/null | openssl x509 -noout -serial)\" = '$new'"
@@ -116,8 +119,15 @@ check "a missing tls-key on reload is refused" wait_until 10 \
 check "... the served certificate is unchanged" test "$(served_serial)" = "$new"
 cp "$T/conf.good" "$CONF"
 
+echo 1 >"$T/bogus.pid"
+out=$(latchkeyctl init --reissue-registrar-cert --dir "$T/reg" --reload "$T/bogus.pid" 2>&1); rc=$?
+echo "$out"
+check "--reload refuses a pid that is not latchkeyd" sh -c "test $rc = 1 && grep -q 'not latchkeyd\|no process ID' <<EOF
+$out
+EOF"
 it_stop_registrar
 check "sd_notify: STOPPING=1 on SIGTERM" grep -q '^STOPPING=1' "$T/notify.log"
+check "the pid-file is removed at the stop" test ! -e "$T/latchkeyd.pid"
 
 # ---- start-up errors without -d ----------------------------------------------------------
 cp "$T/conf.good" "$T/bad.conf"
