@@ -476,6 +476,7 @@ child_spawn(struct daemon *d, int slot, int fd, int admin_fd, const sigset_t *ol
 #define RESTART_FORK_MS		1000	/* fork failed: try again */
 #define READY_MAX_MS		30000	/* workers have this long to check in healthy */
 #define TICK_MS			100	/* the loop's wake-up while something is awaited */
+#define ADMIN_RETRY_MS		5000	/* an admin process that died at once: again then */
 
 /* The back-off before the fails-th replacement in a row (1, 2, ...). */
 static int64_t
@@ -661,6 +662,7 @@ struct procs {
 	int		 old_signalled;		/* SIGUSR2 sent to them */
 	int64_t		 reload_at;		/* when the new generation was started */
 	pid_t		 admin, admin_old;
+	int64_t		 admin_started, admin_due;	/* due > 0: start it then */
 };
 
 static void
@@ -720,6 +722,7 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 	}
 	if (admin_fd != -1 && (p.admin = child_spawn(d, -1, fd, admin_fd, &old)) == -1)
 		fatalx("cannot start the admin process");
+	p.admin_started = stats_mono_ms();
 	for (;;) {
 		now = stats_mono_ms();
 		/* ready: every worker checked in once (or READY_MAX_MS passed: say so) */
@@ -766,6 +769,8 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 			if (!stopping && p.pid[i] <= 0 && p.due[i] > 0 &&
 			    (next == 0 || p.due[i] < next))
 				next = p.due[i];
+		if (!stopping && p.admin_due > 0 && (next == 0 || p.admin_due < next))
+			next = p.admin_due;
 		if (next == 0) {
 			if (sigwait(&set, &sig) != 0)
 				continue;
@@ -830,8 +835,11 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 					    &old)) == -1)
 						p.due[i] = p.reload_at + RESTART_FORK_MS;
 				}
-				if (admin_fd != -1)
+				if (admin_fd != -1) {
+					p.admin_due = 0;
+					p.admin_started = p.reload_at;
 					p.admin = child_spawn(d, -1, fd, admin_fd, &old);
+				}
 				atomic_fetch_add(&stats->reloads, 1);
 				atomic_store(&stats->reload_ok, 1);
 				atomic_store(&stats->reload_time, (int64_t)time(NULL));
@@ -849,9 +857,12 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 				}
 				p.admin = 0;
 				if (!stopping) {
-					log_warnx("the admin process %d exited (status %d), restarting",
-					    (int)pid, status);
-					p.admin = child_spawn(d, -1, fd, admin_fd, &old);
+					/* one that dies at once is retried every ADMIN_RETRY_MS */
+					now = stats_mono_ms();
+					p.admin_due = now + (now - p.admin_started < 2000 ?
+					    ADMIN_RETRY_MS : 0);
+					log_warnx("the admin process %d exited (status %d), restarting "
+					    "it%s", (int)pid, status, p.admin_due > now ? " in 5 s" : "");
 				}
 				continue;
 			}
@@ -901,6 +912,12 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 			atomic_fetch_add(&stats->worker_restarts, 1);
 			p.fails[i] = 0;
 			p.due[i] = now;
+		}
+		if (!stopping && p.admin_due > 0 && p.admin_due <= stats_mono_ms()) {
+			p.admin_due = 0;
+			p.admin_started = stats_mono_ms();
+			if ((p.admin = child_spawn(d, -1, fd, admin_fd, &old)) == -1)
+				p.admin_due = p.admin_started + ADMIN_RETRY_MS;
 		}
 		for (i = 0, now = stats_mono_ms(); i < p.n && !stopping; i++) {
 			if (p.pid[i] > 0 || p.due[i] == 0 || p.due[i] > now)
