@@ -575,5 +575,8 @@ main(int argc, char *argv[])
 	    sh.nlat, elapsed, sh.nlat / elapsed,
 	    sh.nlat ? sh.lat[sh.nlat / 2] * 1e3 : 0.0,
 	    sh.nlat ? sh.lat[(size_t)(sh.nlat * 0.99)] * 1e3 : 0.0, sh.errors);
+	/* the line is the result: out before anything at exit (a sanitizer's leak report
+	 * ends the process without flushing stdio) */
+	fflush(stdout);
 	return 0;
 }
