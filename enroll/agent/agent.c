@@ -789,16 +789,16 @@ agent_sleep(double secs)
 }
 
 /*
- * A 202 to the CSR (RFC 7030 §4.2.3): the registrar holds the request until an
- * administrator decides. o->wait 0: fail at once. Else wait Retry-After (retry, clamped to
- * [1, AGENT_PENDING_RETRY_MAX]; AGENT_RETRY_DEFAULT when absent) when that fits in what is
- * left of o->wait since the first 202 (*wait_end, set when attempt is 1; o->wait < 0: no
- * bound), then give the exchange a fresh --timeout. 0 to ask again; -1 with err and
- * e->pending set.
+ * A 202 to the CSR (RFC 7030 §4.2.3) or to the voucher-request (RFC 8995 §5.6): the
+ * registrar holds the request until an administrator decides. o->wait 0: fail at once.
+ * Else wait Retry-After (retry, clamped to [1, max]; AGENT_RETRY_DEFAULT when absent) when
+ * that fits in what is left of o->wait since the first 202 (*wait_end, set when attempt is
+ * 1; o->wait < 0: no bound), then give the exchange a fresh --timeout. 0 to ask again; -1
+ * with err and e->pending set.
  */
 static int
-agent_pending_wait(struct agent_est *e, const char *serial, curl_off_t retry, int attempt,
-    struct timespec *wait_end, char *err, size_t errlen)
+agent_pending_wait(struct agent_est *e, const char *serial, curl_off_t retry,
+    curl_off_t max, int attempt, struct timespec *wait_end, char *err, size_t errlen)
 {
 	const struct agent_opts *o = e->o;
 	char line[AGENT_ERRLINE_MAX + 1];
@@ -808,8 +808,8 @@ agent_pending_wait(struct agent_est *e, const char *serial, curl_off_t retry, in
 	e->pending = 1;
 	if (retry <= 0)
 		retry = AGENT_RETRY_DEFAULT;
-	if (retry > AGENT_PENDING_RETRY_MAX)
-		retry = AGENT_PENDING_RETRY_MAX;
+	if (retry > max)
+		retry = max;
 	agent_body_line(&e->body, line, sizeof(line));
 	if (o->wait == 0)
 		return errf(err, errlen, "enrollment pending: %s holds %s for an "
@@ -840,6 +840,26 @@ agent_pending_wait(struct agent_est *e, const char *serial, curl_off_t retry, in
 }
 
 /*
+ * Open a new connection (fresh: the old one is closed, a cache of one connection) or
+ * confirm the current one, with a cheap GET; the callbacks record the new connection's
+ * peer and binding. 0, or -1 with err.
+ */
+static int
+agent_reconnect(struct agent_est *e, int fresh, char *err, size_t errlen)
+{
+	long status;
+	int rc;
+
+	if (fresh && (curl_easy_setopt(e->curl, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK))
+		return errf(err, errlen, "libcurl option rejected");
+	rc = agent_est_request(e, "csrattrs", NULL, 0, 1, &status, err, errlen);
+	if (fresh)
+		(void)curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 0L);
+	return rc;
+}
+
+/*
  * POST the CSR (simpleenroll or simplereenroll) and return the certificates of the 200
  * answer. A 503 with Retry-After is retried within the deadline: a cheap GET first
  * re-establishes the connection if the server closed it, and the CSR is rebuilt with that
@@ -860,7 +880,7 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 	long status;
 	double wait;
 	struct timespec wait_end = { 0, 0 };
-	int attempt = 0, fresh, rc;
+	int attempt = 0, npend = 0, fresh;
 	STACK_OF(X509) *certs = NULL;
 
 	for (;;) {
@@ -911,8 +931,10 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			retry = 0;
 		if (status == 202) {
 			/* pending (RFC 7030 §4.2.3): an administrator decides */
-			if (agent_pending_wait(e, serial, retry, attempt, &wait_end, err,
-			    errlen) == -1)
+			/* counted apart: a 503 before the first 202 must not skip setting
+			 * wait_end (agent_pending_wait, attempt 1) */
+			if (agent_pending_wait(e, serial, retry, AGENT_PENDING_RETRY_MAX, ++npend,
+			    &wait_end, err, errlen) == -1)
 				goto err;
 			fresh = 1;
 		} else if (status == 503 && retry > 0) {
@@ -934,19 +956,9 @@ agent_post_csr(struct agent_est *e, int reenroll, EVP_PKEY *key, const char *ser
 			    "enrollment refused", status, err, errlen);
 			goto err;
 		}
-		/*
-		 * Re-establish (or confirm) the connection, refreshing its binding; after a
-		 * 202 a new one, and the old one closed (a cache of one connection).
-		 */
-		if (fresh && (curl_easy_setopt(e->curl, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK ||
-		    curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)) {
-			errf(err, errlen, "libcurl option rejected");
-			goto err;
-		}
-		rc = agent_est_request(e, "csrattrs", NULL, 0, 1, &status, err, errlen);
-		if (fresh)
-			(void)curl_easy_setopt(e->curl, CURLOPT_FRESH_CONNECT, 0L);
-		if (rc == -1)
+		/* Re-establish (or confirm) the connection, refreshing its binding; after a
+		 * 202 a new one. */
+		if (agent_reconnect(e, fresh, err, errlen) == -1)
 			goto err;
 	}
 	if ((certs = agent_body_certs(e, op, err, errlen)) == NULL)
@@ -1372,16 +1384,17 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
     struct agent_result *res, char *err, size_t errlen)
 {
 	STACK_OF(X509) *anchors = NULL, *idcerts = NULL;
-	X509 *idcert = NULL, *pinned = NULL;
+	X509 *idcert = NULL, *pinned = NULL, *asked = NULL;
 	EVP_PKEY *idkey = NULL;
 	struct voucher v;
 	unsigned char *req = NULL;
 	char nonce[VOUCHER_NONCE_MAX + 1], why[512], fp[PKI_FP_LEN];
 	curl_off_t retry;
 	double wait, backoff = 1;
-	size_t reqlen;
+	struct timespec wait_end = { 0, 0 };
+	size_t reqlen = 0;
 	long status;
-	int attempts = 0, rc = -1;
+	int attempts = 0, held = 0, rc = -1;
 	enum voucher_status vst;
 
 	voucher_init(&v, VOUCHER_KIND_VOUCHER);
@@ -1402,29 +1415,59 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		agent_progress(o->progress, o->progress_arg, AGENT_INFO, "provisional TLS to %s (registrar certificate %s, not "
 		    "yet trusted)", e->server, fp);
 	for (;;) {
-		if (voucher_nonce_new(nonce) == -1) {
-			errf(err, errlen, "no randomness for the nonce");
-			goto out;
+		if (req == NULL) {
+			if (voucher_nonce_new(nonce) == -1) {
+				errf(err, errlen, "no randomness for the nonce");
+				goto out;
+			}
+			if ((req = agent_voucher_request(e, idcert, idkey, idcerts,
+			    res->device_serial, nonce, &reqlen, err, errlen)) == NULL)
+				goto out;
 		}
-		free(req);
-		if ((req = agent_voucher_request(e, idcert, idkey, idcerts, res->device_serial,
-		    nonce, &reqlen, err, errlen)) == NULL)
-			goto out;
 		attempts++;
 		if (agent_brski_post(e, "/.well-known/brski/requestvoucher", VOUCHER_CT, req,
 		    reqlen, &status, err, errlen) == -1)
 			goto out;
 		if (status == 200)
 			break;
-		if (status != 503) {
-			agent_http_err(e, "voucher request refused", status, err, errlen);
-			goto out;
-		}
-		/* The registrar cannot reach the MASA: back off, doubling up to a bound. */
 		retry = 0;
 		if (curl_easy_getinfo(e->curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK ||
 		    retry < 0)
 			retry = 0;
+		if (status == 202) {
+			/*
+			 * Held for an administrator's approval (RFC 8995 §5.6): wait Retry-After,
+			 * at most AGENT_VOUCHER_RETRY_MAX, and send the same voucher-request
+			 * again (same nonce: §5.6 forbids signing a new one) on a new connection.
+			 * Only when that connection shows another registrar certificate is a new
+			 * request signed, naming it as proximity-registrar-cert.
+			 */
+			if (agent_pending_wait(e, res->device_serial, retry,
+			    AGENT_VOUCHER_RETRY_MAX, ++held, &wait_end, err, errlen) == -1)
+				goto out;
+			X509_free(asked);
+			if ((asked = e->peer) != NULL && !X509_up_ref(asked))
+				asked = NULL;
+			if (agent_reconnect(e, 1, err, errlen) == -1)
+				goto out;
+			if (asked == NULL || e->peer == NULL || X509_cmp(asked, e->peer) != 0) {
+				agent_progress(o->progress, o->progress_arg, AGENT_DEBUG,
+				    "registrar certificate changed: a new voucher-request");
+				free(req);
+				req = NULL;
+			} else
+				agent_progress(o->progress, o->progress_arg, AGENT_DEBUG,
+				    "the same voucher-request again (nonce %s)", nonce);
+			continue;
+		}
+		if (status != 503) {
+			agent_http_err(e, "voucher request refused", status, err, errlen);
+			goto out;
+		}
+		/* The registrar cannot reach the MASA: back off, doubling up to a bound; the
+		 * next request is a new one. */
+		free(req);
+		req = NULL;
 		wait = (double)retry > backoff ? (double)retry : backoff;
 		if (wait > AGENT_BACKOFF_MAX)
 			wait = AGENT_BACKOFF_MAX;
@@ -1473,6 +1516,7 @@ out:
 	voucher_clear(&v);
 	free(req);
 	X509_free(pinned);
+	X509_free(asked);
 	X509_free(idcert);
 	EVP_PKEY_free(idkey);
 	sk_X509_pop_free(idcerts, X509_free);
@@ -1622,8 +1666,10 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	e_open = 1;
 	snprintf(res->server, sizeof(res->server), "%s", e.server);
 	/* brski: no CA and no pin: a voucher decides whom to trust (RFC 8995 §5). */
-	if (e.voucher && agent_voucher_obtain(&e, o, res, err, errlen) == -1)
+	if (e.voucher && agent_voucher_obtain(&e, o, res, err, errlen) == -1) {
+		res->pending = e.pending;
 		goto err;
+	}
 
 	/* a) cacerts: also the first contact, which authenticates the registrar. */
 	cacerts = agent_get_cacerts(&e, err, errlen);

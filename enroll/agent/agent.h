@@ -52,7 +52,11 @@
  * voucher-request signed with the IDevID key (nonce, serial-number, created-on,
  * proximity-registrar-cert = the recorded certificate); a 503 is retried after
  * max(Retry-After, backoff), the backoff doubling from 1 s up to AGENT_BACKOFF_MAX, within
- * the timeout. The voucher must verify against masa_anchor, carry our serial and nonce,
+ * the timeout. A 202 (RFC 8995 §5.6: held, e.g. for an administrator's approval) is
+ * waited for like the CSR's, within o->wait, after Retry-After clamped to [1,
+ * AGENT_VOUCHER_RETRY_MAX] s; the same voucher-request (same nonce) is sent again on a new
+ * TLS connection, a new one only when that connection shows another registrar
+ * certificate. The voucher must verify against masa_anchor, carry our serial and nonce,
  * be unexpired and pin a domain certificate that the registrar's certificate is (or
  * chains to); from then on only that pinned certificate is trusted (a new connection is
  * verified against it). The voucher is kept as voucher.cms; voucher status and enroll
@@ -60,6 +64,7 @@
  */
 #define AGENT_BACKOFF_MAX	60		/* seconds, bound of the doubling back-off */
 #define AGENT_PENDING_RETRY_MAX	3600		/* seconds, most a 202 makes us wait */
+#define AGENT_VOUCHER_RETRY_MAX	60		/* ... a 202 to a voucher-request, RFC 8995 §5.6 */
 
 /* What goes into the CSR's challengePassword. Only AGENT_CB_NORMAL is for real use; the
  * others serve the test client tests/tools/enroll_chanbind (no option of latchkey sets them). */

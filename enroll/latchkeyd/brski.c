@@ -37,6 +37,7 @@ struct brski {
 	STACK_OF(X509)		*sign_chain;	/* rest of tls-cert's file, then the domain CA */
 	X509			*domain_ca;
 	struct registry		*reg;
+	struct registrar	*registrar;	/* borrowed: approvals (pending = yes) */
 	struct unauth_stats	 unauth;	/* refusals before an IDevID verified */
 };
 
@@ -161,6 +162,12 @@ brski_free(struct brski *b)
 	X509_free(b->domain_ca);
 	registry_close(b->reg);
 	free(b);
+}
+
+void
+brski_set_registrar(struct brski *b, struct registrar *r)
+{
+	b->registrar = r;
 }
 
 const struct unauth_stats *
@@ -443,6 +450,11 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 		registrar_reply_text(out, 500, "registry unavailable");
 		goto out;
 	}
+	/* pending = yes: an unclaimed pledge waits for an administrator, as simpleenroll
+	 * does; 202 with Retry-After (RFC 8995 §5.6), nothing is sent to the MASA. */
+	if (b->registrar != NULL && registrar_hold_pending(b->registrar, peer, &info,
+	    "voucher-refused", &verdict, reason, sizeof(reason), out))
+		goto out;
 	if (verdict != REGISTRY_CLAIMED) {
 		if (verdict == REGISTRY_UNCLAIMED)
 			snprintf(reason, sizeof(reason), "device %s is not claimed by domain "

@@ -3,7 +3,9 @@
  * every path under /.well-known/brski/ here (or to masa.c in the MASA role):
  *   POST requestvoucher   the pledge's voucher-request (CMS, signed with its IDevID, the
  *                         same certificate as its TLS client certificate); the registrar
- *                         checks the IDevID and the domain's claim, signs its own
+ *                         checks the IDevID and the domain's claim (pending = yes: an
+ *                         unclaimed pledge waits for an administrator, 202 with
+ *                         Retry-After, registrar_hold_pending()), signs its own
  *                         voucher-request (RFC 8995 §5.5: the pledge's as
  *                         prior-signed-voucher-request) with its TLS key, relays it to the
  *                         device's MASA (id-pe-masa-url of the IDevID, else masa-url) over
@@ -39,6 +41,13 @@ struct brski;
 struct brski *brski_new(const struct config *cfg, struct idevid_store *idevids, char *err,
 	    size_t errlen);
 void	brski_free(struct brski *b);
+/*
+ * The registrar whose approvals (pending = yes: registrar_hold_pending()) a voucher request
+ * from an unclaimed pledge joins: 202 with Retry-After while it waits, 403 once denied,
+ * and no MASA request meanwhile. Borrowed; must outlive b. Without one such a pledge is
+ * refused with 403, as with pending = no.
+ */
+void	brski_set_registrar(struct brski *b, struct registrar *r);
 
 /* Counters of refusals to unauthenticated requests, this worker's (unauth.h). */
 struct unauth_stats;
@@ -47,7 +56,8 @@ const struct unauth_stats *brski_unauth(const struct brski *b);
 /*
  * Answer one request whose path starts with BRSKI_WELL_KNOWN. Never fails: errors become
  * 4xx/5xx replies. *retry_after is set (seconds, else 0) when the reply is a 503 that the
- * HTTP layer must send with a Retry-After header.
+ * HTTP layer must send with a Retry-After header; a 202 (pending) carries its own in
+ * out->retry_after.
  */
 void	brski_handle(struct brski *b, const char *path, int is_post, const char *content_type,
 	    const unsigned char *body, size_t len, const struct registrar_peer *peer,

@@ -481,7 +481,7 @@ handle_request(struct evhttp_request *req, void *arg)
 		log_debug("%s: %d %s", addr, rep.status, path);
 		if (stats_me != NULL && d->brski != NULL && strstr(path, "requestvoucher")) {
 			atomic_fetch_add(&stats_me->voucher_requests, 1);
-			if (rep.status != 200)
+			if (rep.status != 200 && rep.status != 202)	/* 202: pending */
 				atomic_fetch_add(&stats_me->voucher_errors, 1);
 			if (rep.status == 502 || rep.status == 503 || rep.status == 504)
 				atomic_fetch_add(&stats_me->masa_errors, 1);

@@ -260,10 +260,10 @@ registrar_signer_fd(struct registrar *r)
 	return signer_watch_fd(r->signer);
 }
 
-/* Record a policy refusal in the audit log and the daemon log. */
+/* Record a policy refusal in the audit log (as action) and the daemon log. */
 static void
-refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,
-    const char *reason)
+refuse_audit_as(struct registrar *r, const char *action, const struct registrar_peer *peer,
+    const char *serial, const char *reason)
 {
 	json_t *dj;
 	char err[256], *details = NULL;
@@ -272,10 +272,17 @@ refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char 
 	if ((dj = json_pack("{s:s}", "peer", peer->addr ? peer->addr : "")) != NULL)
 		details = json_dumps(dj, JSON_COMPACT);
 	json_decref(dj);
-	if (registry_audit(r->reg, "registrar", "enroll-refused", serial, reason, details, err,
+	if (registry_audit(r->reg, "registrar", action, serial, reason, details, err,
 	    sizeof(err)))
 		log_warnx("audit: %s", err);
 	free(details);
+}
+
+static void
+refuse_audit(struct registrar *r, const struct registrar_peer *peer, const char *serial,
+    const char *reason)
+{
+	refuse_audit_as(r, "enroll-refused", peer, serial, reason);
 }
 
 static int
@@ -336,23 +343,18 @@ struct enroll_auth {
 	size_t		 hwlen;
 };
 
-/*
- * pending = yes: an authenticated device that nothing admits (*v REGISTRY_UNCLAIMED, no
- * auto-accept) waits for an administrator (latchkeyctl approve or deny). Its request is
- * recorded (registry_pending_touch) and answered 202 with Retry-After (RFC 7030 §4.2.3):
- * nothing is issued, the device asks again on a new connection with a new CSR. A denied
- * device, or another IDevID under a serial already pending, gets 403. Returns 1 with out
- * set; 0 when the serial is no longer unclaimed, with *v and reason asked again.
- */
-static int
-hold_pending(struct registrar *r, const struct registrar_peer *peer,
-    const struct idevid_info *info, enum registry_verdict *v, char *reason, size_t reasonlen,
-    struct registrar_reply *out)
+/* pending = yes: the approvals flow of simpleenroll and requestvoucher; see registrar.h. */
+int
+registrar_hold_pending(struct registrar *r, const struct registrar_peer *peer,
+    const struct idevid_info *info, const char *action, enum registry_verdict *v,
+    char *reason, size_t reasonlen, struct registrar_reply *out)
 {
 	struct registry_pending p;
 	char err[256];
 	int rc;
 
+	if (*v != REGISTRY_UNCLAIMED || !r->cfg.pending || auto_accepted(r, info->anchor_fp))
+		return 0;
 	memset(&p, 0, sizeof(p));
 	snprintf(p.serial, sizeof(p.serial), "%s", info->serial);
 	snprintf(p.anchor_fp, sizeof(p.anchor_fp), "%s", info->anchor_fp);
@@ -391,7 +393,7 @@ hold_pending(struct registrar *r, const struct registrar_peer *peer,
 		out->reason = STATS_R_REGISTRY + 1;
 		return 1;
 	}
-	refuse_audit(r, peer, info->serial, reason);
+	refuse_audit_as(r, action, peer, info->serial, reason);
 	registrar_reply_text(out, 403, "%s", reason);
 	out->reason = STATS_R_NOT_ADMITTED + 1;
 	return 1;
@@ -436,8 +438,8 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 		out->reason = STATS_R_REGISTRY + 1;
 		goto out;
 	}
-	if (v == REGISTRY_UNCLAIMED && r->cfg.pending && !auto_accepted(r, info.anchor_fp) &&
-	    hold_pending(r, peer, &info, &v, reason, sizeof(reason), out))
+	if (registrar_hold_pending(r, peer, &info, "enroll-refused", &v, reason, sizeof(reason),
+	    out))
 		goto out;
 	if (v == REGISTRY_CLAIMED) {
 		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");

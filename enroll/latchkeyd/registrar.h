@@ -14,9 +14,11 @@
 
 #include "enroll/latchkeyd/config.h"
 #include "enroll/latchkeyd/est.h"
+#include "enroll/store/registry.h"
 
 struct registrar;
 struct idevid_store;
+struct idevid_info;
 
 /* What the TLS layer knows about the peer. cert/chain may be NULL (no client certificate). */
 struct registrar_peer {
@@ -65,6 +67,23 @@ int	registrar_signer_fd(struct registrar *r);
 
 /* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
 struct idevid_store *registrar_idevids(struct registrar *r);
+
+/*
+ * Approvals (pending = yes), shared by simpleenroll and BRSKI requestvoucher (brski.c).
+ * info is a device whose IDevID verified and *v its registry_admission() verdict. When
+ * nothing admits it (*v REGISTRY_UNCLAIMED, no auto-accept for its manufacturer) it waits
+ * for an administrator (latchkeyctl approve or deny): the request is recorded
+ * (registry_pending_touch(), the row latchkeyctl pending lists) and out is set to 202 with
+ * Retry-After pending-retry-after (RFC 7030 §4.2.3, RFC 8995 §5.6); nothing is issued and
+ * no MASA is asked, the device asks again later. A denied device, or another IDevID under a
+ * serial already pending, gets 403 with the reason, audited as action ("enroll-refused",
+ * "voucher-refused"); a registry failure 500. Returns 1 with out set; 0 when the device is
+ * not held (pending = no, *v not REGISTRY_UNCLAIMED, auto-accepted, or claimed meanwhile:
+ * *v and reason, reasonlen bytes, are then asked again) and the caller decides.
+ */
+int	registrar_hold_pending(struct registrar *r, const struct registrar_peer *peer,
+	    const struct idevid_info *info, const char *action, enum registry_verdict *v,
+	    char *reason, size_t reasonlen, struct registrar_reply *out);
 
 /*
  * Answer one routed EST request. Never fails: errors become 4xx/5xx replies. An issued

@@ -571,6 +571,7 @@ worker_run(struct daemon *d, int fd)
 		if ((d->brski = brski_new(&d->cfg, registrar_idevids(d->reg), err,
 		    sizeof(err))) == NULL)
 			fatalx("%s", err);
+		brski_set_registrar(d->brski, d->reg);	/* approvals (pending = yes) */
 	}
 	worker_privdrop(d);
 	event_set_log_callback(libevent_log);

@@ -8,6 +8,10 @@
 # (registrar and MASA), malformed CMS and JSON (registrar and MASA), voucher under a key not
 # in the device's MASA anchors, MASA unreachable (503 + Retry-After, agent backs off
 # doubling). Wrong serial / nonce / expiry / registrar-not-under-pin are in test_voucher.
+# Last, approvals (pending = yes) on the voucher path: an unclaimed pledge's voucher-request
+# gets 202 + Retry-After and a pending row, nothing goes to the MASA; `latchkey onboard`
+# waits, is approved with latchkeyctl and ends BOUND without a restart; a denied pledge's
+# onboarding fails with the administrator's reason.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/brski_helpers.sh"
 it_init
@@ -15,9 +19,9 @@ command -v jq >/dev/null || { echo "jq not installed"; exit 77; }
 
 MASA_PORT=$(it_free_port)
 MASA_URL=https://127.0.0.1:$MASA_PORT
-latchkeyctl lab-pki --out "$T/lab" --devices 6 --masa-url "$MASA_URL" --json >"$T/lab.json" ||
+latchkeyctl lab-pki --out "$T/lab" --devices 9 --masa-url "$MASA_URL" --json >"$T/lab.json" ||
     { echo "lab-pki failed"; exit 1; }
-for i in 0 1 2 3 4 5; do eval "S$i=\$(it_serial $i); D$i=\$(it_dev $i)"; done
+for i in 0 1 2 3 4 5 6 7 8; do eval "S$i=\$(it_serial $i); D$i=\$(it_dev $i)"; done
 
 bk_masa_start || exit 1
 it_registrar "masa-retry-after = 1" "masa-timeout = 3" "workers = 1" || exit 1
@@ -215,6 +219,94 @@ check "MASA down: nothing written" test ! -e "$T/dev4/ldevid.pem"
 bk_masa_start || exit 1
 check "MASA back: enroll succeeds" latchkey enroll -q --server "$URL" --idevid "$D4/idevid.pem" \
     --idevid-key "$D4/idevid.key" --out "$T/dev4"
+
+# ---- approvals (pending = yes) on the voucher path -----------------------------------------
+# S6, S7 and S8 are sold to this domain (a sales record at the MASA) but not claimed.
+latchkeyctl masa authorize --serial "$S6" --serial "$S7" --serial "$S8" \
+    --domain-ca "$T/reg/domain-ca.pem" --masa-db "$MDB" >/dev/null
+it_stop_registrar
+it_conf_set "$T/reg/latchkeyd.conf" "pending = yes"
+it_conf_set "$T/reg/latchkeyd.conf" "pending-retry-after = 1"
+it_registrar || exit 1
+pj() { latchkeyctl --db "$DB" --json pending; }
+# row SERIAL JQ: the pending row of SERIAL satisfies the jq expression
+row() { pj | jq -e --arg s "$1" ".pending[] | select(.serial == \$s) | $2" >/dev/null; }
+# onboard I [ARGS...]: device I onboards (state in $T/ob<I>), the registrar from DHCP option
+# 143 (RFC 8572 8.3: a 2-byte length, then the URI)
+printf 'LATCHKEY_DHCP_FAMILY=4\nLATCHKEY_DHCP_SZTP=%04x%s\n' "${#URL}" \
+    "$(printf %s "$URL" | xxd -p | tr -d '\n')" >"$T/dhcp-ob.env"
+onboard() {
+	local d
+	d=$(it_dev "$1")
+	latchkey onboard --state-dir "$T/ob$1" --idevid "$d/idevid.pem" --idevid-key "$d/idevid.key" \
+	    --masa-anchor "$d/masa-anchor.pem" --dhcp-env "$T/dhcp-ob.env" --no-mdns \
+	    --max-backoff 1 "${@:2}"
+}
+
+# A foreign pledge (curl): 202 with Retry-After, recorded as pending, nothing to the MASA.
+bk_pvr "$S8" nonce8 "$T/reg/registrar.pem" "$D8/idevid.pem" "$D8/idevid.key" "$T/pvr8.cms"
+bk_post_reg "$T/pvr8.cms" "$D8/idevid.pem" "$D8/idevid.key" requestvoucher "$VOUCHER_CT" \
+    "" "$T/h8.out" >"$T/p8.out"
+cat "$T/p8.out"
+check "pending: voucher-request answered 202" test "$(head -1 "$T/p8.out")" = 202
+check "pending: Retry-After: 1" grep -qi "^retry-after: 1" "$T/h8.out"
+check "pending: the body says it awaits an administrator" grep -q "awaits approval by an administrator" "$T/p8.out"
+check "pending: recorded, one attempt" row "$S8" '.state == "pending" and .attempts == 1'
+check "pending: audited as pending" test "$(sql "SELECT count(*) FROM audit WHERE action='pending' AND subject='$S8'")" = 1
+check "pending: nothing sent to the MASA" test "$(msql "SELECT count(*) FROM audit WHERE subject='$S8' AND action<>'authorize'")" = 0
+# latchkey enroll on the voucher path without --wait stops at the 202 (exit 3).
+latchkey enroll --server "$URL" --idevid "$D8/idevid.pem" --idevid-key "$D8/idevid.key" \
+    --out "$T/dev8" >"$T/e8.out" 2>&1
+rc=$?; cat "$T/e8.out"
+check "pending: enroll (voucher path, no --wait): exit 3" test "$rc" = 3
+check "pending: ... says so" grep -q "enrollment pending: .*holds $S8 for an administrator's approval (HTTP 202" "$T/e8.out"
+check "pending: ... counted" row "$S8" '.attempts == 2'
+
+# latchkey onboard waits for the approval, then finishes: voucher, enrollment, BOUND.
+onboard 6 --timeout 60 -v >"$T/ob6.out" 2>&1 &
+OB6=$!
+check "onboard: the waiting pledge is listed (second attempt)" wait_until 20 row "$S6" \
+    '.state == "pending" and .attempts >= 2'
+check "onboard: it says it waits for an administrator" grep -q \
+    "latchkey: onboard: waiting for an administrator to approve $S6 at $URL; retrying in 1 s (attempt [0-9]*)" \
+    "$T/ob6.out"
+check "onboard: still running" kill -0 "$OB6"
+check "onboard: nothing sent to the MASA while pending" \
+    test "$(msql "SELECT count(*) FROM audit WHERE subject='$S6' AND action<>'authorize'")" = 0
+check "onboard: no voucher yet" test ! -e "$T/ob6/voucher.cms"
+check "approve the waiting pledge" latchkeyctl --db "$DB" approve "$S6"
+check "onboard: finishes by itself" wait_until 30 sh -c "! kill -0 $OB6"
+wait "$OB6"; rc=$?
+cat "$T/ob6.out"
+check "onboard: exit 0" test "$rc" = 0
+N6=$(sed -n 's/.*the same voucher-request again (nonce \(.*\))$/\1/p' "$T/ob6.out" | sort -u)
+check "onboard: the same voucher-request (nonce) asked again (RFC 8995 5.6)" \
+    test -n "$N6" -a "$(printf '%s\n' "$N6" | wc -l)" = 1
+check "onboard: ... and the voucher carries its nonce" test "$(openssl cms -verify -inform DER \
+    -in "$T/ob6/voucher.cms" -CAfile "$T/lab/manufacturer-ca.pem" -binary 2>/dev/null |
+    jq -r "$V.nonce")" = "$N6"
+check "onboard: state bound" test "$(jq -r .state "$T/ob6/onboard.json")" = bound
+check "onboard: the voucher came from the MASA" test "$(msql "SELECT count(*) FROM vouchers WHERE serial='$S6'")" = 1
+check "onboard: voucher stored by the registrar" test "$(sql "SELECT count(*) FROM vouchers WHERE serial='$S6'")" = 1
+check "onboard: LDevID verifies against the domain CA" \
+    openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/ob6/ldevid.pem"
+check "onboard: binding by the approve's claim" test "$(sql "SELECT authorized_by FROM bindings WHERE serial='$S6' AND state='active'")" = claim
+check "onboard: no longer pending" test "$(sql "SELECT count(*) FROM pending WHERE serial='$S6'")" = 0
+
+# A denied pledge: 403 with the administrator's reason; onboarding gives up at --timeout.
+bk_pvr "$S7" nonce7 "$T/reg/registrar.pem" "$D7/idevid.pem" "$D7/idevid.key" "$T/pvr7.cms"
+bk_post_reg "$T/pvr7.cms" "$D7/idevid.pem" "$D7/idevid.key" requestvoucher "$VOUCHER_CT" >"$T/p7.out"
+check "deny: pending first (202)" test "$(head -1 "$T/p7.out")" = 202
+check "deny $S7" latchkeyctl --db "$DB" deny "$S7" --reason "not one of ours"
+onboard 7 --timeout 4 >"$T/ob7.out" 2>&1; rc=$?
+cat "$T/ob7.out"
+check "deny: onboard exit 3 (not bound)" test "$rc" = 3
+check "deny: 403 with the administrator's reason" grep -q \
+    "voucher request refused: HTTP 403: denied by an administrator: not one of ours" "$T/ob7.out"
+check "deny: not waiting" sh -c "! grep -q 'waiting for an administrator' '$T/ob7.out'"
+check "deny: refusal audited" test "$(sql "SELECT count(*) FROM audit WHERE action='voucher-refused' AND subject='$S7' AND reason LIKE 'denied by an administrator: not one of ours'")" -ge 1
+check "deny: nothing sent to the MASA" test "$(msql "SELECT count(*) FROM audit WHERE subject='$S7' AND action<>'authorize'")" = 0
+check "deny: no voucher, no binding" test "$(sql "SELECT (SELECT count(*) FROM vouchers WHERE serial='$S7') + (SELECT count(*) FROM bindings WHERE serial='$S7')")" = 0
 
 check "registrar audit chain still verifies" latchkeyctl --db "$DB" audit --verify
 check "latchkeyd still running" kill -0 "$LKD_PID"
