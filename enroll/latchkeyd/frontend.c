@@ -70,6 +70,12 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 		goto ossl;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_COMPRESSION);
+	/*
+	 * An idle connection (between requests, or a client that connected and waits) keeps
+	 * no record buffers: OpenSSL frees its 16 KiB read and write buffers while they are
+	 * empty and takes them again for the next record.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		snprintf(err, errlen, "%.400s: cannot load the TLS certificate", cfg->tls_cert);
 		goto fail;

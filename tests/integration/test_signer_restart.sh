@@ -160,6 +160,9 @@ for wave in $(seq 1 10); do
 	wait "${pids[@]}"	# these clients only: latchkeyd is a job of this shell too
 	gone "$STALLW" && break
 done
+# The worker's health check (a signer ping every 250 ms) finds the stall on its own too,
+# so the waves may all have gone to the other worker: wait for the stalled one to go.
+wait_until 15 gone "$STALLW"
 stall_ms=$(( $(now_ms) - t0 ))
 check "the stalled worker $STALLW stopped (after ${stall_ms} ms, $wave waves)" gone "$STALLW"
 check "the stalled signer $SIG2 was killed" gone "$SIG2"
