@@ -1775,10 +1775,9 @@ agent_reenroll(const struct agent_opts *o, struct agent_result *res, char *err,
 
 /* ---- confirmation: the first use of a new LDevID ------------------------------------ */
 
-/* The status answer (registrar.c handle_status) checked against the LDevID we presented. */
-static int
-agent_confirm_check(const struct agent_buf *b, const char *ldevid_serial, char *superseded,
-    size_t slen, char *err, size_t errlen)
+int
+agent_confirm_check(const unsigned char *body, size_t len, const char *ldevid_serial,
+    char *superseded, size_t slen, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *j, *a, *v;
@@ -1786,7 +1785,9 @@ agent_confirm_check(const struct agent_buf *b, const char *ldevid_serial, char *
 	size_t i, off = 0;
 	int rc = -1;
 
-	if ((j = json_loadb((const char *)b->p, b->len, 0, &je)) == NULL ||
+	if (superseded != NULL && slen > 0)
+		superseded[0] = '\0';
+	if ((j = json_loadb((const char *)body, len, 0, &je)) == NULL ||
 	    !json_is_object(j)) {
 		json_decref(j);
 		return errf(err, errlen, "status: the registrar's answer is not JSON");
@@ -1811,7 +1812,7 @@ agent_confirm_check(const struct agent_buf *b, const char *ldevid_serial, char *
 		if (superseded == NULL || !json_is_string(v) || off >= slen)
 			continue;
 		off += (size_t)snprintf(superseded + off, slen - off, "%s%s", off > 0 ? "," : "",
-		    json_string_value(v));
+		    json_string_value(v));	/* truncated at slen - 1, NUL-terminated */
 	}
 	rc = 0;
 out:
@@ -1866,7 +1867,8 @@ agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *super
 		agent_http_err(&e, "status", status, err, errlen);
 		goto out;
 	}
-	if (agent_confirm_check(&e.body, ldevid_serial, superseded, slen, err, errlen) == -1)
+	if (agent_confirm_check(e.body.p, e.body.len, ldevid_serial, superseded, slen, err,
+	    errlen) == -1)
 		goto out;
 	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG,
 	    "registrar confirmed LDevID %s as active", ldevid_serial ? ldevid_serial : "");

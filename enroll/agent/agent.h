@@ -173,6 +173,14 @@ int	agent_recover(const char *dir, char *err, size_t errlen);
  */
 int	agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *superseded,
 	    size_t slen, char *err, size_t errlen);
+/*
+ * The registrar's status answer (body, len bytes: JSON, registrar.c handle_status) checked
+ * as agent_confirm() does: 0 when it names ldevid_serial (when not NULL) as presented and
+ * active, superseded then the serials it revoked (comma-separated, truncated to slen - 1);
+ * -1 with err otherwise. Network input: tests/fuzz/fuzz_status.c.
+ */
+int	agent_confirm_check(const unsigned char *body, size_t len, const char *ldevid_serial,
+	    char *superseded, size_t slen, char *err, size_t errlen);
 
 /*
  * Report the device's network identifiers (kea): POST body (JSON, enroll/common/netid.h) to
