@@ -291,7 +291,8 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 	for (i = 0; i < STATS_OP_N; i++)
 		for (j = 0; j < STATS_R_N; j++)
 			put(&t, "latchkeyd_enrollment_refusals_total{op=\"%s\",reason=\"%s\"} %"
-			    PRIu64 "\n", op_names[i], reason_names[j], sum_at(s, AT_I(refused, i * STATS_R_N + j)));
+			    PRIu64 "\n", op_names[i], reason_names[j],
+			    sum_at(s, AT_I(refused, i * STATS_R_N + j)));
 	head(&t, "latchkeyd_enrollment_duration_seconds", "histogram",
 	    "From a complete enrollment request to its answer (after the commit).");
 	for (i = 0, cum = 0; i <= STATS_LAT_N; i++) {
@@ -305,7 +306,8 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 	}
 	put(&t, "latchkeyd_enrollment_duration_seconds_sum %.6f\n",
 	    (double)sum_at(s, AT(lat_sum_us)) / 1e6);
-	put(&t, "latchkeyd_enrollment_duration_seconds_count %" PRIu64 "\n", sum_at(s, AT(lat_count)));
+	put(&t, "latchkeyd_enrollment_duration_seconds_count %" PRIu64 "\n",
+	    sum_at(s, AT(lat_count)));
 	head(&t, "latchkeyd_commit_batch_size", "histogram",
 	    "Enrollments made durable per group commit (one transaction, one sync).");
 	for (i = 0, cum = 0, le = 1; i <= STATS_BATCH_N; i++, le *= 2) {
@@ -325,7 +327,8 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 	put(&t, "latchkeyd_voucher_requests_total %" PRIu64 "\n", sum_at(s, AT(voucher_requests)));
 	head(&t, "latchkeyd_voucher_request_errors_total", "counter",
 	    "Voucher requests answered without a voucher.");
-	put(&t, "latchkeyd_voucher_request_errors_total %" PRIu64 "\n", sum_at(s, AT(voucher_errors)));
+	put(&t, "latchkeyd_voucher_request_errors_total %" PRIu64 "\n",
+	    sum_at(s, AT(voucher_errors)));
 	head(&t, "latchkeyd_masa_errors_total", "counter",
 	    "Voucher requests the MASA did not answer or refused (502, 503).");
 	put(&t, "latchkeyd_masa_errors_total %" PRIu64 "\n", sum_at(s, AT(masa_errors)));
@@ -380,7 +383,8 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 		put(&t, "latchkeyd_crl_bytes %" PRId64 "\n", f->crl_bytes);
 		head(&t, "latchkeyd_crl_entries", "gauge", "Revoked certificates in the CRL.");
 		put(&t, "latchkeyd_crl_entries %" PRId64 "\n", f->crl_entries);
-		head(&t, "latchkeyd_crl_age_seconds", "gauge", "Seconds since the CRL's thisUpdate.");
+		head(&t, "latchkeyd_crl_age_seconds", "gauge",
+		    "Seconds since the CRL's thisUpdate.");
 		put(&t, "latchkeyd_crl_age_seconds %" PRId64 "\n", now - f->crl_this_update);
 		head(&t, "latchkeyd_crl_next_update_time_seconds", "gauge",
 		    "The CRL's nextUpdate (Unix time).");

@@ -95,6 +95,19 @@ check "metrics: none failed" test "$(mval 'latchkeyd_reloads_total{result="faile
 check "metrics: the enrollments of the load are counted (>= $n)" \
     test "$(mval 'latchkeyd_enrollments_total{op="simpleenroll"}')" -ge "${n:-1}"
 
+# ---- a new manufacturer anchor by reload --------------------------------------------------
+latchkeyctl lab-pki --out "$T/lab2" --devices 1 --json >"$T/lab2.json"
+S2=$(jq -r '.devices[0].serial' "$T/lab2.json"); D2=$(dirname "$(jq -r '.devices[0].cert' "$T/lab2.json")")
+latchkeyctl --db "$DB" claim "$S2" >/dev/null
+enroll2() { latchkey enroll -q --server "$URL" --idevid "$D2/idevid.pem" \
+    --idevid-key "$D2/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/m2$1" 2>"$T/m2$1.err"; }
+enroll2 a
+check "a second manufacturer's device is refused before the reload" grep -q 403 "$T/m2a.err"
+echo "manufacturer-ca = $T/lab2/manufacturer-ca.pem" >>"$CONF"	# a list keyword
+kill -HUP "$LKD_PID"
+check "after SIGHUP it enrolls (the new anchor is loaded)" wait_until 15 enroll2 b
+check "metrics: three reloads" test "$(mval 'latchkeyd_reloads_total{result="ok"}')" = 3
+
 # ---- a broken configuration on SIGHUP ------------------------------------------------------
 cp "$CONF" "$T/conf.good"
 echo "ldevid-lifetime-days = forever" >>"$CONF"
