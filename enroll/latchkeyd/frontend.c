@@ -564,6 +564,120 @@ handle_request(struct evhttp_request *req, void *arg)
  */
 #define PLAIN_BODY_MAX	16384	/* an OCSP request: a few CertIDs */
 
+/*
+ * The plain port's connections get the same deadline as the TLS port's (conn_deadline):
+ * evhttp's idle timeout restarts with every byte, so a client trickling its request would
+ * hold a descriptor for ever. The listener is ours, so each accepted socket is noted with
+ * its deadline and its socket cookie (SO_COOKIE: never reused, unlike the descriptor
+ * number); a sweep every second shuts down those past their deadline, after checking the
+ * cookie, so it can never touch a descriptor that was closed and reused meanwhile. A
+ * complete request clears the entry; its answer closes the connection.
+ */
+struct plain_slot {
+	uint64_t	cookie;		/* 0: none */
+	int64_t		due_ms;
+};
+static struct plain_slot	*pslots;
+static size_t			 npslots;
+static struct daemon		*plain_daemon;
+
+static int64_t
+plain_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+plain_note(evutil_socket_t fd, int64_t due_ms)
+{
+	struct plain_slot *np;
+	socklen_t cl = sizeof(uint64_t);
+	uint64_t ck = 0;
+	size_t n;
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &ck, &cl) == -1 || ck == 0)
+		return;
+	if ((size_t)fd >= npslots) {
+		n = (size_t)fd + 64;
+		if ((np = reallocarray(pslots, n, sizeof(*np))) == NULL)
+			return;		/* the idle timeout still applies */
+		memset(np + npslots, 0, (n - npslots) * sizeof(*np));
+		pslots = np;
+		npslots = n;
+	}
+	pslots[fd].cookie = ck;
+	pslots[fd].due_ms = due_ms;
+}
+
+static void
+plain_clear(evutil_socket_t fd)
+{
+	if (fd >= 0 && (size_t)fd < npslots)
+		pslots[fd].cookie = 0;
+}
+
+static void
+on_plain_sweep(evutil_socket_t unused, short ev, void *arg)
+{
+	int64_t now = plain_now_ms();
+	socklen_t cl;
+	uint64_t ck;
+	size_t fd;
+
+	(void)unused;
+	(void)ev;
+	(void)arg;
+	for (fd = 0; fd < npslots; fd++) {
+		if (pslots[fd].cookie == 0 || pslots[fd].due_ms > now)
+			continue;
+		cl = sizeof(ck);
+		if (getsockopt((int)fd, SOL_SOCKET, SO_COOKIE, &ck, &cl) == 0 &&
+		    ck == pslots[fd].cookie) {
+			log_debug("http-listen: dropping a connection without a complete "
+			    "request in time");
+			shutdown((int)fd, SHUT_RDWR);	/* evhttp sees the end and frees it */
+		}
+		pslots[fd].cookie = 0;
+	}
+}
+
+/*
+ * A plain connection's first bytes: note its deadline (a connection that sends nothing is
+ * ended by evhttp's idle timeout). The callback then removes itself; the evbuffer owns it,
+ * so it cannot outlive the connection.
+ */
+static void
+plain_first_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+	struct daemon *d = plain_daemon;
+
+	if (info->n_added == 0 || d == NULL)
+		return;
+	plain_note(bufferevent_getfd(bev), plain_now_ms() + (int64_t)d->cfg.idle_timeout *
+	    2000);
+	evbuffer_remove_cb(buf, plain_first_bytes, arg);
+}
+
+static struct bufferevent *
+plain_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev;
+
+	(void)arg;
+	/* evhttp falls back to its own bufferevent when this returns NULL */
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	if (evbuffer_add_cb(bufferevent_get_input(bev), plain_first_bytes, bev) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
 static void
 plain_request(struct evhttp_request *req, void *arg)
 {
@@ -575,10 +689,15 @@ plain_request(struct evhttp_request *req, void *arg)
 	struct registrar_reply rep;
 	struct evbuffer *in;
 	char label[EST_LABEL_MAX + 1];
+	struct bufferevent *bev;
 	enum est_op op;
 
 	if (stats_me != NULL)
 		atomic_fetch_add(&stats_me->requests, 1);
+	/* complete: off the deadline; one request a connection */
+	if ((bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req))) != NULL)
+		plain_clear(bufferevent_getfd(bev));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 	if (ocsp_get_route(d, req, path, cmd))
 		return;
 	if (path == NULL || est_route(path, &op, label) != 0 ||
@@ -677,6 +796,7 @@ void
 frontend_start(struct daemon *d, int fd)
 {
 	struct evhttp_bound_socket *bound;
+	struct timeval sweep = { 1, 0 };
 	char err[512];
 
 	if (conn_idx == -1 &&
@@ -708,9 +828,14 @@ frontend_start(struct daemon *d, int fd)
 		evhttp_set_timeout(d->plain, (int)d->cfg.idle_timeout);
 		evhttp_set_allowed_methods(d->plain, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 		    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+		plain_daemon = d;
+		evhttp_set_bevcb(d->plain, plain_bev, d);
 		if ((bound = evhttp_accept_socket_with_handle(d->plain, d->http_fd)) == NULL)
 			fatalx("cannot accept on the http-listen socket");
 		d->plain_listener = evhttp_bound_socket_get_listener(bound);
+		if ((d->plain_sweep = event_new(d->base, -1, EV_PERSIST, on_plain_sweep,
+		    d)) == NULL || event_add(d->plain_sweep, &sweep) == -1)
+			fatalx("libevent initialisation failed");
 	}
 	if (d->reg != NULL) {
 		int efd = registrar_committer_start(d->reg, err, sizeof(err));
@@ -767,8 +892,16 @@ frontend_stop(struct daemon *d)
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	d->http = NULL;
+	d->plain_listener = NULL;	/* evhttp's: freed with it */
+	if (d->plain_sweep != NULL)
+		event_free(d->plain_sweep);
+	d->plain_sweep = NULL;
 	if (d->plain != NULL)
 		evhttp_free(d->plain);
 	d->plain = NULL;
+	free(pslots);
+	pslots = NULL;
+	npslots = 0;
+	plain_daemon = NULL;
 	accept_daemon = NULL;
 }

@@ -48,6 +48,7 @@ struct daemon {
 	int			 http_fd;	/* http-listen socket, -1 when none */
 	struct evhttp		*plain;		/* plain HTTP: CRL and OCSP only */
 	struct evconnlistener	*plain_listener;
+	struct event		*plain_sweep;	/* its connections' deadlines */
 	struct event		*accept_pause;	/* re-enables accepting after EMFILE */
 	struct event		*commit_ev;	/* group commit of the issued enrollments */
 	struct event		*committed_ev;	/* the committer finished a batch */

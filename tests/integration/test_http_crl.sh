@@ -23,6 +23,7 @@ latchkeyctl init --domain example.test --dir "$T/reg" --manufacturer-ca \
     "$T/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" >"$T/init.out"
 sed -i -E '/^(crl-url|ocsp-url)[[:space:]]*=/d' "$T/reg/latchkeyd.conf"
 it_conf_set "$T/reg/latchkeyd.conf" "http-listen = 127.0.0.1:$HPORT"
+it_conf_set "$T/reg/latchkeyd.conf" "idle-timeout = 2"	# the slow-client deadline below
 it_registrar || exit 1
 S=$(it_serial 0); D=$(it_dev 0)
 latchkeyctl --db "$DB" claim "$S" >/dev/null
@@ -77,6 +78,28 @@ check "an OCSP body too large: refused (413)" test "$(head -c 20000 /dev/zero | 
 check "garbage OCSP: an OCSP malformedRequest, not a crash" sh -c "curl -s -H \
     'Content-Type: application/ocsp-request' --data-binary junk '$OCSP_URL' | openssl ocsp \
     -respin /dev/stdin -resp_text -noverify 2>&1 | grep -qi malformed"
+# a client that trickles its request (a byte every 0.5 s: evhttp's idle timeout never fires)
+# is cut off at the request deadline, 2 x idle-timeout, as on the TLS port
+secs=$(python3 - "$HPORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+req = b"GET /.well-known/latchkey/crl HTTP/1.1\r\nX-Slow: " + b"a" * 200
+t0 = time.time()
+try:
+    for b in req:
+        s.sendall(bytes([b]))
+        time.sleep(0.5)
+        if time.time() - t0 > 30:
+            break
+    s.settimeout(1)
+    print("%.1f" % (30 if s.recv(1) else time.time() - t0))
+except (BrokenPipeError, ConnectionResetError, socket.timeout):
+    print("%.1f" % (time.time() - t0))
+PY
+)
+echo "trickling client cut off after ${secs:-?} s"
+check "a trickling client is cut off by the request deadline (${secs:-?} s < 10 s)" \
+    awk -v s="${secs:-99}" 'BEGIN { exit !(s < 10) }'
 check "latchkeyd still runs" kill -0 "$LKD_PID"
 it_stop_registrar
 
