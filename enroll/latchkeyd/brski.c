@@ -78,7 +78,7 @@ add_anchors(STACK_OF(X509) *to, const char *path, char *err, size_t errlen)
 }
 
 struct brski *
-brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, size_t errlen)
+brski_new(const struct config *cfg, struct registrar *reg, char *err, size_t errlen)
 {
 	struct brski *b;
 	STACK_OF(X509) *all = NULL;
@@ -90,7 +90,8 @@ brski_new(const struct config *cfg, struct idevid_store *idevids, char *err, siz
 		return NULL;
 	}
 	b->cfg = *cfg;
-	b->idevids = idevids;
+	b->registrar = reg;
+	b->idevids = registrar_idevids(reg);
 	unauth_init(&b->unauth);
 	if ((b->masa_anchors = sk_X509_new_null()) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -162,12 +163,6 @@ brski_free(struct brski *b)
 	X509_free(b->domain_ca);
 	registry_close(b->reg);
 	free(b);
-}
-
-void
-brski_set_registrar(struct brski *b, struct registrar *r)
-{
-	b->registrar = r;
 }
 
 const struct unauth_stats *
@@ -452,8 +447,8 @@ brski_requestvoucher(struct brski *b, const char *ctype, const unsigned char *bo
 	}
 	/* pending = yes: an unclaimed pledge waits for an administrator, as simpleenroll
 	 * does; 202 with Retry-After (RFC 8995 §5.6), nothing is sent to the MASA. */
-	if (b->registrar != NULL && registrar_hold_pending(b->registrar, peer, &info,
-	    "voucher-refused", &verdict, reason, sizeof(reason), out))
+	if (registrar_hold_pending(b->registrar, peer, &info, "voucher-refused", &verdict,
+	    reason, sizeof(reason), out))
 		goto out;
 	if (verdict != REGISTRY_CLAIMED) {
 		if (verdict == REGISTRY_UNCLAIMED)

@@ -34,20 +34,15 @@
 struct brski;
 
 /*
- * Load the MASA anchors and the registrar's TLS identity, open the registry. idevids (the
- * registrar's: registrar_idevids()) checks pledges' IDevIDs; it is borrowed and must
- * outlive the brski. NULL with err.
+ * Load the MASA anchors and the registrar's TLS identity, open the registry. reg, borrowed
+ * (it must outlive the brski), checks pledges' IDevIDs (registrar_idevids()) and holds the
+ * approvals a voucher request from an unclaimed pledge joins (pending = yes:
+ * registrar_hold_pending(): 202 with Retry-After while it waits, 403 once denied, and no
+ * MASA request meanwhile). NULL with err.
  */
-struct brski *brski_new(const struct config *cfg, struct idevid_store *idevids, char *err,
+struct brski *brski_new(const struct config *cfg, struct registrar *reg, char *err,
 	    size_t errlen);
 void	brski_free(struct brski *b);
-/*
- * The registrar whose approvals (pending = yes: registrar_hold_pending()) a voucher request
- * from an unclaimed pledge joins: 202 with Retry-After while it waits, 403 once denied,
- * and no MASA request meanwhile. Borrowed; must outlive b. Without one such a pledge is
- * refused with 403, as with pending = no.
- */
-void	brski_set_registrar(struct brski *b, struct registrar *r);
 
 /* Counters of refusals to unauthenticated requests, this worker's (unauth.h). */
 struct unauth_stats;

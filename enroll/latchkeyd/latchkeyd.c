@@ -546,7 +546,7 @@ engines_check(const struct config *cfg, char *err, size_t errlen)
 	}
 	if ((reg = registrar_new(cfg, err, errlen)) == NULL)
 		return -1;
-	if ((brski = brski_new(cfg, registrar_idevids(reg), err, errlen)) == NULL) {
+	if ((brski = brski_new(cfg, reg, err, errlen)) == NULL) {
 		registrar_free(reg);
 		return -1;
 	}
@@ -801,13 +801,9 @@ supervise(struct daemon *d, const char *conf, int fd, int admin_fd, int ready_fd
 		}
 		/* a reload, unless the previous one's workers are still starting */
 		if (hup && !stopping && !(p.nold > 0 && !p.old_signalled)) {
-			struct timespec mt;
-
 			hup = 0;
-			clock_gettime(CLOCK_MONOTONIC, &mt);
-			sd_notifyf(0, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
-			    (unsigned long long)mt.tv_sec * 1000000ULL +
-			    (unsigned long long)mt.tv_nsec / 1000);
+			sd_notifyf(0, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%lld",
+			    (long long)stats_mono_us());
 			log_info("reloading %s", conf);
 			if (reload_config(d, conf) == -1) {
 				atomic_fetch_add(&stats->reload_failures, 1);

@@ -568,10 +568,8 @@ worker_run(struct daemon *d, int fd)
 		worker_signer_conf(d);
 		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
-		if ((d->brski = brski_new(&d->cfg, registrar_idevids(d->reg), err,
-		    sizeof(err))) == NULL)
+		if ((d->brski = brski_new(&d->cfg, d->reg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
-		brski_set_registrar(d->brski, d->reg);	/* approvals (pending = yes) */
 	}
 	worker_privdrop(d);
 	event_set_log_callback(libevent_log);
