@@ -65,10 +65,16 @@ cert_not_after(const char *path)
 	return t;
 }
 
-/* The published CRL (DER): its size, entries and dates, read at each scrape. */
+/*
+ * The published CRL (DER): its size, entries and dates. Parsed again only when the file
+ * changed (latchkeyd replaces it by rename: another inode), not on every scrape.
+ */
 static void
 crl_read(struct stats_files *f)
 {
+	static dev_t seen_dev;
+	static ino_t seen_ino;
+	static struct timespec seen_mtime;
 	const char *path = admin_cfg->crl_file;
 	const unsigned char *p;
 	unsigned char *buf = NULL;
@@ -76,10 +82,17 @@ crl_read(struct stats_files *f)
 	struct stat sb;
 	FILE *fp = NULL;
 
-	f->have_crl = 0;
-	if (path[0] == '\0' || (fp = fopen(path, "rb")) == NULL)
+	if (path[0] == '\0' || (fp = fopen(path, "rb")) == NULL) {
+		f->have_crl = 0;
 		return;
-	if (fstat(fileno(fp), &sb) == -1 || sb.st_size <= 0 || sb.st_size > ADMIN_CRL_MAX ||
+	}
+	if (fstat(fileno(fp), &sb) == -1)
+		goto out;
+	if (f->have_crl && sb.st_dev == seen_dev && sb.st_ino == seen_ino &&
+	    sb.st_mtim.tv_sec == seen_mtime.tv_sec && sb.st_mtim.tv_nsec == seen_mtime.tv_nsec)
+		goto out;	/* unchanged */
+	f->have_crl = 0;
+	if (sb.st_size <= 0 || sb.st_size > ADMIN_CRL_MAX ||
 	    (buf = malloc((size_t)sb.st_size)) == NULL ||
 	    fread(buf, 1, (size_t)sb.st_size, fp) != (size_t)sb.st_size)
 		goto out;
@@ -93,6 +106,9 @@ crl_read(struct stats_files *f)
 		f->crl_entries = 0;
 	f->crl_this_update = asn1_time_unix(X509_CRL_get0_lastUpdate(crl));
 	f->crl_next_update = asn1_time_unix(X509_CRL_get0_nextUpdate(crl));
+	seen_dev = sb.st_dev;
+	seen_ino = sb.st_ino;
+	seen_mtime = sb.st_mtim;
 out:
 	X509_CRL_free(crl);
 	free(buf);

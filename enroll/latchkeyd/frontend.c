@@ -422,7 +422,9 @@ handle_request(struct evhttp_request *req, void *arg)
 	const char *want;
 	int nul = 0;
 	int64_t start_us;
-	struct enroll_tag *tag;
+	struct enroll_tag *tag = NULL;
+	enum stats_op sop;
+	int enroll;
 
 	d->requests++;
 	start_us = stats_mono_us();
@@ -523,23 +525,21 @@ handle_request(struct evhttp_request *req, void *arg)
 	in = evhttp_request_get_input_buffer(req);
 	if (op == LK_OP_OCSP && stats_me != NULL)
 		atomic_fetch_add(&stats_me->ocsp_requests, 1);
-	tag = NULL;
-	if ((op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
-	    (tag = malloc(sizeof(*tag))) != NULL) {
+	enroll = op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL;
+	sop = op == EST_OP_SIMPLEENROLL ? STATS_OP_ENROLL : STATS_OP_REENROLL;
+	/* without a tag (not an enrollment, or out of memory) it commits inline */
+	if (enroll && (tag = malloc(sizeof(*tag))) != NULL) {
 		tag->req = req;
-		tag->op = op == EST_OP_SIMPLEENROLL ? STATS_OP_ENROLL : STATS_OP_REENROLL;
+		tag->op = sop;
 		tag->start_us = start_us;
 	}
-	/* without a tag (out of memory) the enrollment commits inline */
 	registrar_handle(d->reg, op, label,
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
 	    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, tag, &rep);
-	if (tag != NULL && rep.status != 0) {
-		stats_enroll(tag->op, rep.status, rep.reason - 1, start_us);
+	if (enroll && rep.status != 0) {	/* answered now: commit_done() won't */
+		stats_enroll(sop, rep.status, rep.reason - 1, start_us);
 		free(tag);
-	} else if (tag == NULL && (op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL))
-		stats_enroll(op == EST_OP_SIMPLEENROLL ? STATS_OP_ENROLL : STATS_OP_REENROLL,
-		    rep.status, rep.reason - 1, start_us);
+	}
 	if (rep.status == 0) {
 		/*
 		 * Issued, waiting for the group commit: it runs once this pass of the event
@@ -581,15 +581,6 @@ static struct plain_slot	*pslots;
 static size_t			 npslots;
 static struct daemon		*plain_daemon;
 
-static int64_t
-plain_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 plain_note(evutil_socket_t fd, int64_t due_ms)
 {
@@ -622,7 +613,7 @@ plain_clear(evutil_socket_t fd)
 static void
 on_plain_sweep(evutil_socket_t unused, short ev, void *arg)
 {
-	int64_t now = plain_now_ms();
+	int64_t now = stats_mono_ms();
 	socklen_t cl;
 	uint64_t ck;
 	size_t fd;
@@ -657,7 +648,7 @@ plain_first_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *info, voi
 
 	if (info->n_added == 0 || d == NULL)
 		return;
-	plain_note(bufferevent_getfd(bev), plain_now_ms() + (int64_t)d->cfg.idle_timeout *
+	plain_note(bufferevent_getfd(bev), stats_mono_ms() + (int64_t)d->cfg.idle_timeout *
 	    2000);
 	evbuffer_remove_cb(buf, plain_first_bytes, arg);
 }
