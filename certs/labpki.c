@@ -56,6 +56,20 @@ struct lab_cert_spec {
 	const char	*eku;		/* extendedKeyUsage, NULL for none */
 };
 
+/* A TLS server's leaf (the registrar's, the MASA's) under issuer: not a CA, the key
+ * usages its key type can do, eku. The subject is the caller's. */
+static void
+lab_tls_leaf(struct lab_cert_spec *sp, EVP_PKEY *key, X509 *issuer, const char *eku)
+{
+	sp->key = key;
+	sp->issuer = issuer;
+	sp->days = LAB_TLS_DAYS;
+	sp->bc = "critical,CA:FALSE";
+	sp->ku = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ?
+	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
+	sp->eku = eku;
+}
+
 /* Signature digest for the signing key: SHA-384 for P-384, none for Ed25519, else SHA-256. */
 static const EVP_MD *
 lab_md(EVP_PKEY *key)
@@ -754,13 +768,7 @@ lab_masa_tls(struct labpki_result *res, X509 *root, EVP_PKEY *root_key,
 		pki_err(err, errlen, "MASA TLS subject");
 		goto err;
 	}
-	sp.key = key;
-	sp.issuer = root;
-	sp.days = LAB_TLS_DAYS;
-	sp.bc = "critical,CA:FALSE";
-	sp.ku = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ?
-	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
-	sp.eku = "serverAuth";
+	lab_tls_leaf(&sp, key, root, "serverAuth");
 	if ((cert = lab_cert_new(&sp, err, errlen)) == NULL ||
 	    lab_san_set(cert, names, n, NULL, "MASA TLS subjectAltName", err, errlen) == -1 ||
 	    lab_cert_sign(cert, root_key, err, errlen) == -1)
@@ -1310,13 +1318,7 @@ lab_domainca(const char *dir, const char *domain, const char *listen_host,
 		pki_err(err, errlen, "registrar subject");
 		goto err;
 	}
-	sp.key = tls_key;
-	sp.issuer = ca;
-	sp.days = LAB_TLS_DAYS;
-	sp.bc = "critical,CA:FALSE";
-	sp.ku = EVP_PKEY_get_base_id(tls_key) == EVP_PKEY_RSA ?
-	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
-	sp.eku = LAB_REGISTRAR_EKU;
+	lab_tls_leaf(&sp, tls_key, ca, LAB_REGISTRAR_EKU);
 	if ((tls = lab_cert_new(&sp, err, errlen)) == NULL ||
 	    lab_registrar_san(tls, listen_host, san, nsan, regname, err, errlen) == -1 ||
 	    lab_cert_sign(tls, ca_key, err, errlen) == -1)
@@ -1408,13 +1410,7 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 		goto err;
 	}
 	sp.subject = X509_get_subject_name(cur);	/* copied by X509_set_subject_name */
-	sp.key = tls_key;
-	sp.issuer = ca;
-	sp.days = LAB_TLS_DAYS;
-	sp.bc = "critical,CA:FALSE";
-	sp.ku = EVP_PKEY_get_base_id(tls_key) == EVP_PKEY_RSA ?
-	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
-	sp.eku = LAB_REGISTRAR_EKU;
+	lab_tls_leaf(&sp, tls_key, ca, LAB_REGISTRAR_EKU);
 	if ((tls = lab_cert_new(&sp, err, errlen)) == NULL)
 		goto err;
 	if (nsan > 0) {

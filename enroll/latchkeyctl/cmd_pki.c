@@ -555,7 +555,7 @@ init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
 	char cur[LABPKI_SAN_MAX][LABPKI_SAN_LEN], local[4][LABPKI_SAN_LEN];
 	const char *names[LABPKI_SAN_MAX + 4];
 	size_t ncur = 0, nn = 0, nl, i;
-	int wild = 0, pid;
+	int wild = 0, pid = 0, rc = 0;
 	json_t *j;
 
 	for (i = 0; i < san->n; i++)
@@ -584,34 +584,27 @@ init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
 		    "which names no host: the new certificate names %s instead; give --san "
 		    "with the names and addresses devices connect to", old,
 		    local_names(buf, sizeof(buf)));
+	/* the certificate is in place whatever the reload's fate: the files are shown */
+	if (reload != NULL && (pid = reload_latchkeyd(reload, err, sizeof(err))) == -1)
+		ctl_warnx("init: the certificate is written, but %s; reload latchkeyd "
+		    "yourself (systemctl reload latchkeyd, or SIGHUP)", err);
 	if (ctl->json) {
 		j = json_pack("{s:o, s:o}", "tls_cert", ctl_jpath(files.tls_cert),
 		    "old_tls_cert", ctl_jpath(old));
 		if (j != NULL)
 			san_show(NULL, files.tls_cert, j, "tls_san");
-		if (j != NULL && reload != NULL) {
-			if ((pid = reload_latchkeyd(reload, err, sizeof(err))) == -1) {
-				json_decref(j);
-				ctl_warnx("init: the certificate is written, but %s", err);
-				return 1;
-			}
+		if (j != NULL && pid > 0)
 			json_object_set_new(j, "reloaded_pid", json_integer(pid));
-		}
-		return ctl_json_print(j);
+		rc = ctl_json_print(j);
+	} else {
+		print_file("registrar TLS certificate", files.tls_cert);
+		print_file("previous registrar TLS certificate", old);
+		san_show("registrar TLS names", files.tls_cert, NULL, NULL);
+		if (pid > 0)
+			printf("latchkeyd (pid %d) reloads: it serves the new certificate once "
+			    "its new workers do\n", pid);
 	}
-	print_file("registrar TLS certificate", files.tls_cert);
-	print_file("previous registrar TLS certificate", old);
-	san_show("registrar TLS names", files.tls_cert, NULL, NULL);
-	if (reload != NULL) {
-		if ((pid = reload_latchkeyd(reload, err, sizeof(err))) == -1) {
-			ctl_warnx("init: the certificate is written, but %s; reload latchkeyd "
-			    "yourself (systemctl reload latchkeyd, or SIGHUP)", err);
-			return 1;
-		}
-		printf("latchkeyd (pid %d) reloads: it serves the new certificate once its "
-		    "new workers do\n", pid);
-	}
-	return 0;
+	return pid == -1 ? 1 : rc;
 }
 
 /*
