@@ -18,51 +18,22 @@
 #include <sqlite3.h>
 
 #include "enroll/store/registry.h"
-
-struct fx {
-	char	dir[64];
-	char	path[128];
-	char	err[256];
-	struct registry *reg;
-};
+#include "tests/unit/testutil.h"
 
 static int
 setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_registry.XXXXXX");
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return -1;
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/registry.db", fx->dir);
-	*state = fx;
-	return 0;
+	return tu_reg_setup(state, "test_registry");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *fx = *state;
-	static const char *const sfx[] = { "", "-wal", "-shm", "-journal", ".junk" };
-	char p[160];
-	size_t i;
-
-	registry_close(fx->reg);
-	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", fx->path, sfx[i]);
-		unlink(p);
-	}
-	rmdir(fx->dir);
-	free(fx);
-	return 0;
+	return tu_reg_teardown(state);
 }
 
 static struct registry *
-open_rw(struct fx *fx)
+open_rw(struct tu_reg *fx)
 {
 	struct registry *reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
 	    sizeof(fx->err));
@@ -142,7 +113,7 @@ fake_enrollment(struct registry_enrollment *e, const char *serial, const char *c
 static void
 test_open_create_reopen(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry *reg;
 	char junk[160];
 	FILE *f;
@@ -191,7 +162,7 @@ test_open_create_reopen(void **state)
 static void
 test_rdonly_missing(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 
 	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
 	assert_non_null(strstr(fx->err, fx->path));
@@ -225,7 +196,7 @@ test_claims(void **state)
 		{ OP_CLAIM, "0123456789012345678901234567890123456789012345678901234567890123",
 		    -1 },			/* longer than a binding's serial field */
 	};
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	size_t i;
 	int rc = 0;
 
@@ -258,7 +229,7 @@ test_claims(void **state)
 static void
 test_enroll_commit(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_binding b;
 	struct registry_cert c;
@@ -334,7 +305,7 @@ test_enroll_commit(void **state)
 static void
 test_enroll_commit_many(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e[6];
 	int64_t bad = 0;
 	size_t i;
@@ -429,7 +400,7 @@ test_foreach_filters(void **state)
 		{ NULL, NULL, 1, 3 },
 		{ NULL, NULL, INT64_C(4102444800), 0 },	/* 2100-01-01 */
 	};
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_filter f;
 	char serial[16], cs[16];
@@ -498,7 +469,7 @@ collect_audit_cb(const struct registry_audit_entry *a, void *arg)
 static void
 test_revoke(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_binding b;
 	struct registry_cert c;
@@ -627,7 +598,7 @@ check_chain_cb(const struct registry_audit_entry *a, void *arg)
 static void
 test_audit_verify_tamper(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct chain ch;
 	int64_t bad = -1;
 
@@ -663,7 +634,7 @@ test_audit_verify_tamper(void **state)
 static void
 test_rdonly_sees_writer(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry *ro;
 	struct registry_enrollment e;
 	int64_t bad = 0;
@@ -693,7 +664,7 @@ static void
 test_concurrent_writers(void **state)
 {
 	enum { NPROC = 3, NWRITES = 40 };
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	pid_t pids[NPROC];
 	int64_t bad = 0;
 	int i, j, st;
@@ -747,7 +718,7 @@ collect_netid(const char *kind, const char *value, void *arg)
 static void
 test_netids(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct netid_seen seen;
 	int64_t bid;
@@ -999,7 +970,7 @@ test_trust_model(void **state)
 		{ T_ADMIT, "S3", ANCHOR_B, FP_2, 0, REGISTRY_CLAIMED, NULL },
 		{ T_ADMIT, "S3", NULL, FP_2, 0, REGISTRY_OTHER_MAKER, NULL },	/* unknown */
 	};
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_binding b;
 	enum registry_verdict v;
@@ -1121,7 +1092,7 @@ test_migrate_v4(void **state)
 	    "INSERT INTO bindings VALUES (4, 'LKM3', 'x', '" FP_1 "', 'auto-accept:A', 'active',"
 	    "  120, NULL, NULL, NULL);"
 	    "PRAGMA user_version = 4;";
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_binding b;
 	enum registry_verdict v;
 	char reason[256];
@@ -1180,7 +1151,7 @@ test_migrate_v4(void **state)
 static void
 test_migrate_v5(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_checkpoint cp, last;
 	char head[REGISTRY_HASH_HEX];
 	int64_t seq, bad;
@@ -1244,7 +1215,7 @@ test_migrate_v5(void **state)
 static void
 test_audit_head_holds(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	char head[REGISTRY_HASH_HEX], h3[REGISTRY_HASH_HEX], why[256];
 	int64_t seq, bad;
 	int i;
@@ -1309,7 +1280,7 @@ test_audit_head_holds(void **state)
 static void
 test_backup(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_backup_info bi;
 	struct registry_cert cert;
@@ -1461,7 +1432,7 @@ test_pending(void **state)
 		{ P_APPROVE, "", NULL, NULL, -1, 0, "serial is empty" },
 		{ P_ROWS, "S5", NULL, NULL, 0, 0, NULL },
 	};
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_pending p;
 	enum registry_verdict v;
 	char q[160], reason[256];
@@ -1564,7 +1535,7 @@ static void
 test_pending_list(void **state)
 {
 	static const char *const serials[] = { "L1", "L2", "L3" };
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_enrollment e;
 	struct registry_pending p;
 	struct pend_rows rows;

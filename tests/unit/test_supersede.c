@@ -18,49 +18,20 @@
 #include <sqlite3.h>
 
 #include "enroll/store/registry.h"
+#include "tests/unit/testutil.h"
 
 #define NCERT	4
-
-struct fx {
-	char	dir[64];
-	char	path[128];
-	char	err[256];
-	struct registry *reg;
-};
 
 static int
 setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL)
-		return -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_supersede.XXXXXX");
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return -1;
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/registry.db", fx->dir);
-	*state = fx;
-	return 0;
+	return tu_reg_setup(state, "test_supersede");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *fx = *state;
-	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
-	char p[160];
-	size_t i;
-
-	registry_close(fx->reg);
-	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", fx->path, sfx[i]);
-		unlink(p);
-	}
-	rmdir(fx->dir);
-	free(fx);
-	return 0;
+	return tu_reg_teardown(state);
 }
 
 static int64_t
@@ -94,7 +65,7 @@ static const char *const cert_serials[NCERT] = { "C0", "C1", "C2", "C3" };
 static const char *const other_serials[NCERT] = { "D0", "D1", "D2", "D3" };
 
 static void
-enroll(struct fx *fx, const char *serial, const char *cert_serial, int initial)
+enroll(struct tu_reg *fx, const char *serial, const char *cert_serial, int initial)
 {
 	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
 	struct registry_enrollment e;
@@ -179,7 +150,7 @@ superseded_list(const char *path, char *out, size_t outlen)
 static void
 test_supersede_table(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry_cert rev[4];
 	char got[64], q[256];
 	const struct sup_case *c;
@@ -281,7 +252,7 @@ test_supersede_table(void **state)
 static void
 test_supersede_stamp(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	int64_t n0, t0, n1, t1;
 
 	assert_non_null(fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST,
@@ -309,7 +280,7 @@ test_supersede_stamp(void **state)
 static void
 test_supersede_rdonly(void **state)
 {
-	struct fx *fx = *state;
+	struct tu_reg *fx = *state;
 	struct registry *ro;
 
 	assert_non_null(fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST,

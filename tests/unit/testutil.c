@@ -15,7 +15,36 @@
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "enroll/store/registry.h"
 #include "tests/unit/testutil.h"
+
+int
+tu_reg_setup(void **state, const char *name)
+{
+	struct tu_reg *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/%s.XXXXXX", name);
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof(fx->path), "%s/registry.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+int
+tu_reg_teardown(void **state)
+{
+	struct tu_reg *fx = *state;
+
+	registry_close(fx->reg);
+	tu_rmtree(fx->dir);
+	free(fx);
+	return 0;
+}
 
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -25,4 +25,19 @@ struct tu_ca {
 void	tu_ca_init(struct tu_ca *ca, const char *name, const char *key_type);
 void	tu_ca_clear(struct tu_ca *ca);	/* frees it and removes its directory */
 
+/*
+ * A registry fixture for cmocka setup/teardown: tu_reg_setup makes a fresh
+ * /tmp/<name>.XXXXXX and sets *state to a struct tu_reg whose path (registry.db inside it)
+ * the test opens into reg; tu_reg_teardown closes reg and removes the directory.
+ */
+struct registry;
+struct tu_reg {
+	char		 dir[64];
+	char		 path[128];
+	char		 err[256];
+	struct registry	*reg;
+};
+int	tu_reg_setup(void **state, const char *name);
+int	tu_reg_teardown(void **state);
+
 #endif
