@@ -54,7 +54,7 @@ enum reg_stmt {
 	"reason, revoked_by, anchor_fp, readmitted_at, readmitted_by, readmit_reason"
 #define CERT_COLS \
 	"cert_serial, binding_id, device_serial, not_before, not_after, issued_at, " \
-	"revoked_at, reason"
+	"revoked_at, reason, ca_kid"
 
 static const char *const reg_stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -67,7 +67,7 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	[ST_BINDING_INSERT] = "INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, "
 	    "state, created_at, anchor_fp) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6)",
 	[ST_CERT_INSERT] = "INSERT INTO certificates (cert_serial, binding_id, device_serial, "
-	    "not_before, not_after, issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    "not_before, not_after, issued_at, der, ca_kid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE cert_serial = ?1",
 	[ST_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY id DESC LIMIT 1",
 	[ST_AUDIT_HEAD] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
@@ -199,6 +199,10 @@ static const char *const reg_migrations[] = {
 	"  decided_at INTEGER,"
 	"  decided_by TEXT,"
 	"  reason TEXT);",
+	/* v8 (CA rollover): which domain CA issued a certificate (the key identifier, lower-case
+	 * hex), so each CA's CRL lists its own; NULL for those issued before, which
+	 * latchkeyctl ca-rollover marks as the outgoing CA's. */
+	"ALTER TABLE certificates ADD COLUMN ca_kid TEXT;",
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 
@@ -1036,6 +1040,7 @@ cert_from_row(sqlite3_stmt *st, struct registry_cert *c)
 	c->issued_at = sqlite3_column_int64(st, 5);
 	c->revoked_at = sqlite3_column_int64(st, 6);
 	copy_col(st, 7, c->reason, sizeof(c->reason));
+	copy_col(st, 8, c->ca_kid, sizeof(c->ca_kid));
 }
 
 int
@@ -1198,6 +1203,7 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	sqlite3_bind_int64(st, 5, e->not_after);
 	sqlite3_bind_int64(st, 6, now);
 	sqlite3_bind_blob(st, 7, e->cert_der, (int)e->cert_len, SQLITE_STATIC);
+	bind_text(st, 8, e->ca_kid != NULL && e->ca_kid[0] != '\0' ? e->ca_kid : NULL);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(reg->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
 			errf(err, errlen, "registry: certificate serial %s already recorded",
@@ -1746,6 +1752,62 @@ registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg, c
 
 	return reg_rows(reg, "SELECT " CERT_COLS " FROM certificates WHERE revoked_at > 0",
 	    NULL, NULL, cert_row, &c, "list revoked certificates", err, errlen);
+}
+
+struct kid_now {
+	const char	*kid;
+	int64_t		 now;
+};
+
+static void
+bind_kid_now(sqlite3_stmt *st, const void *arg)
+{
+	const struct kid_now *k = arg;
+
+	bind_text(st, 1, k->kid);
+	sqlite3_bind_int64(st, 2, k->now);
+}
+
+static int
+count_row(sqlite3_stmt *st, void *ctx)
+{
+	*(int64_t *)ctx = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+int
+registry_ca_live(struct registry *reg, const char *kid, int64_t now, int64_t *n, char *err,
+    size_t errlen)
+{
+	struct kid_now k = { kid, now };
+
+	*n = 0;
+	if (check_arg("key identifier", kid, REGISTRY_KID_HEX - 1, err, errlen) == -1)
+		return -1;
+	return reg_rows(reg, "SELECT count(*) FROM certificates WHERE ca_kid = ?1 "
+	    "AND coalesce(revoked_at, 0) = 0 AND not_after > ?2", bind_kid_now, &k, count_row,
+	    n, "count a CA's live certificates", err, errlen) < 0 ? -1 : 0;
+}
+
+int
+registry_ca_mark(struct registry *reg, const char *kid, int64_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*n = 0;
+	if (check_arg("key identifier", kid, REGISTRY_KID_HEX - 1, err, errlen) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(reg->db, "UPDATE certificates SET ca_kid = ?1 "
+	    "WHERE ca_kid IS NULL", -1, &st, NULL) != SQLITE_OK ||
+	    bind_text(st, 1, kid) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		reg_dberr(reg, err, errlen, "mark certificates with their CA");
+	else {
+		*n = sqlite3_changes(reg->db);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* The first n integer columns of a one-row query into v. 0, or -1 with err. */

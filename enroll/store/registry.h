@@ -40,6 +40,7 @@
 #define REGISTRY_FAST	0x04	/* synchronous=NORMAL (benchmarks/tests only) */
 
 #define REGISTRY_HASH_HEX	(2 * 32 + 1)	/* an audit hash: 64 hex digits and NUL */
+#define REGISTRY_KID_HEX	(2 * 64 + 1)	/* a CA key identifier: up to 64 bytes in hex */
 #define REGISTRY_CKPT_SIG_MAX	1024		/* a checkpoint signature */
 
 struct registry;
@@ -67,6 +68,7 @@ struct registry_cert {
 	char	device_serial[64];
 	int64_t	not_before, not_after, issued_at, revoked_at;
 	char	reason[128];
+	char	ca_kid[REGISTRY_KID_HEX];	/* issuing CA's key id; "" = before v8 */
 };
 
 /* One enrollment, written in one transaction by registry_enroll_commit(). */
@@ -80,6 +82,7 @@ struct registry_enrollment {
 	int64_t		not_before, not_after;
 	const unsigned char *cert_der;
 	size_t		cert_len;
+	const char	*ca_kid;	/* issuing CA's key identifier (lower-case hex) or NULL */
 	const char	*actor;		/* audit actor, e.g. "device:<serial>" */
 	const char	*action;	/* "enroll" or "reenroll" */
 	const char	*details;	/* audit details (JSON text) or NULL */
@@ -363,6 +366,18 @@ int	registry_binding_revoke(struct registry *reg, const char *serial, const char
 int	registry_cert_supersede(struct registry *reg, const char *cert_serial,
 	    const char *actor, struct registry_cert *revoked, size_t max, char *err,
 	    size_t errlen);
+
+/*
+ * Domain CA rollover (latchkeyctl ca-rollover). Each certificate records its issuing CA's
+ * key identifier (ca_kid: the CA's subjectKeyIdentifier, lower-case hex). registry_ca_mark()
+ * gives every certificate recorded without one (before schema v8) the key identifier kid;
+ * *n how many. registry_ca_live() counts kid's certificates neither revoked nor expired at
+ * now. Both 0, or -1 with err.
+ */
+int	registry_ca_mark(struct registry *reg, const char *kid, int64_t *n, char *err,
+	    size_t errlen);
+int	registry_ca_live(struct registry *reg, const char *kid, int64_t now, int64_t *n,
+	    char *err, size_t errlen);
 
 /* Every revoked certificate, for the CRL (cb as for registry_cert_foreach). */
 int	registry_revoked_foreach(struct registry *reg, registry_cert_cb cb, void *arg,

@@ -142,7 +142,7 @@ it_stop_registrar
 # read-write open and keeps its chain.
 V5=$T/v5/registry.db
 mkdir -p "$T/v5"; cp "$T/pristine.db" "$V5"; cp "$CA" "$T/v5/"
-sqlite3 "$V5" "DROP TABLE audit_checkpoints; DROP TABLE IF EXISTS pending; PRAGMA user_version = 5"
+sqlite3 "$V5" "DROP TABLE audit_checkpoints; DROP TABLE IF EXISTS pending; ALTER TABLE certificates DROP COLUMN ca_kid; PRAGMA user_version = 5"
 out=$(latchkeyctl --db "$V5" audit --verify 2>&1); rc=$?
 check "a v5 registry is not migrated read-only ($out)" sh -c "test $rc = 1 && echo '$out' | grep -q 'needs migration'"
 latchkeyctl --db "$V5" claim LKMIGRATE >/dev/null

@@ -126,7 +126,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
 	    "'certificates_binding', 'certificates_revoked')"), 4);
@@ -140,14 +140,14 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
 
 	/* A newer schema is refused. */
 	raw_exec(fx->path, "PRAGMA user_version = 99");
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 7");
+	raw_exec(fx->path, "PRAGMA user_version = 8");
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -1109,7 +1109,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(fx->path, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1165,7 +1165,7 @@ test_migrate_v5(void **state)
 	fx->reg = NULL;
 	/* What a v5 registry is: everything but the v6 and v7 tables. */
 	raw_exec(fx->path, "DROP TABLE audit_checkpoints; DROP TABLE pending; "
-	    "PRAGMA user_version = 5;");
+	    "ALTER TABLE certificates DROP COLUMN ca_kid; PRAGMA user_version = 5;");
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "name = 'audit_checkpoints'"), 0);
 
@@ -1174,7 +1174,7 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
@@ -1209,6 +1209,54 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
 	assert_non_null(fx->reg);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 1);
+}
+
+/*
+ * CA rollover: certificates recorded before v8 carry no CA key id until registry_ca_mark()
+ * gives them the outgoing CA's; new ones carry theirs; registry_ca_live() counts a CA's
+ * certificates that are neither revoked nor expired.
+ */
+static void
+test_ca_kid(void **state)
+{
+	struct tu_reg *fx = *state;
+	struct registry_enrollment e;
+	struct registry_cert c;
+	int64_t n = -1;
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	fake_enrollment(&e, "LK01", "A1", 1);
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
+	fake_enrollment(&e, "LK01", "A2", 0);
+	e.not_after = 1000;	/* expired */
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_cert_get(fx->reg, "A1", &c, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(c.ca_kid, "");
+
+	assert_int_equal(registry_ca_mark(fx->reg, "0a0a", &n, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(n, 2);
+	fake_enrollment(&e, "LK01", "B1", 0);
+	e.ca_kid = "0b0b";
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)), 0);
+	/* marking again touches only unmarked rows: none */
+	assert_int_equal(registry_ca_mark(fx->reg, "0c0c", &n, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(registry_cert_get(fx->reg, "A1", &c, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(c.ca_kid, "0a0a");
+	assert_int_equal(registry_cert_get(fx->reg, "B1", &c, fx->err, sizeof(fx->err)), 1);
+	assert_string_equal(c.ca_kid, "0b0b");
+
+	assert_int_equal(registry_ca_live(fx->reg, "0a0a", 1700000001, &n, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(n, 1);		/* A1; A2 expired */
+	assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise", "admin:t",
+	    NULL, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_ca_live(fx->reg, "0a0a", 1700000001, &n, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(registry_ca_live(fx->reg, "", 0, &n, fx->err, sizeof(fx->err)), -1);
 }
 
 /* registry_audit_holds / _verify_from: what truncation and rewrites look like. */
@@ -1635,6 +1683,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ca_kid, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
