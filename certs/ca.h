@@ -23,6 +23,8 @@ struct ca_profile {
 	unsigned	lifetime_days;		/* default 365 */
 	char		crl_url[CA_URL_MAX];	/* "" = none */
 	char		ocsp_url[CA_URL_MAX];	/* "" = none */
+	int		retired;		/* 1: a CA rolled over; its signer issues
+						   nothing, only CRLs, OCSP answers */
 };
 
 /*

@@ -1449,3 +1449,128 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 	EVP_PKEY_free(ca_key);
 	return rc;
 }
+
+int
+domainca_rollover_paths(const char *dir, struct domainca_rollover *out, char *err,
+    size_t errlen)
+{
+	char abs[PATH_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if (realpath(dir, abs) == NULL)
+		return pki_errx(err, errlen, "%s: %s", dir, strerror(errno));
+	if (lab_path(out->ca_cert, abs, "domain-ca.pem", err, errlen) == -1 ||
+	    lab_path(out->ca_key, abs, "domain-ca.key", err, errlen) == -1 ||
+	    lab_path(out->prev_cert, abs, "domain-ca-previous.pem", err, errlen) == -1 ||
+	    lab_path(out->prev_key, abs, "domain-ca-previous.key", err, errlen) == -1 ||
+	    lab_path(out->links, abs, "domain-ca-rollover.pem", err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* A link certificate (RFC 4210 §4.4): subject and key sp's, issuer, valid until until. */
+static X509 *
+lab_link(struct lab_cert_spec *sp, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+    const ASN1_TIME *until, char *err, size_t errlen)
+{
+	X509 *x;
+
+	sp->key = key;
+	sp->issuer = issuer;
+	if ((x = lab_cert_new(sp, err, errlen)) == NULL)
+		return NULL;
+	if (!X509_set1_notAfter(x, until)) {
+		pki_err(err, errlen, "link certificate validity");
+		X509_free(x);
+		return NULL;
+	}
+	if (lab_cert_sign(x, issuer_key, err, errlen) == -1) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int
+domainca_rollover(const char *dir, struct domainca_rollover *out, char *err, size_t errlen)
+{
+	struct lab_cert_spec	 sp;
+	char			 knew[LABPKI_PATH + 8], cnew[LABPKI_PATH + 8];
+	const char		*type;
+	EVP_PKEY		*old_key = NULL, *new_key = NULL;
+	X509			*old = NULL, *nwn = NULL, *links[2] = { NULL, NULL };
+	struct tm		 tm;
+	int			 rc = -1;
+
+	memset(&sp, 0, sizeof(sp));
+	ERR_clear_error();
+	if (domainca_rollover_paths(dir, out, err, errlen) == -1)
+		return -1;
+	if ((old = pki_cert_read(out->ca_cert, err, errlen)) == NULL ||
+	    (old_key = pki_key_read(out->ca_key, err, errlen)) == NULL)
+		goto err;
+	if (X509_check_private_key(old, old_key) != 1) {
+		pki_errx(err, errlen, "%s does not belong to %s", out->ca_key, out->ca_cert);
+		goto err;
+	}
+	if ((type = lab_key_type(old_key)) == NULL) {
+		pki_errx(err, errlen, "%s: a key type latchkey does not make", out->ca_key);
+		goto err;
+	}
+	if (pki_cert_kid(old, out->old_kid, sizeof(out->old_kid)) == -1 ||
+	    !ASN1_TIME_to_tm(X509_get0_notAfter(old), &tm)) {
+		pki_errx(err, errlen, "%s: no key identifier or validity", out->ca_cert);
+		goto err;
+	}
+	out->old_not_after = (long)timegm(&tm);
+	if ((new_key = pki_key_new(type, err, errlen)) == NULL)
+		goto err;
+
+	/* NewWithNew: the same subject and profile as the domain CA init makes. */
+	sp.subject = X509_get_subject_name(old);	/* copied by X509_set_subject_name */
+	sp.days = LAB_CA_DAYS;
+	sp.bc = "critical,CA:TRUE,pathlen:0";
+	sp.ku = "critical,keyCertSign,cRLSign";
+	sp.key = new_key;
+	sp.issuer = NULL;
+	if ((nwn = lab_cert_new(&sp, err, errlen)) == NULL ||
+	    lab_cert_sign(nwn, new_key, err, errlen) == -1)
+		goto err;
+	if (pki_cert_kid(nwn, out->new_kid, sizeof(out->new_kid)) == -1) {
+		pki_errx(err, errlen, "the new CA has no key identifier");
+		goto err;
+	}
+	/* NewWithOld, then OldWithNew, both until the old CA expires. */
+	if ((links[0] = lab_link(&sp, new_key, old, old_key, X509_get0_notAfter(old), err,
+	    errlen)) == NULL ||
+	    (links[1] = lab_link(&sp, old_key, nwn, new_key, X509_get0_notAfter(old), err,
+	    errlen)) == NULL)
+		goto err;
+
+	snprintf(knew, sizeof(knew), "%s.new", out->ca_key);
+	snprintf(cnew, sizeof(cnew), "%s.new", out->ca_cert);
+	/* The old CA aside first: at every step the domain keeps a usable CA. */
+	if (pki_certs_write(out->prev_cert, &old, 1, 1, err, errlen) == -1 ||
+	    pki_key_write(out->prev_key, old_key, 1, err, errlen) == -1 ||
+	    pki_certs_write(out->links, links, 2, 1, err, errlen) == -1 ||
+	    pki_key_write(knew, new_key, 1, err, errlen) == -1 ||
+	    pki_certs_write(cnew, &nwn, 1, 1, err, errlen) == -1)
+		goto err;
+	if (rename(knew, out->ca_key) == -1 || rename(cnew, out->ca_cert) == -1) {
+		pki_errx(err, errlen, "%s: %s", out->ca_cert, strerror(errno));
+		goto err;
+	}
+	rc = 0;
+ err:
+	if (rc == -1) {
+		(void)unlink(knew);
+		(void)unlink(cnew);
+	}
+	X509_free(links[0]);
+	X509_free(links[1]);
+	X509_free(nwn);
+	X509_free(old);
+	EVP_PKEY_free(new_key);
+	EVP_PKEY_free(old_key);
+	return rc;
+}

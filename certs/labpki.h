@@ -157,4 +157,28 @@ int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char
 int	domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
 	    struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen);
 
+/*
+ * Domain CA rollover (RFC 7030 §4.1.3, the key update of RFC 4210 §4.4) of the domain in dir
+ * (domain-ca.pem/.key, as init made it): a new key of the same type and a new self-signed
+ * CA certificate with the same subject (NewWithNew), so that the two link certificates are
+ * self-issued and chains through them stay within the CA's path length: NewWithOld (the new
+ * key, signed by the old) and OldWithNew (the old key, signed by the new), both valid until
+ * the old CA expires. Files in dir: domain-ca-previous.pem/.key (the old CA, moved aside),
+ * domain-ca-rollover.pem (NewWithOld, then OldWithNew), then domain-ca.pem/.key replaced by
+ * the new CA (keys 0600, each file written atomically). out gets the paths and both key
+ * identifiers (pki_cert_kid).
+ */
+struct domainca_rollover {
+	char	ca_cert[LABPKI_PATH], ca_key[LABPKI_PATH];
+	char	prev_cert[LABPKI_PATH], prev_key[LABPKI_PATH];
+	char	links[LABPKI_PATH];
+	char	old_kid[132], new_kid[132];
+	long	old_not_after;		/* the old CA's notAfter, seconds since the epoch */
+};
+/* The paths of dir's rollover files (what domainca_rollover writes), without writing. */
+int	domainca_rollover_paths(const char *dir, struct domainca_rollover *out, char *err,
+	    size_t errlen);
+int	domainca_rollover(const char *dir, struct domainca_rollover *out, char *err,
+	    size_t errlen);
+
 #endif

@@ -401,6 +401,35 @@ pki_cert_fingerprint(X509 *cert, char out[PKI_FP_LEN])
 	return 0;
 }
 
+int
+pki_cert_kid(X509 *cert, char *out, size_t outlen)
+{
+	const ASN1_OCTET_STRING *ski;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const unsigned char *p;
+	size_t n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (cert == NULL)
+		return -1;
+	if ((ski = X509_get0_subject_key_id(cert)) != NULL) {
+		p = ASN1_STRING_get0_data(ski);
+		n = (size_t)ASN1_STRING_length(ski);
+	} else if (X509_pubkey_digest(cert, EVP_sha1(), md, &mdlen) == 1) {
+		p = md;
+		n = mdlen;
+	} else {
+		ERR_clear_error();
+		return -1;
+	}
+	if (n == 0 || 2 * n >= outlen)
+		return -1;
+	pki_hex_encode(p, n, out);
+	return 0;
+}
+
 void
 pki_hex_encode(const unsigned char *p, size_t n, char *out)
 {

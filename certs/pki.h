@@ -44,6 +44,12 @@ STACK_OF(X509) *pki_certs_read(const char *path, char *err, size_t errlen);
 
 /* "sha256:<64 lowercase hex>" of the certificate's DER. */
 int	pki_cert_fingerprint(X509 *cert, char out[PKI_FP_LEN]);
+/*
+ * A CA's key identifier in lower-case hex: its subjectKeyIdentifier, else the SHA-1 of its
+ * public key (RFC 5280 §4.2.1.2 (1)); what the authorityKeyIdentifier of what it issued
+ * holds. 0, or -1 when there is none or it does not fit outlen.
+ */
+int	pki_cert_kid(X509 *cert, char *out, size_t outlen);
 /* Parse "sha256:HEX" (case-insensitive hex, ':' separators allowed) into 32 bytes. */
 int	pki_fingerprint_parse(const char *s, unsigned char out[32]);
 /* 32 bytes as "sha256:<64 lowercase hex>", the form pki_cert_fingerprint() writes. */

@@ -201,6 +201,9 @@ child_issue(int fd, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof,
 	X509 *x;
 	int n, rc;
 
+	if (prof->retired)
+		return child_error(fd, "signer: this CA was rolled over and issues no "
+		    "certificate");
 	if (len < 2 || (sl = get16(b)) == 0 || sl >= sizeof(serial) || len < 2 + sl + 2)
 		return child_error(fd, "signer: bad serial field");
 	off = 2;

@@ -76,7 +76,7 @@ charon_new(const struct charon_conf *conf, char *err, size_t errlen)
 {
 	struct charon *ctl;
 	struct charon_conf *cc;
-	const char **fields[13];
+	const char **fields[14];
 	const char **dst;
 	size_t i;
 
@@ -116,6 +116,7 @@ charon_new(const struct charon_conf *conf, char *err, size_t errlen)
 	fields[10] = &cc->ike_proposals;
 	fields[11] = &cc->esp_proposals;
 	fields[12] = &cc->crl_file;
+	fields[13] = &cc->ca_file2;
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		dst = fields[i];
 		if (*dst == NULL)
@@ -356,6 +357,12 @@ charon_start(struct charon *ctl, char *err, size_t errlen)
 	if ((nca = lc_read_certs(ctl->conf.ca_file, ca, calen, CHARON_MAX_CERTS, err,
 	    errlen)) == -1)
 		goto out;
+	if (ctl->conf.ca_file2 != NULL && nca < CHARON_MAX_CERTS) {
+		if ((i = lc_read_certs(ctl->conf.ca_file2, ca + nca, calen + nca,
+		    CHARON_MAX_CERTS - nca, err, errlen)) == -1)
+			goto out;
+		nca += i;
+	}
 	if (lc_read_file(ctl->conf.key_file, &key, &keylen, err, errlen) == -1)
 		goto out;
 	if (EVP_Digest(own[0], ownlen[0], ctl->local_fpr, &fl, EVP_sha256(), NULL) == 1 &&

@@ -38,6 +38,7 @@ struct charon_conf {
 	const char	*cert_file;	/* our LDevID, PEM (leaf first, then any chain) */
 	const char	*key_file;	/* its private key, PEM */
 	const char	*ca_file;	/* the domain CA(s), PEM: the only trust anchors */
+	const char	*ca_file2;	/* more of them (a previous domain CA); NULL = none */
 	const char	*local_ts;	/* CHILD local selector (CIDR); NULL = dynamic */
 	const char	*remote_ts;	/* CHILD remote selector (CIDR); NULL = dynamic */
 	int		 tunnel;	/* 1: tunnel mode (test bed), 0: transport mode */

@@ -27,10 +27,11 @@
 
 struct latchmgr {
 	struct charon_conf	 cc;
-	char			*own[10];	/* copies of the conf strings cc points to */
+	char			*own[12];	/* copies of the conf strings cc points to */
 	struct event		*ev_crl;	/* CRL file poll */
-	struct stat		 crl_st;	/* the CRL file as last loaded into charon */
-	int			 crl_loaded;
+	const char		*crl[2];	/* the CRL files: the domain CA's, the previous */
+	struct stat		 crl_st[2];	/* each as last loaded into charon */
+	int			 crl_loaded[2];
 	char			*state_file;
 	char			*control_path;
 	struct event_base	*base;
@@ -41,6 +42,8 @@ struct latchmgr {
 	int			 lfd;
 	latchmgr_log_cb		*log;
 	void			*logarg;
+	latchmgr_admit_cb	*admit;
+	void			*admitarg;
 	char			 lasterr[256];
 	/* Latches closed while charon was away are remembered here and replayed. */
 	char			*closed[64];
@@ -133,10 +136,29 @@ lm_write_state(struct latchmgr *m)
 
 /* ------------------------------------------------------------------ charon */
 
+struct lm_refused {
+	struct latchmgr	*m;
+	char		 serial[LATCH_SERIAL_MAX];
+};
+
+static void
+lm_close_refused(evutil_socket_t fd, short what, void *arg)
+{
+	struct lm_refused *r = arg;
+	char err[256];
+
+	(void)fd;
+	(void)what;
+	if (latchmgr_close_device(r->m, r->serial, err, sizeof(err)) < 0)
+		lm_log(r->m, "latch: closing %s: %s", r->serial, err);
+	free(r);
+}
+
 static void
 lm_on_latch(void *arg, const struct charon_info *info, enum latch_action act)
 {
 	struct latchmgr *m = arg;
+	struct lm_refused *r;
 
 	if (act == LATCH_ACT_NONE) {
 		lm_write_state(m);
@@ -148,6 +170,19 @@ lm_on_latch(void *arg, const struct charon_info *info, enum latch_action act)
 	if (act == LATCH_ACT_BREAK && info->resets > 0)
 		lm_log(m, "latch %s: reset %u TCP connection(s) (RFC 5660 5.5 (b))",
 		    info->peer_addr, info->resets);
+	/* not inside charon's event dispatch: from the loop, at once */
+	if (act == LATCH_ACT_BOUND && m->admit != NULL && info->serial[0] != '\0' &&
+	    m->admit(m->admitarg, info->serial) == 0) {
+		lm_log(m, "latch %s %s: the device's binding is revoked: closing", info->peer_addr,
+		    info->serial);
+		if ((r = calloc(1, sizeof(*r))) != NULL) {
+			r->m = m;
+			snprintf(r->serial, sizeof(r->serial), "%s", info->serial);
+			if (event_base_once(m->base, -1, EV_TIMEOUT, lm_close_refused, r,
+			    NULL) == -1)
+				free(r);
+		}
+	}
 	lm_write_state(m);
 }
 
@@ -161,26 +196,29 @@ static int
 lm_load_crl(struct latchmgr *m, int force, char *err, size_t errlen)
 {
 	struct stat st;
+	size_t i;
 	long r;
+	int rc = 0;
 
-	if (m->cc.crl_file == NULL || m->ctl == NULL)
-		return 0;
-	if (stat(m->cc.crl_file, &st) == -1)
-		return 0;		/* not written yet */
-	if (!force && m->crl_loaded && st.st_ino == m->crl_st.st_ino &&
-	    st.st_size == m->crl_st.st_size &&
-	    st.st_mtim.tv_sec == m->crl_st.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == m->crl_st.st_mtim.tv_nsec)
-		return 0;
-	m->crl_st = st;
-	m->crl_loaded = 1;	/* also after a failure: do not retry the same file */
-	if ((r = charon_load_crl(m->ctl, m->cc.crl_file, err, errlen)) < 0) {
-		lm_log(m, "latch: CRL %s not loaded into charon: %s", m->cc.crl_file, err);
-		return -1;
+	for (i = 0; i < 2; i++) {
+		if (m->crl[i] == NULL || m->ctl == NULL)
+			continue;
+		if (stat(m->crl[i], &st) == -1)
+			continue;		/* not written yet */
+		if (!force && m->crl_loaded[i] && st.st_ino == m->crl_st[i].st_ino &&
+		    st.st_size == m->crl_st[i].st_size &&
+		    st.st_mtim.tv_sec == m->crl_st[i].st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec == m->crl_st[i].st_mtim.tv_nsec)
+			continue;
+		m->crl_st[i] = st;
+		m->crl_loaded[i] = 1;	/* also after a failure: do not retry the same file */
+		if ((r = charon_load_crl(m->ctl, m->crl[i], err, errlen)) < 0) {
+			lm_log(m, "latch: CRL %s not loaded into charon: %s", m->crl[i], err);
+			rc = -1;
+		} else if (r > 0)
+			lm_log(m, "latch: CRL %s loaded into charon (%ld bytes)", m->crl[i], r);
 	}
-	if (r > 0)
-		lm_log(m, "latch: CRL %s loaded into charon (%ld bytes)", m->cc.crl_file, r);
-	return 0;
+	return rc;
 }
 
 static void
@@ -235,7 +273,7 @@ lm_connect(struct latchmgr *m, char *err, size_t errlen)
 	charon_set_cb(m->ctl, lm_on_latch, m);
 	if (charon_start(m->ctl, err, errlen) == -1)
 		goto err;
-	m->crl_loaded = 0;	/* a new charon has no CRL of ours */
+	m->crl_loaded[0] = m->crl_loaded[1] = 0;	/* a new charon has no CRL of ours */
 	{
 		char cerr[256];
 
@@ -407,10 +445,10 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	{
 		const char *src[] = { conf->vici_uri, conf->name, conf->cert_file,
 		    conf->key_file, conf->ca_file, conf->local_addr, conf->local_ts,
-		    conf->remote_ts, conf->crl_file };
+		    conf->remote_ts, conf->crl_file, conf->ca_file2, conf->crl_file2 };
 		const char **dst[] = { &m->cc.vici_uri, &m->cc.name, &m->cc.cert_file,
 		    &m->cc.key_file, &m->cc.ca_file, &m->cc.local_addr, &m->cc.local_ts,
-		    &m->cc.remote_ts, &m->cc.crl_file };
+		    &m->cc.remote_ts, &m->cc.crl_file, &m->cc.ca_file2, &m->crl[1] };
 		size_t k;
 
 		for (k = 0; k < sizeof(src) / sizeof(src[0]); k++) {
@@ -423,6 +461,7 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 			*dst[k] = m->own[k];
 		}
 	}
+	m->crl[0] = m->cc.crl_file;
 	if (m->cc.name == NULL)
 		m->cc.name = "latchkey-registrar";
 	m->cc.tunnel = conf->tunnel;
@@ -445,7 +484,7 @@ latchmgr_new(const struct latchmgr_conf *conf, struct event_base *base, char *er
 	}
 	if (m->control_path != NULL && lm_listen(m, err, errlen) == -1)
 		goto err;
-	if (m->cc.crl_file != NULL) {
+	if (m->crl[0] != NULL || m->crl[1] != NULL) {
 		struct timeval tv = { LATCHMGR_CRL_POLL_SEC, 0 };
 
 		if ((m->ev_crl = event_new(base, -1, EV_PERSIST, lm_on_crl_poll, m)) == NULL ||
@@ -500,6 +539,13 @@ latchmgr_set_log(struct latchmgr *m, latchmgr_log_cb *cb, void *arg)
 {
 	m->log = cb;
 	m->logarg = arg;
+}
+
+void
+latchmgr_set_admit(struct latchmgr *m, latchmgr_admit_cb *cb, void *arg)
+{
+	m->admit = cb;
+	m->admitarg = arg;
 }
 
 int

@@ -25,6 +25,7 @@ struct latchmgr_conf {
 	const char	*cert_file;	/* the registrar's certificate (domain CA issued), PEM */
 	const char	*key_file;	/* its key, PEM */
 	const char	*ca_file;	/* the domain CA, PEM */
+	const char	*ca_file2;	/* the previous domain CA after a rollover; NULL = none */
 	const char	*local_addr;	/* outer address to accept IKE on; NULL = any */
 	const char	*local_ts;	/* tunnel mode (test bed): our inner selector */
 	const char	*remote_ts;	/* tunnel mode: the peers' inner selectors */
@@ -34,6 +35,7 @@ struct latchmgr_conf {
 	const char	*control_path;	/* NULL = none */
 	const char	*crl_file;	/* the domain CRL (latchkeyd's crl-file), loaded into
 					   charon on connect and whenever it changes; NULL = none */
+	const char	*crl_file2;	/* the previous domain CA's CRL, likewise */
 };
 
 struct latchmgr;
@@ -50,6 +52,15 @@ struct latchmgr	*latchmgr_new(const struct latchmgr_conf *conf, struct event_bas
 		    char *err, size_t errlen);
 void		 latchmgr_free(struct latchmgr *m);
 void		 latchmgr_set_log(struct latchmgr *m, latchmgr_log_cb *cb, void *arg);
+/*
+ * Admission of each latch as it binds: cb(arg, serial) returns 0 for a device that must not
+ * hold a latch (its binding revoked), which is then closed as latchmgr_close_device() does,
+ * right after (from the event loop). charon refuses a revoked LDevID itself through the
+ * CRL; this covers what its CRL cannot: charon keeps one CRL per issuer name, and after a
+ * domain CA rollover (same subject, two keys) the two CAs' CRLs share it.
+ */
+typedef int	 latchmgr_admit_cb(void *arg, const char *serial);
+void		 latchmgr_set_admit(struct latchmgr *m, latchmgr_admit_cb *cb, void *arg);
 /* 1 while connected to charon with the connection loaded. */
 int		 latchmgr_connected(const struct latchmgr *m);
 

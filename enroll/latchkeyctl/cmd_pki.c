@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -842,5 +844,225 @@ out:
 	free(details);
 	free(buf);
 	free(cfg);
+	return rc;
+}
+
+/* Count one CA's live LDevIDs in the registry at path: 0 and *n, or -1 with err. */
+static int
+rollover_live(const char *db, const char *kid, int64_t *n, char *err, size_t errlen)
+{
+	struct registry *reg;
+	int rc;
+
+	if ((reg = registry_open(db, REGISTRY_RDONLY, err, errlen)) == NULL)
+		return -1;
+	rc = registry_ca_live(reg, kid, (int64_t)time(NULL), n, err, errlen);
+	registry_close(reg);
+	return rc;
+}
+
+/*
+ * latchkeyd.conf gets previous-ca-cert, previous-ca-key and rollover-certs unless it names
+ * them already (an earlier rollover: the same files). Appended, the rest left as it is.
+ * 1 changed, 0 nothing to do, -1 with err.
+ */
+static int
+rollover_conf(const char *conf, char *err, size_t errlen)
+{
+	static const char add[] =
+	    "# latchkeyctl ca-rollover: the previous domain CA signs the CRL and OCSP for its\n"
+	    "# LDevIDs until they expire; cacerts serves both CAs and the link certificates\n"
+	    "previous-ca-cert = domain-ca-previous.pem\n"
+	    "previous-ca-key = domain-ca-previous.key\n"
+	    "rollover-certs = domain-ca-rollover.pem\n";
+	char line[1024], *k;
+	int has = 0, nl = 1;
+	FILE *f;
+
+	if ((f = fopen(conf, "r+")) == NULL)
+		return errf(err, errlen, "%s: %s", conf, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		nl = strchr(line, '\n') != NULL;
+		for (k = line; *k == ' ' || *k == '\t'; k++)
+			;
+		if (strncmp(k, "previous-ca-cert", 16) == 0 && strchr(" \t=", k[16]) != NULL)
+			has = 1;
+	}
+	if (!has && (fseek(f, 0, SEEK_END) == -1 || (!nl && fputc('\n', f) == EOF) ||
+	    fputs(add, f) == EOF || fflush(f) == EOF || fsync(fileno(f)) == -1)) {
+		errf(err, errlen, "%s: %s", conf, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f) == EOF)
+		return errf(err, errlen, "%s: %s", conf, strerror(errno));
+	return !has;
+}
+
+/*
+ * ca-rollover --dir DIR [--config FILE] [--force] [--reload PIDFILE]: a new domain CA
+ * key and certificate (domainca_rollover, RFC 7030 §4.1.3). Refuses while LDevIDs of an
+ * earlier previous CA are still valid (they would stop verifying) unless --force. Marks the
+ * registry's certificates of before with the outgoing CA's key identifier, so that each
+ * CA's CRL lists its own, and audits the rollover.
+ */
+int
+cmd_ca_rollover(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "dir", required_argument, NULL, 'C' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "reload", required_argument, NULL, 'r' },
+		CTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct domainca_rollover ro;
+	const char *dir = NULL, *conf = NULL, *reload = NULL, *db;
+	char err[512], confbuf[PATH_MAX], dbbuf[PATH_MAX], actor[300], when[32];
+	char *details = NULL;
+	struct registry *reg = NULL;
+	X509 *prev = NULL;
+	int64_t live = 0, marked = 0;
+	json_t *j, *dj = NULL;
+	int ch, force = 0, pid = 0, changed, rc = 1;
+
+	ctl_getopt_reset();
+	while ((ch = ctl_getopt(ctl, argc, argv, "", lo)) != -1) {
+		switch (ch) {
+		case 'C':
+			dir = optarg;
+			break;
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'r':
+			reload = optarg;
+			break;
+		case 'h':
+			return ctl_help(ctl);
+		default:
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return ctl_usage("ca-rollover: unexpected argument '%s'", argv[optind]);
+	if (dir == NULL)
+		return ctl_usage("ca-rollover: --dir DIR is required (the directory of "
+		    "domain-ca.pem, as init made it)");
+	if (conf == NULL) {
+		snprintf(confbuf, sizeof(confbuf), "%s/latchkeyd.conf", dir);
+		conf = confbuf;
+	}
+	/* init's layout: the registry in DIR, unless --db (or LATCHKEY_DB) names another */
+	snprintf(dbbuf, sizeof(dbbuf), "%s/registry.db", dir);
+	db = strcmp(ctl->db, CTL_DEFAULT_DB) == 0 && access(dbbuf, F_OK) == 0 ? dbbuf : ctl->db;
+	if (access(conf, R_OK | W_OK) == -1) {
+		ctl_warnx("ca-rollover: %s: %s (give --config, latchkeyd's configuration)", conf,
+		    strerror(errno));
+		return 1;
+	}
+	if (domainca_rollover_paths(dir, &ro, err, sizeof(err)) == -1) {
+		ctl_warnx("ca-rollover: %s", err);
+		return 1;
+	}
+	/* An earlier rollover's CA is dropped now: only when nothing of it is still valid. */
+	if (access(ro.prev_cert, F_OK) == 0) {
+		char kid[132];
+
+		if ((prev = pki_cert_read(ro.prev_cert, err, sizeof(err))) == NULL ||
+		    pki_cert_kid(prev, kid, sizeof(kid)) == -1) {
+			ctl_warnx("ca-rollover: %s: %s", ro.prev_cert, prev == NULL ? err :
+			    "no key identifier");
+			goto out;
+		}
+		if (rollover_live(db, kid, &live, err, sizeof(err)) == -1) {
+			ctl_warnx("ca-rollover: %s", err);
+			goto out;
+		}
+		if (live > 0 && !force) {
+			ctl_warnx("ca-rollover: %" PRId64 " LDevID%s of the previous domain CA "
+			    "(%s, key id %s) %s neither expired nor revoked; a new rollover "
+			    "drops that CA and %s would stop verifying. Wait until they "
+			    "renew (latchkey reenroll) or expire, or give --force", live,
+			    live == 1 ? "" : "s", ro.prev_cert, kid, live == 1 ? "is" : "are",
+			    live == 1 ? "it" : "they");
+			goto out;
+		}
+	}
+	if ((reg = registry_open(db, 0, err, sizeof(err))) == NULL) {
+		ctl_warnx("ca-rollover: %s", err);
+		goto out;
+	}
+	if (domainca_rollover(dir, &ro, err, sizeof(err)) == -1) {
+		ctl_warnx("ca-rollover: %s", err);
+		goto out;
+	}
+	if (registry_ca_mark(reg, ro.old_kid, &marked, err, sizeof(err)) == -1) {
+		ctl_warnx("ca-rollover: the new CA is written, but marking the certificates "
+		    "of the previous one failed: %s; run ca-rollover's mark again with "
+		    "latchkeyd stopped", err);
+		goto out;
+	}
+	if ((changed = rollover_conf(conf, err, sizeof(err))) == -1) {
+		ctl_warnx("ca-rollover: the new CA is written, but %s: add previous-ca-cert = "
+		    "%s, previous-ca-key = %s and rollover-certs = %s yourself", err,
+		    ro.prev_cert, ro.prev_key, ro.links);
+		goto out;
+	}
+	ctl_actor(actor, sizeof(actor));
+	dj = json_pack("{s:s, s:s, s:I, s:I}", "previous_kid", ro.old_kid, "new_kid",
+	    ro.new_kid, "marked", (json_int_t)marked, "dropped_live", (json_int_t)live);
+	details = dj != NULL ? json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (registry_audit(reg, actor, "ca-rollover", ro.new_kid, NULL, details, err,
+	    sizeof(err)) == -1) {
+		ctl_warnx("ca-rollover: %s", err);
+		goto out;
+	}
+	if (reload != NULL && (pid = reload_latchkeyd(reload, err, sizeof(err))) == -1)
+		ctl_warnx("ca-rollover: the new CA is written, but %s; reload latchkeyd "
+		    "yourself (systemctl reload latchkeyd, or SIGHUP)", err);
+	ctl_time(ro.old_not_after, when, sizeof(when));
+	if (ctl->json) {
+		j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I, s:b}",
+		    "ca_cert", ctl_jpath(ro.ca_cert), "ca_key", ctl_jpath(ro.ca_key),
+		    "previous_ca_cert", ctl_jpath(ro.prev_cert),
+		    "previous_ca_key", ctl_jpath(ro.prev_key),
+		    "rollover_certs", ctl_jpath(ro.links), "new_kid", ro.new_kid,
+		    "previous_kid", ro.old_kid, "previous_expires", when,
+		    "marked", (json_int_t)marked, "config_changed", changed);
+		if (j != NULL && pid > 0)
+			json_object_set_new(j, "reloaded_pid", json_integer(pid));
+		rc = ctl_json_print(j);
+	} else {
+		print_file("domain CA (new)", ro.ca_cert);
+		print_file("domain CA key (new)", ro.ca_key);
+		print_file("previous domain CA", ro.prev_cert);
+		print_file("previous domain CA key", ro.prev_key);
+		print_file("NewWithOld, OldWithNew", ro.links);
+		printf("new CA key id %s; previous %s, valid until %s\n", ro.new_kid, ro.old_kid,
+		    when);
+		printf("%" PRId64 " certificate%s recorded as the previous CA's\n", marked,
+		    marked == 1 ? "" : "s");
+		printf("%s: %s\n", conf, changed ? "previous-ca-cert, previous-ca-key and "
+		    "rollover-certs added" : "names the previous CA already");
+		if (pid > 0)
+			printf("latchkeyd (pid %d) reloads: new LDevIDs come from the new CA "
+			    "once its new workers serve\n", pid);
+		else if (reload == NULL)
+			printf("reload latchkeyd (systemctl reload latchkeyd, or SIGHUP) for "
+			    "the new CA to issue\n");
+		rc = 0;
+	}
+	if (pid == -1)
+		rc = 1;
+out:
+	free(details);
+	json_decref(dj);
+	X509_free(prev);
+	registry_close(reg);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -245,6 +246,7 @@ struct audit_verify {
 	struct registry		*reg;
 	struct ctl_audit_check	*c;
 	X509			*ca;
+	X509			*prev;		/* the CA before a ca-rollover, if any */
 	char			*err;
 	size_t			 errlen;
 };
@@ -275,12 +277,27 @@ audit_verify_one(struct audit_verify *v, const struct signer_checkpoint *cp,
 	char head[REGISTRY_HASH_HEX], why[384], when[32], e[256];
 	int r;
 
-	if (v->ca == NULL && (v->ca = pki_cert_read(v->c->ca_path, e, sizeof(e))) == NULL) {
-		snprintf(v->err, v->errlen, "cannot check checkpoint signatures: %s", e);
-		return -1;
+	if (v->ca == NULL) {
+		char prev[PATH_MAX];
+		const char *slash = strrchr(v->c->ca_path, '/');
+
+		if ((v->ca = pki_cert_read(v->c->ca_path, e, sizeof(e))) == NULL) {
+			snprintf(v->err, v->errlen, "cannot check checkpoint signatures: %s", e);
+			return -1;
+		}
+		/* checkpoints signed before a ca-rollover: the previous CA beside it */
+		snprintf(prev, sizeof(prev), "%.*sdomain-ca-previous.pem",
+		    slash != NULL ? (int)(slash - v->c->ca_path + 1) : 0, v->c->ca_path);
+		if (access(prev, F_OK) == 0 &&
+		    (v->prev = pki_cert_read(prev, e, sizeof(e))) == NULL) {
+			snprintf(v->err, v->errlen, "cannot check checkpoint signatures: %s", e);
+			return -1;
+		}
 	}
 	ctl_time(cp->at, when, sizeof(when));
-	if (signer_checkpoint_verify(v->ca, cp, sig, siglen, e, sizeof(e)) == -1) {
+	if (signer_checkpoint_verify(v->ca, cp, sig, siglen, e, sizeof(e)) == -1 &&
+	    (v->prev == NULL || signer_checkpoint_verify(v->prev, cp, sig, siglen, why,
+	    sizeof(why)) == -1)) {
 		snprintf(v->c->why, sizeof(v->c->why), "%s of entry %" PRId64 " (%s): forged "
 		    "or damaged: %s", where, cp->seq, when, e);
 		return 1;
@@ -410,6 +427,7 @@ ctl_audit_check(struct registry *reg, struct ctl_audit_check *c, char *err, size
 	if (r == 0 && c->ckpt_file != NULL)
 		r = audit_verify_file(&v);
 	X509_free(v.ca);
+	X509_free(v.prev);
 	return r;
 }
 

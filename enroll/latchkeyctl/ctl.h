@@ -38,6 +38,7 @@ struct ctl {
 /* The commands (latchkeyctl.c's table). */
 int	cmd_labpki(struct ctl *, int, char **);		/* cmd_pki.c */
 int	cmd_init(struct ctl *, int, char **);
+int	cmd_ca_rollover(struct ctl *, int, char **);
 int	cmd_claim(struct ctl *, int, char **);		/* cmd_devices.c */
 int	cmd_unclaim(struct ctl *, int, char **);
 int	cmd_list(struct ctl *, int, char **);

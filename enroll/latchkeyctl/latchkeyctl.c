@@ -146,6 +146,24 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          SIGHUP to the latchkeyd of that pid-file (latchkeyd.conf(5)), which serves\n"
 "          the new certificate without dropping a connection (under systemd:\n"
 "          systemctl reload latchkeyd).\n" },
+	{ "ca-rollover", cmd_ca_rollover,
+"     ca-rollover --dir DIR [--config FILE] [--force] [--reload PIDFILE]\n"
+"          Roll the domain CA over to a new key (RFC 7030 4.1.3): a new key of the\n"
+"          same type and a new self-signed CA certificate with the same subject\n"
+"          replace DIR/domain-ca.pem/.key; the old CA moves to\n"
+"          domain-ca-previous.pem/.key, and domain-ca-rollover.pem holds the link\n"
+"          certificates NewWithOld and OldWithNew (RFC 4210 4.4), valid until the\n"
+"          old CA expires. latchkeyd.conf (--config; default DIR/latchkeyd.conf)\n"
+"          gets previous-ca-cert, previous-ca-key and rollover-certs. After the\n"
+"          reload (--reload PIDFILE sends SIGHUP, as init does) latchkeyd issues\n"
+"          from the new CA, cacerts serves the new CA, both link certificates and\n"
+"          the old CA, LDevIDs of either CA authenticate and renew, and each CA has\n"
+"          its CRL (the old one at /.well-known/latchkey/crl, which its LDevIDs\n"
+"          name, the new one at /.well-known/latchkey/crl/KEYID) and its OCSP\n"
+"          answers. The registry's certificates are marked as the old CA's and the\n"
+"          rollover is audited. A further rollover drops the previous CA: refused\n"
+"          while LDevIDs of it are neither expired nor revoked, unless --force.\n"
+"          The registry: DIR/registry.db, unless --db or LATCHKEY_DB names one.\n" },
 	{ "crl", cmd_crl,
 "     crl [--file F] [--pem]\n"
 "          Show the domain's CRL as latchkeyd last wrote it (default: crl.der beside\n"

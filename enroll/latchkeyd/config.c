@@ -38,6 +38,9 @@ static const struct {
 	{ "domain",			KW_ONCE },
 	{ "ca-cert",			KW_ONCE },
 	{ "ca-key",			KW_ONCE },
+	{ "previous-ca-cert",		KW_ONCE },
+	{ "previous-ca-key",		KW_ONCE },
+	{ "rollover-certs",		KW_ONCE },
 	{ "tls-cert",			KW_ONCE },
 	{ "tls-key",			KW_ONCE },
 	{ "registry",			KW_ONCE },
@@ -241,6 +244,9 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 	} paths[] = {
 		{ "ca-cert", offsetof(struct config, ca_cert) },
 		{ "ca-key", offsetof(struct config, ca_key) },
+		{ "previous-ca-cert", offsetof(struct config, prev_ca_cert) },
+		{ "previous-ca-key", offsetof(struct config, prev_ca_key) },
+		{ "rollover-certs", offsetof(struct config, rollover_certs) },
 		{ "tls-cert", offsetof(struct config, tls_cert) },
 		{ "tls-key", offsetof(struct config, tls_key) },
 		{ "registry", offsetof(struct config, registry) },
@@ -660,6 +666,12 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		errf(err, errlen, "%s: domain: required", path);
 	else if (c->ca_cert[0] == '\0' || c->ca_key[0] == '\0')
 		errf(err, errlen, "%s: ca-cert and ca-key: required", path);
+	else if ((c->prev_ca_cert[0] == '\0') != (c->prev_ca_key[0] == '\0'))
+		errf(err, errlen, "%s: previous-ca-cert and previous-ca-key: give both or "
+		    "neither", path);
+	else if (c->rollover_certs[0] != '\0' && c->prev_ca_cert[0] == '\0')
+		errf(err, errlen, "%s: rollover-certs: needs previous-ca-cert and "
+		    "previous-ca-key", path);
 	else if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')
 		errf(err, errlen, "%s: tls-cert and tls-key: required", path);
 	else if (c->registry[0] == '\0')
@@ -680,6 +692,18 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		    slash2 != NULL ? c->registry : ".");
 	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
 		c->crl_file[0] = '\0';
+	if (rc == 0 && c->crl_file[0] != '\0' && c->prev_ca_cert[0] != '\0') {
+		/* the previous CA's CRL beside it: crl.der -> crl-previous.der */
+		size_t fl = strlen(c->crl_file);
+
+		if (fl > 4 && strcmp(c->crl_file + fl - 4, ".der") == 0)
+			fl -= 4;
+		if (snprintf(c->prev_crl_file, sizeof(c->prev_crl_file), "%.*s-previous.der",
+		    (int)fl, c->crl_file) >= (int)sizeof(c->prev_crl_file)) {
+			errf(err, errlen, "%s: crl-file: path too long", path);
+			rc = -1;
+		}
+	}
 	if (rc == 0 && c->audit_ckpt_file[0] == '\0') {
 		/* default: audit-checkpoints.log beside the registry */
 		const char *slash4 = strrchr(c->registry, '/');

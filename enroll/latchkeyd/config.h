@@ -15,6 +15,11 @@
  *                                          (default 30, 1..3650)
  *   domain = NAME                          owner domain name (required)
  *   ca-cert, ca-key = FILE                 domain CA (required; the key only reaches the signer)
+ *   previous-ca-cert, previous-ca-key = FILE  the domain CA before a rollover (latchkeyctl
+ *                                          ca-rollover): issues nothing, signs the CRL and
+ *                                          OCSP answers for its LDevIDs until they expire
+ *   rollover-certs = FILE                  NewWithOld and OldWithNew (RFC 7030 §4.1.3),
+ *                                          served by cacerts with both CAs
  *   tls-cert, tls-key = FILE               registrar TLS certificate and key (required)
  *   registry = FILE                        SQLite registry (required)
  *   manufacturer-ca = FILE        (list)   trust anchors for IDevIDs (at least one)
@@ -101,6 +106,9 @@ struct config {
 	unsigned	expiry_warn_days;
 	char		domain[256];
 	char		ca_cert[CONFIG_PATH], ca_key[CONFIG_PATH];
+	/* CA rollover (RFC 7030 §4.1.3): the outgoing CA, still signing its CRL and OCSP */
+	char		prev_ca_cert[CONFIG_PATH], prev_ca_key[CONFIG_PATH];
+	char		rollover_certs[CONFIG_PATH];	/* NewWithOld, OldWithNew (PEM) */
 	char		tls_cert[CONFIG_PATH], tls_key[CONFIG_PATH];
 	char		registry[CONFIG_PATH];
 	char		manufacturer_ca[CONFIG_LIST][CONFIG_PATH];
@@ -115,6 +123,8 @@ struct config {
 	unsigned	ldevid_lifetime_days;
 	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
 	char		crl_file[CONFIG_PATH];		/* "" = not written */
+	char		prev_crl_file[CONFIG_PATH];	/* set by config_load(): the previous
+							   CA's CRL, beside crl_file */
 	char		audit_ckpt_file[CONFIG_PATH];	/* "" = not written */
 	size_t		max_body;
 	unsigned	idle_timeout;

@@ -57,6 +57,16 @@ est_route(const char *path, enum est_op *op, char label[EST_LABEL_MAX + 1])
 	label[0] = '\0';
 	if (strncmp(path, LK_PREFIX "/", sizeof(LK_PREFIX)) == 0) {
 		p = path + sizeof(LK_PREFIX);
+		/* crl/<key id>: one CA's CRL (a CA rollover holds two), the id in label */
+		if (strncmp(p, "crl/", 4) == 0) {
+			n = strlen(p + 4);
+			if (n == 0 || n > EST_LABEL_MAX || strspn(p + 4, "0123456789abcdefABCDEF")
+			    != n)
+				return -1;
+			memcpy(label, p + 4, n + 1);
+			*op = LK_OP_CRL;
+			return 0;
+		}
 		for (i = 0; i < sizeof(lk_ops) / sizeof(lk_ops[0]); i++)
 			if (strcmp(p, lk_ops[i].name) == 0) {
 				*op = lk_ops[i].op;

@@ -33,7 +33,9 @@ enum est_op {
  * Route a request path (no query) to an operation (RFC 7030 §3.2.2):
  * /.well-known/est/<op> or /.well-known/est/<label>/<op>, label = 1..64 of [A-Za-z0-9._-]
  * (a label is a path segment; RFC 7030 leaves the set to the server). A trailing '/' is not
- * accepted. Returns 0 and fills op and label ("" when none), or -1 (404).
+ * accepted. Also /.well-known/latchkey/<op> (status, crl, ocsp, netid) and
+ * /.well-known/latchkey/crl/<hex>, one CA's CRL by its key identifier, which goes into
+ * label. Returns 0 and fills op and label ("" when none), or -1 (404).
  */
 int	est_route(const char *path, enum est_op *op, char label[EST_LABEL_MAX + 1]);
 /* The HTTP method the operation takes: "GET" or "POST". */

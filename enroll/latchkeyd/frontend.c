@@ -22,8 +22,10 @@
 #include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "certs/ocsp.h"
+#include "certs/pki.h"
 #include "enroll/common/chanbind.h"
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/est.h"
@@ -49,6 +51,37 @@ verify_in_registrar(X509_STORE_CTX *x, void *arg)
 	(void)x;
 	(void)arg;
 	return 1;
+}
+
+/*
+ * After a domain CA rollover, the link certificate whose key issued our TLS certificate
+ * goes into the chain we send: a client that trusts only the other CA then reaches it
+ * (OldWithNew for the new CA, NewWithOld for the old; RFC 4210 §4.4). 0, or -1 with err.
+ */
+static int
+tls_add_link(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+	STACK_OF(X509) *links;
+	const ASN1_OCTET_STRING *aki, *ski;
+	X509 *leaf = SSL_CTX_get0_certificate(ctx), *l;
+	int i, rc = 0;
+
+	if (cfg->rollover_certs[0] == '\0' || leaf == NULL ||
+	    (aki = X509_get0_authority_key_id(leaf)) == NULL)
+		return 0;
+	if ((links = pki_certs_read(cfg->rollover_certs, err, errlen)) == NULL)
+		return -1;
+	for (i = 0; i < sk_X509_num(links); i++) {
+		l = sk_X509_value(links, i);
+		if ((ski = X509_get0_subject_key_id(l)) != NULL &&
+		    ASN1_OCTET_STRING_cmp(aki, ski) == 0 && SSL_CTX_add1_chain_cert(ctx, l) != 1) {
+			snprintf(err, errlen, "%.400s: cannot add to the TLS chain",
+			    cfg->rollover_certs);
+			rc = -1;
+		}
+	}
+	sk_X509_pop_free(links, X509_free);
+	return rc;
 }
 
 SSL_CTX *
@@ -86,6 +119,8 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 		    cfg->tls_key, cfg->tls_cert);
 		goto fail;
 	}
+	if (tls_add_link(ctx, cfg, err, errlen) == -1)
+		goto fail;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_in_registrar, NULL);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"latchkeyd", 9);
@@ -103,6 +138,8 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->n_manufacturer_ca; i++)
 		SSL_add_file_cert_subjects_to_stack(names, cfg->manufacturer_ca[i]);
 	SSL_add_file_cert_subjects_to_stack(names, cfg->ca_cert);
+	if (cfg->prev_ca_cert[0] != '\0')
+		SSL_add_file_cert_subjects_to_stack(names, cfg->prev_ca_cert);
 	SSL_CTX_set_client_CA_list(ctx, names);
 	ERR_clear_error();
 	return ctx;

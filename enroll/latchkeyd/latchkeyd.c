@@ -74,6 +74,10 @@ usage(FILE *f, int status)
 "                                or the CRL signer expire (default 30, 1 to 3650)\n"
 "  domain = NAME                 owner domain name (required)\n"
 "  ca-cert, ca-key = FILE        domain CA; the key is read only by the signer process\n"
+"  previous-ca-cert, previous-ca-key = FILE\n"
+"                                the domain CA before a rollover (latchkeyctl\n"
+"                                ca-rollover): signs only the CRL and OCSP of its LDevIDs\n"
+"  rollover-certs = FILE         NewWithOld and OldWithNew, served by cacerts\n"
 "  tls-cert, tls-key = FILE      registrar TLS certificate (chain) and key\n"
 "  registry = FILE               SQLite registry (latchkeyctl init creates it)\n"
 "  manufacturer-ca = FILE        IDevID trust anchor; repeat for several manufacturers\n"
@@ -304,6 +308,21 @@ self_check(const struct config *cfg, char *err, size_t errlen)
  * Worker 0 with latch = yes keeps root (see worker.c) and is not the model here.
  */
 static int
+key_readable(const struct config *cfg, const char *kw, const char *key, char *err,
+    size_t errlen)
+{
+	int fd;
+
+	if (key[0] == '\0' || (fd = open(key, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	close(fd);
+	errf(err, errlen, "%s: %s %.200s is readable by user %s, the workers' user: only "
+	    "root (or signer-user) may read it: chown root:root %.200s; chmod 0600 %.200s",
+	    cfg->file, kw, key, cfg->user, key, key);
+	return 1;
+}
+
+static int
 privsep_check(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *db = cfg->role == CONFIG_ROLE_MASA ? cfg->masa_db : cfg->registry;
@@ -326,14 +345,9 @@ privsep_check(const struct config *cfg, char *err, size_t errlen)
 	}
 	as_user(cfg);
 	if (cfg->role == CONFIG_ROLE_REGISTRAR &&
-	    (fd = open(cfg->ca_key, O_RDONLY | O_CLOEXEC)) != -1) {
-		close(fd);
-		errf(err, errlen, "%s: ca-key %.200s is readable by user %s, the workers' "
-		    "user: only root (or signer-user) may read it: chown root:root %.200s; "
-		    "chmod 0600 %.200s", cfg->file, cfg->ca_key, cfg->user, cfg->ca_key,
-		    cfg->ca_key);
+	    (key_readable(cfg, "ca-key", cfg->ca_key, err, errlen) ||
+	    key_readable(cfg, "previous-ca-key", cfg->prev_ca_key, err, errlen)))
 		goto out;
-	}
 	if ((fd = open(db, O_RDWR | O_CLOEXEC)) == -1) {
 		errf(err, errlen, "%s: %s %.200s: user %s cannot read and write it (%s): "
 		    "chown %s:%s %.200s%s", cfg->file, cfg->role == CONFIG_ROLE_MASA ?

@@ -75,24 +75,39 @@ struct committer {
 	char			 err[256];
 };
 
-struct registrar {
-	struct config		 cfg;
-	struct idevid_store	*idevids;	/* manufacturer anchors + CRLs */
-	struct idevid_store	*ldevids;	/* the domain CA, for simplereenroll */
+/*
+ * A domain CA. ca[0] is the current one and issues; a previous one (after latchkeyctl
+ * ca-rollover, RFC 7030 §4.1.3) issues nothing, its signer refuses to, and signs the CRL
+ * and OCSP answers for its LDevIDs until they expire. Each has its own CRL, listing the
+ * certificates the registry records under its key identifier; the oldest CA held also
+ * lists those recorded before schema v8 (no key identifier).
+ */
+#define REGISTRAR_NCA	2
+struct domain_ca {
+	X509			*cert;
 	struct signer		*signer;
-	struct registry		*reg;
-	char			 accept_fp[CONFIG_LIST * 4][PKI_FP_LEN];	/* auto-accept */
-	size_t			 n_accept;
-	char			*cacerts_b64;	/* precomputed cacerts answer */
-	size_t			 cacerts_len;
-	X509			*ca_cert;	/* OCSP: does a CertID name our CA */
-	/* The current CRL: rebuilt when the revoked set changes, at most once a second. */
+	char			 kid[REGISTRY_KID_HEX];	/* key identifier, lower-case hex */
+	int			 legacy;
+	/* Its CRL: rebuilt when the revoked set changes, at most once a second. */
 	unsigned char		*crl_der;
 	size_t			 crl_len;
 	time_t			 crl_checked, crl_built;
 	int64_t			 crl_version;	/* registry data_version seen */
 	int64_t			 crl_count, crl_latest;	/* registry_revoked_stamp() of it */
 	unsigned char		 crl_digest[32];
+};
+
+struct registrar {
+	struct config		 cfg;
+	struct idevid_store	*idevids;	/* manufacturer anchors + CRLs */
+	struct idevid_store	*ldevids;	/* the domain CA(s), for simplereenroll */
+	struct domain_ca	 ca[REGISTRAR_NCA];	/* [0] current, [1] previous */
+	size_t			 nca;
+	struct registry		*reg;
+	char			 accept_fp[CONFIG_LIST * 4][PKI_FP_LEN];	/* auto-accept */
+	size_t			 n_accept;
+	char			*cacerts_b64;	/* precomputed cacerts answer */
+	size_t			 cacerts_len;
 	struct batch		 bufs[2];
 	struct batch		*fill;		/* queued by registrar_handle() */
 	struct batch		 solo;		/* one enrollment committed inline */
@@ -150,14 +165,82 @@ registrar_reply_free(struct registrar_reply *rep)
 	rep->len = 0;
 }
 
+/* Load CA i (its certificate, key identifier and signer process: a fork). */
+static int
+ca_load(struct registrar *r, size_t i, const char *cert, const char *key, char *err,
+    size_t errlen)
+{
+	struct domain_ca *ca = &r->ca[i];
+	struct ca_profile prof;
+
+	if ((ca->cert = pki_cert_read(cert, err, errlen)) == NULL)
+		return -1;
+	if (pki_cert_kid(ca->cert, ca->kid, sizeof(ca->kid)) == -1) {
+		snprintf(err, errlen, "%.400s: no key identifier", cert);
+		return -1;
+	}
+	ca->crl_version = -1;
+	memset(&prof, 0, sizeof(prof));
+	prof.lifetime_days = r->cfg.ldevid_lifetime_days;
+	prof.retired = i > 0;
+	/* After a rollover the plain crl-url keeps naming the previous CA's CRL, which its
+	 * LDevIDs carry; the current CA's carry crl-url/<key id> (handle_crl). */
+	if (r->cfg.crl_url[0] != '\0' && r->cfg.prev_ca_cert[0] != '\0' && i == 0) {
+		if (strlen(r->cfg.crl_url) + 1 + strlen(ca->kid) >= sizeof(prof.crl_url)) {
+			snprintf(err, errlen, "crl-url with the CA's key identifier appended "
+			    "exceeds %zu bytes", sizeof(prof.crl_url) - 1);
+			return -1;
+		}
+		memcpy(prof.crl_url, r->cfg.crl_url, strlen(r->cfg.crl_url));
+		prof.crl_url[strlen(r->cfg.crl_url)] = '/';
+		memcpy(prof.crl_url + strlen(r->cfg.crl_url) + 1, ca->kid, strlen(ca->kid) + 1);
+	} else
+		snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", r->cfg.crl_url);
+	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", r->cfg.ocsp_url);
+	/* The signer forks here and alone keeps the CA key. */
+	if ((ca->signer = signer_start(cert, key, &prof, err, errlen)) == NULL)
+		return -1;
+	r->nca = i + 1;
+	return 0;
+}
+
+/* The cacerts answer: the current CA, the rollover certificates, the previous CA. */
+static int
+cacerts_make(struct registrar *r, char *err, size_t errlen)
+{
+	STACK_OF(X509) *roll = NULL;
+	X509 *all[REGISTRAR_NCA + 8];
+	unsigned char *der = NULL;
+	size_t n = 0, derlen, i;
+	int rc = -1;
+
+	all[n++] = r->ca[0].cert;
+	if (r->cfg.rollover_certs[0] != '\0') {
+		if ((roll = pki_certs_read(r->cfg.rollover_certs, err, errlen)) == NULL)
+			return -1;
+		for (i = 0; i < (size_t)sk_X509_num(roll) && n < REGISTRAR_NCA + 6; i++)
+			all[n++] = sk_X509_value(roll, (int)i);
+	}
+	for (i = 1; i < r->nca; i++)
+		all[n++] = r->ca[i].cert;
+	if (p7_certs_encode(all, n, &der, &derlen, err, errlen))
+		goto out;
+	if ((r->cacerts_b64 = b64_encode(der, derlen, 0, &r->cacerts_len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(der);
+	sk_X509_pop_free(roll, X509_free);
+	return rc;
+}
+
 struct registrar *
 registrar_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct registrar *r;
-	struct ca_profile prof;
-	X509 *ca = NULL;
-	unsigned char *der = NULL;
-	size_t derlen, i;
+	size_t i;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -178,34 +261,28 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 			goto err;
 	if (idevid_store_add_anchor(r->ldevids, cfg->ca_cert, err, errlen))
 		goto err;
+	if (cfg->prev_ca_cert[0] != '\0' &&
+	    idevid_store_add_anchor(r->ldevids, cfg->prev_ca_cert, err, errlen))
+		goto err;
 	if (load_auto_accept(r, err, errlen))
 		goto err;
-
-	if ((ca = pki_cert_read(cfg->ca_cert, err, errlen)) == NULL)
+	if (ca_load(r, 0, cfg->ca_cert, cfg->ca_key, err, errlen) == -1 ||
+	    (cfg->prev_ca_cert[0] != '\0' && ca_load(r, 1, cfg->prev_ca_cert,
+	    cfg->prev_ca_key, err, errlen) == -1))
 		goto err;
-	if (p7_certs_encode(&ca, 1, &der, &derlen, err, errlen))
-		goto err;
-	if ((r->cacerts_b64 = b64_encode(der, derlen, 0, &r->cacerts_len)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (r->nca > 1 && strcmp(r->ca[0].kid, r->ca[1].kid) == 0) {
+		snprintf(err, errlen, "previous-ca-cert %.300s has the key of ca-cert",
+		    cfg->prev_ca_cert);
 		goto err;
 	}
-
-	memset(&prof, 0, sizeof(prof));
-	prof.lifetime_days = cfg->ldevid_lifetime_days;
-	snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", cfg->crl_url);
-	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", cfg->ocsp_url);
-	/* The signer forks here and alone keeps the CA key. */
-	if ((r->signer = signer_start(cfg->ca_cert, cfg->ca_key, &prof, err, errlen)) == NULL)
+	r->ca[r->nca - 1].legacy = 1;
+	if (cacerts_make(r, err, errlen) == -1)
 		goto err;
 	if ((r->reg = registry_open(cfg->registry,
 	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
 		goto err;
-	free(der);
-	r->ca_cert = ca;
 	return r;
 err:
-	free(der);
-	X509_free(ca);
 	registrar_free(r);
 	return NULL;
 }
@@ -234,11 +311,13 @@ registrar_free(struct registrar *r)
 			pending_free(&r->bufs[b].p[i]);
 	idevid_store_free(r->idevids);
 	idevid_store_free(r->ldevids);
-	signer_free(r->signer);
+	for (i = 0; i < REGISTRAR_NCA; i++) {
+		signer_free(r->ca[i].signer);
+		X509_free(r->ca[i].cert);
+		free(r->ca[i].crl_der);
+	}
 	registry_close(r->reg);
 	free(r->cacerts_b64);
-	X509_free(r->ca_cert);
-	free(r->crl_der);
 	free(r);
 }
 
@@ -251,13 +330,18 @@ registrar_idevids(struct registrar *r)
 int
 registrar_signer_lost(struct registrar *r)
 {
-	return signer_lost(r->signer);
+	size_t i;
+
+	for (i = 0; i < r->nca; i++)
+		if (signer_lost(r->ca[i].signer))
+			return 1;
+	return 0;
 }
 
 int
-registrar_signer_fd(struct registrar *r)
+registrar_signer_fd(struct registrar *r, size_t i)
 {
-	return signer_watch_fd(r->signer);
+	return i < r->nca ? signer_watch_fd(r->ca[i].signer) : -1;
 }
 
 /* Record a policy refusal in the audit log (as action) and the daemon log. */
@@ -523,8 +607,10 @@ ldevid_supersede(struct registrar *r, struct ldevid_holder *h)
 	if ((size_t)n > h->nsuperseded)
 		log_info("%s: %zu more LDevIDs superseded by %s", h->info.serial,
 		    (size_t)n - h->nsuperseded, h->info.cert_serial);
-	r->crl_checked = 0;
-	r->crl_version = -1;
+	for (i = 0; i < r->nca; i++) {
+		r->ca[i].crl_checked = 0;
+		r->ca[i].crl_version = -1;
+	}
 }
 
 static enum ldevid_lookup
@@ -680,6 +766,7 @@ batch_prepare(struct registrar *r, struct batch *b)
 		e[i].not_before = p[i].not_before;
 		e[i].not_after = p[i].not_after;
 		e[i].cert_der = p[i].cert_der;
+		e[i].ca_kid = r->ca[0].kid;
 		e[i].cert_len = p[i].cert_len;
 		e[i].actor = "registrar";
 		e[i].action = p[i].reenroll ? "reenroll" : "enroll";
@@ -966,10 +1053,10 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		goto out;
 	}
 
-	if (signer_issue(r->signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
+	if (signer_issue(r->ca[0].signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
 	    &cert_der, &cert_len, err, sizeof(err))) {
 		log_warnx("signer: %s: %s", a.serial, err);
-		if (signer_lost(r->signer)) {	/* nothing issued; the worker is replaced */
+		if (signer_lost(r->ca[0].signer)) {	/* nothing issued; the worker is replaced */
 			registrar_reply_text(out, 503, "the CA is restarting; nothing was issued, "
 			    "try again in a few seconds");
 			out->retry_after = REGISTRAR_RETRY_SIGNER_LOST;
@@ -1029,7 +1116,7 @@ out:
 
 /* Revoked certificates, gathered for the CRL. */
 struct crl_collect {
-	struct registrar	*r;
+	const struct domain_ca	*ca;
 	struct crl_entry	*e;
 	size_t			 n, cap;
 	int			 oom;
@@ -1042,6 +1129,9 @@ collect_cert(const struct registry_cert *rc, void *arg)
 	struct crl_entry *ne;
 
 	if (rc->revoked_at == 0)
+		return 0;
+	/* its own, and the unmarked ones of before schema v8 in the oldest CA's */
+	if (rc->ca_kid[0] != '\0' ? strcmp(rc->ca_kid, c->ca->kid) != 0 : !c->ca->legacy)
 		return 0;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
@@ -1066,7 +1156,7 @@ collect_cert(const struct registry_cert *rc, void *arg)
  * 0 when the current one stands, -1 with err.
  */
 static int
-crl_refresh(struct registrar *r, char *err, size_t errlen)
+crl_refresh(struct registrar *r, struct domain_ca *ca, char *err, size_t errlen)
 {
 	struct crl_collect c;
 	unsigned char digest[32], *der = NULL;
@@ -1075,32 +1165,32 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 	int64_t version, count, latest;
 	int rc = -1;
 
-	if (r->crl_der != NULL && now == r->crl_checked)
+	if (ca->crl_der != NULL && now == ca->crl_checked)
 		return 0;
 	/* Only another connection can revoke: nothing committed elsewhere, nothing new. */
 	if (registry_data_version(r->reg, &version, err, errlen) == -1)
 		return -1;
-	if (r->crl_der != NULL && version == r->crl_version &&
-	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
-		r->crl_checked = now;
+	if (ca->crl_der != NULL && version == ca->crl_version &&
+	    now - ca->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		ca->crl_checked = now;
 		return 0;
 	}
 	/* Most commits are enrollments: look at the revoked set's stamp before reading it. */
 	if (registry_revoked_stamp(r->reg, &count, &latest, err, errlen) == -1)
 		return -1;
-	if (r->crl_der != NULL && count == r->crl_count && latest == r->crl_latest &&
-	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
-		r->crl_version = version;
-		r->crl_checked = now;
+	if (ca->crl_der != NULL && count == ca->crl_count && latest == ca->crl_latest &&
+	    now - ca->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+		ca->crl_version = version;
+		ca->crl_checked = now;
 		return 0;
 	}
 	memset(&c, 0, sizeof(c));
-	c.r = r;
+	c.ca = ca;
 	if (registry_revoked_foreach(r->reg, collect_cert, &c, err, errlen) < 0)
 		goto out;
-	r->crl_version = version;
-	r->crl_count = count;
-	r->crl_latest = latest;
+	ca->crl_version = version;
+	ca->crl_count = count;
+	ca->crl_latest = latest;
 	if (c.oom) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -1111,21 +1201,21 @@ crl_refresh(struct registrar *r, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot digest the revoked set");
 		goto out;
 	}
-	r->crl_checked = now;
-	if (r->crl_der != NULL && memcmp(digest, r->crl_digest, sizeof(digest)) == 0 &&
-	    now - r->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
+	ca->crl_checked = now;
+	if (ca->crl_der != NULL && memcmp(digest, ca->crl_digest, sizeof(digest)) == 0 &&
+	    now - ca->crl_built < CRL_NEXT_UPDATE_HOURS * 3600 / 2) {
 		rc = 0;
 		goto out;
 	}
 	/* crlNumber: milliseconds, monotonic enough across restarts and workers */
-	if (signer_crl(r->signer, c.e, c.n, (uint64_t)now * 1000 + (uint64_t)(clock() % 1000),
+	if (signer_crl(ca->signer, c.e, c.n, (uint64_t)now * 1000 + (uint64_t)(clock() % 1000),
 	    now, CRL_NEXT_UPDATE_HOURS, &der, &len, err, errlen) == -1)
 		goto out;
-	free(r->crl_der);
-	r->crl_der = der;
-	r->crl_len = len;
-	r->crl_built = now;
-	memcpy(r->crl_digest, digest, sizeof(digest));
+	free(ca->crl_der);
+	ca->crl_der = der;
+	ca->crl_len = len;
+	ca->crl_built = now;
+	memcpy(ca->crl_digest, digest, sizeof(digest));
 	rc = 1;
 out:
 	free(c.e);
@@ -1133,14 +1223,24 @@ out:
 }
 
 int
-registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen)
+registrar_crl_publish(struct registrar *r, const char *path, const char *prev_path,
+    char *err, size_t errlen)
 {
-	int rc = crl_refresh(r, err, errlen);
+	const char *paths[REGISTRAR_NCA] = { path, prev_path };
+	size_t i;
+	int rc, ret = 0;
 
-	if (rc == 1 && path != NULL && path[0] != '\0' &&
-	    pki_file_write(path, r->crl_der, r->crl_len, 0644, 1, err, errlen) == -1)
-		return -1;
-	return rc;
+	for (i = 0; i < r->nca; i++) {
+		if ((rc = crl_refresh(r, &r->ca[i], err, errlen)) == -1)
+			return -1;
+		if (rc == 1 && paths[i] != NULL && paths[i][0] != '\0') {
+			if (pki_file_write(paths[i], r->ca[i].crl_der, r->ca[i].crl_len, 0644,
+			    1, err, errlen) == -1)
+				return -1;
+			ret = 1;
+		}
+	}
+	return ret;
 }
 
 /* hex (64 digits) to 32 bytes; -1 when not hex. */
@@ -1282,7 +1382,7 @@ registrar_checkpoint(struct registrar *r, const char *file, int force, char *err
 		snprintf(err, errlen, "audit entry %lld: malformed hash", (long long)seq);
 		return -1;
 	}
-	if (signer_checkpoint(r->signer, &cp, &sig, &siglen, err, errlen) == -1)
+	if (signer_checkpoint(r->ca[0].signer, &cp, &sig, &siglen, err, errlen) == -1)
 		return -1;
 	if (signer_checkpoint_format(&cp, sig, siglen, line, sizeof(line)) == -1) {
 		free(sig);
@@ -1315,6 +1415,7 @@ int
 registrar_health(struct registrar *r, char *why, size_t whylen)
 {
 	char err[256];
+	size_t i;
 	int h = 0;
 
 	why[0] = '\0';
@@ -1322,10 +1423,14 @@ registrar_health(struct registrar *r, char *why, size_t whylen)
 		h |= STATS_H_REGISTRY;
 	else
 		snprintf(why, whylen, "%s", err);
-	if (signer_ping(r->signer, err, sizeof(err)) == 0)
-		h |= STATS_H_SIGNER;
-	else if (why[0] == '\0')
-		snprintf(why, whylen, "the signer (CA key holder) does not answer: %s", err);
+	h |= STATS_H_SIGNER;
+	for (i = 0; i < r->nca; i++)
+		if (signer_ping(r->ca[i].signer, err, sizeof(err)) == -1) {
+			h &= ~STATS_H_SIGNER;
+			if (why[0] == '\0')
+				snprintf(why, whylen, "the signer of the %s CA (key holder) does "
+				    "not answer: %s", i == 0 ? "domain" : "previous domain", err);
+		}
 	return h;
 }
 
@@ -1341,22 +1446,37 @@ registrar_binding_revoked(struct registrar *r, const char *serial)
 	return found == 1 && strcmp(b.state, "revoked") == 0;
 }
 
+/*
+ * GET /.well-known/latchkey/crl[/<key id>]: the CRL of the CA with that key identifier
+ * (hex, either case); without one, of the oldest CA held, whose LDevIDs name the plain URL.
+ */
 static void
-handle_crl(struct registrar *r, struct registrar_reply *out)
+handle_crl(struct registrar *r, const char *kid, struct registrar_reply *out)
 {
+	struct domain_ca *ca = &r->ca[r->nca - 1];
 	char err[256];
+	size_t i;
 
-	if (crl_refresh(r, err, sizeof(err)) == -1 && r->crl_der == NULL) {
+	if (kid != NULL && kid[0] != '\0') {
+		for (i = 0; i < r->nca && strcasecmp(kid, r->ca[i].kid) != 0; i++)
+			;
+		if (i == r->nca) {
+			registrar_reply_text(out, 404, "no CA with key identifier %.64s here", kid);
+			return;
+		}
+		ca = &r->ca[i];
+	}
+	if (crl_refresh(r, ca, err, sizeof(err)) == -1 && ca->crl_der == NULL) {
 		log_warnx("CRL: %s", err);
 		registrar_reply_text(out, 503, "the CRL cannot be made right now");
 		return;
 	}
-	if ((out->body = malloc(r->crl_len)) == NULL) {
+	if ((out->body = malloc(ca->crl_len)) == NULL) {
 		registrar_reply_text(out, 500, "out of memory");
 		return;
 	}
-	memcpy(out->body, r->crl_der, r->crl_len);
-	out->len = r->crl_len;
+	memcpy(out->body, ca->crl_der, ca->crl_len);
+	out->len = ca->crl_len;
 	out->status = 200;
 	out->ctype = "application/pkix-crl";
 }
@@ -1368,8 +1488,9 @@ registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	struct ocsp_query q;
 	struct ocsp_status st[OCSP_IDS_MAX];
 	struct registry_cert c;
+	struct domain_ca *ca = NULL;
 	unsigned char *resp = NULL;
-	size_t rlen = 0, i;
+	size_t rlen = 0, i, k;
 	char err[256];
 	int bad = 0, found;
 
@@ -1381,8 +1502,12 @@ registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 		goto error;
 	}
 	for (i = 0; i < q.nids; i++) {
-		/* RFC 6960 §2.3: we answer only for our own CA */
-		if (ocsp_query_matches_ca(&q, i, r->ca_cert) != 1) {
+		/* RFC 6960 §2.3: we answer only for our own CAs, one per response (its
+		 * signer signs it): every CertID must name the CA of the first */
+		for (k = 0; ca == NULL && k < r->nca; k++)
+			if (ocsp_query_matches_ca(&q, i, r->ca[k].cert) == 1)
+				ca = &r->ca[k];
+		if (ca == NULL || ocsp_query_matches_ca(&q, i, ca->cert) != 1) {
 			bad = OCSP_RSP_UNAUTHORIZED;
 			goto error;
 		}
@@ -1403,11 +1528,11 @@ registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 		} else
 			st[i].status = OCSP_CERT_GOOD;
 	}
-	if (signer_ocsp(r->signer, &q, st, time(NULL), OCSP_NEXT_UPDATE_HOURS, &resp, &rlen,
+	if (signer_ocsp(ca->signer, &q, st, time(NULL), OCSP_NEXT_UPDATE_HOURS, &resp, &rlen,
 	    err, sizeof(err)) == -1) {
 		log_warnx("OCSP: signer: %s", err);
 		/* RFC 6960 §2.3: a lost signer is being replaced, ask again later */
-		bad = signer_lost(r->signer) ? OCSP_RSP_TRY_LATER : OCSP_RSP_INTERNAL;
+		bad = signer_lost(ca->signer) ? OCSP_RSP_TRY_LATER : OCSP_RSP_INTERNAL;
 		goto error;
 	}
 	goto send;
@@ -1546,7 +1671,7 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	size_t derlen;
 
 	memset(out, 0, sizeof(*out));
-	(void)label;	/* one CA serves every label for now */
+	/* one CA serves every EST label for now; the CRL's label is a CA key identifier */
 	switch (op) {
 	case EST_OP_CACERTS:
 		if ((out->body = malloc(r->cacerts_len)) == NULL) {
@@ -1578,7 +1703,7 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		handle_status(r, peer, out);
 		return;
 	case LK_OP_CRL:
-		handle_crl(r, out);
+		handle_crl(r, label, out);
 		return;
 	case LK_OP_OCSP:
 		if (!est_media_type_is(content_type, "application/ocsp-request")) {

@@ -62,8 +62,12 @@ void	registrar_free(struct registrar *r);
 #define REGISTRAR_EXIT_SIGNER_LOST	3	/* a worker's exit status: replace me */
 #define REGISTRAR_RETRY_SIGNER_LOST	2	/* s, Retry-After while a worker is replaced */
 int	registrar_signer_lost(struct registrar *r);	/* 1 lost, 0 serving */
-/* Readable once the signer process has exited (-1 without pidfd: poll the above). */
-int	registrar_signer_fd(struct registrar *r);
+/*
+ * Readable once the signer process of CA i has exited (-1 without pidfd: poll the above;
+ * -1 too when there is no CA i). CA 0 is the current domain CA, CA 1 the previous one
+ * after a rollover (previous-ca-cert), which has a signer of its own.
+ */
+int	registrar_signer_fd(struct registrar *r, size_t i);
 
 /* The manufacturer trust anchors and CRLs (IDevID checks); owned by r, lives as long as r. */
 struct idevid_store *registrar_idevids(struct registrar *r);
@@ -120,10 +124,12 @@ void	registrar_reply_text(struct registrar_reply *out, int status, const char *f
 void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	    struct registrar_reply *out);
 /*
- * Refresh the CRL and, when it changed, write it atomically to path (DER, 0644). Call
- * periodically from one worker. 1 written, 0 unchanged, -1 with err.
+ * Refresh the CRLs and write each that changed atomically (DER, 0644): the current CA's to
+ * path, the previous CA's (after a rollover) to prev_path; NULL or "" writes none. Call
+ * periodically from one worker. 1 one was written, 0 unchanged, -1 with err.
  */
-int	registrar_crl_publish(struct registrar *r, const char *path, char *err, size_t errlen);
+int	registrar_crl_publish(struct registrar *r, const char *path, const char *prev_path,
+	    char *err, size_t errlen);
 /*
  * Audit checkpoints (DESIGN.md "Trust model"; the signed text in certs/signer.h): when the
  * audit chain's head moved since the last checkpoint and force is set, or

@@ -62,6 +62,15 @@ libevent_log(int severity, const char *msg)
 		log_debug("libevent: %s", msg);
 }
 
+/* A latch binds: only a device whose binding is not revoked may hold one. */
+static int
+latch_admit(void *arg, const char *serial)
+{
+	struct daemon *d = arg;
+
+	return registrar_binding_revoked(d->reg, serial) != 1;
+}
+
 /* Worker 0, latch = yes: the registrar side of RFC 5660 latches over charon's VICI. */
 static void
 latch_start(struct daemon *d)
@@ -74,6 +83,7 @@ latch_start(struct daemon *d)
 	lc.cert_file = d->cfg.tls_cert;
 	lc.key_file = d->cfg.tls_key;
 	lc.ca_file = d->cfg.ca_cert;
+	lc.ca_file2 = d->cfg.prev_ca_cert[0] != '\0' ? d->cfg.prev_ca_cert : NULL;
 	lc.local_addr = d->cfg.latch_local[0] != '\0' ? d->cfg.latch_local : NULL;
 	lc.local_ts = d->cfg.latch_local_ts[0] != '\0' ? d->cfg.latch_local_ts : NULL;
 	lc.remote_ts = d->cfg.latch_remote_ts[0] != '\0' ? d->cfg.latch_remote_ts : NULL;
@@ -83,9 +93,11 @@ latch_start(struct daemon *d)
 	lc.control_path = d->cfg.latch_control[0] != '\0' ? d->cfg.latch_control : NULL;
 	/* charon gets the domain CRL: a revoked LDevID fails IKE_AUTH (needs crl-file). */
 	lc.crl_file = d->cfg.crl_file[0] != '\0' ? d->cfg.crl_file : NULL;
+	lc.crl_file2 = d->cfg.prev_crl_file[0] != '\0' ? d->cfg.prev_crl_file : NULL;
 	if ((d->latch = latchmgr_new(&lc, d->base, err, sizeof(err))) == NULL)
 		fatalx("latch: %s", err);
 	latchmgr_set_log(d->latch, latch_log, d);
+	latchmgr_set_admit(d->latch, latch_admit, d);
 	if (latchmgr_connected(d->latch))
 		log_info("latch: manager connected to charon");
 	else
@@ -136,7 +148,8 @@ on_crl_timer(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if ((rc = registrar_crl_publish(d->reg, d->cfg.crl_file, err, sizeof(err))) == -1)
+	if ((rc = registrar_crl_publish(d->reg, d->cfg.crl_file, d->cfg.prev_crl_file, err,
+	    sizeof(err))) == -1)
 		log_warnx("CRL %s: %s", d->cfg.crl_file, err);
 	else if (rc == 1) {
 		if (d->cfg.crl_file[0] != '\0')
@@ -191,14 +204,14 @@ on_signer_check(evutil_socket_t fd, short ev, void *arg)
 	event_base_loopexit(d->base, &grace);
 }
 
-/* Watch the signer: its pidfd (readable when it exits, including after a stall kill), or
- * a poll of its state. */
+/* Watch signer i (0: the domain CA's, 1: the previous CA's after a rollover): its pidfd
+ * (readable when it exits, including after a stall kill), or a poll of its state. */
 static struct event *
-signer_watch(struct daemon *d)
+signer_watch(struct daemon *d, size_t i)
 {
 	struct timeval tv = { 0, SIGNER_POLL_MS * 1000 };
 	struct event *ev;
-	int fd = registrar_signer_fd(d->reg);
+	int fd = registrar_signer_fd(d->reg, i);
 
 	if (fd != -1)
 		ev = event_new(d->base, fd, EV_READ, on_signer_check, d);
@@ -553,6 +566,7 @@ int
 worker_run(struct daemon *d, int fd)
 {
 	struct event *sigterm = NULL, *sigint = NULL, *sigusr2 = NULL, *signer_ev = NULL;
+	struct event *prev_signer_ev = NULL;
 	struct event *beat_ev = NULL;
 	struct timeval beat = { 0, STATS_BEAT_MS * 1000 };
 	char err[512];
@@ -577,7 +591,9 @@ worker_run(struct daemon *d, int fd)
 		fatalx("libevent initialisation failed");
 	frontend_start(d, fd);
 	if (d->reg != NULL)
-		signer_ev = signer_watch(d);
+		signer_ev = signer_watch(d, 0);
+	if (d->reg != NULL && d->cfg.prev_ca_cert[0] != '\0')
+		prev_signer_ev = signer_watch(d, 1);
 	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	sigusr2 = evsignal_new(d->base, SIGUSR2, on_signal, d);
@@ -605,6 +621,8 @@ worker_run(struct daemon *d, int fd)
 		event_free(duty_wait_ev);
 	if (signer_ev != NULL)
 		event_free(signer_ev);
+	if (prev_signer_ev != NULL)
+		event_free(prev_signer_ev);
 	frontend_stop(d);
 	event_base_free(d->base);
 	brski_free(d->brski);		/* borrows the registrar's IDevID store */
