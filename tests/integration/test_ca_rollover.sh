@@ -12,6 +12,7 @@
 #   - each CA has its own CRL and OCSP answers: the old CA's at the plain URL its LDevIDs
 #     carry, the new CA's at /crl/<key id>, which new LDevIDs carry; each lists only its
 #     own revoked LDevIDs, and revocations after the rollover reach both;
+#   - `latchkey status` answers for devices of both CAs (active, revoked);
 #   - the retired CA issues nothing; a second rollover is refused while LDevIDs of the
 #     previous CA are still valid; `audit --verify` checks checkpoints of both keys.
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +103,12 @@ check "the new LDevID names the new CA's CRL" sh -c "openssl x509 -in '$T/d2/lde
     -noout -ext crlDistributionPoints | grep -q 'URI:$H/crl/$NEWKID\$'"
 check "an old LDevID names the plain CRL URL" sh -c "openssl x509 -in '$T/d3/ldevid.pem' \
     -noout -ext crlDistributionPoints | grep -q 'URI:$H/crl\$'"
+check "status of an old-CA device after the rollover: active (exit 0)" \
+    latchkey status --out "$T/d3" --json
+check "status of a new-CA device trusting only the new CA: active (exit 0)" \
+    latchkey status --out "$T/d2" --json
+latchkey status --out "$T/d1" --json >/dev/null 2>&1; rc=$?
+check "status of the old-CA device revoked before: revoked (exit 3, got $rc)" test "$rc" = 3
 S0OLD=$(serial_of "$T/d0/ldevid.pem")
 check "device 0 renews with its old-CA LDevID" latchkey reenroll -q --out "$T/d0"
 check "and gets a new-CA LDevID" test "$(aki_of "$T/d0/ldevid.pem")" = "$NEWKID"

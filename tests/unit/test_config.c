@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "enroll/latchkeyd/config.h"
@@ -332,6 +334,62 @@ test_load_missing(void **state)
 	assert_non_null(strstr(err, "/nonexistent/latchkeyd.conf"));
 }
 
+/* config_load of text written to a temporary file: its return; c and err filled. */
+static int
+load_text(struct config *c, const char *text, char *err, size_t errlen)
+{
+	char path[] = "/tmp/lk-config-XXXXXX";
+	int fd, rc;
+	FILE *f;
+
+	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+		fail_msg("mkstemp");
+	fputs(text, f);
+	fclose(f);
+	rc = config_load(c, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+/* The rollover keywords: both previous-ca-* or neither; the previous CA's CRL file. */
+static void
+test_rollover(void **state)
+{
+	static const char base[] =
+	    "domain = example.test\nca-cert = /r/ca.pem\nca-key = /r/ca.key\n"
+	    "tls-cert = /r/t.pem\ntls-key = /r/t.key\nregistry = /r/registry.db\n"
+	    "manufacturer-ca = /r/m.pem\n";
+	struct config c;
+	char text[1024], err[256];
+
+	(void)state;
+	snprintf(text, sizeof(text), "%sprevious-ca-cert = /r/prev.pem\n"
+	    "previous-ca-key = /r/prev.key\nrollover-certs = /r/links.pem\n", base);
+	if (load_text(&c, text, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.prev_ca_cert, "/r/prev.pem");
+	assert_string_equal(c.prev_ca_key, "/r/prev.key");
+	assert_string_equal(c.rollover_certs, "/r/links.pem");
+	assert_string_equal(c.crl_file, "/r/crl.der");
+	assert_string_equal(c.prev_crl_file, "/r/crl-previous.der");
+
+	snprintf(text, sizeof(text), "%scrl-file = /c/revoked\nprevious-ca-cert = /r/p.pem\n"
+	    "previous-ca-key = /r/p.key\n", base);
+	assert_int_equal(load_text(&c, text, err, sizeof(err)), 0);
+	assert_string_equal(c.prev_crl_file, "/c/revoked-previous.der");
+
+	/* without a previous CA: no second CRL file */
+	assert_int_equal(load_text(&c, base, err, sizeof(err)), 0);
+	assert_string_equal(c.prev_crl_file, "");
+
+	snprintf(text, sizeof(text), "%sprevious-ca-cert = /r/prev.pem\n", base);
+	assert_int_equal(load_text(&c, text, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "give both or neither"));
+	snprintf(text, sizeof(text), "%srollover-certs = /r/links.pem\n", base);
+	assert_int_equal(load_text(&c, text, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "rollover-certs: needs previous-ca-cert"));
+}
+
 int
 main(void)
 {
@@ -346,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_pending),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_rollover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,6 +167,41 @@ test_issue_and_reap(void **state)
 	assert_int_equal(signer_pid(NULL), -1);
 }
 
+/*
+ * A CA rolled over (ca_profile.retired): its signer issues nothing, whatever the worker
+ * sends, and still signs CRLs, OCSP answers' material and pings.
+ */
+static void
+test_retired(void **state)
+{
+	struct ca_profile prof = F.prof;
+	struct crl_entry e;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char err[256] = "";
+	struct signer *s;
+
+	(void)state;
+	prof.retired = 1;
+	if ((s = signer_start(F.dc.ca_cert, F.dc.ca_key, &prof, err, sizeof(err))) == NULL)
+		fail_msg("signer_start: %s", err);
+	assert_int_equal(signer_issue(s, DEV_SERIAL, F.spki, F.spki_len, hwmodule,
+	    sizeof(hwmodule), &der, &len, err, sizeof(err)), -1);
+	assert_null(der);
+	assert_non_null(strstr(err, "rolled over"));
+	assert_int_equal(signer_lost(s), 0);	/* a refusal, not a lost signer */
+	memset(&e, 0, sizeof(e));
+	snprintf(e.serial_hex, sizeof(e.serial_hex), "0A0B");
+	e.revoked_at = time(NULL) - 60;
+	e.reason = CRL_RC_NONE;
+	if (signer_crl(s, &e, 1, 7, time(NULL), 24, &der, &len, err, sizeof(err)) != 0)
+		fail_msg("signer_crl: %s", err);
+	assert_true(len > 0);
+	free(der);
+	assert_int_equal(signer_ping(s, err, sizeof(err)), 0);
+	signer_free(s);
+}
+
 /* Each bad request is answered with an error; the next good one still works. */
 static void
 test_bad_requests(void **state)
@@ -569,6 +604,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_issue_and_reap),
+		cmocka_unit_test(test_retired),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_dead_child),
 		cmocka_unit_test(test_start_errors),
