@@ -867,14 +867,9 @@ rollover_live(const char *db, const char *kid, int64_t *n, char *err, size_t err
  * 1 changed, 0 nothing to do, -1 with err.
  */
 static int
-rollover_conf(const char *conf, char *err, size_t errlen)
+rollover_conf(const char *conf, const struct domainca_rollover *ro, char *err,
+    size_t errlen)
 {
-	static const char add[] =
-	    "# latchkeyctl ca-rollover: the previous domain CA signs the CRL and OCSP for its\n"
-	    "# LDevIDs until they expire; cacerts serves both CAs and the link certificates\n"
-	    "previous-ca-cert = domain-ca-previous.pem\n"
-	    "previous-ca-key = domain-ca-previous.key\n"
-	    "rollover-certs = domain-ca-rollover.pem\n";
 	char line[1024], *k;
 	int has = 0, nl = 1;
 	FILE *f;
@@ -888,8 +883,13 @@ rollover_conf(const char *conf, char *err, size_t errlen)
 		if (strncmp(k, "previous-ca-cert", 16) == 0 && strchr(" \t=", k[16]) != NULL)
 			has = 1;
 	}
+	/* absolute paths: the configuration need not live beside the CA (/etc/latchkey) */
 	if (!has && (fseek(f, 0, SEEK_END) == -1 || (!nl && fputc('\n', f) == EOF) ||
-	    fputs(add, f) == EOF || fflush(f) == EOF || fsync(fileno(f)) == -1)) {
+	    fprintf(f, "# latchkeyctl ca-rollover: the previous domain CA signs the CRL and "
+	    "OCSP for its\n# LDevIDs until they expire; cacerts serves both CAs and the link "
+	    "certificates\nprevious-ca-cert = %s\nprevious-ca-key = %s\n"
+	    "rollover-certs = %s\n", ro->prev_cert, ro->prev_key, ro->links) < 0 ||
+	    fflush(f) == EOF || fsync(fileno(f)) == -1)) {
 		errf(err, errlen, "%s: %s", conf, strerror(errno));
 		fclose(f);
 		return -1;
@@ -1007,7 +1007,7 @@ cmd_ca_rollover(struct ctl *ctl, int argc, char **argv)
 		    "latchkeyd stopped", err);
 		goto out;
 	}
-	if ((changed = rollover_conf(conf, err, sizeof(err))) == -1) {
+	if ((changed = rollover_conf(conf, &ro, err, sizeof(err))) == -1) {
 		ctl_warnx("ca-rollover: the new CA is written, but %s: add previous-ca-cert = "
 		    "%s, previous-ca-key = %s and rollover-certs = %s yourself", err,
 		    ro.prev_cert, ro.prev_key, ro.links);

@@ -68,7 +68,7 @@ check "the new CA has a new key, the same subject" sh -c "test '$NEWKID' != '$OL
 check "the previous CA's key is 0600" test "$(stat -c %a "$T/reg/domain-ca-previous.key")" = 600
 check "the registry records the three LDevIDs of before under the old CA's key id" \
     test "$(sql "SELECT count(*) FROM certificates WHERE ca_kid = '$OLDKID'")" = 3
-check "latchkeyd.conf names the previous CA" grep -q '^previous-ca-cert' "$T/reg/latchkeyd.conf"
+check "latchkeyd.conf names the previous CA (an absolute path)" grep -q "^previous-ca-cert = $T/reg/domain-ca-previous.pem$" "$T/reg/latchkeyd.conf"
 check "the rollover is audited" test "$(sql "SELECT count(*) FROM audit WHERE
     action = 'ca-rollover'")" = 1
 # the reload: once its new workers serve, cacerts holds four certificates
