@@ -7,6 +7,9 @@
 #                               latchkeyd on a free loopback port ($PORT, $URL, $LKD_PID)
 #   it_conf_set FILE LINE       set "keyword = value" in a latchkeyd.conf: append LINE,
 #                               deleting earlier lines of a keyword that is not a list
+#   it_domain_http [LINE...]    init the domain without init's https crl-url and ocsp-url,
+#                               with http-listen on a free port ($HPORT): LDevIDs carry
+#                               plain-http CRL and OCSP URLs; then it_registrar starts it
 #   it_stop_registrar           stop it by PID
 #   ok MSG / fail MSG           report a check
 #   check DESC CMD...           ok when CMD exits 0, else fail
@@ -119,6 +122,17 @@ it_registrar() {
 		sleep 0.1
 	done
 	echo "latchkeyd not ready after 10 s"; cat "$T/latchkeyd.log"; return 1
+}
+
+it_domain_http() {
+	local i
+	HPORT=$(it_free_port)
+	PORT=$(it_free_port)
+	latchkeyctl init --domain example.test --dir "$T/reg" --manufacturer-ca \
+	    "$T/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" >"$T/init.out"
+	sed -i -E '/^(crl-url|ocsp-url)[[:space:]]*=/d' "$T/reg/latchkeyd.conf"
+	it_conf_set "$T/reg/latchkeyd.conf" "http-listen = 127.0.0.1:$HPORT"
+	for i in "$@"; do it_conf_set "$T/reg/latchkeyd.conf" "$i"; done
 }
 
 it_stop_registrar() {

@@ -18,14 +18,8 @@
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 5
-HPORT=$(it_free_port)
-PORT=$(it_free_port)
-latchkeyctl init --domain example.test --dir "$T/reg" --manufacturer-ca \
-    "$T/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" >"$T/init.out"
 # plain-http CRL and OCSP URLs (http-listen's defaults), so that the tools need no trust
-sed -i -E '/^(crl-url|ocsp-url)[[:space:]]*=/d' "$T/reg/latchkeyd.conf"
-it_conf_set "$T/reg/latchkeyd.conf" "http-listen = 127.0.0.1:$HPORT"
-it_conf_set "$T/reg/latchkeyd.conf" "pid-file = $T/reg/latchkeyd.pid"
+it_domain_http "pid-file = $T/reg/latchkeyd.pid"
 it_registrar || exit 1
 H=http://127.0.0.1:$HPORT/.well-known/latchkey
 OLDCA=$T/oldca.pem

@@ -15,15 +15,9 @@
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 1
-HPORT=$(it_free_port)
-# the domain as it_registrar makes it, without the https crl-url and ocsp-url that init
-# writes: http-listen then gives the defaults
-PORT=$(it_free_port)
-latchkeyctl init --domain example.test --dir "$T/reg" --manufacturer-ca \
-    "$T/lab/manufacturer-ca.pem" --listen "127.0.0.1:$PORT" >"$T/init.out"
-sed -i -E '/^(crl-url|ocsp-url)[[:space:]]*=/d' "$T/reg/latchkeyd.conf"
-it_conf_set "$T/reg/latchkeyd.conf" "http-listen = 127.0.0.1:$HPORT"
-it_conf_set "$T/reg/latchkeyd.conf" "idle-timeout = 2"	# the slow-client deadline below
+# the domain without the https crl-url and ocsp-url that init writes: http-listen then
+# gives the defaults; idle-timeout for the slow-client deadline below
+it_domain_http "idle-timeout = 2"
 it_registrar || exit 1
 S=$(it_serial 0); D=$(it_dev 0)
 latchkeyctl --db "$DB" claim "$S" >/dev/null

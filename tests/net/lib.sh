@@ -546,6 +546,20 @@ tb_kea4_start() {
 # (default: the list DESIGN.md gives, with the built-in crypto plugins instead of openssl
 # when libstrongswan-standard-plugins is not installed).
 # Sets TB_VICI_URI; use tb_swanctl ALIAS ARGS... to talk to it.
+# tb_require_latch_charon [revocation]: skip unless charon can carry a latch in these test
+# beds: its openssl plugin (ECDSA, AES-GCM), kernel-libipsec and /dev/net/tun (this kernel
+# has no ESP), and with "revocation" its revocation plugin (CRLs).
+tb_require_latch_charon() {
+	tb_require /usr/lib/ipsec/charon swanctl
+	[ -e /usr/lib/ipsec/plugins/libstrongswan-openssl.so ] ||
+	    tb_skip "strongSwan openssl plugin (ECDSA, AES-GCM) missing"
+	[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
+	    tb_skip "strongSwan kernel-libipsec plugin missing"
+	[ "${1:-}" != revocation ] || [ -e /usr/lib/ipsec/plugins/libstrongswan-revocation.so ] ||
+	    tb_skip "strongSwan revocation plugin missing"
+	[ -c /dev/net/tun ] || tb_skip "/dev/net/tun missing (kernel-libipsec needs it)"
+}
+
 tb_charon_start() {
 	local alias=$1 confdir=${2:-} dir conf f
 	local crypto plugins swplugins

@@ -20,14 +20,8 @@ LK_TOP=${LK_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
 . "$LK_TOP/tests/net/lib.sh"
 
 tb_init
-tb_require latchkey latchkeyctl latchkeyd ss /usr/lib/ipsec/charon swanctl
-[ -e /usr/lib/ipsec/plugins/libstrongswan-openssl.so ] ||
-    tb_skip "strongSwan openssl plugin (ECDSA, AES-GCM) missing"
-[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
-    tb_skip "strongSwan kernel-libipsec plugin missing"
-[ -e /usr/lib/ipsec/plugins/libstrongswan-revocation.so ] ||
-    tb_skip "strongSwan revocation plugin missing"
-[ -c /dev/net/tun ] || tb_skip "/dev/net/tun missing (kernel-libipsec needs it)"
+tb_require latchkey latchkeyctl latchkeyd ss
+tb_require_latch_charon revocation
 
 D=$TB_DIR/pki
 mkdir -p "$D"
