@@ -767,8 +767,8 @@ db_bind_text(struct db_stmt *st, int idx, const char *s)
 	st->val[i] = s;
 	st->len[i] = 0;
 	st->fmt[i] = 0;
-	/* NULL: the type the SQL gives it */
-	st->type[i] = s != NULL ? PG_TEXT : 0;
+	/* a text NULL too ("?1 IS NULL OR col = ?1" needs a type); unbound ones have none */
+	st->type[i] = PG_TEXT;
 }
 
 void

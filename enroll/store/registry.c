@@ -2629,7 +2629,7 @@ registry_netid_report_held(struct registry *reg, const char *serial,
 	    "value = ?2", &who) != 0 ||
 	    db_prepare(reg->db, "INSERT INTO netids (serial, kind, value, reported_at) "
 	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO UPDATE SET "
-	    "reported_at = excluded.reported_at WHERE serial = excluded.serial", &st) != 0) {
+	    "reported_at = excluded.reported_at WHERE netids.serial = excluded.serial", &st) != 0) {
 		reg_dberr(reg, err, errlen, "prepare netid insert");
 		goto err;
 	}
