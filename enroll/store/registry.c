@@ -557,6 +557,12 @@ registry_open(const char *path, int flags, char *err, size_t errlen)
 		    "program's %d", reg->path, version, REG_SCHEMA_VERSION);
 		goto err;
 	}
+	/*
+	 * PostgreSQL: the database is the administrator's to create (createdb), so a typo
+	 * cannot make a new registry; an empty one gets the schema on a read-write open.
+	 */
+	if (db_kind(reg->db) == DB_PG && !(flags & REGISTRY_RDONLY))
+		flags |= REGISTRY_CREATE;
 	if (version == 0 && !(flags & REGISTRY_CREATE)) {
 		errf(err, errlen, "registry: %s: not a latchkey registry (no schema)", reg->path);
 		goto err;

@@ -10,9 +10,9 @@
  *   - registry_backup() refuses: "backup of a PostgreSQL registry: use pg_dump".
  *   - registry_writable() only says whether the registry was opened read-write (the
  *     server decides the rest, per statement).
- *   - REGISTRY_FAST is synchronous_commit = off; REGISTRY_CREATE creates the schema in an
- *     existing database (never the database); REGISTRY_RDONLY makes the session's
- *     transactions read-only.
+ *   - REGISTRY_FAST is synchronous_commit = off; the database must exist (createdb: a
+ *     typo cannot make a new registry) and any read-write open creates the schema in an
+ *     empty one, REGISTRY_CREATE or not; REGISTRY_RDONLY makes the session read-only.
  *   - registry_data_version() changes after any committed write, this connection's too.
  *   - Audit ids, binding and voucher ids come from identity columns: a rolled-back
  *     transaction may leave a gap (the chain links by hash, never by id arithmetic).
