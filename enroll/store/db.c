@@ -36,6 +36,7 @@ struct db {
 	sqlite3_stmt	*sq_begin, *sq_commit, *sq_rollback;
 	/* PostgreSQL */
 	PGconn		*pg;
+	int		 in_tx;		/* between db_begin and db_commit/db_rollback */
 	int64_t		 changes;
 	int		 unique_violation;
 };
@@ -327,8 +328,6 @@ pg_exec(struct db *db, const char *sql)
 	    PQresultStatus(res) == PGRES_TUPLES_OK);
 	if (!ok)
 		pg_seterr(db, res);
-	else
-		db->changes = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	return ok ? 0 : -1;
 }
@@ -370,12 +369,18 @@ pg_open(struct db *db, const char *target, char *err, size_t errlen)
 /*
  * A lost connection (the server restarted) is made again before a statement, when no
  * transaction was open on it: nothing is lost but the session, which is set up again.
+ * Inside a transaction it is not: every statement fails until the caller rolls back (a
+ * new connection would run the rest of the transaction outside it).
  */
 static int
 pg_alive(struct db *db)
 {
 	if (PQstatus(db->pg) == CONNECTION_OK)
 		return 0;
+	if (db->in_tx) {
+		snprintf(db->errmsg, sizeof(db->errmsg), "connection lost in a transaction");
+		return -1;
+	}
 	PQreset(db->pg);
 	if (PQstatus(db->pg) != CONNECTION_OK) {
 		pg_seterr(db, NULL);
@@ -446,11 +451,23 @@ pg_step(struct db_stmt *st)
 		st->row = PQntuples(st->res);
 		return DB_DONE;
 	}
-	if (!db_in_transaction(db) && pg_alive(db) == -1)
+	if (pg_alive(db) == -1)
 		return DB_ERROR;
 	st->res = PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
 	    st->fmt, 0);
 	s = st->res != NULL ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;
+	/*
+	 * The connection turned out lost (the server restarted since the last statement):
+	 * a read outside a transaction is run once more on a new one. A write is not: it
+	 * may have been done.
+	 */
+	if (s == PGRES_FATAL_ERROR && !db->in_tx && PQstatus(db->pg) == CONNECTION_BAD &&
+	    strncmp(st->sql, "SELECT", 6) == 0 && pg_alive(db) == 0) {
+		PQclear(st->res);
+		st->res = PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val,
+		    st->len, st->fmt, 0);
+		s = st->res != NULL ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;
+	}
 	if (s == PGRES_COMMAND_OK) {
 		db->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
 		st->row = 0;
@@ -462,8 +479,8 @@ pg_step(struct db_stmt *st)
 		st->res = NULL;
 		return DB_ERROR;
 	}
-	/* INSERT/UPDATE/DELETE ... RETURNING */
-	if (PQcmdTuples(st->res)[0] != '\0')
+	/* INSERT/UPDATE/DELETE ... RETURNING (a SELECT's count is no change: as SQLite) */
+	if (strncmp(PQcmdStatus(st->res), "SELECT", 6) != 0)
 		db->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
 	if (PQntuples(st->res) == 0)
 		return DB_DONE;
@@ -531,7 +548,7 @@ db_exec(struct db *db, const char *sql)
 {
 	if (db->kind == DB_SQLITE)
 		return sqlite3_exec(db->sq, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-	if (!db_in_transaction(db) && pg_alive(db) == -1)
+	if (pg_alive(db) == -1)
 		return -1;
 	return pg_exec(db, sql);
 }
@@ -547,10 +564,14 @@ db_begin(struct db *db)
 		return -1;
 	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
 	    (long long)DB_PG_WRITE_LOCK);
-	if (pg_exec(db, sql) == -1) {
+	/* a connection found lost here is made again: nothing was done on it yet */
+	if (pg_exec(db, sql) == -1 && (PQstatus(db->pg) != CONNECTION_BAD ||
+	    pg_alive(db) == -1 || pg_exec(db, sql) == -1)) {
+		db->in_tx = 1;
 		db_rollback(db);
 		return -1;
 	}
+	db->in_tx = 1;
 	return 0;
 }
 
@@ -559,12 +580,18 @@ db_commit(struct db *db)
 {
 	if (db->kind == DB_SQLITE)
 		return sq_verb(db, &db->sq_commit, "COMMIT");
-	/* COMMIT of a failed transaction answers ROLLBACK without an error: refuse it. */
-	if (PQtransactionStatus(db->pg) == PQTRANS_INERROR) {
+	/*
+	 * COMMIT of a failed transaction answers ROLLBACK without an error, and outside one
+	 * (the connection was lost and made again) a warning: refuse both.
+	 */
+	if (!db->in_tx || PQtransactionStatus(db->pg) != PQTRANS_INTRANS) {
 		snprintf(db->errmsg, sizeof(db->errmsg), "commit of a failed transaction");
 		return -1;
 	}
-	return pg_exec(db, "COMMIT");
+	if (pg_exec(db, "COMMIT") == -1)
+		return -1;
+	db->in_tx = 0;
+	return 0;
 }
 
 void
@@ -580,8 +607,10 @@ db_rollback(struct db *db)
 	}
 	/* keeps the first error's message */
 	memcpy(keep, db->errmsg, sizeof(keep));
-	pg_exec(db, "ROLLBACK");
+	if (PQstatus(db->pg) == CONNECTION_OK)
+		pg_exec(db, "ROLLBACK");
 	memcpy(db->errmsg, keep, sizeof(keep));
+	db->in_tx = 0;
 }
 
 int
@@ -592,7 +621,7 @@ db_in_transaction(struct db *db)
 	if (db->kind == DB_SQLITE)
 		return !sqlite3_get_autocommit(db->sq);
 	s = PQtransactionStatus(db->pg);
-	return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+	return db->in_tx || s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
 }
 
 int64_t

@@ -1790,6 +1790,36 @@ test_pg_open_errors(void **state)
 	assert_int_equal(registry_writable(fx->reg, fx->err, sizeof(fx->err)), -1);
 }
 
+/*
+ * PostgreSQL restarted (here: this connection's backend terminated) between two calls: the
+ * next write transaction and the next read run on a new connection.
+ */
+/* CASE: the other connections alone, whatever order the planner picks */
+#define TERMINATE_OTHERS \
+	"SELECT sum(CASE WHEN pid <> pg_backend_pid() THEN " \
+	"pg_terminate_backend(pid)::int ELSE 0 END) FROM pg_stat_activity " \
+	"WHERE datname = current_database()"
+
+static void
+test_pg_reconnect(void **state)
+{
+	struct tu_reg *fx = *state;
+	int64_t bad = -1;
+
+	if (!fx->pg)
+		skip();
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(tu_raw_int(fx, TERMINATE_OTHERS), 1);
+	if (registry_claim(fx->reg, "LK02", "admin:t", fx->err, sizeof(fx->err)) != 0)
+		fail_msg("claim after the backend went: %s", fx->err);
+	assert_int_equal(tu_raw_int(fx, TERMINATE_OTHERS), 1);
+	assert_int_equal(registry_claim_exists(fx->reg, "LK01", fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM claims"), 2);
+}
+
 int
 main(void)
 {
@@ -1815,6 +1845,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ca_kid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
 	};
 
 	/* LK_TEST_PG set (tests/pg.sh, run.sh's test_registry_pg): the same on PostgreSQL */
