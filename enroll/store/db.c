@@ -278,17 +278,25 @@ pg_seterr(struct db *db, const PGresult *res)
 		m = PQerrorMessage(db->pg);
 	if (m == NULL || *m == '\0')
 		m = "unknown error";
-	snprintf(db->errmsg, sizeof(db->errmsg), "%s", m);
-	for (i = 0; db->errmsg[i] != '\0'; i++)
-		if (db->errmsg[i] == '\n' || db->errmsg[i] == '\r')
-			db->errmsg[i] = ' ';
+	/* one line: newlines, tabs and runs of blanks become one space */
+	for (i = 0; *m != '\0' && i + 1 < sizeof(db->errmsg); m++) {
+		char ch = *m == '\n' || *m == '\r' || *m == '\t' ? ' ' : *m;
+
+		if (ch == ' ' && (i == 0 || db->errmsg[i - 1] == ' '))
+			continue;
+		db->errmsg[i++] = ch;
+	}
 	while (i > 0 && db->errmsg[i - 1] == ' ')
-		db->errmsg[--i] = '\0';
+		i--;
+	db->errmsg[i] = '\0';
 	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	db->unique_violation = state != NULL && strcmp(state, "23505") == 0;
 }
 
-/* db->name: the target without its password: postgresql://user@host:port/dbname. */
+/*
+ * db->name: the target without its password, as a URI: postgresql://user@host:port/dbname,
+ * or postgresql://user@/dbname?host=/dir&port=N for a Unix socket's directory.
+ */
 static void
 pg_name(struct db *db, const char *target)
 {
@@ -311,8 +319,13 @@ pg_name(struct db *db, const char *target)
 		else if (strcmp(o->keyword, "user") == 0)
 			user = o->val;
 	}
-	snprintf(db->name, sizeof(db->name), "postgresql://%s%s%s%s%s/%s", user,
-	    *user != '\0' ? "@" : "", host, *port != '\0' ? ":" : "", port, dbname);
+	if (*host == '/')
+		snprintf(db->name, sizeof(db->name), "postgresql://%s%s/%s?host=%s%s%s", user,
+		    *user != '\0' ? "@" : "", dbname, host, *port != '\0' ? "&port=" : "",
+		    port);
+	else
+		snprintf(db->name, sizeof(db->name), "postgresql://%s%s%s%s%s/%s", user,
+		    *user != '\0' ? "@" : "", host, *port != '\0' ? ":" : "", port, dbname);
 	PQconninfoFree(opts);
 }
 
