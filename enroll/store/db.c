@@ -361,8 +361,16 @@ pg_session(struct db *db)
 static int
 pg_open(struct db *db, const char *target, char *err, size_t errlen)
 {
+	/*
+	 * target expanded as a URI or conninfo string (expand_dbname); what comes before it
+	 * are defaults it may override: no endless wait for a host that does not answer.
+	 */
+	static const char *const keys[] = { "connect_timeout", "fallback_application_name",
+	    "dbname", NULL };
+	const char *vals[] = { "10", "latchkey", target, NULL };
+
 	pg_name(db, target);
-	if ((db->pg = PQconnectdb(target)) == NULL) {
+	if ((db->pg = PQconnectdbParams(keys, vals, 1)) == NULL) {
 		errf(err, errlen, "registry: %s: out of memory", db->name);
 		return -1;
 	}
@@ -430,7 +438,7 @@ pg_sql(const char *sql, int *nparam)
 			}
 			n = strtol(s + 1, NULL, 10);
 			if (n > *nparam)
-				*nparam = (int)n;
+				*nparam = n > DB_MAXPARAM ? DB_MAXPARAM + 1 : (int)n;
 			*o++ = '$';
 			continue;
 		}
