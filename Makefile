@@ -15,14 +15,15 @@ CXX      ?= c++
 SANITIZE ?= 0
 FUZZ_SECONDS ?= 20
 
-# Each program links only the packages it uses (the device agent has no SQLite).
-PKGS     := openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client
+# Each program links only the packages it uses (the device agent has no SQLite and no
+# libpq: the registry's backends are the daemon's and the admin tool's).
+PKGS     := openssl libevent libevent_openssl libcurl sqlite3 libpq jansson avahi-client
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 pkglibs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_LIBS   := $(call pkglibs,$(PKGS))
-LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 jansson avahi-client libsystemd)
+LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 libpq jansson avahi-client libsystemd)
 LIBS_latchkey    := $(call pkglibs,openssl libevent libcurl jansson avahi-client)
-LIBS_latchkeyctl := $(call pkglibs,openssl sqlite3 jansson)
+LIBS_latchkeyctl := $(call pkglibs,openssl sqlite3 libpq jansson)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g

@@ -2,15 +2,16 @@
 # install-deps.sh: install every Debian package latchkey needs to build, test and run, and
 # the two system users latchkeyd runs as.
 # Idempotent and quiet on success; prints apt's output only when something fails.
-# Services in these packages (avahi-daemon, kea, strongSwan) must never start in the root
-# namespace: the tests start their own copies inside network namespaces. A policy-rc.d that
-# refuses every start is put in place for the duration of the install when none exists.
+# Services in these packages (avahi-daemon, kea, strongSwan, PostgreSQL) must never start in
+# the root namespace: the tests start their own copies (inside network namespaces; PostgreSQL
+# on a Unix socket of its own, tests/pg.sh). A policy-rc.d that refuses every start is put
+# in place for the duration of the install when none exists.
 set -eu
 
 PKGS="build-essential pkg-config g++ clang libclang-rt-14-dev llvm
 openssl libssl-dev ca-certificates
 libevent-dev libcurl4-openssl-dev curl
-libsqlite3-dev sqlite3 libsystemd-dev prometheus libjansson-dev libcmocka-dev
+libsqlite3-dev sqlite3 libpq-dev postgresql libsystemd-dev prometheus libjansson-dev libcmocka-dev
 libavahi-client-dev avahi-daemon avahi-utils dbus
 kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
 strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat

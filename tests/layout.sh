@@ -70,6 +70,13 @@ while IFS= read -r f; do
 	esac
 done < <(grep -rl --include='*.c' --include='*.h' --include='*.cc' '<sqlite3.h>' \
 	certs mdns dhcp-hook enroll)
+#    libpq (the PostgreSQL backend) in the registry's driver alone: not even the Kea hook.
+while IFS= read -r f; do
+	case $f in enroll/store/*) ;;
+	*) fail "$f includes libpq-fe.h; only enroll/store/ may";;
+	esac
+done < <(grep -rl --include='*.c' --include='*.h' --include='*.cc' '<libpq-fe.h>' \
+	certs mdns dhcp-hook enroll)
 
 # 5. No include cycle between modules (a module is folder/name: name.c and name.h).
 edges=$(for f in certs/*.[ch] mdns/*.[ch] dhcp-hook/*.[ch] dhcp-hook/*.cc enroll/*/*.[ch]; do
@@ -84,13 +91,15 @@ if ! printf '%s\n' "$edges" | tsort >/dev/null 2>/tmp/layout-tsort.$$; then
 fi
 rm -f /tmp/layout-tsort.$$
 
-# 6. Each program links only what it uses: the device agent has no SQLite, the admin tool
-#    no event loop and no Avahi.
+# 6. Each program links only what it uses: the device agent has no SQLite and no libpq,
+#    the admin tool no event loop and no Avahi.
 if [ -x "$B/latchkey" ] && command -v ldd >/dev/null; then
 	ldd "$B/latchkey" | grep -q 'libsqlite3' && fail "$B/latchkey links SQLite"
+	ldd "$B/latchkey" | grep -q 'libpq\.' && fail "$B/latchkey links libpq"
 	ldd "$B/latchkeyctl" | grep -qE 'libevent|libavahi|libcurl' &&
 		fail "$B/latchkeyctl links libevent, Avahi or libcurl"
 	ldd "$B/latchkeyd" | grep -q 'libsqlite3' || fail "$B/latchkeyd does not link SQLite?"
+	ldd "$B/latchkeyd" | grep -q 'libpq\.' || fail "$B/latchkeyd does not link libpq?"
 else
 	echo "layout: $B/latchkey not built; program links not checked"
 fi

@@ -1,7 +1,8 @@
 #!/bin/bash
-# tests/run.sh: run every unit test (cmocka binaries in $B/tests), the layout rules
-# (tests/layout.sh) and every integration test (tests/integration/test_*.sh,
-# tests/net/*/test.sh). Scripts exit 0 (pass), 77 (skip, with a reason on stdout) or
+# tests/run.sh: run every unit test (cmocka binaries in $B/tests), the registry's unit
+# tests once more against a PostgreSQL server of their own (tests/pg.sh; reported as
+# unit/<name>_pg), the layout rules (tests/layout.sh) and every integration test
+# (tests/integration/test_*.sh, tests/net/*/test.sh). Scripts exit 0 (pass), 77 (skip, with a reason on stdout) or
 # anything else (fail). The last line is
 # "N passed, N failed, N skipped". TESTS=pattern runs only matching tests.
 set -u
@@ -21,11 +22,14 @@ pattern=${TESTS:-}
 
 want() { [ -z "$pattern" ] || [[ "$1" == *$pattern* ]]; }
 
-for t in "$top/$B"/tests/test_*; do
-	[ -x "$t" ] || continue
-	name=unit/$(basename "$t")
-	want "$name" || continue
-	log=$logdir/$(basename "$t").log
+# The unit tests whose registry fixture (tests/unit/testutil.c) also runs on PostgreSQL.
+PG_UNITS="test_registry test_supersede"
+unset LK_TEST_PG
+
+# run_unit BINARY NAME: one cmocka binary, its groups' results added up.
+run_unit() {
+	local t=$1 name=$2 log rc p f
+	log=$logdir/${name#unit/}.log
 	CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$log" 2>&1
 	rc=$?
 	# a binary may run several groups: add up every group's summary
@@ -40,7 +44,38 @@ for t in "$top/$B"/tests/test_*; do
 	else
 		echo "ok   $name ($p)"
 	fi
+}
+
+for t in "$top/$B"/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=unit/$(basename "$t")
+	want "$name" || continue
+	run_unit "$t" "$name"
 done
+
+# The same registry tests on PostgreSQL: a server started for them alone, stopped by its
+# PID file on the way out, whatever happens. No server (not installed): they fail.
+pg_names=""
+for n in $PG_UNITS; do
+	[ -x "$top/$B/tests/$n" ] && want "unit/${n}_pg" && pg_names="$pg_names $n"
+done
+if [ -n "$pg_names" ]; then
+	. "$top/tests/pg.sh"
+	trap pg_stop EXIT
+	trap 'exit 130' INT TERM
+	if pg_start >"$logdir/postgresql.log" 2>&1; then
+		for n in $pg_names; do
+			run_unit "$top/$B/tests/$n" "unit/${n}_pg"
+		done
+		pg_stop
+	else
+		for n in $pg_names; do
+			fail=$((fail + 1)); failed_names="$failed_names unit/${n}_pg"
+			echo "FAIL unit/${n}_pg (no PostgreSQL server, see $logdir/postgresql.log)"
+			sed 's/^/    /' "$logdir/postgresql.log"
+		done
+	fi
+fi
 
 for t in "$top"/tests/layout.sh "$top"/tests/integration/test_*.sh "$top"/tests/net/*/test.sh; do
 	[ -f "$t" ] || continue

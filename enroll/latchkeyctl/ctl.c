@@ -121,7 +121,8 @@ ctl_open(struct ctl *ctl, int flags)
 int
 ctl_db_path(const char *db, const char *name, char *out, size_t outlen)
 {
-	const char *slash = strrchr(db, '/');
+	/* a PostgreSQL registry has no folder: the current directory */
+	const char *slash = registry_is_pg(db) ? NULL : strrchr(db, '/');
 	int n = snprintf(out, outlen, "%.*s/%s", slash ? (int)(slash - db) : 1,
 	    slash ? db : ".", name);
 

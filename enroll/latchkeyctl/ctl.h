@@ -95,7 +95,8 @@ int	ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
 
 /* The registry ctl->db (registry_open flags); NULL after printing the error. */
 struct registry *ctl_open(struct ctl *ctl, int flags);
-/* name in the registry's folder ("DIR/name"); -1 when it does not fit (out truncated). */
+/* name in the registry's folder ("DIR/name"; "./name" for a PostgreSQL registry); -1 when
+ * it does not fit (out truncated). */
 int	ctl_db_path(const char *db, const char *name, char *out, size_t outlen);
 /* The actor recorded in audit logs: "admin:<login name>" or "admin:uid<N>". */
 void	ctl_actor(char *buf, size_t len);

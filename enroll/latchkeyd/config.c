@@ -16,6 +16,7 @@
 
 #include "enroll/common/err.h"
 #include "enroll/latchkeyd/log.h"
+#include "enroll/store/registry.h"
 
 #define CONFIG_FILE_MAX	(1024 * 1024)
 
@@ -254,6 +255,13 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 	unsigned long n;
 	size_t i;
 
+	/* A PostgreSQL registry (URI or conninfo) is no file: never resolved against dir. */
+	if (strcmp(k, "registry") == 0 && registry_is_pg(v)) {
+		if (strlen(v) >= sizeof(c->registry))
+			return "registry too long";
+		strcpy(c->registry, v);
+		return NULL;
+	}
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (strcmp(k, paths[i].name) == 0)
 			return set_path((char *)c + paths[i].off, dir, v) ? "path too long" : NULL;
@@ -615,6 +623,23 @@ config_http_urls(struct config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A default file named name in the registry's directory, or in the configuration's (dir)
+ * when the registry is a PostgreSQL database.
+ */
+static void
+beside_registry(const struct config *c, const char *dir, const char *name, char *out,
+    size_t outlen)
+{
+	const char *slash = strrchr(c->registry, '/');
+	int dl = slash != NULL ? (int)(slash - c->registry) : 1;
+
+	if (registry_is_pg(c->registry))
+		snprintf(out, outlen, "%s/%s", dir, name);
+	else
+		snprintf(out, outlen, "%.*s/%s", dl, slash != NULL ? c->registry : ".", name);
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -683,14 +708,9 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	if (rc == 0 && c->http_port != 0 && (c->crl_url[0] == '\0' || c->ocsp_url[0] == '\0') &&
 	    config_http_urls(c, path, err, errlen) == -1)
 		rc = -1;
-	if (rc == 0 && c->crl_file[0] == '\0') {
-		/* default: crl.der beside the registry */
-		const char *slash2 = strrchr(c->registry, '/');
-		int dl = slash2 != NULL ? (int)(slash2 - c->registry) : 1;
-
-		snprintf(c->crl_file, sizeof(c->crl_file), "%.*s/crl.der", dl,
-		    slash2 != NULL ? c->registry : ".");
-	} else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
+	if (rc == 0 && c->crl_file[0] == '\0')
+		beside_registry(c, dir, "crl.der", c->crl_file, sizeof(c->crl_file));
+	else if (rc == 0 && strcmp(c->crl_file, "none") == 0)
 		c->crl_file[0] = '\0';
 	if (rc == 0 && c->crl_file[0] != '\0' && c->prev_ca_cert[0] != '\0') {
 		/* the previous CA's CRL beside it: crl.der -> crl-previous.der */
@@ -704,22 +724,14 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			rc = -1;
 		}
 	}
-	if (rc == 0 && c->audit_ckpt_file[0] == '\0') {
-		/* default: audit-checkpoints.log beside the registry */
-		const char *slash4 = strrchr(c->registry, '/');
-		int dl4 = slash4 != NULL ? (int)(slash4 - c->registry) : 1;
-
-		snprintf(c->audit_ckpt_file, sizeof(c->audit_ckpt_file),
-		    "%.*s/audit-checkpoints.log", dl4, slash4 != NULL ? c->registry : ".");
-	} else if (rc == 0 && strcmp(c->audit_ckpt_file, "none") == 0)
+	if (rc == 0 && c->audit_ckpt_file[0] == '\0')
+		beside_registry(c, dir, "audit-checkpoints.log", c->audit_ckpt_file,
+		    sizeof(c->audit_ckpt_file));
+	else if (rc == 0 && strcmp(c->audit_ckpt_file, "none") == 0)
 		c->audit_ckpt_file[0] = '\0';
-	if (rc == 0 && c->latch && c->latch_state[0] == '\0') {
-		const char *slash3 = strrchr(c->registry, '/');
-		int dl3 = slash3 != NULL ? (int)(slash3 - c->registry) : 1;
-
-		snprintf(c->latch_state, sizeof(c->latch_state), "%.*s/latch-state.json", dl3,
-		    slash3 != NULL ? c->registry : ".");
-	}
+	if (rc == 0 && c->latch && c->latch_state[0] == '\0')
+		beside_registry(c, dir, "latch-state.json", c->latch_state,
+		    sizeof(c->latch_state));
 out:
 	free(buf);
 	fclose(f);

@@ -21,7 +21,9 @@
  *   rollover-certs = FILE                  NewWithOld and OldWithNew (RFC 7030 §4.1.3),
  *                                          served by cacerts with both CAs
  *   tls-cert, tls-key = FILE               registrar TLS certificate and key (required)
- *   registry = FILE                        SQLite registry (required)
+ *   registry = FILE | URI                  SQLite registry, or a PostgreSQL one: a libpq URI
+ *                                          (postgresql://...) or conninfo (host=... dbname=...),
+ *                                          taken as is (required)
  *   manufacturer-ca = FILE        (list)   trust anchors for IDevIDs (at least one)
  *   manufacturer-crl = FILE       (list)   CRLs of manufacturers (PEM or DER)
  *   auto-accept = FILE|sha256:HEX (list)   lab policy: enroll any valid IDevID that chains to
@@ -36,7 +38,8 @@
  *   ldevid-lifetime-days = N               (default 365, 1..3650)
  *   crl-url, ocsp-url = URL                put into issued LDevIDs (default none)
  *   crl-file = FILE                        where the CRL is kept current (DER; default crl.der
- *                                          beside the registry; "none" to not write it)
+ *                                          beside the registry, or the configuration file
+ *                                          when it is PostgreSQL; "none" to not write it)
  *   audit-checkpoint-file = FILE           append-only copy of the signed audit checkpoints
  *                                          (default audit-checkpoints.log beside the
  *                                          registry; "none" to not write it)

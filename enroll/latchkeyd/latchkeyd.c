@@ -39,6 +39,7 @@
 #include "enroll/latchkeyd/masa.h"
 #include "enroll/latchkeyd/registrar.h"
 #include "enroll/latchkeyd/stats.h"
+#include "enroll/store/registry.h"
 
 static void __attribute__((noreturn))
 usage(FILE *f, int status)
@@ -79,7 +80,8 @@ usage(FILE *f, int status)
 "                                ca-rollover): signs only the CRL and OCSP of its LDevIDs\n"
 "  rollover-certs = FILE         NewWithOld and OldWithNew, served by cacerts\n"
 "  tls-cert, tls-key = FILE      registrar TLS certificate (chain) and key\n"
-"  registry = FILE               SQLite registry (latchkeyctl init creates it)\n"
+"  registry = FILE|URI           SQLite registry (latchkeyctl init creates it), or a\n"
+"                                PostgreSQL one: postgresql://... or \"host=... dbname=...\"\n"
 "  manufacturer-ca = FILE        IDevID trust anchor; repeat for several manufacturers\n"
 "  manufacturer-crl = FILE       a manufacturer's CRL (PEM or DER); repeatable\n"
 "  auto-accept = FILE|sha256:HEX  lab policy: enroll valid IDevIDs that chain to this\n"
@@ -277,6 +279,25 @@ privsep_dir(const struct config *cfg, const char *what, const char *path, char *
  * registry and create files beside it, else every enrollment would fail with 500 (SQLite
  * opens a read-only file read-only, silently).
  */
+/*
+ * A PostgreSQL registry is no file: this process (the workers' user, when it switches)
+ * must be able to log in and use it, which only connecting says.
+ */
+static int
+pg_check(const struct config *cfg, const char *who, char *err, size_t errlen)
+{
+	struct registry *reg;
+	char e[512];
+
+	if ((reg = registry_open(cfg->registry, cfg->registry_sync_full ? 0 : REGISTRY_FAST,
+	    e, sizeof(e))) == NULL) {
+		errf(err, errlen, "%s: registry: %s%s%s", cfg->file, who, *who ? ": " : "", e);
+		return -1;
+	}
+	registry_close(reg);
+	return 0;
+}
+
 static int
 self_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -284,6 +305,8 @@ self_check(const struct config *cfg, char *err, size_t errlen)
 
 	if (cfg->role != CONFIG_ROLE_REGISTRAR)
 		return 0;
+	if (registry_is_pg(cfg->registry))
+		return pg_check(cfg, "", err, errlen);
 	if (faccessat(AT_FDCWD, cfg->registry, R_OK | W_OK, AT_EACCESS) == -1) {
 		errf(err, errlen, "%s: registry %.200s: cannot read and write it (%s)",
 		    cfg->file, cfg->registry, strerror(errno));
@@ -348,19 +371,27 @@ privsep_check(const struct config *cfg, char *err, size_t errlen)
 	    (key_readable(cfg, "ca-key", cfg->ca_key, err, errlen) ||
 	    key_readable(cfg, "previous-ca-key", cfg->prev_ca_key, err, errlen)))
 		goto out;
-	if ((fd = open(db, O_RDWR | O_CLOEXEC)) == -1) {
+	if (cfg->role == CONFIG_ROLE_REGISTRAR && registry_is_pg(db)) {
+		char who[96];
+
+		snprintf(who, sizeof(who), "as user %s", cfg->user);
+		if (pg_check(cfg, who, err, errlen) == -1 || (cfg->crl_file[0] != '\0' &&
+		    privsep_dir(cfg, "crl-file", cfg->crl_file, err, errlen) == -1))
+			goto out;
+	} else if ((fd = open(db, O_RDWR | O_CLOEXEC)) == -1) {
 		errf(err, errlen, "%s: %s %.200s: user %s cannot read and write it (%s): "
 		    "chown %s:%s %.200s%s", cfg->file, cfg->role == CONFIG_ROLE_MASA ?
 		    "masa-db" : "registry", db, cfg->user, strerror(errno), cfg->user,
 		    cfg->user, db, cfg->role == CONFIG_ROLE_MASA ? "" : " (latchkeyctl init "
 		    "does, run as root)");
 		goto out;
+	} else {
+		close(fd);
+		if (cfg->role == CONFIG_ROLE_REGISTRAR && (privsep_dir(cfg, "the registry", db,
+		    err, errlen) == -1 || (cfg->crl_file[0] != '\0' && privsep_dir(cfg,
+		    "crl-file", cfg->crl_file, err, errlen) == -1)))
+			goto out;
 	}
-	close(fd);
-	if (cfg->role == CONFIG_ROLE_REGISTRAR && (privsep_dir(cfg, "the registry", db, err,
-	    errlen) == -1 || (cfg->crl_file[0] != '\0' && privsep_dir(cfg, "crl-file",
-	    cfg->crl_file, err, errlen) == -1)))
-		goto out;
 	/* held in every worker's memory anyway; libcurl reads the file again (BRSKI) */
 	if (cfg->role == CONFIG_ROLE_REGISTRAR &&
 	    faccessat(AT_FDCWD, cfg->tls_key, R_OK, AT_EACCESS) == -1)

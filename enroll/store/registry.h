@@ -1,9 +1,27 @@
 /*
  * registry: latchkey's durable store of claims, bindings, issued certificates and the
- * hash-chained audit log. SQLite in WAL mode; no SQLite type leaves registry.c, so a
- * second backend (PostgreSQL) can sit behind the same interface.
+ * hash-chained audit log. Two backends behind this one interface, chosen by registry_open's
+ * path: an SQLite file in WAL mode (the embedded default), or a PostgreSQL database (a libpq
+ * URI postgresql://... or postgres://..., or a conninfo string such as
+ * "host=/run/postgresql dbname=latchkey"). The logic is written once (registry.c) over a
+ * small SQL driver (db.h); no SQLite or libpq type leaves db.c.
  *
- * Schema (versioned in PRAGMA user_version, migrations applied in order on open):
+ * What PostgreSQL does differently (db.h says how):
+ *   - registry_backup() refuses: "backup of a PostgreSQL registry: use pg_dump".
+ *   - registry_writable() only says whether the registry was opened read-write (the
+ *     server decides the rest, per statement).
+ *   - REGISTRY_FAST is synchronous_commit = off; the database must exist (createdb: a
+ *     typo cannot make a new registry) and any read-write open creates the schema in an
+ *     empty one, REGISTRY_CREATE or not; REGISTRY_RDONLY makes the session read-only.
+ *   - registry_data_version() changes after any committed write, this connection's too.
+ *   - Audit ids, binding and voucher ids come from identity columns: a rolled-back
+ *     transaction may leave a gap (the chain links by hash, never by id arithmetic).
+ *   - A connection lost between transactions (server restart) is made again on the next
+ *     call.
+ * Every other function works the same on both.
+ *
+ * Schema (versioned in PRAGMA user_version, or registry_meta.schema_version on PostgreSQL;
+ * migrations applied in order on open, the same numbers on both):
  *   claims(serial PK, claimed_at, actor, anchor_fp)
  *            anchor_fp (v5): NULL, or the manufacturer anchor an IDevID must chain to
  *   bindings(id PK, serial, domain, idevid_fp, authorized_by, state 'active'|'revoked',
@@ -37,7 +55,7 @@
 
 #define REGISTRY_CREATE	0x01	/* create the file and schema if missing */
 #define REGISTRY_RDONLY	0x02
-#define REGISTRY_FAST	0x04	/* synchronous=NORMAL (benchmarks/tests only) */
+#define REGISTRY_FAST	0x04	/* synchronous=NORMAL (PostgreSQL: synchronous_commit=off) */
 
 #define REGISTRY_HASH_HEX	(2 * 32 + 1)	/* an audit hash: 64 hex digits and NUL */
 #define REGISTRY_KID_HEX	(2 * 64 + 1)	/* a CA key identifier: up to 64 bytes in hex */
@@ -96,13 +114,22 @@ struct registry_enrollment {
 	char		 err[256];
 };
 
+/*
+ * Open (and with REGISTRY_CREATE create, or migrate) the registry at path: an SQLite file,
+ * or a PostgreSQL database when registry_is_pg(path). Errors name the registry without a
+ * password: "cannot connect: <libpq's message>" (server unreachable, authentication
+ * failed), "schema version N is newer than this program's M", "not a latchkey registry".
+ */
 struct registry *registry_open(const char *path, int flags, char *err, size_t errlen);
 void	registry_close(struct registry *reg);	/* NULL safe */
+/* Whether path names a PostgreSQL registry (a libpq URI or conninfo string, see above)
+ * rather than a file: such a path is never resolved against a directory. */
+int	registry_is_pg(const char *path);
 /*
  * Whether this process can still write the registry: SQLite has it open read-write, and
  * the file and its directory (the journal, WAL and SHM files) are writable by this
  * process's effective ids. 0, or -1 with err saying what is not. No SQL: safe beside
- * the committer.
+ * the committer. PostgreSQL: opened read-write.
  */
 int	registry_writable(struct registry *reg, char *err, size_t errlen);
 
@@ -392,7 +419,8 @@ int	registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest
 /*
  * A number that changes whenever another connection (latchkeyctl, another worker) committed
  * something since the last call on this one (SQLite's PRAGMA data_version): cheap change
- * detection for caches. 0 ok, -1 with err.
+ * detection for caches. PostgreSQL: a counter every committed write moves (this
+ * connection's too), one indexed row read. 0 ok, -1 with err.
  */
 int	registry_data_version(struct registry *reg, int64_t *version, char *err,
 	    size_t errlen);
@@ -476,7 +504,8 @@ int	registry_revoked_netids_foreach(struct registry *reg,
 	    size_t errlen);
 
 /*
- * Online backup: a consistent copy of the registry at path, taken through SQLite's backup
+ * Online backup (SQLite only; a PostgreSQL registry: -1, "use pg_dump"): a consistent copy
+ * of the registry at path, taken through SQLite's backup
  * API in one step (one read transaction: in WAL mode writers, latchkeyd's workers, go on
  * meanwhile). The copy is written to a temporary file beside path (mode 0600), in WAL mode
  * like the registry but checkpointed (one self-contained file, no -wal or -shm), fsync'd,

@@ -323,6 +323,54 @@ test_hostport(void **state)
 	assert_int_equal(config_parse_hostport("h:", host, sizeof(host), &port), -1);
 }
 
+/*
+ * registry = a PostgreSQL URI or conninfo string: taken as is (never resolved against the
+ * configuration's directory), and the files that default to "beside the registry" go
+ * beside the configuration file instead. A file name still resolves as before.
+ */
+static void
+test_registry_pg(void **state)
+{
+	static const struct {
+		const char	*value;
+		const char	*registry;	/* NULL: dir/value */
+		const char	*crl;		/* the default crl-file: dir/crl */
+	} cases[] = {
+		{ "postgresql://lk@db.example:5432/latchkey?sslmode=require",
+		    "postgresql://lk@db.example:5432/latchkey?sslmode=require", "crl.der" },
+		{ "postgres://lk@db.example/latchkey", "postgres://lk@db.example/latchkey",
+		    "crl.der" },
+		{ "host=/run/postgresql dbname=latchkey user=lk",
+		    "host=/run/postgresql dbname=latchkey user=lk", "crl.der" },
+		{ "data/registry.db", NULL, "data/crl.der" },
+	};
+	char dir[] = "/tmp/test_config.XXXXXX", path[64], want[128];
+	struct config c;
+	char err[256];
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/latchkeyd.conf", dir);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_non_null(f = fopen(path, "w"));
+		fprintf(f, "domain = example.test\nca-cert = ca.pem\nca-key = ca.key\n"
+		    "tls-cert = tls.pem\ntls-key = tls.key\nmanufacturer-ca = m.pem\n"
+		    "registry = %s\n", cases[i].value);
+		fclose(f);
+		if (config_load(&c, path, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", cases[i].value, err);
+		snprintf(want, sizeof(want), "%s/%s", dir, cases[i].value);
+		assert_string_equal(c.registry, cases[i].registry != NULL ?
+		    cases[i].registry : want);
+		snprintf(want, sizeof(want), "%s/%s", dir, cases[i].crl);
+		assert_string_equal(c.crl_file, want);
+	}
+	unlink(path);
+	rmdir(dir);
+}
+
 static void
 test_load_missing(void **state)
 {
@@ -405,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_rollover),
+		cmocka_unit_test(test_registry_pg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

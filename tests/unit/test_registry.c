@@ -43,7 +43,7 @@ open_rw(struct tu_reg *fx)
 	return reg;
 }
 
-/* One integer from a raw SQL query on the file (bypassing the module). */
+/* One integer from a raw SQL query on an SQLite file (a backup copy). */
 static int64_t
 raw_int(const char *path, const char *sql)
 {
@@ -60,7 +60,7 @@ raw_int(const char *path, const char *sql)
 	return v;
 }
 
-/* The query plan's detail lines of sql, joined with "; ". */
+/* The query plan's detail lines of sql, joined with "; " (SQLite). */
 static void
 raw_plan(const char *path, const char *sql, char *out, size_t outlen)
 {
@@ -79,14 +79,33 @@ raw_plan(const char *path, const char *sql, char *out, size_t outlen)
 	sqlite3_close(db);
 }
 
-static void
-raw_exec(const char *path, const char *sql)
+/* The schema version as stored: PRAGMA user_version, or PostgreSQL's registry_meta. */
+static int64_t
+schema_version(struct tu_reg *fx)
 {
-	sqlite3 *db = NULL;
+	return tu_raw_int(fx, fx->pg ? "SELECT schema_version FROM registry_meta" :
+	    "PRAGMA user_version");
+}
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+static void
+set_schema_version(struct tu_reg *fx, int v)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), fx->pg ? "UPDATE registry_meta SET schema_version = %d" :
+	    "PRAGMA user_version = %d", v);
+	tu_raw_exec(fx, sql);
+}
+
+/* How many of the schema's tables or indexes are called name (0 or 1). */
+static int64_t
+schema_has(struct tu_reg *fx, const char *name)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), fx->pg ? "SELECT (to_regclass('%s') IS NOT NULL)::int" :
+	    "SELECT count(*) FROM sqlite_master WHERE name = '%s'", name);
+	return tu_raw_int(fx, sql);
 }
 
 static void
@@ -115,21 +134,24 @@ test_open_create_reopen(void **state)
 {
 	struct tu_reg *fx = *state;
 	struct registry *reg;
-	char junk[160];
+	char junk[300];
 	FILE *f;
 
-	/* Missing file without REGISTRY_CREATE: fails and names the path. */
-	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
+	/*
+	 * Missing file without REGISTRY_CREATE: fails and names the path. PostgreSQL: the
+	 * database exists (the administrator made it), and read-only finds no schema in it.
+	 */
+	reg = registry_open(fx->path, fx->pg ? REGISTRY_RDONLY : 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
-	assert_non_null(strstr(fx->err, fx->path));
+	assert_non_null(strstr(fx->err, fx->pg ? fx->pgdb : fx->path));
 
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type = 'index' AND name IN ('bindings_one_active', 'bindings_serial_state', "
-	    "'certificates_binding', 'certificates_revoked')"), 4);
+	assert_int_equal(schema_version(fx), 8);
+	assert_int_equal(schema_has(fx, "bindings_one_active") +
+	    schema_has(fx, "bindings_serial_state") + schema_has(fx, "certificates_binding") +
+	    schema_has(fx, "certificates_revoked"), 4);
 
 	/* Reopen read-write without CREATE, then read-only: same schema, no migration. */
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
@@ -140,14 +162,22 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
+	assert_int_equal(schema_version(fx), 8);
 
 	/* A newer schema is refused. */
-	raw_exec(fx->path, "PRAGMA user_version = 99");
+	set_schema_version(fx, 99);
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	raw_exec(fx->path, "PRAGMA user_version = 8");
+	set_schema_version(fx, 8);
+	if (fx->pg) {
+		/* an empty database gets the schema on a read-write open, CREATE or not */
+		tu_reg_wipe(fx);
+		assert_non_null(reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err)));
+		registry_close(reg);
+		assert_int_equal(schema_version(fx), 8);
+		return;		/* test_pg_open_errors has PostgreSQL's other errors */
+	}
 
 	/* A file that is not a database is refused with its path. */
 	snprintf(junk, sizeof(junk), "%s.junk", fx->path);
@@ -165,8 +195,11 @@ test_rdonly_missing(void **state)
 	struct tu_reg *fx = *state;
 
 	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
-	assert_non_null(strstr(fx->err, fx->path));
-	assert_int_equal(access(fx->path, F_OK), -1);	/* and nothing was created */
+	assert_non_null(strstr(fx->err, fx->pg ? fx->pgdb : fx->path));
+	if (fx->pg)	/* and nothing was created */
+		assert_int_equal(schema_has(fx, "registry_meta"), 0);
+	else
+		assert_int_equal(access(fx->path, F_OK), -1);
 	assert_null(registry_open(fx->path, REGISTRY_RDONLY | REGISTRY_CREATE, fx->err,
 	    sizeof(fx->err)));
 	registry_close(NULL);
@@ -221,8 +254,8 @@ test_claims(void **state)
 			    steps[i].want, fx->err);
 	}
 	/* Only the effective claims/unclaims were audited: claim A, claim B, unclaim A. */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE id = 3 AND "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE id = 3 AND "
 	    "action = 'unclaim' AND actor = 'admin:bob' AND subject = 'LKA'"), 1);
 }
 
@@ -245,9 +278,9 @@ test_enroll_commit(void **state)
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid1, fx->err, sizeof(fx->err)),
 	    0);
 	assert_true(bid1 > 0);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'enroll' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM certificates"), 1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'enroll' "
 	    "AND subject = 'LK01' AND details = '{\"tls\":\"1.3\"}'"), 1);
 
 	/* A second commit for the same serial reuses the binding. */
@@ -255,7 +288,7 @@ test_enroll_commit(void **state)
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid2, fx->err, sizeof(fx->err)),
 	    0);
 	assert_int_equal(bid2, bid1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings"), 1);
 	assert_int_equal(registry_cert_count(fx->reg, bid1, &n, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(n, 2);
 
@@ -281,19 +314,19 @@ test_enroll_commit(void **state)
 	assert_int_equal(registry_cert_get(fx->reg, "xyz", &c, fx->err, sizeof(fx->err)), -1);
 
 	/* A duplicate certificate serial fails and rolls everything back (no audit row). */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	fake_enrollment(&e, "LK02", "0A1B2C", 1);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
 	    -1);
 	assert_non_null(strstr(fx->err, "0A1B2C"));
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings"), 1);
 
 	/* A re-enrollment never creates a binding. */
 	fake_enrollment(&e, "LK03", "0C", 0);
 	assert_int_equal(registry_enroll_commit(fx->reg, &e, NULL, fx->err, sizeof(fx->err)),
 	    -1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings"), 1);
 }
 
 /*
@@ -335,10 +368,10 @@ test_enroll_commit_many(void **state)
 	assert_non_null(strstr(e[4].err, "no longer claimed"));
 	assert_int_equal(e[5].binding_id, e[0].binding_id);
 	assert_true(e[2].binding_id != e[0].binding_id);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings"), 2);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 3);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings"), 2);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM certificates"), 3);
 	/* two claims, three enrollments: nothing of the failed ones */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 5);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 5);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 
 	/* none to do */
@@ -349,7 +382,7 @@ test_enroll_commit_many(void **state)
 	assert_int_equal(registry_enroll_commit_many(fx->reg, e, 1, fx->err, sizeof(fx->err)),
 	    0);
 	assert_false(e[0].committed);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 5);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 5);
 }
 
 static int
@@ -501,13 +534,18 @@ test_revoke(void **state)
 	    sizeof(fx->err)), 0);
 	assert_int_equal(cnt, 2);
 	assert_true(latest > 0);
-	/* and it, like the CRL's list, reads the revoked ones alone (an index, not a scan) */
-	raw_plan(fx->path, "SELECT count(*), max(revoked_at) FROM certificates "
-	    "WHERE revoked_at > 0", plan, sizeof(plan));
-	assert_non_null(strstr(plan, "certificates_revoked"));
-	raw_plan(fx->path, "SELECT * FROM certificates WHERE revoked_at > 0", plan,
-	    sizeof(plan));
-	assert_non_null(strstr(plan, "certificates_revoked"));
+	/*
+	 * and it, like the CRL's list, reads the revoked ones alone (an index, not a scan;
+	 * SQLite's plan: PostgreSQL's planner scans a table this small whatever the index)
+	 */
+	if (!fx->pg) {
+		raw_plan(fx->path, "SELECT count(*), max(revoked_at) FROM certificates "
+		    "WHERE revoked_at > 0", plan, sizeof(plan));
+		assert_non_null(strstr(plan, "certificates_revoked"));
+		raw_plan(fx->path, "SELECT * FROM certificates WHERE revoked_at > 0", plan,
+		    sizeof(plan));
+		assert_non_null(strstr(plan, "certificates_revoked"));
+	}
 	assert_int_equal(registry_binding_get(fx->reg, "LK01", &b, fx->err, sizeof(fx->err)), 1);
 	assert_string_equal(b.state, "revoked");
 	assert_string_equal(b.reason, "keyCompromise");
@@ -619,14 +657,14 @@ test_audit_verify_tamper(void **state)
 	assert_int_equal(ch.n, 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 
-	raw_exec(fx->path, "UPDATE audit SET reason = 'x' WHERE id = 2");
+	tu_raw_exec(fx, "UPDATE audit SET reason = 'x' WHERE id = 2");
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 1);
 	assert_int_equal(bad, 2);
 
 	/* Restored, it verifies again; a deleted entry breaks the link of the next one. */
-	raw_exec(fx->path, "UPDATE audit SET reason = 'why' WHERE id = 2");
+	tu_raw_exec(fx, "UPDATE audit SET reason = 'why' WHERE id = 2");
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
-	raw_exec(fx->path, "DELETE FROM audit WHERE id = 2");
+	tu_raw_exec(fx, "DELETE FROM audit WHERE id = 2");
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 1);
 	assert_int_equal(bad, 3);
 }
@@ -691,8 +729,8 @@ test_concurrent_writers(void **state)
 		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), NPROC * NWRITES);
-	assert_int_equal(raw_int(fx->path, "SELECT count(DISTINCT prev_hash) FROM audit"),
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), NPROC * NWRITES);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(DISTINCT prev_hash) FROM audit"),
 	    NPROC * NWRITES);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 }
@@ -784,7 +822,7 @@ test_netids(void **state)
 		    fx->err, sizeof(fx->err)), -1);
 		assert_non_null(strstr(fx->err, "network identifier 1"));
 	}
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM netids"), 0);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM netids"), 0);
 
 	assert_int_equal(registry_netid_report(fx->reg, "LKA", a, 3, "device:LKA", fx->err,
 	    sizeof(fx->err)), 0);
@@ -793,8 +831,8 @@ test_netids(void **state)
 	/* Reporting again is idempotent. */
 	assert_int_equal(registry_netid_report(fx->reg, "LKA", a, 3, "device:LKA", fx->err,
 	    sizeof(fx->err)), 0);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM netids"), 4);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'netid' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM netids"), 4);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'netid' "
 	    "AND subject = 'LKA' AND details LIKE '%02aabbccdd01%'"), 2);
 
 	/* Nobody revoked: nothing listed. */
@@ -821,7 +859,7 @@ test_netids(void **state)
 	 */
 	for (i = 0; i < sizeof(takeover) / sizeof(takeover[0]); i++) {
 		int held[REGISTRY_NETID_MAX];
-		int64_t refused0 = raw_int(fx->path, "SELECT count(*) FROM audit WHERE "
+		int64_t refused0 = tu_raw_int(fx, "SELECT count(*) FROM audit WHERE "
 		    "action = 'netid-refused'");
 		size_t k;
 
@@ -834,13 +872,13 @@ test_netids(void **state)
 		for (k = 0; k < takeover[i].n; k++)
 			if (held[k] != (int)((takeover[i].held_mask >> k) & 1))
 				fail_msg("takeover %zu: identifier %zu held %d", i, k, held[k]);
-		if (raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+		if (tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 		    "'netid-refused'") - refused0 != (takeover[i].want > 0))
 			fail_msg("takeover %zu: netid-refused audit entries", i);
 		snprintf(q, sizeof(q), "SELECT count(*) FROM netids WHERE kind = '%s' AND "
 		    "value = '%s' AND serial = '%s'", takeover[i].ids[0].kind,
 		    takeover[i].ids[0].value, takeover[i].owner);
-		if (raw_int(fx->path, q) != 1)
+		if (tu_raw_int(fx, q) != 1)
 			fail_msg("takeover %zu: %s=%s does not belong to %s", i,
 			    takeover[i].ids[0].kind, takeover[i].ids[0].value,
 			    takeover[i].owner);
@@ -1034,9 +1072,9 @@ test_trust_model(void **state)
 			fail_msg("step %zu: \"%s\" lacks \"%s\"", i, text, steps[i].want_text);
 	}
 	/* The re-admissions are audited with their reason, and the chain holds. */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 	    "'readmit' AND reason = 'repaired' AND actor = 'admin:t'"), 2);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE serial = 'S1' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE serial = 'S1' "
 	    "AND state = 'revoked' AND readmitted_at > 0 AND readmitted_by = 'admin:t'"), 1);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 }
@@ -1049,7 +1087,7 @@ test_trust_model(void **state)
 static void
 test_migrate_v4(void **state)
 {
-	static const char v4[] =
+	static const char v4_schema[] =
 	    "CREATE TABLE claims (serial TEXT PRIMARY KEY NOT NULL, claimed_at INTEGER NOT NULL,"
 	    "  actor TEXT NOT NULL);"
 	    "CREATE TABLE bindings (id INTEGER PRIMARY KEY, serial TEXT NOT NULL,"
@@ -1077,7 +1115,15 @@ test_migrate_v4(void **state)
 	    "  kind TEXT NOT NULL CHECK (kind IN ('mac', 'client-id', 'duid')),"
 	    "  value TEXT NOT NULL, reported_at INTEGER NOT NULL, PRIMARY KEY (kind, value));"
 	    "CREATE INDEX netids_serial ON netids(serial);"
-	    "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;"
+	    "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;";
+	/* PostgreSQL: a v8 registry made from the released code, back to what v4 was */
+	static const char v4_schema_pg[] =
+	    "DROP TABLE pending; DROP TABLE audit_checkpoints;"
+	    "ALTER TABLE certificates DROP COLUMN ca_kid;"
+	    "ALTER TABLE bindings DROP COLUMN anchor_fp, DROP COLUMN readmitted_at,"
+	    "  DROP COLUMN readmitted_by, DROP COLUMN readmit_reason;"
+	    "ALTER TABLE claims DROP COLUMN anchor_fp;";
+	static const char v4_rows[] =
 	    /* LKM1: revoked, claimed again and enrolled again (the old rules) */
 	    "INSERT INTO bindings VALUES (1, 'LKM1', 'x', '" FP_1 "', 'claim', 'revoked', 100,"
 	    "  150, 'superseded', 'admin:a');"
@@ -1090,18 +1136,26 @@ test_migrate_v4(void **state)
 	    "INSERT INTO claims VALUES ('LKM2', 190, 'admin:a');"
 	    /* LKM3: active */
 	    "INSERT INTO bindings VALUES (4, 'LKM3', 'x', '" FP_1 "', 'auto-accept:A', 'active',"
-	    "  120, NULL, NULL, NULL);"
-	    "PRAGMA user_version = 4;";
+	    "  120, NULL, NULL, NULL);";
 	struct tu_reg *fx = *state;
 	struct registry_binding b;
 	enum registry_verdict v;
 	char reason[256];
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, v4, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 4);
+	if (fx->pg) {
+		fx->reg = open_rw(fx);
+		registry_close(fx->reg);
+		fx->reg = NULL;
+		tu_raw_exec(fx, v4_schema_pg);
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, v4_schema, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	tu_raw_exec(fx, v4_rows);
+	set_schema_version(fx, 4);
+	assert_int_equal(schema_version(fx), 4);
 
 	/* read-only cannot migrate; read-write does, once */
 	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
@@ -1109,14 +1163,14 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
-	assert_int_equal(raw_int(fx->path, "SELECT readmitted_at FROM bindings WHERE id = 1"),
+	assert_int_equal(schema_version(fx), 8);
+	assert_int_equal(tu_raw_int(fx, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE id = 1 AND "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE id = 1 AND "
 	    "readmitted_by = 'schema-v5'"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM bindings WHERE "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE "
 	    "readmitted_at IS NOT NULL"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM claims WHERE anchor_fp IS "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM claims WHERE anchor_fp IS "
 	    "NULL"), 2);
 
 	assert_int_equal(registry_binding_get(fx->reg, "LKM1", &b, fx->err, sizeof(fx->err)), 1);
@@ -1164,18 +1218,18 @@ test_migrate_v5(void **state)
 	registry_close(fx->reg);
 	fx->reg = NULL;
 	/* What a v5 registry is: everything but the v6 and v7 tables. */
-	raw_exec(fx->path, "DROP TABLE audit_checkpoints; DROP TABLE pending; "
-	    "ALTER TABLE certificates DROP COLUMN ca_kid; PRAGMA user_version = 5;");
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE "
-	    "name = 'audit_checkpoints'"), 0);
+	tu_raw_exec(fx, "DROP TABLE audit_checkpoints; DROP TABLE pending; "
+	    "ALTER TABLE certificates DROP COLUMN ca_kid;");
+	set_schema_version(fx, 5);
+	assert_int_equal(schema_has(fx, "audit_checkpoints"), 0);
 
 	assert_null(registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err)));
 	assert_non_null(strstr(fx->err, "needs migration"));
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 8);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(schema_version(fx), 8);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
 
@@ -1197,7 +1251,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(last.siglen, 70);
 	assert_memory_equal(last.sig, cp.sig, 70);
 	/* a checkpoint is no audit entry: the head did not move */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	/* malformed ones are refused */
 	cp.siglen = 0;
 	assert_int_equal(registry_checkpoint_add(fx->reg, &cp, fx->err, sizeof(fx->err)), -1);
@@ -1277,34 +1331,23 @@ test_audit_head_holds(void **state)
 		    fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(seq, 5);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE id = 5 AND "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE id = 5 AND "
 	    "hash = (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)"), 1);
 	assert_int_equal(registry_audit_holds(fx->reg, 5, head, why, sizeof(why), fx->err,
 	    sizeof(fx->err)), 0);
 	assert_int_equal(registry_audit_verify_from(fx->reg, 5, head, &bad, why, sizeof(why),
 	    fx->err, sizeof(fx->err)), 0);
-	{
-		sqlite3 *db = NULL;
-		sqlite3_stmt *st = NULL;
-
-		assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL),
-		    SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE id = 3",
-		    -1, &st, NULL), SQLITE_OK);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		snprintf(h3, sizeof(h3), "%s", (const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
-		sqlite3_close(db);
-	}
+	tu_raw_text(fx, "SELECT hash FROM audit WHERE id = 3", h3, sizeof(h3));
+	assert_int_equal(strlen(h3), REGISTRY_HASH_HEX - 1);
 	assert_int_equal(registry_audit_verify_from(fx->reg, 3, h3, &bad, why, sizeof(why),
 	    fx->err, sizeof(fx->err)), 0);
 	/* an edit after the checkpoint: the walk from it finds it */
-	raw_exec(fx->path, "UPDATE audit SET reason = 'x' WHERE id = 4");
+	tu_raw_exec(fx, "UPDATE audit SET reason = 'x' WHERE id = 4");
 	assert_int_equal(registry_audit_verify_from(fx->reg, 3, h3, &bad, why, sizeof(why),
 	    fx->err, sizeof(fx->err)), 1);
 	assert_int_equal(bad, 4);
 	/* the newest rows deleted: truncated */
-	raw_exec(fx->path, "DELETE FROM audit WHERE id > 3");
+	tu_raw_exec(fx, "DELETE FROM audit WHERE id > 3");
 	assert_int_equal(registry_audit_holds(fx->reg, 5, head, why, sizeof(why), fx->err,
 	    sizeof(fx->err)), 1);
 	assert_non_null(strstr(why, "truncated"));
@@ -1314,7 +1357,7 @@ test_audit_head_holds(void **state)
 	    sizeof(fx->err)), 1);
 	assert_non_null(strstr(why, "rewritten"));
 	/* a hole below the head: rewritten (missing) */
-	raw_exec(fx->path, "DELETE FROM audit WHERE id = 2");
+	tu_raw_exec(fx, "DELETE FROM audit WHERE id = 2");
 	assert_int_equal(registry_audit_holds(fx->reg, 2, h3, why, sizeof(why), fx->err,
 	    sizeof(fx->err)), 1);
 	assert_non_null(strstr(why, "missing"));
@@ -1351,6 +1394,14 @@ test_backup(void **state)
 	assert_int_equal(registry_audit_head(fx->reg, &seq, head, fx->err, sizeof(fx->err)),
 	    0);
 	assert_int_equal(seq, 3);
+	if (fx->pg) {
+		/* SQLite's backup API only: PostgreSQL has pg_dump */
+		assert_int_equal(registry_backup(fx->reg, bak, 0, &bi, fx->err,
+		    sizeof(fx->err)), -1);
+		assert_non_null(strstr(fx->err, "pg_dump"));
+		assert_int_equal(access(bak, F_OK), -1);
+		return;
+	}
 
 	/* a writer in the middle of a transaction: not in the copy, and no wait for it */
 	assert_int_equal(sqlite3_open_v2(fx->path, &w, SQLITE_OPEN_READWRITE, NULL),
@@ -1535,7 +1586,7 @@ test_pending(void **state)
 		case P_ROWS:
 			snprintf(q, sizeof(q), "SELECT count(*) FROM pending WHERE serial = '%s'",
 			    steps[i].serial);
-			rc = (int)raw_int(fx->path, q);
+			rc = (int)tu_raw_int(fx, q);
 			break;
 		}
 		if (rc != steps[i].want)
@@ -1545,19 +1596,19 @@ test_pending(void **state)
 			fail_msg("step %zu: \"%s\" lacks \"%s\"", i, text, steps[i].text);
 	}
 	/* What was audited, by whom; the chain holds. */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 	    "'pending' AND actor = 'registrar'"), 4);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 	    "'approve' AND actor = 'admin:t' AND details LIKE '%\"manufacturer\":\"" ANCHOR_A
 	    "\"%'"), 2);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'deny' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'deny' "
 	    "AND actor = 'admin:t'"), 3);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'deny' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'deny' "
 	    "AND subject = 'S2' AND reason = 'stolen'"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 	    "'pending-cleared'"), 2);
 	/* an approval is a quiet claim: the approve entry is its record */
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'claim' "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'claim' "
 	    "AND subject IN ('S1', 'S2')"), 0);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 }
@@ -1601,7 +1652,8 @@ test_pending_list(void **state)
 		assert_int_equal(registry_pending_touch(fx->reg, &p, "registrar", fx->err,
 		    sizeof(fx->err)), 0);
 	}
-	raw_exec(fx->path, "UPDATE pending SET first_seen = 100 - rowid");	/* L3 first */
+	/* L3 first */
+	tu_raw_exec(fx, "UPDATE pending SET first_seen = 100 - CAST(substr(serial, 2) AS INTEGER)");
 	assert_int_equal(registry_pending_decide(fx->reg, "L2", REGISTRY_DENY, "admin:t",
 	    "returned", fx->err, sizeof(fx->err)), 0);
 	memset(&rows, 0, sizeof(rows));
@@ -1628,7 +1680,7 @@ test_pending_list(void **state)
 	longer[sizeof(longer) - 1] = '\0';
 	assert_int_equal(registry_pending_decide(fx->reg, "L1", REGISTRY_DENY, "admin:t",
 	    longer, fx->err, sizeof(fx->err)), -1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM pending WHERE state = "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM pending WHERE state = "
 	    "'denied'"), 1);
 	/* approving a revoked device is refused: readmit re-admits */
 	fake_enrollment(&e, "L1", "A1", 1);
@@ -1661,6 +1713,113 @@ test_pending_list(void **state)
 	    NULL, fx->err, sizeof(fx->err)), -1);
 }
 
+/*
+ * registry_data_version: another connection's commit moves it (the caches in latchkeyd
+ * rely on that), a read does not.
+ */
+static void
+test_data_version(void **state)
+{
+	struct tu_reg *fx = *state;
+	struct registry *other;
+	int64_t v0 = -1, v1 = -1, v2 = -1;
+
+	fx->reg = open_rw(fx);
+	assert_non_null(other = registry_open(fx->path, REGISTRY_FAST, fx->err,
+	    sizeof(fx->err)));
+	assert_int_equal(registry_data_version(fx->reg, &v0, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_claim_exists(other, "LK01", fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_data_version(fx->reg, &v1, fx->err, sizeof(fx->err)), 0);
+	assert_true(v1 == v0);
+	assert_int_equal(registry_claim(other, "LK01", "admin:t", fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_data_version(fx->reg, &v2, fx->err, sizeof(fx->err)), 0);
+	assert_true(v2 != v1);
+	/* a single-statement write outside a transaction too */
+	assert_int_equal(registry_ca_mark(other, "ab01", &v0, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_data_version(fx->reg, &v0, fx->err, sizeof(fx->err)), 0);
+	if (fx->pg)	/* SQLite: a statement that changed no row commits nothing */
+		assert_true(v0 != v2);
+	registry_close(other);
+}
+
+/*
+ * PostgreSQL's open errors: an unreachable server, a login refused, a database that is not
+ * there; libpq's message, and never the password of the URI.
+ */
+static void
+test_pg_open_errors(void **state)
+{
+	struct tu_reg *fx = *state;
+	char dir[200], uri[512];
+
+	if (!fx->pg)
+		skip();
+	assert_int_equal(sscanf(tu_pg(), "host=%199s", dir), 1);
+	assert_true(registry_is_pg(fx->path));
+	assert_true(registry_is_pg("postgresql://db.example/latchkey"));
+	assert_true(registry_is_pg("postgres://db.example/latchkey"));
+	assert_false(registry_is_pg("/var/lib/latchkey/registry.db"));
+
+	/* no server there */
+	assert_null(registry_open("host=/nonexistent-lk-test dbname=x connect_timeout=5",
+	    REGISTRY_CREATE, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, "cannot connect"));
+	assert_non_null(strstr(fx->err, "nonexistent-lk-test"));
+	/* a login the server refuses, with a password that must not show */
+	snprintf(uri, sizeof(uri), "postgresql://nobody_lk:sekret@/%s?host=%s", fx->pgdb, dir);
+	assert_null(registry_open(uri, REGISTRY_CREATE, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, "cannot connect"));
+	assert_non_null(strstr(fx->err, "nobody_lk"));
+	assert_null(strstr(fx->err, "sekret"));
+	/* no such database */
+	snprintf(uri, sizeof(uri), "postgresql://postgres:sekret@/nodb_lk?host=%s", dir);
+	assert_null(registry_open(uri, REGISTRY_CREATE, fx->err, sizeof(fx->err)));
+	assert_non_null(strstr(fx->err, "nodb_lk"));
+	assert_null(strstr(fx->err, "sekret"));
+	/* the URI form of the case's own database works */
+	snprintf(uri, sizeof(uri), "postgresql://postgres:sekret@/%s?host=%s", fx->pgdb, dir);
+	if ((fx->reg = registry_open(uri, REGISTRY_CREATE, fx->err, sizeof(fx->err))) == NULL)
+		fail_msg("registry_open(%s): %s", uri, fx->err);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	/* a read-only session cannot write, even past the module's own check */
+	registry_close(fx->reg);
+	fx->reg = registry_open(fx->path, REGISTRY_RDONLY, fx->err, sizeof(fx->err));
+	assert_non_null(fx->reg);
+	assert_int_equal(registry_claim_exists(fx->reg, "LK01", fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_writable(fx->reg, fx->err, sizeof(fx->err)), -1);
+}
+
+/*
+ * PostgreSQL restarted (here: this connection's backend terminated) between two calls: the
+ * next write transaction and the next read run on a new connection.
+ */
+/* CASE: the other connections alone, whatever order the planner picks */
+#define TERMINATE_OTHERS \
+	"SELECT sum(CASE WHEN pid <> pg_backend_pid() THEN " \
+	"pg_terminate_backend(pid)::int ELSE 0 END) FROM pg_stat_activity " \
+	"WHERE datname = current_database()"
+
+static void
+test_pg_reconnect(void **state)
+{
+	struct tu_reg *fx = *state;
+	int64_t bad = -1;
+
+	if (!fx->pg)
+		skip();
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_claim(fx->reg, "LK01", "admin:t", fx->err, sizeof(fx->err)),
+	    0);
+	assert_int_equal(tu_raw_int(fx, TERMINATE_OTHERS), 1);
+	if (registry_claim(fx->reg, "LK02", "admin:t", fx->err, sizeof(fx->err)) != 0)
+		fail_msg("claim after the backend went: %s", fx->err);
+	assert_int_equal(tu_raw_int(fx, TERMINATE_OTHERS), 1);
+	assert_int_equal(registry_claim_exists(fx->reg, "LK01", fx->err, sizeof(fx->err)), 1);
+	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM claims"), 2);
+}
+
 int
 main(void)
 {
@@ -1684,7 +1843,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ca_kid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* LK_TEST_PG set (tests/pg.sh, run.sh's test_registry_pg): the same on PostgreSQL */
+	return cmocka_run_group_tests_name(tu_pg() != NULL ? "registry on PostgreSQL" :
+	    "registry on SQLite", tests, NULL, NULL);
 }

@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "enroll/store/registry.h"
 #include "tests/unit/testutil.h"
 
@@ -32,32 +30,6 @@ static int
 teardown(void **state)
 {
 	return tu_reg_teardown(state);
-}
-
-static int64_t
-raw_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
-static void
-raw_exec(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
 }
 
 /* Certificate i of a case: serial "C0".."C3" of device LK01 ("D0".. of LK02 when other). */
@@ -129,22 +101,15 @@ static const struct sup_case cases[] = {
 
 /* The superseded certificates of LK01 in issue order, "C0,C1". */
 static void
-superseded_list(const char *path, char *out, size_t outlen)
+superseded_list(struct tu_reg *fx, char *out, size_t outlen)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-
-	out[0] = '\0';
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT cert_serial FROM certificates WHERE "
-	    "device_serial = 'LK01' AND reason = 'superseded' AND revoked_at > 0 "
-	    "ORDER BY issued_at, rowid", -1, &st,
-	    NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(out + strlen(out), outlen - strlen(out), "%s%s", out[0] ? "," : "",
-		    (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	/* rowid: SQLite's, or the PostgreSQL schema's column of that name */
+	tu_raw_text(fx, fx->pg ?
+	    "SELECT string_agg(cert_serial, ',' ORDER BY issued_at, rowid) FROM certificates "
+	    "WHERE device_serial = 'LK01' AND reason = 'superseded' AND revoked_at > 0" :
+	    "SELECT group_concat(cert_serial, ',') FROM (SELECT cert_serial FROM certificates "
+	    "WHERE device_serial = 'LK01' AND reason = 'superseded' AND revoked_at > 0 "
+	    "ORDER BY issued_at, rowid)", out, outlen);
 }
 
 static void
@@ -160,12 +125,7 @@ test_supersede_table(void **state)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		c = &cases[i];
-		registry_close(fx->reg);
-		unlink(fx->path);
-		snprintf(q, sizeof(q), "%s-wal", fx->path);
-		unlink(q);
-		snprintf(q, sizeof(q), "%s-shm", fx->path);
-		unlink(q);
+		tu_reg_wipe(fx);
 		if ((fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
 		    sizeof(fx->err))) == NULL)
 			fail_msg("%s: registry_open: %s", c->name, fx->err);
@@ -182,8 +142,16 @@ test_supersede_table(void **state)
 			assert_int_equal(registry_cert_supersede(fx->reg, other_serials[1],
 			    "device:LK02", NULL, 0, fx->err, sizeof(fx->err)), 1);
 		}
-		if (c->sql != NULL)
-			raw_exec(fx->path, c->sql);
+		/*
+		 * PostgreSQL enforces the foreign key (a raw SQLite connection does not): the
+		 * case without a binding row needs it off, as a superuser may.
+		 */
+		if (c->sql != NULL && fx->pg) {
+			snprintf(q, sizeof(q), "SET session_replication_role = replica; %s",
+			    c->sql);
+			tu_raw_exec(fx, q);
+		} else if (c->sql != NULL)
+			tu_raw_exec(fx, c->sql);
 		if (c->revoke_binding)
 			assert_int_equal(registry_binding_revoke(fx->reg, "LK01", "keyCompromise",
 			    "admin:t", NULL, fx->err, sizeof(fx->err)), 0);
@@ -196,11 +164,11 @@ test_supersede_table(void **state)
 		if (c->twice && (rc = registry_cert_supersede(fx->reg, cert_serials[c->present],
 		    "device:LK01", NULL, 0, fx->err, sizeof(fx->err))) != 0)
 			fail_msg("%s: second use returned %d", c->name, rc);
-		superseded_list(fx->path, got, sizeof(got));
+		superseded_list(fx, got, sizeof(got));
 		if (c->other) {	/* LK02: D0 superseded by D1 alone, D1 untouched */
-			d_unrevoked = raw_int(fx->path, "SELECT count(*) FROM certificates WHERE "
+			d_unrevoked = tu_raw_int(fx, "SELECT count(*) FROM certificates WHERE "
 			    "device_serial = 'LK02' AND coalesce(revoked_at, 0) = 0 AND "
-			    "cert_serial = 'D1'") * 10 + raw_int(fx->path, "SELECT count(*) FROM "
+			    "cert_serial = 'D1'") * 10 + tu_raw_int(fx, "SELECT count(*) FROM "
 			    "certificates WHERE cert_serial = 'D0' AND reason = 'superseded'");
 			if (d_unrevoked != 11)
 				fail_msg("%s: LK02's certificates touched by LK01's", c->name);
@@ -217,13 +185,13 @@ test_supersede_table(void **state)
 		/* the presented one is never revoked by its own use, nor the binding */
 		snprintf(q, sizeof(q), "SELECT count(*) FROM certificates WHERE cert_serial = "
 		    "'%s' AND reason = 'superseded'", cert_serials[c->present]);
-		if (raw_int(fx->path, q) != 0)
+		if (tu_raw_int(fx, q) != 0)
 			fail_msg("%s: the presented certificate was superseded", c->name);
-		if (!c->revoke_binding && raw_int(fx->path, "SELECT count(*) FROM bindings "
+		if (!c->revoke_binding && tu_raw_int(fx, "SELECT count(*) FROM bindings "
 		    "WHERE serial = 'LK01' AND state = 'active'") != 1)
 			fail_msg("%s: LK01's binding is no longer active", c->name);
 		/* one audit entry per revoked certificate (LK02's included), chain intact */
-		audits = raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = "
+		audits = tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
 		    "'ldevid-superseded' AND reason = 'superseded'");
 		if (audits != c->want_rc + c->other)
 			fail_msg("%s: %lld audit entries, want %d", c->name, (long long)audits,
@@ -234,7 +202,7 @@ test_supersede_table(void **state)
 			    "'%%\"cert_serial\":\"%s\"%%' AND details LIKE "
 			    "'%%\"superseded_by\":\"%s\"%%'", c->want_first,
 			    cert_serials[c->present]);
-			if (raw_int(fx->path, q) != 1)
+			if (tu_raw_int(fx, q) != 1)
 				fail_msg("%s: no audit entry naming %s and %s", c->name,
 				    c->want_first, cert_serials[c->present]);
 		}
@@ -294,7 +262,7 @@ test_supersede_rdonly(void **state)
 	assert_int_equal(registry_cert_supersede(ro, "B2", "device:LK01", NULL, 0, fx->err,
 	    sizeof(fx->err)), -1);
 	registry_close(ro);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE "
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM certificates WHERE "
 	    "revoked_at > 0"), 0);
 }
 
@@ -307,5 +275,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_supersede_rdonly, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name(tu_pg() != NULL ? "supersession on PostgreSQL" :
+	    "supersession on SQLite", tests, NULL, NULL);
 }
