@@ -7,8 +7,9 @@
  *	TLS_CERT, which the client checks against CA_CERT as every real client must), the
  *	client's CSR with the channel binding, the server's CSR check, and the LDevID issue and
  *	signature by CA_KEY.
- *   bench_enroll load HOST PORT SECONDS CLIENTS CA_FILE DEVLIST
- *	CLIENTS concurrent clients, each in a loop for SECONDS: a new TCP + TLS connection with a
+ *   bench_enroll load HOST PORT SECONDS CLIENTS CA_FILE DEVLIST [MAX]
+ *	CLIENTS concurrent clients, each in a loop for SECONDS (or until MAX enrollments
+ *	have been started, when given): a new TCP + TLS connection with a
  *	device IDevID, a CSR bound to that connection, POST simpleenroll, read the answer.
  *	DEVLIST has lines "serial cert key"; client i uses device i mod n. The clients are
  *	non-blocking connections spread over one epoll thread per core.
@@ -71,6 +72,7 @@ struct shared {
 	double		*lat;
 	size_t		 nlat;
 	unsigned long	 errors;
+	unsigned long	 max, started;	/* load: at most max enrollments (0: no bound) */
 };
 
 struct worker {
@@ -388,6 +390,24 @@ struct loader {
 	pthread_t	 t;
 };
 
+/* One more enrollment may start: before the deadline and, with a bound, under it. */
+static int
+may_start(struct shared *sh)
+{
+	int ok;
+
+	if (now() >= sh->deadline)
+		return 0;
+	if (sh->max == 0)
+		return 1;
+	pthread_mutex_lock(&sh->mu);
+	ok = sh->started < sh->max;
+	if (ok)
+		sh->started++;
+	pthread_mutex_unlock(&sh->mu);
+	return ok;
+}
+
 static void *
 load_worker(void *arg)
 {
@@ -403,6 +423,8 @@ load_worker(void *arg)
 		cl[i].cctx = client_ctx(cl[i].d, sh->cafile);
 		cl[i].newkey = pki_key_new("p256", NULL, 0);
 		cl[i].fd = -1;
+		if (!may_start(sh))
+			continue;
 		if (client_start(&cl[i], ep) == 0)
 			active++;
 		else {
@@ -423,8 +445,8 @@ load_worker(void *arg)
 			record(sh, now() - c->t0, ok);
 			client_close(c);
 			active--;
-			/* the next enrollment of this client, until the deadline */
-			while (now() < sh->deadline) {
+			/* the next enrollment of this client, until the deadline or the bound */
+			while (may_start(sh)) {
 				if (client_start(c, ep) == 0) {
 					active++;
 					break;
@@ -472,7 +494,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY "
 	    "TLS_CERT TLS_KEY\n"
-	    "       bench_enroll load HOST PORT SECONDS THREADS CA_FILE DEVLIST\n");
+	    "       bench_enroll load HOST PORT SECONDS THREADS CA_FILE DEVLIST [MAX]\n");
 	exit(2);
 }
 
@@ -485,7 +507,7 @@ main(int argc, char *argv[])
 	int threads, i, ceiling;
 	char err[256];
 
-	if (argc < 2 || argc != (strcmp(argv[1], "ceiling") == 0 ? 10 : 8))
+	if (argc < 2 || (strcmp(argv[1], "ceiling") == 0 ? argc != 10 : argc != 8 && argc != 9))
 		usage();
 	memset(&sh, 0, sizeof(sh));
 	pthread_mutex_init(&sh.mu, NULL);
@@ -527,6 +549,7 @@ main(int argc, char *argv[])
 		secs = atof(argv[4]);
 		threads = atoi(argv[5]);
 		sh.cafile = argv[6];
+		sh.max = argc == 9 ? strtoul(argv[8], NULL, 10) : 0;
 		if ((f = fopen(argv[7], "r")) == NULL) {
 			perror(argv[7]);
 			return 1;
