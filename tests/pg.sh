@@ -10,6 +10,8 @@
 #                                   the same from a script (run.sh); pg_start sets
 #                                   LK_TEST_PG, or returns 1 with the reason on stdout
 #
+# PG_FSYNC=on gives the server fsync (benchmarks; the tests run without it), PG_OPTS more
+# server options ("-c name=value ...").
 # LK_TEST_PG is a libpq conninfo string without a dbname ("host=DIR user=postgres"): each
 # test case makes its own database (tests/unit/testutil.c, tu_reg_setup).
 # initdb refuses to run as root: as root, the server runs as the user postgres (the Debian
@@ -62,7 +64,7 @@ pg_start() {
 	fi
 	# Unix socket in PG_DIR only: listen_addresses empty (no TCP at all).
 	if ! pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-	    -o "-k $PG_DIR -c listen_addresses= -c fsync=off -c max_connections=50" \
+	    -o "-k $PG_DIR -c listen_addresses= -c fsync=${PG_FSYNC:-off} -c max_connections=50 ${PG_OPTS:-}" \
 	    start >"$PG_DIR/pg_ctl.log" 2>&1; then
 		echo "PostgreSQL did not start:"; tail -5 "$PG_DIR/server.log" 2>/dev/null
 		pg_stop

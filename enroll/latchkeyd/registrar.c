@@ -155,6 +155,20 @@ registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, .
 		memcpy(out->body, buf, (size_t)n);
 }
 
+/*
+ * The registry cannot be read or written right now (a PostgreSQL restart, a lost
+ * connection, SQLite busy past its wait): 503 with Retry-After, nothing was issued or
+ * recorded, the client comes back (RFC 9110 §15.6.4).
+ */
+static void
+registry_down(struct registrar_reply *out, const char *text)
+{
+	registrar_reply_text(out, 503, "%s", text);
+	out->retry_after = REGISTRAR_RETRY_REGISTRY;
+	out->reason = STATS_R_REGISTRY + 1;
+}
+
+
 void
 registrar_reply_free(struct registrar_reply *rep)
 {
@@ -473,8 +487,7 @@ registrar_hold_pending(struct registrar *r, const struct registrar_peer *peer,
 		break;
 	default:
 		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		out->reason = STATS_R_REGISTRY + 1;
+		registry_down(out, "registry unavailable");
 		return 1;
 	}
 	refuse_audit_as(r, action, peer, info->serial, reason);
@@ -518,8 +531,7 @@ auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enrol
 	if (registry_admission(r->reg, info.serial, info.anchor_fp, info.fingerprint, &v,
 	    reason, sizeof(reason), err, sizeof(err)) == -1) {
 		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		out->reason = STATS_R_REGISTRY + 1;
+		registry_down(out, "registry unavailable");
 		goto out;
 	}
 	if (registrar_hold_pending(r, peer, &info, "enroll-refused", &v, reason, sizeof(reason),
@@ -638,8 +650,7 @@ ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
 	found = registry_cert_get(r->reg, h->info.cert_serial, &h->cert, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		out->reason = STATS_R_REGISTRY + 1;
+		registry_down(out, "registry unavailable");
 		return LDEVID_REFUSED;
 	}
 	if (found == 0 || strcmp(h->cert.device_serial, h->info.serial) != 0) {
@@ -652,8 +663,7 @@ ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
 	found = registry_binding_get(r->reg, h->info.serial, &h->binding, err, sizeof(err));
 	if (found < 0) {
 		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		out->reason = STATS_R_REGISTRY + 1;
+		registry_down(out, "registry unavailable");
 		return LDEVID_REFUSED;
 	}
 	h->active = found == 1 && h->binding.id == h->cert.binding_id &&
@@ -725,8 +735,7 @@ pending_reply(struct registrar *r, const struct pending *p,
 			out->reason = STATS_R_NOT_ADMITTED + 1;
 		} else {
 			log_warnx("registry: enrolling %s: %s", p->serial, e->err);
-			registrar_reply_text(out, 500, "registry unavailable; nothing was issued");
-			out->reason = STATS_R_REGISTRY + 1;
+			registry_down(out, "registry unavailable; nothing was issued");
 		}
 		return;
 	}
@@ -1633,8 +1642,7 @@ handle_netid(struct registrar *r, const char *content_type, const unsigned char 
 	if ((nheld = registry_netid_report_held(r->reg, h.info.serial, ids, l->n, actor, held,
 	    err, sizeof(err))) == -1) {
 		log_warnx("registry: %s", err);
-		registrar_reply_text(out, 500, "registry unavailable");
-		out->reason = STATS_R_REGISTRY + 1;
+		registry_down(out, "registry unavailable");
 		goto out;
 	}
 	log_info("%s reported %zu network identifier%s from %s", h.info.serial, l->n,

@@ -61,6 +61,8 @@ void	registrar_free(struct registrar *r);
  */
 #define REGISTRAR_EXIT_SIGNER_LOST	3	/* a worker's exit status: replace me */
 #define REGISTRAR_RETRY_SIGNER_LOST	2	/* s, Retry-After while a worker is replaced */
+#define REGISTRAR_RETRY_REGISTRY	2	/* s, Retry-After of a 503 when the registry cannot
+						   be read or written (nothing was issued) */
 int	registrar_signer_lost(struct registrar *r);	/* 1 lost, 0 serving */
 /*
  * Readable once the signer process of CA i has exited (-1 without pidfd: poll the above;

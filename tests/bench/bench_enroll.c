@@ -13,7 +13,8 @@
  *	device IDevID, a CSR bound to that connection, POST simpleenroll, read the answer.
  *	DEVLIST has lines "serial cert key"; client i uses device i mod n. The clients are
  *	non-blocking connections spread over one epoll thread per core.
- * Both print one line: "enrollments N seconds S rate R p50_ms A p99_ms B errors E".
+ * Both print one line: "enrollments N seconds S rate R p50_ms A p99_ms B retry503 T errors E",
+ * T of the E errors being 503 answers with a Retry-After (the server asked to come back).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +73,7 @@ struct shared {
 	double		*lat;
 	size_t		 nlat;
 	unsigned long	 errors;
+	unsigned long	 retry503;	/* errors that were 503 with Retry-After */
 	unsigned long	 max, started;	/* load: at most max enrollments (0: no bound) */
 };
 
@@ -232,7 +234,7 @@ struct client {
 	double		 t0;
 	char		*out;		/* request, then the base64 CSR */
 	size_t		 outlen, outoff;
-	char		 resp[64];	/* the status line is all we look at */
+	char		 resp[512];	/* the status line and the headers we look at */
 	size_t		 got;
 };
 
@@ -377,8 +379,14 @@ client_step(struct client *c, int ep, int *ok)
 		}
 		c->resp[c->got] = '\0';
 		*ok = strncmp(c->resp, "HTTP/1.1 200", 12) == 0;
+		if (strncmp(c->resp, "HTTP/1.1 503", 12) == 0 &&
+		    strcasestr(c->resp, "\r\nRetry-After: ") != NULL) {
+			pthread_mutex_lock(&c->sh->mu);
+			c->sh->retry503++;
+			pthread_mutex_unlock(&c->sh->mu);
+		}
 		if (!*ok && c->sh->errors < 3)
-			fprintf(stderr, "bench: %.60s\n", c->resp);
+			fprintf(stderr, "bench: %.400s\n", c->resp);
 		return 1;
 	}
 	return 1;
@@ -594,10 +602,10 @@ main(int argc, char *argv[])
 	}
 	elapsed = now() - t0;
 	qsort(sh.lat, sh.nlat, sizeof(double), cmpd);
-	printf("enrollments %zu seconds %.2f rate %.1f p50_ms %.2f p99_ms %.2f errors %lu\n",
-	    sh.nlat, elapsed, sh.nlat / elapsed,
+	printf("enrollments %zu seconds %.2f rate %.1f p50_ms %.2f p99_ms %.2f retry503 %lu "
+	    "errors %lu\n", sh.nlat, elapsed, sh.nlat / elapsed,
 	    sh.nlat ? sh.lat[sh.nlat / 2] * 1e3 : 0.0,
-	    sh.nlat ? sh.lat[(size_t)(sh.nlat * 0.99)] * 1e3 : 0.0, sh.errors);
+	    sh.nlat ? sh.lat[(size_t)(sh.nlat * 0.99)] * 1e3 : 0.0, sh.retry503, sh.errors);
 	/* the line is the result: out before anything at exit (a sanitizer's leak report
 	 * ends the process without flushing stdio) */
 	fflush(stdout);

@@ -143,7 +143,7 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 
 # The other parts' figures, each from its own script (bounded; root-only ones skip);
 # BENCH_ONLY=enroll leaves them out (while working on the enrollment path).
-onboard_out= revoke_out= keacls_out= mdns_out= kea_out=
+onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out=
 part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into VAR
 	local out
 	echo "bench: $4"
@@ -152,6 +152,7 @@ part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into V
 	printf -v "$1" '%s' "$out"
 }
 if [ "${BENCH_ONLY:-}" != enroll ]; then
+	part pg_out pg.sh '^pg_' "the PostgreSQL registry against SQLite, one and two instances"
 	part revoke_out revoke.sh '^(revoke_|crl100k_)' "revocation propagation and the 100k CRL"
 	part keacls_out kea_revoke.sh '^revoke_kea_class_ms' \
 	    "revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
@@ -237,6 +238,17 @@ row() {	# row LABEL KEY
 	echo "  ($(awk -v a="$rss_idle0" -v b="$rss_idle1000" 'BEGIN{printf "%.1f", (b-a)/1000}') KiB each)."
 	echo "- agent peak RSS for one enrollment (\`/usr/bin/time -f %M latchkey enroll\`): ${agent_rss} KiB."
 
+	echo
+	echo "## PostgreSQL registry (tests/bench/pg.sh)"
+	echo
+	echo "64 clients, registry-sync = normal, interleaved rounds: one latchkeyd on SQLite, one on"
+	echo "PostgreSQL (fsync on, Unix socket), two on PostgreSQL (32 clients each, at once);"
+	echo "ratios per round to the SQLite run, medians. Round trips: statements latchkeyd ran"
+	echo "(pg_stat_statements) per enrollment of the one-instance runs."
+	echo
+	echo '```'
+	echo "${pg_out:-not run}"
+	echo '```'
 	echo
 	echo "## Revocation (tests/bench/revoke.sh)"
 	echo

@@ -1,0 +1,101 @@
+#!/bin/bash
+# tests/bench/pg.sh: the PostgreSQL registry against SQLite, for BENCHMARKS.md (run.sh).
+# One throwaway PostgreSQL server (tests/pg.sh, fsync on, Unix socket only) and one SQLite
+# registry for the same domain; interleaved rounds of SECS seconds at 64 clients:
+#   sqlite    one latchkeyd on the SQLite registry
+#   pg        one latchkeyd on PostgreSQL
+#   pg2       two latchkeyd instances on PostgreSQL (two ports, 32 clients each, at once)
+# both with registry-sync = normal. Also PostgreSQL statements (each one network round
+# trip) per enrollment, from pg_stat_statements over the pg runs.
+# Output: lines "pg_<what> ..." (medians over the rounds, ratios per round's sqlite run).
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+B=${B:-build}
+export PATH=$top/$B:$top/$B/bench:$PATH
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+T=$(mktemp -d /tmp/lk-bpg.XXXXXX)
+chmod 0711 "$T"
+pids=()
+. "$top/tests/pg.sh"
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+	pg_stop
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
+field() { sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+PG_FSYNC=on PG_OPTS="-c shared_preload_libraries=pg_stat_statements" pg_start >"$T/pg.log" 2>&1 ||
+    { echo "bench pg: no PostgreSQL: $(tail -1 "$T/pg.log")"; exit 1; }
+pg_as "$PG_BIN/psql" -h "$PG_DIR" -U postgres -qc "CREATE DATABASE bench" >/dev/null
+PGREG="host=$PG_DIR dbname=bench user=postgres"
+psql_q() { pg_as "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d bench -Atc "$1"; }
+psql_q "CREATE EXTENSION pg_stat_statements" >/dev/null
+# statements latchkeyd ran (each one round trip), not this script's
+nstmt() { psql_q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r \
+    ON r.oid = s.userid WHERE s.query NOT LIKE '%pg_stat%'"; }
+
+P1=$(port); P2=$(port)
+latchkeyctl lab-pki --out "$T/lab" --devices 64 --json >"$T/lab.json"
+latchkeyctl init --domain bench.test --dir "$T/reg" --manufacturer-ca "$T/lab/manufacturer-ca.pem" \
+    --listen "127.0.0.1:$P1" >/dev/null
+jq -r '.devices[].serial' "$T/lab.json" >"$T/serials"
+jq -r '.devices[] | "\(.serial) \(.cert) \(.key)"' "$T/lab.json" >"$T/devs"
+head -32 "$T/devs" >"$T/devs.a"; tail -32 "$T/devs" >"$T/devs.b"
+latchkeyctl --db "$T/reg/registry.db" claim --file "$T/serials" >/dev/null
+latchkeyctl --db "$PGREG" claim --file "$T/serials" >/dev/null
+for c in sqlite pg1 pg2; do
+	sed '/^registry-sync/d' "$T/reg/latchkeyd.conf" >"$T/reg/$c.conf"
+	echo "registry-sync = normal" >>"$T/reg/$c.conf"
+	echo "crl-file = $T/reg/crl-$c.der" >>"$T/reg/$c.conf"
+	echo "audit-checkpoint-file = none" >>"$T/reg/$c.conf"
+done
+for c in pg1 pg2; do sed -i '/^registry[[:space:]]*=/d' "$T/reg/$c.conf"; echo "registry = $PGREG" >>"$T/reg/$c.conf"; done
+sed -i "s/^listen = .*/listen = 127.0.0.1:$P2/" "$T/reg/pg2.conf"
+
+start() {	# start CONF PORT
+	latchkeyd -d -f "$1" 2>>"$T/lkd.log" &
+	pids+=($!)
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null --cacert "$T/reg/domain-ca.pem" "https://127.0.0.1:$2/.well-known/est/cacerts" && return
+		sleep 0.1
+	done
+	echo "bench pg: latchkeyd did not start"; tail -5 "$T/lkd.log"; exit 1
+}
+stop_all() { local p; for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done; pids=(); }
+load() { bench_enroll load 127.0.0.1 "$1" "$SECS" "$2" "$T/reg/domain-ca.pem" "$3"; }
+
+declare -A res
+stmts=0 xacts=0 enrolls=0
+for r in $(seq 1 "$ROUNDS"); do
+	start "$T/reg/sqlite.conf" "$P1"
+	res[sqlite,$r]=$(load "$P1" 64 "$T/devs"); stop_all
+	start "$T/reg/pg1.conf" "$P1"
+	x0=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
+	s0=$(nstmt)
+	res[pg,$r]=$(load "$P1" 64 "$T/devs"); stop_all
+	x1=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
+	s1=$(nstmt)
+	start "$T/reg/pg1.conf" "$P1"; start "$T/reg/pg2.conf" "$P2"
+	a=$(load "$P1" 32 "$T/devs.a" & load "$P2" 32 "$T/devs.b"; wait)
+	stop_all
+	res[pg2,$r]=$(echo "$a" | awk '{ n += $2; e += $NF; if ($4 > s) s = $4 } END { printf "enrollments %d seconds %.2f rate %.1f errors %d", n, s, n / s, e }')
+	echo "round $r: sqlite: ${res[sqlite,$r]}" >&2
+	echo "round $r: pg:     ${res[pg,$r]}" >&2
+	echo "round $r: pg x2:  ${res[pg2,$r]}" >&2
+	stmts=$((stmts + s1 - s0)); xacts=$((xacts + x1 - x0)); enrolls=$((enrolls + $(echo "${res[pg,$r]}" | awk '{ print $2 }')))
+done
+rate() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$k,$r]}" | field rate; done | median; }
+ratio() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do
+	awk -v a="$(echo "${res[$k,$r]}" | field rate)" -v b="$(echo "${res[sqlite,$r]}" | field rate)" \
+	    'BEGIN { printf "%.2f\n", a / b }'; done | median; }
+errs() { local k=$1 r n=0; for r in $(seq 1 "$ROUNDS"); do n=$((n + $(echo "${res[$k,$r]}" | field errors))); done; echo $n; }
+echo "pg_sqlite_rate $(rate sqlite) errors $(errs sqlite)"
+echo "pg_one_rate $(rate pg) ratio_to_sqlite $(ratio pg) (goal >= 0.8) errors $(errs pg)"
+echo "pg_two_rate $(rate pg2) ratio_to_sqlite $(ratio pg2) (goal >= 0.9) errors $(errs pg2)"
+awk -v s="$stmts" -v t="$xacts" -v e="$enrolls" 'BEGIN { printf "pg_round_trips_per_enrollment %.2f (statements; goal <= 2), transactions %.2f (%d statements, %d transactions, %d enrollments, one instance, whole runs incl. start-up and health checks)\n", (e > 0 ? s / e : 0), (e > 0 ? t / e : 0), s, t, e }'
