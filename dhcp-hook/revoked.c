@@ -500,17 +500,32 @@ rv_swap(struct revoked_watch *w, struct revoked_set *s)
 	revoked_set_release(old);
 }
 
+/* Whether two snapshots hold the same identifiers (both sorted and without duplicates). */
+static int
+rv_set_equal(const struct revoked_set *a, const struct revoked_set *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (rv_cmp(&a->v[i], a->pool, &b->v[i], b->pool) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * A source watcher's round: unless force, wait up to timeout_ms for the source to report a
  * change; load when it did, when the last load failed, or when refresh_ms passed since the
- * last load. 1 loaded, 0 nothing to do, -1 with err (the source or the load failed).
+ * last load. 1 loaded, 0 nothing to do (or a periodic reload found what the snapshot
+ * holds: kept, not reported), -1 with err (the source or the load failed).
  */
 static int
 rv_source_round(struct revoked_watch *w, int timeout_ms, int force, char *err,
     size_t errlen)
 {
 	struct revoked_set *s;
-	int rc;
+	int rc, periodic = 0;
 
 	if (!force) {
 		if ((rc = w->wait(w->wait_arg, timeout_ms, err, errlen)) == -1)
@@ -519,6 +534,7 @@ rv_source_round(struct revoked_watch *w, int timeout_ms, int force, char *err,
 			w->loaded = 0;
 		if (w->loaded && revoked_now_ms() - w->last_load < w->refresh_ms)
 			return 0;
+		periodic = w->loaded;
 	}
 	/* loaded = 0 first: a change the source reports during the load loads again */
 	w->loaded = 0;
@@ -526,6 +542,10 @@ rv_source_round(struct revoked_watch *w, int timeout_ms, int force, char *err,
 		return -1;
 	w->loaded = 1;
 	w->last_load = revoked_now_ms();
+	if (periodic && rv_set_equal(s, w->cur)) {	/* only this thread writes cur */
+		revoked_set_release(s);
+		return 0;
+	}
 	rv_swap(w, s);
 	return 1;
 }

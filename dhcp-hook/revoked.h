@@ -136,6 +136,7 @@ typedef int (*revoked_wait_fn)(void *arg, int timeout_ms, char *err, size_t errl
  * load failed, and at least every refresh_ms (<= 0: REVOKED_REFRESH_MS) in case a change
  * went unreported. After a failure (of wait or the loader) the thread waits
  * REVOKED_BACKOFF_MIN_MS, doubling up to REVOKED_BACKOFF_MAX_MS, before the next try.
+ * A periodic reload that finds what the snapshot holds keeps it and reports nothing.
  * revoked_watch_poll() on it: force loads; else wait(0) and the same rules. wait_arg is
  * not owned: free it after revoked_watch_free(). NULL with err as revoked_watch_new().
  */

@@ -482,6 +482,90 @@ test_watch_registry(void **state)
 	}
 }
 
+/* ---- a change source instead of files (no database) ----------------------------- */
+
+struct fake_source {
+	int	next;		/* what the next wait returns */
+	int	waits;
+	int	macs;		/* the loader adds mac1 (1) or mac1 and mac2 (2) */
+	int	loads;
+};
+
+static int
+fake_wait(void *arg, int timeout_ms, char *err, size_t errlen)
+{
+	struct fake_source *f = arg;
+
+	(void)timeout_ms;
+	f->waits++;
+	if (f->next == -1)
+		snprintf(err, errlen, "source down");
+	return f->next;
+}
+
+static int
+fake_load(void *arg, struct revoked_builder *b, char *err, size_t errlen)
+{
+	struct fake_source *f = arg;
+
+	f->loads++;
+	if (revoked_builder_add(b, REVOKED_MAC, mac1, 6, err, errlen) != 0)
+		return -1;
+	if (f->macs == 2 && revoked_builder_add(b, REVOKED_MAC, mac2, 6, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* Table: what the source says, what the loader holds, how old the last load is; what
+ * revoked_watch_poll() returns and whether the loader ran. */
+static void
+test_watch_source(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 source, macs, sleep_ms;
+		int		 want, loads;
+	} cases[] = {
+		{ "no change, refresh not due", 0, 1, 0, 0, 0 },
+		{ "a change reported", 1, 2, 0, 1, 1 },
+		{ "source failed", -1, 2, 0, -1, 0 },
+		{ "refresh due, same content: kept, not reported", 0, 2, 60, 0, 1 },
+		{ "refresh due, content changed", 0, 1, 60, 1, 1 },
+	};
+	struct fake_source f = { 0, 0, 1, 0 };
+	struct revoked_watch *w;
+	char err[128];
+	size_t i;
+	int rc;
+
+	(void)state;
+	w = revoked_watch_new_source(fake_wait, &f, fake_load, &f, 10, 50, NULL, NULL, err,
+	    sizeof(err));
+	assert_non_null(w);
+	assert_null(revoked_watch_new_source(NULL, &f, fake_load, &f, 10, 50, NULL, NULL, err,
+	    sizeof(err)));
+	assert_int_equal(revoked_watch_poll(w, revoked_now_ms(), 1, err, sizeof(err)), 1);
+	assert_int_equal(f.waits, 0);	/* force: no wait */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct timespec ts = { 0, (long)cases[i].sleep_ms * 1000000L };
+		int loads = f.loads;
+
+		nanosleep(&ts, NULL);
+		f.next = cases[i].source;
+		f.macs = cases[i].macs;
+		rc = revoked_watch_poll(w, revoked_now_ms() + 1000 * (int64_t)(i + 1), 0, err,
+		    sizeof(err));
+		if (rc != cases[i].want || f.loads - loads != cases[i].loads)
+			fail_msg("%s: poll %d (want %d), %d loads (want %d)", cases[i].name, rc,
+			    cases[i].want, f.loads - loads, cases[i].loads);
+		if (watch_has(w, mac2) != (cases[i].want == 1 ? cases[i].macs == 2 :
+		    watch_has(w, mac2)))
+			fail_msg("%s: snapshot not the loader's", cases[i].name);
+	}
+	assert_int_equal(watch_has(w, mac2), 0);
+	revoked_watch_free(w);
+}
+
 /* ---- PostgreSQL: the loader, LISTEN/NOTIFY, reconnects (unit/test_revoked_pg) ------- */
 
 /* A loader error names the registry without its password and says what failed. */
@@ -661,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test_setup_teardown(test_watch_poll, wsetup, wteardown),
 		cmocka_unit_test_setup_teardown(test_watch_registry, wsetup, wteardown),
+		cmocka_unit_test(test_watch_source),
 		cmocka_unit_test(test_pg_errors),
 		cmocka_unit_test_setup_teardown(test_pg_notify, pgsetup, pgteardown),
 	};
