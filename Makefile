@@ -102,7 +102,7 @@ $(B)/hookobj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(HOOK_CXXFLAGS) -MMD -MP -c $< -o $@
 $(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) $(patsubst %.c,$(B)/hookobj/%.o,$(HOOKC_SRC))
-	$(CXX) -shared -o $@ $^ -lsqlite3 -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
+	$(CXX) -shared -o $@ $^ -lsqlite3 -lpq -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
 
 # Every unit test links tests/unit/testutil.c, the fixtures several of them share.
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/tests/unit/testutil.o $(ALL_LIBS)

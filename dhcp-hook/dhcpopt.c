@@ -762,9 +762,13 @@ dhcpopt_config_set_registry(struct dhcpopt_config *c, const char *path, char *er
 	char *copy;
 	size_t len = strlen(path);
 
-	if (len == 0 || path[0] != '/' || len >= REGISTRY_PATH_MAX) {
-		dhcpopt_err(err, errlen, "registry must be an absolute path shorter than %d",
-		    REGISTRY_PATH_MAX);
+	/* a PostgreSQL URI or conninfo string: revoked_db_is_pg()'s rule */
+	int pg = strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0 || strchr(path, '=') != NULL;
+
+	if (len == 0 || (!pg && path[0] != '/') || len >= REGISTRY_PATH_MAX) {
+		dhcpopt_err(err, errlen, "registry must be an absolute path or a PostgreSQL URI "
+		    "shorter than %d", REGISTRY_PATH_MAX);
 		return -1;
 	}
 	if ((copy = strdup(path)) == NULL) {

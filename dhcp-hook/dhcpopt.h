@@ -219,7 +219,8 @@ int	 dhcpopt_config_set_enterprise(struct dhcpopt_config *c, long long enterpris
 /* "ca-fingerprint": dhcpopt_fingerprint_check(); stored lower-case. */
 int	 dhcpopt_config_set_fingerprint(struct dhcpopt_config *c, const char *fp, char *err,
 	    size_t errlen);
-/* "registry": a non-empty absolute path (not opened yet: part 2). */
+/* "registry": a non-empty absolute path (an SQLite file), or a PostgreSQL URI
+ * (postgresql://, postgres://) or conninfo string (with '='); not opened here. */
 int	 dhcpopt_config_set_registry(struct dhcpopt_config *c, const char *path, char *err,
 	    size_t errlen);
 /* "revoked-class" / "only-class": 1..DHCPOPT_CLASS_MAX printable characters, no leading or

@@ -113,10 +113,13 @@ prebuild_options()
 }
 
 // The revoked identifiers (revoked.h): an immutable snapshot replaced by the watcher's
-// thread when the registry changes (checked every REVOKED_POLL_MS); callouts take a
+// thread when the registry changes (an SQLite file: checked every REVOKED_POLL_MS; a
+// PostgreSQL registry: on its NOTIFY, and every REVOKED_DB_REFRESH_MS); callouts take a
 // reference to the snapshot they look at. NULL when no "registry" is configured.
 struct revoked_watch *watch;
+struct revoked_db_listen *listener;	// PostgreSQL: the watcher's change source
 std::string registry_path;	// the loader's argument: lives as long as watch
+std::string registry_name;	// for the log: never a password
 
 const char *const known_parameters[] = {
 	"registrar-uris", "posture-uris", "update-uris", "vendor-enterprise",
@@ -179,7 +182,7 @@ watch_notify(void *arg, const struct revoked_event *ev)
 
 			snprintf(ms, sizeof(ms), "%.1f", ev->load_ms);
 			LOG_INFO(latchkey_logger, LATCHKEY_REVOKED_LOADED).arg(ev->count)
-			    .arg(registry_path).arg(std::string(ms)).arg(revoked_class);
+			    .arg(registry_name).arg(std::string(ms)).arg(revoked_class);
 		} else if (ev->failed) {
 			LOG_ERROR(latchkey_logger, LATCHKEY_REVOKED_FAILED)
 			    .arg(std::string(ev->msg))
@@ -194,16 +197,25 @@ watch_notify(void *arg, const struct revoked_event *ev)
 void
 start_watch(const char *path)
 {
-	char err[512];
+	char err[512], name[512];
 	std::string wal;
 	int64_t t0;
 
 	registry_path = path;
-	wal = registry_path + "-wal";
-	const char *files[] = { registry_path.c_str(), wal.c_str() };
-	watch = revoked_watch_new(files, 2, revoked_db_load,
-	    const_cast<char *>(registry_path.c_str()), REVOKED_POLL_MS, watch_notify, NULL, err,
-	    sizeof(err));
+	registry_name = revoked_db_name(path, name, sizeof(name));
+	if (revoked_db_is_pg(path)) {
+		if ((listener = revoked_db_listen_new(path)) == NULL)
+			throw std::bad_alloc();
+		watch = revoked_watch_new_source(revoked_db_listen_wait, listener,
+		    revoked_db_load, const_cast<char *>(registry_path.c_str()), REVOKED_POLL_MS,
+		    REVOKED_DB_REFRESH_MS, watch_notify, NULL, err, sizeof(err));
+	} else {
+		wal = registry_path + "-wal";
+		const char *files[] = { registry_path.c_str(), wal.c_str() };
+		watch = revoked_watch_new(files, 2, revoked_db_load,
+		    const_cast<char *>(registry_path.c_str()), REVOKED_POLL_MS, watch_notify,
+		    NULL, err, sizeof(err));
+	}
 	if (watch == NULL)
 		throw param_error(std::string("parameter 'registry': ") + err);
 	t0 = revoked_now_ms();
@@ -213,7 +225,7 @@ start_watch(const char *path)
 	} else {
 		struct revoked_set *s = revoked_watch_acquire(watch);
 		LOG_INFO(latchkey_logger, LATCHKEY_REVOKED_LOADED).arg(revoked_set_count(s))
-		    .arg(registry_path).arg(revoked_now_ms() - t0).arg(revoked_class);
+		    .arg(registry_name).arg(revoked_now_ms() - t0).arg(revoked_class);
 		revoked_set_release(s);
 	}
 	if (revoked_watch_start(watch, err, sizeof(err)) == -1)
@@ -290,7 +302,10 @@ free_config()
 {
 	revoked_watch_free(watch);	// stops and joins the thread first
 	watch = NULL;
+	revoked_db_listen_free(listener);	// after the thread that uses it
+	listener = NULL;
 	registry_path.clear();
+	registry_name.clear();
 	for (auto &o : prebuilt)
 		o.reset();
 	dhcpopt_config_free(config);

@@ -59,6 +59,12 @@ struct revoked_watch {
 	void			*notify_arg;
 	int64_t			 last_check;
 	int			 loaded;	/* a load succeeded since the files last changed */
+	/* or a change source (revoked_watch_new_source) instead of files */
+	revoked_wait_fn		 wait;
+	void			*wait_arg;
+	int			 refresh_ms;
+	int64_t			 last_load;
+	int			 backoff_ms;	/* after a failure; 0 after a success */
 	pthread_mutex_t		 lock;		/* guards cur only */
 	struct revoked_set	*cur;
 	/* the polling thread */
@@ -346,22 +352,16 @@ revoked_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct revoked_watch *
-revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loader,
-    void *loader_arg, int interval_ms, revoked_notify_fn notify, void *notify_arg,
-    char *err, size_t errlen)
+/* What both kinds of watcher share; NULL when out of memory. */
+static struct revoked_watch *
+rv_watch_alloc(revoked_loader_fn loader, void *loader_arg, int interval_ms,
+    revoked_notify_fn notify, void *notify_arg)
 {
 	struct revoked_watch *w;
 	pthread_condattr_t ca;
-	size_t i;
 
-	if (nfiles == 0 || nfiles > REVOKED_WATCH_FILES || loader == NULL) {
-		dhcpopt_err(err, errlen, "revoked watch: 1..%d files and a loader needed",
-		    REVOKED_WATCH_FILES);
-		return NULL;
-	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
-		goto oom;
+		return NULL;
 	w->loader = loader;
 	w->loader_arg = loader_arg;
 	w->interval_ms = interval_ms > 0 ? interval_ms : REVOKED_POLL_MS;
@@ -374,6 +374,28 @@ revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loa
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->tcond, &ca);
 	pthread_condattr_destroy(&ca);
+	if ((w->cur = revoked_set_empty()) == NULL) {
+		revoked_watch_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+struct revoked_watch *
+revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loader,
+    void *loader_arg, int interval_ms, revoked_notify_fn notify, void *notify_arg,
+    char *err, size_t errlen)
+{
+	struct revoked_watch *w;
+	size_t i;
+
+	if (nfiles == 0 || nfiles > REVOKED_WATCH_FILES || loader == NULL) {
+		dhcpopt_err(err, errlen, "revoked watch: 1..%d files and a loader needed",
+		    REVOKED_WATCH_FILES);
+		return NULL;
+	}
+	if ((w = rv_watch_alloc(loader, loader_arg, interval_ms, notify, notify_arg)) == NULL)
+		goto oom;
 	for (i = 0; i < nfiles; i++) {
 		if (files[i] == NULL || (w->files[i] = strdup(files[i])) == NULL) {
 			w->nfiles = i;
@@ -382,14 +404,32 @@ revoked_watch_new(const char *const *files, size_t nfiles, revoked_loader_fn loa
 		}
 	}
 	w->nfiles = nfiles;
-	if ((w->cur = revoked_set_empty()) == NULL) {
-		revoked_watch_free(w);
-		goto oom;
-	}
 	return w;
 oom:
 	dhcpopt_err(err, errlen, "revoked watch: out of memory");
 	return NULL;
+}
+
+struct revoked_watch *
+revoked_watch_new_source(revoked_wait_fn wait, void *wait_arg, revoked_loader_fn loader,
+    void *loader_arg, int interval_ms, int refresh_ms, revoked_notify_fn notify,
+    void *notify_arg, char *err, size_t errlen)
+{
+	struct revoked_watch *w;
+
+	if (wait == NULL || loader == NULL) {
+		dhcpopt_err(err, errlen, "revoked watch: a change source and a loader needed");
+		return NULL;
+	}
+	if ((w = rv_watch_alloc(loader, loader_arg, interval_ms, notify, notify_arg)) ==
+	    NULL) {
+		dhcpopt_err(err, errlen, "revoked watch: out of memory");
+		return NULL;
+	}
+	w->wait = wait;
+	w->wait_arg = wait_arg;
+	w->refresh_ms = refresh_ms > 0 ? refresh_ms : REVOKED_REFRESH_MS;
+	return w;
 }
 
 void
@@ -447,18 +487,83 @@ rv_same(const struct rv_filestate *a, const struct rv_filestate *b)
 	    a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
+/* Publish s as the current snapshot. */
+static void
+rv_swap(struct revoked_watch *w, struct revoked_set *s)
+{
+	struct revoked_set *old;
+
+	pthread_mutex_lock(&w->lock);
+	old = w->cur;
+	w->cur = s;
+	pthread_mutex_unlock(&w->lock);
+	revoked_set_release(old);
+}
+
+/* Whether two snapshots hold the same identifiers (both sorted and without duplicates). */
+static int
+rv_set_equal(const struct revoked_set *a, const struct revoked_set *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (rv_cmp(&a->v[i], a->pool, &b->v[i], b->pool) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * A source watcher's round: unless force, wait up to timeout_ms for the source to report a
+ * change; load when it did, when the last load failed, or when refresh_ms passed since the
+ * last load. 1 loaded, 0 nothing to do (or a periodic reload found what the snapshot
+ * holds: kept, not reported), -1 with err (the source or the load failed).
+ */
+static int
+rv_source_round(struct revoked_watch *w, int timeout_ms, int force, char *err,
+    size_t errlen)
+{
+	struct revoked_set *s;
+	int rc, periodic = 0;
+
+	if (!force) {
+		if ((rc = w->wait(w->wait_arg, timeout_ms, err, errlen)) == -1)
+			return -1;
+		if (rc == 1)
+			w->loaded = 0;
+		if (w->loaded && revoked_now_ms() - w->last_load < w->refresh_ms)
+			return 0;
+		periodic = w->loaded;
+	}
+	/* loaded = 0 first: a change the source reports during the load loads again */
+	w->loaded = 0;
+	if ((s = revoked_set_load(w->loader, w->loader_arg, err, errlen)) == NULL)
+		return -1;
+	w->loaded = 1;
+	w->last_load = revoked_now_ms();
+	if (periodic && rv_set_equal(s, w->cur)) {	/* only this thread writes cur */
+		revoked_set_release(s);
+		return 0;
+	}
+	rv_swap(w, s);
+	return 1;
+}
+
 int
 revoked_watch_poll(struct revoked_watch *w, int64_t now_ms, int force, char *err,
     size_t errlen)
 {
 	struct rv_filestate now[REVOKED_WATCH_FILES];
-	struct revoked_set *s, *old;
+	struct revoked_set *s;
 	int changed = 0;
 	size_t i;
 
 	if (!force && w->last_check != INT64_MIN && now_ms - w->last_check < w->interval_ms)
 		return 0;
 	w->last_check = now_ms;
+	if (w->wait != NULL)
+		return rv_source_round(w, 0, force, err, errlen);
 	/* stat before loading: a commit after the stat is seen by the next check */
 	for (i = 0; i < w->nfiles; i++) {
 		rv_stat(w->files[i], &now[i]);
@@ -488,11 +593,7 @@ revoked_watch_poll(struct revoked_watch *w, int64_t now_ms, int force, char *err
 		if (after.exists && after.size == 0)
 			w->seen[i] = after;
 	}
-	pthread_mutex_lock(&w->lock);
-	old = w->cur;
-	w->cur = s;
-	pthread_mutex_unlock(&w->lock);
-	revoked_set_release(old);
+	rv_swap(w, s);
 	return 1;
 }
 
@@ -510,7 +611,10 @@ rv_thread(void *arg)
 		pthread_mutex_unlock(&w->tlock);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		err[0] = '\0';
-		rc = revoked_watch_poll(w, revoked_now_ms(), 0, err, sizeof(err));
+		if (w->wait != NULL)	/* blocks in the source for up to an interval */
+			rc = rv_source_round(w, w->interval_ms, 0, err, sizeof(err));
+		else
+			rc = revoked_watch_poll(w, revoked_now_ms(), 0, err, sizeof(err));
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (rc != 0 && w->notify != NULL) {
 			struct revoked_set *s = revoked_watch_acquire(w);
@@ -528,8 +632,20 @@ rv_thread(void *arg)
 		pthread_mutex_lock(&w->tlock);
 		if (w->stopping)
 			break;
+		if (w->wait != NULL) {
+			/* the source waited already; after a failure, back off (doubling) */
+			if (rc != -1) {
+				w->backoff_ms = 0;
+				continue;
+			}
+			w->backoff_ms = w->backoff_ms == 0 ? REVOKED_BACKOFF_MIN_MS :
+			    w->backoff_ms * 2;
+			if (w->backoff_ms > REVOKED_BACKOFF_MAX_MS)
+				w->backoff_ms = REVOKED_BACKOFF_MAX_MS;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)w->interval_ms * 1000000L;
+		until.tv_nsec += (long)(w->wait != NULL ? w->backoff_ms : w->interval_ms) *
+		    1000000L;
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		while (!w->stopping &&

@@ -16,7 +16,9 @@
  * swaps the new snapshot in. A snapshot is immutable once published; readers that hold the
  * old one keep it until they release it. A failed load keeps the last good snapshot.
  * revoked_watch_start() runs the poll in a thread of its own, so Kea's packet threads never
- * wait for a reload.
+ * wait for a reload. A registry on PostgreSQL has no files: its watcher
+ * (revoked_watch_new_source) blocks in a change source instead (revoked_db.c's LISTEN for
+ * the registry's NOTIFY), with a periodic reload and a back-off after failures.
  *
  * Identifiers are chosen by the client and can be spoofed: the class this feeds is a
  * convenience for quarantine, not a security boundary (dhcp-hook/README.md).
@@ -46,6 +48,9 @@ enum revoked_kind {
 #define REVOKED_MAX_ENTRIES	(4u * 1024 * 1024)	/* a loader adding more fails */
 #define REVOKED_POLL_MS		250	/* change check interval */
 #define REVOKED_WATCH_FILES	4	/* files one watcher may stat */
+#define REVOKED_REFRESH_MS	30000	/* source watcher: reload at least this often */
+#define REVOKED_BACKOFF_MIN_MS	500	/* source watcher: first wait after a failure, */
+#define REVOKED_BACKOFF_MAX_MS	10000	/* doubling up to this */
 
 /* "mac" / "client-id" / "duid" to the kind; 0 when unknown. And back (NULL if bad). */
 enum revoked_kind	 revoked_kind_parse(const char *name);
@@ -118,6 +123,27 @@ struct revoked_watch	*revoked_watch_new(const char *const *files, size_t nfiles,
 			    revoked_loader_fn loader, void *loader_arg, int interval_ms,
 			    revoked_notify_fn notify, void *notify_arg, char *err,
 			    size_t errlen);
+/*
+ * A change source instead of files (PostgreSQL's LISTEN: revoked_db_listen_wait()): wait
+ * at most timeout_ms (0: only look) for a change; 1 when one was seen or may have been
+ * missed (after a reconnect), 0 when none, -1 with err when the source failed.
+ */
+typedef int (*revoked_wait_fn)(void *arg, int timeout_ms, char *err, size_t errlen);
+
+/*
+ * A watcher whose thread blocks in wait (up to interval_ms, <= 0: REVOKED_POLL_MS per
+ * call) instead of stat()ing files, and loads when wait reports a change, when the last
+ * load failed, and at least every refresh_ms (<= 0: REVOKED_REFRESH_MS) in case a change
+ * went unreported. After a failure (of wait or the loader) the thread waits
+ * REVOKED_BACKOFF_MIN_MS, doubling up to REVOKED_BACKOFF_MAX_MS, before the next try.
+ * A periodic reload that finds what the snapshot holds keeps it and reports nothing.
+ * revoked_watch_poll() on it: force loads; else wait(0) and the same rules. wait_arg is
+ * not owned: free it after revoked_watch_free(). NULL with err as revoked_watch_new().
+ */
+struct revoked_watch	*revoked_watch_new_source(revoked_wait_fn wait, void *wait_arg,
+			    revoked_loader_fn loader, void *loader_arg, int interval_ms,
+			    int refresh_ms, revoked_notify_fn notify, void *notify_arg,
+			    char *err, size_t errlen);
 /* Stops the thread if running, drops the snapshot. NULL is fine. Readers must have
  * released what they acquired. */
 void			 revoked_watch_free(struct revoked_watch *w);

@@ -1,9 +1,14 @@
 /*
  * revoked_db: the Kea hook's read-only view of the registry (the only file of the hook that
- * wraps SQLite). It runs the same query as registry_revoked_netids_foreach() in
+ * wraps SQLite and libpq). It runs the same query as registry_revoked_netids_foreach() in
  * enroll/store/registry.c: the network identifiers of devices with a revoked binding and no
  * active one. The hook never writes and never runs this per packet: revoked.c calls it
- * when the registry files changed.
+ * when the registry changed.
+ *
+ * The registry is an SQLite file (the hook watches its files) or a PostgreSQL database (the
+ * same rule as registry_open(): a postgresql:// or postgres:// URI, or a conninfo string
+ * with '='), whose changes the hook learns by LISTEN on REVOKED_DB_CHANNEL (schema v9's
+ * triggers NOTIFY at each commit that touches bindings or netids).
  */
 #ifndef LATCHKEY_REVOKED_DB_H
 #define LATCHKEY_REVOKED_DB_H
@@ -22,12 +27,43 @@
 	"AND b.state = 'active') " \
 	"ORDER BY n.kind, n.value"
 
+/* registry.h's REGISTRY_PG_CHANNEL_REVOKED, by value (tests/unit/test_revoked_pg.c checks). */
+#define REVOKED_DB_CHANNEL		"latchkey_revoked"
+#define REVOKED_DB_CONNECT_TIMEOUT	"5"	/* seconds, unless the conninfo says otherwise */
+#define REVOKED_DB_REFRESH_MS		30000	/* PostgreSQL: reload this often regardless */
+
+/* Whether target names a PostgreSQL registry (db_target_is_pg()'s rule). */
+int	revoked_db_is_pg(const char *target);
+
 /*
- * A revoked_loader_fn: arg is the registry's path (const char *). Opens it read-only (never
- * creating it), waits at most 1 s for a lock, adds every identifier to b, closes it.
- * A row the builder refuses (malformed) is skipped, not fatal. -1 with err when the file
- * cannot be opened or has no netids table (schema older than 3).
+ * The target for messages, never with a password: an SQLite path as it is, PostgreSQL as
+ * postgresql://user@host:port/dbname. Into buf (size len); returns buf.
  */
-int	revoked_db_load(void *path, struct revoked_builder *b, char *err, size_t errlen);
+const char	*revoked_db_name(const char *target, char *buf, size_t len);
+
+/*
+ * A revoked_loader_fn: arg is the registry's target (const char *). SQLite: opens the file
+ * read-only (never creating it), waits at most 1 s for a lock. PostgreSQL: connects
+ * (connect_timeout REVOKED_DB_CONNECT_TIMEOUT, a read-only session), runs the query,
+ * disconnects. Adds every identifier to b. A row the builder refuses (malformed) is
+ * skipped, not fatal. -1 with err when the registry cannot be opened or reached or has no
+ * netids table (schema older than 3); err names it by revoked_db_name().
+ */
+int	revoked_db_load(void *target, struct revoked_builder *b, char *err, size_t errlen);
+
+/*
+ * PostgreSQL change source for revoked_watch_new_source(): one connection of its own that
+ * LISTENs on REVOKED_DB_CHANNEL. revoked_db_listen_new() copies conninfo and does not
+ * connect yet (NULL when out of memory). revoked_db_listen_wait() is a revoked_wait_fn
+ * (arg: the listener): without a connection it connects and LISTENs, and returns 1 (a
+ * change may have been missed meanwhile); else it waits at most timeout_ms with poll() on
+ * the socket and returns 1 when one or more notifications arrived (all consumed: a burst is
+ * one change), 0 when none. -1 with err when connecting or the connection failed (it is
+ * dropped; the next call connects again).
+ */
+struct revoked_db_listen;
+struct revoked_db_listen	*revoked_db_listen_new(const char *conninfo);
+void				 revoked_db_listen_free(struct revoked_db_listen *l);
+int	revoked_db_listen_wait(void *l, int timeout_ms, char *err, size_t errlen);
 
 #endif

@@ -70,10 +70,11 @@ while IFS= read -r f; do
 	esac
 done < <(grep -rl --include='*.c' --include='*.h' --include='*.cc' '<sqlite3.h>' \
 	certs mdns dhcp-hook enroll)
-#    libpq (the PostgreSQL backend) in the registry's driver alone: not even the Kea hook.
+#    libpq (the PostgreSQL backend) in the registry's driver, and the Kea hook's read-only
+#    snapshot loader (a registry on PostgreSQL: its query and LISTEN).
 while IFS= read -r f; do
-	case $f in enroll/store/*) ;;
-	*) fail "$f includes libpq-fe.h; only enroll/store/ may";;
+	case $f in enroll/store/*|dhcp-hook/revoked_db.c) ;;
+	*) fail "$f includes libpq-fe.h; only enroll/store/ (and dhcp-hook/revoked_db.c) may";;
 	esac
 done < <(grep -rl --include='*.c' --include='*.h' --include='*.cc' '<libpq-fe.h>' \
 	certs mdns dhcp-hook enroll)
@@ -102,6 +103,15 @@ if [ -x "$B/latchkey" ] && command -v ldd >/dev/null; then
 	ldd "$B/latchkeyd" | grep -q 'libpq\.' || fail "$B/latchkeyd does not link libpq?"
 else
 	echo "layout: $B/latchkey not built; program links not checked"
+fi
+#    The Kea hook: its loader's SQLite and libpq, and no event loop, Avahi or libcurl.
+if [ -f "$B/liblatchkey_kea.so" ] && command -v ldd >/dev/null; then
+	ldd "$B/liblatchkey_kea.so" | grep -q 'libsqlite3' ||
+		fail "$B/liblatchkey_kea.so does not link SQLite?"
+	ldd "$B/liblatchkey_kea.so" | grep -q 'libpq\.' ||
+		fail "$B/liblatchkey_kea.so does not link libpq?"
+	ldd "$B/liblatchkey_kea.so" | grep -qE 'libevent|libavahi|libcurl' &&
+		fail "$B/liblatchkey_kea.so links libevent, Avahi or libcurl"
 fi
 
 [ $bad = 0 ] && echo "layout: every rule holds"

@@ -22,8 +22,9 @@ pattern=${TESTS:-}
 
 want() { [ -z "$pattern" ] || [[ "$1" == *$pattern* ]]; }
 
-# The unit tests whose registry fixture (tests/unit/testutil.c) also runs on PostgreSQL.
-PG_UNITS="test_registry test_supersede"
+# The unit tests whose registry fixture (tests/unit/testutil.c) also runs on PostgreSQL
+# (test_revoked: the Kea hook's loader and LISTEN watcher; skipped on SQLite).
+PG_UNITS="test_registry test_supersede test_revoked"
 unset LK_TEST_PG
 
 # run_unit BINARY NAME: one cmocka binary, its groups' results added up.

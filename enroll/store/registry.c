@@ -326,6 +326,21 @@ static const struct reg_migration {
 	 * hex), so each CA's CRL lists its own; NULL for those issued before, which
 	 * latchkeyctl ca-rollover marks as the outgoing CA's. */
 	{ "ALTER TABLE certificates ADD COLUMN ca_kid TEXT;", NULL },
+	/* v9 (Kea on its own host): PostgreSQL tells listeners on REGISTRY_PG_CHANNEL_REVOKED
+	 * that bindings or netids changed (what the Kea hook's revoked snapshot is made of);
+	 * a statement-level trigger, delivered at commit, so nobody sees an uncommitted state.
+	 * SQLite has no such thing (the hook watches its files): a no-op there. Replayable
+	 * (a registry downgraded by hand in the tests migrates again). */
+	{ "SELECT 1;",
+	"CREATE OR REPLACE FUNCTION registry_notify_revoked() RETURNS trigger "
+	"LANGUAGE plpgsql AS $$ "
+	"BEGIN PERFORM pg_notify('" REGISTRY_PG_CHANNEL_REVOKED "', ''); RETURN NULL; END $$;"
+	"DROP TRIGGER IF EXISTS bindings_notify ON bindings;"
+	"DROP TRIGGER IF EXISTS netids_notify ON netids;"
+	"CREATE TRIGGER bindings_notify AFTER INSERT OR UPDATE OR DELETE ON bindings"
+	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();"
+	"CREATE TRIGGER netids_notify AFTER INSERT OR UPDATE OR DELETE ON netids"
+	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();" },
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 

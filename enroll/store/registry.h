@@ -496,6 +496,14 @@ int	registry_netid_report_held(struct registry *reg, const char *serial,
 int	registry_netid_report(struct registry *reg, const char *serial,
 	    const struct registry_netid *ids, size_t n, const char *actor, char *err,
 	    size_t errlen);
+/*
+ * PostgreSQL (schema v9): every committed INSERT, UPDATE or DELETE on bindings or netids
+ * sends NOTIFY on this channel (empty payload; statement-level triggers, delivered at
+ * commit). The Kea hook LISTENs on it to reload its revoked snapshot (dhcp-hook/revoked_db.h
+ * spells the same name). SQLite: nothing; readers watch the files.
+ */
+#define REGISTRY_PG_CHANNEL_REVOKED	"latchkey_revoked"
+
 /* Every identifier whose device has a revoked binding and no active one (what the Kea hook
  * loads; dhcp-hook/revoked_db.h runs the same query), ordered by kind and value. cb returns
  * 0 to continue, non-zero to stop (returned as is). */

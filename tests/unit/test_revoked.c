@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "dhcp-hook/revoked.h"
 #include "dhcp-hook/revoked_db.h"
 #include "enroll/store/registry.h"
+#include "tests/unit/testutil.h"
 
 /* ---- snapshot: building and lookups --------------------------------------------- */
 
@@ -480,6 +482,260 @@ test_watch_registry(void **state)
 	}
 }
 
+/* ---- a change source instead of files (no database) ----------------------------- */
+
+struct fake_source {
+	int	next;		/* what the next wait returns */
+	int	waits;
+	int	macs;		/* the loader adds mac1 (1) or mac1 and mac2 (2) */
+	int	loads;
+};
+
+static int
+fake_wait(void *arg, int timeout_ms, char *err, size_t errlen)
+{
+	struct fake_source *f = arg;
+
+	(void)timeout_ms;
+	f->waits++;
+	if (f->next == -1)
+		snprintf(err, errlen, "source down");
+	return f->next;
+}
+
+static int
+fake_load(void *arg, struct revoked_builder *b, char *err, size_t errlen)
+{
+	struct fake_source *f = arg;
+
+	f->loads++;
+	if (revoked_builder_add(b, REVOKED_MAC, mac1, 6, err, errlen) != 0)
+		return -1;
+	if (f->macs == 2 && revoked_builder_add(b, REVOKED_MAC, mac2, 6, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* Table: what the source says, what the loader holds, how old the last load is; what
+ * revoked_watch_poll() returns and whether the loader ran. */
+static void
+test_watch_source(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 source, macs, sleep_ms;
+		int		 want, loads;
+	} cases[] = {
+		{ "no change, refresh not due", 0, 1, 0, 0, 0 },
+		{ "a change reported", 1, 2, 0, 1, 1 },
+		{ "source failed", -1, 2, 0, -1, 0 },
+		{ "refresh due, same content: kept, not reported", 0, 2, 60, 0, 1 },
+		{ "refresh due, content changed", 0, 1, 60, 1, 1 },
+	};
+	struct fake_source f = { 0, 0, 1, 0 };
+	struct revoked_watch *w;
+	char err[128];
+	size_t i;
+	int rc;
+
+	(void)state;
+	w = revoked_watch_new_source(fake_wait, &f, fake_load, &f, 10, 50, NULL, NULL, err,
+	    sizeof(err));
+	assert_non_null(w);
+	assert_null(revoked_watch_new_source(NULL, &f, fake_load, &f, 10, 50, NULL, NULL, err,
+	    sizeof(err)));
+	assert_int_equal(revoked_watch_poll(w, revoked_now_ms(), 1, err, sizeof(err)), 1);
+	assert_int_equal(f.waits, 0);	/* force: no wait */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct timespec ts = { 0, (long)cases[i].sleep_ms * 1000000L };
+		int loads = f.loads;
+
+		nanosleep(&ts, NULL);
+		f.next = cases[i].source;
+		f.macs = cases[i].macs;
+		rc = revoked_watch_poll(w, revoked_now_ms() + 1000 * (int64_t)(i + 1), 0, err,
+		    sizeof(err));
+		if (rc != cases[i].want || f.loads - loads != cases[i].loads)
+			fail_msg("%s: poll %d (want %d), %d loads (want %d)", cases[i].name, rc,
+			    cases[i].want, f.loads - loads, cases[i].loads);
+		if (watch_has(w, mac2) != (cases[i].want == 1 ? cases[i].macs == 2 :
+		    watch_has(w, mac2)))
+			fail_msg("%s: snapshot not the loader's", cases[i].name);
+	}
+	assert_int_equal(watch_has(w, mac2), 0);
+	revoked_watch_free(w);
+}
+
+/* ---- PostgreSQL: the loader, LISTEN/NOTIFY, reconnects (unit/test_revoked_pg) ------- */
+
+/* A loader error names the registry without its password and says what failed. */
+static void
+test_pg_errors(void **state)
+{
+	static const char target[] =
+	    "host=/nonexistent-latchkey-dir port=5499 user=kea dbname=reg password=hunter2";
+	struct revoked_db_listen *l;
+	struct revoked_set *s;
+	char err[512], name[256];
+
+	(void)state;
+	assert_int_equal(revoked_db_is_pg(target), 1);
+	assert_int_equal(revoked_db_is_pg("postgresql://h/db"), 1);
+	assert_int_equal(revoked_db_is_pg("postgres://h/db"), 1);
+	assert_int_equal(revoked_db_is_pg("/var/lib/latchkey/registry.db"), 0);
+	assert_string_equal(revoked_db_name(target, name, sizeof(name)),
+	    "postgresql://kea@/reg?host=/nonexistent-latchkey-dir&port=5499");
+	assert_string_equal(revoked_db_name("postgresql://kea:pw@db.test:5433/reg", name,
+	    sizeof(name)), "postgresql://kea@db.test:5433/reg");
+
+	s = revoked_set_load(revoked_db_load, (void *)target, err, sizeof(err));
+	assert_null(s);
+	print_message("loader error: %s\n", err);
+	assert_non_null(strstr(err, "registry postgresql://kea@/reg?host="));
+	assert_non_null(strstr(err, "cannot connect"));
+	assert_null(strstr(err, "hunter2"));
+	assert_null(strchr(err, '\n'));
+
+	assert_non_null(l = revoked_db_listen_new(target));
+	assert_int_equal(revoked_db_listen_wait(l, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot connect"));
+	assert_null(strstr(err, "hunter2"));
+	revoked_db_listen_free(l);
+	revoked_db_listen_free(NULL);
+	/* the hook and the registry name one channel */
+	assert_string_equal(REVOKED_DB_CHANNEL, REGISTRY_PG_CHANNEL_REVOKED);
+}
+
+struct pgnotes {
+	atomic_int	reloads, failures;
+};
+
+static void
+pgnote(void *arg, const struct revoked_event *ev)
+{
+	struct pgnotes *n = arg;
+
+	atomic_fetch_add(&n->reloads, ev->reloaded);
+	atomic_fetch_add(&n->failures, ev->failed);
+}
+
+/* Wait (at most limit_ms) until the watcher has mac in its snapshot; the time waited. */
+static int64_t
+pg_wait_for(struct revoked_watch *w, const uint8_t *mac, int64_t limit_ms)
+{
+	int64_t t0 = revoked_now_ms();
+
+	while (!watch_has(w, mac) && revoked_now_ms() - t0 < limit_ms) {
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return revoked_now_ms() - t0;
+}
+
+static void
+pg_enroll(struct registry *reg, const char *serial, const char *cert_serial,
+    const char *mac)
+{
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	struct registry_netid id = { "mac", mac };
+	struct registry_enrollment e;
+	char err[256];
+	int64_t bid;
+
+	memset(&e, 0, sizeof(e));
+	e.device_serial = serial;
+	e.domain = "example.test";
+	e.idevid_fp = "sha256:00";
+	e.authorized_by = "claim:t";
+	e.cert_serial = cert_serial;
+	e.not_before = 1;
+	e.not_after = 2;
+	e.cert_der = der;
+	e.cert_len = sizeof(der);
+	e.actor = "device:t";
+	e.action = "enroll";
+	if (registry_enroll_commit(reg, &e, &bid, err, sizeof(err)) != 0)
+		fail_msg("enroll %s: %s", serial, err);
+	if (registry_netid_report(reg, serial, &id, 1, "device:t", err, sizeof(err)) != 0)
+		fail_msg("netid %s: %s", serial, err);
+}
+
+/*
+ * A revocation committed on a PostgreSQL registry reaches a watcher over LISTEN within a
+ * second (asserted under 5 s for slow machines; the refresh is 30 s, so only the NOTIFY can
+ * have brought it); after the listener's connection is killed the watcher reconnects and
+ * reloads what it missed.
+ */
+static void
+test_pg_notify(void **state)
+{
+	struct tu_reg *fx = *state;
+	struct pgnotes notes;
+	struct revoked_db_listen *l;
+	struct revoked_watch *w;
+	struct registry *reg;
+	char err[256];
+	int64_t waited;
+	int i;
+
+	if (!fx->pg)
+		skip();	/* SQLite run: see unit/test_revoked_pg */
+	atomic_init(&notes.reloads, 0);
+	atomic_init(&notes.failures, 0);
+	reg = registry_open(fx->path, REGISTRY_CREATE, err, sizeof(err));
+	if (reg == NULL)
+		fail_msg("registry_open: %s", err);
+	fx->reg = reg;
+	pg_enroll(reg, "LKP1", "0B", "02aabbccdd01");
+	pg_enroll(reg, "LKP2", "0C", "02aabbccdd02");
+
+	assert_non_null(l = revoked_db_listen_new(fx->path));
+	w = revoked_watch_new_source(revoked_db_listen_wait, l, revoked_db_load, fx->path, 250,
+	    0, pgnote, &notes, err, sizeof(err));
+	assert_non_null(w);
+	assert_int_equal(revoked_watch_poll(w, revoked_now_ms(), 1, err, sizeof(err)), 1);
+	assert_int_equal(watch_has(w, mac1), 0);
+	assert_int_equal(revoked_watch_start(w, err, sizeof(err)), 0);
+	/* the thread's first round connects, LISTENs and loads */
+	for (i = 0; i < 500 && atomic_load(&notes.reloads) < 1; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_true(atomic_load(&notes.reloads) >= 1);
+
+	assert_int_equal(registry_binding_revoke(reg, "LKP1", "stolen", "admin:t", NULL, err,
+	    sizeof(err)), 0);
+	waited = pg_wait_for(w, mac1, 5000);
+	print_message("NOTIFY to reload: %lld ms\n", (long long)waited);
+	assert_int_equal(watch_has(w, mac1), 1);
+	assert_true(waited < 5000);
+	assert_int_equal(watch_has(w, mac2), 0);
+
+	/* The server drops the listener's connection; a change meanwhile is not lost. */
+	tu_raw_exec(fx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'latchkey-kea-hook'");
+	assert_int_equal(registry_binding_revoke(reg, "LKP2", "lost", "admin:t", NULL, err,
+	    sizeof(err)), 0);
+	waited = pg_wait_for(w, mac2, 15000);
+	print_message("reconnect and reload: %lld ms\n", (long long)waited);
+	assert_int_equal(watch_has(w, mac2), 1);
+	assert_int_equal(watch_has(w, mac1), 1);
+	revoked_watch_free(w);
+	revoked_db_listen_free(l);
+}
+
+static int
+pgsetup(void **state)
+{
+	return tu_reg_setup(state, "revoked_pg");
+}
+
+static int
+pgteardown(void **state)
+{
+	return tu_reg_teardown(state);
+}
+
 int
 main(void)
 {
@@ -489,6 +745,9 @@ main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test_setup_teardown(test_watch_poll, wsetup, wteardown),
 		cmocka_unit_test_setup_teardown(test_watch_registry, wsetup, wteardown),
+		cmocka_unit_test(test_watch_source),
+		cmocka_unit_test(test_pg_errors),
+		cmocka_unit_test_setup_teardown(test_pg_notify, pgsetup, pgteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
