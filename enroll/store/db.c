@@ -36,6 +36,9 @@ struct db {
 	sqlite3_stmt	*sq_begin, *sq_commit, *sq_rollback;
 	/* PostgreSQL */
 	PGconn		*pg;
+	unsigned	 gen;		/* connection generation: a reset drops prepared
+					   statements */
+	unsigned	 nprep;		/* names of server-side prepared statements */
 	int		 in_tx;		/* between db_begin and db_commit/db_rollback */
 	int64_t		 changes;
 	int		 unique_violation;
@@ -56,6 +59,15 @@ struct db_stmt {
 	PGresult	*res;
 	int		 row;
 	unsigned char	*blob;		/* the last db_column_blob(), decoded */
+	/*
+	 * A statement run again is prepared on the server (its parse and plan once), under
+	 * name, for the parameter types of that run; a run with other types (a NULL text
+	 * where an integer was) or on a new connection goes unnamed, or prepares anew.
+	 */
+	unsigned	 nexec;
+	char		 name[16];
+	unsigned	 prep_gen;	/* db->gen it was prepared in; 0: not prepared */
+	unsigned int	 prep_type[DB_MAXPARAM];
 };
 
 int
@@ -380,6 +392,7 @@ pg_open(struct db *db, const char *target, char *err, size_t errlen)
 		return -1;
 	}
 	PQsetNoticeProcessor(db->pg, pg_notice, NULL);
+	db->gen = 1;
 	if (pg_session(db) == -1) {
 		errf(err, errlen, "registry: %s: %s", db->name, db->errmsg);
 		return -1;
@@ -403,6 +416,7 @@ pg_alive(struct db *db)
 		return -1;
 	}
 	PQreset(db->pg);
+	db->gen++;		/* the server forgot our prepared statements */
 	if (PQstatus(db->pg) != CONNECTION_OK) {
 		pg_seterr(db, NULL);
 		return -1;
@@ -458,6 +472,33 @@ pg_clear(struct db_stmt *st)
 	st->blob = NULL;
 }
 
+/* Run st: prepared on the server when it runs again with the same parameter types. */
+static PGresult *
+pg_run(struct db_stmt *st)
+{
+	struct db *db = st->db;
+	PGresult *r;
+
+	if (st->prep_gen == db->gen && st->prep_gen != 0 &&
+	    memcmp(st->prep_type, st->type, sizeof(st->type[0]) * (size_t)st->nparam) == 0)
+		return PQexecPrepared(db->pg, st->name, st->nparam, st->val, st->len, st->fmt, 0);
+	if (st->nexec++ == 0 || db->gen == 0)
+		return PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
+		    st->fmt, 0);
+	snprintf(st->name, sizeof(st->name), "lk%u", ++db->nprep);
+	if ((r = PQprepare(db->pg, st->name, st->sql, st->nparam, st->type)) == NULL ||
+	    PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		st->prep_gen = 0;	/* not this time: as a one-off */
+		return PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
+		    st->fmt, 0);
+	}
+	PQclear(r);
+	st->prep_gen = db->gen;
+	memcpy(st->prep_type, st->type, sizeof(st->type[0]) * (size_t)st->nparam);
+	return PQexecPrepared(db->pg, st->name, st->nparam, st->val, st->len, st->fmt, 0);
+}
+
 static int
 pg_step(struct db_stmt *st)
 {
@@ -474,8 +515,7 @@ pg_step(struct db_stmt *st)
 	}
 	if (pg_alive(db) == -1)
 		return DB_ERROR;
-	st->res = PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
-	    st->fmt, 0);
+	st->res = pg_run(st);
 	s = st->res != NULL ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;
 	/*
 	 * The connection turned out lost (the server restarted since the last statement):
@@ -485,8 +525,7 @@ pg_step(struct db_stmt *st)
 	if (s == PGRES_FATAL_ERROR && !db->in_tx && PQstatus(db->pg) == CONNECTION_BAD &&
 	    strncmp(st->sql, "SELECT", 6) == 0 && pg_alive(db) == 0) {
 		PQclear(st->res);
-		st->res = PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val,
-		    st->len, st->fmt, 0);
+		st->res = pg_run(st);
 		s = st->res != NULL ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;
 	}
 	if (s == PGRES_COMMAND_OK) {
@@ -751,6 +790,14 @@ db_finalize(struct db_stmt *st)
 		sqlite3_finalize(st->sq);
 	else {
 		pg_clear(st);
+		/* a statement prepared on this connection: the server forgets it too */
+		if (st->prep_gen != 0 && st->prep_gen == st->db->gen &&
+		    PQstatus(st->db->pg) == CONNECTION_OK) {
+			char q[32];
+
+			snprintf(q, sizeof(q), "DEALLOCATE %s", st->name);
+			PQclear(PQexec(st->db->pg, q));
+		}
 		free(st->sql);
 	}
 	free(st);

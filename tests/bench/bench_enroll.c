@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -517,6 +518,8 @@ main(int argc, char *argv[])
 
 	if (argc < 2 || (strcmp(argv[1], "ceiling") == 0 ? argc != 10 : argc != 8 && argc != 9))
 		usage();
+	/* a server that dies under load must show as errors, not kill the client */
+	signal(SIGPIPE, SIG_IGN);
 	memset(&sh, 0, sizeof(sh));
 	pthread_mutex_init(&sh.mu, NULL);
 	sh.lat = calloc(MAXLAT, sizeof(double));
