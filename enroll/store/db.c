@@ -40,6 +40,7 @@ struct db {
 					   statements */
 	unsigned	 nprep;		/* names of server-side prepared statements */
 	int		 in_tx;		/* between db_begin and db_commit/db_rollback */
+	int64_t		 notes;		/* change notifications received (db_data_version) */
 	int64_t		 changes;
 	int		 unique_violation;
 };
@@ -363,7 +364,8 @@ pg_session(struct db *db)
 {
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; "
+	snprintf(sql, sizeof(sql), "LISTEN " DB_PG_CHANNEL_CHANGED "; "
+	    "SET client_min_messages = warning; "
 	    "SET lock_timeout = %d; SET synchronous_commit = %s; "
 	    "SET default_transaction_read_only = %s", DB_BUSY_MS,
 	    (db->flags & DB_FAST) ? "off" : "on", (db->flags & DB_RDONLY) ? "on" : "off");
@@ -748,7 +750,24 @@ db_data_version(struct db *db, int64_t *version)
 {
 	if (db->kind == DB_SQLITE)
 		return sq_int_pragma(db, "PRAGMA data_version", version);
-	return pg_int(db, "SELECT data_version FROM registry_meta", version);
+	/*
+	 * Notifications of other connections' commits (and ours): an empty query makes the
+	 * server deliver what is pending, then they are counted; no table is read. A new
+	 * connection (gen) may have missed some: it counts as a change.
+	 */
+	{
+		PGnotify *n;
+
+		if (pg_alive(db) == -1)
+			return -1;
+		PQclear(PQexec(db->pg, ""));
+		while ((n = PQnotifies(db->pg)) != NULL) {
+			db->notes++;
+			PQfreemem(n);
+		}
+		*version = db->notes + (int64_t)db->gen;
+		return 0;
+	}
 }
 
 int

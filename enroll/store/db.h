@@ -46,6 +46,7 @@ enum db_kind {
 #define DB_FAST		0x04	/* synchronous = NORMAL; PostgreSQL: synchronous_commit = off */
 
 #define DB_PG_WRITE_LOCK	0x6c6b7265676973LL	/* "lkregis": the writers' advisory lock */
+#define DB_PG_CHANNEL_CHANGED	"latchkey_changed"	/* NOTIFY at every write's commit */
 
 struct db;
 struct db_stmt;

@@ -341,6 +341,14 @@ static const struct reg_migration {
 	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();"
 	"CREATE TRIGGER netids_notify AFTER INSERT OR UPDATE OR DELETE ON netids"
 	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();" },
+	/* v10 (several registrars): every table's writes tell listeners on
+	 * REGISTRY_PG_CHANNEL_CHANGED, at commit, instead of bumping registry_meta.data_version
+	 * (a row every writer had to update): registry_data_version() counts notifications,
+	 * and no cache polls a table. registry_meta.data_version stays, unused. SQLite: a
+	 * no-op (PRAGMA data_version). */
+	{ "SELECT 1;",
+	"CREATE OR REPLACE FUNCTION registry_touch() RETURNS trigger LANGUAGE plpgsql AS $$ "
+	"BEGIN PERFORM pg_notify('" DB_PG_CHANNEL_CHANGED "', ''); RETURN NULL; END $$;" },
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 

@@ -503,6 +503,8 @@ int	registry_netid_report(struct registry *reg, const char *serial,
  * spells the same name). SQLite: nothing; readers watch the files.
  */
 #define REGISTRY_PG_CHANNEL_REVOKED	"latchkey_revoked"
+/* PostgreSQL: notified at the commit of any write (schema v10); registry_data_version(). */
+#define REGISTRY_PG_CHANNEL_CHANGED	"latchkey_changed"	/* = DB_PG_CHANNEL_CHANGED */
 
 /* Every identifier whose device has a revoked binding and no active one (what the Kea hook
  * loads; dhcp-hook/revoked_db.h runs the same query), ordered by kind and value. cb returns

@@ -148,7 +148,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 9);
+	assert_int_equal(schema_version(fx), 10);
 	assert_int_equal(schema_has(fx, "bindings_one_active") +
 	    schema_has(fx, "bindings_serial_state") + schema_has(fx, "certificates_binding") +
 	    schema_has(fx, "certificates_revoked"), 4);
@@ -162,20 +162,20 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 9);
+	assert_int_equal(schema_version(fx), 10);
 
 	/* A newer schema is refused. */
 	set_schema_version(fx, 99);
 	reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	assert_null(reg);
 	assert_non_null(strstr(fx->err, "newer"));
-	set_schema_version(fx, 9);
+	set_schema_version(fx, 10);
 	if (fx->pg) {
 		/* an empty database gets the schema on a read-write open, CREATE or not */
 		tu_reg_wipe(fx);
 		assert_non_null(reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err)));
 		registry_close(reg);
-		assert_int_equal(schema_version(fx), 9);
+		assert_int_equal(schema_version(fx), 10);
 		return;		/* test_pg_open_errors has PostgreSQL's other errors */
 	}
 
@@ -1163,7 +1163,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 9);
+	assert_int_equal(schema_version(fx), 10);
 	assert_int_equal(tu_raw_int(fx, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1228,7 +1228,7 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 9);
+	assert_int_equal(schema_version(fx), 10);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
