@@ -38,7 +38,8 @@ else
 fi
 check "the daemon logged it" grep -q "audit checkpoint seq=$SEQ head=sha256:$HASH at=[0-9]* sig=[A-Za-z0-9+/=]* domain=example.test" "$T/latchkeyd.log"
 # the file first, then the registry: a bounded wait for the row
-check "stored in the registry" wait_until 5 test "$(sql "SELECT count(*) FROM audit_checkpoints WHERE seq=$SEQ AND head='$HASH'")" = 1
+ckpt_stored() { test "$(sql "SELECT count(*) FROM audit_checkpoints WHERE seq=$SEQ AND head='$HASH'")" = 1; }
+check "stored in the registry" wait_until 5 ckpt_stored
 check "registry schema v6 or later" test "$(sql "PRAGMA user_version")" -ge 6
 
 # The signature is what signer.h documents, checked by the openssl command line alone.

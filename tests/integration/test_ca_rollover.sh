@@ -68,7 +68,8 @@ check "the rollover is audited" test "$(sql "SELECT count(*) FROM audit WHERE
 # the reload: once its new workers serve, cacerts holds four certificates
 ncacerts() { curl -sf --cacert "$OLDCA" "$URL/.well-known/est/cacerts" | base64 -d |
     openssl pkcs7 -inform DER -print_certs | grep -c '^-----BEGIN CERTIFICATE'; }
-check "after the reload cacerts serves 4 certificates" wait_until 15 test "$(ncacerts)" = 4
+has4() { test "$(ncacerts)" = 4; }
+check "after the reload cacerts serves 4 certificates" wait_until 30 has4
 curl -sf --cacert "$OLDCA" "$URL/.well-known/est/cacerts" | base64 -d |
     openssl pkcs7 -inform DER -print_certs >"$T/bag.pem"
 awk -v p="$T/bag." '/-----BEGIN CERTIFICATE/ { f = sprintf("%s%02d", p, n++) }

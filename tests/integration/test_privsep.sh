@@ -96,8 +96,8 @@ check "its LDevID verifies under the domain CA" \
     openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/dev0/ldevid.pem"
 check "its binding is in the registry" \
     test "$(sql "SELECT count(*) FROM bindings WHERE serial='$S0'" 2>/dev/null || sql "SELECT count(*) FROM audit WHERE subject='$S0' AND action LIKE 'enroll%'")" -ge 1
-check "the CRL file, written by worker 0 as latchkey" \
-    wait_until 5 test "$(stat -c '%U' "$T/reg/crl.der" 2>/dev/null)" = latchkey
+crl_by_latchkey() { test "$(stat -c '%U' "$T/reg/crl.der" 2>/dev/null)" = latchkey; }
+check "the CRL file, written by worker 0 as latchkey" wait_until 5 crl_by_latchkey
 it_stop_registrar
 
 # ---- start-up refusals ------------------------------------------------------------------------

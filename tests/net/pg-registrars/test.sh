@@ -16,7 +16,9 @@ LK_TOP=${LK_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
 . "$LK_TOP/tests/net/lib.sh"
 
 tb_init
-tb_require latchkey latchkeyctl latchkeyd bench_enroll ss setpriv curl jq
+tb_require latchkey latchkeyctl latchkeyd ss setpriv curl jq
+BENCH=${LK_BIN:-$LK_TOP/build}/bench/bench_enroll
+[ -x "$BENCH" ] || tb_fail "$BENCH missing (make all builds it)"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$PGBIN" ] && [ -x "$PGBIN/postgres" ] || tb_fail "PostgreSQL server binaries missing \
 (contrib/install-deps.sh installs postgresql)"
@@ -80,9 +82,9 @@ jq -r '.devices[] | "\(.serial) \(.cert) \(.key)"' "$D/lab.json" >"$D/devs.all"
 head -100 "$D/devs.all" >"$D/devs.r1"
 tail -n +101 "$D/devs.all" >"$D/devs.r2"
 t0=$(date +%s%N)
-tb_bg r1 load bench_enroll load 127.0.0.1 "$PORT" 120 8 "$D/reg/domain-ca.pem" "$D/devs.r1" \
+tb_bg r1 load env ASAN_OPTIONS=detect_leaks=0 "$BENCH" load 127.0.0.1 "$PORT" 120 8 "$D/reg/domain-ca.pem" "$D/devs.r1" \
     $((N / 2))
-tb_bg r2 load bench_enroll load 127.0.0.1 "$PORT" 120 8 "$D/reg/domain-ca.pem" "$D/devs.r2" \
+tb_bg r2 load env ASAN_OPTIONS=detect_leaks=0 "$BENCH" load 127.0.0.1 "$PORT" 120 8 "$D/reg/domain-ca.pem" "$D/devs.r2" \
     $((N - N / 2))
 for r in r1 r2; do
 	pid=$(tb_pid "$r" load)
