@@ -837,6 +837,12 @@ frontend_start(struct daemon *d, int fd)
 	evhttp_set_gencb(d->http, handle_request, d);
 	evhttp_set_max_headers_size(d->http, MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg.max_body);
+	/*
+	 * A body over max-body is read to its end and thrown away before the 413 goes out:
+	 * a client still sending it would otherwise meet a closed connection (EPIPE) and
+	 * never see the answer. Bounded as every request is, by the connection's deadline.
+	 */
+	evhttp_set_flags(d->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_timeout(d->http, (int)d->cfg.idle_timeout);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
@@ -853,6 +859,7 @@ frontend_start(struct daemon *d, int fd)
 		evhttp_set_gencb(d->plain, plain_request, d);
 		evhttp_set_max_headers_size(d->plain, MAX_HEADERS_SIZE);
 		evhttp_set_max_body_size(d->plain, PLAIN_BODY_MAX);
+		evhttp_set_flags(d->plain, EVHTTP_SERVER_LINGERING_CLOSE);
 		evhttp_set_timeout(d->plain, (int)d->cfg.idle_timeout);
 		evhttp_set_allowed_methods(d->plain, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 		    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
