@@ -101,7 +101,10 @@ $(B)/hookobj/%.o: %.c
 $(B)/hookobj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(HOOK_CXXFLAGS) -MMD -MP -c $< -o $@
-$(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) $(patsubst %.c,$(B)/hookobj/%.o,$(HOOKC_SRC))
+# The hook also carries the registry's SQL driver (the target rule and its naming).
+HOOK_STORE_SRC := enroll/store/db.c enroll/common/err.c
+$(B)/liblatchkey_kea.so: $(patsubst %.cc,$(B)/hookobj/%.o,$(HOOKCC_SRC)) \
+    $(patsubst %.c,$(B)/hookobj/%.o,$(HOOKC_SRC) $(HOOK_STORE_SRC))
 	$(CXX) -shared -o $@ $^ -lsqlite3 -lpq -lkea-dhcpsrv -lkea-dhcp++ -lkea-hooks -lkea-log -lkea-cc -lkea-util -lkea-exceptions
 
 # Every unit test links tests/unit/testutil.c, the fixtures several of them share.

@@ -1,5 +1,6 @@
 /* revoked_db: see revoked_db.h. */
 #include "dhcp-hook/revoked_db.h"
+#include "enroll/store/db.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -12,49 +13,17 @@
 
 #define REVOKED_DB_BUSY_MS	1000
 
+/* The registry's own rule and naming (enroll/store/db.h), so the hook and latchkeyd agree. */
 int
 revoked_db_is_pg(const char *target)
 {
-	if (target == NULL)
-		return 0;
-	return strncmp(target, "postgresql://", 13) == 0 ||
-	    strncmp(target, "postgres://", 11) == 0 || strchr(target, '=') != NULL;
+	return db_target_is_pg(target);
 }
 
 const char *
 revoked_db_name(const char *target, char *buf, size_t len)
 {
-	PQconninfoOption *opts, *o;
-	const char *host = "", *port = "", *dbname = "", *user = "";
-
-	if (!revoked_db_is_pg(target)) {
-		snprintf(buf, len, "%s", target != NULL ? target : "");
-		return buf;
-	}
-	if ((opts = PQconninfoParse(target, NULL)) == NULL) {
-		snprintf(buf, len, "postgresql database");
-		return buf;
-	}
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL)
-			continue;
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-		else if (strcmp(o->keyword, "dbname") == 0)
-			dbname = o->val;
-		else if (strcmp(o->keyword, "user") == 0)
-			user = o->val;
-	}
-	if (*host == '/')
-		snprintf(buf, len, "postgresql://%s%s/%s?host=%s%s%s", user,
-		    *user != '\0' ? "@" : "", dbname, host, *port != '\0' ? "&port=" : "", port);
-	else
-		snprintf(buf, len, "postgresql://%s%s%s%s%s/%s", user, *user != '\0' ? "@" : "",
-		    host, *port != '\0' ? ":" : "", port, dbname);
-	PQconninfoFree(opts);
-	return buf;
+	return db_target_name(target, buf, len);
 }
 
 /* ---- SQLite ------------------------------------------------------------------------- */

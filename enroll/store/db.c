@@ -306,19 +306,19 @@ pg_seterr(struct db *db, const PGresult *res)
 	db->unique_violation = state != NULL && strcmp(state, "23505") == 0;
 }
 
-/*
- * db->name: the target without its password, as a URI: postgresql://user@host:port/dbname,
- * or postgresql://user@/dbname?host=/dir&port=N for a Unix socket's directory.
- */
-static void
-pg_name(struct db *db, const char *target)
+const char *
+db_target_name(const char *target, char *buf, size_t len)
 {
 	PQconninfoOption *opts, *o;
 	const char *host = "", *port = "", *dbname = "", *user = "";
 
+	if (!db_target_is_pg(target)) {
+		snprintf(buf, len, "%s", target != NULL ? target : "");
+		return buf;
+	}
 	if ((opts = PQconninfoParse(target, NULL)) == NULL) {
-		snprintf(db->name, sizeof(db->name), "postgresql database");
-		return;
+		snprintf(buf, len, "postgresql database");
+		return buf;
 	}
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL)
@@ -333,13 +333,13 @@ pg_name(struct db *db, const char *target)
 			user = o->val;
 	}
 	if (*host == '/')
-		snprintf(db->name, sizeof(db->name), "postgresql://%s%s/%s?host=%s%s%s", user,
-		    *user != '\0' ? "@" : "", dbname, host, *port != '\0' ? "&port=" : "",
-		    port);
+		snprintf(buf, len, "postgresql://%s%s/%s?host=%s%s%s", user,
+		    *user != '\0' ? "@" : "", dbname, host, *port != '\0' ? "&port=" : "", port);
 	else
-		snprintf(db->name, sizeof(db->name), "postgresql://%s%s%s%s%s/%s", user,
-		    *user != '\0' ? "@" : "", host, *port != '\0' ? ":" : "", port, dbname);
+		snprintf(buf, len, "postgresql://%s%s%s%s%s/%s", user, *user != '\0' ? "@" : "",
+		    host, *port != '\0' ? ":" : "", port, dbname);
 	PQconninfoFree(opts);
+	return buf;
 }
 
 /* One statement without parameters; 0, or -1 with db->errmsg. */
@@ -383,7 +383,7 @@ pg_open(struct db *db, const char *target, char *err, size_t errlen)
 	    "dbname", NULL };
 	const char *vals[] = { "10", "latchkey", target, NULL };
 
-	pg_name(db, target);
+	db_target_name(target, db->name, sizeof(db->name));
 	if ((db->pg = PQconnectdbParams(keys, vals, 1)) == NULL) {
 		errf(err, errlen, "registry: %s: out of memory", db->name);
 		return -1;

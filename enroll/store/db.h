@@ -57,6 +57,12 @@ struct db_stmt;
  * SQLite file.
  */
 int	db_target_is_pg(const char *target);
+/*
+ * target named without its password, for messages: the SQLite path as it is, a PostgreSQL
+ * target as the URI postgresql://user@host:port/dbname (a Unix socket's directory as
+ * postgresql://user@/dbname?host=/dir&port=N). Writes buf (len bytes) and returns it.
+ */
+const char *db_target_name(const char *target, char *buf, size_t len);
 
 /*
  * Connect. SQLite: target must be a regular file (created 0600 with DB_CREATE); WAL,
