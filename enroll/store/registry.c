@@ -253,6 +253,12 @@ static const struct reg_migration {
 	/* v4: the revoked certificates alone (CRL, its change check), not a scan of all. */
 	{ "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;",
 	    NULL },
+#define V5_READMITTED \
+	"UPDATE bindings SET readmitted_at = (SELECT min(n.created_at) FROM bindings n " \
+	"  WHERE n.serial = bindings.serial AND n.id > bindings.id), " \
+	"  readmitted_by = 'schema-v5', readmit_reason = 'enrolled again before schema v5' " \
+	"WHERE state = 'revoked' AND EXISTS (SELECT 1 FROM bindings n " \
+	"  WHERE n.serial = bindings.serial AND n.id > bindings.id);"
 	/* v5 (trust model): a binding belongs to one (manufacturer anchor, IDevID); a claim
 	 * may name the manufacturer; a revoked binding holds its serial until an admin
 	 * re-admits it. A revoked binding that a later one followed was re-admitted by the
@@ -262,21 +268,13 @@ static const struct reg_migration {
 	"ALTER TABLE bindings ADD COLUMN readmitted_by TEXT;"
 	"ALTER TABLE bindings ADD COLUMN readmit_reason TEXT;"
 	"ALTER TABLE claims ADD COLUMN anchor_fp TEXT;"
-	"UPDATE bindings SET readmitted_at = (SELECT min(n.created_at) FROM bindings n "
-	"  WHERE n.serial = bindings.serial AND n.id > bindings.id), "
-	"  readmitted_by = 'schema-v5', readmit_reason = 'enrolled again before schema v5' "
-	"WHERE state = 'revoked' AND EXISTS (SELECT 1 FROM bindings n "
-	"  WHERE n.serial = bindings.serial AND n.id > bindings.id);",
+	V5_READMITTED,
 	"ALTER TABLE bindings ADD COLUMN anchor_fp TEXT;"
 	"ALTER TABLE bindings ADD COLUMN readmitted_at BIGINT;"
 	"ALTER TABLE bindings ADD COLUMN readmitted_by TEXT;"
 	"ALTER TABLE bindings ADD COLUMN readmit_reason TEXT;"
 	"ALTER TABLE claims ADD COLUMN anchor_fp TEXT;"
-	"UPDATE bindings SET readmitted_at = (SELECT min(n.created_at) FROM bindings n "
-	"  WHERE n.serial = bindings.serial AND n.id > bindings.id), "
-	"  readmitted_by = 'schema-v5', readmit_reason = 'enrolled again before schema v5' "
-	"WHERE state = 'revoked' AND EXISTS (SELECT 1 FROM bindings n "
-	"  WHERE n.serial = bindings.serial AND n.id > bindings.id);" },
+	V5_READMITTED },
 	/* v6 (trust model): signed checkpoints of the audit chain's head (registry.h). */
 	{ "CREATE TABLE audit_checkpoints ("
 	"  id INTEGER PRIMARY KEY,"

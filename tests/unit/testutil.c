@@ -157,31 +157,12 @@ int64_t
 tu_raw_int(struct tu_reg *fx, const char *sql)
 {
 	int64_t v = -1;
+	char buf[64];
 
-	if (fx->pg) {
-		PGconn *c;
-		PGresult *r = pg_raw(fx, sql, &c);
-
-		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
-			const char *s = PQgetvalue(r, 0, 0);
-
-			v = *s == 't' ? 1 : *s == 'f' ? 0 : strtoll(s, NULL, 10);
-		}
-		PQclear(r);
-		PQfinish(c);
-	} else {
-		sqlite3 *db = NULL;
-		sqlite3_stmt *st = NULL;
-
-		assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL),
-		    SQLITE_OK);
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-			fail_msg("raw SQL %s: %s", sql, sqlite3_errmsg(db));
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		sqlite3_close(db);
-	}
+	/* the first column of the first row as text (tu_raw_text), read as a number */
+	tu_raw_text(fx, sql, buf, sizeof(buf));
+	if (buf[0] != '\0')
+		v = buf[0] == 't' ? 1 : buf[0] == 'f' ? 0 : strtoll(buf, NULL, 10);
 	return v;
 }
 
