@@ -200,14 +200,12 @@ ca_load(struct registrar *r, size_t i, const char *cert, const char *key, char *
 	/* After a rollover the plain crl-url keeps naming the previous CA's CRL, which its
 	 * LDevIDs carry; the current CA's carry crl-url/<key id> (handle_crl). */
 	if (r->cfg.crl_url[0] != '\0' && r->cfg.prev_ca_cert[0] != '\0' && i == 0) {
-		if (strlen(r->cfg.crl_url) + 1 + strlen(ca->kid) >= sizeof(prof.crl_url)) {
+		if (snprintf(prof.crl_url, sizeof(prof.crl_url), "%s/%s", r->cfg.crl_url,
+		    ca->kid) >= (int)sizeof(prof.crl_url)) {
 			snprintf(err, errlen, "crl-url with the CA's key identifier appended "
 			    "exceeds %zu bytes", sizeof(prof.crl_url) - 1);
 			return -1;
 		}
-		memcpy(prof.crl_url, r->cfg.crl_url, strlen(r->cfg.crl_url));
-		prof.crl_url[strlen(r->cfg.crl_url)] = '/';
-		memcpy(prof.crl_url + strlen(r->cfg.crl_url) + 1, ca->kid, strlen(ca->kid) + 1);
 	} else
 		snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", r->cfg.crl_url);
 	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", r->cfg.ocsp_url);
