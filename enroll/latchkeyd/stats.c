@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "enroll/common/version.h"
+#include "enroll/store/db.h"
 
 struct stats_shm *stats;
 struct stats_slot *stats_me;
@@ -128,7 +129,16 @@ stats_beat(int health, const char *why)
 {
 	struct stats_slot *m = stats_me;
 
-	if (m == NULL || atomic_load(&m->pid) != (int32_t)getpid())
+	static uint64_t rtt_told;
+	uint64_t rtt;
+
+	if (m == NULL)
+		return;
+	/* this process's round trips since the last beat (a retiring worker's too) */
+	rtt = db_round_trips();
+	atomic_fetch_add(&m->db_round_trips, rtt - rtt_told);
+	rtt_told = rtt;
+	if (atomic_load(&m->pid) != (int32_t)getpid())
 		return;	/* a retiring worker: its successor owns the slot's health */
 	if (health != STATS_H_ALL)
 		snprintf(m->why, sizeof(m->why), "%s", why != NULL ? why : "");
@@ -332,6 +342,11 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 	head(&t, "latchkeyd_masa_errors_total", "counter",
 	    "Voucher requests the MASA did not answer or refused (502, 503).");
 	put(&t, "latchkeyd_masa_errors_total %" PRIu64 "\n", sum_at(s, AT(masa_errors)));
+	head(&t, "latchkeyd_registry_round_trips_total", "counter",
+	    "Network round trips to a PostgreSQL registry (a statement, a prepare, a pipeline "
+	    "each count one; a batch of enrollments costs two). 0 with SQLite.");
+	put(&t, "latchkeyd_registry_round_trips_total %" PRIu64 "\n",
+	    sum_at(s, AT(db_round_trips)));
 	head(&t, "latchkeyd_ocsp_requests_total", "counter", "OCSP requests (RFC 6960).");
 	put(&t, "latchkeyd_ocsp_requests_total %" PRIu64 "\n", sum_at(s, AT(ocsp_requests)));
 	head(&t, "latchkeyd_http_requests_total", "counter", "HTTP requests, all paths.");

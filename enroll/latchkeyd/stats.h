@@ -76,6 +76,7 @@ struct stats_slot {
 	_Atomic uint64_t	batch[STATS_BATCH_N + 1];
 	_Atomic uint64_t	batch_count, batch_sum;
 	_Atomic int64_t		conns;		/* open connections (a gauge) */
+	_Atomic uint64_t	db_round_trips;	/* to a PostgreSQL registry (db.h) */
 };
 
 struct stats_shm {

@@ -5,6 +5,7 @@
 #include "enroll/store/db.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +27,18 @@
 #define PG_INT8		20
 #define PG_TEXT		25
 
+/* db_round_trips(): every connection's, this process's */
+static _Atomic uint64_t db_rtt;
+#define RTT()	atomic_fetch_add_explicit(&db_rtt, 1, memory_order_relaxed)
+
+/* What a pipeline sent and has not read yet, in order (db_pipeline_*). */
+enum pq_kind { PQ_VERB, PQ_PREP, PQ_QUERY };
+struct pq_item {
+	enum pq_kind	 kind;
+	struct db_stmt	*st;	/* PQ_PREP, PQ_QUERY */
+	size_t		 i;	/* PQ_QUERY: its number for the callback */
+};
+
 struct db {
 	enum db_kind	 kind;
 	int		 flags;
@@ -43,6 +56,12 @@ struct db {
 	int64_t		 notes;		/* change notifications received (db_data_version) */
 	int64_t		 changes;
 	int		 unique_violation;
+	/* a pipeline (db_pipeline_*): the queue, the callback, statements sent so far */
+	struct pq_item	*pq;
+	size_t		 npq, pqcap, nsent;
+	db_pipeline_cb	*pcb;
+	void		*parg;
+	int		 pfailed;
 };
 
 struct db_stmt {
@@ -349,6 +368,7 @@ pg_exec(struct db *db, const char *sql)
 	PGresult *res;
 	int ok;
 
+	RTT();
 	res = PQexec(db->pg, sql);
 	ok = res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
 	    PQresultStatus(res) == PGRES_TUPLES_OK);
@@ -481,6 +501,7 @@ pg_run(struct db_stmt *st)
 	struct db *db = st->db;
 	PGresult *r;
 
+	RTT();
 	if (st->prep_gen == db->gen && st->prep_gen != 0 &&
 	    memcmp(st->prep_type, st->type, sizeof(st->type[0]) * (size_t)st->nparam) == 0)
 		return PQexecPrepared(db->pg, st->name, st->nparam, st->val, st->len, st->fmt, 0);
@@ -488,6 +509,7 @@ pg_run(struct db_stmt *st)
 		return PQexecParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
 		    st->fmt, 0);
 	snprintf(st->name, sizeof(st->name), "lk%u", ++db->nprep);
+	RTT();
 	if ((r = PQprepare(db->pg, st->name, st->sql, st->nparam, st->type)) == NULL ||
 	    PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
@@ -550,6 +572,201 @@ pg_step(struct db_stmt *st)
 	return DB_ROW;
 }
 
+/* ---- PostgreSQL pipeline (db.h) ---------------------------------------------------- */
+
+static int
+pq_push(struct db *db, enum pq_kind kind, struct db_stmt *st, size_t i)
+{
+	struct pq_item *n;
+	size_t cap;
+
+	if (db->npq == db->pqcap) {
+		cap = db->pqcap == 0 ? 2 * DB_PIPE_SYNC + 4 : 2 * db->pqcap;
+		if ((n = realloc(db->pq, cap * sizeof(*n))) == NULL) {
+			snprintf(db->errmsg, sizeof(db->errmsg), "out of memory");
+			return -1;
+		}
+		db->pq = n;
+		db->pqcap = cap;
+	}
+	db->pq[db->npq].kind = kind;
+	db->pq[db->npq].st = st;
+	db->pq[db->npq].i = i;
+	db->npq++;
+	return 0;
+}
+
+/* The first error of a pipeline is the one kept (the rest were skipped for it). */
+static void
+pq_fail(struct db *db, const PGresult *res)
+{
+	if (!db->pfailed) {
+		if (res != NULL && PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
+			snprintf(db->errmsg, sizeof(db->errmsg), "pipeline aborted");
+		else
+			pg_seterr(db, res);
+	}
+	db->pfailed = 1;
+}
+
+/* One queued item's result (then libpq's NULL that ends it). */
+static void
+pq_read_one(struct db *db, const struct pq_item *it)
+{
+	struct db_stmt *st = it->st;
+	PGresult *res, *extra;
+	ExecStatusType s;
+	int rc;
+
+	res = PQgetResult(db->pg);
+	s = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (res != NULL)
+		while ((extra = PQgetResult(db->pg)) != NULL)
+			PQclear(extra);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+		pq_fail(db, res);
+	switch (it->kind) {
+	case PQ_VERB:
+		PQclear(res);
+		return;
+	case PQ_PREP:
+		if (s != PGRES_COMMAND_OK)
+			st->prep_gen = 0;	/* not prepared after all */
+		PQclear(res);
+		return;
+	case PQ_QUERY:
+		break;
+	}
+	rc = DB_ERROR;
+	pg_clear(st);
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+		if (strncmp(PQcmdStatus(res), "SELECT", 6) != 0)
+			db->changes = strtoll(PQcmdTuples(res), NULL, 10);
+		rc = s == PGRES_TUPLES_OK && PQntuples(res) > 0 ? DB_ROW : DB_DONE;
+		st->res = res;
+		st->row = 0;
+		res = NULL;
+	}
+	PQclear(res);
+	db->pcb(db->parg, it->i, st, rc);
+	pg_clear(st);
+}
+
+/* Send what is queued with a sync and read every result up to the sync's. */
+static int
+pq_sync(struct db *db)
+{
+	PGresult *res;
+	size_t k;
+
+	if (db->npq == 0)
+		return db->pfailed ? -1 : 0;
+	RTT();
+	if (PQpipelineSync(db->pg) != 1)
+		pq_fail(db, NULL);
+	for (k = 0; k < db->npq; k++)
+		pq_read_one(db, &db->pq[k]);
+	db->npq = 0;
+	/* the sync's own result; a lost connection has none */
+	if ((res = PQgetResult(db->pg)) == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+		pq_fail(db, res);
+	PQclear(res);
+	return db->pfailed ? -1 : 0;
+}
+
+int
+db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg)
+{
+	char sql[96];
+
+	if (db->kind != DB_PG) {
+		snprintf(db->errmsg, sizeof(db->errmsg), "pipeline: PostgreSQL only");
+		return -1;
+	}
+	if (db->in_tx) {
+		snprintf(db->errmsg, sizeof(db->errmsg), "pipeline: a transaction is open");
+		return -1;
+	}
+	if (pg_alive(db) == -1)
+		return -1;
+	if (PQenterPipelineMode(db->pg) != 1) {
+		pg_seterr(db, NULL);
+		return -1;
+	}
+	db->pcb = cb;
+	db->parg = arg;
+	db->pfailed = 0;
+	db->npq = 0;
+	db->nsent = 0;
+	db->in_tx = 1;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
+	    (long long)DB_PG_WRITE_LOCK);
+	if (PQsendQueryParams(db->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    pq_push(db, PQ_VERB, NULL, 0) == -1 ||
+	    PQsendQueryParams(db->pg, sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    pq_push(db, PQ_VERB, NULL, 0) == -1) {
+		pq_fail(db, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_pipeline_send(struct db_stmt *st)
+{
+	struct db *db = st->db;
+	int ok;
+
+	if (db->pfailed)
+		return -1;
+	/* as pg_run: prepared on the server once it runs again with the same types */
+	if (st->prep_gen == db->gen && st->prep_gen != 0 &&
+	    memcmp(st->prep_type, st->type, sizeof(st->type[0]) * (size_t)st->nparam) == 0)
+		ok = PQsendQueryPrepared(db->pg, st->name, st->nparam, st->val, st->len,
+		    st->fmt, 0);
+	else if (st->nexec++ == 0)
+		ok = PQsendQueryParams(db->pg, st->sql, st->nparam, st->type, st->val, st->len,
+		    st->fmt, 0);
+	else {
+		snprintf(st->name, sizeof(st->name), "lk%u", ++db->nprep);
+		st->prep_gen = db->gen;
+		memcpy(st->prep_type, st->type, sizeof(st->type[0]) * (size_t)st->nparam);
+		ok = PQsendPrepare(db->pg, st->name, st->sql, st->nparam, st->type) == 1 &&
+		    pq_push(db, PQ_PREP, st, 0) == 0 &&
+		    PQsendQueryPrepared(db->pg, st->name, st->nparam, st->val, st->len,
+		    st->fmt, 0) == 1;
+	}
+	if (!ok || pq_push(db, PQ_QUERY, st, db->nsent++) == -1) {
+		pq_fail(db, NULL);
+		return -1;
+	}
+	pg_clear(st);
+	if (db->nsent % DB_PIPE_SYNC == 0)
+		return pq_sync(db);
+	return 0;
+}
+
+int
+db_pipeline_end(struct db *db)
+{
+	int rc;
+
+	if (db->kind != DB_PG)
+		return -1;
+	rc = pq_sync(db);
+	if (PQpipelineStatus(db->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(db->pg) != 1)
+		pq_fail(db, NULL);	/* the connection was lost: the next use resets it */
+	db->pcb = NULL;
+	db->parg = NULL;
+	return rc == -1 || db->pfailed ? -1 : 0;
+}
+
+uint64_t
+db_round_trips(void)
+{
+	return atomic_load_explicit(&db_rtt, memory_order_relaxed);
+}
+
 /* ---- both ------------------------------------------------------------------------- */
 
 struct db *
@@ -601,6 +818,7 @@ db_close(struct db *db)
 			rc = -1;
 	} else if (db->pg != NULL)
 		PQfinish(db->pg);
+	free(db->pq);
 	free(db);
 	return rc;
 }
@@ -703,6 +921,7 @@ pg_int(struct db *db, const char *sql, int64_t *v)
 
 	if (pg_alive(db) == -1)
 		return -1;
+	RTT();
 	res = PQexec(db->pg, sql);
 	ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 	    PQnfields(res) >= 1;
@@ -760,6 +979,7 @@ db_data_version(struct db *db, int64_t *version)
 
 		if (pg_alive(db) == -1)
 			return -1;
+		RTT();
 		PQclear(PQexec(db->pg, ""));
 		while ((n = PQnotifies(db->pg)) != NULL) {
 			db->notes++;
@@ -815,6 +1035,7 @@ db_finalize(struct db_stmt *st)
 			char q[32];
 
 			snprintf(q, sizeof(q), "DEALLOCATE %s", st->name);
+			RTT();
 			PQclear(PQexec(st->db->pg, q));
 		}
 		free(st->sql);

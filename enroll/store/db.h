@@ -18,9 +18,11 @@
  *   db_schema_version: PRAGMA user_version; PostgreSQL: registry_meta.schema_version
  *     (0 when the table does not exist yet).
  *   db_data_version: PRAGMA data_version (changes when another connection committed);
- *     PostgreSQL: registry_meta.data_version, bumped by a statement-level trigger on every
- *     table for every INSERT, UPDATE or DELETE (changes on any committed write, this
- *     connection's too: a cache may refresh once more than needed, never once less).
+ *     PostgreSQL: the count of DB_PG_CHANNEL_CHANGED notifications this connection has
+ *     received (every table's writes NOTIFY it at commit, by a statement-level trigger),
+ *     plus the connection's generation: it changes on any committed write, this
+ *     connection's too, and on a reconnect (a cache may refresh once more than needed,
+ *     never once less).
  *   Results from PostgreSQL come as text (integers parsed, bytea decoded from hex);
  *     blobs go to it as binary parameters.
  */
@@ -116,6 +118,35 @@ int	db_step(struct db_stmt *st);
 int64_t		 db_column_int64(struct db_stmt *st, int col);
 const char	*db_column_text(struct db_stmt *st, int col);
 const void	*db_column_blob(struct db_stmt *st, int col, size_t *len);
+
+/*
+ * PostgreSQL pipeline (libpq's pipeline mode): a write transaction's statements sent
+ * together, so a batch costs one network round trip rather than one per statement.
+ *   db_pipeline_begin: enter pipeline mode and queue BEGIN and the writers' lock (as
+ *     db_begin). cb is called for every statement queued with db_pipeline_send, in order.
+ *   db_pipeline_send: queue st with its current bindings; they are copied out at once, so
+ *     st may be bound again for the next one. Every DB_PIPE_SYNC statements the queue is
+ *     sent and its results read (so neither side's socket buffer fills up).
+ *   db_pipeline_end: send the rest, read every result, leave pipeline mode. The
+ *     transaction stays open: db_commit or db_rollback next.
+ * cb(arg, i, st, rc): the i-th statement sent (from 0); rc DB_ROW (st's first row is
+ * readable through db_column_*, db_step moves on), DB_DONE (no row), or DB_ERROR (it
+ * failed, or an earlier one did and the server skipped it). The result is dropped when
+ * cb returns. db_pipeline_send and db_pipeline_end return 0 while every statement so far
+ * succeeded, else -1 (db_errmsg: the first error); after -1 only db_pipeline_end and
+ * then db_rollback. SQLite: db_pipeline_begin returns -1 (not supported).
+ */
+#define DB_PIPE_SYNC	32
+typedef void db_pipeline_cb(void *arg, size_t i, struct db_stmt *st, int rc);
+int	db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg);
+int	db_pipeline_send(struct db_stmt *st);
+int	db_pipeline_end(struct db *db);
+
+/*
+ * Network round trips to PostgreSQL made by this process so far, on every connection
+ * (a statement, a prepare, a pipeline's sync each count one). SQLite makes none.
+ */
+uint64_t db_round_trips(void);
 
 /*
  * SQLite's online backup: every page of src into dst in one step (one read transaction),

@@ -43,6 +43,7 @@ enum reg_stmt {
 	ST_ROLLBACK_TO,
 	ST_ADMISSION,
 	ST_AUDIT_HEAD,
+	ST_ENROLL_PG,
 	ST_COUNT
 };
 
@@ -82,6 +83,48 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	    "  AND readmitted_at IS NULL ORDER BY id DESC LIMIT 1), "
 	    "(SELECT count(*) FROM claims WHERE serial = ?1), "
 	    "(SELECT coalesce(anchor_fp, '') FROM claims WHERE serial = ?1)",
+	/*
+	 * PostgreSQL's group commit (enroll_fast): one enrollment in one statement, sent in a
+	 * pipeline with the batch's others. It reads ST_ADMISSION's six columns and, only when
+	 * they admit the device (enroll_one's rules, which the caller applies again to the
+	 * columns returned: any disagreement and the batch is redone one statement at a
+	 * time), writes the binding if there is none, the certificate and the audit entry,
+	 * chained to the last one and hashed as audit_hash() does. Returns the six columns,
+	 * then the binding id, prev_hash and hash (NULL when nothing was written).
+	 * ?1 device serial ?2 domain ?3 IDevID fingerprint (NULL: a reenroll) ?4 authorized
+	 * by ?5 now ?6 anchor ?7 certificate serial ?8 not before ?9 not after ?10 DER ?11 CA
+	 * key id ?12 actor ?13 action ?14 details ?15 require claim.
+	 */
+	[ST_ENROLL_PG] = "WITH adm AS (SELECT "
+	    "(SELECT count(*) FROM bindings WHERE serial = ?1 AND state = 'active') AS n_active, "
+	    "(SELECT coalesce(idevid_fp, '') FROM bindings WHERE serial = ?1 "
+	    "  AND state = 'active') AS bound_fp, "
+	    "(SELECT count(*) FROM bindings WHERE serial = ?1 AND state = 'revoked' "
+	    "  AND readmitted_at IS NULL) AS n_revoked, "
+	    "(SELECT coalesce(reason, '') FROM bindings WHERE serial = ?1 AND state = 'revoked' "
+	    "  AND readmitted_at IS NULL ORDER BY id DESC LIMIT 1) AS why, "
+	    "(SELECT count(*) FROM claims WHERE serial = ?1) AS n_claims, "
+	    "(SELECT coalesce(anchor_fp, '') FROM claims WHERE serial = ?1) AS claim_fp, "
+	    "(SELECT id FROM bindings WHERE serial = ?1 AND state = 'active') AS bid), "
+	    "ok AS (SELECT bid FROM adm WHERE (?15 = 0 OR n_claims > 0) AND CASE "
+	    "  WHEN ?3::text IS NULL THEN bid IS NOT NULL "
+	    "  ELSE (CASE WHEN n_active > 0 THEN lower(bound_fp) = lower(?3) "
+	    "    ELSE n_revoked = 0 END) "
+	    "    AND (claim_fp IS NULL OR claim_fp = '' OR lower(claim_fp) = lower(?6)) END), "
+	    "nb AS (INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, state, "
+	    "  created_at, anchor_fp) SELECT ?1, ?2, ?3, ?4, 'active', ?5, ?6 FROM ok "
+	    "  WHERE ok.bid IS NULL RETURNING id), "
+	    "c AS (INSERT INTO certificates (cert_serial, binding_id, device_serial, not_before, "
+	    "  not_after, issued_at, der, ca_kid) SELECT ?7, coalesce((SELECT id FROM nb), ok.bid), "
+	    "  ?1, ?8, ?9, ?5, ?10, ?11 FROM ok RETURNING binding_id), "
+	    "prev AS (SELECT coalesce((SELECT hash FROM audit ORDER BY id DESC LIMIT 1), '') AS h), "
+	    "a AS (INSERT INTO audit (at, actor, action, subject, reason, details, prev_hash, hash) "
+	    "  SELECT ?5, ?12, ?13, ?1, NULL, ?14, prev.h, encode(sha256(convert_to(concat_ws("
+	    "  chr(31), prev.h, ?5::text, ?12, ?13, ?1, '', coalesce(?14, '')), "
+	    "  pg_client_encoding())), 'hex') FROM prev WHERE EXISTS (SELECT 1 FROM c) "
+	    "  RETURNING prev_hash, hash) "
+	    "SELECT n_active, bound_fp, n_revoked, why, n_claims, claim_fp, "
+	    "(SELECT binding_id FROM c), (SELECT prev_hash FROM a), (SELECT hash FROM a) FROM adm",
 };
 
 /*
@@ -731,6 +774,42 @@ registry_audit(struct registry *reg, const char *actor, const char *action,
 }
 
 /*
+ * The verdict on serial from ST_ADMISSION's six columns at st's current row (and why, in
+ * reason, when it refuses).
+ */
+static enum registry_verdict
+admission_decide(struct db_stmt *st, const char *serial, const char *anchor_fp,
+    const char *idevid_fp, char *reason, size_t reasonlen)
+{
+	const char *bound_fp, *why, *claim_fp;
+
+	bound_fp = db_column_text(st, 1);
+	why = db_column_text(st, 3);
+	claim_fp = db_column_text(st, 5);
+	if (reason != NULL && reasonlen > 0)
+		reason[0] = '\0';
+	if ((int)db_column_int64(st, 0) > 0) {
+		if (idevid_fp != NULL && strcasecmp(bound_fp != NULL ? bound_fp : "",
+		    idevid_fp) != 0) {
+			errf(reason, reasonlen, "device %s is bound to another IDevID", serial);
+			return REGISTRY_BOUND_ELSEWHERE;
+		}
+	} else if ((int)db_column_int64(st, 2) > 0) {
+		errf(reason, reasonlen, "binding of %s revoked: %s", serial,
+		    why != NULL && *why != '\0' ? why : "unspecified");
+		return REGISTRY_REVOKED;
+	}
+	if ((int)db_column_int64(st, 4) == 0)
+		return REGISTRY_UNCLAIMED;
+	if (claim_fp != NULL && *claim_fp != '\0' && (anchor_fp == NULL ||
+	    strcasecmp(claim_fp, anchor_fp) != 0)) {
+		errf(reason, reasonlen, "device %s is claimed for another manufacturer", serial);
+		return REGISTRY_OTHER_MAKER;
+	}
+	return REGISTRY_CLAIMED;
+}
+
+/*
  * What holds serial (see registry_admission). idevid_fp NULL: do not compare the active
  * binding's IDevID; anchor_fp NULL with a claim naming a manufacturer: another one.
  */
@@ -740,47 +819,18 @@ admission(struct registry *reg, const char *serial, const char *anchor_fp,
     char *err, size_t errlen)
 {
 	struct db_stmt *st;
-	const char *bound_fp, *why, *claim_fp;
-	int rc;
 
 	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL)
 		return -1;
 	bind_text(st, 1, serial);
-	if ((rc = db_step(st)) != DB_ROW) {
+	if (db_step(st) != DB_ROW) {
 		reg_dberr(reg, err, errlen, "look up claim and bindings");
 		db_reset(st);
 		return -1;
 	}
-	bound_fp = db_column_text(st, 1);
-	why = db_column_text(st, 3);
-	claim_fp = db_column_text(st, 5);
 	if (reason != NULL && reasonlen > 0)
 		reason[0] = '\0';
-	if ((int)db_column_int64(st, 0) > 0) {
-		if (idevid_fp != NULL && strcasecmp(bound_fp != NULL ? bound_fp : "",
-		    idevid_fp) != 0) {
-			*verdict = REGISTRY_BOUND_ELSEWHERE;
-			errf(reason, reasonlen, "device %s is bound to another IDevID", serial);
-			goto out;
-		}
-	} else if ((int)db_column_int64(st, 2) > 0) {
-		*verdict = REGISTRY_REVOKED;
-		errf(reason, reasonlen, "binding of %s revoked: %s", serial,
-		    why != NULL && *why != '\0' ? why : "unspecified");
-		goto out;
-	}
-	if ((int)db_column_int64(st, 4) == 0) {
-		*verdict = REGISTRY_UNCLAIMED;
-		goto out;
-	}
-	if (claim_fp != NULL && *claim_fp != '\0' && (anchor_fp == NULL ||
-	    strcasecmp(claim_fp, anchor_fp) != 0)) {
-		*verdict = REGISTRY_OTHER_MAKER;
-		errf(reason, reasonlen, "device %s is claimed for another manufacturer", serial);
-		goto out;
-	}
-	*verdict = REGISTRY_CLAIMED;
-out:
+	*verdict = admission_decide(st, serial, anchor_fp, idevid_fp, reason, reasonlen);
 	db_reset(st);
 	return 0;
 }
@@ -1189,16 +1239,12 @@ binding_active_id(struct registry *reg, const char *serial, int64_t *id, char *e
  * One enrollment inside the caller's transaction: binding, certificate, audit entry.
  * 0 done, 1 refused by policy (the device was revoked meanwhile), -1 error.
  */
-static int
-enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t now,
-    int64_t *binding_id, char *err, size_t errlen)
-{
-	struct db_stmt *st;
-	char cserial[sizeof(((struct registry_cert *)0)->cert_serial)], why[256];
-	enum registry_verdict v;
-	int64_t bid = 0;
-	int found;
+#define CSERIAL_LEN	sizeof(((struct registry_cert *)0)->cert_serial)
 
+/* e's arguments; cserial gets the certificate serial in upper case. 0, or -1 with err. */
+static int
+enroll_check(const struct registry_enrollment *e, char *cserial, char *err, size_t errlen)
+{
 	if (e->cert_der == NULL || e->cert_len == 0) {
 		errf(err, errlen, "registry: enrollment without a certificate");
 		return -1;
@@ -1207,12 +1253,46 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 	    sizeof(((struct registry_binding *)0)->serial), err, errlen) == -1 ||
 	    check_arg("audit actor", e->actor, 1024, err, errlen) == -1 ||
 	    check_arg("audit action", e->action, 64, err, errlen) == -1 ||
-	    cert_serial_norm(e->cert_serial, cserial, sizeof(cserial), err, errlen) == -1)
+	    cert_serial_norm(e->cert_serial, cserial, CSERIAL_LEN, err, errlen) == -1)
 		return -1;
 	if (e->cert_len > INT32_MAX) {
 		errf(err, errlen, "registry: certificate too large");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Whether a simpleenroll (IDevID) with verdict v may go on: 0, or 1 with err saying why
+ * not (reason: admission_decide's).
+ */
+static int
+enroll_refused(const struct registry_enrollment *e, enum registry_verdict v,
+    const char *reason, char *err, size_t errlen)
+{
+	if (v == REGISTRY_REVOKED || v == REGISTRY_BOUND_ELSEWHERE || v == REGISTRY_OTHER_MAKER) {
+		errf(err, errlen, "registry: %s", reason);
+		return 1;
+	}
+	if (e->require_claim && v != REGISTRY_CLAIMED) {
+		errf(err, errlen, "registry: serial %s is no longer claimed", e->device_serial);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t now,
+    int64_t *binding_id, char *err, size_t errlen)
+{
+	struct db_stmt *st;
+	char cserial[CSERIAL_LEN], why[256];
+	enum registry_verdict v;
+	int64_t bid = 0;
+	int found;
+
+	if (enroll_check(e, cserial, err, errlen) == -1)
+		return -1;
 	/*
 	 * Checked before signing, asked again here, inside the transaction: a revocation, an
 	 * unclaim or another IDevID's enrollment since then refuses it. Auto-accept
@@ -1222,16 +1302,8 @@ enroll_one(struct registry *reg, const struct registry_enrollment *e, int64_t no
 		if (admission(reg, e->device_serial, e->anchor_fp, e->idevid_fp, &v, why,
 		    sizeof(why), err, errlen) == -1)
 			return -1;
-		if (v == REGISTRY_REVOKED || v == REGISTRY_BOUND_ELSEWHERE ||
-		    v == REGISTRY_OTHER_MAKER) {
-			errf(err, errlen, "registry: %s", why);
+		if (enroll_refused(e, v, why, err, errlen))
 			return 1;
-		}
-		if (e->require_claim && v != REGISTRY_CLAIMED) {
-			errf(err, errlen, "registry: serial %s is no longer claimed",
-			    e->device_serial);
-			return 1;
-		}
 	} else if (e->require_claim) {
 		if ((st = reg_stmt(reg, ST_CLAIM_EXISTS, err, errlen)) == NULL)
 			return -1;
@@ -1311,6 +1383,138 @@ reg_verb(struct registry *reg, enum reg_stmt idx, const char *what, char *err, s
 	return reg_exec_stmt(reg, st, what, err, errlen);
 }
 
+/* enroll_fast's state: the batch, and what its statements' results showed. */
+struct fast {
+	struct registry_enrollment *e;
+	size_t		 n;
+	int64_t		 now;
+	int		 redo;		/* a result disagreed with enroll_one's rules */
+	int		 done;
+	char		 last[REGISTRY_HASH_HEX];	/* the chain's head so far */
+};
+
+/* One ST_ENROLL_PG result (db_pipeline_cb): checked as enroll_one would decide. */
+static void
+fast_result(void *arg, size_t i, struct db_stmt *st, int rc)
+{
+	struct fast *f = arg;
+	struct registry_enrollment *e;
+	enum registry_verdict v;
+	const char *prev, *hash;
+	char why[256], want[REGISTRY_HASH_HEX];
+	int refused = 0, written;
+
+	if (i >= f->n || rc != DB_ROW) {
+		f->redo = 1;		/* an error: the pipeline failed too */
+		return;
+	}
+	e = &f->e[i];
+	written = db_column_text(st, 6) != NULL;
+	if (e->idevid_fp != NULL) {
+		v = admission_decide(st, e->device_serial, e->anchor_fp, e->idevid_fp, why,
+		    sizeof(why));
+		refused = enroll_refused(e, v, why, e->err, sizeof(e->err));
+	} else if (e->require_claim && db_column_int64(st, 4) == 0) {
+		errf(e->err, sizeof(e->err), "registry: serial %s is no longer claimed",
+		    e->device_serial);
+		refused = 1;
+	} else if (db_column_int64(st, 0) == 0) {
+		errf(e->err, sizeof(e->err), "registry: serial %s has no active binding",
+		    e->device_serial);
+		refused = 1;
+	}
+	if (refused == written) {
+		f->redo = 1;
+		return;
+	}
+	if (refused) {
+		e->refused = 1;
+		return;
+	}
+	/* The server hashed the audit entry: it must be what audit_hash() makes of it. */
+	prev = db_column_text(st, 7);
+	hash = db_column_text(st, 8);
+	if (prev == NULL || hash == NULL || (f->done > 0 && strcmp(prev, f->last) != 0) ||
+	    audit_hash(prev, f->now, e->actor, e->action, e->device_serial, NULL, e->details,
+	    want) == -1 || strcmp(want, hash) != 0) {
+		f->redo = 1;
+		return;
+	}
+	snprintf(f->last, sizeof(f->last), "%s", hash);
+	e->binding_id = db_column_int64(st, 6);
+	e->committed = 1;
+	f->done++;
+}
+
+/*
+ * registry_enroll_commit_many on PostgreSQL in two round trips whatever n is: the whole
+ * batch in one pipeline (BEGIN, the writers' lock, one ST_ENROLL_PG per enrollment), then
+ * COMMIT. A refused enrollment writes nothing and the next one chains to the entry before
+ * it, so no savepoints are needed. Returns how many were committed (0: the transaction is
+ * rolled back), -1 when the transaction failed, or -2 when enroll_one must redo the batch
+ * (rolled back; an error inside, e.g. a certificate serial already recorded, or a result
+ * it would have decided otherwise).
+ */
+static int
+enroll_fast(struct registry *reg, struct registry_enrollment *e, size_t n, int64_t now,
+    char *err, size_t errlen)
+{
+	struct fast f;
+	struct db_stmt *st;
+	char cserial[CSERIAL_LEN];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (enroll_check(&e[i], cserial, e[i].err, sizeof(e[i].err)) == -1)
+			return -2;	/* enroll_one says which, one by one */
+	if ((st = reg_stmt(reg, ST_ENROLL_PG, err, errlen)) == NULL)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.e = e;
+	f.n = n;
+	f.now = now;
+	if (db_pipeline_begin(reg->db, fast_result, &f) == -1) {
+		reg_dberr(reg, err, errlen, "begin");
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		(void)enroll_check(&e[i], cserial, err, errlen);
+		bind_text(st, 1, e[i].device_serial);
+		bind_text(st, 2, e[i].domain != NULL ? e[i].domain : "");
+		bind_text(st, 3, e[i].idevid_fp);
+		bind_text(st, 4, e[i].authorized_by != NULL ? e[i].authorized_by : "");
+		db_bind_int64(st, 5, now);
+		bind_text(st, 6, e[i].anchor_fp);
+		bind_text(st, 7, cserial);
+		db_bind_int64(st, 8, e[i].not_before);
+		db_bind_int64(st, 9, e[i].not_after);
+		db_bind_blob(st, 10, e[i].cert_der, e[i].cert_len);
+		bind_text(st, 11, e[i].ca_kid != NULL && e[i].ca_kid[0] != '\0' ?
+		    e[i].ca_kid : NULL);
+		bind_text(st, 12, e[i].actor);
+		bind_text(st, 13, e[i].action);
+		bind_text(st, 14, e[i].details);
+		db_bind_int64(st, 15, e[i].require_claim != 0);
+		rc = db_pipeline_send(st);
+		db_reset(st);
+	}
+	rc = db_pipeline_end(reg->db) == -1 || rc == -1 ? -1 : 0;
+	if (rc == -1 || f.redo || f.done == 0) {
+		/*
+		 * Nothing was committed: redone one by one (on a new connection if this one
+		 * was lost; a server that is down fails there with its own error).
+		 */
+		reg_rollback(reg);
+		return rc == -1 || f.redo ? -2 : 0;
+	}
+	if (reg_commit(reg, err, errlen) == -1) {
+		reg_rollback(reg);
+		return -1;
+	}
+	return f.done;
+}
+
 int
 registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e, size_t n,
     char *err, size_t errlen)
@@ -1329,6 +1533,18 @@ registry_enroll_commit_many(struct registry *reg, struct registry_enrollment *e,
 		return -1;
 	if (n == 0)
 		return 0;
+	if (db_kind(reg->db) == DB_PG) {
+		if ((rc = enroll_fast(reg, e, n, now, err, errlen)) == -1)
+			goto err;
+		if (rc >= 0)
+			return rc;
+		for (i = 0; i < n; i++) {	/* redone one statement at a time */
+			e[i].committed = 0;
+			e[i].refused = 0;
+			e[i].binding_id = 0;
+			e[i].err[0] = '\0';
+		}
+	}
 	if (reg_begin(reg, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
