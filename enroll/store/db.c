@@ -54,6 +54,7 @@ struct db {
 	unsigned	 nprep;		/* names of server-side prepared statements */
 	int		 in_tx;		/* between db_begin and db_commit/db_rollback */
 	int64_t		 notes;		/* change notifications received (db_data_version) */
+	unsigned	 listen_gen;	/* the connection generation that LISTENs; 0: none */
 	int64_t		 changes;
 	int		 unique_violation;
 	/* a pipeline (db_pipeline_*): the queue, the callback, statements sent so far */
@@ -384,8 +385,7 @@ pg_session(struct db *db)
 {
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "LISTEN " DB_PG_CHANNEL_CHANGED "; "
-	    "SET client_min_messages = warning; "
+	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; "
 	    "SET lock_timeout = %d; SET synchronous_commit = %s; "
 	    "SET default_transaction_read_only = %s", DB_BUSY_MS,
 	    (db->flags & DB_FAST) ? "off" : "on", (db->flags & DB_RDONLY) ? "on" : "off");
@@ -979,6 +979,15 @@ db_data_version(struct db *db, int64_t *version)
 
 		if (pg_alive(db) == -1)
 			return -1;
+		/*
+		 * Only a connection asked for its data version LISTENs (from then on): the
+		 * others, the committers among them, are not woken at every commit.
+		 */
+		if (db->listen_gen != db->gen) {
+			if (pg_exec(db, "LISTEN " DB_PG_CHANNEL_CHANGED) == -1)
+				return -1;
+			db->listen_gen = db->gen;
+		}
 		RTT();
 		PQclear(PQexec(db->pg, ""));
 		while ((n = PQnotifies(db->pg)) != NULL) {

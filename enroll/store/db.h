@@ -19,10 +19,11 @@
  *     (0 when the table does not exist yet).
  *   db_data_version: PRAGMA data_version (changes when another connection committed);
  *     PostgreSQL: the count of DB_PG_CHANNEL_CHANGED notifications this connection has
- *     received (every table's writes NOTIFY it at commit, by a statement-level trigger),
- *     plus the connection's generation: it changes on any committed write, this
- *     connection's too, and on a reconnect (a cache may refresh once more than needed,
- *     never once less).
+ *     received (every table's writes NOTIFY it at commit, by a statement-level trigger;
+ *     the connection LISTENs from its first db_data_version on, so connections that
+ *     never ask are not woken by every commit), plus the connection's generation: it
+ *     changes on any committed write after the first call, this connection's too, and on
+ *     a reconnect (a cache may refresh once more than needed, never once less).
  *   Results from PostgreSQL come as text (integers parsed, bytea decoded from hex);
  *     blobs go to it as binary parameters.
  */
