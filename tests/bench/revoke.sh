@@ -12,6 +12,7 @@ B=${B:-build}
 export PATH=$top/$B:$PATH
 N=${REVOKE_N:-20}
 T=$(mktemp -d /tmp/lk-brev.XXXXXX)
+chmod 0711 "$T"	# latchkeyd started as root runs its workers as latchkey
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi

@@ -8,6 +8,7 @@ BIN=$top/$B
 export PATH=$BIN:$BIN/bench:$PATH
 SECS=${BENCH_SECONDS:-5}
 T=$(mktemp -d /tmp/lk-bench.XXXXXX)
+chmod 0711 "$T"	# latchkeyd started as root runs its workers as latchkey
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
