@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "certs/idevid.h"
+#include "certs/keyref.h"
 #include "certs/pki.h"
 #include "enroll/common/b64.h"
 #include "enroll/latchkeyd/brski.h"
@@ -67,14 +68,16 @@ masa_new(const struct config *cfg, char *err, size_t errlen)
 		if (idevid_store_add_crl(m->idevids, cfg->manufacturer_crl[i], err, errlen))
 			goto err;
 	if ((all = pki_certs_read(cfg->masa_cert, err, errlen)) == NULL ||
-	    (m->key = pki_key_read(cfg->masa_key, err, errlen)) == NULL)
+	    (m->key = keyref_load(cfg->masa_key, err, errlen)) == NULL)
 		goto err;
 	m->cert = sk_X509_shift(all);
 	m->chain = all;
 	all = NULL;
 	if (EVP_PKEY_eq(X509_get0_pubkey(m->cert), m->key) != 1) {
-		snprintf(err, errlen, "%.200s does not belong to %.200s", cfg->masa_key,
-		    cfg->masa_cert);
+		char what[512];
+
+		keyref_display(cfg->masa_key, what, sizeof(what));
+		snprintf(err, errlen, "%.200s does not belong to %.200s", what, cfg->masa_cert);
 		goto err;
 	}
 	if ((m->db = masadb_open(cfg->masa_db, MASADB_CREATE, err, errlen)) == NULL)
@@ -340,6 +343,7 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 	unsigned char *der = NULL, *ski = NULL;
 	size_t derlen = 0, skilen = 0;
 	char *json = NULL, *domain_id = NULL, *details = NULL, err[256];
+	int r, lk;
 	json_t *dj = NULL;
 	int64_t now = time(NULL);
 
@@ -360,9 +364,16 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
-	if ((json = voucher_json_build(&v, err, sizeof(err))) == NULL ||
-	    voucher_cms_sign(json, strlen(json), m->cert, m->key, m->chain, &der, &derlen, err,
-	    sizeof(err)) == -1) {
+	if ((json = voucher_json_build(&v, err, sizeof(err))) == NULL) {
+		log_warnx("masa: signing a voucher for %s: %s", v.serial, err);
+		registrar_reply_text(out, 500, "cannot sign the voucher");
+		goto out;
+	}
+	lk = keyref_lock(m->key);	/* a key in a token: one process at a time */
+	r = voucher_cms_sign(json, strlen(json), m->cert, m->key, m->chain, &der, &derlen, err,
+	    sizeof(err));
+	keyref_unlock(lk);
+	if (r == -1) {
 		log_warnx("masa: signing a voucher for %s: %s", v.serial, err);
 		registrar_reply_text(out, 500, "cannot sign the voucher");
 		goto out;
