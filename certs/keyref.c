@@ -87,6 +87,9 @@ pct_decode(const char *v, size_t n, unsigned char *out, size_t cap, int text)
 	return (long)o;
 }
 
+/* The attributes keyref knows, in the order of uri_attr's table. */
+enum { A_TOKEN, A_OBJECT, A_ID, A_TYPE, A_PIN_SOURCE, A_PIN_VALUE, A_MODULE_PATH };
+
 /* One attribute name=value of the path (query 0) or the query (query 1). */
 static int
 uri_attr(struct keyref_uri *u, const char *a, size_t n, int query, unsigned *seen, char *err,
@@ -123,24 +126,24 @@ uri_attr(struct keyref_uri *u, const char *a, size_t n, int query, unsigned *see
 		return pki_errx(err, errlen, "pkcs11 URI: %s given twice", known[i].name);
 	*seen |= 1u << i;
 	switch (i) {
-	case 0:
+	case A_TOKEN:
 		r = pct_decode(v, vl, (unsigned char *)u->token, sizeof(u->token), 1);
 		break;
-	case 1:
+	case A_OBJECT:
 		r = pct_decode(v, vl, (unsigned char *)u->object, sizeof(u->object), 1);
 		break;
-	case 2:
+	case A_ID:
 		r = pct_decode(v, vl, u->id, sizeof(u->id), 0);
 		if (r >= 0)
 			u->id_len = (size_t)r;
 		break;
-	case 3:
+	case A_TYPE:
 		if ((r = pct_decode(v, vl, (unsigned char *)type, sizeof(type), 1)) >= 0 &&
 		    strcmp(type, "private") != 0)
 			return pki_errx(err, errlen, "pkcs11 URI: type=%s: only type=private "
 			    "names a signing key", type);
 		break;
-	case 4:
+	case A_PIN_SOURCE:
 		r = pct_decode(v, vl, (unsigned char *)u->pin_source, sizeof(u->pin_source), 1);
 		if (r >= 0 && strncmp(u->pin_source, "file:", 5) == 0) {
 			/* file:///path or file:/path (RFC 8089) */
@@ -154,21 +157,21 @@ uri_attr(struct keyref_uri *u, const char *a, size_t n, int query, unsigned *see
 			return pki_errx(err, errlen, "pkcs11 URI: pin-source must be an absolute "
 			    "path or a file: URI");
 		break;
-	case 5:
+	case A_PIN_VALUE:
 		r = pct_decode(v, vl, (unsigned char *)u->pin_value, sizeof(u->pin_value), 1);
 		u->has_pin_value = 1;
 		if (r < 0)	/* never echo it */
 			return pki_errx(err, errlen, "pkcs11 URI: pin-value: bad percent-encoding "
 			    "or too long");
 		break;
-	case 6:
+	case A_MODULE_PATH:
 		r = pct_decode(v, vl, (unsigned char *)u->module_path, sizeof(u->module_path), 1);
 		break;
 	}
 	if (r < 0)
 		return pki_errx(err, errlen, "pkcs11 URI: %s: bad percent-encoding, a NUL byte "
 		    "or too long", known[i].name);
-	if (r == 0 && i != 5)
+	if (r == 0 && i != A_PIN_VALUE)	/* an empty PIN is a PIN */
 		return pki_errx(err, errlen, "pkcs11 URI: %s is empty", known[i].name);
 	return 0;
 }
@@ -435,6 +438,10 @@ p11_open(struct p11 *p, const struct keyref_uri *u, const char *pin, int rw, con
 	}
 	rv = p->f->C_Login(p->sess, CKU_USER, (CK_UTF8CHAR_PTR)(uintptr_t)pin,
 	    (CK_ULONG)strlen(pin));
+	if ((rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE) && pin[0] == '\0') {
+		pki_errx(err, errlen, "%s: login failed: no PIN given (pin-source=FILE)", what);
+		goto err;
+	}
 	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE) {
 		pki_errx(err, errlen, "%s: PIN incorrect", what);
 		goto err;

@@ -13,8 +13,9 @@
 #     (every PEM "PRIVATE KEY" file is compared by public key), and neither key file exists;
 #   - the error cases, each a clear one-line start-up error naming what is missing, exit 1 of
 #     `latchkeyd -n` and of latchkeyd itself, the PIN never printed: wrong PIN, missing
-#     token, missing object, a PIN file others may read (refused), a module that is not
-#     there, pin-value in the configuration (refused), a token the signer's user cannot use.
+#     token, missing object, no PIN, a PIN file others may read (refused), a module that
+#     is not there, pin-value in the configuration (refused), a token the signer's user
+#     cannot use; a wrong PIN for the MASA's key.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/brski_helpers.sh"
 . "$(dirname "$0")/../tools/softhsm.sh"
@@ -181,6 +182,8 @@ expect_fail() {
 }
 bad_conf wrong-pin ca-key "pkcs11:token=lk-ca;object=domain-ca?pin-source=$T/wrong.pin&module-path=$M"
 expect_fail wrong-pin "pkcs11:token=lk-ca;object=domain-ca.*: PIN incorrect"
+bad_conf no-pin ca-key "pkcs11:token=lk-ca;object=domain-ca?module-path=$M"
+expect_fail no-pin "pkcs11:token=lk-ca;object=domain-ca.*: login failed: no PIN given"
 bad_conf no-token ca-key "pkcs11:token=lk-gone;object=domain-ca?pin-source=$T/hsm-ca/pin&module-path=$M"
 expect_fail no-token "pkcs11:token=lk-gone;object=domain-ca.*: token not found"
 bad_conf no-object ca-key "pkcs11:token=lk-ca;object=gone?pin-source=$T/hsm-ca/pin&module-path=$M"
