@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "certs/idevid.h"
@@ -68,8 +69,15 @@ masa_new(const struct config *cfg, char *err, size_t errlen)
 		if (idevid_store_add_crl(m->idevids, cfg->manufacturer_crl[i], err, errlen))
 			goto err;
 	if ((all = pki_certs_read(cfg->masa_cert, err, errlen)) == NULL ||
-	    (m->key = keyref_load(cfg->masa_key, err, errlen)) == NULL)
+	    (m->key = keyref_load(cfg->masa_key, err, errlen)) == NULL) {
+		if (all != NULL && keyref_is_pkcs11(cfg->masa_key) && errlen > 0) {
+			char e[512];
+
+			snprintf(e, sizeof(e), "masa-key %s", err);
+			snprintf(err, errlen, "%s", e);
+		}
 		goto err;
+	}
 	m->cert = sk_X509_shift(all);
 	m->chain = all;
 	all = NULL;
@@ -89,6 +97,35 @@ err:
 	masa_free(m);
 	ERR_clear_error();
 	return NULL;
+}
+
+int
+masa_key_probe(struct masa *m, char *err, size_t errlen)
+{
+	static const unsigned char msg[] = "latchkey masa start-up probe";
+	unsigned char sig[1024];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	char what[300];
+	int ok, lk;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	lk = keyref_lock(m->key);
+	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(m->key, "ED25519") ||
+	    EVP_PKEY_is_a(m->key, "ED448") ? NULL : EVP_sha256(), NULL, m->key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
+	keyref_unlock(lk);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok)
+		return 0;
+	keyref_display(m->cfg.masa_key, what, sizeof(what));
+	snprintf(err, errlen, "masa-key %s cannot sign as user %s (a PKCS#11 token must be "
+	    "usable by that user)", what, m->cfg.user);
+	return -1;
 }
 
 void

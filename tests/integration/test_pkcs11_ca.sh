@@ -15,7 +15,7 @@
 #     `latchkeyd -n` and of latchkeyd itself, the PIN never printed: wrong PIN, missing
 #     token, missing object, no PIN, a PIN file others may read (refused), a module that
 #     is not there, pin-value in the configuration (refused), a token the signer's user
-#     cannot use; a wrong PIN for the MASA's key.
+#     cannot use; for the MASA's key a wrong PIN and a token its workers cannot use.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/brski_helpers.sh"
 . "$(dirname "$0")/../tools/softhsm.sh"
@@ -211,6 +211,16 @@ echo "  -n: $out"
 check "MASA wrong PIN: latchkeyd -n exits 1" test "$rc" = 1
 check "MASA wrong PIN: says PIN incorrect" grep -q "pkcs11:token=lk-masa;object=masa.*: PIN incorrect" <<<"$out"
 check "MASA wrong PIN: no PIN in it" no_pin "$out"
+if [ "$(id -u)" = 0 ]; then
+	# the MASA's workers sign with its key after their drop: a token they cannot use
+	chown -R root "$T/hsm-masa/tokens"
+	out=$(SOFTHSM2_CONF=$MASA_CONF timeout 30 latchkeyd -d -f "$T/masa/latchkeyd.conf" 2>&1)
+	rc=$?
+	check "MASA token unusable by the workers' user: latchkeyd exits 1" test "$rc" = 1
+	check "MASA token unusable by the workers' user: says so" grep -q \
+	    "masa-key pkcs11:token=lk-masa;object=masa.* cannot sign as user latchkey " <<<"$out"
+	chown -R latchkey "$T/hsm-masa/tokens"
+fi
 # init refuses a pin-value (it would be written into latchkeyd.conf) and an existing key
 latchkeyctl init --domain example.test --dir "$T/reg2" --manufacturer-ca \
     "$T/lab/manufacturer-ca.pem" --ca-key "pkcs11:token=lk-ca;object=x?pin-value=$CA_PIN" \
