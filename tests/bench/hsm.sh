@@ -47,7 +47,7 @@ for k in file token; do
 	echo "registry-sync = normal" >>"$T/$k/latchkeyd.conf"
 	latchkeyctl --db "$T/$k/registry.db" claim --file "$T/serials" >/dev/null
 done
-[ "$(id -u)" = 0 ] && chown -R latchkey-signer "$T/hsm/tokens"
+softhsm_give "$T/hsm" latchkey-signer
 
 start() {	# start file|token
 	latchkeyd -d -f "$T/$1/latchkeyd.conf" 2>>"$T/lkd-$1.log" &

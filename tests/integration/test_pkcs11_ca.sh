@@ -83,10 +83,8 @@ check "init --ca-key: the registrar certificate verifies against the token-signe
     openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/reg/registrar.pem"
 
 # The token directories belong to the users that sign after their drop (root only).
-if [ "$(id -u)" = 0 ]; then
-	chown -R latchkey-signer "$T/hsm-ca/tokens"
-	chown -R latchkey "$T/hsm-masa/tokens"
-fi
+softhsm_give "$T/hsm-ca" latchkey-signer
+softhsm_give "$T/hsm-masa" latchkey
 
 # ---- the MASA and the registrar run with token keys ---------------------------------------
 bk_masa_conf "$T/lab/masa.pem" "$MASA_URI"

@@ -7,6 +7,7 @@
 #                                   pkcs11:token=LABEL
 #   softhsm_uri DIR LABEL OBJECT    the URI of a key OBJECT in that token, its PIN by
 #                                   pin-source (DIR/pin) and the module by module-path
+#   softhsm_give DIR USER           the token directory to USER (root only; a no-op else)
 #   SOFTHSM_MODULE                  the module's path (Debian softhsm2)
 # softhsm_available tells whether softhsm2-util, the module and OpenSSL's pkcs11 engine
 # (libengine-pkcs11-openssl) are installed.
@@ -33,4 +34,11 @@ softhsm_token() {
 
 softhsm_uri() {
 	echo "pkcs11:token=$2;object=$3?pin-source=$1/pin&module-path=$SOFTHSM_MODULE"
+}
+
+# softhsm_give DIR USER: the token directory to USER, who signs with its keys after a
+# privilege drop (latchkeyd's signer-user for ca-key, its user for masa-key); root only.
+softhsm_give() {
+	[ "$(id -u)" = 0 ] || return 0
+	chown -R "$2" "$1/tokens"
 }
