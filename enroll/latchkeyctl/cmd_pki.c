@@ -823,6 +823,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	init_ownership(dir, made, db, files.tls_key);
+	if (ca_key_ref != NULL && geteuid() == 0)
+		ctl_warnx("init: note: the domain CA key is in a PKCS#11 token: latchkeyd's "
+		    "signer-user (default latchkey-signer) signs with it after its privilege "
+		    "drop and must be able to use the token (SoftHSM2: chown -R latchkey-signer "
+		    "its token directory); latchkeyd -n checks that");
 	if (wild && san.n == 0)
 		ctl_warnx("init: note: --listen %s is a wildcard address, which names no host: "
 		    "the registrar certificate names %s and registrar.%s, and the CRL and OCSP "

@@ -4,9 +4,11 @@
 # key, in the same run (called by run.sh; issue #19).
 # Two domains from one lab, one latchkeyd each (default workers, registry-sync = normal so
 # the signing, not the disk, is what differs); interleaved rounds of a fixed time each,
-# `bench_enroll load` with 1 and 8 clients; the medians and the median of each round's
-# token/file ratio.
-# Output: lines "hsm_enroll_<n>clients file R1/s softhsm R2/s ratio X (median of K rounds)".
+# `bench_enroll load` with 1 and 8 clients, and the key alone (`bench_sign`: ECDSA P-256
+# signatures in a loop, one process, under keyref_lock as the signer takes it); the medians
+# and the median of each round's token/file ratio.
+# Output: lines "hsm_sign_p256 file R1/s softhsm R2/s ratio X (...)" and
+# "hsm_enroll_<n>clients file R1/s softhsm R2/s ratio X (median of K rounds ...)".
 # Skips (exit 0, one line saying so) without softhsm2 or libengine-pkcs11-openssl.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,7 +66,13 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 load() { bench_enroll load 127.0.0.1 "${P[$1]}" "$SECS" "$2" "$T/$1/domain-ca.pem" "$T/devs"; }
 
 declare -A res
+ref_file=$T/file/domain-ca.key
+ref_token=$URI
 for r in $(seq 1 "$ROUNDS"); do
+	# the key alone: one process signing in a loop (bench_sign), file then token
+	res[signfile,$r]=$(bench_sign 2 "$ref_file")
+	res[signtoken,$r]=$(bench_sign 2 "$ref_token")
+	echo "  round $r: signatures: file ${res[signfile,$r]}; token ${res[signtoken,$r]}" >&2
 	for k in file token; do
 		start "$k"
 		for c in 1 8; do
@@ -74,6 +82,13 @@ for r in $(seq 1 "$ROUNDS"); do
 		stop
 	done
 done
+f=$(for r in $(seq 1 "$ROUNDS"); do echo "${res[signfile,$r]}" | field rate; done | median)
+t=$(for r in $(seq 1 "$ROUNDS"); do echo "${res[signtoken,$r]}" | field rate; done | median)
+q=$(for r in $(seq 1 "$ROUNDS"); do
+	awk -v a="$(echo "${res[signtoken,$r]}" | field rate)" \
+	    -v b="$(echo "${res[signfile,$r]}" | field rate)" 'BEGIN{if (b > 0) printf "%.2f\n", a / b}'
+done | median)
+echo "hsm_sign_p256 file ${f}/s softhsm ${t}/s ratio $q (ECDSA P-256 signatures, one process, median of $ROUNDS rounds, 2s each)"
 for c in 1 8; do
 	f=$(for r in $(seq 1 "$ROUNDS"); do echo "${res[file$c,$r]}" | field rate; done | median)
 	t=$(for r in $(seq 1 "$ROUNDS"); do echo "${res[token$c,$r]}" | field rate; done | median)

@@ -256,7 +256,7 @@ row() {	# row LABEL KEY
 	echo "Enrollments/s with the domain CA key in SoftHSM2 (libp11's engine; the signers use"
 	echo "the token one process at a time) against the same set-up with a PEM file key;"
 	echo "registry-sync = normal, interleaved rounds, ratio = median of each round's"
-	echo "token/file rate."
+	echo "token/file rate; hsm_sign_p256 is the key alone (bench_sign: signatures in a loop)."
 	echo
 	echo '```'
 	echo "${hsm_out:-not run}"
