@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
 
@@ -178,17 +179,24 @@ lab_cert_sign(X509 *cert, EVP_PKEY *issuer_key, char *err, size_t errlen)
 	return 0;
 }
 
-/* Key and certificate for one CA or end entity; on success the caller owns *keyp, *certp. */
+/*
+ * Key and certificate for one CA or end entity; on success the caller owns *keyp, *certp.
+ * key_ref NULL: a new key in memory (the caller writes it); a pkcs11: URI: the key pair is
+ * generated inside that token (keyref_generate) and never leaves it.
+ */
 static int
-lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
-    EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err, size_t errlen)
+lab_issue_ref(struct lab_cert_spec *sp, const char *key_type, const char *key_ref,
+    X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err,
+    size_t errlen)
 {
 	EVP_PKEY	*key;
 	X509		*cert;
 
 	*keyp = NULL;
 	*certp = NULL;
-	if ((key = pki_key_new(key_type, err, errlen)) == NULL)
+	key = key_ref != NULL ? keyref_generate(key_ref, key_type, err, errlen) :
+	    pki_key_new(key_type, err, errlen);
+	if (key == NULL)
 		return -1;
 	sp->key = key;
 	sp->issuer = issuer;
@@ -201,6 +209,13 @@ lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
 	*keyp = key;
 	*certp = cert;
 	return 0;
+}
+
+static int
+lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
+    EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err, size_t errlen)
+{
+	return lab_issue_ref(sp, key_type, NULL, issuer, issuer_key, keyp, certp, err, errlen);
 }
 
 /* Create dir (mode 0755, exactly) unless it is already a directory. */
@@ -916,8 +931,11 @@ labpki_create_opts(const char *outdir, const struct labpki_opts *o,
 	}
 	sp.bc = "critical,CA:FALSE";
 	sp.ku = "critical,digitalSignature";
-	if (lab_issue(&sp, o->key_type, mca, mca_key, &masa_key, &masa, err, errlen) == -1)
+	if (lab_issue_ref(&sp, o->masa_key_ref != NULL ? NULL : o->key_type, o->masa_key_ref,
+	    mca, mca_key, &masa_key, &masa, err, errlen) == -1)
 		goto err;
+	if (o->masa_key_ref != NULL)	/* in the token: the reference stands for the file */
+		snprintf(res->masa_key, sizeof(res->masa_key), "%s", o->masa_key_ref);
 
 	/* Keys first: a second run then stops at the root key check above. */
 	mchain[0] = masa;
@@ -928,7 +946,8 @@ labpki_create_opts(const char *outdir, const struct labpki_opts *o,
 	    pki_certs_write(res->manufacturer_ica, &ica, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(res->masa_ca_key, mca_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(res->masa_ca, &mca, 1, 0, err, errlen) == -1 ||
-	    pki_key_write(res->masa_key, masa_key, 0, err, errlen) == -1 ||
+	    (o->masa_key_ref == NULL &&
+	    pki_key_write(res->masa_key, masa_key, 0, err, errlen) == -1) ||
 	    pki_certs_write(res->masa_cert, mchain, 2, 0, err, errlen) == -1)
 		goto err;
 	if (lab_masa_tls(res, root, root_key, o->key_type, o, o->masa_url, err, errlen) == -1)
@@ -1264,8 +1283,8 @@ lab_registrar_san(X509 *cert, const char *listen_host, const char *const *san, s
  */
 static int
 lab_domainca(const char *dir, const char *domain, const char *listen_host,
-    const char *const *san, size_t nsan, const char *key_type, struct domainca_files *out,
-    char *err, size_t errlen)
+    const char *const *san, size_t nsan, const char *key_type, const char *ca_key_ref,
+    struct domainca_files *out, char *err, size_t errlen)
 {
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], cn[LAB_DOMAIN_MAX + 32];
@@ -1309,7 +1328,8 @@ lab_domainca(const char *dir, const char *domain, const char *listen_host,
 	sp.days = LAB_CA_DAYS;
 	sp.bc = "critical,CA:TRUE,pathlen:0";
 	sp.ku = "critical,keyCertSign,cRLSign";
-	if (lab_issue(&sp, key_type, NULL, NULL, &ca_key, &ca, err, errlen) == -1)
+	if (lab_issue_ref(&sp, ca_key_ref != NULL ? NULL : key_type, ca_key_ref, NULL, NULL,
+	    &ca_key, &ca, err, errlen) == -1)
 		goto err;
 	X509_NAME_free(sp.subject);
 
@@ -1324,7 +1344,9 @@ lab_domainca(const char *dir, const char *domain, const char *listen_host,
 	    lab_cert_sign(tls, ca_key, err, errlen) == -1)
 		goto err;
 
-	if (pki_key_write(out->ca_key, ca_key, 0, err, errlen) == -1 ||
+	if (ca_key_ref != NULL)		/* in the token: the reference stands for the file */
+		snprintf(out->ca_key, sizeof(out->ca_key), "%s", ca_key_ref);
+	if ((ca_key_ref == NULL && pki_key_write(out->ca_key, ca_key, 0, err, errlen) == -1) ||
 	    pki_certs_write(out->ca_cert, &ca, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(out->tls_key, tls_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(out->tls_cert, &tls, 1, 0, err, errlen) == -1)
@@ -1345,17 +1367,25 @@ int
 domainca_create(const char *dir, const char *domain, const char *listen_host,
     const char *key_type, struct domainca_files *out, char *err, size_t errlen)
 {
-	return lab_domainca(dir, domain, listen_host, NULL, 0, key_type, out, err, errlen);
+	return lab_domainca(dir, domain, listen_host, NULL, 0, key_type, NULL, out, err, errlen);
 }
 
 int
 domainca_create_san(const char *dir, const char *domain, const char *const *san,
     size_t nsan, const char *key_type, struct domainca_files *out, char *err, size_t errlen)
 {
+	return domainca_create_ref(dir, domain, san, nsan, key_type, NULL, out, err, errlen);
+}
+
+int
+domainca_create_ref(const char *dir, const char *domain, const char *const *san,
+    size_t nsan, const char *key_type, const char *ca_key_ref, struct domainca_files *out,
+    char *err, size_t errlen)
+{
 	static const char *const none[1] = { NULL };
 
 	return lab_domainca(dir, domain, NULL, san != NULL ? san : none, san != NULL ? nsan : 0,
-	    key_type, out, err, errlen);
+	    key_type, ca_key_ref, out, err, errlen);
 }
 
 int

@@ -103,6 +103,9 @@ struct labpki_opts {
 	/* Called after each device made, with how many of ndevices are done; or NULL. */
 	void			(*progress)(void *arg, size_t done, size_t total);
 	void			*progress_arg;
+	/* NULL: masa.key, a file; a pkcs11: URI (certs/keyref.h): the MASA's voucher-signing
+	 * key is generated in that token (EC P-256) and res->masa_key is the URI. */
+	const char		*masa_key_ref;
 };
 
 int	labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
@@ -152,6 +155,15 @@ int	domainca_create(const char *dir, const char *domain, const char *listen_host
 int	domainca_create_san(const char *dir, const char *domain, const char *const *san,
 	    size_t nsan, const char *key_type, struct domainca_files *out, char *err,
 	    size_t errlen);
+/*
+ * domainca_create_san() with the domain CA's key named by ca_key_ref: NULL for the file
+ * domain-ca.key, or a pkcs11: URI (certs/keyref.h): the key pair is generated inside that
+ * token (EC P-256; key_type then applies to the registrar's key only), no key file is
+ * written, and out->ca_key is the URI.
+ */
+int	domainca_create_ref(const char *dir, const char *domain, const char *const *san,
+	    size_t nsan, const char *key_type, const char *ca_key_ref,
+	    struct domainca_files *out, char *err, size_t errlen);
 int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char *old,
 	    size_t oldlen, char *err, size_t errlen);
 int	domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,

@@ -17,6 +17,7 @@ kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
 strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
 iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
 mandoc jq bc time python3 valgrind
+softhsm2 libengine-pkcs11-openssl libp11-kit-dev opensc
 dpkg-dev debhelper lintian adduser man-db"
 
 if [ "$(id -u)" != 0 ]; then

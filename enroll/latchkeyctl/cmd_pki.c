@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
 #include "enroll/common/err.h"
@@ -367,6 +368,31 @@ labpki_print(const struct labpki_result *res, int created)
 	print_file("device serials", res->serials);
 }
 
+/*
+ * --ca-key / --masa-key: a pkcs11: URI (certs/keyref.h) naming where the key is generated.
+ * Its PIN must come from pin-source: the URI is written into latchkeyd.conf (or printed),
+ * and latchkeyd refuses a pin-value there. 0, or the usage exit status.
+ */
+static int
+key_ref_check(const char *cmd, const char *opt, const char *v)
+{
+	struct keyref_uri u;
+	char err[256];
+	int pinv;
+
+	if (!keyref_is_pkcs11(v))
+		return ctl_usage("%s: %s takes a pkcs11: URI (RFC 7512), e.g. "
+		    "pkcs11:token=T;object=O?pin-source=/etc/latchkey/pin", cmd, opt);
+	if (keyref_uri_parse(v, &u, err, sizeof(err)) == -1)
+		return ctl_usage("%s: %s: %s", cmd, opt, err);
+	pinv = u.has_pin_value;
+	keyref_uri_clear(&u);
+	if (pinv)
+		return ctl_usage("%s: %s: give the PIN as pin-source=FILE, not pin-value (the "
+		    "URI is written to files and printed)", cmd, opt);
+	return 0;
+}
+
 /* A count for --devices (1..max) or --add (0..max): -1 when s is none. */
 static long
 count_parse(const char *s, unsigned long min, unsigned long max)
@@ -395,6 +421,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		{ "masa-url", required_argument, NULL, 'm' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "san", required_argument, NULL, 'S' },
+		{ "masa-key", required_argument, NULL, 'K' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -435,6 +462,11 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 			if ((r = san_add(&san, "lab-pki", optarg)) != 0)
 				return r;
 			break;
+		case 'K':
+			if ((r = key_ref_check("lab-pki", "--masa-key", optarg)) != 0)
+				return r;
+			o.masa_key_ref = optarg;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -450,6 +482,8 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("lab-pki: --out DIR is required");
 	if (n != -1 && add != -1)
 		return ctl_usage("lab-pki: --devices makes a new lab, --add extends one: not both");
+	if (add != -1 && o.masa_key_ref != NULL)
+		return ctl_usage("lab-pki: --masa-key goes with a new lab, not --add");
 	o.ndevices = add != -1 ? (unsigned)add : n != -1 ? (unsigned)n : 1;
 	o.masa_san = san.v;
 	o.nmasa_san = san.n;
@@ -626,6 +660,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "reissue-registrar-cert", no_argument, NULL, 'R' },
 		{ "reload", required_argument, NULL, 'r' },
 		{ "san", required_argument, NULL, 'S' },
+		{ "ca-key", required_argument, NULL, 'K' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -635,7 +670,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	};
 	static const char default_listen[] = CTL_DEFAULT_LISTEN;
 	const char *domain = NULL, *dir = NULL, *mca = NULL, *listen = default_listen;
-	const char *key_type = NULL, *reload = NULL;
+	const char *key_type = NULL, *reload = NULL, *ca_key_ref = NULL;
 	char host[256], err[512], p[PATH_MAX], mca_out[PATH_MAX], db[PATH_MAX], conf[PATH_MAX];
 	char actor[300], *details = NULL, urlhost[LABPKI_SAN_LEN + 2], names_text[512];
 	char local[4][LABPKI_SAN_LEN];
@@ -680,6 +715,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 			if ((n = san_add(&san, "init", optarg)) != 0)
 				return n;
 			break;
+		case 'K':
+			if ((n = key_ref_check("init", "--ca-key", optarg)) != 0)
+				return n;
+			ca_key_ref = optarg;
+			break;
 		case 'h':
 			return ctl_help(ctl);
 		default:
@@ -690,7 +730,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("init: unexpected argument '%s'", argv[optind]);
 	if (reissue) {
 		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL ||
-		    listen != default_listen)
+		    listen != default_listen || ca_key_ref != NULL)
 			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR, "
 			    "--san and --reload only");
 		return init_reissue(ctl, dir, &san, reload);
@@ -762,7 +802,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	}
 
 	memset(&files, 0, sizeof(files));
-	if (domainca_create_san(dir, domain, names, nn, key_type, &files, err,
+	if (domainca_create_ref(dir, domain, names, nn, key_type, ca_key_ref, &files, err,
 	    sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		goto out;
@@ -783,6 +823,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	init_ownership(dir, made, db, files.tls_key);
+	if (ca_key_ref != NULL && geteuid() == 0)
+		ctl_warnx("init: note: the domain CA key is in a PKCS#11 token: latchkeyd's "
+		    "signer-user (default latchkey-signer) signs with it after its privilege "
+		    "drop and must be able to use the token (SoftHSM2: chown -R latchkey-signer "
+		    "its token directory); latchkeyd -n checks that");
 	if (wild && san.n == 0)
 		ctl_warnx("init: note: --listen %s is a wildcard address, which names no host: "
 		    "the registrar certificate names %s and registrar.%s, and the CRL and OCSP "
@@ -794,7 +839,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	    "listen = %s\n"
 	    "domain = %s\n"
 	    "ca-cert = domain-ca.pem\n"
-	    "ca-key = domain-ca.key\n"
+	    "ca-key = %s\n"
 	    "tls-cert = registrar.pem\n"
 	    "tls-key = registrar.key\n"
 	    "registry = registry.db\n"
@@ -803,7 +848,8 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	    "ldevid-lifetime-days = 365\n"
 	    "crl-url = https://%s:%u/.well-known/latchkey/crl\n"
 	    "ocsp-url = https://%s:%u/.well-known/latchkey/ocsp\n",
-	    listen, domain, urlhost, port, urlhost, port);
+	    listen, domain, ca_key_ref != NULL ? ca_key_ref : "domain-ca.key", urlhost, port,
+	    urlhost, port);
 	if (n < 0) {
 		cfg = NULL;
 		ctl_warnx("init: out of memory");

@@ -144,7 +144,7 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 
 # The other parts' figures, each from its own script (bounded; root-only ones skip);
 # BENCH_ONLY=enroll leaves them out (while working on the enrollment path).
-onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out=
+onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out= hsm_out=
 part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into VAR
 	local out
 	echo "bench: $4"
@@ -154,6 +154,7 @@ part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into V
 }
 if [ "${BENCH_ONLY:-}" != enroll ]; then
 	part pg_out pg.sh '^pg_' "the PostgreSQL registry against SQLite, one and two instances"
+	part hsm_out hsm.sh '^hsm_' "the domain CA key in SoftHSM2 against a file key"
 	part revoke_out revoke.sh '^(revoke_|crl100k_)' "revocation propagation and the 100k CRL"
 	part keacls_out kea_revoke.sh '^revoke_kea_class_ms' \
 	    "revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
@@ -249,6 +250,17 @@ row() {	# row LABEL KEY
 	echo
 	echo '```'
 	echo "${pg_out:-not run}"
+	echo '```'
+	echo
+	echo "## CA key in a PKCS#11 token (tests/bench/hsm.sh)"
+	echo
+	echo "Enrollments/s with the domain CA key in SoftHSM2 (libp11's engine; the signers use"
+	echo "the token one process at a time) against the same set-up with a PEM file key;"
+	echo "registry-sync = normal, interleaved rounds, ratio = median of each round's"
+	echo "token/file rate; hsm_sign_p256 is the key alone (bench_sign: signatures in a loop)."
+	echo
+	echo '```'
+	echo "${hsm_out:-not run}"
 	echo '```'
 	echo
 	echo "## Revocation (tests/bench/revoke.sh)"
