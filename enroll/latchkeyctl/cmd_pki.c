@@ -23,6 +23,7 @@
 
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
 #include "enroll/common/err.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
@@ -395,6 +396,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		{ "masa-url", required_argument, NULL, 'm' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "san", required_argument, NULL, 'S' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -402,7 +404,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	struct labpki_result res;
 	struct labpki_opts o;
 	struct san_list san;
-	const char *out = NULL;
+	const char *out = NULL, *tcti = NULL;
 	char err[512], p[PATH_MAX];
 	long n = -1, add = -1;
 	int ch, quiet = 0, tty, r;
@@ -435,6 +437,9 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 			if ((r = san_add(&san, "lab-pki", optarg)) != 0)
 				return r;
 			break;
+		case 'T':
+			tcti = optarg;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -451,6 +456,16 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	if (n != -1 && add != -1)
 		return ctl_usage("lab-pki: --devices makes a new lab, --add extends one: not both");
 	o.ndevices = add != -1 ? (unsigned)add : n != -1 ? (unsigned)n : 1;
+	if (tcti != NULL) {
+		if (o.key_type != NULL && strcmp(o.key_type, "p256") != 0)
+			return ctl_usage("lab-pki: --tpm makes P-256 device keys only");
+		/* the TPM first: an unreachable one is a start-up error */
+		if (tpmkey_open(tcti, err, sizeof(err)) == -1) {
+			ctl_warnx("lab-pki: %s", err);
+			return 1;
+		}
+		o.tpm_keys = 1;
+	}
 	o.masa_san = san.v;
 	o.nmasa_san = san.n;
 	tty = isatty(STDERR_FILENO);
@@ -490,6 +505,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		r = 0;
 	}
 	labpki_result_free(&res);
+	tpmkey_close();
 	return r;
 }
 
