@@ -59,7 +59,9 @@ tpmkey_ossl_reason(char *buf, size_t len)
 
 	while ((e = ERR_get_error_all(NULL, NULL, NULL, &d, &flags)) != 0) {
 		last = e;
-		data = (flags & ERR_TXT_STRING) && d != NULL && *d != '\0' ? d : NULL;
+		/* "name=tpm2" (the provider's name) says nothing: keep the reason then */
+		data = (flags & ERR_TXT_STRING) && d != NULL && *d != '\0' &&
+		    strncmp(d, "name=", 5) != 0 ? d : NULL;
 	}
 	if (last == 0)
 		snprintf(buf, len, "?");
@@ -221,7 +223,8 @@ tpmkey_close(void)
 		OSSL_PROVIDER_unload(tpmkey_defprov);
 	if (tpmkey_prov != NULL)
 		OSSL_PROVIDER_unload(tpmkey_prov);
-	EC_KEY_METHOD_free(tpmkey_meth);
+	if (tpmkey_meth != NULL)	/* OpenSSL 3.0's EC_KEY_METHOD_free(NULL) crashes */
+		EC_KEY_METHOD_free(tpmkey_meth);
 	tpmkey_meth = NULL;
 	tpmkey_defprov = tpmkey_prov = NULL;
 	tpmkey_tcti_used[0] = '\0';
