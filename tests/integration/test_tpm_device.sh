@@ -5,7 +5,8 @@
 # --idevid-key <TSS2 blob> --key-store tpm` takes the voucher path (the voucher-request is
 # signed by the TPM IDevID key, the TLS client handshake is made with it) and gets an
 # LDevID whose key was generated in the TPM; reenroll authenticates with the TPM LDevID
-# and renews into the TPM again. The LDevID's public key is the TPM key's (tpm2-openssl
+# and renews into the TPM again; `latchkey status` asks the registrar with the TPM LDevID
+# and says where the key lives. The LDevID's public key is the TPM key's (tpm2-openssl
 # reads it); `openssl verify` accepts the LDevID; afterwards every key file of the device
 # is a TSS2 blob that openssl without the tpm2 provider cannot read, and no other private
 # key file is in its directories. A persistent handle (handle:0x81...) works as IDevID key
@@ -88,6 +89,14 @@ check "renewed LDevID verifies" openssl verify -CAfile "$T/reg/domain-ca.pem" "$
 check "the old LDevID was superseded by a TLS handshake with the new TPM key" \
     grep -q "registrar confirmed LDevID $LSER2" "$T/reenroll.out"
 rm -f "$T/old-ldevid.key"
+latchkey status --out "$T/dev0" --tpm "$TCTI" >"$T/status.out" 2>&1
+rc=$?
+cat "$T/status.out"
+check "status with the TPM LDevID asks the registrar: active (exit 0)" \
+    eval 'test "$rc" = 0 && grep -q "binding    active" "$T/status.out"'
+check "status says the key is in the TPM" grep -q "^key        tpm (inside the TPM at $TCTI" "$T/status.out"
+check "status --json key_store tpm" test \
+    "$(latchkey status --out "$T/dev0" --offline --json | jq -r .key_store)" = tpm
 
 # ---- a persistent handle as the IDevID key; the LDevID key in a file on request --------
 # tpm2-tools makes an ECDSA P-256 key under the owner's primary and persists it (no
@@ -119,6 +128,8 @@ cat "$T/dev1.out"
 check "TPM IDevID + file LDevID key (--ca) exits 0" test "$rc" = 0
 check "--key-store file wrote a PKCS#8 key" \
     eval 'head -1 "$T/dev1/ldevid.key" | grep -qx -- "-----BEGIN PRIVATE KEY-----"'
+check "status says a file key is a file" eval \
+    'latchkey status --out "$T/dev1" --offline | grep -q "^key        file"'
 rm -rf "$T/dev1"
 
 # ---- no unwrapped private key of the device's keys on disk ----------------------------
@@ -159,6 +170,10 @@ latchkey reenroll --out "$T/dev0" --tpm "$TCTI" >"$T/down2.out" 2>&1
 rc=$?
 check "TPM down: reenroll of a TPM LDevID fails (exit 1), no file-key fall-back" \
     eval 'test "$rc" = 1 && grep -q "TPM unavailable" "$T/down2.out" && tpm_pem "$T/dev0/ldevid.key"'
+latchkey status --out "$T/dev0" --tpm "$TCTI" >"$T/sdown.out" 2>&1
+rc=$?
+check "TPM down: status exit 1 naming the TCTI" \
+    eval 'test "$rc" = 1 && grep -q "TPM unavailable through TCTI $TCTI" "$T/sdown.out"'
 check "TPM down: the LDevID stays the renewed one" test \
     "$(openssl x509 -in "$T/dev0/ldevid.pem" -noout -serial | cut -d= -f2)" = "$LSER2"
 latchkeyctl lab-pki --out "$T/lab2" --devices 1 --tpm "$TCTI" >"$T/labdown.out" 2>&1
