@@ -4,7 +4,8 @@
 # TPM; a MASA and a registrar (latchkeyd, file keys) run on loopback; `latchkey enroll
 # --idevid-key <TSS2 blob> --key-store tpm` takes the voucher path (the voucher-request is
 # signed by the TPM IDevID key, the TLS client handshake is made with it) and gets an
-# LDevID whose key was generated in the TPM; reenroll authenticates with the TPM LDevID
+# LDevID whose key was generated in the TPM; `latchkey onboard` (zero-touch, DHCP option
+# from an env file) binds another device with --key-store tpm and renews it; reenroll authenticates with the TPM LDevID
 # and renews into the TPM again; `latchkey status` asks the registrar with the TPM LDevID
 # and says where the key lives. The LDevID's public key is the TPM key's (tpm2-openssl
 # reads it); `openssl verify` accepts the LDevID; afterwards every key file of the device
@@ -132,15 +133,35 @@ check "status says a file key is a file" eval \
     'latchkey status --out "$T/dev1" --offline | grep -q "^key        file"'
 rm -rf "$T/dev1"
 
+# ---- zero-touch: latchkey onboard (DHCP option 143 from an env file) with TPM keys ------
+printf 'LATCHKEY_DHCP_FAMILY=4\nLATCHKEY_DHCP_SZTP=%04x%s\n' "${#URL}" \
+    "$(printf %s "$URL" | xxd -p | tr -d '\n')" >"$T/dhcp.env"
+latchkey onboard --state-dir "$T/ob2" --idevid "$D2/idevid.pem" --idevid-key "$D2/idevid.key" \
+    --masa-anchor "$D2/masa-anchor.pem" --dhcp-env "$T/dhcp.env" --no-mdns --max-backoff 1 \
+    --timeout 20 --key-store tpm --tpm "$TCTI" --json >"$T/ob2.json" 2>"$T/ob2.err"
+rc=$?
+cat "$T/ob2.err"
+check "onboard with TPM keys: bound (exit 0)" \
+    eval 'test "$rc" = 0 && test "$(jq -r .result "$T/ob2.json")" = bound'
+check "onboard: the LDevID key is a TPM blob whose public key is the LDevID's" eval \
+    'tpm_pem "$T/ob2/ldevid.key" && test "$(openssl x509 -in "$T/ob2/ldevid.pem" -noout -pubkey)" = "$(tpm_pub "$T/ob2/ldevid.key")"'
+OSER=$(openssl x509 -in "$T/ob2/ldevid.pem" -noout -serial | cut -d= -f2)
+latchkey onboard --state-dir "$T/ob2" --idevid "$D2/idevid.pem" --idevid-key "$D2/idevid.key" \
+    --renew --force --tpm "$TCTI" >"$T/ob2r.out" 2>&1
+rc=$?
+cat "$T/ob2r.out"
+check "onboard --renew with the TPM LDevID: exit 0, new LDevID, key still in the TPM" eval \
+    'test "$rc" = 0 && test "$(openssl x509 -in "$T/ob2/ldevid.pem" -noout -serial | cut -d= -f2)" != "$OSER" && tpm_pem "$T/ob2/ldevid.key"'
+
 # ---- no unwrapped private key of the device's keys on disk ----------------------------
 leaks=0
-for f in $(find "$T/dev0" "$D0" -type f); do
+for f in $(find "$T/dev0" "$D0" "$T/ob2" "$D2" -type f); do
 	if grep -q "PRIVATE KEY" "$f"; then
 		tpm_pem "$f" || { echo "not a TSS2 blob: $f"; leaks=1; }
 		openssl pkey -in "$f" -noout 2>/dev/null && { echo "readable without the TPM: $f"; leaks=1; }
 	fi
 done
-check "every private key file of device 0 is a TSS2 blob openssl cannot read alone" test "$leaks" = 0
+check "every private key file of devices 0 and 2 is a TSS2 blob openssl cannot read alone" test "$leaks" = 0
 
 # ---- error cases ------------------------------------------------------------------------
 # a) another TPM: device 2's IDevID blob belongs to the first TPM, not to a second swtpm
