@@ -99,6 +99,13 @@ check "status says the key is in the TPM" grep -q "^key        tpm (inside the T
 check "status --json key_store tpm" test \
     "$(latchkey status --out "$T/dev0" --offline --json | jq -r .key_store)" = tpm
 
+# latch (charon over VICI) cannot use a TPM LDevID: one clear line, exit 1
+latchkey latch --peer 127.0.0.1 --ldevid "$T/dev0" >"$T/latch.out" 2>&1
+rc=$?
+cat "$T/latch.out"
+check "latch with a TPM LDevID: exit 1, says it needs a key file" \
+    eval 'test "$rc" = 1 && grep -q "is a TPM key; the latch needs the LDevID key as a file" "$T/latch.out"'
+
 # ---- a persistent handle as the IDevID key; the LDevID key in a file on request --------
 # tpm2-tools makes an ECDSA P-256 key under the owner's primary and persists it (no
 # resource manager: flush the transient objects between the steps)
