@@ -127,6 +127,26 @@ check "handle key: loaded from the TPM, refused as not the IDevID's key (exit 1)
     eval 'test "$rc" = 1 && grep -q "does not belong to" "$T/devh.out"'
 check "handle key: nothing written" test ! -e "$T/devh"
 
+# A factory-style IDevID for the persistent key: the CSR signed by the handle
+# (tpm2-openssl), the certificate by the lab's IDevID issuing CA, leaf + CA as the chain.
+SH=LKHANDLE0001
+printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=clientAuth" "subjectKeyIdentifier=hash" \
+    "authorityKeyIdentifier=keyid" >"$T/h.ext"
+TPM2OPENSSL_TCTI=$TCTI openssl req -new -provider tpm2 -provider default \
+    -key handle:0x81000011 -subj "/serialNumber=$SH/CN=$SH" -out "$T/h.csr" 2>/dev/null &&
+openssl x509 -req -in "$T/h.csr" -CA "$T/lab/manufacturer-ica.pem" \
+    -CAkey "$T/lab/manufacturer-ica.key" -CAcreateserial -days 30 -extfile "$T/h.ext" \
+    -out "$T/h.pem" 2>/dev/null && cat "$T/lab/manufacturer-ica.pem" >>"$T/h.pem"
+latchkeyctl --db "$DB" claim "$SH" >/dev/null
+latchkey enroll --server "$URL" --idevid "$T/h.pem" --idevid-key handle:0x81000011 \
+    --tpm "$TCTI" --key-store tpm --ca "$T/reg/domain-ca.pem" --out "$T/devh2" \
+    >"$T/devh2.out" 2>&1
+rc=$?
+cat "$T/devh2.out"
+check "IDevID key at a persistent handle: enroll exits 0, LDevID verifies" eval \
+    'test "$rc" = 0 && openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/devh2/ldevid.pem" >/dev/null'
+
 # Device 1 with its TPM IDevID, the LDevID key as a file (--key-store file), --ca path.
 latchkey enroll --server "$URL" --idevid "$D1/idevid.pem" --idevid-key "$D1/idevid.key" \
     --tpm "$TCTI" --key-store file --ca "$T/reg/domain-ca.pem" --out "$T/dev1" \
