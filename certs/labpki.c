@@ -27,6 +27,7 @@
 #include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
 
 #define LAB_ORG		"Latchkey Lab Manufacturer"
 #define LAB_ROOT_CN	"Latchkey Lab Manufacturer Root CA"
@@ -357,7 +358,7 @@ lab_device_paths(struct labpki_device *dev, const char *devdir, char dir[LABPKI_
  */
 static int
 lab_device_create(const char *devdir, struct labpki_device *dev, const char *masa_url,
-    const char *key_type, X509 *ica, EVP_PKEY *ica_key, X509 *masa_ca, char *err,
+    const char *key_type, int tpm, X509 *ica, EVP_PKEY *ica_key, X509 *masa_ca, char *err,
     size_t errlen)
 {
 	struct lab_cert_spec	 sp;
@@ -384,7 +385,8 @@ lab_device_create(const char *devdir, struct labpki_device *dev, const char *mas
 	if (lab_device_paths(dev, devdir, NULL, err, errlen) == -1)
 		return -1;
 
-	if ((key = pki_key_new(key_type, err, errlen)) == NULL)
+	if ((key = tpm ? tpmkey_new_p256(err, errlen) : pki_key_new(key_type, err, errlen)) ==
+	    NULL)
 		goto err;
 	if ((sp.subject = lab_name(dev->serial, dev->serial, LAB_ORG)) == NULL) {
 		pki_err(err, errlen, "IDevID %s: subject", dev->serial);
@@ -407,7 +409,8 @@ lab_device_create(const char *devdir, struct labpki_device *dev, const char *mas
 
 	chain[0] = cert;
 	chain[1] = ica;
-	if (pki_key_write(dev->key, key, 0, err, errlen) == -1 ||
+	if ((tpm ? tpmkey_write(dev->key, key, 0, err, errlen) :
+	    pki_key_write(dev->key, key, 0, err, errlen)) == -1 ||
 	    pki_certs_write(dev->cert, chain, 2, 0, err, errlen) == -1 ||
 	    pki_certs_write(dev->masa_anchor, &masa_ca, 1, 0, err, errlen) == -1)
 		goto err;
@@ -827,7 +830,7 @@ lab_devices_make(struct labpki_result *res, const char *devdir,
 
 	for (i = 0; i < o->ndevices; i++) {
 		if (lab_device_create(devdir, &res->devices[res->ndevices], masa_url, key_type,
-		    ica, ica_key, masa_ca, err, errlen) == -1)
+		    o->tpm_keys, ica, ica_key, masa_ca, err, errlen) == -1)
 			return -1;
 		res->ndevices++;
 		res->nadded++;

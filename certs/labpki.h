@@ -19,7 +19,10 @@
  *                                   KU digitalSignature, EKU clientAuth, SKI/AKI, notAfter
  *                                   99991231235959Z (802.1AR §8.5), id-pe-masa-url when
  *                                   masa_url != NULL
- *   devices/<serial>/idevid.key     the device key
+ *   devices/<serial>/idevid.key     the device key; with opts->tpm_keys the key is made
+ *                                   inside the TPM (P-256; the caller opened it with
+ *                                   tpmkey_open()) and this file is its TPM-wrapped
+ *                                   "TSS2 PRIVATE KEY" blob (certs/tpmkey.h)
  *   devices/<serial>/masa-anchor.pem  copy of masa-ca.pem (the factory MASA anchor). Not the
  *                                   root: the root also issues every IDevID, and a device
  *                                   must not trust another device to sign its voucher.
@@ -98,6 +101,7 @@ struct labpki_opts {
 	unsigned		 ndevices;	/* devices to make (labpki_add: to add) */
 	const char		*masa_url;	/* id-pe-masa-url of new IDevIDs, or NULL */
 	const char		*key_type;	/* NULL: p256 (labpki_add: the lab's) */
+	int			 tpm_keys;	/* new IDevID keys in the open TPM (P-256) */
 	const char *const	*masa_san;	/* masa-tls.pem SAN entries (labpki_san_check) */
 	size_t			 nmasa_san;
 	/* Called after each device made, with how many of ndevices are done; or NULL. */

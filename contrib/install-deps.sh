@@ -18,7 +18,8 @@ strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libs
 iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
 mandoc jq bc time python3 valgrind
 softhsm2 libengine-pkcs11-openssl libp11-kit-dev opensc
-dpkg-dev debhelper lintian adduser man-db"
+dpkg-dev debhelper lintian adduser man-db
+tpm2-openssl swtpm swtpm-tools tpm2-tools"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: must run as root (apt-get install)" >&2

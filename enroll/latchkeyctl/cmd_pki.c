@@ -24,6 +24,7 @@
 #include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
 #include "enroll/common/err.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
@@ -422,6 +423,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "san", required_argument, NULL, 'S' },
 		{ "masa-key", required_argument, NULL, 'K' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -429,7 +431,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	struct labpki_result res;
 	struct labpki_opts o;
 	struct san_list san;
-	const char *out = NULL;
+	const char *out = NULL, *tcti = NULL;
 	char err[512], p[PATH_MAX];
 	long n = -1, add = -1;
 	int ch, quiet = 0, tty, r;
@@ -467,6 +469,9 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 				return r;
 			o.masa_key_ref = optarg;
 			break;
+		case 'T':
+			tcti = optarg;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -485,6 +490,16 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	if (add != -1 && o.masa_key_ref != NULL)
 		return ctl_usage("lab-pki: --masa-key goes with a new lab, not --add");
 	o.ndevices = add != -1 ? (unsigned)add : n != -1 ? (unsigned)n : 1;
+	if (tcti != NULL) {
+		if (o.key_type != NULL && strcmp(o.key_type, "p256") != 0)
+			return ctl_usage("lab-pki: --tpm makes P-256 device keys only");
+		/* the TPM first: an unreachable one is a start-up error */
+		if (tpmkey_open(tcti, err, sizeof(err)) == -1) {
+			ctl_warnx("lab-pki: %s", err);
+			return 1;
+		}
+		o.tpm_keys = 1;
+	}
 	o.masa_san = san.v;
 	o.nmasa_san = san.n;
 	tty = isatty(STDERR_FILENO);
@@ -524,6 +539,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		r = 0;
 	}
 	labpki_result_free(&res);
+	tpmkey_close();
 	return r;
 }
 

@@ -144,7 +144,7 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 
 # The other parts' figures, each from its own script (bounded; root-only ones skip);
 # BENCH_ONLY=enroll leaves them out (while working on the enrollment path).
-onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out= hsm_out=
+onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out= hsm_out= tpm_out=
 part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into VAR
 	local out
 	echo "bench: $4"
@@ -161,6 +161,7 @@ if [ "${BENCH_ONLY:-}" != enroll ]; then
 	part mdns_out mdns.sh '^mdns_' "mDNS discovery latency (namespaces, real avahi-daemon)"
 	part kea_out kea.sh '^kea_' "Kea hook (perfdhcp, namespaces)"
 	part onboard_out onboard.sh '^onboard_' "zero-touch onboarding, DHCP ACK to BOUND"
+	part tpm_out tpm.sh '^tpm_' "the agent's enrollment with swtpm keys against file keys"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -304,6 +305,15 @@ row() {	# row LABEL KEY
 		echo "$onboard_out"
 		echo '```'
 	fi
+	echo
+	echo "## Device keys in a TPM (tests/bench/tpm.sh)"
+	echo
+	echo "One \`latchkey enroll\` process, start to exit, median of interleaved runs: IDevID key"
+	echo "and --key-store tpm in swtpm (tpm2-openssl) against file keys, same registrar."
+	echo
+	echo '```'
+	echo "${tpm_out:-not run}"
+	echo '```'
 } >"$out"
 echo "bench: wrote $out"
 cat "$out"
