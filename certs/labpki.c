@@ -1407,6 +1407,17 @@ int
 domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
     struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen)
 {
+	return domainca_reissue_registrar_ref(dir, san, nsan, NULL, out, old, oldlen, err,
+	    errlen);
+}
+
+int
+domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t nsan,
+    const char *ca_key_ref, struct domainca_files *out, char *old, size_t oldlen, char *err,
+    size_t errlen)
+{
+	struct stat		 st;
+	int			 lk = -1;
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], cn[LABPKI_SAN_LEN];
 	EVP_PKEY		*ca_key = NULL, *tls_key = NULL;
@@ -1424,8 +1435,17 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 	    lab_path(out->tls_cert, abs, "registrar.pem", err, errlen) == -1 ||
 	    lab_path(out->tls_key, abs, "registrar.key", err, errlen) == -1)
 		goto err;
+	if (ca_key_ref != NULL) {
+		/* the CA key in a token: its URI stands where the file's path would */
+		keyref_display(ca_key_ref, out->ca_key, sizeof(out->ca_key));
+	} else if (stat(out->ca_key, &st) == -1 && errno == ENOENT) {
+		pki_errx(err, errlen, "%s: not there (a domain CA key in a PKCS#11 token: give "
+		    "its pkcs11: URI)", out->ca_key);
+		goto err;
+	}
 	if ((ca = pki_cert_read(out->ca_cert, err, errlen)) == NULL ||
-	    (ca_key = pki_key_read(out->ca_key, err, errlen)) == NULL ||
+	    (ca_key = ca_key_ref != NULL ? keyref_load(ca_key_ref, err, errlen) :
+	    pki_key_read(out->ca_key, err, errlen)) == NULL ||
 	    (cur = pki_cert_read(out->tls_cert, err, errlen)) == NULL ||
 	    (tls_key = pki_key_read(out->tls_key, err, errlen)) == NULL)
 		goto err;
@@ -1458,8 +1478,12 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 		pki_err(err, errlen, "registrar subjectAltName failed");
 		goto err;
 	}
-	if (lab_cert_sign(tls, ca_key, err, errlen) == -1)
+	lk = keyref_lock(ca_key);	/* a token key: one process at a time (keyref.h) */
+	if (lab_cert_sign(tls, ca_key, err, errlen) == -1) {
+		keyref_unlock(lk);
 		goto err;
+	}
+	keyref_unlock(lk);
 	/* Keep the old certificate beside the new one, then replace it atomically. */
 	if ((size_t)snprintf(old, oldlen, "%s.old", out->tls_cert) >= oldlen) {
 		pki_errx(err, errlen, "%s: path too long", out->tls_cert);

@@ -172,6 +172,11 @@ int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char
 	    size_t oldlen, char *err, size_t errlen);
 int	domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
 	    struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen);
+/* The same with the domain CA key named by ca_key_ref (a pkcs11: URI, certs/keyref.h) when
+ * it is not NULL, instead of DIR/domain-ca.key; out->ca_key is then the URI as shown. */
+int	domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t nsan,
+	    const char *ca_key_ref, struct domainca_files *out, char *old, size_t oldlen,
+	    char *err, size_t errlen);
 
 /*
  * Domain CA rollover (RFC 7030 §4.1.3, the key update of RFC 4210 §4.4) of the domain in dir

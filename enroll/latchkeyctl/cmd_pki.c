@@ -600,7 +600,7 @@ reload_latchkeyd(const char *pidfile, char *err, size_t errlen)
 
 static int
 init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
-    const char *reload)
+    const char *reload, const char *ca_key_ref)
 {
 	struct domainca_files files;
 	char err[512], old[PATH_MAX], p[PATH_MAX], buf[512];
@@ -626,8 +626,8 @@ init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
 				names[nn++] = local[i];
 		}
 	}
-	if (domainca_reissue_registrar_san(dir, names, san->n > 0 || wild ? nn : 0, &files,
-	    old, sizeof(old), err, sizeof(err)) == -1) {
+	if (domainca_reissue_registrar_ref(dir, names, san->n > 0 || wild ? nn : 0, ca_key_ref,
+	    &files, old, sizeof(old), err, sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		return 1;
 	}
@@ -746,10 +746,10 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("init: unexpected argument '%s'", argv[optind]);
 	if (reissue) {
 		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL ||
-		    listen != default_listen || ca_key_ref != NULL)
+		    listen != default_listen)
 			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR, "
-			    "--san and --reload only");
-		return init_reissue(ctl, dir, &san, reload);
+			    "--san, --ca-key and --reload only");
+		return init_reissue(ctl, dir, &san, reload, ca_key_ref);
 	}
 	if (reload != NULL) {
 		return ctl_usage("init: --reload goes with --reissue-registrar-cert");
@@ -1029,6 +1029,12 @@ cmd_ca_rollover(struct ctl *ctl, int argc, char **argv)
 	}
 	if (domainca_rollover_paths(dir, &ro, err, sizeof(err)) == -1) {
 		ctl_warnx("ca-rollover: %s", err);
+		return 1;
+	}
+	if (access(ro.ca_key, F_OK) == -1 && errno == ENOENT) {
+		ctl_warnx("ca-rollover: %s: not there; a domain CA key in a PKCS#11 token "
+		    "(ca-key = pkcs11:... in %s) is not rolled over by ca-rollover yet", ro.ca_key,
+		    conf);
 		return 1;
 	}
 	/* An earlier rollover's CA is dropped now: only when nothing of it is still valid. */

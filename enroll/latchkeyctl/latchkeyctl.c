@@ -54,7 +54,7 @@ static const char help_head[] =
 "                      [--listen ADDR:PORT] [--san NAME|IP]... [--key-type T]\n"
 "                      [--ca-key pkcs11:URI]\n"
 "     latchkeyctl init --reissue-registrar-cert --dir DIR [--san NAME|IP]...\n"
-"                      [--reload PIDFILE]\n"
+"                      [--ca-key pkcs11:URI] [--reload PIDFILE]\n"
 "     latchkeyctl claim SERIAL... | --file F [--manufacturer FILE|sha256:HEX]\n"
 "     latchkeyctl unclaim SERIAL...\n"
 "     latchkeyctl list [--state active|revoked] [--serial S] [--since TIME]\n"
@@ -139,7 +139,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "init", cmd_init,
 "     init --domain NAME --dir DIR --manufacturer-ca FILE [--listen ADDR:PORT]\n"
 "          [--san NAME|IP]... [--key-type T] [--ca-key pkcs11:URI]\n"
-"     init --reissue-registrar-cert --dir DIR [--san NAME|IP]... [--reload PIDFILE]\n"
+"     init --reissue-registrar-cert --dir DIR [--san NAME|IP]...\n"
+"          [--ca-key pkcs11:URI] [--reload PIDFILE]\n"
 "          Create an owner domain in DIR: domain-ca.pem/.key, the registrar's TLS\n"
 "          certificate registrar.pem/.key, a copy of the manufacturer CA as\n"
 "          manufacturer-ca.pem, an empty registry.db and a ready-to-run\n"
@@ -165,11 +166,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          without id-kp-cmcRA): a new one with the same subject and key, the old kept\n"
 "          as registrar.pem.old. Its subjectAltName: with --san, those names and\n"
 "          registrar.NAME; else the old one, an unspecified address replaced by\n"
-"          this host's names. It also renews a certificate that nears its expiry\n"
-"          (latchkeyd warns expiry-warn-days before); --reload PIDFILE then sends\n"
-"          SIGHUP to the latchkeyd of that pid-file (latchkeyd.conf(5)), which serves\n"
-"          the new certificate without dropping a connection (under systemd:\n"
-"          systemctl reload latchkeyd).\n" },
+"          this host's names. A domain CA key in a token: --ca-key names it (the\n"
+"          ca-key of latchkeyd.conf). It also renews a certificate that nears its\n"
+"          expiry (latchkeyd warns expiry-warn-days before); --reload PIDFILE then\n"
+"          sends SIGHUP to the latchkeyd of that pid-file (latchkeyd.conf(5)), which\n"
+"          serves the new certificate without dropping a connection (under\n"
+"          systemd: systemctl reload latchkeyd).\n" },
 	{ "ca-rollover", cmd_ca_rollover,
 "     ca-rollover --dir DIR [--config FILE] [--force] [--reload PIDFILE]\n"
 "          Roll the domain CA over to a new key (RFC 7030 4.1.3): a new key of the\n"

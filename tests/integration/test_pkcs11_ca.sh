@@ -138,6 +138,21 @@ only_signers_map() {
 if [ "$(id -u)" = 0 ]; then
 	check "only the signer processes load the PKCS#11 module" only_signers_map
 fi
+
+# The registrar certificate reissued under the token's CA key (--ca-key), while latchkeyd's
+# signers use the same token; without --ca-key the missing domain-ca.key is named; a CA
+# rollover inside a token is refused with the reason.
+out=$(latchkeyctl init --reissue-registrar-cert --dir "$T/reg" 2>&1); rc=$?
+check "reissue without --ca-key: exit 1, names the missing key and the token ($out)" \
+    sh -c "test $rc = 1 && echo '$out' | grep -q 'domain-ca.key: not there (a domain CA key in a PKCS#11 token'"
+out=$(latchkeyctl init --reissue-registrar-cert --dir "$T/reg" --ca-key "$CA_URI" 2>&1); rc=$?
+check "reissue --ca-key pkcs11:...: exit 0 ($out)" test "$rc" = 0
+check "the reissued registrar certificate verifies against the domain CA" \
+    openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/reg/registrar.pem"
+check "... and is a new one" sh -c "! cmp -s '$T/reg/registrar.pem' '$T/reg/registrar.pem.old'"
+out=$(latchkeyctl --db "$DB" ca-rollover --dir "$T/reg" 2>&1); rc=$?
+check "ca-rollover with the CA key in a token: exit 1, says why ($out)" \
+    sh -c "test $rc = 1 && echo '$out' | grep -q 'is not rolled over by ca-rollover yet'"
 it_stop_registrar
 bk_masa_stop
 
