@@ -317,6 +317,13 @@ struct p11 {
 	int			 inited;	/* we called C_Initialize (and will finalize) */
 	CK_SESSION_HANDLE	 sess;
 	int			 has_sess;
+	/*
+	 * We logged in (C_Login said CKR_OK). Login is the application's, shared by all its
+	 * sessions: when the engine has the module open and logged in already (a second key
+	 * loaded in one process), a C_Logout here would log the engine's sessions out and
+	 * leave its key handles invalid ("Object handle invalid").
+	 */
+	int			 logged_in;
 };
 
 static const char *
@@ -356,7 +363,8 @@ static void
 p11_close(struct p11 *p)
 {
 	if (p->has_sess) {
-		p->f->C_Logout(p->sess);
+		if (p->logged_in)
+			p->f->C_Logout(p->sess);
 		p->f->C_CloseSession(p->sess);
 	}
 	if (p->inited)
@@ -455,6 +463,7 @@ p11_open(struct p11 *p, const struct keyref_uri *u, const char *pin, int rw, con
 		    pin[0] == '\0' ? ": no PIN given (pin-source=)" : "");
 		goto err;
 	}
+	p->logged_in = rv == CKR_OK;
 	free(slots);
 	return 0;
 err:

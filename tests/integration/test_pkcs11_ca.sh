@@ -9,6 +9,12 @@
 #     -verify, the signer's public key is the token object's), the LDevID verifies against
 #     the domain CA (openssl verify), a revocation's CRL is signed by the token's CA key
 #     (openssl crl -verify); the CA certificate's public key is the token object's;
+#   - a device whose IDevID key is in a token (latchkey enroll --idevid-key pkcs11:...,
+#     the agent loading that key more than once in one process) enrolls; a token that is
+#     not there is one clear line;
+#   - init --reissue-registrar-cert --ca-key pkcs11:... reissues the registrar certificate
+#     under the token's CA key while latchkeyd's signers use the token; without --ca-key,
+#     and for ca-rollover, the error says the CA key is in a token;
 #   - afterwards no file anywhere under the test's directories holds either private key
 #     (every PEM "PRIVATE KEY" file is compared by public key), and neither key file exists;
 #   - the error cases, each a clear one-line start-up error naming what is missing, exit 1 of
@@ -138,6 +144,35 @@ only_signers_map() {
 if [ "$(id -u)" = 0 ]; then
 	check "only the signer processes load the PKCS#11 module" only_signers_map
 fi
+
+# A device whose IDevID key is in a PKCS#11 token (latchkey enroll --idevid-key pkcs11:...):
+# its PEM key imported into a third token and deleted, the device enrolls on the voucher
+# path with the token key (TLS client handshake, voucher-request, CSR proof of possession).
+S1=$(it_serial 1)
+D1=$(it_dev 1)
+softhsm_token "$T/hsm-dev" lk-dev 4711-dev >/dev/null || { echo "softhsm_token failed"; exit 1; }
+DEV_CONF=$SOFTHSM2_CONF
+export SOFTHSM2_CONF=$CA_CONF
+openssl pkcs8 -topk8 -nocrypt -in "$D1/idevid.key" -out "$T/dev1.pk8"
+SOFTHSM2_CONF=$DEV_CONF softhsm2-util --import "$T/dev1.pk8" --token lk-dev --label idevid \
+    --id 01 --pin 4711-dev >/dev/null
+check "the device's IDevID key imported into its token" test $? = 0
+rm -f "$T/dev1.pk8" "$D1/idevid.key"
+DEV_URI=$(softhsm_uri "$T/hsm-dev" lk-dev idevid)
+latchkeyctl masa authorize --serial "$S1" --domain-ca "$T/reg/domain-ca.pem" \
+    --masa-db "$T/masa/masa.db" >/dev/null
+latchkeyctl --db "$DB" claim "$S1" >/dev/null
+SOFTHSM2_CONF=$DEV_CONF latchkey enroll -q --server "$URL" --idevid "$D1/idevid.pem" \
+    --idevid-key "$DEV_URI" --out "$T/dev1" 2>"$T/enroll1.err"
+rc=$?
+cat "$T/enroll1.err"
+check "a device with its IDevID key in a token (--idevid-key pkcs11:...) enrolls" test "$rc" = 0
+check "its LDevID verifies against the domain CA" \
+    openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/dev1/ldevid.pem"
+out=$(SOFTHSM2_CONF=$DEV_CONF latchkey enroll -q --force --server "$URL" --idevid "$D1/idevid.pem" \
+    --idevid-key "${DEV_URI/lk-dev/lk-none}" --out "$T/dev1b" 2>&1); rc=$?
+check "--idevid-key with a token that is not there: exit 1, one line naming it ($out)" \
+    sh -c "test $rc = 1 && test \"\$(echo '$out' | grep -c .)\" = 1 && echo '$out' | grep -q 'token not found'"
 
 # The registrar certificate reissued under the token's CA key (--ca-key), while latchkeyd's
 # signers use the same token; without --ca-key the missing domain-ca.key is named; a CA
