@@ -788,3 +788,24 @@ keyref_unlock(int lock)
 {
 	module_unlock(lock);
 }
+
+int
+keyref_probe(EVP_PKEY *key)
+{
+	static const unsigned char msg[] = "latchkey start-up probe";
+	unsigned char sig[1024];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	int ok, lk;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	lk = keyref_lock(key);
+	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
+	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
+	keyref_unlock(lk);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}

@@ -88,4 +88,11 @@ EVP_PKEY *keyref_generate(const char *uri, const char *type, char *err, size_t e
 int	keyref_lock(EVP_PKEY *key);
 void	keyref_unlock(int lock);
 
+/*
+ * One signature of a fixed text with key (under keyref_lock): whether this process, as the
+ * user it runs as now, can sign with it. A token key its user cannot use (SoftHSM2 reads
+ * its token directory at every operation) fails here. 0 it can, -1 it cannot.
+ */
+int	keyref_probe(EVP_PKEY *key);
+
 #endif

@@ -504,23 +504,9 @@ child_privdrop(char *err, size_t errlen)
 static int
 child_sign_probe(EVP_PKEY *key, const char *key_path, char *err, size_t errlen)
 {
-	static const unsigned char msg[] = "latchkey signer start-up probe";
-	unsigned char sig[SIGNER_CKPT_SIG_MAX];
-	size_t sl = sizeof(sig);
-	EVP_MD_CTX *ctx;
 	char what[200];
-	int ok, lk;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return pki_errx(err, errlen, "signer: out of memory");
-	lk = keyref_lock(key);
-	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
-	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
-	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
-	keyref_unlock(lk);
-	EVP_MD_CTX_free(ctx);
-	ERR_clear_error();
-	if (ok)
+	if (keyref_probe(key) == 0)
 		return 0;
 	keyref_display(key_path, what, sizeof(what));
 	return pki_errx(err, errlen, "signer: %s cannot sign as user %s (a PKCS#11 token must "

@@ -5,7 +5,6 @@
  * comment above tpmkey_wrap(). */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +34,6 @@ static OSSL_PROVIDER *tpmkey_prov, *tpmkey_defprov;
 static char tpmkey_tcti_used[TPMKEY_TCTI_MAX];
 static EC_KEY_METHOD *tpmkey_meth;	/* the wrapper's, see tpmkey_wrap() */
 static int tpmkey_exidx = -1;
-
-static int
-tpmkey_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* OpenSSL's last error reason (the provider puts the TSS2 return code there), or "?". */
 static const char *
@@ -83,17 +69,17 @@ tpmkey_ref_parse(const char *ref, uint32_t *handle, char *err, size_t errlen)
 		return TPMKEY_NONE;
 	p = ref + strlen(TPMKEY_HANDLE_PREFIX);
 	if (strncmp(p, "0x", 2) != 0 && strncmp(p, "0X", 2) != 0)
-		return tpmkey_errf(err, errlen, "bad TPM handle \"%.40s\": expected "
+		return pki_errx(err, errlen, "bad TPM handle \"%.40s\": expected "
 		    "handle:0x81000000 to handle:0x81FFFFFF", ref);
 	if (p[2] == '\0' || strspn(p + 2, "0123456789abcdefABCDEF") != strlen(p + 2) ||
 	    strlen(p + 2) > 8)
-		return tpmkey_errf(err, errlen, "bad TPM handle \"%.40s\": expected "
+		return pki_errx(err, errlen, "bad TPM handle \"%.40s\": expected "
 		    "handle:0x81000000 to handle:0x81FFFFFF", ref);
 	errno = 0;
 	v = strtoul(p, &end, 16);
 	if (errno != 0 || *end != '\0' || v < TPMKEY_PERSISTENT_FIRST ||
 	    v > TPMKEY_PERSISTENT_LAST)
-		return tpmkey_errf(err, errlen, "TPM handle %.40s is not a persistent "
+		return pki_errx(err, errlen, "TPM handle %.40s is not a persistent "
 		    "object handle (0x81000000 to 0x81FFFFFF)", p);
 	if (handle != NULL)
 		*handle = (uint32_t)v;
@@ -146,11 +132,11 @@ tpmkey_tcti_choose(const char *opt, const char *env, int have_device, char *out,
 	else if (have_device)
 		t = "device:" TPMKEY_DEVICE;
 	else
-		return tpmkey_errf(err, errlen, "no TPM configured: give --tpm TCTI (e.g. "
+		return pki_errx(err, errlen, "no TPM configured: give --tpm TCTI (e.g. "
 		    "swtpm:path=SOCKET) or set " TPMKEY_TCTI_ENV "; there is no "
 		    TPMKEY_DEVICE);
 	if (strlen(t) >= outlen || strlen(t) >= TPMKEY_TCTI_MAX)
-		return tpmkey_errf(err, errlen, "TPM TCTI too long (%zu bytes)", strlen(t));
+		return pki_errx(err, errlen, "TPM TCTI too long (%zu bytes)", strlen(t));
 	snprintf(out, outlen, "%s", t);
 	return 0;
 }
@@ -165,7 +151,7 @@ tpmkey_open(const char *tcti, char *err, size_t errlen)
 		return -1;
 	if (tpmkey_prov != NULL) {
 		if (strcmp(chosen, tpmkey_tcti_used) != 0)
-			return tpmkey_errf(err, errlen, "TPM already opened through %s, not %s",
+			return pki_errx(err, errlen, "TPM already opened through %s, not %s",
 			    tpmkey_tcti_used, chosen);
 		return 0;
 	}
@@ -173,11 +159,11 @@ tpmkey_open(const char *tcti, char *err, size_t errlen)
 	 * own warnings on stderr; our one-line error says what failed. */
 	if (setenv(TPMKEY_TCTI_ENV, chosen, 1) == -1 ||
 	    (getenv("TSS2_LOG") == NULL && setenv("TSS2_LOG", "all+NONE", 1) == -1))
-		return tpmkey_errf(err, errlen, "setenv: %s", strerror(errno));
+		return pki_errx(err, errlen, "setenv: %s", strerror(errno));
 	ERR_clear_error();
 	/* default first: where the properties leave a tie, its implementation wins */
 	if ((tpmkey_defprov = OSSL_PROVIDER_load(NULL, "default")) == NULL)
-		return tpmkey_errf(err, errlen, "OpenSSL default provider: %s",
+		return pki_errx(err, errlen, "OpenSSL default provider: %s",
 		    tpmkey_ossl_reason(why, sizeof(why)));
 	/* Starting the provider connects to the TPM (Esys_Initialize): an unreachable TPM
 	 * fails here. */
@@ -188,9 +174,9 @@ tpmkey_open(const char *tcti, char *err, size_t errlen)
 		if (strstr(why, "provider") != NULL && strstr(why, "tpm2.so") == NULL &&
 		    access("/usr/lib/x86_64-linux-gnu/ossl-modules/tpm2.so", F_OK) != 0 &&
 		    access("/usr/lib/aarch64-linux-gnu/ossl-modules/tpm2.so", F_OK) != 0)
-			return tpmkey_errf(err, errlen, "TPM: the OpenSSL provider \"tpm2\" is "
+			return pki_errx(err, errlen, "TPM: the OpenSSL provider \"tpm2\" is "
 			    "not installed (Debian package tpm2-openssl)");
-		return tpmkey_errf(err, errlen, "TPM unavailable through TCTI %s (%s)",
+		return pki_errx(err, errlen, "TPM unavailable through TCTI %s (%s)",
 		    chosen, why);
 	}
 	/* The process's random generators stay the default provider's whichever provider is
@@ -198,14 +184,14 @@ tpmkey_open(const char *tcti, char *err, size_t errlen)
 	if (RAND_set_DRBG_type(NULL, "CTR-DRBG", "provider=default", NULL, NULL) != 1 ||
 	    RAND_set_seed_source_type(NULL, "SEED-SRC", "provider=default") != 1) {
 		tpmkey_close();
-		return tpmkey_errf(err, errlen, "OpenSSL: cannot pin the random generator "
+		return pki_errx(err, errlen, "OpenSSL: cannot pin the random generator "
 		    "to the default provider (%s)", tpmkey_ossl_reason(why, sizeof(why)));
 	}
 	snprintf(tpmkey_tcti_used, sizeof(tpmkey_tcti_used), "%s", chosen);
 	/* Everything but the TPM key's own signatures stays with the default provider. */
 	if (EVP_set_default_properties(NULL, "?provider=default") != 1) {
 		tpmkey_close();
-		return tpmkey_errf(err, errlen, "OpenSSL: cannot prefer the default provider");
+		return pki_errx(err, errlen, "OpenSSL: cannot prefer the default provider");
 	}
 	return 0;
 }
@@ -376,11 +362,11 @@ tpmkey_load(const char *ref, char *err, size_t errlen)
 	if ((kind = tpmkey_ref_parse(ref, NULL, err, errlen)) == -1)
 		return NULL;
 	if (tpmkey_prov == NULL) {
-		tpmkey_errf(err, errlen, "%.200s is a TPM key, but no TPM is open", ref);
+		pki_errx(err, errlen, "%.200s is a TPM key, but no TPM is open", ref);
 		return NULL;
 	}
 	if (kind == TPMKEY_NONE && access(ref, R_OK) == -1) {
-		tpmkey_errf(err, errlen, "%.200s: %s", ref, strerror(errno));
+		pki_errx(err, errlen, "%.200s: %s", ref, strerror(errno));
 		return NULL;
 	}
 	ERR_clear_error();
@@ -401,16 +387,16 @@ tpmkey_load(const char *ref, char *err, size_t errlen)
 		goto fail;
 	if (!tpmkey_is_provider_key(key) || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
 		EVP_PKEY_free(key);
-		tpmkey_errf(err, errlen, "%.200s is not an EC key in the TPM", ref);
+		pki_errx(err, errlen, "%.200s is not an EC key in the TPM", ref);
 		return NULL;
 	}
 	ERR_clear_error();
 	if ((key = tpmkey_wrap(key)) == NULL)
-		tpmkey_errf(err, errlen, "%.200s: cannot wrap the TPM key", ref);
+		pki_errx(err, errlen, "%.200s: cannot wrap the TPM key", ref);
 	return key;
 fail:
 	/* A TSS2 blob made by another TPM fails the TPM's integrity check at TPM2_Load. */
-	tpmkey_errf(err, errlen, "%.200s: the TPM at %s cannot load this key (%s%s)", ref,
+	pki_errx(err, errlen, "%.200s: the TPM at %s cannot load this key (%s%s)", ref,
 	    tpmkey_tcti_used, tpmkey_ossl_reason(why, sizeof(why)),
 	    kind == TPMKEY_HANDLE ? "; no such persistent key?" :
 	    "; wrapped by another TPM?");
@@ -425,7 +411,7 @@ tpmkey_new_p256(char *err, size_t errlen)
 	char why[256];
 
 	if (tpmkey_prov == NULL) {
-		tpmkey_errf(err, errlen, "no TPM is open for the key");
+		pki_errx(err, errlen, "no TPM is open for the key");
 		return NULL;
 	}
 	ERR_clear_error();
@@ -434,12 +420,12 @@ tpmkey_new_p256(char *err, size_t errlen)
 	    EVP_PKEY_generate(g, &key) <= 0) {
 		EVP_PKEY_free(key);
 		key = NULL;
-		tpmkey_errf(err, errlen, "TPM at %s: cannot generate a P-256 key (%s)",
+		pki_errx(err, errlen, "TPM at %s: cannot generate a P-256 key (%s)",
 		    tpmkey_tcti_used, tpmkey_ossl_reason(why, sizeof(why)));
 	}
 	EVP_PKEY_CTX_free(g);
 	if (key != NULL && (key = tpmkey_wrap(key)) == NULL)
-		tpmkey_errf(err, errlen, "TPM at %s: cannot wrap the new key",
+		pki_errx(err, errlen, "TPM at %s: cannot wrap the new key",
 		    tpmkey_tcti_used);
 	return key;
 }
@@ -455,18 +441,18 @@ tpmkey_write(const char *path, EVP_PKEY *key, int overwrite, char *err, size_t e
 	int rc = -1;
 
 	if ((inner = tpmkey_unwrap(key)) == NULL)
-		return tpmkey_errf(err, errlen, "%s: not a TPM key", path);
+		return pki_errx(err, errlen, "%s: not a TPM key", path);
 	ERR_clear_error();
 	if ((b = BIO_new(BIO_s_mem())) == NULL ||
 	    (ec = OSSL_ENCODER_CTX_new_for_pkey(inner, OSSL_KEYMGMT_SELECT_ALL, "PEM", NULL,
 	    "provider=" TPMKEY_PROVIDER)) == NULL ||
 	    OSSL_ENCODER_CTX_get_num_encoders(ec) == 0 || !OSSL_ENCODER_to_bio(ec, b)) {
-		tpmkey_errf(err, errlen, "%s: cannot encode the TPM key (%s)", path,
+		pki_errx(err, errlen, "%s: cannot encode the TPM key (%s)", path,
 		    tpmkey_ossl_reason(why, sizeof(why)));
 		goto err;
 	}
 	if ((n = BIO_get_mem_data(b, &p)) <= 0 || !tpmkey_pem_is_tss2(p, (size_t)n)) {
-		tpmkey_errf(err, errlen, "%s: the TPM key did not encode as %s", path,
+		pki_errx(err, errlen, "%s: the TPM key did not encode as %s", path,
 		    TPMKEY_PEM_HEADER);
 		goto err;
 	}

@@ -102,25 +102,9 @@ err:
 int
 masa_key_probe(struct masa *m, char *err, size_t errlen)
 {
-	static const unsigned char msg[] = "latchkey masa start-up probe";
-	unsigned char sig[1024];
-	size_t sl = sizeof(sig);
-	EVP_MD_CTX *ctx;
 	char what[300];
-	int ok, lk;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	lk = keyref_lock(m->key);
-	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(m->key, "ED25519") ||
-	    EVP_PKEY_is_a(m->key, "ED448") ? NULL : EVP_sha256(), NULL, m->key) == 1 &&
-	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
-	keyref_unlock(lk);
-	EVP_MD_CTX_free(ctx);
-	ERR_clear_error();
-	if (ok)
+	if (keyref_probe(m->key) == 0)
 		return 0;
 	keyref_display(m->cfg.masa_key, what, sizeof(what));
 	snprintf(err, errlen, "masa-key %s cannot sign as user %s (a PKCS#11 token must be "
