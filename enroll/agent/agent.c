@@ -146,6 +146,16 @@ agent_key_store_name(const char *ref)
 }
 
 int
+agent_key_store_parse(const char *name)
+{
+	if (strcmp(name, "tpm") == 0)
+		return AGENT_KEYSTORE_TPM;
+	if (strcmp(name, "file") == 0)
+		return AGENT_KEYSTORE_FILE;
+	return -1;
+}
+
+int
 agent_global_init(void)
 {
 	const curl_version_info_data *vi;

@@ -163,6 +163,8 @@ int	agent_tpm_prepare(const struct agent_opts *o, char *err, size_t errlen);
 EVP_PKEY *agent_key_load(const char *ref, char *err, size_t errlen);
 /* "tpm" when the key file or reference ref is a TPM key, else "file". */
 const char *agent_key_store_name(const char *ref);
+/* The --key-store value name ("file", "tpm") as AGENT_KEYSTORE_*, or -1. */
+int agent_key_store_parse(const char *name);
 
 /* libcurl's global setup/teardown; call once per process. Returns 0 or -1. */
 int	agent_global_init(void);

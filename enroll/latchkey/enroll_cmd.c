@@ -537,15 +537,15 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 				    "ed25519, rsa2048)", optarg);
 			o.key_type = optarg;
 			break;
-		case OPT_KEY_STORE:
-			if (strcmp(optarg, "tpm") == 0)
-				o.key_store = AGENT_KEYSTORE_TPM;
-			else if (strcmp(optarg, "file") == 0)
-				o.key_store = AGENT_KEYSTORE_FILE;
-			else
+		case OPT_KEY_STORE: {
+			int ks;
+
+			if ((ks = agent_key_store_parse(optarg)) == -1)
 				return cli_usage(name, "unknown --key-store \"%s\" (file, tpm)",
 				    optarg);
+			o.key_store = ks;
 			break;
+		}
 		case OPT_TPM:
 			o.tpm_tcti = optarg;
 			break;

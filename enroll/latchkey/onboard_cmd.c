@@ -372,14 +372,14 @@ cmd_onboard(int argc, char **argv)
 		case OPT_FORCE:
 			force = 1;
 			break;
-		case OPT_KEY_STORE:
-			if (strcmp(optarg, "tpm") == 0)
-				o.key_store = AGENT_KEYSTORE_TPM;
-			else if (strcmp(optarg, "file") == 0)
-				o.key_store = AGENT_KEYSTORE_FILE;
-			else
+		case OPT_KEY_STORE: {
+			int ks;
+
+			if ((ks = agent_key_store_parse(optarg)) == -1)
 				return onboard_usage("unknown --key-store (file, tpm):", optarg);
+			o.key_store = ks;
 			break;
+		}
 		case OPT_TPM:
 			o.tpm_tcti = optarg;
 			break;
