@@ -1,0 +1,65 @@
+/*
+ * report: the device's posture report (`latchkey report`, and once after onboarding),
+ * callable without the CLI (issue #20). Collects the software inventory, builds the report
+ * (enroll/common/posture.h) naming the device's serial and its LDevID's serial, signs it
+ * with the LDevID key (CMS SignedData, the LDevID included) and POSTs it over mutual TLS
+ * with that LDevID to the posture server, trusting only the domain CA the device holds.
+ *
+ * Posture server URL: the one given, else the first posture URI the last discovery found
+ * (onboard.json in the state directory: DHCP vendor option or _latchkey-posture._tcp).
+ * A URL with no path (or "/") means the registrar's own endpoint REPORT_PATH_DEFAULT.
+ *
+ * Library rules: nothing here prints or exits; -1 with one line in err.
+ */
+#ifndef LATCHKEY_REPORT_H
+#define LATCHKEY_REPORT_H
+
+#include <stddef.h>
+
+#include "enroll/common/posture.h"
+
+#define REPORT_PATH_DEFAULT	"/.well-known/latchkey/posture"
+#define REPORT_DPKG_STATUS	"/var/lib/dpkg/status"
+#define REPORT_URL_MAX		1024
+
+struct report_opts {
+	const char		*state_dir;	/* LDevID, key, domain CA, onboard.json */
+	const char		*url;		/* NULL: from onboard.json */
+	const char		*dpkg_status;	/* NULL: REPORT_DPKG_STATUS (no command) */
+	const char		*command;	/* inventory command (sh -c), instead of dpkg */
+	const char *const	*hash_files;	/* files whose SHA-256 is reported */
+	size_t			 n_hash_files;
+	int			 timeout;	/* seconds; <= 0: agent default */
+	void			(*progress)(void *arg, int level, const char *line);
+	void			*progress_arg;
+};
+
+struct report_result {
+	char	url[REPORT_URL_MAX];	/* where it went */
+	long	status;			/* HTTP status, 0 when none */
+	int	compliant;		/* the server's verdict (status 200) */
+	char	*answer;		/* the server's answer (malloc'd, NUL-terminated) */
+	size_t	npkgs, nfiles;
+};
+
+/*
+ * The inventory: the command's output (posture_lines_parse) when o->command is set, else
+ * the dpkg status file; then the SHA-256 of each hash file. 0 or -1 with err.
+ */
+int	report_collect(const struct report_opts *o, struct posture_inventory *inv, char *err,
+	    size_t errlen);
+/*
+ * The posture URL to use (o->url, else onboard.json's first posture URI) into url.
+ * 0, or -1 with err ("no posture server known ...").
+ */
+int	report_url(const struct report_opts *o, char *url, size_t urllen, char *err,
+	    size_t errlen);
+/*
+ * Build, sign and send the report for inv. Returns 0 when the server judged it (res->status
+ * 200; res->compliant is the verdict), -1 with err otherwise (res->status says the HTTP
+ * status of a refusal, e.g. 403 for a revoked LDevID). Free res->answer after.
+ */
+int	report_send(const struct report_opts *o, const struct posture_inventory *inv,
+	    struct report_result *res, char *err, size_t errlen);
+
+#endif
