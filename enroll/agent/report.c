@@ -15,6 +15,7 @@
 
 #include "certs/pki.h"
 #include "enroll/agent/agent.h"
+#include "enroll/agent/discover.h"
 #include "enroll/agent/onboard.h"
 #include "enroll/common/err.h"
 
@@ -92,8 +93,40 @@ report_collect(const struct report_opts *o, struct posture_inventory *inv, char 
 	return 0;
 }
 
+/* One discovery round; 1 with url and source set when it named a posture server. */
+static int
+report_discover(const struct report_opts *o, int mdns, char *url, size_t urllen,
+    char *source)
+{
+	struct discover_opts d;
+	struct discovery *disc;
+	int found = 0;
+
+	if ((disc = calloc(1, sizeof(*disc))) == NULL)
+		return 0;
+	memset(&d, 0, sizeof(d));
+	d.dhcp_env = o->dhcp_env;
+	d.n_dhcp_env = o->n_dhcp_env;
+	d.dhcp_glob = o->dhcp_glob;
+	d.no_mdns = !mdns;
+	d.mdns_timeout_ms = o->mdns_timeout_ms;
+	d.progress = o->progress;
+	d.progress_arg = o->progress_arg;
+	discover_run(&d, disc);
+	if (disc->nposture > 0 && strlen(disc->posture[0]) < urllen) {
+		snprintf(url, urllen, "%s", disc->posture[0]);
+		/* discover_run asks mDNS only when DHCP named no registrar */
+		snprintf(source, 16, "%s", !mdns || disc->ncand == 0 ||
+		    disc->cand[0].source == DISCOVER_SRC_DHCP ? "dhcp" : "mdns");
+		found = 1;
+	}
+	free(disc);
+	return found;
+}
+
 int
-report_url(const struct report_opts *o, char *url, size_t urllen, char *err, size_t errlen)
+report_url(const struct report_opts *o, char *url, size_t urllen, char *source, char *err,
+    size_t errlen)
 {
 	struct onboard_record *rec;
 	char why[512];
@@ -103,6 +136,7 @@ report_url(const struct report_opts *o, char *url, size_t urllen, char *err, siz
 		if (strlen(o->url) >= urllen)
 			return errf(err, errlen, "posture URL too long");
 		snprintf(url, urllen, "%s", o->url);
+		snprintf(source, 16, "given");
 		return 0;
 	}
 	if ((rec = malloc(sizeof(*rec))) == NULL)
@@ -110,14 +144,24 @@ report_url(const struct report_opts *o, char *url, size_t urllen, char *err, siz
 	rc = onboard_record_read(o->state_dir, rec, why, sizeof(why));
 	if (rc == 1 && rec->disc.nposture > 0 && strlen(rec->disc.posture[0]) < urllen) {
 		snprintf(url, urllen, "%s", rec->disc.posture[0]);
+		snprintf(source, 16, "onboard");
 		free(rec);
 		return 0;
 	}
 	free(rec);
 	if (rc == -1)
 		return errf(err, errlen, "%s", why);
-	return errf(err, errlen, "no posture server known: none discovered (%s/%s) and no "
-	    "--posture-url given", o->state_dir, ONBOARD_FILE_STATE);
+	if (!o->no_discover) {
+		agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "no posture server "
+		    "recorded: discovering (DHCP%s)", o->no_mdns ? "" : ", then mDNS");
+		if (report_discover(o, 0, url, urllen, source) ||
+		    (!o->no_mdns && report_discover(o, 1, url, urllen, source)))
+			return 0;
+	}
+	return errf(err, errlen, "no posture server known: none recorded in %s/%s, %s and "
+	    "no --posture-url given", o->state_dir, ONBOARD_FILE_STATE, o->no_discover ?
+	    "no discovery asked" : o->no_mdns ? "none in the DHCP options" :
+	    "none in the DHCP options or over mDNS");
 }
 
 /* Split https://host[:port][/path] into origin and path (REPORT_PATH_DEFAULT when none). */
@@ -160,7 +204,7 @@ report_send(const struct report_opts *o, const struct posture_inventory *inv,
 
 	memset(res, 0, sizeof(*res));
 	memset(&rep, 0, sizeof(rep));
-	if (report_url(o, res->url, sizeof(res->url), err, errlen) == -1 ||
+	if (report_url(o, res->url, sizeof(res->url), res->source, err, errlen) == -1 ||
 	    report_split(res->url, origin, sizeof(origin), path, sizeof(path), err,
 	    errlen) == -1)
 		return -1;

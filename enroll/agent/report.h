@@ -5,9 +5,11 @@
  * with the LDevID key (CMS SignedData, the LDevID included) and POSTs it over mutual TLS
  * with that LDevID to the posture server, trusting only the domain CA the device holds.
  *
- * Posture server URL: the one given, else the first posture URI the last discovery found
- * (onboard.json in the state directory: DHCP vendor option or _latchkey-posture._tcp).
- * A URL with no path (or "/") means the registrar's own endpoint REPORT_PATH_DEFAULT.
+ * Posture server URL: the one given, else the first posture URI the last discovery of
+ * `latchkey onboard` found (onboard.json in the state directory), else one discovery round
+ * now (enroll/agent/discover.h): the DHCP env files' vendor option (125/17), and when DHCP
+ * named nothing, mDNS _latchkey-posture._tcp. A URL with no path (or "/") means the
+ * registrar's own endpoint REPORT_PATH_DEFAULT.
  *
  * Library rules: nothing here prints or exits; -1 with one line in err.
  */
@@ -24,7 +26,13 @@
 
 struct report_opts {
 	const char		*state_dir;	/* LDevID, key, domain CA, onboard.json */
-	const char		*url;		/* NULL: from onboard.json */
+	const char		*url;		/* NULL: onboard.json, else discovery */
+	const char *const	*dhcp_env;	/* discovery: env files; none: dhcp_glob */
+	size_t			 n_dhcp_env;
+	const char		*dhcp_glob;	/* NULL: DISCOVER_DHCP_GLOB_DEFAULT */
+	int			 no_discover;	/* never run a discovery round */
+	int			 no_mdns;
+	unsigned		 mdns_timeout_ms;	/* 0: default */
 	const char		*dpkg_status;	/* NULL: REPORT_DPKG_STATUS (no command) */
 	const char		*command;	/* inventory command (sh -c), instead of dpkg */
 	const char *const	*hash_files;	/* files whose SHA-256 is reported */
@@ -36,6 +44,7 @@ struct report_opts {
 
 struct report_result {
 	char	url[REPORT_URL_MAX];	/* where it went */
+	char	source[16];		/* "given", "onboard", "dhcp" or "mdns" */
 	long	status;			/* HTTP status, 0 when none */
 	int	compliant;		/* the server's verdict (status 200) */
 	char	*answer;		/* the server's answer (malloc'd, NUL-terminated) */
@@ -49,11 +58,11 @@ struct report_result {
 int	report_collect(const struct report_opts *o, struct posture_inventory *inv, char *err,
 	    size_t errlen);
 /*
- * The posture URL to use (o->url, else onboard.json's first posture URI) into url.
+ * The posture URL to use (above) into url and how it was found into source (16 bytes).
  * 0, or -1 with err ("no posture server known ...").
  */
-int	report_url(const struct report_opts *o, char *url, size_t urllen, char *err,
-	    size_t errlen);
+int	report_url(const struct report_opts *o, char *url, size_t urllen, char *source,
+	    char *err, size_t errlen);
 /*
  * Build, sign and send the report for inv. Returns 0 when the server judged it (res->status
  * 200; res->compliant is the verdict), -1 with err otherwise (res->status says the HTTP

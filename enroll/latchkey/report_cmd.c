@@ -23,6 +23,7 @@ report_usage(FILE *f)
 	fprintf(f,
 "usage: latchkey report [--posture-url URL] [--state-dir DIR] [--dpkg-status FILE]\n"
 "                       [--inventory-command CMD] [--hash-file PATH]... [--json]\n"
+"                       [--dhcp-env FILE]... [--no-mdns] [--no-discover]\n"
 "                       [--timeout SECS] [-v]\n"
 "\n"
 "Reports this device's posture: its software inventory (every package dpkg lists as\n"
@@ -36,8 +37,14 @@ report_usage(FILE *f)
 "\n"
 "  --posture-url URL        the posture server (https://HOST[:PORT][/PATH]; without a\n"
 "                           path, /.well-known/latchkey/posture); default: the first one\n"
-"                           discovered by `latchkey onboard` (DHCP vendor option or\n"
-"                           mDNS _latchkey-posture._tcp), from DIR/onboard.json\n"
+"                           discovered by `latchkey onboard` (DIR/onboard.json), else\n"
+"                           one discovery round now: the DHCP vendor option (125/17) in\n"
+"                           the DHCP client's env files, and when DHCP named nothing,\n"
+"                           mDNS _latchkey-posture._tcp\n"
+"  --dhcp-env FILE          discovery: this env file of the contrib DHCP client scripts\n"
+"                           (repeatable; default /run/latchkey/dhcp*.env)\n"
+"  --no-mdns                discovery: DHCP only\n"
+"  --no-discover            no discovery round: --posture-url or onboard.json only\n"
 "  --state-dir DIR          where the LDevID, its key and the domain CA are (default\n"
 "                           /var/lib/latchkey)\n"
 "  --dpkg-status FILE       the dpkg status file to read (default /var/lib/dpkg/status)\n"
@@ -78,10 +85,13 @@ cmd_report(int argc, char **argv)
 		{ "hash-file", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "dhcp-env", required_argument, NULL, 'e' },
+		{ "no-mdns", no_argument, NULL, 'M' },
+		{ "no-discover", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *hash[REPORT_HASH_FILES_MAX];
+	const char *hash[REPORT_HASH_FILES_MAX], *envs[16];
 	struct report_opts o;
 	struct report_result res;
 	struct posture_inventory inv;
@@ -94,6 +104,7 @@ cmd_report(int argc, char **argv)
 	memset(&res, 0, sizeof(res));
 	o.state_dir = ONBOARD_STATE_DIR_DEFAULT;
 	o.hash_files = hash;
+	o.dhcp_env = envs;
 	o.timeout = 30;
 	o.progress = report_progress;
 	o.progress_arg = &verbose;
@@ -122,6 +133,20 @@ cmd_report(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'e':
+			if (o.n_dhcp_env == sizeof(envs) / sizeof(envs[0])) {
+				fprintf(stderr, "latchkey: report: more than %zu --dhcp-env\n",
+				    sizeof(envs) / sizeof(envs[0]));
+				return EXIT_USAGE;
+			}
+			envs[o.n_dhcp_env++] = optarg;
+			break;
+		case 'M':
+			o.no_mdns = 1;
+			break;
+		case 'N':
+			o.no_discover = 1;
 			break;
 		case 't':
 			o.timeout = atoi(optarg);
@@ -170,10 +195,12 @@ cmd_report(int argc, char **argv)
 		goto out;
 	}
 	if (res.compliant) {
-		printf("compliant (%zu packages, %zu files reported to %s)\n", res.npkgs,
-		    res.nfiles, res.url);
+		printf("compliant (%zu packages, %zu files reported to %s, found by %s)\n",
+		    res.npkgs, res.nfiles, res.url, res.source);
 		goto out;
 	}
+	fprintf(stderr, "latchkey: report: reported to %s (found by %s): noncompliant\n",
+	    res.url, res.source);
 	printf("noncompliant");
 	if ((ans = json_loads(res.answer, 0, NULL)) != NULL &&
 	    json_is_array(reasons = json_object_get(ans, "reasons")))

@@ -61,7 +61,7 @@ check "--json: compliant false, three reasons" test "$(jq -c '[.compliant, (.rea
 
 report "$T/dev0" "$T/status.good"
 check "compliant report: exit 0" test "$rc" = 0
-check "compliant report: one line" grep -q "^compliant (3 packages, 1 files reported to $URL)" "$T/out"
+check "compliant report: one line" grep -q "^compliant (3 packages, 1 files reported to $URL, found by given)" "$T/out"
 check "registry: latest verdict compliant" test "$(sql "SELECT compliant FROM posture WHERE serial='$S'")" = 1
 
 latchkeyctl --db "$DB" posture show "$S" >"$T/show" 2>&1; rc=$?; cat "$T/show"
@@ -132,7 +132,7 @@ check "revoked device: nothing stored" test "$(sql "SELECT count(*) FROM posture
 check "revoked device: audited posture-refused" test "$(sql "SELECT count(*) FROM audit WHERE action='posture-refused' AND subject='$S2'")" = 1
 
 # no posture URL known: a clear line
-latchkey report --state-dir "$T/dev0" --dpkg-status "$T/status.good" 2>"$T/err"; rc=$?
+latchkey report --no-discover --state-dir "$T/dev0" --dpkg-status "$T/status.good" 2>"$T/err"; rc=$?
 check "no posture server known: exit 1, one line" sh -c "test $rc = 1 && grep -q 'no posture server known' '$T/err'"
 check "audit chain intact" latchkeyctl --db "$DB" audit --verify
 it_done
