@@ -115,9 +115,8 @@ report_discover(const struct report_opts *o, int mdns, char *url, size_t urllen,
 	discover_run(&d, disc);
 	if (disc->nposture > 0 && strlen(disc->posture[0]) < urllen) {
 		snprintf(url, urllen, "%s", disc->posture[0]);
-		/* discover_run asks mDNS only when DHCP named no registrar */
-		snprintf(source, 16, "%s", !mdns || disc->ncand == 0 ||
-		    disc->cand[0].source == DISCOVER_SRC_DHCP ? "dhcp" : "mdns");
+		/* the round with mDNS runs only after DHCP alone named no posture server */
+		snprintf(source, 16, "%s", mdns ? "mdns" : "dhcp");
 		found = 1;
 	}
 	free(disc);

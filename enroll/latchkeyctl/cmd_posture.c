@@ -51,8 +51,7 @@ posture_show(struct ctl *ctl, struct registry_posture *p)
 		    "received_at", (json_int_t)p->received_at, "report_time",
 		    ctl_time(p->report_time, t2, sizeof(t2)), "ldevid_serial", p->ldevid_serial,
 		    "packages", (json_int_t)r.inv.npkgs, "files", (json_int_t)r.inv.nfiles);
-		rc = ctl_json_print(j) == 0 ? 0 : 1;
-		json_decref(j);
+		rc = ctl_json_print(j) == 0 ? 0 : 1;	/* drops j */
 		goto out;
 	}
 	printf("%s: %s (report %lld received %s, made %s, LDevID %s, %zu packages, %zu "
@@ -119,7 +118,8 @@ posture_diff_cmd(struct ctl *ctl, struct registry_posture *p, int n)
 	json_object_set_new(d, "from_compliant", json_boolean(p[1].compliant));
 	json_object_set_new(d, "to_compliant", json_boolean(p[0].compliant));
 	if (ctl->json) {
-		rc = ctl_json_print(d) == 0 ? 0 : 1;
+		rc = ctl_json_print(d) == 0 ? 0 : 1;	/* drops d */
+		d = NULL;
 		goto out;
 	}
 	printf("%s: report %lld (%s) -> report %lld (%s)\n", p[0].serial, (long long)p[1].id,

@@ -135,4 +135,12 @@ check "revoked device: audited posture-refused" test "$(sql "SELECT count(*) FRO
 latchkey report --no-discover --state-dir "$T/dev0" --dpkg-status "$T/status.good" 2>"$T/err"; rc=$?
 check "no posture server known: exit 1, one line" sh -c "test $rc = 1 && grep -q 'no posture server known' '$T/err'"
 check "audit chain intact" latchkeyctl --db "$DB" audit --verify
+
+# a policy that does not parse: latchkeyd -n refuses it, naming the rule
+echo '{"required": ["ok", {"name": "openssl", "min-version": "x"}]}' >"$T/bad-policy.json"
+cp "$T/reg/latchkeyd.conf" "$T/reg/bad.conf"
+it_conf_set "$T/reg/bad.conf" "posture-policy = $T/bad-policy.json"
+latchkeyd -n -f "$T/reg/bad.conf" >"$T/n.out" 2>&1; rc=$?; cat "$T/n.out"
+check "latchkeyd -n with a bad policy: exit 1, names the rule" \
+    sh -c "test $rc = 1 && grep -q 'required rule 2: \"min-version\" is not a Debian version' '$T/n.out'"
 it_done
