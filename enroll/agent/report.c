@@ -262,8 +262,13 @@ report_send(const struct report_opts *o, const struct posture_inventory *inv,
 	if (res->status != 200) {
 		n = strcspn(res->answer, "\r\n");
 		snprintf(line, sizeof(line), "%.*s", (int)(n < 256 ? n : 256), res->answer);
-		errf(err, errlen, "posture server %s refused the report: HTTP %ld%s%s",
-		    origin, res->status, line[0] ? ": " : "", line);
+		if (res->status == 413)	/* say what to change, on the server */
+			errf(err, errlen, "posture server %s refused the report: HTTP 413: "
+			    "the signed report (%zu octets, %zu packages) is larger than its "
+			    "max-body", origin, derlen, inv->npkgs);
+		else
+			errf(err, errlen, "posture server %s refused the report: HTTP %ld%s%s",
+			    origin, res->status, line[0] ? ": " : "", line);
 		goto out;
 	}
 	if ((ans = json_loadb(res->answer, alen, 0, NULL)) == NULL ||

@@ -85,6 +85,20 @@ latchkey report --posture-url "$URL" --state-dir "$T/dev0" --hash-file "$T/sshd_
     --inventory-command "printf 'openssl 3.0.13-1 amd64\nopenssh-server 1:9.2p1-2\n'" >"$T/out"; rc=$?
 check "--inventory-command: compliant" test "$rc:$(cat "$T/out" | cut -c1-9)" = "0:compliant"
 
+# 5,000 packages: judged; 8,000 (about 1.3 MB signed): over max-body (1 MiB here), 413
+# with what to change
+big() { echo "seq 1 $1 | sed 's/^/pkg/; s/\$/ 1.0-1 amd64/'; echo 'openssl 3.0.13-1 amd64'"; }
+latchkey report --posture-url "$URL" --state-dir "$T/dev0" --inventory-command "$(big 5000)" \
+    --json >"$T/big.out" 2>"$T/big.err"; rc=$?
+check "5,000 packages: judged (exit 3, openssh-server missing)" \
+    test "$rc:$(jq -r '.reasons[0]' "$T/big.out")" = "3:required package openssh-server missing"
+latchkeyctl --db "$DB" --json posture show "$S" >"$T/big.show"
+check "5,000 packages: stored" test "$(jq -r .packages "$T/big.show")" = 5001
+latchkey report --posture-url "$URL" --state-dir "$T/dev0" --inventory-command "$(big 8000)" \
+    >/dev/null 2>"$T/big.err"; rc=$?; cat "$T/big.err"
+check "8,000 packages: refused (exit 4), HTTP 413 naming max-body" \
+    sh -c "test $rc = 4 && grep -q 'HTTP 413: the signed report (.* octets, 8001 packages) is larger than its max-body' '$T/big.err'"
+
 # a report signed by another key: the CMS made with device 1's LDevID, sent with device 0's
 openssl x509 -in "$T/dev0/ldevid.pem" -noout -serial | cut -d= -f2 >"$T/sn0"
 jq -nc --arg s "$S" --arg l "$(cat "$T/sn0")" '{"report-version":1, serial:$s, "ldevid-serial":$l,
