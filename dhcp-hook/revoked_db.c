@@ -44,6 +44,13 @@ rdb_sqlite_load(const char *path, const char *query, struct revoked_builder *b, 
 	}
 	sqlite3_busy_timeout(db, REVOKED_DB_BUSY_MS);
 	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK) {
+		/* a registry older than schema v11 has no posture table: nobody is
+		 * noncompliant yet (its migration changes the files: loaded again then) */
+		if (strcmp(query, NONCOMPLIANT_DB_QUERY) == 0 &&
+		    strstr(sqlite3_errmsg(db), "no such table: posture") != NULL) {
+			ret = 0;
+			goto out;
+		}
 		if (err != NULL)
 			snprintf(err, errlen, "registry %s: %s (schema older than version %d?)",
 			    path, sqlite3_errmsg(db), strcmp(query, REVOKED_DB_QUERY) == 0 ? 3 : 11);
@@ -166,6 +173,14 @@ rdb_pg_load(const char *target, const char *query, struct revoked_builder *b, ch
 	if ((pg = rdb_pg_connect(target, err, errlen)) == NULL)
 		return -1;
 	res = PQexec(pg, query);
+	if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+	    strcmp(query, NONCOMPLIANT_DB_QUERY) == 0 &&
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P01") == 0) {
+		/* undefined_table: schema older than v11, nobody is noncompliant yet */
+		ret = 0;
+		goto out;
+	}
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rdb_pg_err(target, strcmp(query, REVOKED_DB_QUERY) == 0 ?
 		    "the revoked identifiers (schema older than version 3?)" :

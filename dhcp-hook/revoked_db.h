@@ -62,7 +62,9 @@ int	revoked_db_load(void *target, struct revoked_builder *b, char *err, size_t e
  * The same for the noncompliant class (NONCOMPLIANT_DB_QUERY): its own snapshot and
  * watcher, fed by the same change signals (schema v11's posture table is watched like
  * netids and bindings: the SQLite files, PostgreSQL's NOTIFY on REVOKED_DB_CHANNEL).
- * -1 with err also when the registry has no posture table (schema older than 11).
+ * A registry without the posture table (schema older than 11, not migrated yet) has
+ * nobody noncompliant: an empty set, not an error (the revoked class still works with
+ * it, and the migration's write makes the watcher load again).
  */
 int	revoked_db_load_noncompliant(void *target, struct revoked_builder *b, char *err,
 	    size_t errlen);

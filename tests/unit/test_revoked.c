@@ -744,6 +744,20 @@ test_noncompliant(void **state)
 	int rc;
 
 	assert_string_equal(NONCOMPLIANT_DB_QUERY, REGISTRY_NONCOMPLIANT_QUERY);
+	/* a registry older than v11 (no posture table): nobody noncompliant, no error */
+	fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
+	    sizeof(fx->err));
+	assert_non_null(fx->reg);
+	registry_close(fx->reg);
+	fx->reg = NULL;
+	tu_raw_exec(fx, "DROP TABLE posture");
+	s = revoked_set_load(revoked_db_load_noncompliant, fx->path, fx->err, sizeof(fx->err));
+	if (s == NULL)
+		fail_msg("no posture table: %s", fx->err);
+	assert_int_equal(revoked_set_count(s), 0);
+	revoked_set_release(s);
+	tu_raw_exec(fx, fx->pg ? "UPDATE registry_meta SET schema_version = 10" :
+	    "PRAGMA user_version = 10");
 	fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
 	    sizeof(fx->err));
 	assert_non_null(fx->reg);
