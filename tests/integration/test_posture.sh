@@ -150,6 +150,15 @@ latchkey report --no-discover --state-dir "$T/dev0" --dpkg-status "$T/status.goo
 check "no posture server known: exit 1, one line" sh -c "test $rc = 1 && grep -q 'no posture server known' '$T/err'"
 check "audit chain intact" latchkeyctl --db "$DB" audit --verify
 
+# SIGHUP reads the policy again: libc6 forbidden now
+cp "$T/policy.json" "$T/policy.orig"
+jq -c '.forbidden += ["libc6"]' "$T/policy.orig" >"$T/policy.json"
+kill -HUP "$LKD_PID"
+check "reloaded" wait_until 10 grep -q "reloaded: .* new workers serve" "$T/latchkeyd.log"
+report "$T/dev0" "$T/status.good"
+check "after SIGHUP the new policy judges: libc6 forbidden" \
+    sh -c "test $rc = 3 && grep -q 'forbidden package libc6 2.36-9 installed' '$T/out'"
+
 # a policy that does not parse: latchkeyd -n refuses it, naming the rule
 echo '{"required": ["ok", {"name": "openssl", "min-version": "x"}]}' >"$T/bad-policy.json"
 cp "$T/reg/latchkeyd.conf" "$T/reg/bad.conf"
