@@ -1777,7 +1777,12 @@ handle_posture(struct registrar *r, const char *content_type, const unsigned cha
 	out->len = strlen(out->body);
 	out->status = 200;
 	out->ctype = "application/json";
+	if (stats_me != NULL)
+		atomic_fetch_add(compliant ? &stats_me->posture_compliant :
+		    &stats_me->posture_noncompliant, 1);
 out:
+	if (stats_me != NULL && out->status >= 400 && out->status < 500)
+		atomic_fetch_add(&stats_me->posture_refused, 1);
 	json_decref(ans);
 	json_decref(reasons);
 	free(rs);

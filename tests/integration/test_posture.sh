@@ -19,7 +19,9 @@ P
 printf 'PermitRootLogin no\n' >"$T/sshd_config"
 sed -i "s|/HASHED|$T/sshd_config|; s|SHA|$(sha256sum "$T/sshd_config" | cut -d' ' -f1)|" \
     "$T/policy.json"
-it_registrar "posture-policy = $T/policy.json" "max-body = 1048576" || exit 1
+APORT=$(it_free_port)
+it_registrar "posture-policy = $T/policy.json" "max-body = 1048576" \
+    "admin-listen = 127.0.0.1:$APORT" || exit 1
 for i in 0 1; do
 	s=$(it_serial $i); d=$(it_dev $i)
 	latchkeyctl --db "$DB" claim "$s" >/dev/null
@@ -149,6 +151,15 @@ check "revoked device: audited posture-refused" test "$(sql "SELECT count(*) FRO
 latchkey report --no-discover --state-dir "$T/dev0" --dpkg-status "$T/status.good" 2>"$T/err"; rc=$?
 check "no posture server known: exit 1, one line" sh -c "test $rc = 1 && grep -q 'no posture server known' '$T/err'"
 check "audit chain intact" latchkeyctl --db "$DB" audit --verify
+
+# /metrics counts the reports by result (a 413 never reaches the registrar)
+curl -sS "http://127.0.0.1:$APORT/metrics" >"$T/metrics"
+metric() { sed -n "s/^latchkeyd_posture_reports_total{result=\"$1\"} //p" "$T/metrics"; }
+check "metrics: compliant $(metric compliant), noncompliant $(metric noncompliant), refused $(metric refused)" \
+    test "$(metric compliant):$(metric noncompliant):$(metric refused)" = "2:4:5"
+if command -v promtool >/dev/null; then
+	check "metrics: promtool check metrics" sh -c "promtool check metrics <'$T/metrics'"
+fi
 
 # SIGHUP reads the policy again: libc6 forbidden now
 cp "$T/policy.json" "$T/policy.orig"
