@@ -268,6 +268,26 @@ struct stanza {
 	size_t	line;
 };
 
+/*
+ * Is a Status value "want flag status" (deb-control(5), dpkg-query(1)) an installed
+ * package? Its third word is "installed", whatever the selection (install, hold, or
+ * deinstall not yet carried out) and the flag (ok, reinstreq).
+ */
+static int
+status_installed(const char *st)
+{
+	const char *p = st;
+	int w;
+
+	for (w = 0; w < 2; w++) {
+		p += strcspn(p, " ");
+		if (*p != ' ')
+			return 0;
+		p += strspn(p, " ");
+	}
+	return strcmp(p, "installed") == 0;
+}
+
 static int
 stanza_end(struct stanza *s, struct posture_inventory *inv, int *count, char *err,
     size_t errlen)
@@ -276,7 +296,7 @@ stanza_end(struct stanza *s, struct posture_inventory *inv, int *count, char *er
 
 	if (!s->any)
 		return 0;
-	if (strcmp(s->status, "install ok installed") == 0) {
+	if (status_installed(s->status)) {
 		if (s->name[0] == '\0' || s->version[0] == '\0')
 			return errf(err, errlen, "dpkg status: the installed package ending at "
 			    "line %zu has no %s", s->line, s->name[0] ? "Version" : "Package");

@@ -101,8 +101,10 @@ int	posture_file_hash(struct posture_inventory *inv, const char *path, char *err
 
 /*
  * Read a dpkg status file (deb-control(5) stanzas; text, len octets): every stanza whose
- * Status is "install ok installed" becomes a package (Package, Version, Architecture);
- * others (removed, config-files, half-installed) are skipped. Continuation lines are
+ * Status says installed (its third word: "install ok installed", "hold ok installed",
+ * "deinstall ok installed" not yet removed) becomes a package (Package, Version,
+ * Architecture); others (config-files, half-installed, unpacked, not-installed) are
+ * skipped. Continuation lines are
  * ignored. Returns the number of packages added, -1 with err (a stanza without Package
  * or Version when installed, a bad name or version, too many packages).
  */

@@ -122,6 +122,14 @@ test_dpkg_parse(void **state)
 		{ "Package: a\nStatus: install ok installed\nVersion: 1\n\n"
 		  "Package: a\nStatus: install ok installed\nVersion: 2\n", -1, "twice" },
 		{ "Package: a\nStatus: half-installed\nVersion: 1\n", 0, NULL },
+		{ "Package: a\nStatus: install ok half-installed\nVersion: 1\n", 0, NULL },
+		{ "Package: a\nStatus: install ok unpacked\nVersion: 1\n", 0, NULL },
+		{ "Package: a\nStatus: purge ok not-installed\nVersion: 1\n", 0, NULL },
+		/* held, or selected for removal and not yet removed: installed */
+		{ "Package: a\nStatus: hold ok installed\nVersion: 1\n", 1, NULL },
+		{ "Package: a\nStatus: deinstall ok installed\nVersion: 1\n", 1, NULL },
+		{ "Package: a\nStatus: install reinstreq installed\nVersion: 1\n", 1, NULL },
+		{ "Package: a\nStatus: installed\nVersion: 1\n", 0, NULL },
 		{ "", 0, NULL },
 		{ "\n\n\n", 0, NULL },
 	};
