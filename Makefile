@@ -19,6 +19,8 @@ FUZZ_SECONDS ?= 20
 # libpq: the registry's backends are the daemon's and the admin tool's).
 PKGS     := openssl libevent libevent_openssl libcurl sqlite3 libpq jansson avahi-client
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# certs/keyref.c speaks PKCS#11 to a token's module (dlopen): p11-kit's pkcs11.h only.
+PKG_CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 pkglibs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_LIBS   := $(call pkglibs,$(PKGS))
 LIBS_latchkeyd   := $(call pkglibs,openssl libevent libevent_openssl libcurl sqlite3 libpq jansson avahi-client libsystemd)

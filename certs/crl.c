@@ -354,6 +354,34 @@ crl_sig_md(EVP_PKEY *key)
 	return EVP_sha256();
 }
 
+/*
+ * The signature AlgorithmIdentifier of a key that no provider holds (a legacy ENGINE key: a
+ * PKCS#11 token's, certs/keyref.h), from OpenSSL's OID table: ecdsa-with-SHA* without
+ * parameters (RFC 5758 §3.2), sha*WithRSAEncryption with NULL (RFC 4055 §5). 0, or -1.
+ */
+static int
+crl_aid_legacy(EVP_PKEY *key, const EVP_MD *md, unsigned char *aid, size_t cap, size_t *len)
+{
+	X509_ALGOR *a;
+	unsigned char *p = aid;
+	int nid, base = EVP_PKEY_get_base_id(key), n = -1;
+
+	if (md == NULL || (base != EVP_PKEY_EC && base != EVP_PKEY_RSA) ||
+	    !OBJ_find_sigid_by_algs(&nid, EVP_MD_get_type(md), base) ||
+	    (a = X509_ALGOR_new()) == NULL)
+		return -1;
+	if (X509_ALGOR_set0(a, OBJ_nid2obj(nid), base == EVP_PKEY_RSA ? V_ASN1_NULL :
+	    V_ASN1_UNDEF, NULL) == 1 && (n = i2d_X509_ALGOR(a, NULL)) > 0 && (size_t)n <= cap)
+		n = i2d_X509_ALGOR(a, &p);
+	else
+		n = -1;
+	X509_ALGOR_free(a);
+	if (n <= 0)
+		return -1;
+	*len = (size_t)n;
+	return 0;
+}
+
 int
 crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
     uint64_t crl_number, int64_t this_update, unsigned next_update_hours,
@@ -416,12 +444,14 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, aid,
 	    sizeof(aid));
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_PKEY_CTX_get_params(pctx, params) != 1 || !OSSL_PARAM_modified(&params[0]) ||
-	    params[0].return_size == 0 || params[0].return_size > sizeof(aid)) {
+	if (EVP_PKEY_CTX_get_params(pctx, params) == 1 && OSSL_PARAM_modified(&params[0]) &&
+	    params[0].return_size > 0 && params[0].return_size <= sizeof(aid))
+		aidlen = params[0].return_size;
+	else if (crl_aid_legacy(ca_key, crl_sig_md(ca_key), aid, sizeof(aid), &aidlen) == -1) {
 		pki_err(err, errlen, "crl: no signature algorithm identifier for this key");
 		goto err;
 	}
-	aidlen = params[0].return_size;
+	ERR_clear_error();
 	if ((namelen = i2d_X509_NAME(X509_get_subject_name(ca_cert), &name)) <= 0) {
 		pki_err(err, errlen, "crl: CA subject");
 		goto err;

@@ -24,8 +24,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
 
 #define LAB_ORG		"Latchkey Lab Manufacturer"
 #define LAB_ROOT_CN	"Latchkey Lab Manufacturer Root CA"
@@ -178,17 +180,24 @@ lab_cert_sign(X509 *cert, EVP_PKEY *issuer_key, char *err, size_t errlen)
 	return 0;
 }
 
-/* Key and certificate for one CA or end entity; on success the caller owns *keyp, *certp. */
+/*
+ * Key and certificate for one CA or end entity; on success the caller owns *keyp, *certp.
+ * key_ref NULL: a new key in memory (the caller writes it); a pkcs11: URI: the key pair is
+ * generated inside that token (keyref_generate) and never leaves it.
+ */
 static int
-lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
-    EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err, size_t errlen)
+lab_issue_ref(struct lab_cert_spec *sp, const char *key_type, const char *key_ref,
+    X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err,
+    size_t errlen)
 {
 	EVP_PKEY	*key;
 	X509		*cert;
 
 	*keyp = NULL;
 	*certp = NULL;
-	if ((key = pki_key_new(key_type, err, errlen)) == NULL)
+	key = key_ref != NULL ? keyref_generate(key_ref, key_type, err, errlen) :
+	    pki_key_new(key_type, err, errlen);
+	if (key == NULL)
 		return -1;
 	sp->key = key;
 	sp->issuer = issuer;
@@ -201,6 +210,13 @@ lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
 	*keyp = key;
 	*certp = cert;
 	return 0;
+}
+
+static int
+lab_issue(struct lab_cert_spec *sp, const char *key_type, X509 *issuer,
+    EVP_PKEY *issuer_key, EVP_PKEY **keyp, X509 **certp, char *err, size_t errlen)
+{
+	return lab_issue_ref(sp, key_type, NULL, issuer, issuer_key, keyp, certp, err, errlen);
 }
 
 /* Create dir (mode 0755, exactly) unless it is already a directory. */
@@ -342,7 +358,7 @@ lab_device_paths(struct labpki_device *dev, const char *devdir, char dir[LABPKI_
  */
 static int
 lab_device_create(const char *devdir, struct labpki_device *dev, const char *masa_url,
-    const char *key_type, X509 *ica, EVP_PKEY *ica_key, X509 *masa_ca, char *err,
+    const char *key_type, int tpm, X509 *ica, EVP_PKEY *ica_key, X509 *masa_ca, char *err,
     size_t errlen)
 {
 	struct lab_cert_spec	 sp;
@@ -369,7 +385,8 @@ lab_device_create(const char *devdir, struct labpki_device *dev, const char *mas
 	if (lab_device_paths(dev, devdir, NULL, err, errlen) == -1)
 		return -1;
 
-	if ((key = pki_key_new(key_type, err, errlen)) == NULL)
+	if ((key = tpm ? tpmkey_new_p256(err, errlen) : pki_key_new(key_type, err, errlen)) ==
+	    NULL)
 		goto err;
 	if ((sp.subject = lab_name(dev->serial, dev->serial, LAB_ORG)) == NULL) {
 		pki_err(err, errlen, "IDevID %s: subject", dev->serial);
@@ -392,7 +409,8 @@ lab_device_create(const char *devdir, struct labpki_device *dev, const char *mas
 
 	chain[0] = cert;
 	chain[1] = ica;
-	if (pki_key_write(dev->key, key, 0, err, errlen) == -1 ||
+	if ((tpm ? tpmkey_write(dev->key, key, 0, err, errlen) :
+	    pki_key_write(dev->key, key, 0, err, errlen)) == -1 ||
 	    pki_certs_write(dev->cert, chain, 2, 0, err, errlen) == -1 ||
 	    pki_certs_write(dev->masa_anchor, &masa_ca, 1, 0, err, errlen) == -1)
 		goto err;
@@ -812,7 +830,7 @@ lab_devices_make(struct labpki_result *res, const char *devdir,
 
 	for (i = 0; i < o->ndevices; i++) {
 		if (lab_device_create(devdir, &res->devices[res->ndevices], masa_url, key_type,
-		    ica, ica_key, masa_ca, err, errlen) == -1)
+		    o->tpm_keys, ica, ica_key, masa_ca, err, errlen) == -1)
 			return -1;
 		res->ndevices++;
 		res->nadded++;
@@ -916,8 +934,11 @@ labpki_create_opts(const char *outdir, const struct labpki_opts *o,
 	}
 	sp.bc = "critical,CA:FALSE";
 	sp.ku = "critical,digitalSignature";
-	if (lab_issue(&sp, o->key_type, mca, mca_key, &masa_key, &masa, err, errlen) == -1)
+	if (lab_issue_ref(&sp, o->masa_key_ref != NULL ? NULL : o->key_type, o->masa_key_ref,
+	    mca, mca_key, &masa_key, &masa, err, errlen) == -1)
 		goto err;
+	if (o->masa_key_ref != NULL)	/* in the token: the reference stands for the file */
+		snprintf(res->masa_key, sizeof(res->masa_key), "%s", o->masa_key_ref);
 
 	/* Keys first: a second run then stops at the root key check above. */
 	mchain[0] = masa;
@@ -928,7 +949,8 @@ labpki_create_opts(const char *outdir, const struct labpki_opts *o,
 	    pki_certs_write(res->manufacturer_ica, &ica, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(res->masa_ca_key, mca_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(res->masa_ca, &mca, 1, 0, err, errlen) == -1 ||
-	    pki_key_write(res->masa_key, masa_key, 0, err, errlen) == -1 ||
+	    (o->masa_key_ref == NULL &&
+	    pki_key_write(res->masa_key, masa_key, 0, err, errlen) == -1) ||
 	    pki_certs_write(res->masa_cert, mchain, 2, 0, err, errlen) == -1)
 		goto err;
 	if (lab_masa_tls(res, root, root_key, o->key_type, o, o->masa_url, err, errlen) == -1)
@@ -1264,8 +1286,8 @@ lab_registrar_san(X509 *cert, const char *listen_host, const char *const *san, s
  */
 static int
 lab_domainca(const char *dir, const char *domain, const char *listen_host,
-    const char *const *san, size_t nsan, const char *key_type, struct domainca_files *out,
-    char *err, size_t errlen)
+    const char *const *san, size_t nsan, const char *key_type, const char *ca_key_ref,
+    struct domainca_files *out, char *err, size_t errlen)
 {
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], cn[LAB_DOMAIN_MAX + 32];
@@ -1309,7 +1331,8 @@ lab_domainca(const char *dir, const char *domain, const char *listen_host,
 	sp.days = LAB_CA_DAYS;
 	sp.bc = "critical,CA:TRUE,pathlen:0";
 	sp.ku = "critical,keyCertSign,cRLSign";
-	if (lab_issue(&sp, key_type, NULL, NULL, &ca_key, &ca, err, errlen) == -1)
+	if (lab_issue_ref(&sp, ca_key_ref != NULL ? NULL : key_type, ca_key_ref, NULL, NULL,
+	    &ca_key, &ca, err, errlen) == -1)
 		goto err;
 	X509_NAME_free(sp.subject);
 
@@ -1324,7 +1347,9 @@ lab_domainca(const char *dir, const char *domain, const char *listen_host,
 	    lab_cert_sign(tls, ca_key, err, errlen) == -1)
 		goto err;
 
-	if (pki_key_write(out->ca_key, ca_key, 0, err, errlen) == -1 ||
+	if (ca_key_ref != NULL)		/* in the token: the reference stands for the file */
+		snprintf(out->ca_key, sizeof(out->ca_key), "%s", ca_key_ref);
+	if ((ca_key_ref == NULL && pki_key_write(out->ca_key, ca_key, 0, err, errlen) == -1) ||
 	    pki_certs_write(out->ca_cert, &ca, 1, 0, err, errlen) == -1 ||
 	    pki_key_write(out->tls_key, tls_key, 0, err, errlen) == -1 ||
 	    pki_certs_write(out->tls_cert, &tls, 1, 0, err, errlen) == -1)
@@ -1345,17 +1370,25 @@ int
 domainca_create(const char *dir, const char *domain, const char *listen_host,
     const char *key_type, struct domainca_files *out, char *err, size_t errlen)
 {
-	return lab_domainca(dir, domain, listen_host, NULL, 0, key_type, out, err, errlen);
+	return lab_domainca(dir, domain, listen_host, NULL, 0, key_type, NULL, out, err, errlen);
 }
 
 int
 domainca_create_san(const char *dir, const char *domain, const char *const *san,
     size_t nsan, const char *key_type, struct domainca_files *out, char *err, size_t errlen)
 {
+	return domainca_create_ref(dir, domain, san, nsan, key_type, NULL, out, err, errlen);
+}
+
+int
+domainca_create_ref(const char *dir, const char *domain, const char *const *san,
+    size_t nsan, const char *key_type, const char *ca_key_ref, struct domainca_files *out,
+    char *err, size_t errlen)
+{
 	static const char *const none[1] = { NULL };
 
 	return lab_domainca(dir, domain, NULL, san != NULL ? san : none, san != NULL ? nsan : 0,
-	    key_type, out, err, errlen);
+	    key_type, ca_key_ref, out, err, errlen);
 }
 
 int
@@ -1374,6 +1407,17 @@ int
 domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
     struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen)
 {
+	return domainca_reissue_registrar_ref(dir, san, nsan, NULL, out, old, oldlen, err,
+	    errlen);
+}
+
+int
+domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t nsan,
+    const char *ca_key_ref, struct domainca_files *out, char *old, size_t oldlen, char *err,
+    size_t errlen)
+{
+	struct stat		 st;
+	int			 lk = -1;
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], cn[LABPKI_SAN_LEN];
 	EVP_PKEY		*ca_key = NULL, *tls_key = NULL;
@@ -1391,8 +1435,17 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 	    lab_path(out->tls_cert, abs, "registrar.pem", err, errlen) == -1 ||
 	    lab_path(out->tls_key, abs, "registrar.key", err, errlen) == -1)
 		goto err;
+	if (ca_key_ref != NULL) {
+		/* the CA key in a token: its URI stands where the file's path would */
+		keyref_display(ca_key_ref, out->ca_key, sizeof(out->ca_key));
+	} else if (stat(out->ca_key, &st) == -1 && errno == ENOENT) {
+		pki_errx(err, errlen, "%s: not there (a domain CA key in a PKCS#11 token: give "
+		    "its pkcs11: URI)", out->ca_key);
+		goto err;
+	}
 	if ((ca = pki_cert_read(out->ca_cert, err, errlen)) == NULL ||
-	    (ca_key = pki_key_read(out->ca_key, err, errlen)) == NULL ||
+	    (ca_key = ca_key_ref != NULL ? keyref_load(ca_key_ref, err, errlen) :
+	    pki_key_read(out->ca_key, err, errlen)) == NULL ||
 	    (cur = pki_cert_read(out->tls_cert, err, errlen)) == NULL ||
 	    (tls_key = pki_key_read(out->tls_key, err, errlen)) == NULL)
 		goto err;
@@ -1425,8 +1478,12 @@ domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t n
 		pki_err(err, errlen, "registrar subjectAltName failed");
 		goto err;
 	}
-	if (lab_cert_sign(tls, ca_key, err, errlen) == -1)
+	lk = keyref_lock(ca_key);	/* a token key: one process at a time (keyref.h) */
+	if (lab_cert_sign(tls, ca_key, err, errlen) == -1) {
+		keyref_unlock(lk);
 		goto err;
+	}
+	keyref_unlock(lk);
 	/* Keep the old certificate beside the new one, then replace it atomically. */
 	if ((size_t)snprintf(old, oldlen, "%s.old", out->tls_cert) >= oldlen) {
 		pki_errx(err, errlen, "%s: path too long", out->tls_cert);

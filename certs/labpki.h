@@ -19,7 +19,10 @@
  *                                   KU digitalSignature, EKU clientAuth, SKI/AKI, notAfter
  *                                   99991231235959Z (802.1AR §8.5), id-pe-masa-url when
  *                                   masa_url != NULL
- *   devices/<serial>/idevid.key     the device key
+ *   devices/<serial>/idevid.key     the device key; with opts->tpm_keys the key is made
+ *                                   inside the TPM (P-256; the caller opened it with
+ *                                   tpmkey_open()) and this file is its TPM-wrapped
+ *                                   "TSS2 PRIVATE KEY" blob (certs/tpmkey.h)
  *   devices/<serial>/masa-anchor.pem  copy of masa-ca.pem (the factory MASA anchor). Not the
  *                                   root: the root also issues every IDevID, and a device
  *                                   must not trust another device to sign its voucher.
@@ -98,11 +101,15 @@ struct labpki_opts {
 	unsigned		 ndevices;	/* devices to make (labpki_add: to add) */
 	const char		*masa_url;	/* id-pe-masa-url of new IDevIDs, or NULL */
 	const char		*key_type;	/* NULL: p256 (labpki_add: the lab's) */
+	int			 tpm_keys;	/* new IDevID keys in the open TPM (P-256) */
 	const char *const	*masa_san;	/* masa-tls.pem SAN entries (labpki_san_check) */
 	size_t			 nmasa_san;
 	/* Called after each device made, with how many of ndevices are done; or NULL. */
 	void			(*progress)(void *arg, size_t done, size_t total);
 	void			*progress_arg;
+	/* NULL: masa.key, a file; a pkcs11: URI (certs/keyref.h): the MASA's voucher-signing
+	 * key is generated in that token (EC P-256) and res->masa_key is the URI. */
+	const char		*masa_key_ref;
 };
 
 int	labpki_create(const char *outdir, unsigned ndevices, const char *masa_url,
@@ -152,10 +159,24 @@ int	domainca_create(const char *dir, const char *domain, const char *listen_host
 int	domainca_create_san(const char *dir, const char *domain, const char *const *san,
 	    size_t nsan, const char *key_type, struct domainca_files *out, char *err,
 	    size_t errlen);
+/*
+ * domainca_create_san() with the domain CA's key named by ca_key_ref: NULL for the file
+ * domain-ca.key, or a pkcs11: URI (certs/keyref.h): the key pair is generated inside that
+ * token (EC P-256; key_type then applies to the registrar's key only), no key file is
+ * written, and out->ca_key is the URI.
+ */
+int	domainca_create_ref(const char *dir, const char *domain, const char *const *san,
+	    size_t nsan, const char *key_type, const char *ca_key_ref,
+	    struct domainca_files *out, char *err, size_t errlen);
 int	domainca_reissue_registrar(const char *dir, struct domainca_files *out, char *old,
 	    size_t oldlen, char *err, size_t errlen);
 int	domainca_reissue_registrar_san(const char *dir, const char *const *san, size_t nsan,
 	    struct domainca_files *out, char *old, size_t oldlen, char *err, size_t errlen);
+/* The same with the domain CA key named by ca_key_ref (a pkcs11: URI, certs/keyref.h) when
+ * it is not NULL, instead of DIR/domain-ca.key; out->ca_key is then the URI as shown. */
+int	domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t nsan,
+	    const char *ca_key_ref, struct domainca_files *out, char *old, size_t oldlen,
+	    char *err, size_t errlen);
 
 /*
  * Domain CA rollover (RFC 7030 §4.1.3, the key update of RFC 4210 §4.4) of the domain in dir

@@ -76,6 +76,12 @@ pki_errx(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * Software keys prefer the default provider: with a TPM provider loaded first
+ * (certs/tpmkey.h) an unqualified fetch would make every new key inside the TPM.
+ */
+#define PKI_KEYGEN_PROPQ	"?provider=default"
+
 EVP_PKEY *
 pki_key_new(const char *type, char *err, size_t errlen)
 {
@@ -83,17 +89,17 @@ pki_key_new(const char *type, char *err, size_t errlen)
 
 	ERR_clear_error();
 	if (type == NULL || strcmp(type, "p256") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "EC", "P-256");
 	else if (strcmp(type, "p384") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "EC", "P-384");
 	else if (strcmp(type, "ed25519") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "ED25519");
 	else if (strcmp(type, "rsa2048") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "RSA", (size_t)2048);
 	else if (strcmp(type, "rsa3072") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "RSA", (size_t)3072);
 	else if (strcmp(type, "rsa4096") == 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+		key = EVP_PKEY_Q_keygen(NULL, PKI_KEYGEN_PROPQ, "RSA", (size_t)4096);
 	else {
 		pki_errx(err, errlen, "unknown key type \"%s\" (p256, p384, ed25519, "
 		    "rsa2048, rsa3072, rsa4096)", type);

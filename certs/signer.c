@@ -42,6 +42,7 @@
 
 #include "certs/ca.h"
 #include "certs/crl.h"
+#include "certs/keyref.h"
 #include "certs/ocsp.h"
 #include "certs/pki.h"
 #include "certs/signer.h"
@@ -396,7 +397,7 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 	static unsigned char body[SIGNER_BODY_MAX];
 	unsigned char hdr[SIGNER_HDR];
 	uint32_t type, len, left, chunk;
-	int code = 1, r;
+	int code = 1, r, lk;
 
 	/* The parent owns our lifecycle: we end when the channel ends. */
 	signal(SIGINT, SIG_IGN);
@@ -424,7 +425,9 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 				free(big);
 				break;
 			}
+			lk = keyref_lock(key);
 			r = child_crl(sock, cert, key, big, len);
+			keyref_unlock(lk);
 			free(big);
 			if (r == -1)
 				break;
@@ -443,6 +446,8 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 		}
 		if (len > 0 && read_full(sock, body, len) != 1)
 			break;
+		/* a token's module, one process at a time (certs/keyref.h) */
+		lk = type != SIGNER_T_PING ? keyref_lock(key) : -1;
 		if (type == SIGNER_T_ISSUE)
 			r = child_issue(sock, cert, key, prof, body, len);
 		else if (type == SIGNER_T_OCSP)
@@ -453,6 +458,7 @@ child_main(int sock, X509 *cert, EVP_PKEY *key, const struct ca_profile *prof)
 			r = child_reply(sock, 0, "pong", 4);
 		else
 			r = child_error(sock, "signer: unknown request type");
+		keyref_unlock(lk);
 		if (r == -1)
 			break;
 	}
@@ -491,6 +497,37 @@ child_privdrop(char *err, size_t errlen)
 }
 
 /*
+ * One signature of a fixed text after the drop: a key in a PKCS#11 token that the signer's
+ * user cannot use (SoftHSM2 reads its token directory at every operation) fails here, at
+ * start-up, with a clear reason, rather than at the first enrollment.
+ */
+static int
+child_sign_probe(EVP_PKEY *key, const char *key_path, char *err, size_t errlen)
+{
+	static const unsigned char msg[] = "latchkey signer start-up probe";
+	unsigned char sig[SIGNER_CKPT_SIG_MAX];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	char what[200];
+	int ok, lk;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return pki_errx(err, errlen, "signer: out of memory");
+	lk = keyref_lock(key);
+	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
+	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
+	keyref_unlock(lk);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok)
+		return 0;
+	keyref_display(key_path, what, sizeof(what));
+	return pki_errx(err, errlen, "signer: %s cannot sign as user %s (a PKCS#11 token must "
+	    "be usable by that user)", what, sconf.drop ? sconf.user : "(this one)");
+}
+
+/*
  * The child's start: read the CA key with the owner's privileges, check it against the
  * certificate, drop to the signer's user, then answer signer_start() on sock (an empty
  * answer, or one line of error) and serve. The owner never holds the key.
@@ -499,18 +536,21 @@ static void __attribute__((noreturn))
 child_start(int sock, X509 *cert, const char *cert_path, const char *key_path,
     const struct ca_profile *prof)
 {
-	char err[256] = "";
+	char err[256] = "", what[512];
 	EVP_PKEY *key = NULL;
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if ((key = pki_key_read(key_path, err, sizeof(err))) == NULL)
+	/* a file, or a key in a PKCS#11 token: the PIN and the session live here alone */
+	if ((key = keyref_load(key_path, err, sizeof(err))) == NULL)
 		goto fail;
 	if (X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		pki_errx(err, sizeof(err), "signer: %s does not match %s", key_path, cert_path);
+		keyref_display(key_path, what, sizeof(what));
+		pki_errx(err, sizeof(err), "signer: %s does not match %s", what, cert_path);
 		goto fail;
 	}
-	if (child_privdrop(err, sizeof(err)) == -1 || child_reply(sock, 0, NULL, 0) == -1)
+	if (child_privdrop(err, sizeof(err)) == -1 || child_sign_probe(key, key_path, err,
+	    sizeof(err)) == -1 || child_reply(sock, 0, NULL, 0) == -1)
 		goto fail;
 	child_main(sock, cert, key, prof);
 fail:

@@ -1,7 +1,8 @@
 /*
  * signer: the only holder of the domain CA's private key (STYLE.md, relayd's "ca" process).
  *
- * signer_start() loads the CA certificate and forks a child that reads the key, keeps it and closes
+ * signer_start() loads the CA certificate and forks a child that reads the key (a PEM file or, by
+ * an RFC 7512 pkcs11: URI, a key in a PKCS#11 token: certs/keyref.h), keeps it and closes
  * everything else, and talks to it over a socketpair with typed, length-prefixed messages:
  *
  *   request  = u32 type (1 = ISSUE_LDEVID) | u32 len | body      (integers big-endian)
@@ -27,8 +28,9 @@
  * Privileges (signer_configure()). The child reads the key with the owner's privileges (root
  * in latchkeyd, before its worker drops them), checks it against the certificate, then
  * switches to its own user: no supplementary groups, gid then uid, and it checks that root
- * cannot be regained; only then does it answer signer_start() (which fails with its reason
- * otherwise). The owner's uid stays the child's saved uid, so that the owner, running as
+ * cannot be regained, and signs a fixed text once as that user (a token that user cannot use
+ * fails here); only then does it answer signer_start() (which fails with its reason
+ * otherwise). A token key is used under keyref_lock() (one process at a time). The owner's uid stays the child's saved uid, so that the owner, running as
  * another unprivileged user, may still SIGKILL a child that stalls (kill(2) permits it); it
  * cannot ptrace it (the child is not dumpable and its effective uid differs). The child
  * also bounds what it signs besides LDevIDs: a CRL or OCSP response whose validity

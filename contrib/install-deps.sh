@@ -17,7 +17,9 @@ kea-dhcp4-server kea-dhcp6-server kea-dev kea-admin libboost-dev
 strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins socat
 iproute2 iputils-ping procps psmisc udhcpc isc-dhcp-client dhcpcd-base tshark
 mandoc jq bc time python3 valgrind
-dpkg-dev debhelper lintian adduser man-db"
+softhsm2 libengine-pkcs11-openssl libp11-kit-dev opensc
+dpkg-dev debhelper lintian adduser man-db
+tpm2-openssl swtpm swtpm-tools tpm2-tools"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: must run as root (apt-get install)" >&2

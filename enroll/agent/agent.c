@@ -27,6 +27,8 @@
 
 #include "certs/p7.h"
 #include "certs/pki.h"
+#include "certs/keyref.h"
+#include "certs/tpmkey.h"
 #include "enroll/common/b64.h"
 #include "enroll/common/chanbind.h"
 #include "enroll/common/err.h"
@@ -90,7 +92,58 @@ struct agent_est {
 	char			 not_ra_fp[PKI_FP_LEN];
 	/* the enrollment ended on a 202: still pending (agent_pending_wait) */
 	int			 pending;
+	/* the TLS client identity, set on every SSL_CTX by agent_sslctx_cb */
+	char			 tls_cert[AGENT_PATH_MAX];
+	EVP_PKEY		*tls_key;		/* agent_key_load(): file or TPM */
 };
+
+int
+agent_tpm_prepare(const struct agent_opts *o, char *err, size_t errlen)
+{
+	char key[AGENT_PATH_MAX];
+	int need = 0;
+
+	if (o->key_store == AGENT_KEYSTORE_TPM)
+		need = 1;
+	else if (o->idevid_key != NULL && tpmkey_ref_kind(o->idevid_key) != TPMKEY_NONE)
+		need = 1;
+	else if (o->out_dir != NULL && *o->out_dir != '\0' &&
+	    snprintf(key, sizeof(key), "%s/%s", o->out_dir, AGENT_FILE_KEY) <
+	    (int)sizeof(key) && tpmkey_ref_kind(key) == TPMKEY_FILE)
+		need = 1;
+	if (!need)
+		return 0;
+	if (tpmkey_open(o->tpm_tcti, err, errlen) == -1)
+		return -1;
+	return 1;
+}
+
+/*
+ * The key-loading dispatch: every private key the agent uses (IDevID, LDevID, for TLS,
+ * CSR, voucher-request and recovery checks) comes through here: a TPM key (TSS2 file or
+ * persistent handle), a key in a PKCS#11 token (RFC 7512 URI, certs/keyref.h), or a PEM
+ * file.
+ */
+EVP_PKEY *
+agent_key_load(const char *ref, char *err, size_t errlen)
+{
+	if (ref == NULL) {
+		errf(err, errlen, "no key given");
+		return NULL;
+	}
+	if (keyref_is_pkcs11(ref))
+		return keyref_load(ref, err, errlen);
+	if (tpmkey_ref_kind(ref) != TPMKEY_NONE ||
+	    strncmp(ref, TPMKEY_HANDLE_PREFIX, strlen(TPMKEY_HANDLE_PREFIX)) == 0)
+		return tpmkey_load(ref, err, errlen);
+	return pki_key_read(ref, err, errlen);
+}
+
+const char *
+agent_key_store_name(const char *ref)
+{
+	return tpmkey_ref_kind(ref) != TPMKEY_NONE ? "tpm" : "file";
+}
 
 int
 agent_global_init(void)
@@ -391,12 +444,6 @@ agent_pin_verify_cb(X509_STORE_CTX *sctx, void *arg)
 	return 1;
 }
 
-static CURLcode
-agent_sslctx_cb(CURL *curl, void *sslctx, void *arg)
-{
-	SSL_CTX_set_cert_verify_callback((SSL_CTX *)sslctx, agent_pin_verify_cb, arg);
-	return CURLE_OK;
-}
 
 /*
  * Voucher path (brski), replaces OpenSSL's chain verification. Before a voucher is
@@ -432,10 +479,26 @@ agent_voucher_verify_cb(X509_STORE_CTX *sctx, void *arg)
 	return 1;
 }
 
+/*
+ * Every new SSL_CTX: the client identity (certificate chain file + the key agent_key_load()
+ * gave, which may live in a TPM: libcurl can only read key files itself), then the
+ * registrar's verification: the pin, the voucher path's, or OpenSSL's against the CA file.
+ */
 static CURLcode
-agent_voucher_sslctx_cb(CURL *curl, void *sslctx, void *arg)
+agent_sslctx_cb(CURL *curl, void *sslctx, void *arg)
 {
-	SSL_CTX_set_cert_verify_callback((SSL_CTX *)sslctx, agent_voucher_verify_cb, arg);
+	struct agent_est *e = arg;
+	SSL_CTX *ctx = sslctx;
+
+	if (e->tls_key != NULL &&
+	    (SSL_CTX_use_certificate_chain_file(ctx, e->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, e->tls_key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1))
+		return CURLE_SSL_CERTPROBLEM;
+	if (e->pinned)
+		SSL_CTX_set_cert_verify_callback(ctx, agent_pin_verify_cb, arg);
+	else if (e->voucher)
+		SSL_CTX_set_cert_verify_callback(ctx, agent_voucher_verify_cb, arg);
 	return CURLE_OK;
 }
 
@@ -457,6 +520,8 @@ agent_est_close(struct agent_est *e)
 	e->peer_chain = NULL;
 	X509_free(e->voucher_pin);
 	e->voucher_pin = NULL;
+	EVP_PKEY_free(e->tls_key);
+	e->tls_key = NULL;
 	OPENSSL_cleanse(e->cb, sizeof(e->cb));
 }
 
@@ -492,8 +557,14 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 			    "sha256: and 64 hex digits", pin);
 		e->pinned = 1;
 	}
-	if ((e->curl = c = curl_easy_init()) == NULL)
-		return errf(err, errlen, "libcurl: cannot create a handle");
+	if (snprintf(e->tls_cert, sizeof(e->tls_cert), "%s", cert) >= (int)sizeof(e->tls_cert))
+		return errf(err, errlen, "%s: path too long", cert);
+	if ((e->tls_key = agent_key_load(key, err, errlen)) == NULL)
+		return -1;
+	if ((e->curl = c = curl_easy_init()) == NULL) {
+		errf(err, errlen, "libcurl: cannot create a handle");
+		goto err;
+	}
 
 	/* RFC 7030 §4.2.1: the CSR is base64 of DER, Content-Transfer-Encoding base64. */
 	if ((e->post_hdrs = curl_slist_append(NULL, "Content-Type: application/pkcs10")) ==
@@ -518,26 +589,20 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 	rc |= curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, agent_prereq_cb);
 	rc |= curl_easy_setopt(c, CURLOPT_PREREQDATA, e);
 	rc |= curl_easy_setopt(c, CURLOPT_VERBOSE, o->curl_verbose ? 1L : 0L);
-	/* The client certificate file holds leaf + chain; curl sends all of it. */
-	rc |= curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-	rc |= curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-	rc |= curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-	rc |= curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	/* The client certificate (leaf + chain, all sent) and key: agent_sslctx_cb. */
+	rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_sslctx_cb);
+	rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e);
 	/* Only the anchor we name: never the system's CA directory. */
 	rc |= curl_easy_setopt(c, CURLOPT_CAPATH, (char *)NULL);
 	rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	if (e->pinned) {
 		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_sslctx_cb);
-		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e);
 	} else if (e->voucher) {
 		/* brski: provisional until the voucher; the callback records and checks */
 		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_voucher_sslctx_cb);
-		rc |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e);
 	} else {
 		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 		rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -1089,7 +1154,7 @@ agent_key_matches(X509 *cert, const char *keypath)
 	EVP_PKEY *k;
 	int ok;
 
-	if ((k = pki_key_read(keypath, NULL, 0)) == NULL)
+	if ((k = agent_key_load(keypath, NULL, 0)) == NULL)
 		return 0;
 	ok = EVP_PKEY_eq(X509_get0_pubkey(cert), k) == 1;
 	EVP_PKEY_free(k);
@@ -1180,7 +1245,8 @@ agent_write_files(const char *dir, EVP_PKEY *key, X509 *ldevid, STACK_OF(X509) *
 		if (c != ldevid && !agent_is_self_signed(c))
 			arr[n++] = c;
 	}
-	if (pki_key_write(keynew, key, 1, err, errlen) == -1)
+	if ((tpmkey_is_tpm(key) ? tpmkey_write(keynew, key, 1, err, errlen) :
+	    pki_key_write(keynew, key, 1, err, errlen)) == -1)
 		goto err;
 	if (pki_certs_write(crtnew, arr, n, 1, err, errlen) == -1) {
 		(void)unlink(keynew);
@@ -1229,7 +1295,7 @@ agent_meta_json(const char *server, const char *label, const struct agent_result
 		if (reg == NULL)
 			return NULL;
 	}
-	j = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?}",
+	j = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?}",
 	    "server", server,
 	    "label", (label != NULL && *label != '\0') ? label : NULL,
 	    "device_serial", res->device_serial,
@@ -1237,6 +1303,7 @@ agent_meta_json(const char *server, const char *label, const struct agent_result
 	    "not_after", res->not_after,
 	    "domain_ca_fingerprint", res->ca_fingerprint,
 	    "key_type", key_type,
+	    "key_store", res->key_store[0] ? res->key_store : "file",
 	    "operation", reenroll ? "reenroll" : "enroll",
 	    "time", now,
 	    "registrar_cert", reg);
@@ -1403,7 +1470,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		goto out;
 	}
 	if ((idcerts = pki_certs_read(o->idevid_cert, why, sizeof(why))) == NULL ||
-	    (idkey = pki_key_read(o->idevid_key, why, sizeof(why))) == NULL) {
+	    (idkey = agent_key_load(o->idevid_key, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "%s", why);
 		goto out;
 	}
@@ -1558,6 +1625,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	EVP_PKEY *idkey = NULL, *key = NULL;
 	unsigned char pinbuf[32];
 	int rc = -1, e_open = 0, made_dir = 0;
+	enum agent_key_store store = o->key_store;
 
 	memset(res, 0, sizeof(*res));
 	memset(&e, 0, sizeof(e));
@@ -1632,14 +1700,34 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		snprintf(client_key, sizeof(client_key), "%s", res->key_path);
 		ca_file = res->ca_path;
 		key_type = o->key_type != NULL ? o->key_type : ktype[0] ? ktype : "p256";
+		/* the new key stays where the current one is unless asked otherwise */
+		if (store == AGENT_KEYSTORE_DEFAULT && tpmkey_ref_kind(res->key_path) ==
+		    TPMKEY_FILE)
+			store = AGENT_KEYSTORE_TPM;
 	}
+	if (store == AGENT_KEYSTORE_DEFAULT)
+		store = AGENT_KEYSTORE_FILE;
+	if (store == AGENT_KEYSTORE_TPM) {
+		if (strcmp(key_type, "p256") != 0) {
+			errf(err, errlen, "the TPM key store makes P-256 keys only, not %s",
+			    key_type);
+			goto err;
+		}
+		if (tpmkey_tcti() == NULL) {
+			errf(err, errlen, "the TPM key store needs a TPM, and none is open "
+			    "(agent_tpm_prepare)");
+			goto err;
+		}
+	}
+	snprintf(res->key_store, sizeof(res->key_store), "%s",
+	    store == AGENT_KEYSTORE_TPM ? "tpm" : "file");
 
 	/* The client identity: readable, key matches, subject carries the device serial. */
 	if ((idcert = pki_cert_read(client_cert, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "%s", why);
 		goto err;
 	}
-	if ((idkey = pki_key_read(client_key, why, sizeof(why))) == NULL) {
+	if ((idkey = agent_key_load(client_key, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "%s", why);
 		goto err;
 	}
@@ -1699,11 +1787,16 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		goto err;
 
 	/* c) the new key, d) the request. */
-	if ((key = pki_key_new(key_type, why, sizeof(why))) == NULL) {
+	if (store == AGENT_KEYSTORE_TPM)
+		key = tpmkey_new_p256(why, sizeof(why));
+	else
+		key = pki_key_new(key_type, why, sizeof(why));
+	if (key == NULL) {
 		errf(err, errlen, "%s", why);
 		goto err;
 	}
-	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "generated the new key (%s)", key_type);
+	agent_progress(o->progress, o->progress_arg, AGENT_DEBUG, "generated the new key (%s, %s)", key_type,
+	    store == AGENT_KEYSTORE_TPM ? "inside the TPM" : "in memory");
 	if ((answer = agent_post_csr(&e, reenroll, key, res->device_serial, err, errlen)) ==
 	    NULL) {
 		res->pending = e.pending;

@@ -15,7 +15,9 @@
  * the timeout and repeated on the same session.
  *
  * Files written into the output directory (created 0700 when missing):
- *   ldevid.key       the new private key (PKCS#8 PEM, 0600)
+ *   ldevid.key       the new private key (PKCS#8 PEM, 0600); with the TPM key store the
+ *                    TPM-wrapped blob ("TSS2 PRIVATE KEY" PEM, 0600), no private key
+ *                    material (certs/tpmkey.h)
  *   ldevid.pem       the LDevID, followed by any intermediate CA the server returned
  *   domain-ca.pem    every certificate from cacerts
  *   enrollment.json  server, label, device serial, LDevID serial, notAfter, domain CA
@@ -32,6 +34,8 @@
 #define LATCHKEY_AGENT_H
 
 #include <stddef.h>
+
+#include <openssl/types.h>
 
 #define AGENT_PATH_MAX		4096
 #define AGENT_TIMEOUT_DEFAULT	30		/* seconds, whole exchange */
@@ -74,6 +78,13 @@ enum agent_chanbind {
 	AGENT_CB_BAD		/* testing: base64 of 32 zero bytes */
 };
 
+/* Where the LDevID key is made and kept. */
+enum agent_key_store {
+	AGENT_KEYSTORE_DEFAULT = 0,	/* enroll: file; reenroll: where the current key is */
+	AGENT_KEYSTORE_FILE,		/* generated in memory, PKCS#8 PEM file */
+	AGENT_KEYSTORE_TPM		/* generated inside the TPM (P-256 only), never exported */
+};
+
 /* Progress levels handed to the callback. */
 #define AGENT_INFO	0	/* one line per step, for people */
 #define AGENT_DEBUG	1	/* details (HTTP status, sizes), shown with -v */
@@ -99,6 +110,9 @@ struct agent_opts {
 	const char	*ca_file;
 	const char	*trust_fp;
 	const char	*key_type;	/* pki_key_new() names; NULL = "p256" */
+	enum agent_key_store key_store;
+	/* the TPM's TCTI (certs/tpmkey.h); NULL: $TPM2OPENSSL_TCTI, else /dev/tpmrm0 */
+	const char	*tpm_tcti;
 	int		 force;		/* enroll: replace an existing ldevid.pem */
 	int		 timeout;	/* seconds for the whole exchange; <= 0: default */
 	/* seconds to keep asking while the registrar answers 202 (pending), from the
@@ -122,6 +136,7 @@ struct agent_result {
 	char	chanbind_type[16];	/* "tls-exporter", "tls-unique" or "none" */
 	char	server[1024];		/* server URL used */
 	size_t	nca;			/* certificates received from cacerts */
+	char	key_store[8];		/* "file" or "tpm": where the LDevID key is */
 	char	key_path[AGENT_PATH_MAX];
 	char	cert_path[AGENT_PATH_MAX];
 	char	ca_path[AGENT_PATH_MAX];
@@ -133,6 +148,21 @@ struct agent_result {
 	 * or was 0: an administrator has not decided yet */
 	int	pending;
 };
+
+/*
+ * Open the TPM when this run needs it, before agent_global_init() (certs/tpmkey.h): when o->key_store is AGENT_KEYSTORE_TPM, o->idevid_key
+ * is a TPM key reference, or o->out_dir's ldevid.key is a TPM key. 1 when it opened the
+ * TPM (through o->tpm_tcti), 0 when none is needed, -1 with err (an unreachable TPM names
+ * its TCTI; nothing falls back to a file key).
+ */
+int	agent_tpm_prepare(const struct agent_opts *o, char *err, size_t errlen);
+/*
+ * The agent's one way from a key reference to a private key: a TPM key (TSS2 PEM file or
+ * handle:0x81..., needs agent_tpm_prepare()) or a PEM key file. NULL with err.
+ */
+EVP_PKEY *agent_key_load(const char *ref, char *err, size_t errlen);
+/* "tpm" when the key file or reference ref is a TPM key, else "file". */
+const char *agent_key_store_name(const char *ref);
 
 /* libcurl's global setup/teardown; call once per process. Returns 0 or -1. */
 int	agent_global_init(void);

@@ -624,6 +624,8 @@ onboard_agent_opts(struct onboard_ctx *c, struct agent_opts *a, const char *serv
 	a->out_dir = c->o->state_dir;
 	a->idevid_cert = c->o->idevid_cert;
 	a->idevid_key = c->o->idevid_key;
+	a->key_store = (enum agent_key_store)c->o->key_store;
+	a->tpm_tcti = c->o->tpm_tcti;
 	if (left < t)
 		t = left < 1 ? 1 : (int)left;
 	a->timeout = t;
@@ -732,7 +734,7 @@ onboard_check_inputs(struct onboard_ctx *c, char *err, size_t errlen)
 		return errf(err, errlen, "%s: subject has no serialNumber",
 		    c->o->idevid_cert);
 	}
-	if ((key = pki_key_read(c->o->idevid_key, why, sizeof(why))) == NULL) {
+	if ((key = agent_key_load(c->o->idevid_key, why, sizeof(why))) == NULL) {
 		X509_free(id);
 		return errf(err, errlen, "IDevID key: %s", why);
 	}
@@ -1032,6 +1034,8 @@ onboard_renew(const struct onboard_opts *o, int force, struct onboard_record *re
 	for (;;) {
 		memset(&a, 0, sizeof(a));
 		a.out_dir = o->state_dir;
+		a.key_store = (enum agent_key_store)o->key_store;
+		a.tpm_tcti = o->tpm_tcti;
 		a.timeout = o->attempt_timeout_s ? (int)o->attempt_timeout_s :
 		    AGENT_TIMEOUT_DEFAULT;
 		a.progress = o->progress;

@@ -115,6 +115,8 @@ struct onboard_opts {
 						 * run after each renewal ("" forgets it);
 						 * NULL: keep the recorded one */
 	unsigned		 hook_timeout_s;	/* 0: HOOK_TIMEOUT_DEFAULT */
+	int			 key_store;	/* enum agent_key_store (agent.h) */
+	const char		*tpm_tcti;	/* the TPM of TPM keys (agent.h); NULL default */
 	void			(*progress)(void *arg, int level, const char *line);
 	void			*progress_arg;
 };

@@ -212,13 +212,13 @@ report_send(const struct report_opts *o, const struct posture_inventory *inv,
 	    snprintf(key, sizeof(key), "%s/%s", o->state_dir, AGENT_FILE_KEY) >=
 	    (int)sizeof(key))
 		return errf(err, errlen, "state directory path too long");
-	/* the LDevID and its key: the one place the report loads them */
+	/* the LDevID and its key (file, TPM or token: the agent's one key dispatch) */
 	if ((chain = pki_certs_read(cert, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "LDevID %s: %s", cert, why);
 		goto out;
 	}
 	leaf = sk_X509_shift(chain);
-	if ((pkey = pki_key_read(key, why, sizeof(why))) == NULL) {
+	if ((pkey = agent_key_load(key, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "LDevID key %s: %s", key, why);
 		goto out;
 	}

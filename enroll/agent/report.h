@@ -11,6 +11,9 @@
  * named nothing, mDNS _latchkey-posture._tcp. A URL with no path (or "/") means the
  * registrar's own endpoint REPORT_PATH_DEFAULT.
  *
+ * The LDevID key comes through agent_key_load() (a file or a TPM key: open the TPM first
+ * with agent_tpm_prepare(), as for any use of the LDevID).
+ *
  * Library rules: nothing here prints or exits; -1 with one line in err.
  */
 #ifndef LATCHKEY_REPORT_H

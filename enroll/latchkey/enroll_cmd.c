@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
 #include "enroll/agent/hook.h"
 #include "enroll/agent/netinfo.h"
@@ -23,11 +24,13 @@ static const char usage_head[] =
 "       latchkey enroll --server URL --idevid CERT --idevid-key KEY --out DIR\n"
 "                [--ca FILE | --trust-fingerprint sha256:HEX | --masa-anchor FILE]\n"
 "                [--label L]\n"
-"                [--key-type p256|p384|ed25519|rsa2048] [--timeout SECS] [--force]\n"
+"                [--key-type p256|p384|ed25519|rsa2048] [--key-store file|tpm]\n"
+"                [--tpm TCTI] [--timeout SECS] [--force]\n"
 "                [--wait SECS]\n"
 "                [--netid-if IFNAME]... [--dhcp-env FILE]...\n"
 "                [--json] [-q] [-v]\n"
 "       latchkey reenroll --out DIR [--server URL] [--label L] [--key-type TYPE]\n"
+"                [--key-store file|tpm] [--tpm TCTI]\n"
 "                [--deploy-hook CMD] [--deploy-hook-timeout SECS]\n"
 "                [--timeout SECS] [--json] [-q] [-v]\n"
 "       latchkey status [--out DIR] [--offline] [--json]\n"
@@ -57,7 +60,12 @@ static const char help_enroll[] =
 "                         (required)\n"
 "  --idevid CERT          IDevID certificate, PEM: the leaf followed by its issuing CA\n"
 "                         chain; all of it is sent as TLS client certificate (required)\n"
-"  --idevid-key KEY       the IDevID private key, PEM (required)\n"
+"  --idevid-key KEY       the IDevID private key (required): a PEM key file, or a key in\n"
+"                         a TPM 2.0: a \"TSS2 PRIVATE KEY\" PEM file (the TPM-wrapped\n"
+"                         blob tpm2-openssl and lab-pki --tpm write) or a persistent\n"
+"                         handle, handle:0x81000000 to handle:0x81FFFFFF. A TPM key\n"
+"                         serves the TLS handshake and the voucher-request signature\n"
+"                         inside the TPM (see --tpm)\n"
 "  --out DIR              directory for the results; created with mode 0700 if missing\n"
 "                         (required)\n"
 "  --ca FILE              verify the registrar's TLS certificate (chain and host name)\n"
@@ -78,7 +86,8 @@ static const char help_enroll[] =
 "  --label L              EST CA label: requests go to /.well-known/est/L/...\n"
 "                         (default: no label)\n"
 "  --key-type TYPE        key for the LDevID: p256 (default), p384, ed25519, rsa2048\n"
-"  --force                enroll even if DIR already holds ldevid.pem (replacing it)\n";
+"  --force                enroll even if DIR already holds ldevid.pem (replacing it)\n"
+"  (--key-store and --tpm: see the options of enroll and reenroll)\n";
 
 static const char help_reenroll[] =
 "\n"
@@ -108,6 +117,18 @@ static const char help_reenroll[] =
 static const char help_common[] =
 "\n"
 "Options of enroll and reenroll:\n"
+"  --key-store file|tpm   where the new LDevID key is made and kept. file: generated in\n"
+"                         memory, DIR/ldevid.key is PKCS#8 PEM (enroll's default).\n"
+"                         tpm: generated inside the TPM (ECDSA P-256 only), it never\n"
+"                         leaves it; DIR/ldevid.key is the TPM-wrapped blob (\"TSS2\n"
+"                         PRIVATE KEY\" PEM, 0600), useless without that TPM.\n"
+"                         reenroll's default: where the current key is\n"
+"  --tpm TCTI             the TPM to use, as a libtss2 TCTI: device:/dev/tpmrm0,\n"
+"                         swtpm:path=SOCKET, swtpm:host=H,port=P, tabrmd: ...\n"
+"                         (default: $TPM2OPENSSL_TCTI, else device:/dev/tpmrm0 when it\n"
+"                         exists). Used when a key is in a TPM; a TPM that cannot be\n"
+"                         reached is an error naming the TCTI, never a fall-back to a\n"
+"                         key file\n"
 "  --timeout SECS         limit for the whole exchange (default 30, 1..3600), including\n"
 "                         waiting while the registrar answers 503 with Retry-After\n"
 "  --wait SECS            when the registrar answers 202 (it holds the device for an\n"
@@ -144,11 +165,20 @@ static const char help_tail[] =
 "Files written into DIR (each written to a temporary file, synced and renamed; the key\n"
 "and certificate are staged and moved into place key first, so a crash never leaves a\n"
 "certificate without its key):\n"
-"  ldevid.key             the LDevID private key, PKCS#8 PEM, mode 0600\n"
+"  ldevid.key             the LDevID private key, PKCS#8 PEM, mode 0600; with\n"
+"                         --key-store tpm the TPM-wrapped blob, mode 0600\n"
 "  ldevid.pem             the LDevID, followed by any intermediate CA certificates\n"
 "  domain-ca.pem          every certificate of the registrar's cacerts answer\n"
 "  enrollment.json        server, label, device serial, LDevID serial, notAfter,\n"
 "                         domain CA fingerprint, key type, time\n"
+"\n"
+"Keys in a TPM 2.0 (the tpm2-openssl provider, Debian package tpm2-openssl): the IDevID\n"
+"key (--idevid-key), the LDevID key (--key-store tpm) or both may live in a TPM. The TLS\n"
+"client handshake, the CSR and the voucher-request are then signed inside the TPM.\n"
+"reenroll and status find a TPM LDevID key by its file's TSS2 header and use the same\n"
+"TPM (--tpm, or $TPM2OPENSSL_TCTI). A key blob wrapped by another TPM fails to load\n"
+"(\"the TPM at TCTI cannot load this key\"). `latchkey latch` needs a key file: see\n"
+"latchkey latch --help.\n"
 "\n"
 "Progress goes to stderr, one line per step, each starting with \"latchkey: \".\n"
 "\n"
@@ -185,7 +215,9 @@ enum {
 	OPT_NETID_IF,		/* kea */
 	OPT_DHCP_ENV,		/* kea */
 	OPT_DEPLOY_HOOK,	/* reenroll */
-	OPT_HOOK_TIMEOUT	/* reenroll */
+	OPT_HOOK_TIMEOUT,	/* reenroll */
+	OPT_KEY_STORE,
+	OPT_TPM
 };
 
 static const struct option long_opts[] = {
@@ -210,6 +242,8 @@ static const struct option long_opts[] = {
 	{ "dhcp-env",		required_argument,	NULL, OPT_DHCP_ENV },
 	{ "deploy-hook",	required_argument,	NULL, OPT_DEPLOY_HOOK },
 	{ "deploy-hook-timeout", required_argument,	NULL, OPT_HOOK_TIMEOUT },
+	{ "key-store",		required_argument,	NULL, OPT_KEY_STORE },
+	{ "tpm",		required_argument,	NULL, OPT_TPM },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -278,11 +312,12 @@ cli_print_json(const char *status, const struct agent_result *r, const struct cl
 	char *tok, *save = NULL, buf[sizeof(rn->superseded)];
 	int rc;
 
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "status", status,
 	    "serial", r->device_serial,
 	    "ldevid", r->cert_path,
 	    "key", r->key_path,
+	    "key_store", r->key_store,
 	    "ca", r->ca_path,
 	    "metadata", r->meta_path,
 	    "not_after", r->not_after,
@@ -503,6 +538,18 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 				    "ed25519, rsa2048)", optarg);
 			o.key_type = optarg;
 			break;
+		case OPT_KEY_STORE:
+			if (strcmp(optarg, "tpm") == 0)
+				o.key_store = AGENT_KEYSTORE_TPM;
+			else if (strcmp(optarg, "file") == 0)
+				o.key_store = AGENT_KEYSTORE_FILE;
+			else
+				return cli_usage(name, "unknown --key-store \"%s\" (file, tpm)",
+				    optarg);
+			break;
+		case OPT_TPM:
+			o.tpm_tcti = optarg;
+			break;
 		case OPT_JSON:
 			c.json = 1;
 			break;
@@ -603,7 +650,17 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 	o.curl_verbose = c.verbose >= 2;
 	o.progress = cli_progress;
 	o.progress_arg = &c;
+	if (o.key_store == AGENT_KEYSTORE_TPM && o.key_type != NULL &&
+	    strcmp(o.key_type, "p256") != 0)
+		return cli_usage(name, "--key-store tpm makes P-256 keys only (--key-type p256)");
 
+	/* The TPM first: an unreachable one is a start-up error (certs/tpmkey.h). */
+	if ((rc = agent_tpm_prepare(&o, err, sizeof(err))) == -1) {
+		fprintf(stderr, "latchkey: %s\n", err);
+		return 1;
+	}
+	if (rc == 1 && !c.quiet)
+		fprintf(stderr, "latchkey: using the TPM at %s\n", tpmkey_tcti());
 	if (agent_global_init() == -1) {
 		fprintf(stderr, "latchkey: libcurl with the OpenSSL backend is required\n");
 		return 1;
@@ -617,6 +674,7 @@ cli_enroll(enum cmd cmd, int argc, char **argv)
 	if (rc == 0 && n_if + n_env > 0)
 		cli_report_netids(&o, &c, netid_if, n_if, dhcp_env, n_env);
 	agent_global_cleanup();
+	tpmkey_close();
 	if (rc == -1) {
 		fprintf(stderr, "latchkey: %s\n", err);
 		return r.pending ? ENROLL_EXIT_PENDING : 1;

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "certs/tpmkey.h"
 #include "enroll/latch/latch.h"
 #include "enroll/latchkey/commands.h"
 #include "enroll/latch/charon.h"
@@ -57,6 +58,10 @@ static const char latch_help[] =
 "  --cert FILE, --key FILE, --ca FILE\n"
 "                         instead of --ldevid, or to override one of its files (the\n"
 "                         registrar uses its certificate issued by the domain CA)\n"
+"                         The key must be a key file: an LDevID key in a TPM\n"
+"                         (--key-store tpm) is refused, because the latch hands charon\n"
+"                         the key file over VICI and Debian 12's charon tpm plugin takes\n"
+"                         TPM keys only by persistent handle (see latchkey(8))\n"
 "\n"
 "Options:\n"
 "  --vici URI             charon's VICI socket (default unix:///var/run/charon.vici)\n"
@@ -668,7 +673,13 @@ cmd_latch(int argc, char **argv)
 		return 1;
 	}
 	rc = latch_parse(argc, argv, a);
-	if (rc == -2)
+	if (rc == 0 && !a->status && tpmkey_ref_kind(a->key) != TPMKEY_NONE) {
+		/* charon's tpm plugin takes keys by persistent handle through its own TSS2
+		 * code, and the latch hands charon a key file: see latchkey(8), KEYS IN A TPM */
+		fprintf(stderr, "latchkey: latch: %s is a TPM key; the latch needs the LDevID "
+		    "key as a file (enroll with --key-store file)\n", a->key);
+		rc = 1;
+	} else if (rc == -2)
 		rc = 0;
 	else if (rc == 0) {
 		if (a->status)

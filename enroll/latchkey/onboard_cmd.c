@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
 #include "enroll/agent/onboard.h"
 #include "enroll/agent/report.h"
@@ -56,7 +57,17 @@ static const char onboard_help[] =
 "                         0700)\n"
 "  --idevid CERT          IDevID certificate, PEM, leaf first (default DIR/idevid.pem,\n"
 "                         else /etc/latchkey/idevid.pem)\n"
-"  --idevid-key KEY       its key (default DIR/idevid.key, else /etc/latchkey/idevid.key)\n"
+"  --idevid-key KEY       its key (default DIR/idevid.key, else /etc/latchkey/idevid.key):\n"
+"                         a PEM key file, a TPM-wrapped \"TSS2 PRIVATE KEY\" file or\n"
+"                         handle:0x81000000..0x81FFFFFF (a key in the TPM, see --tpm)\n"
+"  --key-store file|tpm   where the LDevID key is made and kept: file (PKCS#8 PEM,\n"
+"                         default) or tpm (inside the TPM, P-256, never exported;\n"
+"                         DIR/ldevid.key is its TPM-wrapped blob). --renew keeps the\n"
+"                         store of the current key unless told otherwise\n"
+"  --tpm TCTI             the TPM, as a libtss2 TCTI (device:/dev/tpmrm0,\n"
+"                         swtpm:path=SOCKET, ...; default $TPM2OPENSSL_TCTI, else\n"
+"                         device:/dev/tpmrm0 when it exists). An unreachable TPM is an\n"
+"                         error naming it (exit 1), never a fall-back to a key file\n"
 "  --masa-anchor FILE     the manufacturer's MASA trust anchor(s), PEM (default\n"
 "                         DIR/masa-anchor.pem, else /etc/latchkey/masa-anchor.pem, else\n"
 "                         masa-anchor.pem next to the IDevID)\n"
@@ -149,6 +160,8 @@ enum {
 	OPT_PAUSE,
 	OPT_DEPLOY_HOOK,
 	OPT_HOOK_TIMEOUT,
+	OPT_KEY_STORE,
+	OPT_TPM,
 	OPT_NO_REPORT,
 	OPT_REPORT_DPKG
 };
@@ -170,6 +183,8 @@ static const struct option onboard_opts_long[] = {
 	{ "pause-after-voucher", required_argument,	NULL, OPT_PAUSE },
 	{ "deploy-hook",	required_argument,	NULL, OPT_DEPLOY_HOOK },
 	{ "deploy-hook-timeout", required_argument,	NULL, OPT_HOOK_TIMEOUT },
+	{ "key-store",		required_argument,	NULL, OPT_KEY_STORE },
+	{ "tpm",		required_argument,	NULL, OPT_TPM },
 	{ "no-report",		no_argument,		NULL, OPT_NO_REPORT },
 	{ "report-dpkg-status",	required_argument,	NULL, OPT_REPORT_DPKG },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -410,6 +425,17 @@ cmd_onboard(int argc, char **argv)
 		case OPT_FORCE:
 			force = 1;
 			break;
+		case OPT_KEY_STORE:
+			if (strcmp(optarg, "tpm") == 0)
+				o.key_store = AGENT_KEYSTORE_TPM;
+			else if (strcmp(optarg, "file") == 0)
+				o.key_store = AGENT_KEYSTORE_FILE;
+			else
+				return onboard_usage("unknown --key-store (file, tpm):", optarg);
+			break;
+		case OPT_TPM:
+			o.tpm_tcti = optarg;
+			break;
 		case OPT_JSON:
 			json = 1;
 			break;
@@ -456,6 +482,20 @@ cmd_onboard(int argc, char **argv)
 	o.progress = onboard_progress;
 	o.progress_arg = &c;
 
+	/* The TPM first, when a key is (or is to be) in it: unreachable = one error line. */
+	{
+		struct agent_opts ao;
+
+		memset(&ao, 0, sizeof(ao));
+		ao.idevid_key = o.idevid_key;
+		ao.out_dir = o.state_dir;
+		ao.key_store = (enum agent_key_store)o.key_store;
+		ao.tpm_tcti = o.tpm_tcti;
+		if (agent_tpm_prepare(&ao, err, sizeof(err)) == -1) {
+			fprintf(stderr, "latchkey: onboard: %s\n", err);
+			return ONBOARD_EXIT_FAIL;
+		}
+	}
 	if (agent_global_init() == -1) {
 		fprintf(stderr, "latchkey: onboard: libcurl with the OpenSSL backend is "
 		    "required\n");
@@ -468,6 +508,7 @@ cmd_onboard(int argc, char **argv)
 	if (rc == ONBOARD_RC_BOUND && !c.no_report && rec.disc.nposture > 0)
 		onboard_report(&o, &rec, &c);
 	agent_global_cleanup();
+	tpmkey_close();
 	onboard_iso(due_t != 0 ? due_t : rec.renew_due, due, sizeof(due));
 
 	switch (rc) {

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
 #include "enroll/agent/onboard.h"
 #include "enroll/agent/report.h"
@@ -24,7 +25,7 @@ report_usage(FILE *f)
 "usage: latchkey report [--posture-url URL] [--state-dir DIR] [--dpkg-status FILE]\n"
 "                       [--inventory-command CMD] [--hash-file PATH]... [--json]\n"
 "                       [--dhcp-env FILE]... [--no-mdns] [--no-discover]\n"
-"                       [--timeout SECS] [-v]\n"
+"                       [--timeout SECS] [--tpm TCTI] [-v]\n"
 "\n"
 "Reports this device's posture: its software inventory (every package dpkg lists as\n"
 "installed: name, version, architecture; or the output of an inventory command), the\n"
@@ -54,6 +55,8 @@ report_usage(FILE *f)
 "  --hash-file PATH         also report the SHA-256 of PATH (repeatable, at most %d)\n"
 "  --json                   print the server's verdict as JSON on stdout\n"
 "  --timeout SECS           bound for the exchange (default 30)\n"
+"  --tpm TCTI               the TPM of a TPM LDevID key, as a libtss2 TCTI (default:\n"
+"                           $TPM2OPENSSL_TCTI, else device:/dev/tpmrm0)\n"
 "  -v                       show details on stderr\n"
 "\n"
 "Output: one line, \"compliant\" or \"noncompliant: REASON; REASON...\" (or the JSON).\n"
@@ -88,10 +91,12 @@ cmd_report(int argc, char **argv)
 		{ "dhcp-env", required_argument, NULL, 'e' },
 		{ "no-mdns", no_argument, NULL, 'M' },
 		{ "no-discover", no_argument, NULL, 'N' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *hash[REPORT_HASH_FILES_MAX], *envs[16];
+	const char *hash[REPORT_HASH_FILES_MAX], *envs[16], *tcti = NULL;
+	struct agent_opts ao;
 	struct report_opts o;
 	struct report_result res;
 	struct posture_inventory inv;
@@ -148,6 +153,9 @@ cmd_report(int argc, char **argv)
 		case 'N':
 			o.no_discover = 1;
 			break;
+		case 'T':
+			tcti = optarg;
+			break;
 		case 't':
 			o.timeout = atoi(optarg);
 			if (o.timeout < 1 || o.timeout > 3600) {
@@ -176,6 +184,14 @@ cmd_report(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	posture_inventory_init(&inv);
+	/* a TPM LDevID key: the TPM is opened first (an unreachable one is named) */
+	memset(&ao, 0, sizeof(ao));
+	ao.out_dir = o.state_dir;
+	ao.tpm_tcti = tcti;
+	if (agent_tpm_prepare(&ao, err, sizeof(err)) == -1) {
+		fprintf(stderr, "latchkey: report: %s\n", err);
+		return 1;
+	}
 	if (agent_global_init() == -1) {
 		fprintf(stderr, "latchkey: report: libcurl initialisation failed\n");
 		return 1;
@@ -214,5 +230,6 @@ out:
 	free(res.answer);
 	posture_inventory_free(&inv);
 	agent_global_cleanup();
+	tpmkey_close();
 	return rc;
 }

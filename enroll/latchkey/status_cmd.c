@@ -15,9 +15,12 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
+#include "enroll/agent/agent.h"
 #include "enroll/latch/statefile.h"
 #include "enroll/agent/onboard.h"
 
@@ -32,7 +35,7 @@ static void
 status_usage(FILE *f)
 {
 	fprintf(f,
-"usage: latchkey status [--out DIR] [--offline] [--json] [--timeout SECS]\n"
+"usage: latchkey status [--out DIR] [--offline] [--json] [--timeout SECS] [--tpm TCTI]\n"
 "\n"
 "Shows this device's enrollment: its serial, the registrar, the domain CA, the LDevID and\n"
 "its expiry, and the binding's state as the registrar sees it now (active, or revoked\n"
@@ -42,12 +45,16 @@ status_usage(FILE *f)
 "discovery source, domain, latch and renewal time are shown too (JSON: \"onboard\").\n"
 "When DIR/latch-state.json exists (`latchkey latch --state-file DIR/latch-state.json`),\n"
 "the latch's state is shown (JSON: \"latch\").\n"
+"The line \"key\" (JSON: \"key_store\") says where the LDevID key lives: \"file\" (PEM in\n"
+"DIR/ldevid.key) or \"tpm\" (inside the TPM; DIR/ldevid.key is its TPM-wrapped blob).\n"
 "\n"
 "  --out DIR        enrollment directory written by `latchkey enroll` (default\n"
 "                   /var/lib/latchkey)\n"
 "  --offline        do not contact the registrar\n"
 "  --json           one JSON object on stdout\n"
 "  --timeout SECS   bound for the registrar query (default 10)\n"
+"  --tpm TCTI       the TPM of a TPM LDevID key, as a libtss2 TCTI (default:\n"
+"                   $TPM2OPENSSL_TCTI, else device:/dev/tpmrm0); unreachable: exit 1\n"
 "\n"
 "exit status: 0 enrolled and the binding is active (or --offline), 3 the binding was\n"
 "revoked, 1 not enrolled or the registrar could not be asked, 2 usage error.\n");
@@ -75,12 +82,30 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
+/* A TPM key (agent_key_load): libcurl reads only key files, so the SSL_CTX gets it. */
+struct status_ident {
+	const char	*cert;
+	EVP_PKEY	*key;
+};
+
+static CURLcode
+status_sslctx_cb(CURL *curl, void *sslctx, void *arg)
+{
+	struct status_ident *id = arg;
+
+	if (SSL_CTX_use_certificate_chain_file(sslctx, id->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(sslctx, id->key) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
 /* Ask the registrar; fills *reply (caller json_decref). Returns HTTP status or -1. */
 static long
 status_query(const char *dir, const char *server, int timeout, json_t **reply, char *err,
     size_t errlen)
 {
 	char url[1200], cert[4200], key[4200], ca[4200];
+	struct status_ident id = { NULL, NULL };
 	struct body *b;
 	CURL *c;
 	CURLcode rc;
@@ -102,8 +127,16 @@ status_query(const char *dir, const char *server, int timeout, json_t **reply, c
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-	curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	if (tpmkey_ref_kind(key) != TPMKEY_NONE) {
+		if ((id.key = agent_key_load(key, err, errlen)) == NULL)
+			goto out;
+		id.cert = cert;
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, status_sslctx_cb);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &id);
+	} else {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	}
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -125,6 +158,7 @@ status_query(const char *dir, const char *server, int timeout, json_t **reply, c
 	}
 out:
 	curl_easy_cleanup(c);
+	EVP_PKEY_free(id.key);
 	free(b);
 	return code;
 }
@@ -158,9 +192,11 @@ cmd_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *dir = "/var/lib/latchkey";
+	const char *dir = "/var/lib/latchkey", *tcti = NULL, *store;
+	char keypath[4200];
 	char meta[4200], certpath[4200], err[512] = "", fp[PKI_FP_LEN] = "";
 	int ch, offline = 0, json = 0, timeout = 10, rc = 1;
 	long code = 0;
@@ -192,6 +228,9 @@ cmd_status(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'T':
+			tcti = optarg;
+			break;
 		case 'h':
 			status_usage(stdout);
 			return 0;
@@ -205,9 +244,23 @@ cmd_status(int argc, char **argv)
 		return 2;
 	}
 	if (path_join(meta, sizeof(meta), dir, "enrollment.json") ||
-	    path_join(certpath, sizeof(certpath), dir, "ldevid.pem")) {
+	    path_join(certpath, sizeof(certpath), dir, "ldevid.pem") ||
+	    path_join(keypath, sizeof(keypath), dir, "ldevid.key")) {
 		fprintf(stderr, "latchkey: status: path too long\n");
 		return 1;
+	}
+	store = agent_key_store_name(keypath);
+	/* A TPM LDevID key: the TPM is opened first, an unreachable one is named. */
+	if (!offline && strcmp(store, "tpm") == 0) {
+		struct agent_opts ao;
+
+		memset(&ao, 0, sizeof(ao));
+		ao.out_dir = dir;
+		ao.tpm_tcti = tcti;
+		if (agent_tpm_prepare(&ao, err, sizeof(err)) == -1) {
+			fprintf(stderr, "latchkey: status: %s\n", err);
+			return 1;
+		}
 	}
 	/* onboard: the state machine's record, when there is one. */
 	has_ob = onboard_record_read(dir, &ob, err, sizeof(err)) == 1;
@@ -246,6 +299,8 @@ cmd_status(int argc, char **argv)
 		    "domain_ca_fingerprint", jstr(m, "domain_ca_fingerprint"),
 		    "ldevid_serial", jstr(m, "ldevid_serial"), "not_after", jstr(m, "not_after"),
 		    "ldevid_fingerprint", fp, "binding", offline ? "not asked" : state);
+		if (outj != NULL)
+			json_object_set_new(outj, "key_store", json_string(store));
 		if (outj != NULL && has_ob) {
 			onboard_status_due(ob.renew_due, due, sizeof(due));
 			json_object_set_new(outj, "onboard", json_pack("{s:s, s:s, s:s, s:s, "
@@ -272,6 +327,12 @@ cmd_status(int argc, char **argv)
 		printf("domain CA  %s\n", jstr(m, "domain_ca_fingerprint"));
 		printf("LDevID     %s, valid until %s\n", jstr(m, "ldevid_serial"),
 		    jstr(m, "not_after"));
+		if (strcmp(store, "tpm") == 0)
+			printf("key        tpm (inside the TPM%s%s; %s is its wrapped blob)\n",
+			    tpmkey_tcti() != NULL ? " at " : "",
+			    tpmkey_tcti() != NULL ? tpmkey_tcti() : "", keypath);
+		else
+			printf("key        file (%s)\n", keypath);
 		if (has_ob) {
 			onboard_status_due(ob.renew_due, due, sizeof(due));
 			printf("onboard    %s (registrar %s from %s, domain %s)\n",
@@ -310,5 +371,6 @@ out:
 	json_decref(outj);
 	json_decref(reply);
 	json_decref(m);
+	tpmkey_close();
 	return rc;
 }

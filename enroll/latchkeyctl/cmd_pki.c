@@ -21,8 +21,10 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "certs/keyref.h"
 #include "certs/labpki.h"
 #include "certs/pki.h"
+#include "certs/tpmkey.h"
 #include "enroll/common/err.h"
 #include "enroll/latchkeyctl/ctl.h"
 #include "enroll/store/registry.h"
@@ -367,6 +369,31 @@ labpki_print(const struct labpki_result *res, int created)
 	print_file("device serials", res->serials);
 }
 
+/*
+ * --ca-key / --masa-key: a pkcs11: URI (certs/keyref.h) naming where the key is generated.
+ * Its PIN must come from pin-source: the URI is written into latchkeyd.conf (or printed),
+ * and latchkeyd refuses a pin-value there. 0, or the usage exit status.
+ */
+static int
+key_ref_check(const char *cmd, const char *opt, const char *v)
+{
+	struct keyref_uri u;
+	char err[256];
+	int pinv;
+
+	if (!keyref_is_pkcs11(v))
+		return ctl_usage("%s: %s takes a pkcs11: URI (RFC 7512), e.g. "
+		    "pkcs11:token=T;object=O?pin-source=/etc/latchkey/pin", cmd, opt);
+	if (keyref_uri_parse(v, &u, err, sizeof(err)) == -1)
+		return ctl_usage("%s: %s: %s", cmd, opt, err);
+	pinv = u.has_pin_value;
+	keyref_uri_clear(&u);
+	if (pinv)
+		return ctl_usage("%s: %s: give the PIN as pin-source=FILE, not pin-value (the "
+		    "URI is written to files and printed)", cmd, opt);
+	return 0;
+}
+
 /* A count for --devices (1..max) or --add (0..max): -1 when s is none. */
 static long
 count_parse(const char *s, unsigned long min, unsigned long max)
@@ -395,6 +422,8 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		{ "masa-url", required_argument, NULL, 'm' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "san", required_argument, NULL, 'S' },
+		{ "masa-key", required_argument, NULL, 'K' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -402,7 +431,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 	struct labpki_result res;
 	struct labpki_opts o;
 	struct san_list san;
-	const char *out = NULL;
+	const char *out = NULL, *tcti = NULL;
 	char err[512], p[PATH_MAX];
 	long n = -1, add = -1;
 	int ch, quiet = 0, tty, r;
@@ -435,6 +464,14 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 			if ((r = san_add(&san, "lab-pki", optarg)) != 0)
 				return r;
 			break;
+		case 'K':
+			if ((r = key_ref_check("lab-pki", "--masa-key", optarg)) != 0)
+				return r;
+			o.masa_key_ref = optarg;
+			break;
+		case 'T':
+			tcti = optarg;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -450,7 +487,19 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("lab-pki: --out DIR is required");
 	if (n != -1 && add != -1)
 		return ctl_usage("lab-pki: --devices makes a new lab, --add extends one: not both");
+	if (add != -1 && o.masa_key_ref != NULL)
+		return ctl_usage("lab-pki: --masa-key goes with a new lab, not --add");
 	o.ndevices = add != -1 ? (unsigned)add : n != -1 ? (unsigned)n : 1;
+	if (tcti != NULL) {
+		if (o.key_type != NULL && strcmp(o.key_type, "p256") != 0)
+			return ctl_usage("lab-pki: --tpm makes P-256 device keys only");
+		/* the TPM first: an unreachable one is a start-up error */
+		if (tpmkey_open(tcti, err, sizeof(err)) == -1) {
+			ctl_warnx("lab-pki: %s", err);
+			return 1;
+		}
+		o.tpm_keys = 1;
+	}
 	o.masa_san = san.v;
 	o.nmasa_san = san.n;
 	tty = isatty(STDERR_FILENO);
@@ -490,6 +539,7 @@ cmd_labpki(struct ctl *ctl, int argc, char **argv)
 		r = 0;
 	}
 	labpki_result_free(&res);
+	tpmkey_close();
 	return r;
 }
 
@@ -550,7 +600,7 @@ reload_latchkeyd(const char *pidfile, char *err, size_t errlen)
 
 static int
 init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
-    const char *reload)
+    const char *reload, const char *ca_key_ref)
 {
 	struct domainca_files files;
 	char err[512], old[PATH_MAX], p[PATH_MAX], buf[512];
@@ -576,8 +626,8 @@ init_reissue(struct ctl *ctl, const char *dir, const struct san_list *san,
 				names[nn++] = local[i];
 		}
 	}
-	if (domainca_reissue_registrar_san(dir, names, san->n > 0 || wild ? nn : 0, &files,
-	    old, sizeof(old), err, sizeof(err)) == -1) {
+	if (domainca_reissue_registrar_ref(dir, names, san->n > 0 || wild ? nn : 0, ca_key_ref,
+	    &files, old, sizeof(old), err, sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		return 1;
 	}
@@ -626,6 +676,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "reissue-registrar-cert", no_argument, NULL, 'R' },
 		{ "reload", required_argument, NULL, 'r' },
 		{ "san", required_argument, NULL, 'S' },
+		{ "ca-key", required_argument, NULL, 'K' },
 		CTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -635,7 +686,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	};
 	static const char default_listen[] = CTL_DEFAULT_LISTEN;
 	const char *domain = NULL, *dir = NULL, *mca = NULL, *listen = default_listen;
-	const char *key_type = NULL, *reload = NULL;
+	const char *key_type = NULL, *reload = NULL, *ca_key_ref = NULL;
 	char host[256], err[512], p[PATH_MAX], mca_out[PATH_MAX], db[PATH_MAX], conf[PATH_MAX];
 	char actor[300], *details = NULL, urlhost[LABPKI_SAN_LEN + 2], names_text[512];
 	char local[4][LABPKI_SAN_LEN];
@@ -680,6 +731,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 			if ((n = san_add(&san, "init", optarg)) != 0)
 				return n;
 			break;
+		case 'K':
+			if ((n = key_ref_check("init", "--ca-key", optarg)) != 0)
+				return n;
+			ca_key_ref = optarg;
+			break;
 		case 'h':
 			return ctl_help(ctl);
 		default:
@@ -692,8 +748,8 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		if (dir == NULL || domain != NULL || mca != NULL || key_type != NULL ||
 		    listen != default_listen)
 			return ctl_usage("init: --reissue-registrar-cert takes --dir DIR, "
-			    "--san and --reload only");
-		return init_reissue(ctl, dir, &san, reload);
+			    "--san, --ca-key and --reload only");
+		return init_reissue(ctl, dir, &san, reload, ca_key_ref);
 	}
 	if (reload != NULL) {
 		return ctl_usage("init: --reload goes with --reissue-registrar-cert");
@@ -762,7 +818,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	}
 
 	memset(&files, 0, sizeof(files));
-	if (domainca_create_san(dir, domain, names, nn, key_type, &files, err,
+	if (domainca_create_ref(dir, domain, names, nn, key_type, ca_key_ref, &files, err,
 	    sizeof(err)) == -1) {
 		ctl_warnx("init: %s", err);
 		goto out;
@@ -783,6 +839,11 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	init_ownership(dir, made, db, files.tls_key);
+	if (ca_key_ref != NULL && geteuid() == 0)
+		ctl_warnx("init: note: the domain CA key is in a PKCS#11 token: latchkeyd's "
+		    "signer-user (default latchkey-signer) signs with it after its privilege "
+		    "drop and must be able to use the token (SoftHSM2: chown -R latchkey-signer "
+		    "its token directory); latchkeyd -n checks that");
 	if (wild && san.n == 0)
 		ctl_warnx("init: note: --listen %s is a wildcard address, which names no host: "
 		    "the registrar certificate names %s and registrar.%s, and the CRL and OCSP "
@@ -794,7 +855,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	    "listen = %s\n"
 	    "domain = %s\n"
 	    "ca-cert = domain-ca.pem\n"
-	    "ca-key = domain-ca.key\n"
+	    "ca-key = %s\n"
 	    "tls-cert = registrar.pem\n"
 	    "tls-key = registrar.key\n"
 	    "registry = registry.db\n"
@@ -803,7 +864,8 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 	    "ldevid-lifetime-days = 365\n"
 	    "crl-url = https://%s:%u/.well-known/latchkey/crl\n"
 	    "ocsp-url = https://%s:%u/.well-known/latchkey/ocsp\n",
-	    listen, domain, urlhost, port, urlhost, port);
+	    listen, domain, ca_key_ref != NULL ? ca_key_ref : "domain-ca.key", urlhost, port,
+	    urlhost, port);
 	if (n < 0) {
 		cfg = NULL;
 		ctl_warnx("init: out of memory");
@@ -967,6 +1029,12 @@ cmd_ca_rollover(struct ctl *ctl, int argc, char **argv)
 	}
 	if (domainca_rollover_paths(dir, &ro, err, sizeof(err)) == -1) {
 		ctl_warnx("ca-rollover: %s", err);
+		return 1;
+	}
+	if (access(ro.ca_key, F_OK) == -1 && errno == ENOENT) {
+		ctl_warnx("ca-rollover: %s: not there; a domain CA key in a PKCS#11 token "
+		    "(ca-key = pkcs11:... in %s) is not rolled over by ca-rollover yet", ro.ca_key,
+		    conf);
 		return 1;
 	}
 	/* An earlier rollover's CA is dropped now: only when nothing of it is still valid. */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certs/keyref.h"
 #include "certs/pki.h"
 #include "enroll/common/voucher.h"
 #include "enroll/store/registry.h"
@@ -200,7 +201,9 @@ ctl_abs_path(const char *path, char *buf, size_t len)
 {
 	char cwd[PATH_MAX], *r;
 
-	if ((r = realpath(path, NULL)) != NULL) {
+	if (keyref_is_pkcs11(path))	/* a key in a token: its URI, no file */
+		snprintf(buf, len, "%s", path);
+	else if ((r = realpath(path, NULL)) != NULL) {
 		snprintf(buf, len, "%s", r);
 		free(r);
 	} else if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)

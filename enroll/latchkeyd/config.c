@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "certs/keyref.h"
 #include "enroll/common/err.h"
 #include "enroll/latchkeyd/log.h"
 #include "enroll/store/registry.h"
@@ -176,6 +177,37 @@ set_path(char *dst, const char *dir, const char *v)
 	return (n < 0 || n >= CONFIG_PATH) ? -1 : 0;
 }
 
+/*
+ * A key keyword's value (ca-key, previous-ca-key, masa-key): a file path (resolved like
+ * every path), or an RFC 7512 pkcs11: URI kept as it is (certs/keyref.h). A URI's PIN comes
+ * from its pin-source file only: a pin-value would sit in this file and in the memory of
+ * every process that read it, the workers included. NULL, or the reason (static buffer).
+ */
+static const char *
+set_key(char *dst, const char *dir, const char *v)
+{
+	static char why[300];
+	struct keyref_uri u;
+	char e[256];
+
+	if (!keyref_is_pkcs11(v))
+		return set_path(dst, dir, v) ? "path too long" : NULL;
+	if (keyref_uri_parse(v, &u, e, sizeof(e)) == -1) {
+		snprintf(why, sizeof(why), "%s", e);
+		return why;
+	}
+	if (u.has_pin_value) {
+		keyref_uri_clear(&u);
+		return "pkcs11 URI: pin-value puts the PIN in the configuration: use "
+		    "pin-source=/path/of/a/file (mode 0600, readable by root alone)";
+	}
+	keyref_uri_clear(&u);
+	if (strlen(v) >= CONFIG_PATH)
+		return "pkcs11 URI too long";
+	strcpy(dst, v);
+	return NULL;
+}
+
 static int
 set_uint(unsigned long *out, const char *v, unsigned long lo, unsigned long hi)
 {
@@ -230,7 +262,7 @@ config_apply_brski(struct config *c, const char *k, const char *v, const char *d
 	} else if (strcmp(k, "masa-cert") == 0) {
 		return set_path(c->masa_cert, dir, v) ? "path too long" : NULL;
 	} else if (strcmp(k, "masa-key") == 0) {
-		return set_path(c->masa_key, dir, v) ? "path too long" : NULL;
+		return set_key(c->masa_key, dir, v);
 	} else
 		return "unknown keyword";
 	return NULL;
@@ -245,9 +277,7 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		size_t off;
 	} paths[] = {
 		{ "ca-cert", offsetof(struct config, ca_cert) },
-		{ "ca-key", offsetof(struct config, ca_key) },
 		{ "previous-ca-cert", offsetof(struct config, prev_ca_cert) },
-		{ "previous-ca-key", offsetof(struct config, prev_ca_key) },
 		{ "rollover-certs", offsetof(struct config, rollover_certs) },
 		{ "tls-cert", offsetof(struct config, tls_cert) },
 		{ "tls-key", offsetof(struct config, tls_key) },
@@ -263,6 +293,10 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		strcpy(c->registry, v);
 		return NULL;
 	}
+	if (strcmp(k, "ca-key") == 0)
+		return set_key(c->ca_key, dir, v);
+	if (strcmp(k, "previous-ca-key") == 0)
+		return set_key(c->prev_ca_key, dir, v);
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (strcmp(k, paths[i].name) == 0)
 			return set_path((char *)c + paths[i].off, dir, v) ? "path too long" : NULL;

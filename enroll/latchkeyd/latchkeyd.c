@@ -28,7 +28,9 @@
 #include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 
+#include "certs/keyref.h"
 #include "certs/pki.h"
+#include "certs/signer.h"
 
 #include "enroll/common/err.h"
 
@@ -75,6 +77,11 @@ usage(FILE *f, int status)
 "                                or the CRL signer expire (default 30, 1 to 3650)\n"
 "  domain = NAME                 owner domain name (required)\n"
 "  ca-cert, ca-key = FILE        domain CA; the key is read only by the signer process\n"
+"                                ca-key may be an RFC 7512 URI instead, the key in a\n"
+"                                PKCS#11 token: pkcs11:token=T;object=O?pin-source=\n"
+"                                FILE&module-path=SO (PIN file mode 0600, root only;\n"
+"                                no pin-value); a wrong PIN, a missing token or key\n"
+"                                is a start-up error, never a fall-back to a file\n"
 "  previous-ca-cert, previous-ca-key = FILE\n"
 "                                the domain CA before a rollover (latchkeyctl\n"
 "                                ca-rollover): signs only the CRL and OCSP of its LDevIDs\n"
@@ -123,7 +130,8 @@ usage(FILE *f, int status)
 "                                unreachable (default 5)\n"
 "  masa-timeout = SECONDS        limit of one MASA request (default 10, 1 to 300)\n"
 "  masa-db, masa-cert, masa-key = FILE   role masa: sales records and the voucher\n"
-"                                signing certificate and key\n"
+"                                signing certificate and key (masa-key: or a pkcs11:\n"
+"                                URI, as ca-key)\n"
 "  latch = yes|no                RFC 5660 connection latching over strongSwan (default no);\n"
 "                                a revoked device's latches close, its SAs end\n"
 "  vici-socket = URI             charon's VICI socket (default unix:///var/run/charon.vici)\n"
@@ -347,6 +355,32 @@ key_readable(const struct config *cfg, const char *kw, const char *key, char *er
 	return 1;
 }
 
+/*
+ * A pkcs11: key's pin-source must be closed to the workers' user as the key file would be
+ * (keyref itself refuses a PIN file that group or others may read). 1 (err set) when the
+ * user can read it.
+ */
+static int
+pin_readable(const struct config *cfg, const char *kw, const char *ref, char *err,
+    size_t errlen)
+{
+	struct keyref_uri u;
+	char e[64];
+	int rc;
+
+	if (!keyref_is_pkcs11(ref) || keyref_uri_parse(ref, &u, e, sizeof(e)) == -1)
+		return 0;
+	rc = u.pin_source[0] != '\0' &&
+	    faccessat(AT_FDCWD, u.pin_source, R_OK, AT_EACCESS) == 0;
+	if (rc)
+		errf(err, errlen, "%s: %s: pin-source %.200s is readable by user %s, the "
+		    "workers' user: only root may read it: chown root:root %.200s; chmod 0600 "
+		    "%.200s", cfg->file, kw, u.pin_source, cfg->user, u.pin_source,
+		    u.pin_source);
+	keyref_uri_clear(&u);
+	return rc;
+}
+
 static int
 privsep_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -371,7 +405,12 @@ privsep_check(const struct config *cfg, char *err, size_t errlen)
 	as_user(cfg);
 	if (cfg->role == CONFIG_ROLE_REGISTRAR &&
 	    (key_readable(cfg, "ca-key", cfg->ca_key, err, errlen) ||
-	    key_readable(cfg, "previous-ca-key", cfg->prev_ca_key, err, errlen)))
+	    key_readable(cfg, "previous-ca-key", cfg->prev_ca_key, err, errlen) ||
+	    pin_readable(cfg, "ca-key", cfg->ca_key, err, errlen) ||
+	    pin_readable(cfg, "previous-ca-key", cfg->prev_ca_key, err, errlen)))
+		goto out;
+	if (cfg->role == CONFIG_ROLE_MASA &&
+	    pin_readable(cfg, "masa-key", cfg->masa_key, err, errlen))
 		goto out;
 	if (cfg->role == CONFIG_ROLE_REGISTRAR && registry_is_pg(db)) {
 		char who[96];
@@ -581,6 +620,7 @@ workers_count(const struct config *cfg)
 static int
 engines_check(const struct config *cfg, char *err, size_t errlen)
 {
+	struct signer_conf sc;
 	struct registrar *reg;
 	struct brski *brski;
 	struct masa *masa;
@@ -591,7 +631,21 @@ engines_check(const struct config *cfg, char *err, size_t errlen)
 		masa_free(masa);
 		return 0;
 	}
-	if ((reg = registrar_new(cfg, err, errlen)) == NULL)
+	/*
+	 * The signer switches to signer-user as a worker's does, and signs once as that user
+	 * (certs/signer.c): a CA key in a PKCS#11 token that user cannot use fails here.
+	 */
+	memset(&sc, 0, sizeof(sc));
+	sc.drop = cfg->signer_drop;
+	sc.uid = cfg->signer_uid;
+	sc.gid = cfg->signer_gid;
+	snprintf(sc.user, sizeof(sc.user), "%s", cfg->signer_user);
+	sc.crl_max_hours = cfg->crl_max_validity;
+	sc.ocsp_max_hours = cfg->ocsp_max_validity;
+	signer_configure(&sc);
+	reg = registrar_new(cfg, err, errlen);
+	signer_configure(NULL);
+	if (reg == NULL)
 		return -1;
 	if ((brski = brski_new(cfg, reg, err, errlen)) == NULL) {
 		registrar_free(reg);

@@ -8,9 +8,11 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "certs/idevid.h"
+#include "certs/keyref.h"
 #include "certs/pki.h"
 #include "enroll/common/b64.h"
 #include "enroll/latchkeyd/brski.h"
@@ -67,14 +69,23 @@ masa_new(const struct config *cfg, char *err, size_t errlen)
 		if (idevid_store_add_crl(m->idevids, cfg->manufacturer_crl[i], err, errlen))
 			goto err;
 	if ((all = pki_certs_read(cfg->masa_cert, err, errlen)) == NULL ||
-	    (m->key = pki_key_read(cfg->masa_key, err, errlen)) == NULL)
+	    (m->key = keyref_load(cfg->masa_key, err, errlen)) == NULL) {
+		if (all != NULL && keyref_is_pkcs11(cfg->masa_key) && errlen > 0) {
+			char e[512];
+
+			snprintf(e, sizeof(e), "masa-key %s", err);
+			snprintf(err, errlen, "%s", e);
+		}
 		goto err;
+	}
 	m->cert = sk_X509_shift(all);
 	m->chain = all;
 	all = NULL;
 	if (EVP_PKEY_eq(X509_get0_pubkey(m->cert), m->key) != 1) {
-		snprintf(err, errlen, "%.200s does not belong to %.200s", cfg->masa_key,
-		    cfg->masa_cert);
+		char what[512];
+
+		keyref_display(cfg->masa_key, what, sizeof(what));
+		snprintf(err, errlen, "%.200s does not belong to %.200s", what, cfg->masa_cert);
 		goto err;
 	}
 	if ((m->db = masadb_open(cfg->masa_db, MASADB_CREATE, err, errlen)) == NULL)
@@ -86,6 +97,35 @@ err:
 	masa_free(m);
 	ERR_clear_error();
 	return NULL;
+}
+
+int
+masa_key_probe(struct masa *m, char *err, size_t errlen)
+{
+	static const unsigned char msg[] = "latchkey masa start-up probe";
+	unsigned char sig[1024];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	char what[300];
+	int ok, lk;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	lk = keyref_lock(m->key);
+	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(m->key, "ED25519") ||
+	    EVP_PKEY_is_a(m->key, "ED448") ? NULL : EVP_sha256(), NULL, m->key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
+	keyref_unlock(lk);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok)
+		return 0;
+	keyref_display(m->cfg.masa_key, what, sizeof(what));
+	snprintf(err, errlen, "masa-key %s cannot sign as user %s (a PKCS#11 token must be "
+	    "usable by that user)", what, m->cfg.user);
+	return -1;
 }
 
 void
@@ -340,6 +380,7 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 	unsigned char *der = NULL, *ski = NULL;
 	size_t derlen = 0, skilen = 0;
 	char *json = NULL, *domain_id = NULL, *details = NULL, err[256];
+	int r, lk;
 	json_t *dj = NULL;
 	int64_t now = time(NULL);
 
@@ -360,9 +401,16 @@ masa_requestvoucher(struct masa *m, const char *ctype, const unsigned char *body
 		registrar_reply_text(out, 500, "out of memory");
 		goto out;
 	}
-	if ((json = voucher_json_build(&v, err, sizeof(err))) == NULL ||
-	    voucher_cms_sign(json, strlen(json), m->cert, m->key, m->chain, &der, &derlen, err,
-	    sizeof(err)) == -1) {
+	if ((json = voucher_json_build(&v, err, sizeof(err))) == NULL) {
+		log_warnx("masa: signing a voucher for %s: %s", v.serial, err);
+		registrar_reply_text(out, 500, "cannot sign the voucher");
+		goto out;
+	}
+	lk = keyref_lock(m->key);	/* a key in a token: one process at a time */
+	r = voucher_cms_sign(json, strlen(json), m->cert, m->key, m->chain, &der, &derlen, err,
+	    sizeof(err));
+	keyref_unlock(lk);
+	if (r == -1) {
 		log_warnx("masa: signing a voucher for %s: %s", v.serial, err);
 		registrar_reply_text(out, 500, "cannot sign the voucher");
 		goto out;

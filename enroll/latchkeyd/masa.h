@@ -32,6 +32,12 @@ struct masa;
 
 struct masa *masa_new(const struct config *cfg, char *err, size_t errlen);
 void	masa_free(struct masa *m);
+/*
+ * One signature of a fixed text with the voucher-signing key: a worker calls it after its
+ * privilege drop, so that a key in a PKCS#11 token the workers' user cannot use is a
+ * start-up error, not a failed voucher. 0, or -1 with err.
+ */
+int	masa_key_probe(struct masa *m, char *err, size_t errlen);
 
 /* Counters of refusals to unauthenticated requests, this worker's (unauth.h). */
 struct unauth_stats;

@@ -23,6 +23,7 @@
 #include "certs/crl.h"
 #include "certs/csr.h"
 #include "certs/idevid.h"
+#include "certs/keyref.h"
 #include "certs/ocsp.h"
 #include "certs/p7.h"
 #include "certs/pki.h"
@@ -213,8 +214,15 @@ ca_load(struct registrar *r, size_t i, const char *cert, const char *key, char *
 		snprintf(prof.crl_url, sizeof(prof.crl_url), "%s", r->cfg.crl_url);
 	snprintf(prof.ocsp_url, sizeof(prof.ocsp_url), "%s", r->cfg.ocsp_url);
 	/* The signer forks here and alone keeps the CA key. */
-	if ((ca->signer = signer_start(cert, key, &prof, err, errlen)) == NULL)
+	if ((ca->signer = signer_start(cert, key, &prof, err, errlen)) == NULL) {
+		if (keyref_is_pkcs11(key) && errlen > 0) {	/* name the keyword, as -n does */
+			char e[512];
+
+			snprintf(e, sizeof(e), "%s %s", i > 0 ? "previous-ca-key" : "ca-key", err);
+			snprintf(err, errlen, "%s", e);
+		}
 		return -1;
+	}
 	r->nca = i + 1;
 	return 0;
 }

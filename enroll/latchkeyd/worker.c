@@ -586,6 +586,9 @@ worker_run(struct daemon *d, int fd)
 			fatalx("%s", err);
 	}
 	worker_privdrop(d);
+	/* the MASA's workers hold its key themselves: it must sign as this user too */
+	if (d->masa != NULL && masa_key_probe(d->masa, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	event_set_log_callback(libevent_log);
 	if ((d->base = event_base_new()) == NULL)
 		fatalx("libevent initialisation failed");

@@ -144,7 +144,7 @@ echo "  latchkeyd RSS (all processes) idle ${rss_idle0} KiB, with $(cat "$T/mem.
 
 # The other parts' figures, each from its own script (bounded; root-only ones skip);
 # BENCH_ONLY=enroll leaves them out (while working on the enrollment path).
-onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out=
+onboard_out= revoke_out= keacls_out= mdns_out= kea_out= pg_out= hsm_out= tpm_out=
 part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into VAR
 	local out
 	echo "bench: $4"
@@ -154,12 +154,14 @@ part() {	# part VAR SCRIPT PATTERN DESCRIPTION: the script's figure lines into V
 }
 if [ "${BENCH_ONLY:-}" != enroll ]; then
 	part pg_out pg.sh '^pg_' "the PostgreSQL registry against SQLite, one and two instances"
+	part hsm_out hsm.sh '^hsm_' "the domain CA key in SoftHSM2 against a file key"
 	part revoke_out revoke.sh '^(revoke_|crl100k_)' "revocation propagation and the 100k CRL"
 	part keacls_out kea_revoke.sh '^revoke_kea_class_ms' \
 	    "revocation to the Kea class (namespaces, kea-dhcp4 + hook, real DISCOVERs)"
 	part mdns_out mdns.sh '^mdns_' "mDNS discovery latency (namespaces, real avahi-daemon)"
 	part kea_out kea.sh '^kea_' "Kea hook (perfdhcp, namespaces)"
 	part onboard_out onboard.sh '^onboard_' "zero-touch onboarding, DHCP ACK to BOUND"
+	part tpm_out tpm.sh '^tpm_' "the agent's enrollment with swtpm keys against file keys"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -251,6 +253,17 @@ row() {	# row LABEL KEY
 	echo "${pg_out:-not run}"
 	echo '```'
 	echo
+	echo "## CA key in a PKCS#11 token (tests/bench/hsm.sh)"
+	echo
+	echo "Enrollments/s with the domain CA key in SoftHSM2 (libp11's engine; the signers use"
+	echo "the token one process at a time) against the same set-up with a PEM file key;"
+	echo "registry-sync = normal, interleaved rounds, ratio = median of each round's"
+	echo "token/file rate; hsm_sign_p256 is the key alone (bench_sign: signatures in a loop)."
+	echo
+	echo '```'
+	echo "${hsm_out:-not run}"
+	echo '```'
+	echo
 	echo "## Revocation (tests/bench/revoke.sh)"
 	echo
 	echo "Propagation from \`latchkeyctl revoke\` returning to: the device's next request refused"
@@ -292,6 +305,15 @@ row() {	# row LABEL KEY
 		echo "$onboard_out"
 		echo '```'
 	fi
+	echo
+	echo "## Device keys in a TPM (tests/bench/tpm.sh)"
+	echo
+	echo "One \`latchkey enroll\` process, start to exit, median of interleaved runs: IDevID key"
+	echo "and --key-store tpm in swtpm (tpm2-openssl) against file keys, same registrar."
+	echo
+	echo '```'
+	echo "${tpm_out:-not run}"
+	echo '```'
 } >"$out"
 echo "bench: wrote $out"
 cat "$out"

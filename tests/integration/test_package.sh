@@ -8,11 +8,15 @@
 # a device; latchkeyd stops by its PID; `systemd-analyze verify` passes on every installed
 # unit; `dpkg --purge` leaves nothing behind but the two system users (Debian policy keeps
 # users). Whatever happens, the exit trap stops latchkeyd and purges the package.
-# Skips (77) unless root with dpkg-buildpackage and debhelper, and when a latchkey package,
+# Skips (77) unless root with dpkg-buildpackage and debhelper, in the sanitizer run (SANITIZE=1:
+# the same package), and when a latchkey package,
 # /etc/latchkey or /var/lib/latchkey is already on this machine (it would be purged).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "needs root (dpkg -i)"; exit 77; }
+# The package is built from the sources by dpkg-buildpackage, never from $LK_BIN: under the
+# sanitizer run it would build and check the very same package a second time.
+[ "${SANITIZE:-0}" != 1 ] || { echo "sanitizer run: the package is built and checked by the plain run"; exit 77; }
 for t in dpkg-buildpackage dh dpkg setpriv curl jq openssl; do
 	command -v "$t" >/dev/null 2>&1 || { echo "$t missing (contrib/install-deps.sh)"; exit 77; }
 done

@@ -438,6 +438,55 @@ test_rollover(void **state)
 	assert_non_null(strstr(err, "rollover-certs: needs previous-ca-cert"));
 }
 
+/*
+ * Key keywords take an RFC 7512 pkcs11: URI as it is (never a path under the config's
+ * directory); a bad URI or a pin-value is refused, the PIN not repeated.
+ */
+static void
+test_key_uri(void **state)
+{
+	static const char base[] =
+	    "domain = example.test\nca-cert = ca.pem\n"
+	    "tls-cert = /r/t.pem\ntls-key = /r/t.key\nregistry = /r/registry.db\n"
+	    "manufacturer-ca = /r/m.pem\n";
+	static const char uri[] = "pkcs11:token=lk;object=ca?pin-source=/etc/lk/pin"
+	    "&module-path=/usr/lib/softhsm/libsofthsm2.so";
+	struct config c;
+	char text[2048], err[512];
+
+	(void)state;
+	config_defaults(&c);
+	snprintf(text, sizeof(text), "%sca-key = %s\nprevious-ca-cert = p.pem\n"
+	    "previous-ca-key = pkcs11:token=lk;object=old?pin-source=/etc/lk/pin\n", base, uri);
+	if (config_parse(&c, text, strlen(text), "t.conf", "/etc/lk", err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.ca_key, uri);
+	assert_string_equal(c.ca_cert, "/etc/lk/ca.pem");
+	assert_string_equal(c.prev_ca_key, "pkcs11:token=lk;object=old?pin-source=/etc/lk/pin");
+
+	config_defaults(&c);
+	snprintf(text, sizeof(text), "role = masa\nlisten = 127.0.0.1:9443\ntls-cert = /r/t.pem\n"
+	    "tls-key = /r/t.key\nmasa-cert = m.pem\nmasa-key = %s\nmasa-db = m.db\n"
+	    "manufacturer-ca = /r/m.pem\n", uri);
+	if (config_parse(&c, text, strlen(text), "t.conf", "/etc/lk", err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.masa_key, uri);
+
+	config_defaults(&c);
+	snprintf(text, sizeof(text), "%sca-key = pkcs11:token=lk;object=ca?pin-value=s3cr3t\n",
+	    base);
+	assert_int_equal(config_parse(&c, text, strlen(text), "t.conf", "/etc/lk", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "pin-value puts the PIN in the configuration"));
+	assert_null(strstr(err, "s3cr3t"));
+
+	config_defaults(&c);
+	snprintf(text, sizeof(text), "%sca-key = pkcs11:token=lk;object=ca;serial=1\n", base);
+	assert_int_equal(config_parse(&c, text, strlen(text), "t.conf", "/etc/lk", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "ca-key: pkcs11 URI: unsupported attribute \"serial\""));
+}
+
 int
 main(void)
 {
@@ -454,6 +503,7 @@ main(void)
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_rollover),
 		cmocka_unit_test(test_registry_pg),
+		cmocka_unit_test(test_key_uri),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,17 @@
 #   ob_bound ALIAS             true once ALIAS's state directory says BOUND
 #   ob_serial IDX, ob_state ALIAS, ob_onboard_args ALIAS
 #   ob_sql QUERY               read-only query on the registry
+#
+# Keys elsewhere (tests/net/onboard-hw): set before ob_setup
+#   OB_LABPKI_ARGS   more lab-pki arguments (--masa-key URI, --tpm TCTI)
+#   OB_LABPKI_ENV, OB_INIT_ENV   environment (NAME=VALUE ...) for lab-pki and init
+#   OB_MASA_KEY      the MASA's masa-key (default: the lab's masa.key)
+#   OB_MASA_ENV      environment (NAME=VALUE ...) for the MASA's latchkeyd
+#   OB_INIT_ARGS     more init arguments (--ca-key URI)
+#   OB_REG_ENV       environment for the registrar's latchkeyd
+#   OB_ONBOARD_ARGS  more `latchkey onboard` arguments (--key-store tpm --tpm TCTI)
+#   ob_hook_lab, ob_hook_init   functions called (when defined) after lab-pki and after
+#                    init, before the MASA and the registrar start
 OB_SUBNET=${OB_SUBNET:-10.204.0}
 OB_SERVER_IP=$OB_SUBNET.1
 OB_PORT=8443
@@ -53,9 +64,12 @@ ob_setup() {
 
 	# Manufacturer: lab PKI with the MASA URL in every IDevID; the MASA itself.
 	OB_MASA_PORT=$((20000 + RANDOM % 20000))
-	latchkeyctl lab-pki --out "$OB_S/lab" --devices "$n" \
-	    --masa-url "https://127.0.0.1:$OB_MASA_PORT" --json >"$OB_S/lab.json" ||
-	    tb_fail "latchkeyctl lab-pki failed"
+	# shellcheck disable=SC2086
+	env ${OB_LABPKI_ENV:-} latchkeyctl lab-pki --out "$OB_S/lab" --devices "$n" \
+	    --masa-url "https://127.0.0.1:$OB_MASA_PORT" ${OB_LABPKI_ARGS:-} --json \
+	    >"$OB_S/lab.json" 2>"$OB_S/lab.err" ||
+	    tb_fail "latchkeyctl lab-pki failed: $(tail -1 "$OB_S/lab.err")"
+	! declare -F ob_hook_lab >/dev/null || ob_hook_lab
 	m=$OB_S/masa
 	mkdir -p "$m"
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -72,20 +86,24 @@ listen = 127.0.0.1:$OB_MASA_PORT
 tls-cert = masa-tls.pem
 tls-key = masa-tls.key
 masa-cert = $OB_S/lab/masa.pem
-masa-key = $OB_S/lab/masa.key
+masa-key = ${OB_MASA_KEY:-$OB_S/lab/masa.key}
 masa-db = masa.db
 manufacturer-ca = $OB_S/lab/manufacturer-ca.pem
 workers = 1
 EOC
-	tb_bg server masa latchkeyd -d -v -f "$m/latchkeyd.conf"
+	# shellcheck disable=SC2086
+	tb_bg server masa env ${OB_MASA_ENV:-} latchkeyd -d -v -f "$m/latchkeyd.conf"
 	tb_wait_for "the MASA to answer" "$TB_TIMEOUT" tb__alive_and server masa \
 	    tb_exec server curl -s -o /dev/null --cacert "$OB_S/lab/manufacturer-ca.pem" \
 	    "https://127.0.0.1:$OB_MASA_PORT/"
 
 	# Owner: domain, registrar configuration (not started), sales records and claims.
-	latchkeyctl init --domain example.test --dir "$OB_S/reg" \
+	# shellcheck disable=SC2086
+	env ${OB_INIT_ENV:-} latchkeyctl init --domain example.test --dir "$OB_S/reg" \
 	    --manufacturer-ca "$OB_S/lab/manufacturer-ca.pem" --listen "$OB_SERVER_IP:$OB_PORT" \
-	    >"$OB_S/init.log" 2>&1 || tb_fail "latchkeyctl init failed: $(tail -1 "$OB_S/init.log")"
+	    ${OB_INIT_ARGS:-} >"$OB_S/init.log" 2>&1 ||
+	    tb_fail "latchkeyctl init failed: $(tail -1 "$OB_S/init.log")"
+	! declare -F ob_hook_init >/dev/null || ob_hook_init
 	cat >>"$OB_S/reg/latchkeyd.conf" <<EOC
 workers = 2
 masa-timeout = 5
@@ -127,10 +145,10 @@ ob_avahi() {
 ob_onboard_args() {
 	local d
 	d=$(tb_hostdir "$1")
-	printf -- '--state-dir %s --idevid %s --idevid-key %s --masa-anchor %s --dhcp-env %s --no-mdns --max-backoff 2 --attempt-timeout 20 --timeout 100 --report-dpkg-status %s -v' \
+	printf -- '--state-dir %s --idevid %s --idevid-key %s --masa-anchor %s --dhcp-env %s --no-mdns --max-backoff 2 --attempt-timeout 20 --timeout 100 --report-dpkg-status %s -v%s' \
 	    "$d/state" "$d/factory/idevid.pem" "$d/factory/idevid.key" \
 	    "$d/factory/masa-anchor.pem" "$d/run-latchkey/dhcp-$(tb_if "$1").env" \
-	    "$OB_S/dpkg-status"
+	    "$OB_S/dpkg-status" "${OB_ONBOARD_ARGS:+ $OB_ONBOARD_ARGS}"
 }
 
 ob_device() {
@@ -175,7 +193,8 @@ ob_dhcp() {
 }
 
 ob_registrar_start() {
-	tb_bg server latchkeyd latchkeyd -d -v -f "$OB_S/reg/latchkeyd.conf"
+	# shellcheck disable=SC2086
+	tb_bg server latchkeyd env ${OB_REG_ENV:-} latchkeyd -d -v -f "$OB_S/reg/latchkeyd.conf"
 	tb_wait_for "the registrar to answer" "$TB_TIMEOUT" tb__alive_and server latchkeyd \
 	    tb_exec server curl -s -o /dev/null --cacert "$OB_S/reg/domain-ca.pem" \
 	    "$OB_URL/.well-known/est/cacerts"
