@@ -1766,11 +1766,11 @@ handle_posture(struct registrar *r, const char *content_type, const unsigned cha
 		registry_down(out, "registry unavailable");
 		goto out;
 	}
-	log_info("%s posture report %lld from %s: %s (%zu packages, %zu files)%s%s",
+	log_info("%s posture report %lld from %s: %s (%zu packages, %zu files)%s",
 	    h.info.serial, (long long)id, peer->addr ? peer->addr : "?",
 	    compliant ? "compliant" : "noncompliant", rep.inv.npkgs, rep.inv.nfiles,
-	    prev == -1 || prev == compliant ? "" : compliant ? ", released from quarantine" :
-	    ", quarantined", compliant ? "" : "");
+	    !compliant && prev != 0 ? ", quarantined" :
+	    compliant && prev == 0 ? ", released from quarantine" : "");
 	if (!compliant && json_array_size(reasons) > 0)
 		log_info("%s noncompliant: %s%s", h.info.serial,
 		    json_string_value(json_array_get(reasons, 0)),
