@@ -178,7 +178,8 @@ DATADIR  ?= $(PREFIX)/share/latchkey
 SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch 2>/dev/null)
 KEA_HOOKS_DIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/kea/hooks,$(PREFIX)/lib/kea/hooks)
-UNITS    := latchkeyd.service latchkey-onboard.service latchkey-renew.service latchkey-renew.timer
+UNITS    := latchkeyd.service latchkey-onboard.service latchkey-renew.service latchkey-renew.timer \
+	    latchkey-report.service latchkey-report.timer
 INSTALL  ?= install
 
 install: $(PROGS) $(KEA_HOOK)

@@ -54,6 +54,10 @@ const isc::log::MessageID LATCHKEY_UNLOAD = "LATCHKEY_UNLOAD";
 const isc::log::MessageID LATCHKEY_OPTIONS_ADDED = "LATCHKEY_OPTIONS_ADDED";
 const isc::log::MessageID LATCHKEY_OPTIONS_TRIMMED = "LATCHKEY_OPTIONS_TRIMMED";
 const isc::log::MessageID LATCHKEY_CALLOUT_FAILED = "LATCHKEY_CALLOUT_FAILED";
+const isc::log::MessageID LATCHKEY_NONCOMPLIANT_LOADED = "LATCHKEY_NONCOMPLIANT_LOADED";
+const isc::log::MessageID LATCHKEY_NONCOMPLIANT_FAILED = "LATCHKEY_NONCOMPLIANT_FAILED";
+const isc::log::MessageID LATCHKEY_NONCOMPLIANT_CLASSIFIED =
+    "LATCHKEY_NONCOMPLIANT_CLASSIFIED";
 
 const char *latchkey_messages[] = {
 	"LATCHKEY_LOAD_OK", "latchkey hook loaded: %1 registrar URI(s), %2 posture URI(s), "
@@ -66,6 +70,12 @@ const char *latchkey_messages[] = {
 	    "%1; keeping the previous %2",
 	"LATCHKEY_REVOKED_CLASSIFIED", "latchkey: %1 of %2 is revoked: query put into class %3 "
 	    "(transaction %4)",
+	"LATCHKEY_NONCOMPLIANT_LOADED", "latchkey hook: %1 noncompliant network identifier(s) "
+	    "from registry %2 (read in %3 ms); their clients go into class %4",
+	"LATCHKEY_NONCOMPLIANT_FAILED", "latchkey hook: cannot read the noncompliant network "
+	    "identifiers: %1; keeping the previous %2",
+	"LATCHKEY_NONCOMPLIANT_CLASSIFIED", "latchkey: %1 of %2 is noncompliant: query put "
+	    "into class %3 (transaction %4)",
 	"LATCHKEY_UNLOAD", "latchkey hook unloaded",
 	"LATCHKEY_OPTIONS_ADDED", "latchkey: added %1 to %2 (transaction %3)",
 	"LATCHKEY_OPTIONS_TRIMMED", "latchkey: left out part of the options from %1 "
@@ -85,6 +95,8 @@ const int DBG_PACKET = 40;	// Kea's DBGLVL_PKT_HANDLING (per-packet detail)
 struct dhcpopt_config *config;
 std::string revoked_class;
 std::string only_class;
+std::string noncompliant_class;	// issue #20: latest posture verdict noncompliant
+#define NONCOMPLIANT_CLASS_DEFAULT "latchkey-noncompliant"
 
 // Our four options, built once per configuration and shared by every answer, as Kea
 // shares its configured options: packing only reads them.
@@ -119,11 +131,15 @@ prebuild_options()
 struct revoked_watch *watch;
 struct revoked_db_listen *listener;	// PostgreSQL: the watcher's change source
 std::string registry_path;	// the loader's argument: lives as long as watch
+// The noncompliant identifiers (issue #20): a second snapshot of the same kind, loaded by
+// revoked_db_load_noncompliant() and watched the same way (its own thread and listener).
+struct revoked_watch *nc_watch;
+struct revoked_db_listen *nc_listener;
 std::string registry_name;	// for the log: never a password
 
 const char *const known_parameters[] = {
 	"registrar-uris", "posture-uris", "update-uris", "vendor-enterprise",
-	"ca-fingerprint", "registry", "revoked-class", "only-class",
+	"ca-fingerprint", "registry", "revoked-class", "only-class", "noncompliant-class",
 };
 
 // A configuration error: the message names the parameter.
@@ -170,6 +186,26 @@ string_param(LibraryHandle &handle, const char *name)
 		throw param_error(std::string("parameter '") + name + "' must be a string, not " +
 		    type_name(e));
 	return e;
+}
+
+// From the noncompliant watcher's thread.
+void
+nc_watch_notify(void *arg, const struct revoked_event *ev)
+{
+	try {
+		if (ev->reloaded) {
+			char ms[32];
+
+			snprintf(ms, sizeof(ms), "%.1f", ev->load_ms);
+			LOG_INFO(latchkey_logger, LATCHKEY_NONCOMPLIANT_LOADED).arg(ev->count)
+			    .arg(registry_name).arg(std::string(ms)).arg(noncompliant_class);
+		} else if (ev->failed) {
+			LOG_ERROR(latchkey_logger, LATCHKEY_NONCOMPLIANT_FAILED)
+			    .arg(std::string(ev->msg))
+			    .arg(std::to_string(ev->count) + " identifier(s)");
+		}
+	} catch (...) {
+	}
 }
 
 // From the watcher's thread (Kea's logger is thread-safe).
@@ -230,6 +266,53 @@ start_watch(const char *path)
 	}
 	if (revoked_watch_start(watch, err, sizeof(err)) == -1)
 		throw param_error(std::string("parameter 'registry': ") + err);
+
+	// the noncompliant class: the same registry, its own snapshot and watcher
+	if (revoked_db_is_pg(path)) {
+		if ((nc_listener = revoked_db_listen_new(path)) == NULL)
+			throw std::bad_alloc();
+		nc_watch = revoked_watch_new_source(revoked_db_listen_wait, nc_listener,
+		    revoked_db_load_noncompliant, const_cast<char *>(registry_path.c_str()),
+		    REVOKED_POLL_MS, REVOKED_DB_REFRESH_MS, nc_watch_notify, NULL, err,
+		    sizeof(err));
+	} else {
+		const char *files[] = { registry_path.c_str(), wal.c_str() };
+		nc_watch = revoked_watch_new(files, 2, revoked_db_load_noncompliant,
+		    const_cast<char *>(registry_path.c_str()), REVOKED_POLL_MS, nc_watch_notify,
+		    NULL, err, sizeof(err));
+	}
+	if (nc_watch == NULL)
+		throw param_error(std::string("parameter 'registry': ") + err);
+	t0 = revoked_now_ms();
+	if (revoked_watch_poll(nc_watch, t0, 1, err, sizeof(err)) == -1) {
+		LOG_ERROR(latchkey_logger, LATCHKEY_NONCOMPLIANT_FAILED).arg(std::string(err))
+		    .arg("empty set");
+	} else {
+		struct revoked_set *s = revoked_watch_acquire(nc_watch);
+		LOG_INFO(latchkey_logger, LATCHKEY_NONCOMPLIANT_LOADED)
+		    .arg(revoked_set_count(s)).arg(registry_name)
+		    .arg(revoked_now_ms() - t0).arg(noncompliant_class);
+		revoked_set_release(s);
+	}
+	if (revoked_watch_start(nc_watch, err, sizeof(err)) == -1)
+		throw param_error(std::string("parameter 'registry': ") + err);
+}
+
+// "noncompliant-class": the rule of revoked-class (dhcpopt_config_set_revoked_class):
+// 1..DHCPOPT_CLASS_MAX printable characters, no leading or trailing space.
+std::string
+class_param(const std::string &v, const char *name)
+{
+	bool ok = !v.empty() && v.size() <= DHCPOPT_CLASS_MAX && v.front() != ' ' &&
+	    v.back() != ' ';
+
+	for (unsigned char c : v)
+		ok = ok && c >= 0x20 && c < 0x7f;
+	if (!ok)
+		throw param_error(std::string("parameter '") + name + "': 1 to " +
+		    std::to_string(DHCPOPT_CLASS_MAX) + " printable characters without leading "
+		    "or trailing space");
+	return v;
 }
 
 void
@@ -282,6 +365,13 @@ load_config(LibraryHandle &handle)
 		LOG_WARN(latchkey_logger, LATCHKEY_SIZE_WARNING).arg(std::string(warn));
 	}
 
+	noncompliant_class = NONCOMPLIANT_CLASS_DEFAULT;
+	if ((e = string_param(handle, "noncompliant-class")))
+		noncompliant_class = class_param(e->stringValue(), "noncompliant-class");
+	if (noncompliant_class == dhcpopt_config_revoked_class(config))
+		throw param_error("parameters 'noncompliant-class' and 'revoked-class' name the "
+		    "same class");
+
 	prebuild_options();
 	revoked_class = dhcpopt_config_revoked_class(config);
 	only_class = dhcpopt_config_only_class(config) ? dhcpopt_config_only_class(config) : "";
@@ -304,6 +394,11 @@ free_config()
 	watch = NULL;
 	revoked_db_listen_free(listener);	// after the thread that uses it
 	listener = NULL;
+	revoked_watch_free(nc_watch);
+	nc_watch = NULL;
+	revoked_db_listen_free(nc_listener);
+	nc_listener = NULL;
+	noncompliant_class.clear();
 	registry_path.clear();
 	registry_name.clear();
 	for (auto &o : prebuilt)
@@ -535,15 +630,26 @@ classify_revoked(CalloutHandle &handle)
 		return;
 	{
 		snapshot_ref ref(watch);
-		if (revoked_set_count(ref.s) == 0)
-			return;
-		what = F::revoked_id(ref.s, query);
+		what = revoked_set_count(ref.s) == 0 ? NULL : F::revoked_id(ref.s, query);
+	}
+	if (what != NULL) {
+		query->addClass(revoked_class);
+		LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg(what)
+		    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
+	}
+	// issue #20: the latest posture verdict was noncompliant (the same lookup, the
+	// noncompliant snapshot)
+	if (nc_watch == NULL)
+		return;
+	{
+		snapshot_ref ref(nc_watch);
+		what = revoked_set_count(ref.s) == 0 ? NULL : F::revoked_id(ref.s, query);
 	}
 	if (what == NULL)
 		return;
-	query->addClass(revoked_class);
-	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_REVOKED_CLASSIFIED).arg(what)
-	    .arg(query->getLabel()).arg(revoked_class).arg(query->getTransid());
+	query->addClass(noncompliant_class);
+	LOG_DEBUG(latchkey_logger, DBG_PACKET, LATCHKEY_NONCOMPLIANT_CLASSIFIED).arg(what)
+	    .arg(query->getLabel()).arg(noncompliant_class).arg(query->getTransid());
 }
 
 // The frame of every callout: leave a packet an earlier hook dropped or took over alone,

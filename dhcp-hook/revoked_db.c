@@ -29,7 +29,8 @@ revoked_db_name(const char *target, char *buf, size_t len)
 /* ---- SQLite ------------------------------------------------------------------------- */
 
 static int
-rdb_sqlite_load(const char *path, struct revoked_builder *b, char *err, size_t errlen)
+rdb_sqlite_load(const char *path, const char *query, struct revoked_builder *b, char *err,
+    size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -42,10 +43,17 @@ rdb_sqlite_load(const char *path, struct revoked_builder *b, char *err, size_t e
 		goto out;
 	}
 	sqlite3_busy_timeout(db, REVOKED_DB_BUSY_MS);
-	if (sqlite3_prepare_v2(db, REVOKED_DB_QUERY, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK) {
+		/* a registry older than schema v11 has no posture table: nobody is
+		 * noncompliant yet (its migration changes the files: loaded again then) */
+		if (strcmp(query, NONCOMPLIANT_DB_QUERY) == 0 &&
+		    strstr(sqlite3_errmsg(db), "no such table: posture") != NULL) {
+			ret = 0;
+			goto out;
+		}
 		if (err != NULL)
-			snprintf(err, errlen, "registry %s: %s (schema older than version 3?)",
-			    path, sqlite3_errmsg(db));
+			snprintf(err, errlen, "registry %s: %s (schema older than version %d?)",
+			    path, sqlite3_errmsg(db), strcmp(query, REVOKED_DB_QUERY) == 0 ? 3 : 11);
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -155,7 +163,8 @@ rdb_pg_connect(const char *target, char *err, size_t errlen)
 }
 
 static int
-rdb_pg_load(const char *target, struct revoked_builder *b, char *err, size_t errlen)
+rdb_pg_load(const char *target, const char *query, struct revoked_builder *b, char *err,
+    size_t errlen)
 {
 	PGconn *pg;
 	PGresult *res = NULL;
@@ -163,9 +172,19 @@ rdb_pg_load(const char *target, struct revoked_builder *b, char *err, size_t err
 
 	if ((pg = rdb_pg_connect(target, err, errlen)) == NULL)
 		return -1;
-	res = PQexec(pg, REVOKED_DB_QUERY);
+	res = PQexec(pg, query);
+	if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+	    strcmp(query, NONCOMPLIANT_DB_QUERY) == 0 &&
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P01") == 0) {
+		/* undefined_table: schema older than v11, nobody is noncompliant yet */
+		ret = 0;
+		goto out;
+	}
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rdb_pg_err(target, "the revoked identifiers (schema older than version 3?)", pg,
+		rdb_pg_err(target, strcmp(query, REVOKED_DB_QUERY) == 0 ?
+		    "the revoked identifiers (schema older than version 3?)" :
+		    "the noncompliant identifiers (schema older than version 11?)", pg,
 		    res, err, errlen);
 		goto out;
 	}
@@ -198,8 +217,18 @@ revoked_db_load(void *arg, struct revoked_builder *b, char *err, size_t errlen)
 	const char *target = arg;
 
 	if (revoked_db_is_pg(target))
-		return rdb_pg_load(target, b, err, errlen);
-	return rdb_sqlite_load(target, b, err, errlen);
+		return rdb_pg_load(target, REVOKED_DB_QUERY, b, err, errlen);
+	return rdb_sqlite_load(target, REVOKED_DB_QUERY, b, err, errlen);
+}
+
+int
+revoked_db_load_noncompliant(void *arg, struct revoked_builder *b, char *err, size_t errlen)
+{
+	const char *target = arg;
+
+	if (revoked_db_is_pg(target))
+		return rdb_pg_load(target, NONCOMPLIANT_DB_QUERY, b, err, errlen);
+	return rdb_sqlite_load(target, NONCOMPLIANT_DB_QUERY, b, err, errlen);
 }
 
 /* ---- LISTEN ------------------------------------------------------------------------- */

@@ -27,6 +27,14 @@
 	"AND b.state = 'active') " \
 	"ORDER BY n.kind, n.value"
 
+/* The identifiers of devices whose latest posture verdict is noncompliant (issue #20):
+ * enroll/store/registry.h's REGISTRY_NONCOMPLIANT_QUERY by value (test_revoked checks). */
+#define NONCOMPLIANT_DB_QUERY \
+	"SELECT n.kind, n.value FROM netids n " \
+	"WHERE EXISTS (SELECT 1 FROM posture p WHERE p.serial = n.serial " \
+	"AND p.compliant = 0) " \
+	"ORDER BY n.kind, n.value"
+
 /* registry.h's REGISTRY_PG_CHANNEL_REVOKED, by value (tests/unit/test_revoked_pg.c checks). */
 #define REVOKED_DB_CHANNEL		"latchkey_revoked"
 #define REVOKED_DB_CONNECT_TIMEOUT	"5"	/* seconds, unless the conninfo says otherwise */
@@ -50,6 +58,16 @@ const char	*revoked_db_name(const char *target, char *buf, size_t len);
  * netids table (schema older than 3); err names it by revoked_db_name().
  */
 int	revoked_db_load(void *target, struct revoked_builder *b, char *err, size_t errlen);
+/*
+ * The same for the noncompliant class (NONCOMPLIANT_DB_QUERY): its own snapshot and
+ * watcher, fed by the same change signals (schema v11's posture table is watched like
+ * netids and bindings: the SQLite files, PostgreSQL's NOTIFY on REVOKED_DB_CHANNEL).
+ * A registry without the posture table (schema older than 11, not migrated yet) has
+ * nobody noncompliant: an empty set, not an error (the revoked class still works with
+ * it, and the migration's write makes the watcher load again).
+ */
+int	revoked_db_load_noncompliant(void *target, struct revoked_builder *b, char *err,
+	    size_t errlen);
 
 /*
  * PostgreSQL change source for revoked_watch_new_source(): one connection of its own that

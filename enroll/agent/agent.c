@@ -2007,6 +2007,38 @@ out:
 	return rc;
 }
 
+/* ---- any POST with the LDevID (posture, issue #20) ---------------------------------- */
+
+int
+agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctype,
+    const void *body, size_t len, long *status, char **answer, size_t *alen, char *err,
+    size_t errlen)
+{
+	struct agent_est e;
+	int rc = -1;
+
+	*answer = NULL;
+	*alen = 0;
+	if (path == NULL || path[0] != '/')
+		return errf(err, errlen, "request path must start with '/'");
+	if (agent_ldevid_open(&e, o, err, errlen) == -1)
+		return -1;
+	if (agent_brski_post(&e, path, ctype, body, len, status, err, errlen) == -1)
+		goto out;
+	if ((*answer = malloc(e.body.len + 1)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (e.body.len > 0)
+		memcpy(*answer, e.body.p, e.body.len);
+	(*answer)[e.body.len] = '\0';
+	*alen = e.body.len;
+	rc = 0;
+out:
+	agent_est_close(&e);
+	return rc;
+}
+
 void
 agent_progress(void (*fn)(void *arg, int level, const char *line), void *arg, int level,
     const char *fmt, ...)

@@ -224,4 +224,15 @@ int	agent_confirm_check(const unsigned char *body, size_t len, const char *ldevi
 int	agent_report_netids(const struct agent_opts *o, const char *body, size_t len,
 	    char *err, size_t errlen);
 
+/*
+ * POST body (len octets, Content-Type ctype) to <server><path> on a new connection
+ * authenticated by out_dir/ldevid.pem + ldevid.key, the server verified against
+ * out_dir/domain-ca.pem; server is o->server or the one in enrollment.json. 0 with the
+ * HTTP status (any) in *status and the answer in *answer (malloc'd, NUL added, *alen
+ * without it; free it); -1 with err when no exchange took place.
+ */
+int	agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctype,
+	    const void *body, size_t len, long *status, char **answer, size_t *alen,
+	    char *err, size_t errlen);
+
 #endif

@@ -51,4 +51,9 @@ int	cmd_discover(int argc, char **argv);
 #define ONBOARD_EXIT_HOOK	EXIT_HOOK_FAILED	/* --renew: renewed, deploy hook failed */
 int	cmd_onboard(int argc, char **argv);
 
+/* report_cmd.c: the posture report (enroll/agent/report.h). */
+#define REPORT_EXIT_NONCOMPLIANT	3	/* reported; the server judged it noncompliant */
+#define REPORT_EXIT_REFUSED		4	/* the server refused it (4xx: revoked, ...) */
+int	cmd_report(int argc, char **argv);
+
 #endif

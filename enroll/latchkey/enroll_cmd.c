@@ -35,6 +35,7 @@ static const char usage_head[] =
 "                [--timeout SECS] [--json] [-q] [-v]\n"
 "       latchkey status [--out DIR] [--offline] [--json]\n"
 "       latchkey latch --peer ADDR [--ldevid DIR] [--json]   (see latchkey latch --help)\n"
+"       latchkey report [--posture-url URL] [--state-dir DIR] [--json]   (see latchkey report --help)\n"
 "       latchkey discover [--timeout MS] [--all] [--type T]... [--json]\n"
 "       latchkey discover --wait-removed NAME [--type T] [--timeout MS]\n"
 "       latchkey onboard [--state-dir DIR] [--timeout SECS] [--renew] [--json]\n"

@@ -15,6 +15,7 @@
 #include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
 #include "enroll/agent/onboard.h"
+#include "enroll/agent/report.h"
 
 #define ONBOARD_ENV_MAX	16
 
@@ -111,6 +112,12 @@ static const char onboard_help[] =
 "  -v, --verbose          more detail (HTTP status, discovery answers)\n"
 "  -h, --help             this text\n"
 "\n"
+"  --no-report            no posture report once BOUND (by default, when discovery\n"
+"                         named a posture server, one `latchkey report` runs right\n"
+"                         after BOUND; its failure is a warning, never the result)\n"
+"  --report-dpkg-status FILE  that report's dpkg status file (default\n"
+"                         /var/lib/dpkg/status)\n"
+"\n"
 "Testing option:\n"
 "  --pause-after-voucher SECS   sleep once the voucher is stored (state enroll), so a\n"
 "                         test can kill the agent at that point\n"
@@ -154,7 +161,9 @@ enum {
 	OPT_DEPLOY_HOOK,
 	OPT_HOOK_TIMEOUT,
 	OPT_KEY_STORE,
-	OPT_TPM
+	OPT_TPM,
+	OPT_NO_REPORT,
+	OPT_REPORT_DPKG
 };
 
 static const struct option onboard_opts_long[] = {
@@ -176,6 +185,8 @@ static const struct option onboard_opts_long[] = {
 	{ "deploy-hook-timeout", required_argument,	NULL, OPT_HOOK_TIMEOUT },
 	{ "key-store",		required_argument,	NULL, OPT_KEY_STORE },
 	{ "tpm",		required_argument,	NULL, OPT_TPM },
+	{ "no-report",		no_argument,		NULL, OPT_NO_REPORT },
+	{ "report-dpkg-status",	required_argument,	NULL, OPT_REPORT_DPKG },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -183,8 +194,10 @@ static const struct option onboard_opts_long[] = {
 };
 
 struct onboard_cli {
-	int	quiet;
-	int	verbose;
+	int		 quiet;
+	int		 verbose;
+	int		 no_report;
+	const char	*report_dpkg;	/* NULL: /var/lib/dpkg/status */
 };
 
 static int
@@ -290,6 +303,40 @@ onboard_print_json(const char *result, const char *dir, const struct onboard_rec
 	return rc;
 }
 
+/*
+ * Just BOUND and a posture server was discovered: one posture report (issue #20,
+ * enroll/agent/report.h), best effort: a failure is a warning, never the result.
+ */
+static void
+onboard_report(const struct onboard_opts *o, const struct onboard_record *rec,
+    struct onboard_cli *c)
+{
+	struct report_opts ro;
+	struct report_result res;
+	struct posture_inventory inv;
+	char err[1024];
+
+	memset(&ro, 0, sizeof(ro));
+	memset(&res, 0, sizeof(res));
+	ro.state_dir = o->state_dir;
+	ro.url = rec->disc.posture[0];
+	ro.dpkg_status = c->report_dpkg;
+	ro.no_discover = 1;
+	ro.timeout = o->attempt_timeout_s > 0 ? (int)o->attempt_timeout_s : 0;
+	ro.progress = onboard_progress;
+	ro.progress_arg = c;
+	posture_inventory_init(&inv);
+	if (report_collect(&ro, &inv, err, sizeof(err)) == -1 ||
+	    report_send(&ro, &inv, &res, err, sizeof(err)) == -1)
+		fprintf(stderr, "latchkey: onboard: warning: posture report not sent: %s\n",
+		    err);
+	else if (!c->quiet)
+		fprintf(stderr, "latchkey: onboard: posture reported to %s: %s\n", res.url,
+		    res.compliant ? "compliant" : "noncompliant");
+	free(res.answer);
+	posture_inventory_free(&inv);
+}
+
 int
 cmd_onboard(int argc, char **argv)
 {
@@ -358,6 +405,12 @@ cmd_onboard(int argc, char **argv)
 			break;
 		case OPT_RENEW:
 			renew = 1;
+			break;
+		case OPT_NO_REPORT:
+			c.no_report = 1;
+			break;
+		case OPT_REPORT_DPKG:
+			c.report_dpkg = optarg;
 			break;
 		case OPT_DEPLOY_HOOK:
 			if (strlen(optarg) >= HOOK_CMD_MAX)
@@ -452,6 +505,8 @@ cmd_onboard(int argc, char **argv)
 		rc = onboard_renew(&o, force, &rec, &due_t, err, sizeof(err));
 	else
 		rc = onboard_run(&o, &rec, err, sizeof(err));
+	if (rc == ONBOARD_RC_BOUND && !c.no_report && rec.disc.nposture > 0)
+		onboard_report(&o, &rec, &c);
 	agent_global_cleanup();
 	tpmkey_close();
 	onboard_iso(due_t != 0 ? due_t : rec.renew_due, due, sizeof(due));

@@ -310,6 +310,20 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          start latchkeyd. What happened after the backup is lost: redo the\n"
 "          revocations and claims made since (see audit --since on the old\n"
 "          registry if it is still readable); devices enrolled since enroll again.\n" },
+	{ "posture", cmd_posture,
+"     posture show SERIAL\n"
+"          The device's latest posture verdict (latchkeyd's posture-policy):\n"
+"          compliant or noncompliant, when it was received and made, the LDevID\n"
+"          that signed it, how many packages and files it listed, and each reason\n"
+"          on a line of its own. --json: {\"serial\",\"compliant\",\"reasons\":[...],\n"
+"          \"report\",\"received\",\"received_at\",\"report_time\",\"ldevid_serial\",\n"
+"          \"packages\",\"files\"}. Exit 1 when the device never reported.\n"
+"     posture diff SERIAL\n"
+"          What changed between the device's last two reports: \"+ NAME VERSION\n"
+"          ARCH\" added, \"- ...\" removed, \"~ NAME FROM -> TO\" upgraded or\n"
+"          downgraded, \"~ file PATH OLD -> NEW\" (hash prefixes). --json:\n"
+"          {\"added\":[...],\"removed\":[...],\"changed\":[...],\"files\":[...],\n"
+"          \"from_report\",\"to_report\",...}. Exit 1 with fewer than two reports.\n" },
 	{ "masa", cmd_masa,
 "     masa authorize (--serial S ... | --file F) --domain-ca FILE [--masa-db PATH]\n"
 "          MASA sales records (RFC 8995): the owner domain whose CA certificate is\n"

@@ -75,6 +75,7 @@ static const struct {
 	{ "mdns-name",			KW_ONCE },
 	{ "posture-url",		KW_ONCE },
 	{ "update-url",			KW_ONCE },
+	{ "posture-policy",		KW_ONCE },
 	{ "user",			KW_ONCE },
 	{ "signer-user",		KW_ONCE },
 	{ "crl-max-validity",		KW_ONCE },
@@ -474,6 +475,9 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (set_uint(&n, v, 1, 8760))
 			return "expected hours, 1 to 8760";
 		c->ocsp_max_validity = (unsigned)n;
+	} else if (strcmp(k, "posture-policy") == 0) {
+		if (set_path(c->posture_policy, dir, v))
+			return "path too long";
 	} else if (strcmp(k, "posture-url") == 0 || strcmp(k, "update-url") == 0) {
 		char *dst = k[0] == 'p' ? c->posture_url : c->update_url;
 		if (strlen(v) >= CONFIG_URL)

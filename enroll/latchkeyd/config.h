@@ -151,6 +151,7 @@ struct config {
 	int		mdns;			/* announce over mDNS (default 0) */
 	char		mdns_name[64];		/* one DNS label: 63 bytes + NUL */
 	char		posture_url[CONFIG_URL], update_url[CONFIG_URL];
+	char		posture_policy[CONFIG_PATH];	/* "" = no posture endpoint */
 	/* privileges (latchkeyd(8), PRIVILEGES) */
 	char		user[64], signer_user[64];	/* "" = the default */
 	char		pid_file[CONFIG_PATH];	/* "" = none */

@@ -24,6 +24,7 @@ static const struct {
 	{ "crl", LK_OP_CRL, "GET" },
 	{ "ocsp", LK_OP_OCSP, "POST" },
 	{ "netid", LK_OP_NETID, "POST" },
+	{ "posture", LK_OP_POSTURE, "POST" },
 };
 
 #define NOPS (sizeof(est_ops) / sizeof(est_ops[0]))

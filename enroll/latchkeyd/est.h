@@ -22,7 +22,8 @@ enum est_op {
 	LK_OP_STATUS,		/* GET: the binding state of the LDevID presented */
 	LK_OP_CRL,		/* GET: the domain CA's CRL (DER, application/pkix-crl) */
 	LK_OP_OCSP,		/* POST: OCSP (RFC 6960); GET .../ocsp/<base64> is routed apart */
-	LK_OP_NETID		/* POST: the device's network identifiers (enroll/common/netid.h) */
+	LK_OP_NETID,		/* POST: the device's network identifiers (enroll/common/netid.h) */
+	LK_OP_POSTURE		/* POST: a signed posture report (enroll/common/posture.h) */
 };
 
 #define EST_CT_PKCS10	"application/pkcs10"
@@ -33,7 +34,7 @@ enum est_op {
  * Route a request path (no query) to an operation (RFC 7030 §3.2.2):
  * /.well-known/est/<op> or /.well-known/est/<label>/<op>, label = 1..64 of [A-Za-z0-9._-]
  * (a label is a path segment; RFC 7030 leaves the set to the server). A trailing '/' is not
- * accepted. Also /.well-known/latchkey/<op> (status, crl, ocsp, netid) and
+ * accepted. Also /.well-known/latchkey/<op> (status, crl, ocsp, netid, posture) and
  * /.well-known/latchkey/crl/<hex>, one CA's CRL by its key identifier, which goes into
  * label. Returns 0 and fills op and label ("" when none), or -1 (404).
  */

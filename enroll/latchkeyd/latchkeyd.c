@@ -118,6 +118,8 @@ usage(FILE *f, int status)
 "                                DOMAIN\"); \"NAME #2\"... when the name is taken\n"
 "  posture-url, update-url = URL with mdns: also announce _latchkey-posture._tcp or\n"
 "                                _latchkey-update._tcp (port and path of URL, this host)\n"
+"  posture-policy = FILE         serve POST /.well-known/latchkey/posture: signed posture\n"
+"                                reports judged by this JSON policy (default: off)\n"
 "  role = registrar|masa         masa: serve the manufacturer's voucher service under\n"
 "                                /.well-known/brski/ instead of EST (default registrar)\n"
 "  masa-url = URL                the MASA of devices whose IDevID has no id-pe-masa-url\n"

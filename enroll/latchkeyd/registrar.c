@@ -32,6 +32,8 @@
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/stats.h"
 #include "enroll/common/netid.h"
+#include "enroll/common/posture.h"
+#include "enroll/common/postpolicy.h"
 #include "enroll/store/registry.h"
 
 #define REGISTRAR_BATCH_MAX	64	/* issued enrollments waiting for one commit */
@@ -119,6 +121,7 @@ struct registrar {
 	char			 ckpt_head[REGISTRY_HASH_HEX];
 	time_t			 ckpt_time;
 	int64_t			 ckpt_refused;	/* head seq warned about, not signed */
+	struct postpolicy	*policy;	/* posture-policy; NULL: no posture endpoint */
 };
 
 #define CRL_NEXT_UPDATE_HOURS	24	/* rebuilt at half of it even without changes */
@@ -301,6 +304,9 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 	if ((r->reg = registry_open(cfg->registry,
 	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
 		goto err;
+	if (cfg->posture_policy[0] != '\0' &&
+	    (r->policy = postpolicy_load(cfg->posture_policy, err, errlen)) == NULL)
+		goto err;
 	return r;
 err:
 	registrar_free(r);
@@ -337,6 +343,7 @@ registrar_free(struct registrar *r)
 		free(r->ca[i].crl_der);
 	}
 	registry_close(r->reg);
+	postpolicy_free(r->policy);
 	free(r->cacerts_b64);
 	free(r);
 }
@@ -1676,6 +1683,122 @@ out:
 	idevid_info_free(&h.info);
 }
 
+/*
+ * POST /.well-known/latchkey/posture (issue #20; enroll/common/posture.h): a device with an
+ * LDevID of an active binding sends its posture report, CMS-signed with that same LDevID.
+ * A revoked or superseded LDevID is refused (403, the reason; audited "posture-refused"),
+ * as is a report signed by another key or naming another device or LDevID. The policy
+ * (posture-policy) judges the inventory; the report, its verdict and the reasons are
+ * stored and audited (registry_posture_record), and the device's latest verdict feeds the
+ * Kea hook's noncompliant class. Answer 200 JSON {"compliant": bool, "reasons": [...],
+ * "serial", "ldevid_serial", "report": id}.
+ */
+static void
+handle_posture(struct registrar *r, const char *content_type, const unsigned char *body,
+    size_t len, const struct registrar_peer *peer, struct registrar_reply *out)
+{
+	struct ldevid_holder h;
+	struct posture_report rep;
+	enum ldevid_lookup lk;
+	unsigned char *content = NULL;
+	size_t clen = 0;
+	json_t *reasons = NULL, *ans = NULL;
+	char err[512], actor[96], why[600], *rs = NULL;
+	int compliant, prev = -1, vr;
+	int64_t id = 0;
+
+	memset(&rep, 0, sizeof(rep));
+	memset(&h, 0, sizeof(h));
+	if (r->policy == NULL) {
+		registrar_reply_text(out, 404, "no posture server here (posture-policy is not "
+		    "configured)");
+		return;
+	}
+	lk = ldevid_holder_find(r, peer, &h, out);
+	if (lk == LDEVID_UNKNOWN)
+		refuse_audit_as(r, "posture-refused", peer, h.info.serial, h.why);
+	if (lk != LDEVID_FOUND)
+		goto out;
+	if (!h.active) {
+		refuse_audit_as(r, "posture-refused", peer, h.info.serial, h.why);
+		registrar_reply_text(out, 403, "%s", h.why);
+		out->reason = STATS_R_REVOKED + 1;
+		goto out;
+	}
+	if (!est_media_type_is(content_type, POSTURE_CT)) {
+		registrar_reply_text(out, 415, "expected Content-Type " POSTURE_CT);
+		goto out;
+	}
+	if ((vr = posture_verify(body, len, peer->cert, &content, &clen, err,
+	    sizeof(err))) != 0) {
+		if (vr == -2) {
+			refuse_audit_as(r, "posture-refused", peer, h.info.serial, err);
+			registrar_reply_text(out, 403, "%s", err);
+			out->reason = STATS_R_FORBIDDEN + 1;
+		} else
+			registrar_reply_text(out, 400, "%s", err);
+		goto out;
+	}
+	if (posture_report_parse((const char *)content, clen, &rep, err, sizeof(err)) == -1) {
+		registrar_reply_text(out, 400, "%s", err);
+		goto out;
+	}
+	if (strcmp(rep.serial, h.info.serial) != 0 ||
+	    strcasecmp(rep.ldevid_serial, h.info.cert_serial) != 0) {
+		snprintf(why, sizeof(why), "report names device %.64s with LDevID %.64s, the "
+		    "certificate is %.64s's LDevID %.64s", rep.serial, rep.ldevid_serial,
+		    h.info.serial, h.info.cert_serial);
+		refuse_audit_as(r, "posture-refused", peer, h.info.serial, why);
+		registrar_reply_text(out, 403, "%s", why);
+		out->reason = STATS_R_SERIAL_MISMATCH + 1;
+		goto out;
+	}
+	if ((compliant = postpolicy_eval(r->policy, &rep.inv, &reasons)) == -1 ||
+	    (rs = json_dumps(reasons, JSON_COMPACT)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	snprintf(actor, sizeof(actor), "device:%.64s", h.info.serial);
+	if (registry_posture_record(r->reg, h.info.serial, h.info.cert_serial, rep.time, body,
+	    len, (const char *)content, compliant, rs, actor, &id, &prev, err,
+	    sizeof(err)) == -1) {
+		log_warnx("registry: %s", err);
+		registry_down(out, "registry unavailable");
+		goto out;
+	}
+	log_info("%s posture report %lld from %s: %s (%zu packages, %zu files)%s",
+	    h.info.serial, (long long)id, peer->addr ? peer->addr : "?",
+	    compliant ? "compliant" : "noncompliant", rep.inv.npkgs, rep.inv.nfiles,
+	    !compliant && prev != 0 ? ", quarantined" :
+	    compliant && prev == 0 ? ", released from quarantine" : "");
+	if (!compliant && json_array_size(reasons) > 0)
+		log_info("%s noncompliant: %s%s", h.info.serial,
+		    json_string_value(json_array_get(reasons, 0)),
+		    json_array_size(reasons) > 1 ? " (and more)" : "");
+	ans = json_pack("{s:b, s:O, s:s, s:s, s:I}", "compliant", compliant, "reasons",
+	    reasons, "serial", h.info.serial, "ldevid_serial", h.info.cert_serial, "report",
+	    (json_int_t)id);
+	if (ans == NULL || (out->body = json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	out->len = strlen(out->body);
+	out->status = 200;
+	out->ctype = "application/json";
+	if (stats_me != NULL)
+		atomic_fetch_add(compliant ? &stats_me->posture_compliant :
+		    &stats_me->posture_noncompliant, 1);
+out:
+	if (stats_me != NULL && out->status >= 400 && out->status < 500)
+		atomic_fetch_add(&stats_me->posture_refused, 1);
+	json_decref(ans);
+	json_decref(reasons);
+	free(rs);
+	free(content);
+	posture_report_free(&rep);
+	idevid_info_free(&h.info);
+}
+
 void
 registrar_handle(struct registrar *r, enum est_op op, const char *label,
     const char *content_type, const unsigned char *body, size_t len,
@@ -1729,6 +1852,9 @@ registrar_handle(struct registrar *r, enum est_op op, const char *label,
 		return;
 	case LK_OP_NETID:
 		handle_netid(r, content_type, body, len, peer, out);
+		return;
+	case LK_OP_POSTURE:
+		handle_posture(r, content_type, body, len, peer, out);
 		return;
 	}
 	registrar_reply_text(out, 404, "unknown EST operation");

@@ -349,6 +349,15 @@ stats_prometheus(const struct stats_shm *s, const struct stats_files *f, size_t 
 	    sum_at(s, AT(db_round_trips)));
 	head(&t, "latchkeyd_ocsp_requests_total", "counter", "OCSP requests (RFC 6960).");
 	put(&t, "latchkeyd_ocsp_requests_total %" PRIu64 "\n", sum_at(s, AT(ocsp_requests)));
+	head(&t, "latchkeyd_posture_reports_total", "counter", "Posture reports by result: "
+	    "judged compliant or noncompliant by posture-policy, or refused (revoked LDevID, "
+	    "another signer, bad report).");
+	put(&t, "latchkeyd_posture_reports_total{result=\"compliant\"} %" PRIu64 "\n",
+	    sum_at(s, AT(posture_compliant)));
+	put(&t, "latchkeyd_posture_reports_total{result=\"noncompliant\"} %" PRIu64 "\n",
+	    sum_at(s, AT(posture_noncompliant)));
+	put(&t, "latchkeyd_posture_reports_total{result=\"refused\"} %" PRIu64 "\n",
+	    sum_at(s, AT(posture_refused)));
 	head(&t, "latchkeyd_http_requests_total", "counter", "HTTP requests, all paths.");
 	put(&t, "latchkeyd_http_requests_total %" PRIu64 "\n", sum_at(s, AT(requests)));
 	for (k = 0; k < STATS_SLOTS; k++)

@@ -77,6 +77,8 @@ struct stats_slot {
 	_Atomic uint64_t	batch_count, batch_sum;
 	_Atomic int64_t		conns;		/* open connections (a gauge) */
 	_Atomic uint64_t	db_round_trips;	/* to a PostgreSQL registry (db.h) */
+	/* posture reports (issue #20): judged compliant / noncompliant, refused (4xx) */
+	_Atomic uint64_t	posture_compliant, posture_noncompliant, posture_refused;
 };
 
 struct stats_shm {

@@ -536,4 +536,52 @@ struct registry_backup_info {
 int	registry_backup(struct registry *reg, const char *path, int flags,
 	    struct registry_backup_info *info, char *err, size_t errlen);
 
+/*
+ * Posture (schema v11; issue #20): each report a device sends, signed, with the verdict
+ * of the policy, and the device's latest verdict, which the Kea hook reads for its
+ * noncompliant class (REGISTRY_NONCOMPLIANT_QUERY, by value in dhcp-hook/revoked_db.h):
+ *   posture_reports(id PK, serial, ldevid_serial, received_at, report_time, cms BLOB,
+ *            report TEXT (the JSON signed), compliant 0|1, reasons TEXT (JSON array))
+ *   posture(serial PK, report_id, compliant, evaluated_at)     the latest per device
+ * PostgreSQL: posture's writes NOTIFY REGISTRY_PG_CHANNEL_REVOKED (the hook's channel).
+ */
+struct registry_posture {
+	int64_t	 id;
+	char	 serial[64];
+	char	 ldevid_serial[64];
+	int64_t	 received_at;
+	int64_t	 report_time;
+	int	 compliant;
+	char	*report;	/* malloc'd JSON */
+	char	*reasons;	/* malloc'd JSON array */
+};
+
+/*
+ * Store one evaluated report and make it serial's latest verdict, with a "posture" audit
+ * entry (reason "compliant" or "noncompliant", details {ldevid, report id, reasons}), in
+ * one transaction. *id (may be NULL) gets the report's id. When prev_compliant is not
+ * NULL it gets the verdict before this one (-1: none).
+ */
+int	registry_posture_record(struct registry *reg, const char *serial,
+	    const char *ldevid_serial, int64_t report_time, const unsigned char *cms,
+	    size_t cmslen, const char *report, int compliant, const char *reasons,
+	    const char *actor, int64_t *id, int *prev_compliant, char *err, size_t errlen);
+/*
+ * serial's latest n (1..8) reports, newest first, into out[0..]. Returns how many (0:
+ * none), -1 with err. Free each with registry_posture_free().
+ */
+int	registry_posture_latest(struct registry *reg, const char *serial,
+	    struct registry_posture *out, size_t n, char *err, size_t errlen);
+void	registry_posture_free(struct registry_posture *p);
+
+/* The identifiers of devices whose latest verdict is noncompliant (the Kea hook's query). */
+#define REGISTRY_NONCOMPLIANT_QUERY \
+	"SELECT n.kind, n.value FROM netids n " \
+	"WHERE EXISTS (SELECT 1 FROM posture p WHERE p.serial = n.serial " \
+	"AND p.compliant = 0) " \
+	"ORDER BY n.kind, n.value"
+int	registry_noncompliant_netids_foreach(struct registry *reg,
+	    int (*cb)(const char *kind, const char *value, void *arg), void *arg, char *err,
+	    size_t errlen);
+
 #endif

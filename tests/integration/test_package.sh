@@ -79,7 +79,8 @@ done
 for m in latchkey latchkeyd latchkeyctl; do
 	check "man page $m.8" test -f "/usr/share/man/man8/$m.8.gz"
 done
-for u in latchkeyd.service latchkey-onboard.service latchkey-renew.service latchkey-renew.timer; do
+for u in latchkeyd.service latchkey-onboard.service latchkey-renew.service latchkey-renew.timer \
+    latchkey-report.service latchkey-report.timer; do
 	check "unit $u in $UNITDIR" test -f "$UNITDIR/$u"
 	check "unit $u not enabled" test -z "$(find /etc/systemd/system -name "$u" 2>/dev/null)"
 done

@@ -130,6 +130,67 @@ fake_enrollment(struct registry_enrollment *e, const char *serial, const char *c
 	e->details = initial ? "{\"tls\":\"1.3\"}" : NULL;
 }
 
+/*
+ * Posture (schema v11, issue #20): each report stored with its verdict, the latest two
+ * read back newest first, the latest verdict in posture (what the Kea hook reads), every
+ * evaluation audited with its reasons, the previous verdict returned.
+ */
+static void
+test_posture(void **state)
+{
+	struct tu_reg *fx = *state;
+	struct registry_posture p[3];
+	static const unsigned char cms[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	int64_t id1, id2;
+	int prev;
+	char txt[256];
+
+	fx->reg = open_rw(fx);
+	assert_int_equal(registry_posture_latest(fx->reg, "LKP", p, 2, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(registry_posture_record(fx->reg, "LKP", "0A", 100, cms, sizeof(cms),
+	    "{\"a\":1}", 0, "[\"forbidden package telnetd 1 installed\"]", "device:LKP", &id1,
+	    &prev, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(prev, -1);
+	assert_int_equal(tu_raw_int(fx, "SELECT compliant FROM posture WHERE serial = 'LKP'"),
+	    0);
+	assert_int_equal(registry_posture_record(fx->reg, "LKP", "0A", 200, cms, sizeof(cms),
+	    "{\"a\":2}", 1, "[]", "device:LKP", &id2, &prev, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(prev, 0);
+	assert_true(id2 > id1);
+	assert_int_equal(tu_raw_int(fx, "SELECT compliant FROM posture WHERE serial = 'LKP'"),
+	    1);
+	assert_int_equal(tu_raw_int(fx, "SELECT report_id FROM posture WHERE serial = 'LKP'"),
+	    id2);
+	assert_int_equal(registry_posture_latest(fx->reg, "LKP", p, 3, fx->err,
+	    sizeof(fx->err)), 2);
+	assert_int_equal(p[0].id, id2);
+	assert_int_equal(p[0].compliant, 1);
+	assert_int_equal(p[0].report_time, 200);
+	assert_string_equal(p[0].report, "{\"a\":2}");
+	assert_string_equal(p[0].ldevid_serial, "0A");
+	assert_int_equal(p[1].id, id1);
+	assert_string_equal(p[1].reasons, "[\"forbidden package telnetd 1 installed\"]");
+	registry_posture_free(&p[0]);
+	registry_posture_free(&p[1]);
+	/* audited: both evaluations, the reasons in the details */
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = 'posture' "
+	    "AND subject = 'LKP'"), 2);
+	tu_raw_text(fx, "SELECT reason || ' ' || details FROM audit WHERE action = 'posture' "
+	    "ORDER BY id LIMIT 1", txt, sizeof(txt));
+	assert_non_null(strstr(txt, "noncompliant "));
+	assert_non_null(strstr(txt, "telnetd"));
+	assert_int_equal(registry_audit_verify(fx->reg, NULL, fx->err, sizeof(fx->err)), 0);
+	/* bad arguments store nothing */
+	assert_int_equal(registry_posture_record(fx->reg, "LKP", "0A", 1, cms, sizeof(cms),
+	    "{}", 0, "not json", "device:LKP", NULL, NULL, fx->err, sizeof(fx->err)), -1);
+	assert_int_equal(registry_posture_record(fx->reg, "", "0A", 1, cms, sizeof(cms),
+	    "{}", 0, "[]", "device:LKP", NULL, NULL, fx->err, sizeof(fx->err)), -1);
+	assert_int_equal(registry_posture_latest(fx->reg, "LKP", p, 9, fx->err,
+	    sizeof(fx->err)), -1);
+	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM posture_reports"), 2);
+}
+
 static void
 test_open_create_reopen(void **state)
 {
@@ -149,7 +210,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 10);
+	assert_int_equal(schema_version(fx), 11);
 	assert_int_equal(schema_has(fx, "bindings_one_active") +
 	    schema_has(fx, "bindings_serial_state") + schema_has(fx, "certificates_binding") +
 	    schema_has(fx, "certificates_revoked"), 4);
@@ -163,7 +224,7 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 10);
+	assert_int_equal(schema_version(fx), 11);
 
 	/* A newer schema is refused. */
 	set_schema_version(fx, 99);
@@ -176,7 +237,7 @@ test_open_create_reopen(void **state)
 		tu_reg_wipe(fx);
 		assert_non_null(reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err)));
 		registry_close(reg);
-		assert_int_equal(schema_version(fx), 10);
+		assert_int_equal(schema_version(fx), 11);
 		return;		/* test_pg_open_errors has PostgreSQL's other errors */
 	}
 
@@ -1238,7 +1299,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 10);
+	assert_int_equal(schema_version(fx), 11);
 	assert_int_equal(tu_raw_int(fx, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1303,7 +1364,7 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 10);
+	assert_int_equal(schema_version(fx), 11);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);
@@ -1911,6 +1972,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_sees_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_netids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_posture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),

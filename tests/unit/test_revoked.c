@@ -724,6 +724,98 @@ test_pg_notify(void **state)
 	revoked_db_listen_free(l);
 }
 
+/*
+ * The noncompliant class (issue #20), on either backend: the hook's loader finds the
+ * identifiers of a device whose latest posture verdict is noncompliant, and no more once
+ * it reports compliant; it agrees with registry_noncompliant_netids_foreach() and runs the
+ * same query. PostgreSQL: a posture verdict wakes the hook's LISTEN.
+ */
+static void
+test_noncompliant(void **state)
+{
+	struct tu_reg *fx = *state;
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	const struct registry_netid ids[] = { { "mac", "02aabbccdd01" } };
+	struct registry_enrollment e;
+	struct revoked_db_listen *l = NULL;
+	struct revoked_set *s;
+	int64_t bid, t0;
+	size_t n = 0;
+	int rc;
+
+	assert_string_equal(NONCOMPLIANT_DB_QUERY, REGISTRY_NONCOMPLIANT_QUERY);
+	/* a registry older than v11 (no posture table): nobody noncompliant, no error */
+	fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
+	    sizeof(fx->err));
+	assert_non_null(fx->reg);
+	registry_close(fx->reg);
+	fx->reg = NULL;
+	tu_raw_exec(fx, "DROP TABLE posture");
+	s = revoked_set_load(revoked_db_load_noncompliant, fx->path, fx->err, sizeof(fx->err));
+	if (s == NULL)
+		fail_msg("no posture table: %s", fx->err);
+	assert_int_equal(revoked_set_count(s), 0);
+	revoked_set_release(s);
+	tu_raw_exec(fx, fx->pg ? "UPDATE registry_meta SET schema_version = 10" :
+	    "PRAGMA user_version = 10");
+	fx->reg = registry_open(fx->path, REGISTRY_CREATE | REGISTRY_FAST, fx->err,
+	    sizeof(fx->err));
+	assert_non_null(fx->reg);
+	memset(&e, 0, sizeof(e));
+	e.device_serial = "LKN1";
+	e.domain = "example.test";
+	e.idevid_fp = "sha256:00";
+	e.authorized_by = "claim:t";
+	e.cert_serial = "0A";
+	e.not_before = 1;
+	e.not_after = 2;
+	e.cert_der = der;
+	e.cert_len = sizeof(der);
+	e.actor = "device:LKN1";
+	e.action = "enroll";
+	assert_int_equal(registry_enroll_commit(fx->reg, &e, &bid, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(registry_netid_report(fx->reg, "LKN1", ids, 1, "device:LKN1", fx->err,
+	    sizeof(fx->err)), 0);
+	s = revoked_set_load(revoked_db_load_noncompliant, fx->path, fx->err, sizeof(fx->err));
+	assert_non_null(s);
+	assert_int_equal(revoked_set_count(s), 0);
+	revoked_set_release(s);
+	if (fx->pg) {
+		assert_non_null(l = revoked_db_listen_new(fx->path));
+		assert_int_equal(revoked_db_listen_wait(l, 0, fx->err, sizeof(fx->err)), 1);
+		while (revoked_db_listen_wait(l, 0, fx->err, sizeof(fx->err)) == 1)
+			;
+	}
+	assert_int_equal(registry_posture_record(fx->reg, "LKN1", "0A", 1, der, sizeof(der),
+	    "{}", 0, "[\"x\"]", "device:LKN1", NULL, NULL, fx->err, sizeof(fx->err)), 0);
+	if (fx->pg) {
+		t0 = revoked_now_ms();
+		do
+			rc = revoked_db_listen_wait(l, 100, fx->err, sizeof(fx->err));
+		while (rc == 0 && revoked_now_ms() - t0 < 5000);
+		assert_int_equal(rc, 1);
+	}
+	s = revoked_set_load(revoked_db_load_noncompliant, fx->path, fx->err, sizeof(fx->err));
+	assert_non_null(s);
+	assert_int_equal(revoked_set_count(s), 1);
+	assert_int_equal(revoked_set_contains(s, REVOKED_MAC, mac1, sizeof(mac1)), 1);
+	revoked_set_release(s);
+	assert_int_equal(registry_noncompliant_netids_foreach(fx->reg, count_cb, &n, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_int_equal(n, 1);
+	/* the revoked class is another matter: the device is not revoked */
+	s = revoked_set_load(revoked_db_load, fx->path, fx->err, sizeof(fx->err));
+	assert_int_equal(revoked_set_count(s), 0);
+	revoked_set_release(s);
+	assert_int_equal(registry_posture_record(fx->reg, "LKN1", "0A", 2, der, sizeof(der),
+	    "{}", 1, "[]", "device:LKN1", NULL, NULL, fx->err, sizeof(fx->err)), 0);
+	s = revoked_set_load(revoked_db_load_noncompliant, fx->path, fx->err, sizeof(fx->err));
+	assert_non_null(s);
+	assert_int_equal(revoked_set_count(s), 0);
+	revoked_set_release(s);
+	revoked_db_listen_free(l);
+}
+
 static int
 pgsetup(void **state)
 {
@@ -748,6 +840,7 @@ main(void)
 		cmocka_unit_test(test_watch_source),
 		cmocka_unit_test(test_pg_errors),
 		cmocka_unit_test_setup_teardown(test_pg_notify, pgsetup, pgteardown),
+		cmocka_unit_test_setup_teardown(test_noncompliant, pgsetup, pgteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

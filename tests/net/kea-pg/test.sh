@@ -11,9 +11,12 @@
 #
 # Shows: both servers load the empty set from PostgreSQL; the device gets a normal lease from
 # each, enrolls with latchkeyd (whose registry is the same database) and reports its MAC;
-# after `latchkeyctl revoke` both hooks reload within a few seconds (the time from the
-# revocation to each reload, from their logs, is printed and bounded) and both put the
-# device's next DISCOVER into the quarantine pool. Exit 0 pass, 77 skip, 1 fail. Needs root.
+# its posture report (issue #20) is noncompliant: both hooks reload their noncompliant set
+# on the NOTIFY and put its next DISCOVER into the noncompliant pool; compliant again, it is
+# released by both; after `latchkeyctl revoke` both hooks reload within a few seconds (the
+# time from the revocation to each reload, from their logs, is printed and bounded) and
+# both put the device's next DISCOVER into the quarantine pool. Exit 0 pass, 77 skip, 1
+# fail. Needs root.
 set -u
 LK_TOP=${LK_TOP:-$(cd "$(dirname "$0")/../../.." && pwd)}
 LK_BIN=${LK_BIN:-$LK_TOP/build}
@@ -81,6 +84,10 @@ REG2="host=10.205.2.1 port=5432 user=postgres dbname=lk"
     tb_fail "latchkeyctl init failed"
 sed -i -E '/^[[:space:]]*registry[[:space:]]*=/d' "$S/reg/latchkeyd.conf"
 printf 'registry = %s\n' "$REG1" >>"$S/reg/latchkeyd.conf"
+printf 'posture-policy = %s\n' "$S/policy.json" >>"$S/reg/latchkeyd.conf"
+echo '{"forbidden": ["telnetd"]}' >"$S/policy.json"
+printf 'Package: telnetd\nStatus: install ok installed\nVersion: 0.17-44\n' >"$S/status.bad"
+printf 'Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n' >"$S/status.good"
 SERIAL=$(jq -r '.devices[0].serial' "$S/lab.json")
 CERT=$(jq -r '.devices[0].cert' "$S/lab.json")
 KEY=$(jq -r '.devices[0].key' "$S/lab.json")
@@ -138,7 +145,35 @@ dhcp "$DIF1" active1
 dhcp "$DIF2" active2
 tb_check_phase active
 
-# 3. Revoke (from kea1 over TCP); both hooks reload on the NOTIFY.
+# 3. Posture: noncompliant, then compliant again; both hooks follow the NOTIFY.
+# ncloaded HOST N COUNT: a noncompliant reload holding COUNT after the first N such lines
+ncloaded() {
+	grep 'LATCHKEY_NONCOMPLIANT_LOADED' "$TB_DIR/$1/kea4.log" | tail -n +$(($2 + 1)) |
+	    grep -q "hook: $3 noncompliant network identifier"
+}
+report() {	# report NAME STATUS: exit status in $D/NAME.rc
+	tb_exec device "$LK_BIN/latchkey" report --state-dir "$D/ldevid" \
+	    --posture-url https://10.206.1.1:8443 --dpkg-status "$2" >"$D/$1.out" 2>&1
+	echo "rc=$?" >>"$D/$1.out"
+}
+n1=$(grep -c 'LATCHKEY_NONCOMPLIANT_LOADED' "$TB_DIR/kea1/kea4.log")
+n2=$(grep -c 'LATCHKEY_NONCOMPLIANT_LOADED' "$TB_DIR/kea2/kea4.log")
+report bad "$S/status.bad"
+tb_wait_for "kea1's hook reloading the noncompliant verdict" 10 ncloaded kea1 "$n1" 1
+tb_wait_for "kea2's hook reloading the noncompliant verdict" 10 ncloaded kea2 "$n2" 1
+dhcp "$DIF1" noncompliant1
+dhcp "$DIF2" noncompliant2
+tb_check_phase noncompliant
+n1=$(grep -c 'LATCHKEY_NONCOMPLIANT_LOADED' "$TB_DIR/kea1/kea4.log")
+n2=$(grep -c 'LATCHKEY_NONCOMPLIANT_LOADED' "$TB_DIR/kea2/kea4.log")
+report good "$S/status.good"
+tb_wait_for "kea1's hook reloading the compliant verdict" 10 ncloaded kea1 "$n1" 0
+tb_wait_for "kea2's hook reloading the compliant verdict" 10 ncloaded kea2 "$n2" 0
+dhcp "$DIF1" released1
+dhcp "$DIF2" released2
+tb_check_phase released
+
+# 4. Revoke (from kea1 over TCP); both hooks reload on the NOTIFY.
 n1=$(grep -c 'LATCHKEY_REVOKED_LOADED' "$TB_DIR/kea1/kea4.log")
 n2=$(grep -c 'LATCHKEY_REVOKED_LOADED' "$TB_DIR/kea2/kea4.log")
 T0=$(date +%s.%N)

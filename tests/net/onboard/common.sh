@@ -110,7 +110,13 @@ masa-timeout = 5
 masa-retry-after = 1
 mdns = yes
 mdns-name = latchkey onboard $TB_ID
+posture-policy = $OB_S/posture-policy.json
 EOC
+	# Posture (issue #20): the report onboarding sends once BOUND, from a small dpkg
+	# status (the host's would exceed the default max-body).
+	echo '{"forbidden": ["telnetd"]}' >"$OB_S/posture-policy.json"
+	printf 'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n' \
+	    >"$OB_S/dpkg-status"
 	for ((i = 0; i < n; i++)); do
 		printf '%s\n' "$(ob_serial "$i")"
 	done >"$OB_S/serials.txt"
@@ -139,10 +145,10 @@ ob_avahi() {
 ob_onboard_args() {
 	local d
 	d=$(tb_hostdir "$1")
-	printf -- '--state-dir %s --idevid %s --idevid-key %s --masa-anchor %s --dhcp-env %s --no-mdns --max-backoff 2 --attempt-timeout 20 --timeout 100 -v%s' \
+	printf -- '--state-dir %s --idevid %s --idevid-key %s --masa-anchor %s --dhcp-env %s --no-mdns --max-backoff 2 --attempt-timeout 20 --timeout 100 --report-dpkg-status %s -v%s' \
 	    "$d/state" "$d/factory/idevid.pem" "$d/factory/idevid.key" \
 	    "$d/factory/masa-anchor.pem" "$d/run-latchkey/dhcp-$(tb_if "$1").env" \
-	    "${OB_ONBOARD_ARGS:+ $OB_ONBOARD_ARGS}"
+	    "$OB_S/dpkg-status" "${OB_ONBOARD_ARGS:+ $OB_ONBOARD_ARGS}"
 }
 
 ob_device() {

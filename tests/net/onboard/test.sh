@@ -13,7 +13,8 @@
 #   1. a fresh device: udhcpc gets option 143, the client hook starts latchkey onboard, the
 #      device reaches BOUND; the registry shows the binding, the certificate, the voucher
 #      and the audit trail; latchkey status shows the onboarding state; a second run does
-#      nothing and says so;
+#      nothing and says so; once BOUND, onboarding sent one posture report to the posture
+#      server of the DHCP vendor option (issue #20), judged compliant;
 #   4. latchkey onboard is killed with SIGKILL (a) while the registrar waits for the MASA
 #      (state voucher) and (b) right after the voucher was stored (state enroll): each
 #      rerun resumes and ends BOUND with exactly one binding and one valid LDevID;
@@ -73,6 +74,7 @@ export LD1
 LD1=$(jq -r .ldevid_serial "$ONE/state/onboard.json")	# what the device holds
 ob_onboard_args one >"$ONE/args"
 tb_check_phase one-bound
+tb_check_phase one-posture 10
 
 # ---- 4. SIGKILL during onboarding -------------------------------------------------------
 # (a) while the registrar waits for the MASA: the MASA is stopped (SIGSTOP), so the device
