@@ -39,6 +39,12 @@ name_ok(const char *s)
 	return 1;
 }
 
+int
+manifest_package_valid(const char *s)
+{
+	return name_ok(s);
+}
+
 static int
 class_ok(const char *s)
 {
@@ -378,6 +384,86 @@ manifest_json(const struct manifest *m)
 	    "package", m->package, "version", m->version, "sha256", hex, "size",
 	    (json_int_t)m->size, "not-before", nb, "expires", ex, "targets", t, "url", m->url);
 	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+int
+manifest_report_parse(const char *json, size_t len, struct manifest_report *r, char *err,
+    size_t errlen)
+{
+	static const char *const known[] = { "package", "version", "decision", "reason" };
+	json_error_t je;
+	json_t *root = NULL, *v;
+	const char *key;
+	size_t k, i;
+
+	memset(r, 0, sizeof(*r));
+	if (len > MANIFEST_REPORT_MAX)
+		return merr(err, errlen, "report: %zu octets, more than %d", len,
+		    MANIFEST_REPORT_MAX);
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		merr(err, errlen, "report: not JSON: %s", je.text);
+		goto err;
+	}
+	if (!json_is_object(root)) {
+		merr(err, errlen, "report: not a JSON object");
+		goto err;
+	}
+	json_object_foreach(root, key, v) {
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcmp(key, known[k]) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			merr(err, errlen, "report: unknown member \"%.64s\"", key);
+			goto err;
+		}
+	}
+	if (str_get(json_object_get(root, "package"), "package", r->package,
+	    sizeof(r->package), err, errlen) == -1 ||
+	    str_get(json_object_get(root, "version"), "version", r->version,
+	    sizeof(r->version), err, errlen) == -1 ||
+	    str_get(json_object_get(root, "decision"), "decision", r->decision,
+	    sizeof(r->decision), err, errlen) == -1 ||
+	    str_get(json_object_get(root, "reason"), "reason", r->reason, sizeof(r->reason),
+	    err, errlen) == -1)
+		goto err;
+	if (r->package[0] != '\0' && !name_ok(r->package)) {
+		merr(err, errlen, "report: bad package name");
+		goto err;
+	}
+	if (r->version[0] != '\0' && !manifest_version_valid(r->version)) {
+		merr(err, errlen, "report: bad version");
+		goto err;
+	}
+	if (strcmp(r->decision, "installed") != 0 && strcmp(r->decision, "refused") != 0 &&
+	    strcmp(r->decision, "error") != 0) {
+		merr(err, errlen, "report: decision must be installed, refused or error");
+		goto err;
+	}
+	for (i = 0; r->reason[i] != '\0'; i++)
+		if ((unsigned char)r->reason[i] < 0x20 || r->reason[i] == 0x7f) {
+			merr(err, errlen, "report: reason must be one line of text");
+			goto err;
+		}
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	memset(r, 0, sizeof(*r));
+	return -1;
+}
+
+char *
+manifest_report_json(const struct manifest_report *r)
+{
+	json_t *o;
+	char *s;
+
+	if ((o = json_pack("{s:s, s:s, s:s, s:s}", "package", r->package, "version",
+	    r->version, "decision", r->decision, "reason", r->reason)) == NULL)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);

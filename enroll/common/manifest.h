@@ -50,6 +50,8 @@ int	manifest_parse(const char *json, size_t len, struct manifest *m, char *err,
 	    size_t errlen);
 /* The JSON text of m (malloc'd, NUL-terminated); NULL when out of memory. */
 char	*manifest_json(const struct manifest *m);
+/* Is s a valid package name (rules above)? 1/0 */
+int	manifest_package_valid(const char *s);
 /* Is s a valid Debian version (deb-version(7)) of at most MANIFEST_VERSION_MAX chars? 1/0 */
 int	manifest_version_valid(const char *s);
 /*
@@ -60,5 +62,26 @@ int	manifest_version_valid(const char *s);
 int	manifest_version_cmp(const char *a, const char *b);
 /* Does m target the device class cls? 1/0 */
 int	manifest_targets(const struct manifest *m, const char *cls);
+
+/*
+ * The device's report of one update decision (POST /.well-known/latchkey/update-report,
+ * Content-Type application/json, at most MANIFEST_REPORT_MAX octets):
+ *   {"package": name or "", "version": version or "", "decision": "installed" | "refused" |
+ *    "error", "reason": one line of at most MANIFEST_REASON_MAX characters}
+ * Unknown members are refused; package and version may be "" (refused before the manifest
+ * was read) and are otherwise checked as in a manifest.
+ */
+#define MANIFEST_REPORT_MAX	4096
+#define MANIFEST_REASON_MAX	512
+struct manifest_report {
+	char	package[MANIFEST_NAME_MAX + 1];
+	char	version[MANIFEST_VERSION_MAX + 1];
+	char	decision[16];
+	char	reason[MANIFEST_REASON_MAX + 1];
+};
+int	manifest_report_parse(const char *json, size_t len, struct manifest_report *r,
+	    char *err, size_t errlen);
+/* The JSON text of r (malloc'd); NULL when out of memory. */
+char	*manifest_report_json(const struct manifest_report *r);
 
 #endif

@@ -51,4 +51,8 @@ int	cmd_discover(int argc, char **argv);
 #define ONBOARD_EXIT_HOOK	EXIT_HOOK_FAILED	/* --renew: renewed, deploy hook failed */
 int	cmd_onboard(int argc, char **argv);
 
+/* update_cmd.c: verified updates (enroll/agent/update.h). 3: refused, nothing installed. */
+#define UPDATE_EXIT_REFUSED	3
+int	cmd_update(int argc, char **argv);
+
 #endif

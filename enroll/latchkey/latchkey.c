@@ -17,6 +17,7 @@ static const struct latchkey_cmd {
 	{ "status",	cmd_status },
 	{ "discover",	cmd_discover },
 	{ "latch",	cmd_latch },
+	{ "update",	cmd_update },
 };
 
 int

@@ -75,6 +75,7 @@ static const struct {
 	{ "mdns-name",			KW_ONCE },
 	{ "posture-url",		KW_ONCE },
 	{ "update-url",			KW_ONCE },
+	{ "update-dir",			KW_ONCE },
 	{ "user",			KW_ONCE },
 	{ "signer-user",		KW_ONCE },
 	{ "crl-max-validity",		KW_ONCE },
@@ -382,6 +383,9 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		if (strcmp(v, "none") == 0)
 			strcpy(c->crl_file, "none");
 		else if (set_path(c->crl_file, dir, v))
+			return "path too long";
+	} else if (strcmp(k, "update-dir") == 0) {
+		if (set_path(c->update_dir, dir, v))
 			return "path too long";
 	} else if (strcmp(k, "audit-checkpoint-file") == 0) {
 		if (strcmp(v, "none") == 0)
