@@ -257,6 +257,19 @@ codesign_crl_url(X509 *cert, char *out, size_t outlen, char *err, size_t errlen)
 	return ret;
 }
 
+/*
+ * A CRL whose thisUpdate is a little ahead of our clock (issued on request, or by a server
+ * whose clock runs ahead) is still the CA's signed word: accepted when thisUpdate is within
+ * CODESIGN_CRL_SKEW of now (checked before verification), everything else as OpenSSL says.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CRL_NOT_YET_VALID)
+		return 1;
+	return ok;
+}
+
 int
 codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
     const unsigned char *crl_der, size_t crl_len, time_t now, char *err, size_t errlen)
@@ -272,6 +285,15 @@ codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *ancho
 	    (crl = d2i_X509_CRL(NULL, &p, (long)crl_len)) == NULL || p != crl_der + crl_len)
 		return pki_errx(err, errlen, "manifest refused: no readable CRL to check the "
 		    "signer's revocation");
+	{
+		time_t later = now + CODESIGN_CRL_SKEW;
+
+		if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &later) > 0) {
+			X509_CRL_free(crl);
+			return pki_errx(err, errlen, "manifest refused: the CRL is issued more "
+			    "than %d s in the future", CODESIGN_CRL_SKEW);
+		}
+	}
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
 	    (crls = sk_X509_CRL_new_null()) == NULL || !sk_X509_CRL_push(crls, crl))
 		goto oom;
@@ -284,6 +306,7 @@ codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *ancho
 	X509_STORE_CTX_set0_crls(ctx, crls);
 	X509_STORE_CTX_set_time(ctx, 0, now);
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_X509_STRICT);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	if (X509_verify_cert(ctx) != 1) {
 		e = X509_STORE_CTX_get_error(ctx);
 		if (e == X509_V_ERR_CERT_REVOKED)

@@ -26,6 +26,7 @@
 #define CODESIGN_CMS_MAX	(64 * 1024)	/* a signed manifest, DER */
 #define CODESIGN_CRL_MAX	(16u << 20)	/* a CRL we fetch */
 #define CODESIGN_URL_MAX	512
+#define CODESIGN_CRL_SKEW	300	/* s a CRL's thisUpdate may be ahead of now */
 
 /*
  * An update-signing certificate for pub, subject CN=name, valid days from now - 5 min,
@@ -51,7 +52,8 @@ int	codesign_crl_url(X509 *cert, char *out, size_t outlen, char *err, size_t err
 /*
  * Judge the signer at time now: chains to one of anchors (the device's domain-ca.pem, the
  * only trust anchors; intermediates from certs), extendedKeyUsage names id-kp-codeSigning, and the CRL
- * (DER, crl_len octets) is the domain CA's, current at now, and does not list any
+ * (DER, crl_len octets) is the domain CA's, current at now (its thisUpdate may be up to
+ * CODESIGN_CRL_SKEW ahead: clocks differ, and a CRL may be issued on request), and does not list any
  * the signer (RFC 5280 §6.3). "revoked" appears in err when it is revoked.
  */
 int	codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,

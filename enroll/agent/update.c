@@ -366,10 +366,14 @@ update_run(const struct update_opts *o, struct update_result *res)
 		snprintf(res->url, sizeof(res->url), "%s", o->url);
 		snprintf(res->source, sizeof(res->source), "option");
 	} else {
-		if ((rec = calloc(1, sizeof(*rec))) == NULL ||
-		    onboard_record_read(o->state_dir, rec, err, sizeof(err)) != 0) {
-			decide(res, UPDATE_ERROR, "no update server: no --update-url and no "
-			    "readable %s/%s", o->state_dir, ONBOARD_FILE_STATE);
+		if ((rec = calloc(1, sizeof(*rec))) == NULL) {
+			decide(res, UPDATE_ERROR, "out of memory");
+			goto out;
+		}
+		r = onboard_record_read(o->state_dir, rec, err, sizeof(err));
+		if (r != 1) {
+			decide(res, UPDATE_ERROR, "no update server: no --update-url and %s",
+			    r == 0 ? "no onboard.json in the state directory" : err);
 			goto out;
 		}
 		if (rec->disc.nupdate == 0) {
@@ -437,6 +441,8 @@ update_run(const struct update_opts *o, struct update_result *res)
 			}
 		}
 	}
+	if (o->now == 0)	/* the checks below at the time of the answers */
+		now = time(NULL);
 	if (codesign_check_signer(signer, certs, anchors, cs.buf, cs.len, now, err,
 	    sizeof(err)) == -1) {
 		decide(res, UPDATE_REFUSED, "%s%s", err, crl_cached || cs.len == 0 ?
