@@ -11,6 +11,8 @@
 #include "enroll/common/manifest.h"
 #include "enroll/common/voucher.h"
 
+#define MANIFEST_TIME_MAX	INT64_C(253402300799)
+
 static int
 merr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -212,12 +214,15 @@ manifest_targets(const struct manifest *m, const char *cls)
 static int
 time_get(json_t *v, const char *name, int64_t *out, char *err, size_t errlen)
 {
-	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+	/* 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, what RFC 3339 can write back */
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= MANIFEST_TIME_MAX) {
 		*out = json_integer_value(v);
 		return 0;
 	}
 	if (json_is_string(v) && json_string_length(v) <= 64 &&
-	    voucher_time_parse(json_string_value(v), out) == 0)
+	    voucher_time_parse(json_string_value(v), out) == 0 && *out >= 0 &&
+	    *out <= MANIFEST_TIME_MAX)
 		return 0;
 	return merr(err, errlen, "manifest: %s is not an RFC 3339 time or Unix seconds", name);
 }

@@ -11,7 +11,7 @@
  *
  * Every member is required; duplicates are refused; a member this version does not know is
  * refused unless its name starts with "x-" (a non-critical extension, ignored). Times are
- * RFC 3339 in UTC ("Z") or Unix seconds. package: 1..MANIFEST_NAME_MAX of [a-z0-9.+-],
+ * RFC 3339 (offsets allowed) or Unix seconds, from 1970 to 9999. package: 1..MANIFEST_NAME_MAX of [a-z0-9.+-],
  * starting with a letter or digit (Debian's package name rule). version: a Debian version
  * (deb-version(7): [epoch:]upstream[-revision]). size: 1..MANIFEST_PAYLOAD_MAX. targets:
  * 1..MANIFEST_TARGETS_MAX device classes of [A-Za-z0-9._-]. url: the payload's path relative

@@ -114,6 +114,9 @@ test_parse(void **state)
 		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
 		  "\"targets\":[],\"url\":\"f\"}", "targets" },
 		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
+		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":\"0171-01-01T00:00:00Z\","
+		  "\"expires\":5,\"targets\":[\"s\"],\"url\":\"f\"}", "RFC 3339" },	/* < 1970 */
+		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
 		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
 		  "\"targets\":[\"a b\"],\"url\":\"f\"}", "device class" },
 		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
