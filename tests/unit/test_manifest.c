@@ -180,6 +180,46 @@ test_parse(void **state)
 	}
 }
 
+static void
+test_report(void **state)
+{
+	static const struct {
+		const char	*json;
+		const char	*want;	/* NULL: accepted */
+	} cases[] = {
+		{ "{\"package\":\"fw\",\"version\":\"1.0\",\"decision\":\"installed\","
+		  "\"reason\":\"ok\"}", NULL },
+		{ "{\"package\":\"\",\"version\":\"\",\"decision\":\"refused\","
+		  "\"reason\":\"unsigned manifest\"}", NULL },
+		{ "{\"package\":\"fw\",\"version\":\"1.0\",\"decision\":\"maybe\","
+		  "\"reason\":\"x\"}", "decision" },
+		{ "{\"package\":\"FW\",\"version\":\"1.0\",\"decision\":\"error\","
+		  "\"reason\":\"x\"}", "package" },
+		{ "{\"package\":\"fw\",\"version\":\"x\",\"decision\":\"error\","
+		  "\"reason\":\"x\"}", "version" },
+		{ "{\"package\":\"fw\",\"version\":\"1\",\"decision\":\"error\","
+		  "\"reason\":\"two\\nlines\"}", "one line" },
+		{ "{\"package\":\"fw\",\"version\":\"1\",\"decision\":\"error\","
+		  "\"reason\":\"x\",\"extra\":1}", "unknown member" },
+		{ "{\"package\":\"fw\",\"decision\":\"error\",\"reason\":\"x\"}", "version" },
+	};
+	struct manifest_report r;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = manifest_report_parse(cases[i].json, strlen(cases[i].json), &r, err,
+		    sizeof(err));
+
+		if (cases[i].want == NULL && rc != 0)
+			fail_msg("case %zu refused: %s", i, err);
+		if (cases[i].want != NULL && (rc != -1 || strstr(err, cases[i].want) == NULL))
+			fail_msg("case %zu: rc %d, \"%s\" does not name \"%s\"", i, rc,
+			    rc ? err : "", cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -187,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_version_valid),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_report),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
