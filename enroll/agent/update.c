@@ -560,8 +560,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 out:
 	if (ps.fd != -1)
 		close(ps.fd);
-	if (res->decision != UPDATE_INSTALLED)
-		unlink(ppath);
+	unlink(ppath);		/* installed (the command took it) or refused: never kept */
 	if (!o->no_report)
 		report(o, res, ca, cert, key, tmo);
 	audit_append(apath, o, res, now, res->reported);

@@ -19,7 +19,8 @@
  *     0600 file, its size and SHA-256 checked against the manifest (arbitrary installation).
  *  4. the install command: `/bin/sh -c CMD sh PAYLOAD` (the payload path as $1, and
  *     LATCHKEY_UPDATE_PACKAGE, LATCHKEY_UPDATE_VERSION, LATCHKEY_UPDATE_PAYLOAD in its
- *     environment); exit 0 means installed. Only then the package's state
+ *     environment); exit 0 means installed (the payload file is removed afterwards, as
+ *     it is after any refusal). Only then the package's state
  *     (update/<package>.json: version, not-before, sha256, time; 0600, atomic) advances.
  *
  * Every decision is appended to update/audit.jsonl (JSON lines, 0600) and reported to the
