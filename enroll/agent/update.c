@@ -445,8 +445,16 @@ update_run(const struct update_opts *o, struct update_result *res)
 		now = time(NULL);
 	if (codesign_check_signer(signer, certs, anchors, cs.buf, cs.len, now, err,
 	    sizeof(err)) == -1) {
-		decide(res, UPDATE_REFUSED, "%s%s", err, crl_cached || cs.len == 0 ?
-		    " (the CRL could not be fetched)" : "");
+		/*
+		 * Fail closed either way. A signer found revoked, or a CRL we did fetch that
+		 * does not hold, is a verdict on this update (refused); no CRL to be had is an
+		 * error that a later run may not have (the network, the server).
+		 */
+		if ((crl_cached || cs.len == 0) && strstr(err, "revoked") == NULL)
+			decide(res, UPDATE_ERROR, "%s: the CRL %s could not be fetched and no "
+			    "current one is cached (fail closed)", err, crlurl);
+		else
+			decide(res, UPDATE_REFUSED, "%s", err);
 		goto out;
 	}
 	if (manifest_parse(content, clen, &m, err, sizeof(err)) == -1) {

@@ -12,7 +12,9 @@
 #     (mix-and-match), another device class, a signer without codeSigning (update-sign
 #     refuses it, and so does the device), and a manifest
 #     signed by a revoked signer (latchkeyctl revoke, then on the CRL the device fetches);
-#   - the same version again is "already installed" (exit 0, nothing run).
+#   - the same version again is "already installed" (exit 0, nothing run);
+#   - a CRL that cannot be fetched: a cached current CRL of the domain CA stands in, else
+#     nothing is installed (fail closed, exit 1).
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 1
@@ -170,6 +172,24 @@ check "2.0-1 signed by the new signer installs ($rc)" sh -c "test $rc = 0 && cmp
 n=$(sql "select count(*) from audit where action = 'update-refused' and subject = '$S'")
 check "every refusal was reported and audited in the registry ($n of 11)" test "$n" = 11
 check "the device audit log has one line per run" sh -c "test \$(wc -l <'$T/dev/update/audit.jsonl') -ge 13"
+
+# the CRL cannot be fetched (a signer naming a closed port): a cached CRL of the domain CA
+# that is still current stands in; without one, nothing is installed (fail closed, exit 1)
+check "a signer whose CRL URL is a closed port" latchkeyctl --db "$DB" update-signer \
+    --dir "$T/reg" --name nocrl --crl-url "http://127.0.0.1:1/crl" --out "$T/signer3"
+SIGNER=$T/signer3.pem SIGNKEY=$T/signer3.key publish fw-core 3.0-1
+mv "$T/dev/update/crl.der" "$T/crl-cache.der"
+before=$(cat "$MARK")
+upd; rc=$?
+cat "$T/upd.err"
+check "no CRL and none cached: error, exit 1 ($rc)" test "$rc" = 1
+check "it says fail closed" grep -q "could not be fetched and no current one is cached" "$T/upd.err"
+check "nothing installed" test "$(cat "$MARK")" = "$before"
+mv "$T/crl-cache.der" "$T/dev/update/crl.der"
+upd; rc=$?
+cat "$T/upd.err"
+check "with the cached current CRL 3.0-1 installs ($rc)" sh -c "test $rc = 0 && cmp '$MARK' \
+    '$UPD/fw-core/fw-core_3.0-1.bin'"
 
 # updates are for enrolled devices only: no client certificate, no file
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/reg/domain-ca.pem" "$BASE/fw-core/manifest.cms")
