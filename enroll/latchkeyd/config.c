@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -385,8 +386,12 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 		else if (set_path(c->crl_file, dir, v))
 			return "path too long";
 	} else if (strcmp(k, "update-dir") == 0) {
+		struct stat st;
+
 		if (set_path(c->update_dir, dir, v))
 			return "path too long";
+		if (stat(c->update_dir, &st) == -1 || !S_ISDIR(st.st_mode))
+			return "not a directory";
 	} else if (strcmp(k, "audit-checkpoint-file") == 0) {
 		if (strcmp(v, "none") == 0)
 			strcpy(c->audit_ckpt_file, "none");
