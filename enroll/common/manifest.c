@@ -63,18 +63,20 @@ class_ok(const char *s)
 static int
 url_ok(const char *s)
 {
-	size_t n = strlen(s), seg = 0, i;
+	size_t n = strlen(s), seg = 0, i, nseg = 0;
 
 	if (n < 1 || n > MANIFEST_URL_MAX || s[0] == '/' || s[n - 1] == '/')
 		return 0;
 	for (i = 0; i <= n; i++) {
 		if (s[i] == '/' || s[i] == '\0') {
-			if (seg == 0 || (seg == 1 && s[i - 1] == '.') ||
-			    (seg == 2 && s[i - 1] == '.' && s[i - 2] == '.'))
+			if (seg == 0 || ++nseg > MANIFEST_URL_DEPTH)
 				return 0;
 			seg = 0;
 			continue;
 		}
+		/* no ".", ".." or hidden names: what latchkeyd's update-dir serves */
+		if (seg == 0 && s[i] == '.')
+			return 0;
 		if (!(isalnum((unsigned char)s[i]) || strchr("._+-", s[i]) != NULL))
 			return 0;
 		seg++;
@@ -358,8 +360,8 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	    errlen) == -1)
 		goto err;
 	if (!url_ok(m->url)) {
-		merr(err, errlen, "manifest: url must be a relative path without \".\" or "
-		    "\"..\" segments");
+		merr(err, errlen, "manifest: url must be a relative path of names that do not "
+		    "start with \".\"");
 		goto err;
 	}
 	json_decref(root);

@@ -15,7 +15,8 @@
  * starting with a letter or digit (Debian's package name rule). version: a Debian version
  * (deb-version(7): [epoch:]upstream[-revision]). size: 1..MANIFEST_PAYLOAD_MAX. targets:
  * 1..MANIFEST_TARGETS_MAX device classes of [A-Za-z0-9._-]. url: the payload's path relative
- * to the manifest, segments of [A-Za-z0-9._+-] (no "." or ".." segment, no leading '/').
+ * to the manifest, 1..MANIFEST_URL_DEPTH segments of [A-Za-z0-9._+-] that do not start with '.' (so no "."
+ * or ".." segment), no leading '/': what latchkeyd's update-dir serves.
  * not-before must be before expires.
  *
  * Functions return 0 or -1 with one line in err (safe to show and to send).
@@ -32,6 +33,7 @@
 #define MANIFEST_TARGETS_MAX	16
 #define MANIFEST_CLASS_MAX	64
 #define MANIFEST_URL_MAX	256
+#define MANIFEST_URL_DEPTH	3	/* below <package>/: latchkeyd serves 4 deep */
 #define MANIFEST_PAYLOAD_MAX	(1ull << 30)	/* 1 GiB */
 
 struct manifest {

@@ -23,7 +23,7 @@
 
 #define UPDATE_PREFIX		LK_PREFIX "/update/"
 #define UPDATE_REPORT_PATH	LK_PREFIX "/update-report"
-#define UPDATE_PATH_MAX		256
+#define UPDATE_PATH_MAX		384	/* a package (64), "/", a manifest url (256) */
 #define UPDATE_DEPTH_MAX	4
 #define UPDATE_FILE_MAX		(64u << 20)
 

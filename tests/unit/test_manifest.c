@@ -130,6 +130,15 @@ test_parse(void **state)
 		  "\"targets\":[\"s\"],\"url\":\"a//b\"}", "url" },
 		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
 		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
+		  "\"targets\":[\"s\"],\"url\":\".hidden\"}", "url" },
+		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
+		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
+		  "\"targets\":[\"s\"],\"url\":\"a/b/c/d\"}", "url" },	/* 4 deep */
+		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
+		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
+		  "\"targets\":[\"s\"],\"url\":\"a/b/fw...bin\"}", NULL },
+		{ "{\"manifest-version\":1,\"package\":\"fw\",\"version\":\"1\","
+		  "\"sha256\":\"" H64 "\",\"size\":1,\"not-before\":0,\"expires\":5,"
 		  "\"targets\":[\"s\"],\"url\":\"a\\u0000b\"}", "not JSON" },
 	};
 	struct manifest m, m2;
