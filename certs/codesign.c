@@ -7,6 +7,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -270,43 +271,35 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
-int
-codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
-    const unsigned char *crl_der, size_t crl_len, time_t now, char *err, size_t errlen)
+/* The chain to anchors at now, with the CRL when crls is not NULL, and the EKU. */
+static int
+chain_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
+    STACK_OF(X509_CRL) *crls, time_t now, char *err, size_t errlen)
 {
-	const unsigned char *p = crl_der;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	X509_CRL *crl = NULL;
-	STACK_OF(X509_CRL) *crls = NULL;
 	int i, e, ret = -1;
 
-	if (crl_der == NULL || crl_len == 0 || crl_len > CODESIGN_CRL_MAX ||
-	    (crl = d2i_X509_CRL(NULL, &p, (long)crl_len)) == NULL || p != crl_der + crl_len)
-		return pki_errx(err, errlen, "manifest refused: no readable CRL to check the "
-		    "signer's revocation");
-	{
-		time_t later = now + CODESIGN_CRL_SKEW;
-
-		if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &later) > 0) {
-			X509_CRL_free(crl);
-			return pki_errx(err, errlen, "manifest refused: the CRL is issued more "
-			    "than %d s in the future", CODESIGN_CRL_SKEW);
-		}
+	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL) {
+		pki_err(err, errlen, "check signer");
+		goto err;
 	}
-	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
-	    (crls = sk_X509_CRL_new_null()) == NULL || !sk_X509_CRL_push(crls, crl))
-		goto oom;
-	crl = NULL;
 	for (i = 0; i < sk_X509_num(anchors); i++)
-		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1)
-			goto oom;
-	if (X509_STORE_CTX_init(ctx, store, signer, certs) != 1)
-		goto oom;
-	X509_STORE_CTX_set0_crls(ctx, crls);
+		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
+			pki_err(err, errlen, "check signer");
+			goto err;
+		}
+	if (X509_STORE_CTX_init(ctx, store, signer, certs) != 1) {
+		pki_err(err, errlen, "check signer");
+		goto err;
+	}
 	X509_STORE_CTX_set_time(ctx, 0, now);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_X509_STRICT);
-	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	if (crls != NULL) {
+		X509_STORE_CTX_set0_crls(ctx, crls);
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
 	if (X509_verify_cert(ctx) != 1) {
 		e = X509_STORE_CTX_get_error(ctx);
 		if (e == X509_V_ERR_CERT_REVOKED)
@@ -328,13 +321,176 @@ codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *ancho
 		goto err;
 	}
 	ret = 0;
-	goto err;
-oom:
-	pki_err(err, errlen, "check signer");
 err:
-	X509_CRL_free(crl);
-	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	return ret;
+}
+
+int
+codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
+    const unsigned char *crl_der, size_t crl_len, time_t now, char *err, size_t errlen)
+{
+	const unsigned char *p = crl_der;
+	X509_CRL *crl = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
+	time_t later = now + CODESIGN_CRL_SKEW;
+	int ret;
+
+	if (crl_der == NULL || crl_len == 0 || crl_len > CODESIGN_CRL_MAX ||
+	    (crl = d2i_X509_CRL(NULL, &p, (long)crl_len)) == NULL || p != crl_der + crl_len) {
+		X509_CRL_free(crl);
+		return pki_errx(err, errlen, "manifest refused: no readable CRL to check the "
+		    "signer's revocation");
+	}
+	if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &later) > 0) {
+		X509_CRL_free(crl);
+		return pki_errx(err, errlen, "manifest refused: the CRL is issued more than %d s "
+		    "in the future", CODESIGN_CRL_SKEW);
+	}
+	if ((crls = sk_X509_CRL_new_null()) == NULL || !sk_X509_CRL_push(crls, crl)) {
+		X509_CRL_free(crl);
+		sk_X509_CRL_free(crls);
+		return pki_err(err, errlen, "check signer");
+	}
+	ret = chain_check(signer, certs, anchors, crls, now, err, errlen);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return ret;
+}
+
+int
+codesign_ocsp_url(X509 *cert, char *out, size_t outlen)
+{
+	STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(cert);
+	const char *u;
+	int i, ret = -1;
+
+	for (i = 0; urls != NULL && i < sk_OPENSSL_STRING_num(urls); i++) {
+		u = sk_OPENSSL_STRING_value(urls, i);
+		if (url_ok(u) && strlen(u) < outlen) {
+			snprintf(out, outlen, "%s", u);
+			ret = 0;
+			break;
+		}
+	}
+	X509_email_free(urls);
+	return ret;
+}
+
+static X509 *
+issuer_of(X509 *cert, STACK_OF(X509) *anchors)
+{
+	int i;
+
+	for (i = 0; i < sk_X509_num(anchors); i++)
+		if (X509_check_issued(sk_X509_value(anchors, i), cert) == X509_V_OK)
+			return sk_X509_value(anchors, i);
+	return NULL;
+}
+
+int
+codesign_ocsp_request(X509 *cert, STACK_OF(X509) *anchors, unsigned char **der, size_t *len,
+    char *err, size_t errlen)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_CERTID *id = NULL;
+	X509 *issuer;
+	unsigned char *p = NULL;
+	int n, ret = -1;
+
+	*der = NULL;
+	if ((issuer = issuer_of(cert, anchors)) == NULL)
+		return pki_errx(err, errlen, "manifest refused: the signer does not chain to "
+		    "this device's domain CA (no issuer for OCSP)");
+	if ((req = OCSP_REQUEST_new()) == NULL ||
+	    (id = OCSP_cert_to_id(NULL, cert, issuer)) == NULL ||
+	    OCSP_request_add0_id(req, id) == NULL) {
+		OCSP_CERTID_free(id);
+		pki_err(err, errlen, "OCSP request");
+		goto err;
+	}
+	if ((n = i2d_OCSP_REQUEST(req, &p)) <= 0 || (*der = malloc((size_t)n)) == NULL) {
+		pki_err(err, errlen, "OCSP request");
+		goto err;
+	}
+	memcpy(*der, p, (size_t)n);
+	*len = (size_t)n;
+	ret = 0;
+err:
+	OPENSSL_free(p);
+	OCSP_REQUEST_free(req);
+	return ret;
+}
+
+int
+codesign_ocsp_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
+    const unsigned char *der, size_t len, time_t now, char *err, size_t errlen)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *rsp = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = NULL;
+	X509_STORE *store = NULL;
+	ASN1_GENERALIZEDTIME *rev, *thisupd, *nextupd;
+	X509 *issuer;
+	int i, st, reason, ret = -1;
+
+	if (len == 0 || len > CODESIGN_CRL_MAX ||
+	    (rsp = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL || p != der + len) {
+		pki_errx(err, errlen, "manifest refused: no readable OCSP answer");
+		goto err;
+	}
+	if (OCSP_response_status(rsp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (bs = OCSP_response_get1_basic(rsp)) == NULL) {
+		pki_errx(err, errlen, "manifest refused: the OCSP responder did not answer "
+		    "(status %d)", OCSP_response_status(rsp));
+		goto err;
+	}
+	if ((issuer = issuer_of(signer, anchors)) == NULL) {
+		pki_errx(err, errlen, "manifest refused: the signer does not chain to this "
+		    "device's domain CA");
+		goto err;
+	}
+	if ((store = X509_STORE_new()) == NULL)
+		goto oom;
+	for (i = 0; i < sk_X509_num(anchors); i++)
+		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1)
+			goto oom;
+	/* the responder: the issuer itself, or a certificate it issued for OCSP signing */
+	if (OCSP_basic_verify(bs, NULL, store, 0) != 1) {
+		pki_err(err, errlen, "manifest refused: the OCSP answer is not the domain "
+		    "CA's");
+		goto err;
+	}
+	if ((id = OCSP_cert_to_id(NULL, signer, issuer)) == NULL)
+		goto oom;
+	if (OCSP_resp_find_status(bs, id, &st, &reason, &rev, &thisupd, &nextupd) != 1) {
+		pki_errx(err, errlen, "manifest refused: the OCSP answer does not name the "
+		    "signer");
+		goto err;
+	}
+	if (OCSP_check_validity(thisupd, nextupd, CODESIGN_CRL_SKEW, -1) != 1) {
+		pki_errx(err, errlen, "manifest refused: the OCSP answer is not current");
+		goto err;
+	}
+	if (st == V_OCSP_CERTSTATUS_REVOKED) {
+		pki_errx(err, errlen, "manifest refused: the signer certificate is revoked "
+		    "(OCSP)");
+		goto err;
+	}
+	if (st != V_OCSP_CERTSTATUS_GOOD) {
+		pki_errx(err, errlen, "manifest refused: the OCSP responder does not know the "
+		    "signer");
+		goto err;
+	}
+	ret = chain_check(signer, certs, anchors, NULL, now, err, errlen);
+	goto err;
+oom:
+	pki_err(err, errlen, "OCSP check");
+err:
+	OCSP_CERTID_free(id);
+	X509_STORE_free(store);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(rsp);
 	return ret;
 }

@@ -60,4 +60,20 @@ int	codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *a
 	    const unsigned char *crl_der, size_t crl_len, time_t now, char *err,
 	    size_t errlen);
 
+/*
+ * OCSP (RFC 6960), for when the CRL cannot be fetched. codesign_ocsp_url(): the signer's
+ * authorityInfoAccess OCSP URL (0, or -1 when none). codesign_ocsp_request(): a DER
+ * OCSPRequest (SHA-1 CertID, no nonce) for cert, whose issuer must be one of anchors.
+ * codesign_ocsp_check(): the response (DER) must be successful, signed by that issuer (or a
+ * responder it authorized), hold cert's status "good", with thisUpdate at most
+ * CODESIGN_CRL_SKEW ahead of the clock and nextUpdate not passed; then the chain and EKU
+ * are judged as by codesign_check_signer() without a CRL. "revoked" appears in err when the
+ * responder says so.
+ */
+int	codesign_ocsp_url(X509 *cert, char *out, size_t outlen);
+int	codesign_ocsp_request(X509 *cert, STACK_OF(X509) *anchors, unsigned char **der,
+	    size_t *len, char *err, size_t errlen);
+int	codesign_ocsp_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
+	    const unsigned char *der, size_t len, time_t now, char *err, size_t errlen);
+
 #endif

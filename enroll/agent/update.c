@@ -110,9 +110,12 @@ sink_cb(char *p, size_t sz, size_t n, void *arg)
  * identity when given). Returns the HTTP status, or -1 with err (transport, or over the limit).
  */
 static long
-fetch(const char *url, const char *ca, const char *cert, const char *key, const char *body,
-    unsigned timeout_s, struct sink *s, char *err, size_t errlen)
+fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
+    const void *body, size_t blen, const char *ctype, unsigned timeout_s, struct sink *s,
+    char *err, size_t errlen)
 {
+	char ct[96];
+
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
 	long status = -1;
@@ -144,10 +147,11 @@ fetch(const char *url, const char *ca, const char *cert, const char *key, const 
 		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
 	}
 	if (body != NULL) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+		hdr = curl_slist_append(hdr, ct);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
 	}
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_FILESIZE_EXCEEDED)	/* announced by Content-Length: not read */
@@ -161,6 +165,14 @@ fetch(const char *url, const char *ca, const char *cert, const char *key, const 
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
 	return status;
+}
+
+static long
+fetch(const char *url, const char *ca, const char *cert, const char *key, const char *body,
+    unsigned timeout_s, struct sink *s, char *err, size_t errlen)
+{
+	return fetch_ct(url, ca, cert, key, body, body != NULL ? strlen(body) : 0,
+	    "application/json", timeout_s, s, err, errlen);
 }
 
 /* The package's state file: version and not-before last installed. 0, 1 none, -1 bad. */
@@ -327,6 +339,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 {
 	char ca[4096], cert[4096], key[4096], dir[3072], spath[4096], ppath[4096];
 	char apath[4096], cpath[4096], url[2048], err[512], crlurl[CODESIGN_URL_MAX];
+	char ocspurl[CODESIGN_URL_MAX];
 	char hex[65], *content = NULL, *sj = NULL;
 	struct onboard_record *rec = NULL;
 	struct sink ms = { .fd = -1, .max = CODESIGN_CMS_MAX };
@@ -443,8 +456,40 @@ update_run(const struct update_opts *o, struct update_result *res)
 	}
 	if (o->now == 0)	/* the checks below at the time of the answers */
 		now = time(NULL);
-	if (codesign_check_signer(signer, certs, anchors, cs.buf, cs.len, now, err,
-	    sizeof(err)) == -1) {
+	r = codesign_check_signer(signer, certs, anchors, cs.buf, cs.len, now, err, sizeof(err));
+	if (r == -1 && (crl_cached || cs.len == 0) && strstr(err, "revoked") == NULL &&
+	    codesign_ocsp_url(signer, ocspurl, sizeof(ocspurl)) == 0) {
+		/* no current CRL to be had: the signer's OCSP responder (RFC 6960) */
+		unsigned char *req = NULL;
+		size_t rlen = 0;
+		struct sink os = { .fd = -1, .max = CODESIGN_CRL_MAX };
+
+		progress(o, "no current CRL; asking the OCSP responder %s", ocspurl);
+		if (codesign_ocsp_request(signer, anchors, &req, &rlen, err, sizeof(err)) == 0) {
+			st = fetch_ct(ocspurl, ca, NULL, NULL, req, rlen,
+			    "application/ocsp-request", tmo, &os, err, sizeof(err));
+			if (st == 200) {
+				r = codesign_ocsp_check(signer, certs, anchors, os.buf, os.len, now,
+				    err, sizeof(err));
+				if (r == -1 && strstr(err, "revoked") == NULL)
+					crl_cached = 1;	/* no answer to trust: error below */
+			} else
+				snprintf(err, sizeof(err), "manifest refused: OCSP %.400s: %s",
+				    ocspurl, st == -1 ? "unreachable" : "HTTP error");
+		}
+		free(req);
+		free(os.buf);
+		if (r == -1 && strstr(err, "revoked") != NULL) {
+			decide(res, UPDATE_REFUSED, "%s", err);
+			goto out;
+		}
+		if (r == -1) {
+			decide(res, UPDATE_ERROR, "%s: neither the CRL %s nor OCSP could be had "
+			    "(fail closed)", err, crlurl);
+			goto out;
+		}
+	}
+	if (r == -1) {
 		/*
 		 * Fail closed either way. A signer found revoked, or a CRL we did fetch that
 		 * does not hold, is a verdict on this update (refused); no CRL to be had is an

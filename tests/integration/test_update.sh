@@ -14,7 +14,8 @@
 #     signed by a revoked signer (latchkeyctl revoke, then on the CRL the device fetches);
 #   - the same version again is "already installed" (exit 0, nothing run);
 #   - a CRL that cannot be fetched: a cached current CRL of the domain CA stands in, else
-#     nothing is installed (fail closed, exit 1).
+#     nothing is installed (fail closed, exit 1); the signer's OCSP responder answers
+#     instead when it has one: good installs, revoked is refused.
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 1
@@ -190,6 +191,30 @@ upd; rc=$?
 cat "$T/upd.err"
 check "with the cached current CRL 3.0-1 installs ($rc)" sh -c "test $rc = 0 && cmp '$MARK' \
     '$UPD/fw-core/fw-core_3.0-1.bin'"
+
+# OCSP (RFC 6960) when no CRL can be had: a signer with an OCSP URL on http-listen
+OCSP_URL=http://127.0.0.1:$HPORT/.well-known/latchkey/ocsp
+check "a signer with an unreachable CRL and an OCSP URL" latchkeyctl --db "$DB" update-signer \
+    --dir "$T/reg" --name ocsp --crl-url "http://127.0.0.1:1/crl" --ocsp-url "$OCSP_URL" \
+    --out "$T/signer4"
+SIGNER=$T/signer4.pem SIGNKEY=$T/signer4.key publish fw-core 4.0-1
+rm -f "$T/dev/update/crl.der"
+upd; rc=$?
+cat "$T/upd.err"
+check "no CRL, OCSP good: 4.0-1 installs ($rc)" sh -c "test $rc = 0 && cmp '$MARK' \
+    '$UPD/fw-core/fw-core_4.0-1.bin'"
+check "revoke update-signer:ocsp" latchkeyctl --db "$DB" revoke update-signer:ocsp \
+    --reason keyCompromise
+ocsp_revoked() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		openssl ocsp -url "$OCSP_URL" -issuer "$T/reg/domain-ca.pem" -cert "$T/signer4.pem" \
+		    -CAfile "$T/reg/domain-ca.pem" 2>/dev/null | grep -q ': revoked' || return 1
+	done
+}
+check "OCSP says revoked within 5 s" wait_until 5 ocsp_revoked
+SIGNER=$T/signer4.pem SIGNKEY=$T/signer4.key publish fw-core 5.0-1
+refused "no CRL, OCSP revoked" "revoked (OCSP)"
 
 # updates are for enrolled devices only: no client certificate, no file
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/reg/domain-ca.pem" "$BASE/fw-core/manifest.cms")
