@@ -9,8 +9,9 @@
  *     certificate (ldevid.pem, ldevid.key).
  *  2. the signed manifest (at most CODESIGN_CMS_MAX octets): one signer, valid signature
  *     (certs/codesign.h), the signer chains to domain-ca.pem, has EKU codeSigning and is
- *     not revoked on the domain CRL fetched from its CRL distribution point (fail closed:
- *     a CRL cached by an earlier run is used only while it is current), then the manifest
+ *     not revoked on the domain CRL fetched from its CRL distribution point (a CRL cached
+ *     by an earlier run is used only while it is current, else the signer's OCSP
+ *     responder, RFC 6960; with neither: fail closed, UPDATE_ERROR), then the manifest
  *     itself (enroll/common/manifest.h): not-before <= now < expires (indefinite freeze),
  *     package = the one asked for (mix-and-match), the device class among its targets,
  *     version newer than the installed one (rollback; equal: nothing to do), not-before

@@ -17,6 +17,7 @@
 
 #include "certs/codesign.h"
 #include "certs/crl.h"
+#include "certs/ocsp.h"
 #include "certs/pki.h"
 #include "tests/unit/testutil.h"
 
@@ -162,11 +163,91 @@ test_codesign(void **state)
 	tu_ca_clear(&other);
 }
 
+/* An OCSP answer to codesign_ocsp_request() for cert, signed by responder (ca or other). */
+static unsigned char *
+ocsp_answer(X509 *cert, STACK_OF(X509) *anchors, struct tu_ca *responder, int status,
+    size_t *len)
+{
+	struct ocsp_query q;
+	struct ocsp_status st = { status, 0, -1 };
+	unsigned char *req, *der = NULL;
+	size_t rlen;
+	char err[256];
+
+	if (status == OCSP_CERT_REVOKED) {
+		st.revoked_at = time(NULL) - 10;
+		st.reason = CRL_RC_KEY_COMPROMISE;
+	}
+	if (codesign_ocsp_request(cert, anchors, &req, &rlen, err, sizeof(err)) == -1 ||
+	    ocsp_request_parse(req, rlen, &q, err, sizeof(err)) == -1 ||
+	    ocsp_response_build(responder->cert, responder->key, &q, &st, time(NULL) - 5, 1,
+	    &der, len, err, sizeof(err)) == -1)
+		fail_msg("OCSP answer: %s", err);
+	free(req);
+	return der;
+}
+
+static void
+test_ocsp(void **state)
+{
+	struct tu_ca ca, other;
+	EVP_PKEY *k;
+	X509 *signer;
+	STACK_OF(X509) *anchors;
+	unsigned char *der;
+	size_t len, i;
+	char err[512], url[CODESIGN_URL_MAX];
+	const struct {
+		const char	*name;
+		int		 status;
+		int		 foreign;	/* signed by another CA */
+		const char	*want;
+	} cases[] = {
+		{ "good", OCSP_CERT_GOOD, 0, NULL },
+		{ "revoked", OCSP_CERT_REVOKED, 0, "revoked (OCSP)" },
+		{ "unknown", OCSP_CERT_UNKNOWN, 0, "does not know" },
+		{ "another CA's answer", OCSP_CERT_GOOD, 1, "not the domain CA's" },
+	};
+
+	(void)state;
+	tu_ca_init(&ca, "lk-codesign-ocsp", NULL);
+	tu_ca_init(&other, "lk-codesign-ocsp2", NULL);
+	assert_non_null(k = pki_key_new(NULL, err, sizeof(err)));
+	assert_non_null(signer = codesign_issue(ca.cert, ca.key, k, "update-signer:o", 30,
+	    CRL_URL, "http://127.0.0.1:1/ocsp", err, sizeof(err)));
+	assert_int_equal(codesign_ocsp_url(signer, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://127.0.0.1:1/ocsp");
+	assert_non_null(anchors = sk_X509_new_null());
+	assert_true(sk_X509_push(anchors, ca.cert) > 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		der = ocsp_answer(signer, anchors, cases[i].foreign ? &other : &ca,
+		    cases[i].status, &len);
+		rc = codesign_ocsp_check(signer, NULL, anchors, der, len, time(NULL), err,
+		    sizeof(err));
+		free(der);
+		if (cases[i].want == NULL && rc != 0)
+			fail_msg("%s: refused: %s", cases[i].name, err);
+		if (cases[i].want != NULL && (rc != -1 || strstr(err, cases[i].want) == NULL))
+			fail_msg("%s: rc %d, \"%s\" does not name \"%s\"", cases[i].name, rc,
+			    err, cases[i].want);
+	}
+	assert_int_equal(codesign_ocsp_check(signer, NULL, anchors,
+	    (const unsigned char *)"junk", 4, time(NULL), err, sizeof(err)), -1);
+	sk_X509_free(anchors);
+	X509_free(signer);
+	EVP_PKEY_free(k);
+	tu_ca_clear(&ca);
+	tu_ca_clear(&other);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codesign),
+		cmocka_unit_test(test_ocsp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
