@@ -55,5 +55,8 @@ int	cmd_onboard(int argc, char **argv);
 #define REPORT_EXIT_NONCOMPLIANT	3	/* reported; the server judged it noncompliant */
 #define REPORT_EXIT_REFUSED		4	/* the server refused it (4xx: revoked, ...) */
 int	cmd_report(int argc, char **argv);
+/* update_cmd.c: verified updates (enroll/agent/update.h). 3: refused, nothing installed. */
+#define UPDATE_EXIT_REFUSED	3
+int	cmd_update(int argc, char **argv);
 
 #endif

@@ -39,7 +39,10 @@ static const char usage_head[] =
 "       latchkey discover [--timeout MS] [--all] [--type T]... [--json]\n"
 "       latchkey discover --wait-removed NAME [--type T] [--timeout MS]\n"
 "       latchkey onboard [--state-dir DIR] [--timeout SECS] [--renew] [--json]\n"
-"                (see latchkey onboard --help)\n";
+"                (see latchkey onboard --help)\n"
+"       latchkey update --package NAME --class CLASS --install-command CMD\n"
+"                [--state-dir DIR] [--update-url URL] [--json]\n"
+"                (see latchkey update --help)\n";
 
 static const char help_intro[] =
 "\n"
@@ -188,6 +191,7 @@ static const char help_tail[] =
 "(HTTP 202) and --wait ran out or was 0 (\"latchkey: enrollment pending: ...\").\n"
 "5: reenroll renewed the LDevID, but the deploy hook failed (exited non-zero, was\n"
 "killed or timed out; \"latchkey: warning: deploy hook failed: ...\").\n"
+"update: 3 refused (\"latchkey update: refused: ...\"; nothing was installed).\n"
 "\n"
 "Standards: RFC 7030 (EST), RFC 9266 and RFC 5929 (channel bindings), IEEE 802.1AR.\n"
 "See latchkey(8).\n";

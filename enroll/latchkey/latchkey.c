@@ -18,6 +18,7 @@ static const struct latchkey_cmd {
 	{ "discover",	cmd_discover },
 	{ "latch",	cmd_latch },
 	{ "report",	cmd_report },
+	{ "update",	cmd_update },
 };
 
 int

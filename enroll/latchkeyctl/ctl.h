@@ -53,6 +53,8 @@ int	cmd_masa(struct ctl *, int, char **);		/* cmd_masa.c */
 int	cmd_crl(struct ctl *, int, char **);		/* cmd_crl.c */
 int	cmd_backup(struct ctl *, int, char **);	/* cmd_backup.c */
 int	cmd_posture(struct ctl *, int, char **);	/* cmd_posture.c */
+int	cmd_update_signer(struct ctl *, int, char **);	/* cmd_update.c */
+int	cmd_update_sign(struct ctl *, int, char **);
 
 /*
  * A manufacturer as --manufacturer names it (cmd_devices.c): "sha256:HEX", or a PEM file

@@ -67,6 +67,9 @@ static const char help_head[] =
 "     latchkeyctl audit [--since TIME] [--action NAME[,NAME...]]... | --head\n"
 "     latchkeyctl audit --verify [--head SEQ:HASH] [--checkpoints FILE] [--ca FILE]\n"
 "     latchkeyctl backup [--force] FILE\n"
+"     latchkeyctl update-signer --dir DIR --name NAME --crl-url URL --out PREFIX\n"
+"                               [--ocsp-url URL] [--days N]\n"
+"     latchkeyctl update-sign --cert C --key K --manifest M.json --out M.cms\n"
 "     latchkeyctl help [COMMAND]\n"
 "\n"
 "GLOBAL OPTIONS\n"
@@ -330,6 +333,23 @@ static const struct ctl_cmd ctl_cmds[] = {
 "          FILE may obtain vouchers for these serials (--file: one serial a line).\n"
 "          PATH is the MASA role's masa-db (default $LATCHKEY_MASA_DB or\n"
 "          " CTL_DEFAULT_MASA_DB "); created when missing. Audited there.\n" },
+	{ "update-signer", cmd_update_signer,
+"     update-signer --dir DIR --name NAME --crl-url URL --out PREFIX [--ocsp-url URL]\n"
+"                   [--days N]\n"
+"          Issue an update-signing certificate from the domain CA in DIR (domain-ca.pem,\n"
+"          domain-ca.key): subject CN=update-signer:NAME, extendedKeyUsage codeSigning\n"
+"          only, CRL distribution point URL (required: devices refuse a signer whose\n"
+"          revocation they cannot check; use latchkeyd's http-listen CRL URL), OCSP URL,\n"
+"          N days (default 365). Writes PREFIX.key (P-256, 0600) and PREFIX.pem and\n"
+"          records the certificate in the registry as the binding\n"
+"          update-signer:NAME: 'latchkeyctl revoke update-signer:NAME --reason R'\n"
+"          puts it on the domain CRL and OCSP, and devices refuse what it signed.\n"
+"          --json: {\"signer\",\"cert\",\"key\",\"cert_serial\",\"fingerprint\"}.\n" },
+	{ "update-sign", cmd_update_sign,
+"     update-sign --cert C --key K --manifest M.json --out M.cms [--force]\n"
+"          Check the update manifest M.json (see latchkey update --help for its\n"
+"          members) and sign it: a CMS SignedData (RFC 5652, DER) with the manifest\n"
+"          as content and C included. C must be an update-signing certificate.\n" },
 	{ "help", cmd_help,
 "     help [COMMAND]\n"
 "          This text, or the text of one command.\n" },

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -76,6 +77,7 @@ static const struct {
 	{ "posture-url",		KW_ONCE },
 	{ "update-url",			KW_ONCE },
 	{ "posture-policy",		KW_ONCE },
+	{ "update-dir",			KW_ONCE },
 	{ "user",			KW_ONCE },
 	{ "signer-user",		KW_ONCE },
 	{ "crl-max-validity",		KW_ONCE },
@@ -384,6 +386,13 @@ config_apply(struct config *c, const char *k, const char *v, const char *dir)
 			strcpy(c->crl_file, "none");
 		else if (set_path(c->crl_file, dir, v))
 			return "path too long";
+	} else if (strcmp(k, "update-dir") == 0) {
+		struct stat st;
+
+		if (set_path(c->update_dir, dir, v))
+			return "path too long";
+		if (stat(c->update_dir, &st) == -1 || !S_ISDIR(st.st_mode))
+			return "not a directory";
 	} else if (strcmp(k, "audit-checkpoint-file") == 0) {
 		if (strcmp(v, "none") == 0)
 			strcpy(c->audit_ckpt_file, "none");

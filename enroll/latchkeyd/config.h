@@ -126,6 +126,7 @@ struct config {
 	unsigned	ldevid_lifetime_days;
 	char		crl_url[CONFIG_URL], ocsp_url[CONFIG_URL];
 	char		crl_file[CONFIG_PATH];		/* "" = not written */
+	char		update_dir[CONFIG_PATH];	/* "" = no update-server role */
 	char		prev_crl_file[CONFIG_PATH];	/* set by config_load(): the previous
 							   CA's CRL, beside crl_file */
 	char		audit_ckpt_file[CONFIG_PATH];	/* "" = not written */

@@ -34,6 +34,7 @@
 #include "enroll/latchkeyd/masa.h"
 #include "enroll/latchkeyd/registrar.h"
 #include "enroll/latchkeyd/stats.h"
+#include "enroll/latchkeyd/update.h"
 
 #define MAX_HEADERS_SIZE	8192
 #define OCSP_GET_PREFIX		LK_PREFIX "/ocsp/"
@@ -537,6 +538,31 @@ handle_request(struct evhttp_request *req, void *arg)
 	}
 	if (ocsp_get_route(d, req, path, cmd))
 		return;
+	/* the update-server role (update.h): mutual TLS with an LDevID */
+	if (path != NULL && (strncmp(path, UPDATE_PREFIX, strlen(UPDATE_PREFIX)) == 0 ||
+	    strcmp(path, UPDATE_REPORT_PATH) == 0)) {
+		int get = strcmp(path, UPDATE_REPORT_PATH) != 0;
+
+		if (cmd != (get ? EVHTTP_REQ_GET : EVHTTP_REQ_POST)) {
+			send_error(req, 405, get ? "GET" : "POST", get ?
+			    "method not allowed: use GET" : "method not allowed: use POST");
+			return;
+		}
+		memset(&peer, 0, sizeof(peer));
+		peer.addr = addr;
+		if (ssl != NULL) {
+			peer.cert = SSL_get0_peer_certificate(ssl);
+			peer.chain = SSL_get_peer_cert_chain(ssl);
+		}
+		in = evhttp_request_get_input_buffer(req);
+		registrar_update(d->reg, get ? path + strlen(UPDATE_PREFIX) : NULL,
+		    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
+		    evbuffer_pullup(in, -1), evbuffer_get_length(in), &peer, &rep);
+		log_debug("%s: %d %s", addr, rep.status, path);
+		send_reply(req, &rep);
+		registrar_reply_free(&rep);
+		return;
+	}
 	if (path == NULL || est_route(path, &op, label) != 0) {
 		log_debug("%s: 404 %s", addr, path != NULL ? path : "(bad URI)");
 		send_error(req, 404, NULL, "not found");

@@ -31,9 +31,11 @@
 #include "enroll/common/b64.h"
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/stats.h"
+#include "enroll/common/manifest.h"
 #include "enroll/common/netid.h"
 #include "enroll/common/posture.h"
 #include "enroll/common/postpolicy.h"
+#include "enroll/latchkeyd/update.h"
 #include "enroll/store/registry.h"
 
 #define REGISTRAR_BATCH_MAX	64	/* issued enrollments waiting for one commit */
@@ -1796,6 +1798,73 @@ out:
 	free(rs);
 	free(content);
 	posture_report_free(&rep);
+	idevid_info_free(&h.info);
+}
+
+void
+registrar_update(struct registrar *r, const char *rest, const char *content_type,
+    const unsigned char *body, size_t len, const struct registrar_peer *peer,
+    struct registrar_reply *out)
+{
+	struct ldevid_holder h;
+	struct manifest_report rep;
+	char err[512], actor[96], action[32], *details = NULL;
+	unsigned char *buf = NULL;
+	size_t blen = 0;
+	int st;
+
+	memset(out, 0, sizeof(*out));
+	if (r->cfg.update_dir[0] == '\0') {
+		registrar_reply_text(out, 404, "not found: no update-dir configured");
+		return;
+	}
+	/* updates go to enrolled devices only: an LDevID of an active binding */
+	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
+		goto out;
+	if (!h.active) {
+		registrar_reply_text(out, 403, "%s", h.why);
+		goto out;
+	}
+	if (rest != NULL) {
+		st = update_file_read(r->cfg.update_dir, rest, &buf, &blen, err, sizeof(err));
+		if (st != 200) {
+			if (st == 500)
+				log_warnx("update-dir %s: %s: %s", r->cfg.update_dir, rest, err);
+			registrar_reply_text(out, st, "%s", err);
+			goto out;
+		}
+		log_debug("%s fetched update/%s (%zu octets)", h.info.serial, rest, blen);
+		out->status = 200;
+		out->ctype = update_file_ctype(rest);
+		out->body = (char *)buf;
+		out->len = blen;
+		goto out;
+	}
+	if (!est_media_type_is(content_type, "application/json")) {
+		registrar_reply_text(out, 415, "expected Content-Type application/json");
+		goto out;
+	}
+	if (manifest_report_parse((const char *)body, len, &rep, err, sizeof(err)) == -1) {
+		registrar_reply_text(out, 400, "%s", err);
+		goto out;
+	}
+	snprintf(actor, sizeof(actor), "device:%.64s", h.info.serial);
+	snprintf(action, sizeof(action), "update-%s", rep.decision);
+	if ((details = manifest_report_json(&rep)) == NULL) {
+		registrar_reply_text(out, 500, "out of memory");
+		goto out;
+	}
+	if (registry_audit(r->reg, actor, action, h.info.serial, rep.reason, details, err,
+	    sizeof(err)) == -1) {
+		log_warnx("registry: %s", err);
+		registry_down(out, "registry unavailable");
+		goto out;
+	}
+	log_info("%s update %s %s: %s: %s", h.info.serial, rep.package[0] ? rep.package : "-",
+	    rep.version[0] ? rep.version : "-", rep.decision, rep.reason);
+	out->status = 204;
+out:
+	free(details);
 	idevid_info_free(&h.info);
 }
 

@@ -122,6 +122,13 @@ void	registrar_reply_free(struct registrar_reply *rep);
 /* Set a text/plain reply "<formatted line>\n" (any earlier body is freed). */
 void	registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/*
+ * The update-server role (update.h): rest is the path after UPDATE_PREFIX of a GET, or
+ * NULL for a POST of a decision report to UPDATE_REPORT_PATH. 404 without update-dir.
+ */
+void	registrar_update(struct registrar *r, const char *rest, const char *content_type,
+	    const unsigned char *body, size_t len, const struct registrar_peer *peer,
+	    struct registrar_reply *out);
 /* An OCSP request's DER (POST body or decoded GET path, RFC 6960 A.1) to its answer. */
 void	registrar_ocsp(struct registrar *r, const unsigned char *der, size_t len,
 	    struct registrar_reply *out);

@@ -267,6 +267,9 @@ static const struct {
 	{ "pending-retry-after = 0\n",
 	    "t.conf:1: pending-retry-after: expected seconds, 1 to 3600" },
 	{ "pending-retry-after = 3601\n", "t.conf:1: pending-retry-after:" },
+	/* verified updates (issue #20) */
+	{ "update-dir = /nonexistent/latchkey-updates\n", "t.conf:1: update-dir: not a directory" },
+	{ "update-dir = /tmp\nupdate-dir = /tmp\n", "t.conf:2: update-dir is already set on line 1" },
 };
 
 static void
