@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
+#include "enroll/agent/netinfo.h"
 #include "enroll/agent/onboard.h"
 #include "enroll/agent/report.h"
 
@@ -304,6 +306,63 @@ onboard_print_json(const char *result, const char *dir, const struct onboard_rec
 }
 
 /*
+ * Just BOUND: the network identifiers of this device's DHCP exchanges (the env files of
+ * discovery: the client identifier and DUID it sent, the interface's MAC) to the registrar,
+ * as `latchkey enroll --dhcp-env --netid-if` reports them, so that the Kea hook can put
+ * this device into its revoked or noncompliant class. Best effort: a warning at worst.
+ */
+static void
+onboard_netids(const struct onboard_opts *o, struct onboard_cli *c)
+{
+	struct netinfo_env e;
+	struct netid_list *l;
+	struct agent_opts ao;
+	glob_t g;
+	const char *const *files = o->dhcp_env;
+	char err[512], *body = NULL;
+	size_t n = o->n_dhcp_env, i;
+	int globbed = 0;
+
+	if (n == 0 && glob(o->dhcp_glob != NULL ? o->dhcp_glob : DISCOVER_DHCP_GLOB_DEFAULT, 0,
+	    NULL, &g) == 0) {
+		files = (const char *const *)g.gl_pathv;
+		n = g.gl_pathc;
+		globbed = 1;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (access(files[i], R_OK) == -1)
+			continue;	/* no DHCP on that interface (mDNS discovery) */
+		if (netinfo_add_env(l, files[i], err, sizeof(err)) == -1)
+			fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
+		if (netinfo_env_read(files[i], &e, err, sizeof(err)) == 0) {
+			if (e.iface != NULL &&
+			    netinfo_add_iface(l, e.iface, err, sizeof(err)) == -1)
+				fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
+			netinfo_env_clear(&e);
+		}
+	}
+	if (l->n == 0 || (body = netid_json(l)) == NULL)
+		goto out;
+	memset(&ao, 0, sizeof(ao));
+	ao.out_dir = o->state_dir;
+	ao.tpm_tcti = o->tpm_tcti;
+	ao.timeout = o->attempt_timeout_s > 0 ? (int)o->attempt_timeout_s : 0;
+	if (agent_report_netids(&ao, body, strlen(body), err, sizeof(err)) == -1)
+		fprintf(stderr, "latchkey: onboard: warning: network identifiers not reported: "
+		    "%s\n", err);
+	else if (!c->quiet)
+		fprintf(stderr, "latchkey: onboard: reported %zu network identifier%s to the "
+		    "registrar\n", l->n, l->n == 1 ? "" : "s");
+out:
+	free(body);
+	free(l);
+	if (globbed)
+		globfree(&g);
+}
+
+/*
  * Just BOUND and a posture server was discovered: one posture report (issue #20,
  * enroll/agent/report.h), best effort: a failure is a warning, never the result.
  */
@@ -505,6 +564,8 @@ cmd_onboard(int argc, char **argv)
 		rc = onboard_renew(&o, force, &rec, &due_t, err, sizeof(err));
 	else
 		rc = onboard_run(&o, &rec, err, sizeof(err));
+	if (rc == ONBOARD_RC_BOUND)
+		onboard_netids(&o, &c);
 	if (rc == ONBOARD_RC_BOUND && !c.no_report && rec.disc.nposture > 0)
 		onboard_report(&o, &rec, &c);
 	agent_global_cleanup();
