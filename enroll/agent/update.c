@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "certs/codesign.h"
@@ -105,9 +106,30 @@ sink_cb(char *p, size_t sz, size_t n, void *arg)
 	return k;
 }
 
+/* The client identity for one fetch: the LDevID chain file and its key (agent_key_load). */
+struct fetch_id {
+	const char	*cert;
+	EVP_PKEY	*key;
+};
+
+/* libcurl reads key files only: a TPM or token key goes in through the SSL_CTX. */
+static CURLcode
+fetch_sslctx_cb(CURL *curl, void *sslctx, void *arg)
+{
+	const struct fetch_id *id = arg;
+	SSL_CTX *ctx = sslctx;
+
+	(void)curl;
+	if (SSL_CTX_use_certificate_chain_file(ctx, id->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, id->key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
 /*
  * GET (body NULL) or POST url into s. TLS against ca (and the LDevID cert/key as client
- * identity when given). Returns the HTTP status, or -1 with err (transport, or over the limit).
+ * identity when given: key is a reference agent_key_load() takes, a file, a TPM key or a
+ * pkcs11: URI). Returns the HTTP status, or -1 with err (transport, or over the limit).
  */
 static long
 fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
@@ -118,12 +140,17 @@ fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
 
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
+	struct fetch_id id = { cert, NULL };
 	long status = -1;
 	CURL *c;
 	CURLcode rc;
 
+	if (cert != NULL && key != NULL &&
+	    (id.key = agent_key_load(key, err, errlen)) == NULL)
+		return -1;
 	if ((c = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		EVP_PKEY_free(id.key);
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -142,9 +169,9 @@ fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
 	curl_easy_setopt(c, CURLOPT_CAPATH, (char *)NULL);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cert != NULL && key != NULL) {
-		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	if (id.key != NULL) {
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, fetch_sslctx_cb);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &id);
 	}
 	if (body != NULL) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
@@ -164,6 +191,7 @@ fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
+	EVP_PKEY_free(id.key);
 	return status;
 }
 

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
 #include "enroll/agent/onboard.h"
 #include "enroll/agent/update.h"
@@ -20,7 +21,7 @@ update_usage(FILE *f)
 	fprintf(f,
 "usage: latchkey update --package NAME --class CLASS --install-command CMD\n"
 "                       [--state-dir DIR] [--update-url URL] [--timeout SECS]\n"
-"                       [--no-report] [--json] [-q]\n"
+"                       [--tpm TCTI] [--no-report] [--json] [-q]\n"
 "\n"
 "Installs the newest update of package NAME only after verifying it. The update server\n"
 "is URL, else the one discovery stored in DIR/onboard.json (DHCP vendor option or mDNS\n"
@@ -55,6 +56,9 @@ update_usage(FILE *f)
 "  --update-url URL       the update server's base URL, e.g.\n"
 "                         https://HOST:PORT/.well-known/latchkey/update\n"
 "  --timeout SECS         bound of each fetch (default %d)\n"
+"  --tpm TCTI             the TPM holding the LDevID key (enrolled with --key-store\n"
+"                         tpm; default TPM2OPENSSL_TCTI, else /dev/tpmrm0); the key\n"
+"                         may also be a pkcs11: URI, as for latchkey status\n"
 "  --no-report            do not report the decision to the server\n"
 "  --json                 one JSON object on stdout\n"
 "  -q                     no progress on stderr\n"
@@ -82,6 +86,7 @@ cmd_update(int argc, char **argv)
 		{ "update-url", required_argument, NULL, 'u' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-report", no_argument, NULL, 'n' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -90,7 +95,8 @@ cmd_update(int argc, char **argv)
 	struct update_result res;
 	enum update_decision d;
 	int ch, json = 0, quiet = 0;
-	char *end;
+	const char *tcti = NULL;
+	char *end, err[512];
 	long t;
 
 	memset(&o, 0, sizeof(o));
@@ -104,6 +110,7 @@ cmd_update(int argc, char **argv)
 		case 'd': o.state_dir = optarg; break;
 		case 'u': o.url = optarg; break;
 		case 'n': o.no_report = 1; break;
+		case 'T': tcti = optarg; break;
 		case 'j': json = 1; break;
 		case 'q': quiet = 1; break;
 		case 't':
@@ -139,9 +146,22 @@ cmd_update(int argc, char **argv)
 	}
 	if (!quiet)
 		o.progress = update_progress;
+	/* An LDevID key in a TPM (enroll --key-store tpm): the TPM first, or one clear error. */
+	{
+		struct agent_opts ao;
+
+		memset(&ao, 0, sizeof(ao));
+		ao.out_dir = o.state_dir;
+		ao.tpm_tcti = tcti;
+		if (agent_tpm_prepare(&ao, err, sizeof(err)) == -1) {
+			fprintf(stderr, "latchkey update: %s\n", err);
+			return 1;
+		}
+	}
 	agent_global_init();
 	d = update_run(&o, &res);
 	agent_global_cleanup();
+	tpmkey_close();
 	if (json) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "package",
 		    o.package, "decision", update_decision_name(d), "reason", res.reason,

@@ -130,7 +130,7 @@ EOC
 	OB_CAFP=$cafp
 	tb_render "$OB_HERE/kea-dhcp4.conf.in" "$OB_S/kea4.conf.in" server HOOK="$OB_HOOK" \
 	    BRIDGE=br0 SUBNET="$OB_SUBNET" SERVER_IP="$OB_SERVER_IP" REGISTRAR="$OB_URL" \
-	    CAFP="$cafp"
+	    CAFP="$cafp" REGISTRY="$OB_S/reg/registry.db"
 	tb_kea4_start server "$OB_S/kea4.conf.in"
 }
 
