@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "enroll/common/manifest.h"
+#include "enroll/common/debver.h"
 #include "enroll/common/voucher.h"
 
 #define MANIFEST_TIME_MAX	INT64_C(253402300799)
@@ -118,87 +119,12 @@ manifest_version_valid(const char *s)
 	return 1;
 }
 
-/* dpkg's character order: '~' lowest (below the end), then the end/digits, letters, others */
-static int
-order(int c)
-{
-	if (isdigit(c))
-		return 0;
-	if (isalpha(c))
-		return c;
-	if (c == '~')
-		return -1;
-	if (c)
-		return c + 256;
-	return 0;
-}
-
-static int
-verrevcmp(const char *a, const char *b)
-{
-	while (*a || *b) {
-		int first_diff = 0;
-
-		while ((*a && !isdigit((unsigned char)*a)) || (*b && !isdigit((unsigned char)*b))) {
-			int ac = order((unsigned char)*a), bc = order((unsigned char)*b);
-
-			if (ac != bc)
-				return ac - bc;
-			a++;
-			b++;
-		}
-		while (*a == '0')
-			a++;
-		while (*b == '0')
-			b++;
-		while (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-			if (!first_diff)
-				first_diff = *a - *b;
-			a++;
-			b++;
-		}
-		if (isdigit((unsigned char)*a))
-			return 1;
-		if (isdigit((unsigned char)*b))
-			return -1;
-		if (first_diff)
-			return first_diff;
-	}
-	return 0;
-}
-
-/* Split a valid version into epoch, upstream and revision ("" when none). */
-static void
-version_split(const char *s, unsigned long *epoch, char up[MANIFEST_VERSION_MAX + 1],
-    char rev[MANIFEST_VERSION_MAX + 1])
-{
-	const char *colon = strchr(s, ':'), *dash;
-
-	*epoch = colon != NULL ? strtoul(s, NULL, 10) : 0;
-	snprintf(up, MANIFEST_VERSION_MAX + 1, "%s", colon != NULL ? colon + 1 : s);
-	rev[0] = '\0';
-	if ((dash = strrchr(up, '-')) != NULL) {
-		snprintf(rev, MANIFEST_VERSION_MAX + 1, "%s", dash + 1);
-		up[dash - up] = '\0';
-	}
-}
-
 int
 manifest_version_cmp(const char *a, const char *b)
 {
-	char ua[MANIFEST_VERSION_MAX + 1], ra[MANIFEST_VERSION_MAX + 1];
-	char ub[MANIFEST_VERSION_MAX + 1], rb[MANIFEST_VERSION_MAX + 1];
-	unsigned long ea, eb;
-	int r;
+	int r = debver_cmp(a, b);
 
-	version_split(a, &ea, ua, ra);
-	version_split(b, &eb, ub, rb);
-	if (ea != eb)
-		return ea < eb ? -1 : 1;
-	if ((r = verrevcmp(ua, ub)) != 0)
-		return r < 0 ? -1 : 1;
-	r = verrevcmp(ra, rb);
-	return r < 0 ? -1 : r > 0;
+	return r < 0 ? -1 : r > 0 ? 1 : 0;
 }
 
 int

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enroll/common/debver.h"
 #include "enroll/common/err.h"
 
 struct pkg_rule {
@@ -34,118 +35,17 @@ is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* dpkg's character order: '~' first, then the end / a digit, letters, everything else. */
-static int
-ver_order(int c)
-{
-	if (is_digit(c))
-		return 0;
-	if (is_alpha(c))
-		return c;
-	if (c == '~')
-		return -1;
-	if (c != 0)
-		return c + 256;
-	return 0;
-}
-
-/* Compare a[0..an) with b[0..bn) by dpkg's rule for upstream versions and revisions. */
-static int
-ver_part_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-	const char *ae = a + an, *be = b + bn;
-	int ac, bc, first;
-
-#define CH(p, e) ((p) < (e) ? (unsigned char)*(p) : 0)
-	while (a < ae || b < be) {
-		first = 0;
-		while ((a < ae && !is_digit(CH(a, ae))) || (b < be && !is_digit(CH(b, be)))) {
-			ac = ver_order(CH(a, ae));
-			bc = ver_order(CH(b, be));
-			if (ac != bc)
-				return ac - bc;
-			if (a < ae)
-				a++;
-			if (b < be)
-				b++;
-		}
-		while (a < ae && *a == '0')
-			a++;
-		while (b < be && *b == '0')
-			b++;
-		while (a < ae && b < be && is_digit(CH(a, ae)) && is_digit(CH(b, be))) {
-			if (first == 0)
-				first = CH(a, ae) - CH(b, be);
-			a++;
-			b++;
-		}
-		if (a < ae && is_digit(CH(a, ae)))
-			return 1;
-		if (b < be && is_digit(CH(b, be)))
-			return -1;
-		if (first != 0)
-			return first;
-	}
-#undef CH
-	return 0;
-}
-
-struct ver {
-	unsigned long	 epoch;
-	const char	*up;
-	size_t		 upn;
-	const char	*rev;
-	size_t		 revn;
-};
-
-static void
-ver_split(const char *v, struct ver *out)
-{
-	const char *colon = strchr(v, ':'), *dash;
-	char *end;
-
-	out->epoch = 0;
-	if (colon != NULL) {
-		errno = 0;
-		out->epoch = strtoul(v, &end, 10);
-		if (end != colon || errno != 0)
-			out->epoch = 0;
-		v = colon + 1;
-	}
-	dash = strrchr(v, '-');
-	out->up = v;
-	if (dash != NULL) {
-		out->upn = (size_t)(dash - v);
-		out->rev = dash + 1;
-		out->revn = strlen(dash + 1);
-	} else {
-		out->upn = strlen(v);
-		out->rev = "";
-		out->revn = 0;
-	}
-}
-
 int
 postpolicy_version_cmp(const char *a, const char *b)
 {
-	struct ver va, vb;
-	int c;
-
-	ver_split(a, &va);
-	ver_split(b, &vb);
-	if (va.epoch != vb.epoch)
-		return va.epoch < vb.epoch ? -1 : 1;
-	if ((c = ver_part_cmp(va.up, va.upn, vb.up, vb.upn)) != 0)
-		return c < 0 ? -1 : 1;
-	c = ver_part_cmp(va.rev, va.revn, vb.rev, vb.revn);
-	return c < 0 ? -1 : c > 0 ? 1 : 0;
+	return debver_cmp(a, b);
 }
 
 int
 postpolicy_version_ok(const char *v)
 {
 	const char *colon = strchr(v, ':'), *p;
-	struct ver s;
+	struct debver s;
 	size_t i;
 
 	if (strlen(v) == 0 || strlen(v) >= POSTURE_VERSION_MAX)
@@ -157,7 +57,7 @@ postpolicy_version_ok(const char *v)
 			if (!is_digit(*p))
 				return 0;
 	}
-	ver_split(v, &s);
+	debver_split(v, &s);
 	if (s.upn == 0 || !is_digit((unsigned char)s.up[0]))
 		return 0;
 	for (i = 0; i < s.upn; i++)
