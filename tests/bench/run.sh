@@ -265,8 +265,10 @@ row() {	# row LABEL KEY
 	echo
 	echo "64 clients, registry-sync = normal, interleaved rounds: one latchkeyd on SQLite, one on"
 	echo "PostgreSQL (fsync on, Unix socket), two on PostgreSQL (32 clients each, at once);"
-	echo "ratios per round to the SQLite run, medians. Round trips: statements latchkeyd ran"
-	echo "(pg_stat_statements) per enrollment of the one-instance runs."
+	echo "ratios per round to the SQLite run, medians. Round trips per enrollment of the"
+	echo "one-instance runs: latchkeyd_registry_round_trips_total, counted by latchkeyd (a"
+	echo "statement, a prepare or a pipeline's sync each count one; a group commit is one"
+	echo "pipeline and its COMMIT); statements from pg_stat_statements beside it."
 	echo
 	echo '```'
 	echo "${pg_out:-not run}"
