@@ -1,7 +1,6 @@
 /* manifest: the update manifest's codec and Debian version order (manifest.h). */
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +9,10 @@
 
 #include "enroll/common/manifest.h"
 #include "enroll/common/debver.h"
+#include "enroll/common/err.h"
 #include "enroll/common/voucher.h"
 
 #define MANIFEST_TIME_MAX	INT64_C(253402300799)
-
-static int
-merr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static int
 name_ok(const char *s)
@@ -152,7 +139,7 @@ time_get(json_t *v, const char *name, int64_t *out, char *err, size_t errlen)
 	    voucher_time_parse(json_string_value(v), out) == 0 && *out >= 0 &&
 	    *out <= MANIFEST_TIME_MAX)
 		return 0;
-	return merr(err, errlen, "manifest: %s is not an RFC 3339 time or Unix seconds", name);
+	return errf(err, errlen, "manifest: %s is not an RFC 3339 time or Unix seconds", name);
 }
 
 static int
@@ -160,7 +147,7 @@ str_get(json_t *v, const char *name, char *out, size_t outsz, char *err, size_t 
 {
 	if (!json_is_string(v) || json_string_length(v) >= outsz ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return merr(err, errlen, "manifest: %s must be a string of at most %zu "
+		return errf(err, errlen, "manifest: %s must be a string of at most %zu "
 		    "characters", name, outsz - 1);
 	memcpy(out, json_string_value(v), json_string_length(v) + 1);
 	return 0;
@@ -180,13 +167,13 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 
 	memset(m, 0, sizeof(*m));
 	if (len > MANIFEST_MAX)
-		return merr(err, errlen, "manifest: %zu octets, more than %d", len, MANIFEST_MAX);
+		return errf(err, errlen, "manifest: %zu octets, more than %d", len, MANIFEST_MAX);
 	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		merr(err, errlen, "manifest: not JSON: %s", je.text);
+		errf(err, errlen, "manifest: not JSON: %s", je.text);
 		goto err;
 	}
 	if (!json_is_object(root)) {
-		merr(err, errlen, "manifest: not a JSON object");
+		errf(err, errlen, "manifest: not a JSON object");
 		goto err;
 	}
 	json_object_foreach(root, key, v) {
@@ -198,27 +185,27 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 			continue;
 		}
 		if (strncmp(key, "x-", 2) != 0) {
-			merr(err, errlen, "manifest: unknown member \"%.64s\" (only \"x-\" "
+			errf(err, errlen, "manifest: unknown member \"%.64s\" (only \"x-\" "
 			    "extensions may be ignored)", key);
 			goto err;
 		}
 	}
 	for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
 		if (json_object_get(root, known[k]) == NULL) {
-			merr(err, errlen, "manifest: \"%s\" is missing", known[k]);
+			errf(err, errlen, "manifest: \"%s\" is missing", known[k]);
 			goto err;
 		}
 	(void)seen;
 	v = json_object_get(root, "manifest-version");
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
-		merr(err, errlen, "manifest: manifest-version must be 1");
+		errf(err, errlen, "manifest: manifest-version must be 1");
 		goto err;
 	}
 	if (str_get(json_object_get(root, "package"), "package", m->package,
 	    sizeof(m->package), err, errlen) == -1)
 		goto err;
 	if (!name_ok(m->package)) {
-		merr(err, errlen, "manifest: package \"%s\" is not a valid package name",
+		errf(err, errlen, "manifest: package \"%s\" is not a valid package name",
 		    m->package);
 		goto err;
 	}
@@ -226,7 +213,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	    sizeof(m->version), err, errlen) == -1)
 		goto err;
 	if (!manifest_version_valid(m->version)) {
-		merr(err, errlen, "manifest: version \"%s\" is not a Debian version",
+		errf(err, errlen, "manifest: version \"%s\" is not a Debian version",
 		    m->version);
 		goto err;
 	}
@@ -234,14 +221,14 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	    errlen) == -1)
 		goto err;
 	if (strlen(hex) != 64) {
-		merr(err, errlen, "manifest: sha256 must be 64 hex digits");
+		errf(err, errlen, "manifest: sha256 must be 64 hex digits");
 		goto err;
 	}
 	for (i = 0; i < 32; i++) {
 		hi = isxdigit((unsigned char)hex[2 * i]) ? hex[2 * i] : -1;
 		lo = isxdigit((unsigned char)hex[2 * i + 1]) ? hex[2 * i + 1] : -1;
 		if (hi == -1 || lo == -1) {
-			merr(err, errlen, "manifest: sha256 must be 64 hex digits");
+			errf(err, errlen, "manifest: sha256 must be 64 hex digits");
 			goto err;
 		}
 		hi = isdigit(hi) ? hi - '0' : tolower(hi) - 'a' + 10;
@@ -251,7 +238,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	v = json_object_get(root, "size");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    (uint64_t)json_integer_value(v) > MANIFEST_PAYLOAD_MAX) {
-		merr(err, errlen, "manifest: size must be 1..%llu octets",
+		errf(err, errlen, "manifest: size must be 1..%llu octets",
 		    (unsigned long long)MANIFEST_PAYLOAD_MAX);
 		goto err;
 	}
@@ -261,13 +248,13 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	    &m->expires, err, errlen) == -1)
 		goto err;
 	if (m->not_before >= m->expires) {
-		merr(err, errlen, "manifest: not-before is not before expires");
+		errf(err, errlen, "manifest: not-before is not before expires");
 		goto err;
 	}
 	v = json_object_get(root, "targets");
 	if (!json_is_array(v) || json_array_size(v) < 1 ||
 	    json_array_size(v) > MANIFEST_TARGETS_MAX) {
-		merr(err, errlen, "manifest: targets must be a list of 1..%d device classes",
+		errf(err, errlen, "manifest: targets must be a list of 1..%d device classes",
 		    MANIFEST_TARGETS_MAX);
 		goto err;
 	}
@@ -276,7 +263,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 		    sizeof(m->targets[i]), err, errlen) == -1)
 			goto err;
 		if (!class_ok(m->targets[i])) {
-			merr(err, errlen, "manifest: target \"%s\" is not a device class",
+			errf(err, errlen, "manifest: target \"%s\" is not a device class",
 			    m->targets[i]);
 			goto err;
 		}
@@ -286,7 +273,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	    errlen) == -1)
 		goto err;
 	if (!url_ok(m->url)) {
-		merr(err, errlen, "manifest: url must be a relative path of names that do not "
+		errf(err, errlen, "manifest: url must be a relative path of names that do not "
 		    "start with \".\"");
 		goto err;
 	}
@@ -335,14 +322,14 @@ manifest_report_parse(const char *json, size_t len, struct manifest_report *r, c
 
 	memset(r, 0, sizeof(*r));
 	if (len > MANIFEST_REPORT_MAX)
-		return merr(err, errlen, "report: %zu octets, more than %d", len,
+		return errf(err, errlen, "report: %zu octets, more than %d", len,
 		    MANIFEST_REPORT_MAX);
 	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		merr(err, errlen, "report: not JSON: %s", je.text);
+		errf(err, errlen, "report: not JSON: %s", je.text);
 		goto err;
 	}
 	if (!json_is_object(root)) {
-		merr(err, errlen, "report: not a JSON object");
+		errf(err, errlen, "report: not a JSON object");
 		goto err;
 	}
 	json_object_foreach(root, key, v) {
@@ -350,7 +337,7 @@ manifest_report_parse(const char *json, size_t len, struct manifest_report *r, c
 			if (strcmp(key, known[k]) == 0)
 				break;
 		if (k == sizeof(known) / sizeof(known[0])) {
-			merr(err, errlen, "report: unknown member \"%.64s\"", key);
+			errf(err, errlen, "report: unknown member \"%.64s\"", key);
 			goto err;
 		}
 	}
@@ -364,21 +351,21 @@ manifest_report_parse(const char *json, size_t len, struct manifest_report *r, c
 	    err, errlen) == -1)
 		goto err;
 	if (r->package[0] != '\0' && !name_ok(r->package)) {
-		merr(err, errlen, "report: bad package name");
+		errf(err, errlen, "report: bad package name");
 		goto err;
 	}
 	if (r->version[0] != '\0' && !manifest_version_valid(r->version)) {
-		merr(err, errlen, "report: bad version");
+		errf(err, errlen, "report: bad version");
 		goto err;
 	}
 	if (strcmp(r->decision, "installed") != 0 && strcmp(r->decision, "refused") != 0 &&
 	    strcmp(r->decision, "error") != 0) {
-		merr(err, errlen, "report: decision must be installed, refused or error");
+		errf(err, errlen, "report: decision must be installed, refused or error");
 		goto err;
 	}
 	for (i = 0; r->reason[i] != '\0'; i++)
 		if ((unsigned char)r->reason[i] < 0x20 || r->reason[i] == 0x7f) {
-			merr(err, errlen, "report: reason must be one line of text");
+			errf(err, errlen, "report: reason must be one line of text");
 			goto err;
 		}
 	json_decref(root);

@@ -490,6 +490,13 @@ handle_request(struct evhttp_request *req, void *arg)
 	}
 	evhttp_connection_get_peer(evcon, &host, &port);
 	snprintf(addr, sizeof(addr), "%s", host != NULL ? host : "?");
+	/* Who asks: the address, and over TLS the client's certificate and chain, if any. */
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = addr;
+	if (ssl != NULL) {
+		peer.cert = SSL_get0_peer_certificate(ssl);
+		peer.chain = SSL_get_peer_cert_chain(ssl);
+	}
 	if (nul) {
 		log_debug("%s: 400 NUL byte in the request header", addr);
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -502,12 +509,6 @@ handle_request(struct evhttp_request *req, void *arg)
 		unsigned retry = 0;
 		char ra[16];
 
-		memset(&peer, 0, sizeof(peer));
-		peer.addr = addr;
-		if (ssl != NULL) {
-			peer.cert = SSL_get0_peer_certificate(ssl);
-			peer.chain = SSL_get_peer_cert_chain(ssl);
-		}
 		in = evhttp_request_get_input_buffer(req);
 		if (d->masa != NULL)
 			masa_handle(d->masa, path, cmd == EVHTTP_REQ_POST,
@@ -548,12 +549,6 @@ handle_request(struct evhttp_request *req, void *arg)
 			    "method not allowed: use GET" : "method not allowed: use POST");
 			return;
 		}
-		memset(&peer, 0, sizeof(peer));
-		peer.addr = addr;
-		if (ssl != NULL) {
-			peer.cert = SSL_get0_peer_certificate(ssl);
-			peer.chain = SSL_get_peer_cert_chain(ssl);
-		}
 		in = evhttp_request_get_input_buffer(req);
 		registrar_update(d->reg, get ? path + strlen(UPDATE_PREFIX) : NULL,
 		    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
@@ -575,16 +570,10 @@ handle_request(struct evhttp_request *req, void *arg)
 		    "method not allowed: use GET" : "method not allowed: use POST");
 		return;
 	}
-	memset(&peer, 0, sizeof(peer));
-	peer.addr = addr;
-	if (ssl != NULL) {
-		peer.cert = SSL_get0_peer_certificate(ssl);
-		peer.chain = SSL_get_peer_cert_chain(ssl);
-		/* Only an enrollment's CSR carries the binding (RFC 7030 §3.5). */
-		if ((op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
-		    chanbind_b64(ssl, 1, cb) == 0)
-			peer.chanbind = cb;
-	}
+	/* Only an enrollment's CSR carries the binding (RFC 7030 §3.5). */
+	if (ssl != NULL && (op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
+	    chanbind_b64(ssl, 1, cb) == 0)
+		peer.chanbind = cb;
 	in = evhttp_request_get_input_buffer(req);
 	if (op == LK_OP_OCSP && stats_me != NULL)
 		atomic_fetch_add(&stats_me->ocsp_requests, 1);
