@@ -333,13 +333,13 @@ url_origin(const char *url, char *out, size_t outlen)
 }
 
 static void
-report(const struct update_opts *o, struct update_result *res, const char *ca,
-    const char *cert, const char *key, unsigned tmo)
+report(const struct update_opts *o, struct update_result *res, unsigned tmo)
 {
 	struct manifest_report r;
-	struct sink s = { .fd = -1, .max = 4096 };
-	char origin[512], url[600], err[256], *body;
-	long st;
+	struct agent_opts ao;
+	char origin[512], err[256], *body, *answer = NULL;
+	size_t alen;
+	long st = 0;
 
 	memset(&r, 0, sizeof(r));
 	if (res->url[0] == '\0' || url_origin(res->url, origin, sizeof(origin)) == -1)
@@ -352,14 +352,20 @@ report(const struct update_opts *o, struct update_result *res, const char *ca,
 	snprintf(r.reason, sizeof(r.reason), "%s", res->reason);
 	if ((body = manifest_report_json(&r)) == NULL)
 		return;
-	snprintf(url, sizeof(url), "%s%s", origin, UPDATE_REPORT_SUFFIX);
-	st = fetch(url, ca, cert, key, body, tmo, &s, err, sizeof(err));
+	/* the agent's LDevID POST (as the posture report's): mutual TLS, the domain CA */
+	memset(&ao, 0, sizeof(ao));
+	ao.out_dir = o->state_dir;
+	ao.server = origin;
+	ao.timeout = (int)tmo;
+	if (agent_ldevid_post(&ao, UPDATE_REPORT_SUFFIX, "application/json", body, strlen(body),
+	    &st, &answer, &alen, err, sizeof(err)) == -1)
+		st = -1;
 	res->reported = st == 204;
 	if (st != 204)
-		progress(o, "report to %s not delivered: %s", url, st == -1 ? err :
-		    "refused by the server");
+		progress(o, "report to %s%s not delivered: %s", origin, UPDATE_REPORT_SUFFIX,
+		    st == -1 ? err : "refused by the server");
+	free(answer);
 	free(body);
-	free(s.buf);
 }
 
 enum update_decision
@@ -643,7 +649,7 @@ out:
 		close(ps.fd);
 	unlink(ppath);		/* installed (the command took it) or refused: never kept */
 	if (!o->no_report)
-		report(o, res, ca, cert, key, tmo);
+		report(o, res, tmo);
 	audit_append(apath, o, res, now, res->reported);
 	EVP_MD_CTX_free(ps.md);
 	free(ms.buf);
