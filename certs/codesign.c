@@ -29,17 +29,6 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok == 1 ? 0 : -1;
 }
 
-/* The digest for a CA key: none for Ed25519, SHA-384 for P-384 and larger, else SHA-256. */
-static const EVP_MD *
-sig_md(EVP_PKEY *key)
-{
-	if (EVP_PKEY_get_id(key) == EVP_PKEY_ED25519)
-		return NULL;
-	if (EVP_PKEY_get_id(key) == EVP_PKEY_EC && EVP_PKEY_get_bits(key) >= 384)
-		return EVP_sha384();
-	return EVP_sha256();
-}
-
 static int
 url_ok(const char *u)
 {
@@ -104,7 +93,7 @@ codesign_issue(X509 *ca_cert, EVP_PKEY *ca_key, EVP_PKEY *pub, const char *name,
 			goto err;
 		}
 	}
-	if (X509_sign(x, ca_key, sig_md(ca_key)) <= 0) {
+	if (X509_sign(x, ca_key, pki_sig_md(ca_key)) <= 0) {
 		pki_err(err, errlen, "update signer: sign");
 		goto err;
 	}

@@ -343,17 +343,6 @@ crl_der_extensions(struct crl_der *b, X509 *ca_cert, uint64_t crl_number, char *
 	return 0;
 }
 
-/* The digest for the CA key: none for EdDSA, SHA-384 for EC keys above 256 bits. */
-static const EVP_MD *
-crl_sig_md(EVP_PKEY *key)
-{
-	if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
-		return NULL;
-	if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) > 256)
-		return EVP_sha384();
-	return EVP_sha256();
-}
-
 /*
  * The signature AlgorithmIdentifier of a key that no provider holds (a legacy ENGINE key: a
  * PKCS#11 token's, certs/keyref.h), from OpenSSL's OID table: ecdsa-with-SHA* without
@@ -437,7 +426,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 
 	/* The signature AlgorithmIdentifier as the provider will produce it. */
 	if ((mctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(mctx, &pctx, crl_sig_md(ca_key), NULL, ca_key) != 1) {
+	    EVP_DigestSignInit(mctx, &pctx, pki_sig_md(ca_key), NULL, ca_key) != 1) {
 		pki_err(err, errlen, "crl: signature setup");
 		goto err;
 	}
@@ -447,7 +436,7 @@ crl_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct crl_entry *e, size_t n,
 	if (EVP_PKEY_CTX_get_params(pctx, params) == 1 && OSSL_PARAM_modified(&params[0]) &&
 	    params[0].return_size > 0 && params[0].return_size <= sizeof(aid))
 		aidlen = params[0].return_size;
-	else if (crl_aid_legacy(ca_key, crl_sig_md(ca_key), aid, sizeof(aid), &aidlen) == -1) {
+	else if (crl_aid_legacy(ca_key, pki_sig_md(ca_key), aid, sizeof(aid), &aidlen) == -1) {
 		pki_err(err, errlen, "crl: no signature algorithm identifier for this key");
 		goto err;
 	}

@@ -72,18 +72,6 @@ lab_tls_leaf(struct lab_cert_spec *sp, EVP_PKEY *key, X509 *issuer, const char *
 	sp->eku = eku;
 }
 
-/* Signature digest for the signing key: SHA-384 for P-384, none for Ed25519, else SHA-256. */
-static const EVP_MD *
-lab_md(EVP_PKEY *key)
-{
-	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ||
-	    EVP_PKEY_get_base_id(key) == EVP_PKEY_ED448)
-		return NULL;
-	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC && EVP_PKEY_get_bits(key) >= 384)
-		return EVP_sha384();
-	return EVP_sha256();
-}
-
 /* A name from the given attributes (each may be NULL): serialNumber, CN, O in that order. */
 static X509_NAME *
 lab_name(const char *serial, const char *cn, const char *org)
@@ -175,7 +163,7 @@ lab_cert_new(const struct lab_cert_spec *sp, char *err, size_t errlen)
 static int
 lab_cert_sign(X509 *cert, EVP_PKEY *issuer_key, char *err, size_t errlen)
 {
-	if (X509_sign(cert, issuer_key, lab_md(issuer_key)) <= 0)
+	if (X509_sign(cert, issuer_key, pki_sig_md(issuer_key)) <= 0)
 		return pki_err(err, errlen, "signing certificate failed");
 	return 0;
 }

@@ -497,16 +497,6 @@ ocsp_certid_der(const struct ocsp_certid *id, unsigned char out[OCSP_CERTID_MAX]
 	return 0;
 }
 
-static const EVP_MD *
-ocsp_sig_md(EVP_PKEY *key)
-{
-	if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
-		return NULL;
-	if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) > 256)
-		return EVP_sha384();
-	return EVP_sha256();
-}
-
 static int
 ocsp_status_valid(const struct ocsp_status *st)
 {
@@ -586,7 +576,7 @@ ocsp_response_build(X509 *ca_cert, EVP_PKEY *ca_key, const struct ocsp_query *q,
 	if (q->nonce_len > 0 &&
 	    OCSP_basic_add1_nonce(bs, (unsigned char *)q->nonce, (int)q->nonce_len) != 1)
 		goto ossl;
-	if (OCSP_basic_sign(bs, ca_cert, ca_key, ocsp_sig_md(ca_key), NULL,
+	if (OCSP_basic_sign(bs, ca_cert, ca_key, pki_sig_md(ca_key), NULL,
 	    OCSP_RESPID_KEY) != 1)
 		goto ossl;
 	if ((resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) == NULL ||

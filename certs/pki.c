@@ -804,3 +804,13 @@ pki_serial_from_hex(const char hex[64], unsigned char out[PKI_SERIAL_BYTES_MAX],
 	*olen = o;
 	return 0;
 }
+
+const EVP_MD *
+pki_sig_md(EVP_PKEY *key)
+{
+	if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448"))
+		return NULL;
+	if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) > 256)
+		return EVP_sha384();
+	return EVP_sha256();
+}

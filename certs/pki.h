@@ -96,6 +96,11 @@ int	pki_add_hwmodule_san(X509 *cert, const char *hwtype_oid, const char *hwseria
 	    char *err, size_t errlen);
 
 /* Last OpenSSL error reason appended after prefix into err; returns -1. */
+/*
+ * The digest a CA signs with (certificates, CRLs, OCSP answers, update signers): none for
+ * EdDSA, SHA-384 for EC keys above 256 bits, else SHA-256.
+ */
+const EVP_MD *pki_sig_md(EVP_PKEY *key);
 int	pki_err(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /* Our own error, without OpenSSL's reason (which may be stale); clears the queue; -1. */
