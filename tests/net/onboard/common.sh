@@ -17,6 +17,8 @@
 #   ob_bound ALIAS             true once ALIAS's state directory says BOUND
 #   ob_serial IDX, ob_state ALIAS, ob_onboard_args ALIAS
 #   ob_sql QUERY               read-only query on the registry
+#   ob_revoke_signer NAME CERT revoke an update signer and wait until no worker serves a
+#                              CRL without it
 #
 # Keys elsewhere (tests/net/onboard-hw): set before ob_setup
 #   OB_LABPKI_ARGS   more lab-pki arguments (--masa-key URI, --tpm TCTI)
@@ -208,4 +210,27 @@ ob_ack_to_bound() {
 	bound=$(jq -r .bound_at_ms "$d/state/onboard.json" 2>/dev/null) || return 1
 	[ -n "$ack" ] && [ "$bound" -gt 0 ] 2>/dev/null || return 1
 	echo $((bound - ack))
+}
+
+# ob_revoke_signer NAME CERT: revoke the update signer update-signer:NAME, then wait until a
+# device (d) can no longer meet a CRL without it: ten CRL fetches in a row (new connections,
+# spread over the workers) list it, and the second a worker may serve its cached CRL for
+# (DESIGN.md, Revocation: within a second) is over.
+ob_revoke_signer() {
+	local cs t0
+	latchkeyctl --db "$OB_S/reg/registry.db" revoke "update-signer:$1" --reason keyCompromise \
+	    >/dev/null || tb_fail "revoke update-signer:$1"
+	t0=$(date +%s%N)
+	cs=$(openssl x509 -in "$2" -noout -serial | cut -d= -f2)
+	ob__on_crl() {
+		local i
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			tb_exec d curl -sf --cacert "$(tb_hostdir d)/state/domain-ca.pem" \
+			    "$OB_URL/.well-known/latchkey/crl" | openssl crl -inform DER -noout -text |
+			    grep -q "$cs" || return 1
+		done
+	}
+	ob__second_over() { [ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 1100 ]; }
+	tb_wait_for "the revoked signer on every worker's CRL" 10 ob__on_crl
+	tb_wait_for "the second since the revocation" 3 ob__second_over
 }
