@@ -127,30 +127,25 @@ fetch_sslctx_cb(CURL *curl, void *sslctx, void *arg)
 }
 
 /*
- * GET (body NULL) or POST url into s. TLS against ca (and the LDevID cert/key as client
- * identity when given: key is a reference agent_key_load() takes, a file, a TPM key or a
- * pkcs11: URI). Returns the HTTP status, or -1 with err (transport, or over the limit).
+ * GET (body NULL) or POST url into s. TLS against ca, with id (the LDevID, loaded once
+ * per run by agent_key_load(): a file, TPM or token key) as the client identity unless it
+ * is NULL. Returns the HTTP status, or -1 with err (transport, or over the limit).
  */
 static long
-fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
-    const void *body, size_t blen, const char *ctype, unsigned timeout_s, struct sink *s,
-    char *err, size_t errlen)
+fetch_ct(const char *url, const char *ca, const struct fetch_id *id, const void *body,
+    size_t blen, const char *ctype, unsigned timeout_s, struct sink *s, char *err,
+    size_t errlen)
 {
 	char ct[96];
 
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
-	struct fetch_id id = { cert, NULL };
 	long status = -1;
 	CURL *c;
 	CURLcode rc;
 
-	if (cert != NULL && key != NULL &&
-	    (id.key = agent_key_load(key, err, errlen)) == NULL)
-		return -1;
 	if ((c = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		EVP_PKEY_free(id.key);
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -169,9 +164,9 @@ fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
 	curl_easy_setopt(c, CURLOPT_CAPATH, (char *)NULL);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (id.key != NULL) {
+	if (id != NULL) {
 		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, fetch_sslctx_cb);
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &id);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, id);
 	}
 	if (body != NULL) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
@@ -191,16 +186,14 @@ fetch_ct(const char *url, const char *ca, const char *cert, const char *key,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
-	EVP_PKEY_free(id.key);
 	return status;
 }
 
 static long
-fetch(const char *url, const char *ca, const char *cert, const char *key, const char *body,
-    unsigned timeout_s, struct sink *s, char *err, size_t errlen)
+fetch(const char *url, const char *ca, const struct fetch_id *id, unsigned timeout_s,
+    struct sink *s, char *err, size_t errlen)
 {
-	return fetch_ct(url, ca, cert, key, body, body != NULL ? strlen(body) : 0,
-	    "application/json", timeout_s, s, err, errlen);
+	return fetch_ct(url, ca, id, NULL, 0, NULL, timeout_s, s, err, errlen);
 }
 
 /* The package's state file: version and not-before last installed. 0, 1 none, -1 bad. */
@@ -381,6 +374,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 	struct sink ps = { .fd = -1 };
 	STACK_OF(X509) *anchors = NULL, *certs = NULL;
 	X509 *signer = NULL;
+	struct fetch_id lid = { cert, NULL };
 	struct manifest m;
 	unsigned char md[32];
 	unsigned mdlen = 0, tmo = o->timeout_s ? o->timeout_s : UPDATE_TIMEOUT_DEFAULT;
@@ -446,10 +440,14 @@ update_run(const struct update_opts *o, struct update_result *res)
 		decide(res, UPDATE_ERROR, "%s: unreadable package state", spath);
 		goto out;
 	}
+	if ((lid.key = agent_key_load(key, err, sizeof(err))) == NULL) {
+		decide(res, UPDATE_ERROR, "LDevID key: %s", err);
+		goto out;
+	}
 	/* 2. the signed manifest */
 	snprintf(url, sizeof(url), "%s/%s/manifest.cms", res->url, o->package);
 	progress(o, "fetching %s", url);
-	if ((st = fetch(url, ca, cert, key, NULL, tmo, &ms, err, sizeof(err))) != 200) {
+	if ((st = fetch(url, ca, &lid, tmo, &ms, err, sizeof(err))) != 200) {
 		if (st == -1 && strstr(err, "more than") != NULL)
 			decide(res, UPDATE_REFUSED, "manifest refused: %s", err);
 		else
@@ -468,7 +466,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 		goto out;
 	}
 	progress(o, "signer %s; CRL %s", res->signer, crlurl);
-	if ((st = fetch(crlurl, ca, NULL, NULL, NULL, tmo, &cs, err, sizeof(err))) == 200) {
+	if ((st = fetch(crlurl, ca, NULL, tmo, &cs, err, sizeof(err))) == 200) {
 		pki_file_write(cpath, cs.buf, cs.len, 0600, 1, NULL, 0);
 	} else {
 		/* fail closed: only a cached CRL that is still current may stand in */
@@ -500,7 +498,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 
 		progress(o, "no current CRL; asking the OCSP responder %s", ocspurl);
 		if (codesign_ocsp_request(signer, anchors, &req, &rlen, err, sizeof(err)) == 0) {
-			st = fetch_ct(ocspurl, ca, NULL, NULL, req, rlen,
+			st = fetch_ct(ocspurl, ca, NULL, req, rlen,
 			    "application/ocsp-request", tmo, &os, err, sizeof(err));
 			if (st == 200) {
 				r = codesign_ocsp_check(signer, certs, anchors, os.buf, os.len, now,
@@ -592,7 +590,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 	}
 	ps.max = (size_t)m.size;
 	progress(o, "fetching %s (%llu octets)", url, (unsigned long long)m.size);
-	st = fetch(url, ca, cert, key, NULL, tmo, &ps, err, sizeof(err));
+	st = fetch(url, ca, &lid, tmo, &ps, err, sizeof(err));
 	if (st == -1 && ps.over) {
 		decide(res, UPDATE_REFUSED, "payload refused: more than the manifest's %llu "
 		    "octets", (unsigned long long)m.size);
@@ -658,6 +656,7 @@ out:
 	free(sj);
 	free(rec);
 	X509_free(signer);
+	EVP_PKEY_free(lid.key);
 	sk_X509_pop_free(certs, X509_free);
 	sk_X509_pop_free(anchors, X509_free);
 	return res->decision;
