@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs/codesign.h"
+#include "certs/p7.h"
 #include "certs/pki.h"
 
 static int
@@ -109,10 +110,7 @@ int
 codesign_sign(X509 *cert, EVP_PKEY *key, const unsigned char *data, size_t len,
     unsigned char **der, size_t *derlen, char *err, size_t errlen)
 {
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL;
-	unsigned char *p = NULL;
-	int n, ret = -1;
+	char why[256];
 
 	*der = NULL;
 	if (X509_check_private_key(cert, key) != 1)
@@ -120,27 +118,9 @@ codesign_sign(X509 *cert, EVP_PKEY *key, const unsigned char *data, size_t len,
 	if (pki_cert_has_eku(cert, NID_code_sign) != 1)
 		return pki_errx(err, errlen, "sign: the certificate is not an update-signing "
 		    "certificate (no extendedKeyUsage codeSigning)");
-	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
-	    (cms = CMS_sign(cert, key, NULL, in, CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
-		pki_err(err, errlen, "sign: CMS");
-		goto err;
-	}
-	if ((n = i2d_CMS_ContentInfo(cms, &p)) <= 0) {
-		pki_err(err, errlen, "sign: encode");
-		goto err;
-	}
-	if ((*der = malloc((size_t)n)) == NULL) {
-		pki_errx(err, errlen, "sign: out of memory");
-		goto err;
-	}
-	memcpy(*der, p, (size_t)n);
-	*derlen = (size_t)n;
-	ret = 0;
-err:
-	OPENSSL_free(p);
-	BIO_free(in);
-	CMS_ContentInfo_free(cms);
-	return ret;
+	if (p7_sign_data(data, len, cert, key, NULL, der, derlen, why, sizeof(why)) == -1)
+		return pki_errx(err, errlen, "sign: %s", why);
+	return 0;
 }
 
 int

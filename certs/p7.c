@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
@@ -87,4 +89,36 @@ p7_certs_decode(const unsigned char *der, size_t len, char *err, size_t errlen)
 done:
 	PKCS7_free(p7);
 	return out;
+}
+
+int
+p7_sign_data(const unsigned char *data, size_t len, X509 *cert, EVP_PKEY *key,
+    STACK_OF(X509) *chain, unsigned char **der, size_t *derlen, char *err, size_t errlen)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *in = NULL;
+	unsigned char *p = NULL;
+	int n, ret = -1;
+
+	*der = NULL;
+	*derlen = 0;
+	if (len > INT_MAX)
+		return pki_errx(err, errlen, "CMS signing failed: content too large");
+	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (cms = CMS_sign(cert, key, chain, in, CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
+		pki_err(err, errlen, "CMS signing failed");
+		goto err;
+	}
+	if ((n = i2d_CMS_ContentInfo(cms, &p)) <= 0 || (*der = malloc((size_t)n)) == NULL) {
+		pki_err(err, errlen, "CMS encoding failed");
+		goto err;
+	}
+	memcpy(*der, p, (size_t)n);
+	*derlen = (size_t)n;
+	ret = 0;
+err:
+	OPENSSL_free(p);
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	return ret;
 }

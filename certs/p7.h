@@ -18,4 +18,14 @@ int	p7_certs_encode(X509 *const *certs, size_t n, unsigned char **der, size_t *l
 STACK_OF(X509) *p7_certs_decode(const unsigned char *der, size_t len, char *err,
 	    size_t errlen);
 
+/*
+ * DER of a CMS SignedData (RFC 5652 §5) over data[0..len) as encapsulated id-data, signed by
+ * key with cert (included, with chain when not NULL), binary (no MIME canonicalisation), no
+ * S/MIME capabilities: the signed posture report and the signed update manifest. *der
+ * malloc'd (caller frees). 0, or -1 with err ("CMS signing failed: <OpenSSL's reason>").
+ */
+int	p7_sign_data(const unsigned char *data, size_t len, X509 *cert, EVP_PKEY *key,
+	    STACK_OF(X509) *chain, unsigned char **der, size_t *derlen, char *err,
+	    size_t errlen);
+
 #endif

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "certs/p7.h"
 #include "enroll/common/err.h"
 
 void
@@ -621,43 +622,15 @@ int
 posture_sign(const unsigned char *content, size_t len, X509 *cert, EVP_PKEY *key,
     STACK_OF(X509) *chain, unsigned char **der, size_t *derlen, char *err, size_t errlen)
 {
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL;
-	unsigned char *p;
-	char why[160];
-	int n, rc = -1;
+	char why[256];
 
 	*der = NULL;
-	ERR_clear_error();
 	if (len > POSTURE_JSON_MAX)
 		return errf(err, errlen, "posture report too large to sign");
-	if ((in = BIO_new_mem_buf(content, (int)len)) == NULL) {
-		errf(err, errlen, "out of memory");
-		goto out;
-	}
 	/* RFC 5652 §5: SignedData, encapsulated id-data, the signer's certificate included */
-	if ((cms = CMS_sign(cert, key, chain, in, CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
-		errf(err, errlen, "posture report: CMS signing failed: %s",
-		    ossl_why(why, sizeof(why)));
-		goto out;
-	}
-	if ((n = i2d_CMS_ContentInfo(cms, NULL)) <= 0 || (*der = malloc((size_t)n)) == NULL) {
-		errf(err, errlen, "posture report: CMS encoding failed");
-		goto out;
-	}
-	p = *der;
-	if (i2d_CMS_ContentInfo(cms, &p) != n) {
-		free(*der);
-		*der = NULL;
-		errf(err, errlen, "posture report: CMS encoding failed");
-		goto out;
-	}
-	*derlen = (size_t)n;
-	rc = 0;
-out:
-	CMS_ContentInfo_free(cms);
-	BIO_free(in);
-	return rc;
+	if (p7_sign_data(content, len, cert, key, chain, der, derlen, why, sizeof(why)) == -1)
+		return errf(err, errlen, "posture report: %s", why);
+	return 0;
 }
 
 int
