@@ -47,4 +47,15 @@ X509	*ca_issue_ldevid(X509 *ca_cert, EVP_PKEY *ca_key, const struct ca_profile *
 int	ca_key_allowed(const X509_PUBKEY *pub, char *desc, size_t desclen, char *err,
 	    size_t errlen);
 
+/* ca_key_allowed() for a key already decoded from pub (NULL: it did not decode). */
+int	ca_key_check(const X509_PUBKEY *pub, EVP_PKEY *key, char *desc, size_t desclen,
+	    char *err, size_t errlen);
+
+/*
+ * pub's key as an EVP_PKEY, the allowed EC and Ed25519 keys imported from their parameters
+ * instead of through OpenSSL 3.0's decoders (see ca.c). NULL when it does not decode; the
+ * caller frees the key.
+ */
+EVP_PKEY	*ca_key_decode(const X509_PUBKEY *pub);
+
 #endif

@@ -2,6 +2,7 @@
  * csr: checks on PKCS#10 requests (RFC 2986) received over EST (RFC 7030 §4.2.1).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include "certs/ca.h"
@@ -33,6 +35,33 @@ csr_fail(enum csr_status st, char *err, size_t errlen, const char *fmt, ...)
 	}
 	ERR_clear_error();
 	return st;
+}
+
+/*
+ * The library context requests are parsed in: only the null provider, so d2i leaves the
+ * public key undecoded (OpenSSL 3.0 would run every provider decoder for it, ~90 us) and
+ * ca_key_decode() builds it. Nothing is fetched from it: the signature is verified in the
+ * default context. Made once, kept for the process lifetime.
+ */
+static OSSL_LIB_CTX *parse_ctx;
+static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
+
+static void
+parse_init(void)
+{
+	if ((parse_ctx = OSSL_LIB_CTX_new()) != NULL &&
+	    OSSL_PROVIDER_load(parse_ctx, "null") == NULL) {
+		OSSL_LIB_CTX_free(parse_ctx);
+		parse_ctx = NULL;
+	}
+}
+
+/* NULL (the default context, decoders and all) if the null provider cannot be had. */
+static OSSL_LIB_CTX *
+parse_libctx(void)
+{
+	pthread_once(&parse_once, parse_init);
+	return parse_ctx;
 }
 
 /*
@@ -92,7 +121,7 @@ csr_check(const unsigned char *der, size_t len, struct csr_info *info, char *err
 	X509_REQ *req = NULL;
 	X509_PUBKEY *xpk;
 	const X509_NAME *subj;
-	EVP_PKEY *pkey;
+	EVP_PKEY *pkey = NULL;
 	const unsigned char *p;
 	unsigned char *spki = NULL;
 	enum csr_status st;
@@ -105,7 +134,8 @@ csr_check(const unsigned char *der, size_t len, struct csr_info *info, char *err
 		return csr_fail(CSR_BAD_DER, err, errlen, "CSR is empty or larger than %d bytes",
 		    CSR_DER_MAX);
 	p = der;
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+	if ((req = (X509_REQ *)ASN1_item_d2i_ex(NULL, &p, (long)len, ASN1_ITEM_rptr(X509_REQ),
+	    parse_libctx(), NULL)) == NULL) {
 		st = csr_fail(CSR_BAD_DER, err, errlen, "not a DER PKCS#10 request");
 		goto err;
 	}
@@ -122,13 +152,14 @@ csr_check(const unsigned char *der, size_t len, struct csr_info *info, char *err
 	}
 	/* The key rule first: a disallowed key is WEAK_KEY whether or not we could verify. */
 	xpk = X509_REQ_get_X509_PUBKEY(req);
-	if (ca_key_allowed(xpk, info->key_desc, sizeof(info->key_desc), err, errlen) == -1) {
+	pkey = ca_key_decode(xpk);
+	if (ca_key_check(xpk, pkey, info->key_desc, sizeof(info->key_desc), err, errlen) == -1) {
 		ERR_clear_error();
 		st = CSR_WEAK_KEY;
 		goto err;
 	}
-	/* Proof of possession (RFC 7030 §3.4 / RFC 2986 §3). */
-	if ((pkey = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pkey) != 1) {
+	/* Proof of possession (RFC 7030 §3.4 / RFC 2986 §3), in the default library context. */
+	if (X509_REQ_verify_ex(req, pkey, NULL, NULL) != 1) {
 		st = csr_fail(CSR_BAD_SIGNATURE, err, errlen,
 		    "CSR self-signature does not verify");
 		goto err;
@@ -149,9 +180,11 @@ csr_check(const unsigned char *der, size_t len, struct csr_info *info, char *err
 	}
 	info->spki_der = spki;
 	info->spki_len = (size_t)n;
+	EVP_PKEY_free(pkey);
 	X509_REQ_free(req);
 	return CSR_OK;
 err:
+	EVP_PKEY_free(pkey);
 	X509_REQ_free(req);
 	csr_info_free(info);
 	return st;

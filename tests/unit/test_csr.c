@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -23,11 +24,13 @@ enum mutation {
 	M_TAMPER_TBS,	/* flip a bit inside the signed subject */
 	M_GARBAGE,	/* not DER at all */
 	M_EMPTY,
+	M_OFF_CURVE,	/* flip a bit in the EC point's last coordinate byte */
 };
 
 struct csr_case {
 	const char	*name;
-	const char	*key;		/* pki_key_new() type, or "rsa1024" / "secp256k1" */
+	const char	*key;		/* pki_key_new() type, or "rsa1024" / "secp256k1" /
+					   "p256c" (P-256, compressed point) */
 	const char	*serial;	/* subject serialNumber or NULL */
 	int		 chal_type;	/* V_ASN1_* of challengePassword, 0 = none */
 	const char	*chal;		/* as bytes of that type */
@@ -76,6 +79,12 @@ static const struct csr_case cases[] = {
 	{ "rsa2048", "rsa2048", "LK1", 0, NULL, 0, M_NONE, CSR_OK, NULL, "RSA-2048" },
 	{ "rsa1024 weak", "rsa1024", "LK1", 0, NULL, 0, M_NONE, CSR_WEAK_KEY, NULL, NULL },
 	{ "secp256k1 weak", "secp256k1", "LK1", 0, NULL, 0, M_NONE, CSR_WEAK_KEY, NULL, NULL },
+	/* csr_check imports EC keys from their parameters, not through OpenSSL's decoders */
+	{ "p256 compressed point", "p256c", "LK1", 0, NULL, 0, M_NONE, CSR_OK, NULL, "P-256" },
+	{ "p256 point off the curve", "p256", "LK1", 0, NULL, 0, M_OFF_CURVE, CSR_WEAK_KEY,
+	    NULL, NULL },
+	{ "p384 point off the curve", "p384", "LK1", 0, NULL, 0, M_OFF_CURVE, CSR_WEAK_KEY,
+	    NULL, NULL },
 };
 
 static EVP_PKEY *keys[sizeof(cases) / sizeof(cases[0])];
@@ -87,6 +96,16 @@ make_key(const char *type)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	if (strcmp(type, "secp256k1") == 0)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+	if (strcmp(type, "p256c") == 0) {
+		EVP_PKEY *k = pki_key_new("p256", NULL, 0);
+
+		if (k != NULL && EVP_PKEY_set_utf8_string_param(k,
+		    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed") != 1) {
+			EVP_PKEY_free(k);
+			return NULL;
+		}
+		return k;
+	}
 	return pki_key_new(type, NULL, 0);
 }
 
@@ -199,6 +218,18 @@ test_csr_table(void **state)
 		case M_EMPTY:
 			len = 0;
 			break;
+		case M_OFF_CURVE:
+			/* the SubjectPublicKeyInfo ends with the point's last byte */
+			{
+				unsigned char *k = NULL, *p;
+				int kl = i2d_PUBKEY(keys[i], &k);
+
+				assert_true(kl > 0);
+				assert_non_null(p = memmem(buf, len, k, (size_t)kl));
+				p[kl - 1] ^= 0x01;
+				OPENSSL_free(k);
+			}
+			break;
 		}
 		memset(&info, 0x5a, sizeof(info));	/* csr_check must initialise it */
 		err[0] = '\0';
@@ -208,6 +239,8 @@ test_csr_table(void **state)
 		if (st != CSR_OK) {
 			if (err[0] == '\0')
 				fail_msg("case '%s': no error text", c->name);
+			if (c->mut == M_OFF_CURVE && strstr(err, "does not decode") == NULL)
+				fail_msg("case '%s': %s", c->name, err);
 			assert_null(info.spki_der);
 		} else {
 			assert_string_equal(info.key_desc, c->want_desc);
