@@ -656,9 +656,11 @@ mono_ms(void)
  * Parent side: move exactly n bytes out of buf (out) or into it before the deadline
  * (CLOCK_MONOTONIC ms). 0 done, -1 channel broken, -2 deadline passed. Each wait is a
  * poll() bounded by what is left, so a stalled child cannot hold the caller longer.
+ * wait_first: poll before the first attempt (an answer not yet due); otherwise the
+ * non-blocking send or recv is tried first and poll() only follows an EAGAIN.
  */
 static int
-xfer_by(int fd, void *buf, size_t n, int out, int64_t deadline)
+xfer_by(int fd, void *buf, size_t n, int out, int wait_first, int64_t deadline)
 {
 	struct pollfd pfd;
 	unsigned char *p = buf;
@@ -667,26 +669,31 @@ xfer_by(int fd, void *buf, size_t n, int out, int64_t deadline)
 	int w;
 
 	while (n > 0) {
-		if ((left = deadline - mono_ms()) <= 0)
-			return -2;
-		pfd.fd = fd;
-		pfd.events = out ? POLLOUT : POLLIN;
-		pfd.revents = 0;
-		w = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -1;
-		if (w == 0)
-			return -2;
+		if (wait_first) {
+			if ((left = deadline - mono_ms()) <= 0)
+				return -2;
+			pfd.fd = fd;
+			pfd.events = out ? POLLOUT : POLLIN;
+			pfd.revents = 0;
+			w = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+			if (w == -1 && errno == EINTR)
+				continue;
+			if (w == -1)
+				return -1;
+			if (w == 0)
+				return -2;
+		}
 		r = out ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) :
 		    recv(fd, p, n, MSG_DONTWAIT);
-		if (r == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		if (r == -1 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+			wait_first = errno != EINTR;
 			continue;
+		}
 		if (r <= 0)
 			return -1;
 		p += r;
 		n -= (size_t)r;
+		wait_first = 1;
 	}
 	return 0;
 }
@@ -700,12 +707,12 @@ signer_ready(struct signer *s, char *err, size_t errlen)
 	uint32_t len;
 	size_t i;
 
-	if (xfer_by(s->fd, hdr, sizeof(hdr), 0, deadline) != 0)
+	if (xfer_by(s->fd, hdr, sizeof(hdr), 0, 1, deadline) != 0)
 		return pki_errx(err, errlen, "signer: the signing process did not start");
 	len = get32(hdr + 4);
 	if (get32(hdr) == 0 && len == 0)
 		return 0;
-	if (len == 0 || len >= sizeof(body) || xfer_by(s->fd, body, len, 0, deadline) != 0)
+	if (len == 0 || len >= sizeof(body) || xfer_by(s->fd, body, len, 0, 0, deadline) != 0)
 		return pki_errx(err, errlen, "signer: the signing process did not start");
 	for (i = 0; i < len; i++)
 		if (body[i] < 0x20 || body[i] > 0x7e)
@@ -748,8 +755,10 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t ma
 	*body = NULL;
 	if (s->dead)
 		return pki_errx(err, errlen, "signer: the signing process is gone");
-	if ((r = xfer_by(s->fd, (void *)req, reqlen, 1, deadline)) != 0 ||
-	    (r = xfer_by(s->fd, hdr, sizeof(hdr), 0, deadline)) != 0)
+	/* the request fits the socket buffer: sent at once; the answer comes after signing,
+	 * and its body with its header */
+	if ((r = xfer_by(s->fd, (void *)req, reqlen, 1, 0, deadline)) != 0 ||
+	    (r = xfer_by(s->fd, hdr, sizeof(hdr), 0, 1, deadline)) != 0)
 		return signer_lose(s, r == -2, timeout_ms, err, errlen);
 	*status = get32(hdr);
 	len = get32(hdr + 4);
@@ -760,7 +769,7 @@ signer_call(struct signer *s, const unsigned char *req, size_t reqlen, size_t ma
 		signer_lose(s, 0, timeout_ms, err, errlen);
 		return pki_errx(err, errlen, "signer: out of memory");
 	}
-	if (len > 0 && (r = xfer_by(s->fd, *body, len, 0, deadline)) != 0) {
+	if (len > 0 && (r = xfer_by(s->fd, *body, len, 0, 0, deadline)) != 0) {
 		free(*body);
 		*body = NULL;
 		return signer_lose(s, r == -2, timeout_ms, err, errlen);
