@@ -892,8 +892,9 @@ frontend_start(struct daemon *d, int fd)
 
 		if (efd == -1)
 			fatalx("%s", err);
-		if ((d->committed_ev = event_new(d->base, efd, EV_READ | EV_PERSIST, on_commit,
-		    d)) == NULL || event_add(d->committed_ev, NULL) == -1)
+		if (efd != REGISTRAR_COMMIT_INLINE && ((d->committed_ev = event_new(d->base,
+		    efd, EV_READ | EV_PERSIST, on_commit, d)) == NULL ||
+		    event_add(d->committed_ev, NULL) == -1))
 			fatalx("libevent initialisation failed");
 	}
 }

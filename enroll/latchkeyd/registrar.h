@@ -113,8 +113,11 @@ size_t	registrar_pending(const struct registrar *r);	/* queued, not yet answered
  * Commit on a thread of its own (call after registrar_new, which forks): registrar_commit()
  * then hands the queued batch over and returns at once, and the returned descriptor becomes
  * readable when a batch is durable; call registrar_commit() again then to answer it (and
- * hand over the next). Returns the descriptor, or -1 with err.
+ * hand over the next). Returns the descriptor, or -1 with err. With registry-sync = normal
+ * on SQLite no thread is started and REGISTRAR_COMMIT_INLINE is returned: such a commit
+ * syncs nothing, so registrar_commit() commits in the caller's thread.
  */
+#define REGISTRAR_COMMIT_INLINE	(-2)
 int	registrar_committer_start(struct registrar *r, char *err, size_t errlen);
 /* Commit and answer everything queued, waiting for the committer: before registrar_free. */
 void	registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg);

@@ -2,11 +2,22 @@
 # Concurrency: 200 enrollments from 50 parallel `latchkey enroll` clients (each its own TLS
 # connection and channel binding). Every certificate returned is in the registry exactly once,
 # there is one binding per device, audit entries match and the chain verifies.
+# LK_SYNC=normal (test_concurrency_normal.sh) runs it with registry-sync = normal, where each
+# worker commits in its event loop instead of a committer thread.
 . "$(dirname "$0")/lib.sh"
 it_init
 N=200 P=50
+SYNC=${LK_SYNC:-full}
 it_pki "$N"
-it_registrar || exit 1
+it_registrar "registry-sync = $SYNC" || exit 1
+# registry-sync = full: a committer thread beside each worker's event loop; normal: none
+want_threads=2
+[ "$SYNC" = normal ] && want_threads=1
+threads=$(for w in $(pgrep -P "$LKD_PID"); do
+	grep -qs '^Name:.*latchkeyd' /proc/"$w"/status && ls /proc/"$w"/task | wc -l
+done | sort -u | tr '\n' ' ')
+check "registry-sync = $SYNC: $want_threads thread(s) per worker ($threads)" \
+    test "$threads" = "$want_threads "
 jq -r '.devices[].serial' "$T/lab.json" >"$T/serials"
 { echo "# claims for the concurrency test"; cat "$T/serials"; } >"$T/claims"
 check "claim --file with $N serials" latchkeyctl --db "$DB" claim --file "$T/claims"
