@@ -26,6 +26,7 @@
 
 #include "certs/ocsp.h"
 #include "certs/pki.h"
+#include "certs/tlsctx.h"
 #include "enroll/common/chanbind.h"
 #include "enroll/latchkeyd/brski.h"
 #include "enroll/latchkeyd/est.h"
@@ -90,9 +91,20 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 	STACK_OF(X509_NAME) *names;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *key = NULL;
+	char lerr[256];
 	size_t i;
+	int k;
 
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+	/*
+	 * In the library context whose decoders are only those a client's certificates need
+	 * (tlsctx.h: twice ~100 us less per enrollment with OpenSSL 3.0); in the default one
+	 * if it cannot be had. Nothing is read from a file through it: the certificate chain
+	 * and key are read in the default context and handed over as objects.
+	 */
+	if ((ctx = SSL_CTX_new_ex(tlsctx_libctx(lerr, sizeof(lerr)), NULL,
+	    TLS_server_method())) == NULL)
 		goto ossl;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all ephemeral. */
@@ -110,16 +122,27 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 	 * empty and takes them again for the next record.
 	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+	if ((chain = pki_certs_read(cfg->tls_cert, lerr, sizeof(lerr))) == NULL ||
+	    SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0)) != 1) {
 		snprintf(err, errlen, "%.400s: cannot load the TLS certificate", cfg->tls_cert);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
+	for (k = 1; k < sk_X509_num(chain); k++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, k)) != 1) {
+			snprintf(err, errlen, "%.400s: cannot load the TLS certificate chain",
+			    cfg->tls_cert);
+			goto fail;
+		}
+	if ((key = pki_key_read(cfg->tls_key, lerr, sizeof(lerr))) == NULL ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, errlen, "%.200s: cannot load the TLS key or it does not match %.200s",
 		    cfg->tls_key, cfg->tls_cert);
 		goto fail;
 	}
+	sk_X509_pop_free(chain, X509_free);
+	chain = NULL;
+	EVP_PKEY_free(key);
+	key = NULL;
 	if (tls_add_link(ctx, cfg, err, errlen) == -1)
 		goto fail;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
@@ -147,6 +170,8 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 ossl:
 	snprintf(err, errlen, "TLS setup: %s", ERR_reason_error_string(ERR_get_error()));
 fail:
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	return NULL;
