@@ -33,6 +33,24 @@ has_prop(const char *def, const char *kv)
 	return 0;
 }
 
+/*
+ * The key types a certificate in our TLS handshakes can hold: the signature schemes of TLS
+ * 1.3 (ECDSA on any named curve, RSA-PSS with an RSA or RSA-PSS key, Ed25519, Ed448) and
+ * the ECDSA and RSA suites we take in TLS 1.2. Not DSA, DH, X25519, X448 or SM2: no
+ * handshake of ours can sign with them, and each decoder kept costs every parse.
+ */
+static int
+signing_type(const char *names)
+{
+	static const char *const types[] = { "EC", "RSA", "RSA-PSS", "ED25519", "ED448" };
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(names, types[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static const OSSL_ALGORITHM *
 fwd_query(void *provctx, int op, int *no_cache)
 {
@@ -95,7 +113,7 @@ fwd_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in, const OSSL_DIS
 	if ((a = OSSL_PROVIDER_query_operation(deflt, OSSL_OP_DECODER, &no_cache)) == NULL)
 		return 0;
 	for (; a->algorithm_names != NULL; a++)
-		if (a->property_definition != NULL &&
+		if (a->property_definition != NULL && signing_type(a->algorithm_names) &&
 		    has_prop(a->property_definition, "input=der") &&
 		    has_prop(a->property_definition, "structure=SubjectPublicKeyInfo")) {
 			if (n == MAX_DECODERS)

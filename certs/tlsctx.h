@@ -9,8 +9,9 @@
  * default provider itself seen through a narrower window: every operation is the default
  * provider's own algorithm table and provider context (so keys, digests, ciphers, random
  * numbers and TLS groups are exactly the default provider's), except the decoders, of
- * which it offers only those a certificate's SubjectPublicKeyInfo needs (DER, structure
- * SubjectPublicKeyInfo, every key type).
+ * which it offers only those a client certificate's SubjectPublicKeyInfo needs (DER,
+ * structure SubjectPublicKeyInfo, the key types a TLS handshake signs with: EC, RSA,
+ * RSA-PSS, Ed25519, Ed448): ~45 us per certificate.
  *
  * Objects made elsewhere (keys and certificates read with pki_*) work with an SSL_CTX in
  * this context; OpenSSL exports a key once into this context's key manager and keeps the

@@ -1,6 +1,6 @@
 /*
  * test_tlsctx: the TLS servers' library context (certs/tlsctx.c). Certificates of every
- * key type a device may hold decode in it with a usable key; a TLS 1.3 handshake with a
+ * key type a TLS handshake signs with decode in it with a usable key; a TLS 1.3 handshake with a
  * server SSL_CTX in it and client certificates of those types completes, and both sides
  * agree on the data and the exporter; and the window is narrow: no PEM or private-key
  * decoders there.
@@ -17,14 +17,40 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
 #include "certs/tlsctx.h"
 
-static const char *const key_types[] = { "p256", "p384", "ed25519", "rsa2048" };
+/* every key type a TLS certificate signs with */
+static const char *const key_types[] = {
+	"p256", "p384", "p521", "ed25519", "ed448", "rsa2048", "rsa-pss"
+};
 #define NKEYS	(sizeof(key_types) / sizeof(key_types[0]))
+static EVP_PKEY *keys[NKEYS];
+static X509 *certs[NKEYS];
+
+static EVP_PKEY *
+make_key(const char *type)
+{
+	if (strcmp(type, "p521") == 0)
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+	if (strcmp(type, "ed448") == 0)
+		return EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	if (strcmp(type, "rsa-pss") == 0) {
+		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+		EVP_PKEY *k = NULL;
+
+		if (c == NULL || EVP_PKEY_keygen_init(c) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) != 1 || EVP_PKEY_generate(c, &k) != 1)
+			k = NULL;
+		EVP_PKEY_CTX_free(c);
+		return k;
+	}
+	return pki_key_new(type, NULL, 0);
+}
 
 /* A self-signed certificate for key (the signature digest the key needs). */
 static X509 *
@@ -44,9 +70,39 @@ self_signed(EVP_PKEY *key, const char *cn)
 	assert_int_equal(X509_set_subject_name(x, n), 1);
 	assert_int_equal(X509_set_issuer_name(x, n), 1);
 	assert_int_equal(X509_set_pubkey(x, key), 1);
-	assert_true(X509_sign(x, key, EVP_PKEY_is_a(key, "ED25519") ? NULL : EVP_sha256()) > 0);
+	assert_true(X509_sign(x, key, EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448") ?
+	    NULL : EVP_sha256()) > 0);
 	X509_NAME_free(n);
 	return x;
+}
+
+static int
+setup(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NKEYS; i++)
+		if ((keys[i] = make_key(key_types[i])) == NULL ||
+		    (certs[i] = self_signed(keys[i], key_types[i])) == NULL) {
+			fprintf(stderr, "setup: %s\n", key_types[i]);
+			ERR_print_errors_fp(stderr);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NKEYS; i++) {
+		X509_free(certs[i]);
+		EVP_PKEY_free(keys[i]);
+	}
+	return 0;
 }
 
 static void
@@ -69,8 +125,8 @@ test_certificates_decode(void **state)
 	(void)state;
 	assert_non_null(lc);
 	for (i = 0; i < NKEYS; i++) {
-		EVP_PKEY *key = pki_key_new(key_types[i], NULL, 0);
-		X509 *x = self_signed(key, key_types[i]), *y;
+		EVP_PKEY *key = keys[i];
+		X509 *x = certs[i], *y;
 		unsigned char *der = NULL;
 		const unsigned char *p;
 		int len = i2d_X509(x, &der);
@@ -86,8 +142,6 @@ test_certificates_decode(void **state)
 		assert_int_equal(X509_verify(y, X509_get0_pubkey(y)), 1);
 		X509_free(y);
 		OPENSSL_free(der);
-		X509_free(x);
-		EVP_PKEY_free(key);
 	}
 }
 
@@ -181,8 +235,8 @@ test_handshake(void **state)
 	assert_non_null(lc);
 	/* the server's own key of each kind too: read in the default context, used in this one */
 	for (j = 0; j < NKEYS; j++) {
-		EVP_PKEY *skey = pki_key_new(key_types[j], NULL, 0);
-		X509 *scert = self_signed(skey, "registrar");
+		EVP_PKEY *skey = keys[j];
+		X509 *scert = certs[j];
 		SSL_CTX *sctx = SSL_CTX_new_ex(lc, NULL, TLS_server_method());
 
 		assert_non_null(sctx);
@@ -191,8 +245,8 @@ test_handshake(void **state)
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 		SSL_CTX_set_cert_verify_callback(sctx, accept_any, NULL);
 		for (i = 0; i < NKEYS; i++) {
-			EVP_PKEY *ckey = pki_key_new(key_types[i], NULL, 0);
-			X509 *ccert = self_signed(ckey, "device");
+			EVP_PKEY *ckey = keys[i];
+			X509 *ccert = certs[i];
 			SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
 			char what[64];
 
@@ -203,12 +257,8 @@ test_handshake(void **state)
 			    key_types[i]);
 			handshake(sctx, cctx, ckey, what);
 			SSL_CTX_free(cctx);
-			X509_free(ccert);
-			EVP_PKEY_free(ckey);
 		}
 		SSL_CTX_free(sctx);
-		X509_free(scert);
-		EVP_PKEY_free(skey);
 	}
 }
 
@@ -222,5 +272,5 @@ main(void)
 		cmocka_unit_test(test_handshake),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
