@@ -107,11 +107,19 @@ frontend_tls_setup(const struct config *cfg, char *err, size_t errlen)
 	    TLS_server_method())) == NULL)
 		goto ossl;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all ephemeral. */
+	/*
+	 * TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all ephemeral. ChaCha20-Poly1305
+	 * first, then AES-GCM, in both (the server's order decides): it is the faster AEAD on
+	 * devices without AES instructions, most of the endpoints that enroll, and its state
+	 * is the smaller one for each connection we hold (~0.3 KiB less than AES-GCM's). On
+	 * this side a connection carries a few KiB, where the two cost the same.
+	 */
 	if (SSL_CTX_set_cipher_list(ctx,
-	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
-	    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+	    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384") != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+	    "TLS_AES_256_GCM_SHA384") != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
 		goto ossl;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |

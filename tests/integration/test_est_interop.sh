@@ -53,6 +53,10 @@ base64 -w0 "$T/csr.der" >"$T/csr1.b64"
 check "labelled simpleenroll over TLS 1.3, CSR unwrapped: 200" test "$(cat "$T/code2")" = 200
 # A TLS 1.2 client is served too (minimum version), with ECDHE.
 check "TLS 1.2 handshake with ECDHE" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is ECDHE'"
+# The server's AEAD order: ChaCha20-Poly1305 first, AES-GCM for a client without it.
+check "TLS 1.3: ChaCha20-Poly1305 chosen from openssl's default offer" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_3 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is TLS_CHACHA20_POLY1305_SHA256'"
+check "TLS 1.3: a client offering only AES-128-GCM is served with it" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is TLS_AES_128_GCM_SHA256'"
+check "TLS 1.2: ECDHE-ECDSA-AES256-GCM only is served with it" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is ECDHE-ECDSA-AES256-GCM-SHA384'"
 check "TLS 1.1 refused" sh -c "! openssl s_client -connect 127.0.0.1:$PORT -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1"
 
 # Reenroll with the LDevID from curl: simplereenroll, the CSR wrapped at 64 with CRLF.
