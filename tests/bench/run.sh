@@ -248,7 +248,9 @@ row() {	# row LABEL KEY
 	echo
 	echo "Durability: synchronous=full makes every answered enrollment survive power loss; the"
 	echo "worker's committer thread commits the enrollments issued meanwhile together, one sync"
-	echo "each batch (${gc:-no group commit figures})."
+	echo "each batch. With synchronous=normal a commit syncs nothing and the worker commits in"
+	echo "its event loop, the enrollments one loop pass finished together. Both, all runs:"
+	echo "${gc:-no group commit figures}."
 	echo "Cost of full over normal (median of the rounds' full/normal): 64 clients $(pratio full64 normal64 | median), 8 clients $(pratio full8 normal8 | median)."
 	echo "One client's p50 latency over the ceiling's p50 (goal <= 1.3): sync=full $(ratio "$(stat full1 p50_ms | median)" "$(stat ceil p50_ms | median)"), sync=normal $(ratio "$(stat normal1 p50_ms | median)" "$(stat ceil p50_ms | median)") (sync=full waits for one fsync per commit: $(fsync_ms) ms median on this disk)."
 	echo
