@@ -537,11 +537,13 @@ agent_est_close(struct agent_est *e)
 
 /*
  * Set up the handle: TLS >= 1.2, HTTP/1.1, https only, no proxy, client certificate, and
- * either CA-file verification (peer + host) or the fingerprint pin. No I/O yet.
+ * either CA-file verification (peer + host) or the fingerprint pin. No I/O yet. key is the
+ * client key (agent_key_load()), which the handle takes over: freed with it, or here when
+ * this fails.
  */
 static int
 agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *server,
-    const char *label, const char *cert, const char *key, const char *ca_file,
+    const char *label, const char *cert, EVP_PKEY *key, const char *ca_file,
     const char *pin, char *err, size_t errlen)
 {
 	CURL *c;
@@ -550,27 +552,30 @@ agent_est_open(struct agent_est *e, const struct agent_opts *o, const char *serv
 
 	memset(e, 0, sizeof(*e));
 	e->o = o;
+	e->tls_key = key;
 	e->voucher = ca_file == NULL && pin == NULL;	/* brski: voucher path */
 	clock_gettime(CLOCK_MONOTONIC, &e->deadline);
 	e->deadline.tv_sec += timeout;
 	if (agent_server_check(server, e->server, sizeof(e->server), err, errlen) == -1)
-		return -1;
+		goto err;
 	if (label != NULL && *label != '\0') {
 		if (agent_label_check(label, err, errlen) == -1)
-			return -1;
+			goto err;
 		snprintf(e->base, sizeof(e->base), "%s%s/%s", e->server, EST_WELL_KNOWN, label);
 	} else
 		snprintf(e->base, sizeof(e->base), "%s%s", e->server, EST_WELL_KNOWN);
 	if (pin != NULL) {
-		if (pki_fingerprint_parse(pin, e->pin) != 0)
-			return errf(err, errlen, "bad fingerprint \"%.100s\": expected "
-			    "sha256: and 64 hex digits", pin);
+		if (pki_fingerprint_parse(pin, e->pin) != 0) {
+			errf(err, errlen, "bad fingerprint \"%.100s\": expected sha256: and 64 "
+			    "hex digits", pin);
+			goto err;
+		}
 		e->pinned = 1;
 	}
-	if (snprintf(e->tls_cert, sizeof(e->tls_cert), "%s", cert) >= (int)sizeof(e->tls_cert))
-		return errf(err, errlen, "%s: path too long", cert);
-	if ((e->tls_key = agent_key_load(key, err, errlen)) == NULL)
-		return -1;
+	if (snprintf(e->tls_cert, sizeof(e->tls_cert), "%s", cert) >= (int)sizeof(e->tls_cert)) {
+		errf(err, errlen, "%s: path too long", cert);
+		goto err;
+	}
 	if ((e->curl = c = curl_easy_init()) == NULL) {
 		errf(err, errlen, "libcurl: cannot create a handle");
 		goto err;
@@ -1462,7 +1467,7 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 {
 	STACK_OF(X509) *anchors = NULL, *idcerts = NULL;
 	X509 *idcert = NULL, *pinned = NULL, *asked = NULL;
-	EVP_PKEY *idkey = NULL;
+	EVP_PKEY *idkey;
 	struct voucher v;
 	unsigned char *req = NULL;
 	char nonce[VOUCHER_NONCE_MAX + 1], why[512], fp[PKI_FP_LEN];
@@ -1479,11 +1484,12 @@ agent_voucher_obtain(struct agent_est *e, const struct agent_opts *o,
 		errf(err, errlen, "MASA anchor: %s", why);
 		goto out;
 	}
-	if ((idcerts = pki_certs_read(o->idevid_cert, why, sizeof(why))) == NULL ||
-	    (idkey = agent_key_load(o->idevid_key, why, sizeof(why))) == NULL) {
+	/* the voucher path is the first enrollment's: the connection's key is the IDevID's */
+	if ((idcerts = pki_certs_read(o->idevid_cert, why, sizeof(why))) == NULL) {
 		errf(err, errlen, "%s", why);
 		goto out;
 	}
+	idkey = e->tls_key;
 	idcert = sk_X509_shift(idcerts);
 	/* Open the TLS connection provisionally: any cheap request does. */
 	if (agent_est_request(e, "csrattrs", NULL, 0, 0, &status, err, errlen) == -1)
@@ -1595,7 +1601,6 @@ out:
 	X509_free(pinned);
 	X509_free(asked);
 	X509_free(idcert);
-	EVP_PKEY_free(idkey);
 	sk_X509_pop_free(idcerts, X509_free);
 	sk_X509_pop_free(anchors, X509_free);
 	return rc;
@@ -1634,7 +1639,7 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 	X509 *idcert = NULL, *ldevid, *anchor = NULL;
 	EVP_PKEY *idkey = NULL, *key = NULL;
 	unsigned char pinbuf[32];
-	int rc = -1, e_open = 0, made_dir = 0;
+	int rc = -1, e_open = 0, made_dir = 0, opened;
 	enum agent_key_store store = o->key_store;
 
 	memset(res, 0, sizeof(*res));
@@ -1751,15 +1756,16 @@ agent_run(const struct agent_opts *o, int reenroll, struct agent_result *res, ch
 		    "DevID?)", client_cert);
 		goto err;
 	}
-	EVP_PKEY_free(idkey);
-	idkey = NULL;
 	/* reenroll: the LDevID being replaced, for the deploy hook (hook.h) */
 	if (reenroll && pki_cert_serial_hex(idcert, res->old_ldevid_serial,
 	    sizeof(res->old_ldevid_serial)) == -1)
 		res->old_ldevid_serial[0] = '\0';
 
-	if (agent_est_open(&e, o, server, label, client_cert, client_key, ca_file, pin, err,
-	    errlen) == -1)
+	/* the key checked above serves the connection: loaded once (a TPM load, a login) */
+	opened = agent_est_open(&e, o, server, label, client_cert, idkey, ca_file, pin, err,
+	    errlen) == 0;
+	idkey = NULL;		/* the handle's now, even when opening failed */
+	if (!opened)
 		goto err;
 	e_open = 1;
 	snprintf(res->server, sizeof(res->server), "%s", e.server);
@@ -1934,6 +1940,7 @@ agent_ldevid_open(struct agent_est *e, const struct agent_opts *o, char *err, si
 {
 	char server[AGENT_URL_MAX], label[AGENT_LABEL_MAX + 1], ktype[32];
 	char cert[AGENT_PATH_MAX], key[AGENT_PATH_MAX], ca[AGENT_PATH_MAX], meta[AGENT_PATH_MAX];
+	EVP_PKEY *k;
 
 	if (o->out_dir == NULL || *o->out_dir == '\0')
 		return errf(err, errlen, "no output directory given");
@@ -1949,7 +1956,11 @@ agent_ldevid_open(struct agent_est *e, const struct agent_opts *o, char *err, si
 		snprintf(server, sizeof(server), "%s", o->server);
 	if (server[0] == '\0')
 		return errf(err, errlen, "no server URL in %s", meta);
-	return agent_est_open(e, o, server, NULL, cert, key, ca, NULL, err, errlen);
+	if (o->ldevid_key != NULL && EVP_PKEY_up_ref(o->ldevid_key) == 1)
+		k = o->ldevid_key;
+	else if ((k = agent_key_load(key, err, errlen)) == NULL)
+		return -1;
+	return agent_est_open(e, o, server, NULL, cert, k, ca, NULL, err, errlen);
 }
 int
 agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *superseded,

@@ -121,6 +121,9 @@ struct agent_opts {
 	int		 curl_verbose;	/* libcurl's own trace on stderr (debugging) */
 	enum agent_chanbind chanbind;
 	const char	*masa_anchor;	/* voucher path (brski): factory MASA anchor(s), PEM */
+	/* agent_ldevid_post(): the LDevID key when the caller has it loaded already (borrowed);
+	 * NULL: it is loaded from out_dir */
+	EVP_PKEY	*ldevid_key;
 	/* Progress: one line without newline; may be NULL. */
 	void		(*progress)(void *arg, int level, const char *line);
 	void		*progress_arg;

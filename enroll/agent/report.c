@@ -250,6 +250,7 @@ report_send(const struct report_opts *o, const struct posture_inventory *inv,
 	memset(&ao, 0, sizeof(ao));
 	ao.server = origin;
 	ao.out_dir = o->state_dir;
+	ao.ldevid_key = pkey;
 	ao.timeout = o->timeout;
 	ao.progress = o->progress;
 	ao.progress_arg = o->progress_arg;

@@ -326,7 +326,7 @@ url_origin(const char *url, char *out, size_t outlen)
 }
 
 static void
-report(const struct update_opts *o, struct update_result *res, unsigned tmo)
+report(const struct update_opts *o, EVP_PKEY *key, struct update_result *res, unsigned tmo)
 {
 	struct manifest_report r;
 	struct agent_opts ao;
@@ -350,6 +350,7 @@ report(const struct update_opts *o, struct update_result *res, unsigned tmo)
 	ao.out_dir = o->state_dir;
 	ao.server = origin;
 	ao.timeout = (int)tmo;
+	ao.ldevid_key = key;
 	if (agent_ldevid_post(&ao, UPDATE_REPORT_SUFFIX, "application/json", body, strlen(body),
 	    &st, &answer, &alen, err, sizeof(err)) == -1)
 		st = -1;
@@ -647,7 +648,7 @@ out:
 		close(ps.fd);
 	unlink(ppath);		/* installed (the command took it) or refused: never kept */
 	if (!o->no_report)
-		report(o, res, tmo);
+		report(o, lid.key, res, tmo);
 	audit_append(apath, o, res, now, res->reported);
 	EVP_MD_CTX_free(ps.md);
 	free(ms.buf);
