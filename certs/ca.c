@@ -100,6 +100,36 @@ ca_key_check(const X509_PUBKEY *pub, EVP_PKEY *key, char *desc, size_t desclen, 
 }
 
 /*
+ * The keys with a cheap path, which need no decoder: "P-256" or "P-384" (a named curve)
+ * and "ED25519" (no parameters, 32 bytes), when alg and the key's length fit one of them;
+ * NULL for any other key. The point itself is the caller's to check.
+ */
+static const char *
+fast_key_type(const X509_ALGOR *alg, int pklen)
+{
+	const ASN1_OBJECT *aobj;
+	const void *pval;
+	int ptype;
+
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	switch (OBJ_obj2nid(aobj)) {
+	case NID_ED25519:
+		return ptype == V_ASN1_UNDEF && pklen == 32 ? "ED25519" : NULL;
+	case NID_X9_62_id_ecPublicKey:
+		if (ptype != V_ASN1_OBJECT)
+			return NULL;
+		switch (OBJ_obj2nid(pval)) {
+		case NID_X9_62_prime256v1:
+			return "P-256";
+		case NID_secp384r1:
+			return "P-384";
+		}
+		break;
+	}
+	return NULL;
+}
+
+/*
  * The key of pub as an EVP_PKEY without OpenSSL 3.0's provider decoders, which enumerate
  * every decoder and key manager on each call (~90 us for a P-256 key; 3.1 caches them):
  * P-256/P-384 points (uncompressed or compressed) and Ed25519 keys are imported from their
@@ -110,37 +140,23 @@ EVP_PKEY *
 ca_key_decode(const X509_PUBKEY *pub)
 {
 	ASN1_OBJECT *alg;
-	const ASN1_OBJECT *pobj;
 	const unsigned char *pk, *p;
-	const void *pval;
-	const char *group = NULL;
+	const char *type;
 	X509_ALGOR *pa;
 	EVP_PKEY_CTX *ctx;
 	EVP_PKEY *key = NULL;
 	OSSL_PARAM params[3];
 	unsigned char *der = NULL;
-	int pklen, ptype, n;
+	int pklen, n;
 
 	if (pub == NULL || !X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, pub) || pa == NULL)
 		return NULL;
-	X509_ALGOR_get0(&pobj, &ptype, &pval, pa);
-	switch (OBJ_obj2nid(alg)) {
-	case NID_ED25519:
-		if (ptype == V_ASN1_UNDEF && pklen == 32)
-			return EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pk, 32);
-		break;
-	case NID_X9_62_id_ecPublicKey:
-		if (ptype != V_ASN1_OBJECT || pklen < 2 || pk[0] < 2 || pk[0] > 4)
-			break;
-		if (OBJ_obj2nid(pval) == NID_X9_62_prime256v1)
-			group = "P-256";
-		else if (OBJ_obj2nid(pval) == NID_secp384r1)
-			group = "P-384";
-		break;
-	}
-	if (group != NULL) {
+	if ((type = fast_key_type(pa, pklen)) != NULL && strcmp(type, "ED25519") == 0)
+		return EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pk, 32);
+	/* uncompressed or compressed points; anything else to the decoders, as before */
+	if (type != NULL && pklen >= 2 && pk[0] >= 2 && pk[0] <= 4) {
 		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-		    (char *)group, 0);
+		    (char *)type, 0);
 		params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
 		    (void *)pk, (size_t)pklen);
 		params[2] = OSSL_PARAM_construct_end();
@@ -290,35 +306,17 @@ static int
 spki_fast_allowed(const X509_ALGOR *alg, const ASN1_BIT_STRING *bits, char *err,
     size_t errlen)
 {
-	const ASN1_OBJECT *aobj;
-	const void *pval;
+	const char *type = fast_key_type(alg, bits->length);
 	EC_GROUP *g;
 	EC_POINT *pt;
-	int ptype, ok;
+	int ok;
 
-	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-	switch (OBJ_obj2nid(aobj)) {
-	case NID_ED25519:
-		return ptype == V_ASN1_UNDEF && bits->length == 32 ? 1 : 0;
-	case NID_X9_62_id_ecPublicKey:
-		if (ptype != V_ASN1_OBJECT)
-			return 0;
-		break;
-	default:
+	if (type == NULL)
 		return 0;
-	}
-	switch (OBJ_obj2nid(pval)) {
-	case NID_X9_62_prime256v1:
-		pthread_once(&groups_once, groups_init);
-		g = group_p256;
-		break;
-	case NID_secp384r1:
-		pthread_once(&groups_once, groups_init);
-		g = group_p384;
-		break;
-	default:
-		return 0;
-	}
+	if (strcmp(type, "ED25519") == 0)
+		return 1;
+	pthread_once(&groups_once, groups_init);
+	g = strcmp(type, "P-256") == 0 ? group_p256 : group_p384;
 	/* Uncompressed (04) or compressed (02/03) only; never the point at infinity. */
 	if (g == NULL || (pt = EC_POINT_new(g)) == NULL)
 		return 0;
