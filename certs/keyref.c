@@ -45,15 +45,6 @@ keyref_uri_clear(struct keyref_uri *u)
 		OPENSSL_cleanse(u, sizeof(*u));
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /*
  * Percent-decode v[0..n) into out (cap bytes; RFC 3986 §2.1). text: NUL-terminate and refuse
  * a NUL byte. The number of bytes, or -1 (bad escape, too long).
@@ -70,8 +61,8 @@ pct_decode(const char *v, size_t n, unsigned char *out, size_t cap, int text)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return -1;
-			if ((h = hexval((unsigned char)v[i + 1])) < 0 ||
-			    (l = hexval((unsigned char)v[i + 2])) < 0)
+			if ((h = pki_hexval((unsigned char)v[i + 1])) < 0 ||
+			    (l = pki_hexval((unsigned char)v[i + 2])) < 0)
 				return -1;
 			c = (unsigned char)(h << 4 | l);
 			i += 2;

@@ -381,7 +381,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 	unsigned mdlen = 0, tmo = o->timeout_s ? o->timeout_s : UPDATE_TIMEOUT_DEFAULT;
 	time_t now = o->now ? o->now : time(NULL);
 	int64_t last_nb = 0;
-	size_t clen, i;
+	size_t clen;
 	long st;
 	int r, crl_cached = 0;
 
@@ -625,8 +625,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 		decide(res, UPDATE_ERROR, "%s", err);
 		goto out;
 	}
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", m.sha256[i]);
+	pki_hex_encode(m.sha256, 32, hex);
 	{
 		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I}", "package", m.package,
 		    "version", m.version, "not-before", (json_int_t)m.not_before, "sha256",

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "certs/pki.h"
 #include "enroll/common/manifest.h"
 #include "enroll/common/debver.h"
 #include "enroll/common/err.h"
@@ -225,14 +226,12 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 		goto err;
 	}
 	for (i = 0; i < 32; i++) {
-		hi = isxdigit((unsigned char)hex[2 * i]) ? hex[2 * i] : -1;
-		lo = isxdigit((unsigned char)hex[2 * i + 1]) ? hex[2 * i + 1] : -1;
+		hi = pki_hexval((unsigned char)hex[2 * i]);
+		lo = pki_hexval((unsigned char)hex[2 * i + 1]);
 		if (hi == -1 || lo == -1) {
 			errf(err, errlen, "manifest: sha256 must be 64 hex digits");
 			goto err;
 		}
-		hi = isdigit(hi) ? hi - '0' : tolower(hi) - 'a' + 10;
-		lo = isdigit(lo) ? lo - '0' : tolower(lo) - 'a' + 10;
 		m->sha256[i] = (unsigned char)(hi << 4 | lo);
 	}
 	v = json_object_get(root, "size");
@@ -292,8 +291,7 @@ manifest_json(const struct manifest *m)
 	char hex[65], nb[32], ex[32], *s;
 	size_t i;
 
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", m->sha256[i]);
+	pki_hex_encode(m->sha256, 32, hex);
 	if (voucher_time_format(m->not_before, nb, sizeof(nb)) == -1 ||
 	    voucher_time_format(m->expires, ex, sizeof(ex)) == -1 ||
 	    (t = json_array()) == NULL)
