@@ -49,16 +49,16 @@ class_ok(const char *s)
 	return 1;
 }
 
-static int
-url_ok(const char *s)
+int
+manifest_path_ok(const char *s, size_t max, size_t depth)
 {
 	size_t n = strlen(s), seg = 0, i, nseg = 0;
 
-	if (n < 1 || n > MANIFEST_URL_MAX || s[0] == '/' || s[n - 1] == '/')
+	if (n < 1 || n > max || s[0] == '/' || s[n - 1] == '/')
 		return 0;
 	for (i = 0; i <= n; i++) {
 		if (s[i] == '/' || s[i] == '\0') {
-			if (seg == 0 || ++nseg > MANIFEST_URL_DEPTH)
+			if (seg == 0 || ++nseg > depth)
 				return 0;
 			seg = 0;
 			continue;
@@ -271,7 +271,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	if (str_get(json_object_get(root, "url"), "url", m->url, sizeof(m->url), err,
 	    errlen) == -1)
 		goto err;
-	if (!url_ok(m->url)) {
+	if (!manifest_path_ok(m->url, MANIFEST_URL_MAX, MANIFEST_URL_DEPTH)) {
 		errf(err, errlen, "manifest: url must be a relative path of names that do not "
 		    "start with \".\"");
 		goto err;

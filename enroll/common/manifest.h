@@ -54,6 +54,12 @@ int	manifest_parse(const char *json, size_t len, struct manifest *m, char *err,
 char	*manifest_json(const struct manifest *m);
 /* Is s a valid package name (rules above)? 1/0 */
 int	manifest_package_valid(const char *s);
+/*
+ * Is s a relative path of 1..max chars and 1..depth segments of [A-Za-z0-9._+-], none empty
+ * and none starting with '.'? 1/0. A manifest's url (MANIFEST_URL_MAX, MANIFEST_URL_DEPTH),
+ * and what latchkeyd's update-dir serves.
+ */
+int	manifest_path_ok(const char *s, size_t max, size_t depth);
 /* Is s a valid Debian version (deb-version(7)) of at most MANIFEST_VERSION_MAX chars? 1/0 */
 int	manifest_version_valid(const char *s);
 /*

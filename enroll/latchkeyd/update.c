@@ -1,5 +1,4 @@
 /* update: the update-server role's files (update.h). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -9,29 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "enroll/common/manifest.h"
 #include "enroll/latchkeyd/update.h"
 
 int
 update_path_valid(const char *rest)
 {
-	size_t i, n = strlen(rest), seg = 0, depth = 1;
-
-	if (n == 0 || n > UPDATE_PATH_MAX)
-		return 0;
-	for (i = 0; i <= n; i++) {
-		if (rest[i] == '/' || rest[i] == '\0') {
-			if (seg == 0 || ++depth > UPDATE_DEPTH_MAX + 1)
-				return 0;
-			seg = 0;
-			continue;
-		}
-		if (seg == 0 && rest[i] == '.')
-			return 0;
-		if (!isalnum((unsigned char)rest[i]) && strchr("._+-", rest[i]) == NULL)
-			return 0;
-		seg++;
-	}
-	return 1;
+	return manifest_path_ok(rest, UPDATE_PATH_MAX, UPDATE_DEPTH_MAX);
 }
 
 int
