@@ -160,12 +160,15 @@ lab_cert_new(const struct lab_cert_spec *sp, char *err, size_t errlen)
 	return NULL;
 }
 
+/* Every lab signature, under the token's lock when issuer_key is in one (keyref.h). */
 static int
 lab_cert_sign(X509 *cert, EVP_PKEY *issuer_key, char *err, size_t errlen)
 {
-	if (X509_sign(cert, issuer_key, pki_sig_md(issuer_key)) <= 0)
-		return pki_err(err, errlen, "signing certificate failed");
-	return 0;
+	int lk = keyref_lock(issuer_key), ok;
+
+	ok = X509_sign(cert, issuer_key, pki_sig_md(issuer_key)) > 0;
+	keyref_unlock(lk);
+	return ok ? 0 : pki_err(err, errlen, "signing certificate failed");
 }
 
 /*
@@ -1405,7 +1408,6 @@ domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t n
     size_t errlen)
 {
 	struct stat		 st;
-	int			 lk = -1;
 	struct lab_cert_spec	 sp;
 	char			 abs[PATH_MAX], cn[LABPKI_SAN_LEN];
 	EVP_PKEY		*ca_key = NULL, *tls_key = NULL;
@@ -1466,12 +1468,8 @@ domainca_reissue_registrar_ref(const char *dir, const char *const *san, size_t n
 		pki_err(err, errlen, "registrar subjectAltName failed");
 		goto err;
 	}
-	lk = keyref_lock(ca_key);	/* a token key: one process at a time (keyref.h) */
-	if (lab_cert_sign(tls, ca_key, err, errlen) == -1) {
-		keyref_unlock(lk);
+	if (lab_cert_sign(tls, ca_key, err, errlen) == -1)
 		goto err;
-	}
-	keyref_unlock(lk);
 	/* Keep the old certificate beside the new one, then replace it atomically. */
 	if ((size_t)snprintf(old, oldlen, "%s.old", out->tls_cert) >= oldlen) {
 		pki_errx(err, errlen, "%s: path too long", out->tls_cert);
