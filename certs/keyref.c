@@ -792,8 +792,7 @@ keyref_probe(EVP_PKEY *key)
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	lk = keyref_lock(key);
-	ok = EVP_DigestSignInit(ctx, NULL, EVP_PKEY_is_a(key, "ED25519") ||
-	    EVP_PKEY_is_a(key, "ED448") ? NULL : EVP_sha256(), NULL, key) == 1 &&
+	ok = EVP_DigestSignInit(ctx, NULL, pki_sig_md(key), NULL, key) == 1 &&
 	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
 	keyref_unlock(lk);
 	EVP_MD_CTX_free(ctx);
