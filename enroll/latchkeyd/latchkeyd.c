@@ -624,7 +624,6 @@ workers_count(const struct config *cfg)
 static int
 engines_check(const struct config *cfg, char *err, size_t errlen)
 {
-	struct signer_conf sc;
 	struct registrar *reg;
 	struct brski *brski;
 	struct masa *masa;
@@ -639,14 +638,7 @@ engines_check(const struct config *cfg, char *err, size_t errlen)
 	 * The signer switches to signer-user as a worker's does, and signs once as that user
 	 * (certs/signer.c): a CA key in a PKCS#11 token that user cannot use fails here.
 	 */
-	memset(&sc, 0, sizeof(sc));
-	sc.drop = cfg->signer_drop;
-	sc.uid = cfg->signer_uid;
-	sc.gid = cfg->signer_gid;
-	snprintf(sc.user, sizeof(sc.user), "%s", cfg->signer_user);
-	sc.crl_max_hours = cfg->crl_max_validity;
-	sc.ocsp_max_hours = cfg->ocsp_max_validity;
-	signer_configure(&sc);
+	worker_signer_configure(cfg, 0);
 	reg = registrar_new(cfg, err, errlen);
 	signer_configure(NULL);
 	if (reg == NULL)

@@ -79,5 +79,8 @@ int	 admin_run(const struct config *cfg, int fd);
 
 /* worker.c: run one worker until SIGTERM/SIGINT; returns its exit status. */
 int	 worker_run(struct daemon *d, int fd);
+/* What the signers started next run as and bound (certs/signer.h, Privileges): cfg's
+ * signer-user and validity limits; owner_uid, the user that talks to them. */
+void	 worker_signer_configure(const struct config *cfg, uid_t owner_uid);
 
 #endif

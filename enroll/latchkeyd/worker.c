@@ -502,20 +502,19 @@ worker_keeps_root(const struct daemon *d)
 	    d->cfg.role == CONFIG_ROLE_REGISTRAR);
 }
 
-/* What this worker's signer runs as and bounds (certs/signer.h, Privileges). */
-static void
-worker_signer_conf(const struct daemon *d)
+void
+worker_signer_configure(const struct config *cfg, uid_t owner_uid)
 {
 	struct signer_conf sc;
 
 	memset(&sc, 0, sizeof(sc));
-	sc.drop = d->cfg.signer_drop;
-	sc.uid = d->cfg.signer_uid;
-	sc.gid = d->cfg.signer_gid;
-	sc.owner_uid = worker_keeps_root(d) ? 0 : d->cfg.uid;
-	snprintf(sc.user, sizeof(sc.user), "%s", d->cfg.signer_user);
-	sc.crl_max_hours = d->cfg.crl_max_validity;
-	sc.ocsp_max_hours = d->cfg.ocsp_max_validity;
+	sc.drop = cfg->signer_drop;
+	sc.uid = cfg->signer_uid;
+	sc.gid = cfg->signer_gid;
+	sc.owner_uid = owner_uid;
+	snprintf(sc.user, sizeof(sc.user), "%s", cfg->signer_user);
+	sc.crl_max_hours = cfg->crl_max_validity;
+	sc.ocsp_max_hours = cfg->ocsp_max_validity;
 	signer_configure(&sc);
 }
 
@@ -580,7 +579,7 @@ worker_run(struct daemon *d, int fd)
 		if ((d->masa = masa_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
 	} else {
-		worker_signer_conf(d);
+		worker_signer_configure(&d->cfg, worker_keeps_root(d) ? 0 : d->cfg.uid);
 		if ((d->reg = registrar_new(&d->cfg, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
 		if ((d->brski = brski_new(&d->cfg, d->reg, err, sizeof(err))) == NULL)
