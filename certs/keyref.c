@@ -781,21 +781,27 @@ keyref_unlock(int lock)
 }
 
 int
-keyref_probe(EVP_PKEY *key)
+keyref_probe(EVP_PKEY *key, const char *ref, const char *prefix, const char *user,
+    char *err, size_t errlen)
 {
 	static const unsigned char msg[] = "latchkey start-up probe";
 	unsigned char sig[1024];
+	char what[300];
 	size_t sl = sizeof(sig);
 	EVP_MD_CTX *ctx;
-	int ok, lk;
+	int ok = 0, lk;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	lk = keyref_lock(key);
-	ok = EVP_DigestSignInit(ctx, NULL, pki_sig_md(key), NULL, key) == 1 &&
-	    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
-	keyref_unlock(lk);
-	EVP_MD_CTX_free(ctx);
+	if ((ctx = EVP_MD_CTX_new()) != NULL) {
+		lk = keyref_lock(key);
+		ok = EVP_DigestSignInit(ctx, NULL, pki_sig_md(key), NULL, key) == 1 &&
+		    EVP_DigestSign(ctx, sig, &sl, msg, sizeof(msg) - 1) == 1;
+		keyref_unlock(lk);
+		EVP_MD_CTX_free(ctx);
+	}
 	ERR_clear_error();
-	return ok ? 0 : -1;
+	if (ok)
+		return 0;
+	keyref_display(ref, what, sizeof(what));
+	return pki_errx(err, errlen, "%s%s cannot sign as user %s (a PKCS#11 token must be "
+	    "usable by that user)", prefix, what, user);
 }

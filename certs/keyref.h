@@ -91,8 +91,10 @@ void	keyref_unlock(int lock);
 /*
  * One signature of a fixed text with key (under keyref_lock): whether this process, as the
  * user it runs as now, can sign with it. A token key its user cannot use (SoftHSM2 reads
- * its token directory at every operation) fails here. 0 it can, -1 it cannot.
+ * its token directory at every operation) fails here. 0 it can; -1 it cannot, with err
+ * "<prefix><ref, as keyref_display() shows it> cannot sign as user <user> (...)".
  */
-int	keyref_probe(EVP_PKEY *key);
+int	keyref_probe(EVP_PKEY *key, const char *ref, const char *prefix, const char *user,
+	    char *err, size_t errlen);
 
 #endif

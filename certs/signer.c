@@ -504,13 +504,8 @@ child_privdrop(char *err, size_t errlen)
 static int
 child_sign_probe(EVP_PKEY *key, const char *key_path, char *err, size_t errlen)
 {
-	char what[200];
-
-	if (keyref_probe(key) == 0)
-		return 0;
-	keyref_display(key_path, what, sizeof(what));
-	return pki_errx(err, errlen, "signer: %s cannot sign as user %s (a PKCS#11 token must "
-	    "be usable by that user)", what, sconf.drop ? sconf.user : "(this one)");
+	return keyref_probe(key, key_path, "signer: ", sconf.drop ? sconf.user : "(this one)",
+	    err, errlen);
 }
 
 /*

@@ -102,14 +102,7 @@ err:
 int
 masa_key_probe(struct masa *m, char *err, size_t errlen)
 {
-	char what[300];
-
-	if (keyref_probe(m->key) == 0)
-		return 0;
-	keyref_display(m->cfg.masa_key, what, sizeof(what));
-	snprintf(err, errlen, "masa-key %s cannot sign as user %s (a PKCS#11 token must be "
-	    "usable by that user)", what, m->cfg.user);
-	return -1;
+	return keyref_probe(m->key, m->cfg.masa_key, "masa-key ", m->cfg.user, err, errlen);
 }
 
 void
