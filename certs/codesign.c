@@ -240,25 +240,31 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
-/* The chain to anchors at now, with the CRL when crls is not NULL, and the EKU. */
+/* A store of the anchors (the domain CAs this device trusts); NULL when out of memory. */
+static X509_STORE *
+anchor_store(STACK_OF(X509) *anchors)
+{
+	X509_STORE *store = X509_STORE_new();
+	int i;
+
+	for (i = 0; store != NULL && i < sk_X509_num(anchors); i++)
+		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
+			X509_STORE_free(store);
+			store = NULL;
+		}
+	return store;
+}
+
+/* The chain to store's anchors at now, with the CRL when crls is not NULL, and the EKU. */
 static int
-chain_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
+chain_check(X509 *signer, STACK_OF(X509) *certs, X509_STORE *store,
     STACK_OF(X509_CRL) *crls, time_t now, char *err, size_t errlen)
 {
-	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	int i, e, ret = -1;
+	int e, ret = -1;
 
-	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL) {
-		pki_err(err, errlen, "check signer");
-		goto err;
-	}
-	for (i = 0; i < sk_X509_num(anchors); i++)
-		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
-			pki_err(err, errlen, "check signer");
-			goto err;
-		}
-	if (X509_STORE_CTX_init(ctx, store, signer, certs) != 1) {
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, store, signer, certs) != 1) {
 		pki_err(err, errlen, "check signer");
 		goto err;
 	}
@@ -292,7 +298,6 @@ chain_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors,
 	ret = 0;
 err:
 	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
 	return ret;
 }
 
@@ -303,6 +308,7 @@ codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *ancho
 	const unsigned char *p = crl_der;
 	X509_CRL *crl = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
+	X509_STORE *store;
 	time_t later = now + CODESIGN_CRL_SKEW;
 	int ret;
 
@@ -322,7 +328,11 @@ codesign_check_signer(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *ancho
 		sk_X509_CRL_free(crls);
 		return pki_err(err, errlen, "check signer");
 	}
-	ret = chain_check(signer, certs, anchors, crls, now, err, errlen);
+	if ((store = anchor_store(anchors)) == NULL)
+		ret = pki_err(err, errlen, "check signer");
+	else
+		ret = chain_check(signer, certs, store, crls, now, err, errlen);
+	X509_STORE_free(store);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	return ret;
 }
@@ -402,7 +412,7 @@ codesign_ocsp_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors
 	X509_STORE *store = NULL;
 	ASN1_GENERALIZEDTIME *rev, *thisupd, *nextupd;
 	X509 *issuer;
-	int i, st, reason, ret = -1;
+	int st, reason, ret = -1;
 
 	if (len == 0 || len > CODESIGN_CRL_MAX ||
 	    (rsp = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL || p != der + len) {
@@ -420,11 +430,8 @@ codesign_ocsp_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors
 		    "device's domain CA");
 		goto err;
 	}
-	if ((store = X509_STORE_new()) == NULL)
+	if ((store = anchor_store(anchors)) == NULL)
 		goto oom;
-	for (i = 0; i < sk_X509_num(anchors); i++)
-		if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1)
-			goto oom;
 	/* the responder: the issuer itself, or a certificate it issued for OCSP signing */
 	if (OCSP_basic_verify(bs, NULL, store, 0) != 1) {
 		pki_err(err, errlen, "manifest refused: the OCSP answer is not the domain "
@@ -452,7 +459,7 @@ codesign_ocsp_check(X509 *signer, STACK_OF(X509) *certs, STACK_OF(X509) *anchors
 		    "signer");
 		goto err;
 	}
-	ret = chain_check(signer, certs, anchors, NULL, now, err, errlen);
+	ret = chain_check(signer, certs, store, NULL, now, err, errlen);
 	goto err;
 oom:
 	pki_err(err, errlen, "OCSP check");
