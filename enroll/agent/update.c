@@ -383,7 +383,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 	int64_t last_nb = 0;
 	size_t clen;
 	long st;
-	int r, crl_cached = 0;
+	int r, crl_cached = 0, no_crl;
 
 	memset(res, 0, sizeof(*res));
 	res->decision = UPDATE_ERROR;
@@ -490,8 +490,9 @@ update_run(const struct update_opts *o, struct update_result *res)
 	if (o->now == 0)	/* the checks below at the time of the answers */
 		now = time(NULL);
 	r = codesign_check_signer(signer, certs, anchors, cs.buf, cs.len, now, err, sizeof(err));
-	if (r == -1 && (crl_cached || cs.len == 0) && strstr(err, "revoked") == NULL &&
-	    codesign_ocsp_url(signer, ocspurl, sizeof(ocspurl)) == 0) {
+	/* refused for want of a current CRL (none fetched), not for what a CRL said */
+	no_crl = r == -1 && (crl_cached || cs.len == 0) && strstr(err, "revoked") == NULL;
+	if (no_crl && codesign_ocsp_url(signer, ocspurl, sizeof(ocspurl)) == 0) {
 		/* no current CRL to be had: the signer's OCSP responder (RFC 6960) */
 		unsigned char *req = NULL;
 		size_t rlen = 0;
@@ -501,12 +502,10 @@ update_run(const struct update_opts *o, struct update_result *res)
 		if (codesign_ocsp_request(signer, anchors, &req, &rlen, err, sizeof(err)) == 0) {
 			st = fetch_ct(ocspurl, ca, NULL, req, rlen,
 			    "application/ocsp-request", tmo, &os, err, sizeof(err));
-			if (st == 200) {
+			if (st == 200)
 				r = codesign_ocsp_check(signer, certs, anchors, os.buf, os.len, now,
 				    err, sizeof(err));
-				if (r == -1 && strstr(err, "revoked") == NULL)
-					crl_cached = 1;	/* no answer to trust: error below */
-			} else
+			else
 				snprintf(err, sizeof(err), "manifest refused: OCSP %.400s: %s",
 				    ocspurl, st == -1 ? "unreachable" : "HTTP error");
 		}
@@ -528,7 +527,7 @@ update_run(const struct update_opts *o, struct update_result *res)
 		 * does not hold, is a verdict on this update (refused); no CRL to be had is an
 		 * error that a later run may not have (the network, the server).
 		 */
-		if ((crl_cached || cs.len == 0) && strstr(err, "revoked") == NULL)
+		if (no_crl)
 			decide(res, UPDATE_ERROR, "%s: the CRL %s could not be fetched and no "
 			    "current one is cached (fail closed)", err, crlurl);
 		else
