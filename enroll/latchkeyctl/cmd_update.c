@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "certs/certder.h"
 #include "certs/codesign.h"
 #include "certs/pki.h"
 #include "enroll/common/manifest.h"
@@ -128,37 +129,27 @@ cmd_update_signer(struct ctl *ctl, int argc, char **argv)
 	}
 	if ((reg = ctl_open(ctl, 0)) == NULL)
 		goto out;
-	if ((n = i2d_X509(x, &der)) <= 0 || pki_cert_serial_hex(x, cserial,
-	    sizeof(cserial)) == -1 || pki_cert_fingerprint(x, fp) == -1) {
+	memset(&e, 0, sizeof(e));
+	if ((n = i2d_X509(x, &der)) <= 0 || certder_info(der, (size_t)n, cserial,
+	    sizeof(cserial), &e.not_before, &e.not_after) == -1 ||
+	    pki_cert_fingerprint(x, fp) == -1) {
 		ctl_warnx("update-signer: encode certificate");
 		goto out;
 	}
 	ctl_actor(actor, sizeof(actor));
 	snprintf(details, sizeof(details), "{\"fingerprint\":\"%s\",\"crl-url\":\"%.200s\"}",
 	    fp, crl);
-	memset(&e, 0, sizeof(e));
 	e.device_serial = serial;
 	e.domain = "";
 	e.idevid_fp = fp;		/* the binding's identity: the signer itself */
 	e.authorized_by = "update-signer";
 	e.cert_serial = cserial;
-	e.not_before = 0;
-	e.not_after = 0;
 	e.cert_der = der;
 	e.cert_len = (size_t)n;
 	e.actor = actor;
 	e.action = "update-signer";
 	e.details = details;
 	e.require_claim = 0;
-	{
-		ASN1_TIME *nb = X509_getm_notBefore(x), *na = X509_getm_notAfter(x);
-		struct tm tm;
-
-		if (ASN1_TIME_to_tm(nb, &tm) == 1)
-			e.not_before = (int64_t)timegm(&tm);
-		if (ASN1_TIME_to_tm(na, &tm) == 1)
-			e.not_after = (int64_t)timegm(&tm);
-	}
 	/* the key first, 0600; the certificate is only recorded and written once it is */
 	if (pki_key_write(kpath, key, 0, err, sizeof(err)) == -1) {
 		ctl_warnx("update-signer: %s", err);
