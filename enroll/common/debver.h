@@ -21,7 +21,7 @@ struct debver {
 };
 
 void	debver_split(const char *v, struct debver *out);
-/* <0, 0 or >0 as a sorts before, with or after b. Any strings (no length limit). */
+/* -1, 0 or 1 as a sorts before, with or after b. Any strings (no length limit). */
 int	debver_cmp(const char *a, const char *b);
 
 #endif

@@ -110,9 +110,7 @@ manifest_version_valid(const char *s)
 int
 manifest_version_cmp(const char *a, const char *b)
 {
-	int r = debver_cmp(a, b);
-
-	return r < 0 ? -1 : r > 0 ? 1 : 0;
+	return debver_cmp(a, b);	/* -1, 0 or 1 */
 }
 
 int
@@ -163,7 +161,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 	json_t *root = NULL, *v;
 	const char *key;
 	char hex[65];
-	size_t i, k, seen = 0;
+	size_t i, k;
 	int hi, lo;
 
 	memset(m, 0, sizeof(*m));
@@ -181,11 +179,7 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
 			if (strcmp(key, known[k]) == 0)
 				break;
-		if (k < sizeof(known) / sizeof(known[0])) {
-			seen++;
-			continue;
-		}
-		if (strncmp(key, "x-", 2) != 0) {
+		if (k == sizeof(known) / sizeof(known[0]) && strncmp(key, "x-", 2) != 0) {
 			errf(err, errlen, "manifest: unknown member \"%.64s\" (only \"x-\" "
 			    "extensions may be ignored)", key);
 			goto err;
@@ -196,7 +190,6 @@ manifest_parse(const char *json, size_t len, struct manifest *m, char *err, size
 			errf(err, errlen, "manifest: \"%s\" is missing", known[k]);
 			goto err;
 		}
-	(void)seen;
 	v = json_object_get(root, "manifest-version");
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
 		errf(err, errlen, "manifest: manifest-version must be 1");

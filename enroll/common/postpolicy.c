@@ -63,7 +63,7 @@ postpolicy_version_ok(const char *v)
 	for (i = 0; i < s.upn; i++)
 		if (!is_digit(s.up[i]) && !is_alpha(s.up[i]) && strchr(".+~-:", s.up[i]) == NULL)
 			return 0;
-	if (s.rev != NULL && s.revn == 0 && strrchr(colon ? colon + 1 : v, '-') != NULL)
+	if (s.revn == 0 && strrchr(colon ? colon + 1 : v, '-') != NULL)
 		return 0;	/* "1.0-": an empty revision */
 	for (i = 0; i < s.revn; i++)
 		if (!is_digit(s.rev[i]) && !is_alpha(s.rev[i]) && strchr(".+~", s.rev[i]) == NULL)
