@@ -383,6 +383,15 @@ tls_bev(struct event_base *base, void *arg)
 
 static int retiring;		/* stopping or replaced by a reload: close after each answer */
 
+/* A reply body's memory, once the output buffer is done with it. */
+static void
+body_free(const void *data, size_t len, void *body)
+{
+	(void)data;
+	(void)len;
+	free(body);
+}
+
 static void
 send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 {
@@ -403,7 +412,12 @@ send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 		snprintf(ra, sizeof(ra), "%u", rep->retry_after);
 		evhttp_add_header(h, "Retry-After", ra);
 	}
-	if (rep->len > 0)
+	/* the body is handed over, not copied (an update file is up to 64 MiB) */
+	if (rep->len > 0 && evbuffer_add_reference(out, rep->body, rep->len, body_free,
+	    rep->body) == 0) {
+		rep->body = NULL;
+		rep->len = 0;
+	} else if (rep->len > 0)
 		evbuffer_add(out, rep->body, rep->len);
 	evhttp_send_reply(req, rep->status, NULL, NULL);
 }
