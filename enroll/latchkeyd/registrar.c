@@ -694,6 +694,21 @@ ldevid_holder_find(struct registrar *r, const struct registrar_peer *peer,
 	return LDEVID_FOUND;
 }
 
+/* ldevid_holder_find() for what only an active binding may ask: 0, or -1 answered in out
+ * (403 with the reason when the binding is not active). */
+static int
+ldevid_holder_active(struct registrar *r, const struct registrar_peer *peer,
+    struct ldevid_holder *h, struct registrar_reply *out)
+{
+	if (ldevid_holder_find(r, peer, h, out) != LDEVID_FOUND)
+		return -1;
+	if (!h->active) {
+		registrar_reply_text(out, 403, "%s", h->why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 auth_ldevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
     struct registrar_reply *out)
@@ -1641,12 +1656,8 @@ handle_netid(struct registrar *r, const char *content_type, const unsigned char 
 	int held[NETID_MAX], nheld;
 	size_t i, k;
 
-	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
+	if (ldevid_holder_active(r, peer, &h, out) == -1)
 		goto out;
-	if (!h.active) {
-		registrar_reply_text(out, 403, "%s", h.why);
-		goto out;
-	}
 	if (!est_media_type_is(content_type, "application/json")) {
 		registrar_reply_text(out, 415, "expected Content-Type application/json");
 		goto out;
@@ -1829,12 +1840,8 @@ registrar_update(struct registrar *r, const char *rest, const char *content_type
 		return;
 	}
 	/* updates go to enrolled devices only: an LDevID of an active binding */
-	if (ldevid_holder_find(r, peer, &h, out) != LDEVID_FOUND)
+	if (ldevid_holder_active(r, peer, &h, out) == -1)
 		goto out;
-	if (!h.active) {
-		registrar_reply_text(out, 403, "%s", h.why);
-		goto out;
-	}
 	if (rest != NULL) {
 		st = update_file_read(r->cfg.update_dir, rest, &buf, &blen, err, sizeof(err));
 		if (st != 200) {
