@@ -100,25 +100,28 @@ out:
 }
 
 int
+netinfo_env_add(struct netid_list *l, const char *path, const struct netinfo_env *e,
+    char *err, size_t errlen)
+{
+	char why[128];
+
+	if (e->client_id != NULL &&
+	    netid_add(l, "client-id", e->client_id, why, sizeof(why)) == -1)
+		return errf(err, errlen, "%s: LATCHKEY_DHCP_CLIENT_ID: %s", path, why);
+	if (e->duid != NULL && netid_add(l, "duid", e->duid, why, sizeof(why)) == -1)
+		return errf(err, errlen, "%s: LATCHKEY_DHCP_DUID: %s", path, why);
+	return 0;
+}
+
+int
 netinfo_add_env(struct netid_list *l, const char *path, char *err, size_t errlen)
 {
 	struct netinfo_env e;
-	char why[128];
-	int rc = -1;
+	int rc;
 
 	if (netinfo_env_read(path, &e, err, errlen) == -1)
 		return -1;
-	if (e.client_id != NULL &&
-	    netid_add(l, "client-id", e.client_id, why, sizeof(why)) == -1) {
-		errf(err, errlen, "%s: LATCHKEY_DHCP_CLIENT_ID: %s", path, why);
-		goto out;
-	}
-	if (e.duid != NULL && netid_add(l, "duid", e.duid, why, sizeof(why)) == -1) {
-		errf(err, errlen, "%s: LATCHKEY_DHCP_DUID: %s", path, why);
-		goto out;
-	}
-	rc = 0;
-out:
+	rc = netinfo_env_add(l, path, &e, err, errlen);
 	netinfo_env_clear(&e);
 	return rc;
 }

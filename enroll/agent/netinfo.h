@@ -49,6 +49,9 @@ void	netinfo_env_clear(struct netinfo_env *e);
 /* Add the client-id and DUID of the env file at path to l. 0 (also when it has none), -1
  * with err (unreadable, malformed, an identifier of the wrong length). */
 int	netinfo_add_env(struct netid_list *l, const char *path, char *err, size_t errlen);
+/* The same for the file at path already read into e. */
+int	netinfo_env_add(struct netid_list *l, const char *path, const struct netinfo_env *e,
+	    char *err, size_t errlen);
 /* Add the MAC of interface ifname (/sys/class/net/<ifname>/address) to l. 0 or -1. */
 int	netinfo_add_iface(struct netid_list *l, const char *ifname, char *err, size_t errlen);
 

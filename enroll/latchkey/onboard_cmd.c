@@ -334,14 +334,16 @@ onboard_netids(const struct onboard_opts *o, struct onboard_cli *c)
 	for (i = 0; i < n; i++) {
 		if (access(files[i], R_OK) == -1)
 			continue;	/* no DHCP on that interface (mDNS discovery) */
-		if (netinfo_add_env(l, files[i], err, sizeof(err)) == -1)
+		/* read once: its identifiers and its interface's MAC */
+		if (netinfo_env_read(files[i], &e, err, sizeof(err)) == -1) {
 			fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
-		if (netinfo_env_read(files[i], &e, err, sizeof(err)) == 0) {
-			if (e.iface != NULL &&
-			    netinfo_add_iface(l, e.iface, err, sizeof(err)) == -1)
-				fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
-			netinfo_env_clear(&e);
+			continue;
 		}
+		if (netinfo_env_add(l, files[i], &e, err, sizeof(err)) == -1)
+			fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
+		if (e.iface != NULL && netinfo_add_iface(l, e.iface, err, sizeof(err)) == -1)
+			fprintf(stderr, "latchkey: onboard: warning: %s\n", err);
+		netinfo_env_clear(&e);
 	}
 	if (l->n == 0 || (body = netid_json(l)) == NULL)
 		goto out;
