@@ -110,6 +110,36 @@ pki_key_new(const char *type, char *err, size_t errlen)
 	return key;
 }
 
+/* Read a whole bounded file (pki.h). */
+unsigned char *
+pki_file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	unsigned char *buf = NULL;
+	FILE *f;
+	long n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open", path);
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || (size_t)n > max ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		snprintf(err, errlen, "%s: unreadable or larger than %zu octets", path, max);
+		goto err;
+	}
+	if ((buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		snprintf(err, errlen, "%s: read failed", path);
+		free(buf);
+		buf = NULL;
+		goto err;
+	}
+	buf[n] = '\0';
+	*len = (size_t)n;
+err:
+	fclose(f);
+	return buf;
+}
+
 /*
  * Write buf to path atomically: a temp file in the same directory gets the final mode before
  * any byte is written, is fsynced, then moved into place. Without overwrite the move is a

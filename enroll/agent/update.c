@@ -476,16 +476,9 @@ update_run(const struct update_opts *o, struct update_result *res)
 		cs.len = 0;
 		progress(o, "CRL %s unreachable (%s); trying the cached one", crlurl,
 		    st == -1 ? err : "HTTP error");
-		{
-			FILE *f = fopen(cpath, "rb");
-
-			if (f != NULL) {
-				if ((cs.buf = malloc(CODESIGN_CRL_MAX)) != NULL)
-					cs.len = fread(cs.buf, 1, CODESIGN_CRL_MAX, f);
-				fclose(f);
-				crl_cached = 1;
-			}
-		}
+		if ((cs.buf = pki_file_read(cpath, CODESIGN_CRL_MAX, &cs.len, err,
+		    sizeof(err))) != NULL)
+			crl_cached = 1;
 	}
 	if (o->now == 0)	/* the checks below at the time of the answers */
 		now = time(NULL);

@@ -25,36 +25,6 @@
 
 #define UPDATE_SIGNER_PREFIX	"update-signer:"
 
-/* A whole file of at most max octets (malloc'd, NUL-terminated), or NULL with err. */
-static unsigned char *
-file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-	unsigned char *buf = NULL;
-	FILE *f;
-	long n;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || (size_t)n > max ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		snprintf(err, errlen, "%s: unreadable or larger than %zu octets", path, max);
-		goto err;
-	}
-	if ((buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read failed", path);
-		free(buf);
-		buf = NULL;
-		goto err;
-	}
-	buf[n] = '\0';
-	*len = (size_t)n;
-err:
-	fclose(f);
-	return buf;
-}
-
 /* update-signer --dir DIR --name NAME --crl-url URL [--ocsp-url URL] [--days N] --out P */
 int
 cmd_update_signer(struct ctl *ctl, int argc, char **argv)
@@ -223,7 +193,7 @@ cmd_update_sign(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("update-sign: unexpected argument '%s'", argv[optind]);
 	if (cpath == NULL || kpath == NULL || mpath == NULL || out == NULL)
 		return ctl_usage("update-sign: --cert, --key, --manifest and --out are required");
-	if ((json = file_read(mpath, MANIFEST_MAX, &jlen, err, sizeof(err))) == NULL ||
+	if ((json = pki_file_read(mpath, MANIFEST_MAX, &jlen, err, sizeof(err))) == NULL ||
 	    manifest_parse((const char *)json, jlen, &m, err, sizeof(err)) == -1 ||
 	    (cert = pki_cert_read(cpath, err, sizeof(err))) == NULL ||
 	    (key = pki_key_read(kpath, err, sizeof(err))) == NULL ||
