@@ -136,6 +136,30 @@ EOC
 	tb_kea4_start server "$OB_S/kea4.conf.in"
 }
 
+# ob_mdns_device ALIAS IDX: a device namespace on the bridge at .250, without DHCP (it finds
+# the registrar by mDNS), holding device IDX's factory identity in $TB_DIR/ALIAS/factory.
+ob_mdns_device() {
+	tb_ns_add "$1"
+	tb_link server - "$1" "$OB_SUBNET.250/24"
+	ip -n "$(tb_ns server)" link set "$TB_LINK_A" master br0 || tb_fail "cannot bridge $1"
+	mkdir -p "$TB_DIR/$1/factory"
+	cp "$(ob_devdir "$2")"/{idevid.pem,idevid.key,masa-anchor.pem} "$TB_DIR/$1/factory/"
+}
+
+# ob_onboard_mdns ALIAS [ARG...]: once latchkeyd announces itself, `latchkey onboard` in
+# ALIAS with its factory identity and no DHCP options (ARGs added); onboard.json and
+# onboard.log (ending "rc=N") in $TB_DIR/ALIAS.
+ob_onboard_mdns() {
+	local a=$1 h=$TB_DIR/$1
+	shift
+	tb_wait_log server latchkeyd "mdns: announced as" 15
+	tb_exec "$a" latchkey onboard --state-dir "$h/state" --idevid "$h/factory/idevid.pem" \
+	    --idevid-key "$h/factory/idevid.key" --masa-anchor "$h/factory/masa-anchor.pem" \
+	    --dhcp-env "$h/none.env" --max-backoff 2 --timeout 40 -v --json "$@" \
+	    >"$h/onboard.json" 2>"$h/onboard.log"
+	echo "rc=$?" >>"$h/onboard.log"
+}
+
 # ob_avahi ALIAS...: avahi-daemon in the server (on br0) and in the given devices.
 ob_avahi() {
 	# The server's veths are bridge ports without addresses: let avahi use br0.

@@ -40,11 +40,7 @@ ob_device r 0
 ob_device one 1
 ob_device kv 2 no
 ob_device ke 3 no
-tb_ns_add m
-tb_link server - m "$OB_SUBNET.250/24"
-ip -n "$(tb_ns server)" link set "$TB_LINK_A" master br0 || tb_fail "cannot bridge m"
-mkdir -p "$TB_DIR/m/factory"
-cp "$(ob_devdir 4)"/{idevid.pem,idevid.key,masa-anchor.pem} "$TB_DIR/m/factory/"
+ob_mdns_device m 4
 ob_avahi m
 S_R=$(ob_serial 0); S_ONE=$(ob_serial 1); S_KV=$(ob_serial 2); S_KE=$(ob_serial 3)
 S_M=$(ob_serial 4)
@@ -124,12 +120,7 @@ tb_check_phase kv-resumed
 tb_check_phase ke-resumed
 
 # ---- 2. no DHCP options: mDNS ------------------------------------------------------------
-tb_wait_log server latchkeyd "mdns: announced as" 15
-tb_exec m latchkey onboard --state-dir "$M/state" --idevid "$M/factory/idevid.pem" \
-    --idevid-key "$M/factory/idevid.key" --masa-anchor "$M/factory/masa-anchor.pem" \
-    --dhcp-env "$M/none.env" --max-backoff 2 --timeout 40 -v --json \
-    >"$M/onboard.json" 2>"$M/onboard.log"
-echo "rc=$?" >>"$M/onboard.log"
+ob_onboard_mdns m
 tb_check_phase mdns
 
 # ---- 5. NBULK devices at once --------------------------------------------------------------

@@ -80,11 +80,7 @@ publish 2.0-1
 OB_ONBOARD_ARGS="--report-dpkg-status $TB_DIR/d/status"	# d's package list
 ob_device d 0
 OB_ONBOARD_ARGS=
-tb_ns_add m
-tb_link server - m "$OB_SUBNET.250/24"
-ip -n "$(tb_ns server)" link set "$TB_LINK_A" master br0 || tb_fail "cannot bridge m"
-mkdir -p "$TB_DIR/m/factory"
-cp "$(ob_devdir 1)"/{idevid.pem,idevid.key,masa-anchor.pem} "$TB_DIR/m/factory/"
+ob_mdns_device m 1
 D=$TB_DIR/d; M=$TB_DIR/m
 for h in "$D" "$M"; do
 	{ stanza fw-core 1.0-1; stanza libc6 2.36-9; } >"$h/status"
@@ -106,12 +102,7 @@ tb_log "test bed up after $((SECONDS - T0)) s"
 # ---- 1. onboarding: d by DHCP, m by mDNS; the first report is noncompliant ----------------
 ob_dhcp d
 tb_wait_for "d: BOUND" 30 ob_bound d
-tb_wait_log server latchkeyd "mdns: announced as" 15
-tb_exec m latchkey onboard --state-dir "$M/state" --idevid "$M/factory/idevid.pem" \
-    --idevid-key "$M/factory/idevid.key" --masa-anchor "$M/factory/masa-anchor.pem" \
-    --dhcp-env "$M/none.env" --max-backoff 2 --timeout 40 -v --json \
-    --report-dpkg-status "$M/status" >"$M/onboard.json" 2>"$M/onboard.log"
-echo "rc=$?" >>"$M/onboard.log"
+ob_onboard_mdns m --report-dpkg-status "$M/status"
 d_reported() { grep -q "posture reported to" "$D/onboard.log"; }
 tb_wait_for "d: its first posture report" 15 d_reported
 tb_check_phase noncompliant

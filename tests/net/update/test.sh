@@ -55,11 +55,7 @@ publish() {
 }
 publish 1.0-1
 ob_device d 0
-tb_ns_add m
-tb_link server - m "$OB_SUBNET.250/24"
-ip -n "$(tb_ns server)" link set "$TB_LINK_A" master br0 || tb_fail "cannot bridge m"
-mkdir -p "$TB_DIR/m/factory"
-cp "$(ob_devdir 1)"/{idevid.pem,idevid.key,masa-anchor.pem} "$TB_DIR/m/factory/"
+ob_mdns_device m 1
 ob_avahi m
 ob_registrar_start
 D=$TB_DIR/d; M=$TB_DIR/m
@@ -72,12 +68,7 @@ tb_log "test bed up after $((SECONDS - T0)) s"
 ob_dhcp d
 tb_wait_for "d: BOUND" 30 ob_bound d
 # ---- m: mDNS --------------------------------------------------------------------------------
-tb_wait_log server latchkeyd "mdns: announced as" 15
-tb_exec m latchkey onboard --state-dir "$M/state" --idevid "$M/factory/idevid.pem" \
-    --idevid-key "$M/factory/idevid.key" --masa-anchor "$M/factory/masa-anchor.pem" \
-    --dhcp-env "$M/none.env" --max-backoff 2 --timeout 40 -v --json \
-    >"$M/onboard.json" 2>"$M/onboard.log"
-echo "rc=$?" >>"$M/onboard.log"
+ob_onboard_mdns m
 tb_check_phase discovered
 
 # update HOST: latchkey update with the URL discovery stored; output in HOST/update-N.*
