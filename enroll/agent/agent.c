@@ -36,7 +36,6 @@
 
 #define EST_WELL_KNOWN		"/.well-known/est"
 #define LK_WELL_KNOWN_NETID	"/.well-known/latchkey/netid"	/* kea: enroll/common/netid.h */
-#define LK_WELL_KNOWN_STATUS	"/.well-known/latchkey/status"	/* agent_confirm() */
 #define AGENT_URL_MAX		1024
 #define AGENT_META_MAX		(64 * 1024)
 #define AGENT_RETRY_DEFAULT	5	/* seconds, a 202 without a usable Retry-After */
@@ -1974,7 +1973,7 @@ agent_confirm(const struct agent_opts *o, const char *ldevid_serial, char *super
 		superseded[0] = '\0';
 	if (agent_ldevid_open(&e, o, err, errlen) == -1)
 		return -1;
-	if (agent_est_request(&e, LK_WELL_KNOWN_STATUS, NULL, 0, 0, &status, err,
+	if (agent_est_request(&e, AGENT_STATUS_PATH, NULL, 0, 0, &status, err,
 	    errlen) == -1)
 		goto out;
 	if (status != 200) {
@@ -2020,8 +2019,9 @@ out:
 
 /* ---- any POST with the LDevID (posture, issue #20) ---------------------------------- */
 
-int
-agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctype,
+/* agent_ldevid_post() and agent_ldevid_get(): a POST of body, or a GET when body is NULL. */
+static int
+agent_ldevid_exchange(const struct agent_opts *o, const char *path, const char *ctype,
     const void *body, size_t len, long *status, char **answer, size_t *alen, char *err,
     size_t errlen)
 {
@@ -2034,7 +2034,8 @@ agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctyp
 		return errf(err, errlen, "request path must start with '/'");
 	if (agent_ldevid_open(&e, o, err, errlen) == -1)
 		return -1;
-	if (agent_brski_post(&e, path, ctype, body, len, status, err, errlen) == -1)
+	if (body != NULL ? agent_brski_post(&e, path, ctype, body, len, status, err,
+	    errlen) == -1 : agent_est_request(&e, path, NULL, 0, 1, status, err, errlen) == -1)
 		goto out;
 	if ((*answer = malloc(e.body.len + 1)) == NULL) {
 		errf(err, errlen, "out of memory");
@@ -2048,6 +2049,22 @@ agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctyp
 out:
 	agent_est_close(&e);
 	return rc;
+}
+
+int
+agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctype,
+    const void *body, size_t len, long *status, char **answer, size_t *alen, char *err,
+    size_t errlen)
+{
+	return agent_ldevid_exchange(o, path, ctype, body != NULL ? body : "", len, status,
+	    answer, alen, err, errlen);
+}
+
+int
+agent_ldevid_get(const struct agent_opts *o, const char *path, long *status, char **answer,
+    size_t *alen, char *err, size_t errlen)
+{
+	return agent_ldevid_exchange(o, path, NULL, NULL, 0, status, answer, alen, err, errlen);
 }
 
 void

@@ -237,5 +237,9 @@ int	agent_report_netids(const struct agent_opts *o, const char *body, size_t len
 int	agent_ldevid_post(const struct agent_opts *o, const char *path, const char *ctype,
 	    const void *body, size_t len, long *status, char **answer, size_t *alen,
 	    char *err, size_t errlen);
+/* The same with a GET of <server><path>; AGENT_STATUS_PATH: the binding's state. */
+#define AGENT_STATUS_PATH	"/.well-known/latchkey/status"
+int	agent_ldevid_get(const struct agent_opts *o, const char *path, long *status,
+	    char **answer, size_t *alen, char *err, size_t errlen);
 
 #endif

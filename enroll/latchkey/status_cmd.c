@@ -15,7 +15,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "certs/pki.h"
@@ -23,13 +22,6 @@
 #include "enroll/agent/agent.h"
 #include "enroll/latch/statefile.h"
 #include "enroll/agent/onboard.h"
-
-#define STATUS_BODY_MAX	16384
-
-struct body {
-	char	buf[STATUS_BODY_MAX];
-	size_t	len;
-};
 
 static void
 status_usage(FILE *f)
@@ -60,20 +52,6 @@ status_usage(FILE *f)
 "revoked, 1 not enrolled or the registrar could not be asked, 2 usage error.\n");
 }
 
-static size_t
-body_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	size_t len = size * n;
-
-	if (len > sizeof(b->buf) - 1 - b->len)
-		return 0;	/* bounded: abort the transfer */
-	memcpy(b->buf + b->len, p, len);
-	b->len += len;
-	b->buf[b->len] = '\0';
-	return len;
-}
-
 static int
 path_join(char *out, size_t outlen, const char *dir, const char *name)
 {
@@ -82,84 +60,36 @@ path_join(char *out, size_t outlen, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* A TPM key (agent_key_load): libcurl reads only key files, so the SSL_CTX gets it. */
-struct status_ident {
-	const char	*cert;
-	EVP_PKEY	*key;
-};
-
-static CURLcode
-status_sslctx_cb(CURL *curl, void *sslctx, void *arg)
-{
-	struct status_ident *id = arg;
-
-	if (SSL_CTX_use_certificate_chain_file(sslctx, id->cert) != 1 ||
-	    SSL_CTX_use_PrivateKey(sslctx, id->key) != 1)
-		return CURLE_SSL_CERTPROBLEM;
-	return CURLE_OK;
-}
-
 /* Ask the registrar; fills *reply (caller json_decref). Returns HTTP status or -1. */
 static long
 status_query(const char *dir, const char *server, int timeout, json_t **reply, char *err,
     size_t errlen)
 {
-	char url[1200], cert[4200], key[4200], ca[4200];
-	struct status_ident id = { NULL, NULL };
-	struct body *b;
-	CURL *c;
-	CURLcode rc;
+	struct agent_opts ao;
+	char why[512], *answer = NULL;
+	size_t alen;
 	long code = -1;
 	json_error_t je;
 
 	*reply = NULL;
-	if (path_join(cert, sizeof(cert), dir, "ldevid.pem") ||
-	    path_join(key, sizeof(key), dir, "ldevid.key") ||
-	    path_join(ca, sizeof(ca), dir, "domain-ca.pem") ||
-	    snprintf(url, sizeof(url), "%s/.well-known/latchkey/status", server) >=
-	    (int)sizeof(url)) {
-		snprintf(err, errlen, "path too long");
+	/* the agent's LDevID request: its key from any store, the domain CA, TLS >= 1.2 */
+	memset(&ao, 0, sizeof(ao));
+	ao.out_dir = dir;
+	ao.server = server;
+	ao.timeout = timeout;
+	if (agent_ldevid_get(&ao, AGENT_STATUS_PATH, &code, &answer, &alen, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "cannot ask %.300s: %.400s", server, why);
 		return -1;
 	}
-	if ((b = calloc(1, sizeof(*b))) == NULL || (c = curl_easy_init()) == NULL) {
-		free(b);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	if (tpmkey_ref_kind(key) != TPMKEY_NONE) {
-		if ((id.key = agent_key_load(key, err, errlen)) == NULL)
-			goto out;
-		id.cert = cert;
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, status_sslctx_cb);
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &id);
-	} else {
-		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
-	}
-	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	if ((rc = curl_easy_perform(c)) != CURLE_OK) {
-		snprintf(err, errlen, "cannot ask %s: %s", server, curl_easy_strerror(rc));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (code == 200 && (*reply = json_loads(b->buf, 0, &je)) == NULL) {
+	if (code == 200 && (*reply = json_loadb(answer, alen, 0, &je)) == NULL) {
 		snprintf(err, errlen, "registrar sent bad JSON: %s", je.text);
 		code = -1;
 	} else if (code != 200) {
-		size_t n = strcspn(b->buf, "\r\n");
-		snprintf(err, errlen, "registrar answered HTTP %ld: %.*s", code, (int)n, b->buf);
+		size_t n = strcspn(answer, "\r\n");
+		snprintf(err, errlen, "registrar answered HTTP %ld: %.*s", code, (int)n, answer);
 	}
-out:
-	curl_easy_cleanup(c);
-	EVP_PKEY_free(id.key);
-	free(b);
+	free(answer);
 	return code;
 }
 
