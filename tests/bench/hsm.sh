@@ -21,8 +21,8 @@ if ! softhsm_available; then
 	echo "hsm_enroll skipped: softhsm2 or libengine-pkcs11-openssl not installed"
 	exit 0
 fi
-T=$(mktemp -d /tmp/lk-bhsm.XXXXXX)
-chmod 0711 "$T"
+. "$top/tests/bench/lib.sh"
+bench_tmp bhsm
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
@@ -30,9 +30,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
-field() { sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
-median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 softhsm_token "$T/hsm" bench >/dev/null
 URI=$(softhsm_uri "$T/hsm" bench domain-ca)

@@ -16,8 +16,8 @@ B=${B:-build}
 export PATH=$top/$B:$top/$B/bench:$PATH
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-T=$(mktemp -d /tmp/lk-bpg.XXXXXX)
-chmod 0711 "$T"
+. "$top/tests/bench/lib.sh"
+bench_tmp bpg
 pids=()
 . "$top/tests/pg.sh"
 cleanup() {
@@ -28,9 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
-field() { sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 PG_FSYNC=on PG_OPTS="-c shared_preload_libraries=pg_stat_statements" pg_start >"$T/pg.log" 2>&1 ||
     { echo "bench pg: no PostgreSQL: $(tail -1 "$T/pg.log")"; exit 1; }

@@ -11,8 +11,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${B:-build}
 export PATH=$top/$B:$PATH
 N=${REVOKE_N:-20}
-T=$(mktemp -d /tmp/lk-brev.XXXXXX)
-chmod 0711 "$T"	# latchkeyd started as root runs its workers as latchkey
+. "$top/tests/bench/lib.sh"
+bench_tmp brev
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
@@ -20,7 +20,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 start() {
 	latchkeyd -d -f "$T/reg/latchkeyd.conf" 2>>"$T/lkd.log" &

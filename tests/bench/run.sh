@@ -7,8 +7,8 @@ B=${B:-build}
 BIN=$top/$B
 export PATH=$BIN:$BIN/bench:$PATH
 SECS=${BENCH_SECONDS:-5}
-T=$(mktemp -d /tmp/lk-bench.XXXXXX)
-chmod 0711 "$T"	# latchkeyd started as root runs its workers as latchkey
+. "$top/tests/bench/lib.sh"
+bench_tmp bench
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
@@ -18,8 +18,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
 
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
-field() { sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
 
 start_registrar() {	# start_registrar full|normal [CONF]
 	local conf=${2:-$T/reg/latchkeyd.conf}
@@ -191,7 +189,6 @@ os.close(f); os.unlink(sys.argv[1])
 ts.sort(); print("%.2f" % (ts[25] * 1000))
 PY
 }
-median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 # stat KEY FIELD [ROUNDS]: the field of every round's result for KEY, one per line
 stat() { local r; for r in $(seq 1 "${3:-$ROUNDS}"); do echo "${res[$1,$r]}" | field "$2"; done; }
 rratio() {	# per-round ratio of KEY's rate to that round's ceiling, one per line

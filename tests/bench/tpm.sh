@@ -9,8 +9,8 @@ B=${B:-build}
 export PATH=$top/$B:$PATH TSS2_LOG=all+NONE
 N=${TPM_BENCH_N:-10}
 command -v swtpm >/dev/null || { echo "tpm bench: swtpm not installed"; exit 0; }
-T=$(mktemp -d /tmp/lk-btpm.XXXXXX)
-chmod 0711 "$T"	# latchkeyd's workers reach $T/reg
+. "$top/tests/bench/lib.sh"
+bench_tmp btpm
 pid=
 . "$top/tests/tools/swtpm.sh"
 cleanup() {
@@ -20,9 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Htln "sport = :$p" | grep -q . || { echo $p; return; }; done; }
 ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 swtpm_start "$T/tpm" >/dev/null || { echo "tpm bench: swtpm did not start"; exit 0; }
 PORT=$(port)

@@ -20,6 +20,7 @@ set -u
 LK_TOP=${LK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 LK_BIN=${LK_BIN:-$LK_TOP/build}
 export PATH="$LK_BIN:$PATH"
+. "$LK_TOP/tests/tools/port.sh"
 IT_PIDS=()
 NFAIL=0
 
@@ -71,18 +72,7 @@ it_dev() { dirname "$(jq -r ".devices[$1].cert" "$T/lab.json")"; }
 
 # it_free_port: a TCP port nothing on this host uses, in any state, drawn below the
 # kernel's ephemeral range so that no client connection can take it before we bind.
-it_free_port() {
-	local p lo=32768 i
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
-	[ "$lo" -gt 11000 ] || lo=32768
-	for i in $(seq 1 1000); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q . ||
-		    { echo "$p"; return; }
-	done
-	echo "it_free_port: no free port" >&2
-	return 1
-}
+it_free_port() { free_port; }
 
 # it_conf_set FILE LINE: append "keyword = value" LINE to the latchkeyd.conf FILE. A
 # keyword that is not a list one may be set only once (latchkeyd.conf(5)): its earlier
