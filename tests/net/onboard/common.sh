@@ -136,6 +136,52 @@ EOC
 	tb_kea4_start server "$OB_S/kea4.conf.in"
 }
 
+# ob_update_server: latchkeyd serves updates from $UPD ($OB_S/updates; fw-core/ made), and
+# "release" is an update signer of the domain ($OB_S/signer.pem and .key, its CRL on the
+# registrar). Before ob_registrar_start.
+ob_update_server() {
+	UPD=$OB_S/updates
+	mkdir -p "$UPD/fw-core"
+	cat >>"$OB_S/reg/latchkeyd.conf" <<EOC
+update-dir = $UPD
+update-url = $OB_URL/.well-known/latchkey/update
+EOC
+	latchkeyctl --db "$OB_S/reg/registry.db" update-signer --dir "$OB_S/reg" --name release \
+	    --crl-url "$OB_URL/.well-known/latchkey/crl" --out "$OB_S/signer" \
+	    >"$OB_S/signer.log" 2>&1 || tb_fail "update-signer: $(tail -1 "$OB_S/signer.log")"
+}
+
+# ob_publish VERSION [EXPIRES] [SIGNER]: the payload of fw-core VERSION (class sensor) in
+# $UPD and its manifest, signed by SIGNER (.pem and .key; default release), valid from a
+# minute ago until EXPIRES (default in an hour).
+ob_publish() {
+	local v=$1 now
+	now=$(date +%s)
+	printf 'fw-core firmware %s\n' "$v" >"$UPD/fw-core/fw-core_$v.bin"
+	printf '{"manifest-version":1,"package":"fw-core","version":"%s","sha256":"%s","size":%s,"not-before":%s,"expires":%s,"targets":["sensor"],"url":"fw-core_%s.bin"}' \
+	    "$v" "$(sha256sum "$UPD/fw-core/fw-core_$v.bin" | cut -d' ' -f1)" \
+	    "$(stat -c %s "$UPD/fw-core/fw-core_$v.bin")" $((now - 60)) "${2:-$((now + 3600))}" \
+	    "$v" >"$OB_S/m-$v.json"
+	latchkeyctl update-sign --cert "${3:-$OB_S/signer}.pem" --key "${3:-$OB_S/signer}.key" \
+	    --manifest "$OB_S/m-$v.json" --out "$UPD/fw-core/manifest.cms" --force >/dev/null ||
+	    tb_fail "update-sign $v"
+	chmod -R a+rX "$UPD"
+}
+
+# ob_update HOST INSTALL: `latchkey update` of fw-core (class sensor) in HOST, from the URL
+# its discovery stored, with INSTALL as --install-command; HOST/update-N.json and .log
+# (ending "rc=N"), N counting the runs of the scenario.
+OB_NRUN=0
+ob_update() {
+	local dir
+	dir=$(tb_hostdir "$1")
+	OB_NRUN=$((OB_NRUN + 1))
+	tb_exec "$1" latchkey update --state-dir "$dir/state" --package fw-core --class sensor \
+	    --install-command "$2" --json >"$dir/update-$OB_NRUN.json" \
+	    2>"$dir/update-$OB_NRUN.log"
+	echo "rc=$?" >>"$dir/update-$OB_NRUN.log"
+}
+
 # ob_mdns_device ALIAS IDX: a device namespace on the bridge at .250, without DHCP (it finds
 # the registrar by mDNS), holding device IDX's factory identity in $TB_DIR/ALIAS/factory.
 ob_mdns_device() {

@@ -40,20 +40,12 @@ T0=$SECONDS
 stanza() { printf 'Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n' "$1" "$2"; }
 
 ob_setup 2
-UPD=$OB_S/updates
-mkdir -p "$UPD/fw-core"
 # ob_setup's policy (posture-policy in latchkeyd.conf), made stricter
 cat >"$OB_S/posture-policy.json" <<'P'
 {"required": [{"name": "fw-core", "min-version": "2.0-1"}], "forbidden": ["telnetd"]}
 P
-cat >>"$OB_S/reg/latchkeyd.conf" <<EOC
-posture-url = $OB_URL/.well-known/latchkey/posture
-update-dir = $UPD
-update-url = $OB_URL/.well-known/latchkey/update
-EOC
-latchkeyctl --db "$OB_S/reg/registry.db" update-signer --dir "$OB_S/reg" --name release \
-    --crl-url "$OB_URL/.well-known/latchkey/crl" --out "$OB_S/signer" >"$OB_S/signer.log" 2>&1 ||
-    tb_fail "update-signer: $(tail -1 "$OB_S/signer.log")"
+echo "posture-url = $OB_URL/.well-known/latchkey/posture" >>"$OB_S/reg/latchkeyd.conf"
+ob_update_server
 # another domain's update signer (for the refusal)
 latchkeyctl init --domain other.test --dir "$OB_S/reg2" \
     --manufacturer-ca "$OB_S/lab/manufacturer-ca.pem" --listen 127.0.0.1:1 >/dev/null ||
@@ -61,21 +53,7 @@ latchkeyctl init --domain other.test --dir "$OB_S/reg2" \
 latchkeyctl --db "$OB_S/reg2/registry.db" update-signer --dir "$OB_S/reg2" --name evil \
     --crl-url "$OB_URL/.well-known/latchkey/crl" --out "$OB_S/evil" >/dev/null 2>&1 ||
     tb_fail "update-signer of the other domain"
-# publish VERSION [EXPIRES] [SIGNER]: the payload and its signed manifest for fw-core
-publish() {
-	local v=$1 now
-	now=$(date +%s)
-	printf 'fw-core firmware %s\n' "$v" >"$UPD/fw-core/fw-core_$v.bin"
-	printf '{"manifest-version":1,"package":"fw-core","version":"%s","sha256":"%s","size":%s,"not-before":%s,"expires":%s,"targets":["sensor"],"url":"fw-core_%s.bin"}' \
-	    "$v" "$(sha256sum "$UPD/fw-core/fw-core_$v.bin" | cut -d' ' -f1)" \
-	    "$(stat -c %s "$UPD/fw-core/fw-core_$v.bin")" $((now - 60)) "${2:-$((now + 3600))}" \
-	    "$v" >"$OB_S/m-$v.json"
-	latchkeyctl update-sign --cert "${3:-$OB_S/signer}.pem" --key "${3:-$OB_S/signer}.key" \
-	    --manifest "$OB_S/m-$v.json" --out "$UPD/fw-core/manifest.cms" --force >/dev/null ||
-	    tb_fail "update-sign $v"
-	chmod -R a+rX "$UPD"
-}
-publish 2.0-1
+ob_publish 2.0-1
 
 OB_ONBOARD_ARGS="--report-dpkg-status $TB_DIR/d/status"	# d's package list
 ob_device d 0
@@ -126,16 +104,8 @@ dora quarantined
 tb_check_phase quarantined
 
 # ---- 3. a verified update, then compliant ---------------------------------------------
-NRUN=0
-update() {	# update HOST: latchkey update with the URL discovery stored; HOST/update-N.*
-	local h=$1 dir
-	dir=$(tb_hostdir "$h")
-	NRUN=$((NRUN + 1))
-	tb_exec "$h" latchkey update --state-dir "$dir/state" --package fw-core --class sensor \
-	    --install-command "sh '$dir/install.sh' \"\$1\"" --json \
-	    >"$dir/update-$NRUN.json" 2>"$dir/update-$NRUN.log"
-	echo "rc=$?" >>"$dir/update-$NRUN.log"
-}
+# update HOST: latchkey update; the host's installer (install.sh) takes the payload
+update() { ob_update "$1" "sh '$(tb_hostdir "$1")/install.sh' \"\$1\""; }
 report() {	# report HOST NAME: latchkey report with the server discovery stored
 	local h=$1 dir
 	dir=$(tb_hostdir "$h")
@@ -155,19 +125,19 @@ tb_check_phase released
 
 # ---- 5. refusals, each with its reason, nothing installed --------------------------------
 cp "$D/installed.bin" "$D/installed.good"; cp "$D/status" "$D/status.good"
-publish 3.0-1
+ob_publish 3.0-1
 printf 'fw-core firmware 6.6-6\n' >"$UPD/fw-core/fw-core_3.0-1.bin"	# same size, other bytes
 update d	# 3: tampered payload
 cp "$OB_S/m-3.0-1.json" "$UPD/fw-core/manifest.cms"
 update d	# 4: unsigned (plain JSON)
-publish 3.0-1 "" "$OB_S/evil"
+ob_publish 3.0-1 "" "$OB_S/evil"
 update d	# 5: another domain's signer
-publish 3.0-1 $(( $(date +%s) - 10 ))
+ob_publish 3.0-1 $(( $(date +%s) - 10 ))
 update d	# 6: expired
-publish 1.5-1
+ob_publish 1.5-1
 update d	# 7: downgrade
 ob_revoke_signer release "$OB_S/signer.pem"
-publish 3.0-1
+ob_publish 3.0-1
 update d	# 8: revoked signer
 export KEEP_BIN=$D/installed.good KEEP_STATUS=$D/status.good
 tb_check_phase refused

@@ -30,30 +30,8 @@ export PATH=$LK_BIN:$PATH
 T0=$SECONDS
 
 ob_setup 2
-UPD=$OB_S/updates
-mkdir -p "$UPD/fw-core"
-cat >>"$OB_S/reg/latchkeyd.conf" <<EOC
-update-dir = $UPD
-update-url = $OB_URL/.well-known/latchkey/update
-EOC
-# The publisher: an update signer of the domain (CRL on the registrar), a signed manifest.
-latchkeyctl --db "$OB_S/reg/registry.db" update-signer --dir "$OB_S/reg" --name release \
-    --crl-url "$OB_URL/.well-known/latchkey/crl" --out "$OB_S/signer" >"$OB_S/signer.log" 2>&1 ||
-    tb_fail "update-signer: $(tail -1 "$OB_S/signer.log")"
-# publish VERSION [SIGNER]: payload and signed manifest for fw-core
-publish() {
-	local v=$1 s=${2:-$OB_S/signer} now
-	now=$(date +%s)
-	printf 'fw-core firmware %s\n' "$v" >"$UPD/fw-core/fw-core_$v.bin"
-	printf '{"manifest-version":1,"package":"fw-core","version":"%s","sha256":"%s","size":%s,"not-before":%s,"expires":%s,"targets":["sensor"],"url":"fw-core_%s.bin"}' \
-	    "$v" "$(sha256sum "$UPD/fw-core/fw-core_$v.bin" | cut -d' ' -f1)" \
-	    "$(stat -c %s "$UPD/fw-core/fw-core_$v.bin")" $((now - 60)) $((now + 3600)) "$v" \
-	    >"$OB_S/m-$v.json"
-	latchkeyctl update-sign --cert "$s.pem" --key "$s.key" --manifest "$OB_S/m-$v.json" \
-	    --out "$UPD/fw-core/manifest.cms" --force >/dev/null || tb_fail "update-sign $v"
-	chmod -R a+rX "$UPD"
-}
-publish 1.0-1
+ob_update_server
+ob_publish 1.0-1
 ob_device d 0
 ob_mdns_device m 1
 ob_avahi m
@@ -71,24 +49,15 @@ tb_wait_for "d: BOUND" 30 ob_bound d
 ob_onboard_mdns m
 tb_check_phase discovered
 
-# update HOST: latchkey update with the URL discovery stored; output in HOST/update-N.*
-NRUN=0
-update() {
-	local h=$1 dir
-	dir=$(tb_hostdir "$h")
-	NRUN=$((NRUN + 1))
-	tb_exec "$h" latchkey update --state-dir "$dir/state" --package fw-core --class sensor \
-	    --install-command "cp \"\$1\" '$dir/installed.bin'" --json \
-	    >"$dir/update-$NRUN.json" 2>"$dir/update-$NRUN.log"
-	echo "rc=$?" >>"$dir/update-$NRUN.log"
-}
+# update HOST: latchkey update; the installer copies the payload to HOST/installed.bin
+update() { ob_update "$1" "cp \"\$1\" '$(tb_hostdir "$1")/installed.bin'"; }
 update d
 update m
 tb_check_phase installed
 
 # ---- the signer is revoked: a new manifest it signed is refused by both ----------------------
 ob_revoke_signer release "$OB_S/signer.pem"
-publish 2.0-1
+ob_publish 2.0-1
 update d
 update m
 tb_check_phase revoked
