@@ -2,6 +2,8 @@
 #   it_init                     temp dir $T, cleanup trap (daemons stopped by PID)
 #   it_pki N                    lab PKI with N devices in $T/lab (JSON in $T/lab.json)
 #   it_serial I / it_dev I      device I's serial / its directory
+#   it_enroll I OUT             claim device I, then `latchkey enroll` it into OUT with its
+#                               IDevID, the registrar verified against the domain CA
 #   it_registrar [LINE...]      latchkeyctl init into $T/reg, extra config lines (each
 #                               replacing init's line of the same keyword), start
 #                               latchkeyd on a free loopback port ($PORT, $URL, $LKD_PID)
@@ -69,6 +71,13 @@ it_pki() {
 }
 it_serial() { jq -r ".devices[$1].serial" "$T/lab.json"; }
 it_dev() { dirname "$(jq -r ".devices[$1].cert" "$T/lab.json")"; }
+it_enroll() {
+	local d
+	d=$(it_dev "$1")
+	latchkeyctl --db "$DB" claim "$(it_serial "$1")" >/dev/null &&
+	    latchkey enroll -q --server "$URL" --idevid "$d/idevid.pem" \
+	    --idevid-key "$d/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$2"
+}
 
 # it_free_port: a TCP port nothing on this host uses, in any state, drawn below the
 # kernel's ephemeral range so that no client connection can take it before we bind.

@@ -10,14 +10,12 @@
 . "$(dirname "$0")/lib.sh"
 it_init
 it_pki 1
-S=$(it_serial 0); D=$(it_dev 0)
+S=$(it_serial 0)
 it_registrar || exit 1
 CK=$T/reg/audit-checkpoints.log
 CA=$T/reg/domain-ca.pem
 
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-latchkey enroll -q --server "$URL" --idevid "$D/idevid.pem" --idevid-key "$D/idevid.key" \
-    --ca "$CA" --out "$T/dev" || { echo "enroll failed"; exit 1; }
+it_enroll 0 "$T/dev" || { echo "enroll failed"; exit 1; }
 check "revoke exits 0" latchkeyctl --db "$DB" revoke "$S" --reason keyCompromise
 
 # The head after the revocation, as an admin would note it elsewhere.

@@ -105,11 +105,9 @@ check "reissue --listen: usage error" sh -c "latchkeyctl init --reissue-registra
     --dir '$T/l' --listen 127.0.0.1:1 2>/dev/null; test \$? = 2"
 
 # --- 2. revoke reasons in any case -------------------------------------------------------
-S=$(it_serial 0); D=$(it_dev 0)
+S=$(it_serial 0)
 it_registrar || exit 1
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-latchkey enroll -q --server "$URL" --idevid "$D/idevid.pem" --idevid-key "$D/idevid.key" \
-    --ca "$T/reg/domain-ca.pem" --out "$T/dev" || { echo "enroll failed"; exit 1; }
+it_enroll 0 "$T/dev" || { echo "enroll failed"; exit 1; }
 out=$(latchkeyctl --db "$DB" revoke "$S" --reason KEYcompromise 2>&1); rc=$?
 check "revoke --reason KEYcompromise: exit 0 ($out)" test "$rc" = 0
 check "revoke prints the RFC 5280 spelling" test "$out" = \

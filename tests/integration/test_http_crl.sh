@@ -19,10 +19,8 @@ it_pki 1
 # gives the defaults; idle-timeout for the slow-client deadline below
 it_domain_http "idle-timeout = 2"
 it_registrar || exit 1
-S=$(it_serial 0); D=$(it_dev 0)
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-check "enroll $S" latchkey enroll -q --server "$URL" --idevid "$D/idevid.pem" \
-    --idevid-key "$D/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/dev"
+S=$(it_serial 0)
+check "enroll $S" it_enroll 0 "$T/dev"
 L=$T/dev/ldevid.pem
 openssl x509 -in "$L" -noout -ext crlDistributionPoints,authorityInfoAccess >"$T/ext.txt" 2>&1
 cat "$T/ext.txt"

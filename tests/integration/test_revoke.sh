@@ -10,9 +10,7 @@ it_init
 it_pki 1
 S=$(it_serial 0); D=$(it_dev 0)
 it_registrar || exit 1
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-latchkey enroll -q --server "$URL" --idevid "$D/idevid.pem" --idevid-key "$D/idevid.key" \
-    --ca "$T/reg/domain-ca.pem" --out "$T/dev" || { echo "enroll failed"; exit 1; }
+it_enroll 0 "$T/dev" || { echo "enroll failed"; exit 1; }
 cp "$T/dev/ldevid.pem" "$T/ldevid1.pem"
 latchkey reenroll -q --out "$T/dev" || echo "reenroll failed"
 

@@ -24,10 +24,8 @@ mkdir -p "$UPD/fw-core" "$UPD/other"
 chmod -R a+rX "$UPD"
 it_domain_http "update-dir = $UPD"
 it_registrar || exit 1
-S=$(it_serial 0); D=$(it_dev 0)
-latchkeyctl --db "$DB" claim "$S" >/dev/null
-check "enroll $S" latchkey enroll -q --server "$URL" --idevid "$D/idevid.pem" \
-    --idevid-key "$D/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$T/dev"
+S=$(it_serial 0)
+check "enroll $S" it_enroll 0 "$T/dev"
 CRL_URL=http://127.0.0.1:$HPORT/.well-known/latchkey/crl
 BASE=$URL/.well-known/latchkey/update
 
