@@ -441,6 +441,19 @@ send_error(struct evhttp_request *req, int status, const char *allow, const char
 	free(rep.body);
 }
 
+/* 1 when the request's method is want ("GET" or "POST"); else answered 405 and 0. */
+static int
+method_is(struct evhttp_request *req, enum evhttp_cmd_type cmd, const char *want)
+{
+	int get = strcmp(want, "GET") == 0;
+
+	if (cmd == (get ? EVHTTP_REQ_GET : EVHTTP_REQ_POST))
+		return 1;
+	send_error(req, 405, want, get ? "method not allowed: use GET" :
+	    "method not allowed: use POST");
+	return 0;
+}
+
 /* An enrollment on its way to the group commit: whom to answer, and what to count. */
 struct enroll_tag {
 	struct evhttp_request	*req;
@@ -504,7 +517,6 @@ handle_request(struct evhttp_request *req, void *arg)
 	ev_uint16_t port = 0;
 	enum est_op op;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *want;
 	int nul = 0;
 	int64_t start_us;
 	struct enroll_tag *tag = NULL;
@@ -591,11 +603,8 @@ handle_request(struct evhttp_request *req, void *arg)
 	    strcmp(path, UPDATE_REPORT_PATH) == 0)) {
 		int get = strcmp(path, UPDATE_REPORT_PATH) != 0;
 
-		if (cmd != (get ? EVHTTP_REQ_GET : EVHTTP_REQ_POST)) {
-			send_error(req, 405, get ? "GET" : "POST", get ?
-			    "method not allowed: use GET" : "method not allowed: use POST");
+		if (!method_is(req, cmd, get ? "GET" : "POST"))
 			return;
-		}
 		in = evhttp_request_get_input_buffer(req);
 		registrar_update(d->reg, get ? path + strlen(UPDATE_PREFIX) : NULL,
 		    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
@@ -610,13 +619,8 @@ handle_request(struct evhttp_request *req, void *arg)
 		send_error(req, 404, NULL, "not found");
 		return;
 	}
-	want = est_op_method(op);
-	if (!((cmd == EVHTTP_REQ_GET && strcmp(want, "GET") == 0) ||
-	    (cmd == EVHTTP_REQ_POST && strcmp(want, "POST") == 0))) {
-		send_error(req, 405, want, strcmp(want, "GET") == 0 ?
-		    "method not allowed: use GET" : "method not allowed: use POST");
+	if (!method_is(req, cmd, est_op_method(op)))
 		return;
-	}
 	/* Only an enrollment's CSR carries the binding (RFC 7030 §3.5). */
 	if (ssl != NULL && (op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL) &&
 	    chanbind_b64(ssl, 1, cb) == 0)
