@@ -20,6 +20,7 @@
 #include "certs/pki.h"
 #include "certs/tpmkey.h"
 #include "enroll/agent/agent.h"
+#include "enroll/common/err.h"
 #include "enroll/latch/statefile.h"
 #include "enroll/agent/onboard.h"
 
@@ -79,8 +80,7 @@ status_query(const char *dir, const char *server, int timeout, json_t **reply, c
 	ao.timeout = timeout;
 	if (agent_ldevid_get(&ao, AGENT_STATUS_PATH, &code, &answer, &alen, why,
 	    sizeof(why)) == -1) {
-		snprintf(err, errlen, "cannot ask %.300s: %.400s", server, why);
-		return -1;
+		return errf(err, errlen, "cannot ask %s: %s", server, why);
 	}
 	if (code == 200 && (*reply = json_loadb(answer, alen, 0, &je)) == NULL) {
 		snprintf(err, errlen, "registrar sent bad JSON: %s", je.text);
