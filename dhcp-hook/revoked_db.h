@@ -7,8 +7,8 @@
  *
  * The registry is an SQLite file (the hook watches its files) or a PostgreSQL database (the
  * same rule as registry_open(): a postgresql:// or postgres:// URI, or a conninfo string
- * with '='), whose changes the hook learns by LISTEN on REVOKED_DB_CHANNEL (schema v9's
- * triggers NOTIFY at each commit that touches bindings or netids).
+ * with '='), whose changes the hook learns by LISTEN on REVOKED_DB_CHANNEL (the registry's
+ * triggers NOTIFY at each commit that can change a snapshot: registry.h).
  */
 #ifndef LATCHKEY_REVOKED_DB_H
 #define LATCHKEY_REVOKED_DB_H

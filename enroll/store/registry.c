@@ -433,6 +433,65 @@ static const struct reg_migration {
 	PG_TOUCH("posture")
 	"CREATE TRIGGER posture_notify AFTER INSERT OR UPDATE OR DELETE ON posture"
 	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();" },
+	/*
+	 * v12 (#18, the hook under enrollment load): the hook's channel only for writes that
+	 * can change one of its snapshots (REVOKED_DB_QUERY, NONCOMPLIANT_DB_QUERY). v9 and
+	 * v11 notified at every statement on bindings, netids or posture, and every group
+	 * commit runs an INSERT on bindings (of no row when the binding exists): each Kea
+	 * server reloaded both snapshots at every commit of every registrar. Now:
+	 *   bindings INSERT, per row: a binding not active, or one for a device with a
+	 *	revoked binding (it leaves the revoked set); UPDATE and DELETE (revoke, readmit,
+	 *	an administrator's edit): every statement, as before;
+	 *   netids INSERT, per row: the device is in a snapshot (revoked with no active
+	 *	binding, or noncompliant); UPDATE, per row: the row moved (a report only
+	 *	refreshes reported_at) and its old or new device is in one; DELETE: every
+	 *	statement;
+	 *   posture INSERT, per row: noncompliant; UPDATE, per row: the verdict changed (or a
+	 *	noncompliant row moved); DELETE: every statement.
+	 * Replayable, as v9 (a registry downgraded by hand in the tests migrates again).
+	 */
+	{ "SELECT 1;",
+	"CREATE OR REPLACE FUNCTION registry_hook_member(s TEXT) RETURNS boolean "
+	"LANGUAGE sql STABLE AS $$ SELECT "
+	"(EXISTS (SELECT 1 FROM bindings WHERE serial = s AND state = 'revoked') "
+	"AND NOT EXISTS (SELECT 1 FROM bindings WHERE serial = s AND state = 'active')) "
+	"OR EXISTS (SELECT 1 FROM posture WHERE serial = s AND compliant = 0) $$;"
+	"CREATE OR REPLACE FUNCTION registry_notify_binding_insert() RETURNS trigger "
+	"LANGUAGE plpgsql AS $$ BEGIN "
+	"IF NEW.state <> 'active' OR EXISTS (SELECT 1 FROM bindings "
+	"  WHERE serial = NEW.serial AND state = 'revoked') THEN "
+	"  PERFORM pg_notify('" REGISTRY_PG_CHANNEL_REVOKED "', ''); END IF; "
+	"RETURN NULL; END $$;"
+	"CREATE OR REPLACE FUNCTION registry_notify_netid() RETURNS trigger "
+	"LANGUAGE plpgsql AS $$ BEGIN "
+	"IF (TG_OP = 'INSERT' AND registry_hook_member(NEW.serial)) OR (TG_OP = 'UPDATE' "
+	"  AND (OLD.serial, OLD.kind, OLD.value) IS DISTINCT FROM (NEW.serial, NEW.kind, "
+	"  NEW.value) AND (registry_hook_member(OLD.serial) OR "
+	"  registry_hook_member(NEW.serial))) THEN "
+	"  PERFORM pg_notify('" REGISTRY_PG_CHANNEL_REVOKED "', ''); END IF; "
+	"RETURN NULL; END $$;"
+	"DROP TRIGGER IF EXISTS bindings_notify ON bindings;"
+	"DROP TRIGGER IF EXISTS bindings_notify_insert ON bindings;"
+	"CREATE TRIGGER bindings_notify AFTER UPDATE OR DELETE ON bindings"
+	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();"
+	"CREATE TRIGGER bindings_notify_insert AFTER INSERT ON bindings"
+	" FOR EACH ROW EXECUTE FUNCTION registry_notify_binding_insert();"
+	"DROP TRIGGER IF EXISTS netids_notify ON netids;"
+	"DROP TRIGGER IF EXISTS netids_notify_row ON netids;"
+	"CREATE TRIGGER netids_notify AFTER DELETE ON netids"
+	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();"
+	"CREATE TRIGGER netids_notify_row AFTER INSERT OR UPDATE ON netids"
+	" FOR EACH ROW EXECUTE FUNCTION registry_notify_netid();"
+	"DROP TRIGGER IF EXISTS posture_notify ON posture;"
+	"DROP TRIGGER IF EXISTS posture_notify_insert ON posture;"
+	"DROP TRIGGER IF EXISTS posture_notify_update ON posture;"
+	"CREATE TRIGGER posture_notify AFTER DELETE ON posture"
+	" FOR EACH STATEMENT EXECUTE FUNCTION registry_notify_revoked();"
+	"CREATE TRIGGER posture_notify_insert AFTER INSERT ON posture FOR EACH ROW"
+	" WHEN (NEW.compliant = 0) EXECUTE FUNCTION registry_notify_revoked();"
+	"CREATE TRIGGER posture_notify_update AFTER UPDATE ON posture FOR EACH ROW"
+	" WHEN (OLD.compliant IS DISTINCT FROM NEW.compliant OR (NEW.compliant = 0 AND"
+	" OLD.serial IS DISTINCT FROM NEW.serial)) EXECUTE FUNCTION registry_notify_revoked();" },
 };
 #define REG_SCHEMA_VERSION ((int)(sizeof(reg_migrations) / sizeof(reg_migrations[0])))
 

@@ -498,10 +498,12 @@ int	registry_netid_report(struct registry *reg, const char *serial,
 	    const struct registry_netid *ids, size_t n, const char *actor, char *err,
 	    size_t errlen);
 /*
- * PostgreSQL (schema v9): every committed INSERT, UPDATE or DELETE on bindings or netids
- * sends NOTIFY on this channel (empty payload; statement-level triggers, delivered at
- * commit). The Kea hook LISTENs on it to reload its revoked snapshot (dhcp-hook/revoked_db.h
- * spells the same name). SQLite: nothing; readers watch the files.
+ * PostgreSQL: a committed write that can change what the Kea hook loads (a revocation, a
+ * readmission, a new binding of a device with a revoked one, a netid of a device in a
+ * snapshot, a posture verdict that changed; schema v12's triggers, v9's and v11's before
+ * it) sends NOTIFY on this channel (empty payload, delivered at commit); an enrollment of
+ * a device never revoked does not. The Kea hook LISTENs on it to reload its snapshots
+ * (dhcp-hook/revoked_db.h spells the same name). SQLite: nothing; readers watch the files.
  */
 #define REGISTRY_PG_CHANNEL_REVOKED	"latchkey_revoked"
 /* PostgreSQL: notified at the commit of any write (schema v10); registry_data_version(). */

@@ -210,7 +210,7 @@ test_open_create_reopen(void **state)
 	reg = registry_open(fx->path, REGISTRY_CREATE, fx->err, sizeof(fx->err));
 	assert_non_null(reg);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 11);
+	assert_int_equal(schema_version(fx), 12);
 	assert_int_equal(schema_has(fx, "bindings_one_active") +
 	    schema_has(fx, "bindings_serial_state") + schema_has(fx, "certificates_binding") +
 	    schema_has(fx, "certificates_revoked"), 4);
@@ -224,7 +224,7 @@ test_open_create_reopen(void **state)
 	assert_non_null(reg);
 	assert_int_equal(registry_claim_exists(reg, "LK01", fx->err, sizeof(fx->err)), 1);
 	registry_close(reg);
-	assert_int_equal(schema_version(fx), 11);
+	assert_int_equal(schema_version(fx), 12);
 
 	/* A newer schema is refused. */
 	set_schema_version(fx, 99);
@@ -237,7 +237,7 @@ test_open_create_reopen(void **state)
 		tu_reg_wipe(fx);
 		assert_non_null(reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err)));
 		registry_close(reg);
-		assert_int_equal(schema_version(fx), 11);
+		assert_int_equal(schema_version(fx), 12);
 		return;		/* test_pg_open_errors has PostgreSQL's other errors */
 	}
 
@@ -1299,7 +1299,7 @@ test_migrate_v4(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 11);
+	assert_int_equal(schema_version(fx), 12);
 	assert_int_equal(tu_raw_int(fx, "SELECT readmitted_at FROM bindings WHERE id = 1"),
 	    200);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM bindings WHERE id = 1 AND "
@@ -1364,7 +1364,7 @@ test_migrate_v5(void **state)
 	fx->reg = registry_open(fx->path, 0, fx->err, sizeof(fx->err));
 	if (fx->reg == NULL)
 		fail_msg("registry_open: %s", fx->err);
-	assert_int_equal(schema_version(fx), 11);
+	assert_int_equal(schema_version(fx), 12);
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit"), 3);
 	assert_int_equal(registry_audit_verify(fx->reg, &bad, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(registry_checkpoint_last(fx->reg, &last, fx->err, sizeof(fx->err)), 0);

@@ -816,6 +816,85 @@ test_noncompliant(void **state)
 	revoked_db_listen_free(l);
 }
 
+/* 1 when the hook's channel was notified within within_ms, 0 when it stayed quiet. */
+static int
+pg_notified(struct revoked_db_listen *l, int within_ms)
+{
+	char err[256];
+	int64_t t0 = revoked_now_ms();
+	int rc;
+
+	do
+		rc = revoked_db_listen_wait(l, 50, err, sizeof(err));
+	while (rc == 0 && revoked_now_ms() - t0 < within_ms);
+	if (rc == -1)
+		fail_msg("LISTEN: %s", err);
+	return rc;
+}
+
+/*
+ * PostgreSQL (schema v12): the hook's channel carries the writes that can change one of
+ * its snapshots and no other. Enrollments (a new device, a device enrolling again, each a
+ * group commit whose statement inserts into bindings), netid reports of devices in no
+ * snapshot and unchanged posture verdicts stay quiet: under enrollment load, each Kea
+ * server used to reload both snapshots at every registrar commit. A revocation, a
+ * readmission, the new binding of a readmitted device, a verdict that changes and a new
+ * netid of a noncompliant device each notify.
+ */
+static void
+test_pg_notify_only_changes(void **state)
+{
+	struct tu_reg *fx = *state;
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	const struct registry_netid more = { "mac", "02aabbccdd13" };
+	struct revoked_db_listen *l;
+	struct registry *reg;
+	char err[256];
+
+	if (!fx->pg)
+		skip();	/* SQLite run: see unit/test_revoked_pg */
+	reg = registry_open(fx->path, REGISTRY_CREATE, err, sizeof(err));
+	if (reg == NULL)
+		fail_msg("registry_open: %s", err);
+	fx->reg = reg;
+	pg_enroll(reg, "LKQ1", "1A", "02aabbccdd11");
+	assert_non_null(l = revoked_db_listen_new(fx->path));
+	assert_int_equal(revoked_db_listen_wait(l, 0, err, sizeof(err)), 1);	/* connects */
+	while (pg_notified(l, 200) == 1)
+		;
+
+	pg_enroll(reg, "LKQ2", "1B", "02aabbccdd12");	/* a new device: binding, netid */
+	assert_int_equal(pg_notified(l, 500), 0);
+	pg_enroll(reg, "LKQ1", "1C", "02aabbccdd11");	/* again: no binding, same netid */
+	assert_int_equal(pg_notified(l, 500), 0);
+	assert_int_equal(registry_posture_record(reg, "LKQ1", "1C", 1, der, sizeof(der), "{}", 1,
+	    "[]", "device:LKQ1", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 500), 0);	/* compliant, as nobody knew otherwise */
+
+	assert_int_equal(registry_binding_revoke(reg, "LKQ1", "stolen", "admin:t", NULL, err,
+	    sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 5000), 1);
+	assert_int_equal(registry_readmit(reg, "LKQ1", NULL, "found", "admin:t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 5000), 1);
+	pg_enroll(reg, "LKQ1", "1D", "02aabbccdd11");	/* its new binding: leaves the set */
+	assert_int_equal(pg_notified(l, 5000), 1);
+
+	assert_int_equal(registry_posture_record(reg, "LKQ2", "1B", 1, der, sizeof(der), "{}", 0,
+	    "[\"x\"]", "device:LKQ2", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 5000), 1);
+	assert_int_equal(registry_posture_record(reg, "LKQ2", "1B", 2, der, sizeof(der), "{}", 0,
+	    "[\"x\"]", "device:LKQ2", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 500), 0);	/* still noncompliant */
+	assert_int_equal(registry_netid_report(reg, "LKQ2", &more, 1, "device:LKQ2", err,
+	    sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 5000), 1);	/* a new identifier to quarantine */
+	assert_int_equal(registry_posture_record(reg, "LKQ2", "1B", 3, der, sizeof(der), "{}", 1,
+	    "[]", "device:LKQ2", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(pg_notified(l, 5000), 1);
+	revoked_db_listen_free(l);
+}
+
 static int
 pgsetup(void **state)
 {
@@ -841,6 +920,7 @@ main(void)
 		cmocka_unit_test(test_pg_errors),
 		cmocka_unit_test_setup_teardown(test_pg_notify, pgsetup, pgteardown),
 		cmocka_unit_test_setup_teardown(test_noncompliant, pgsetup, pgteardown),
+		cmocka_unit_test_setup_teardown(test_pg_notify_only_changes, pgsetup, pgteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
