@@ -7,14 +7,16 @@
  *	TLS_CERT, which the client checks against CA_CERT as every real client must), the
  *	client's CSR with the channel binding, the server's CSR check, and the LDevID issue and
  *	signature by CA_KEY.
- *   bench_enroll load HOST PORT SECONDS CLIENTS CA_FILE DEVLIST [MAX]
+ *   bench_enroll load HOST PORT[,PORT...] SECONDS CLIENTS CA_FILE DEVLIST [MAX]
  *	CLIENTS concurrent clients, each in a loop for SECONDS (or until MAX enrollments
  *	have been started, when given): a new TCP + TLS connection with a
  *	device IDevID, a CSR bound to that connection, POST simpleenroll, read the answer.
- *	DEVLIST has lines "serial cert key"; client i uses device i mod n. The clients are
+ *	DEVLIST has lines "serial cert key"; client i uses device i mod n and, with several
+ *	ports (one registrar each, up to 8), port i mod their number. The clients are
  *	non-blocking connections spread over one epoll thread per core.
- * Both print one line: "enrollments N seconds S rate R p50_ms A p99_ms B retry503 T errors E",
- * T of the E errors being 503 answers with a Retry-After (the server asked to come back).
+ * Both print one line: "enrollments N seconds S rate R p50_ms A p99_ms B cpu_ms C retry503 T
+ * errors E", C being this process's CPU time (user + system, every thread) per enrollment
+ * and T of the E errors 503 answers with a Retry-After (the server asked to come back).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,17 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU time (user + system) of this process, all its threads, so far. */
+static double
+cpu_secs(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	    ru.ru_stime.tv_usec / 1e6;
+}
+
 struct dev {
 	char		 serial[64];
 	X509		*cert;
@@ -68,7 +82,8 @@ struct shared {
 	struct dev	*devs;
 	size_t		 ndevs;
 	const char	*host;
-	int		 port;
+	int		 ports[8];
+	int		 nports;
 	const char	*cafile;
 	pthread_mutex_t	 mu;
 	double		*lat;
@@ -227,6 +242,7 @@ enum cstate { C_CONNECT, C_HANDSHAKE, C_WRITE, C_READ };
 struct client {
 	struct shared	*sh;
 	const struct dev *d;
+	int		 port;
 	SSL_CTX		*cctx;
 	EVP_PKEY	*newkey;
 	SSL		*ssl;
@@ -270,7 +286,7 @@ client_start(struct client *c, int ep)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)c->sh->port);
+	sa.sin_port = htons((uint16_t)c->port);
 	inet_pton(AF_INET, c->sh->host, &sa.sin_addr);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
 		return -1;
@@ -314,7 +330,7 @@ client_request(struct client *c)
 	n = snprintf(head, sizeof(head), "POST /.well-known/est/simpleenroll HTTP/1.1\r\n"
 	    "Host: %s:%d\r\nContent-Type: application/pkcs10\r\n"
 	    "Content-Transfer-Encoding: base64\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n", c->sh->host, c->sh->port, blen);
+	    "Connection: close\r\n\r\n", c->sh->host, c->port, blen);
 	if ((c->out = malloc((size_t)n + blen)) == NULL)
 		goto out;
 	memcpy(c->out, head, (size_t)n);
@@ -429,6 +445,7 @@ load_worker(void *arg)
 	for (i = 0; i < l->n; i++) {
 		cl[i].sh = sh;
 		cl[i].d = &sh->devs[(l->first + i) % sh->ndevs];
+		cl[i].port = sh->ports[(l->first + i) % sh->nports];
 		cl[i].cctx = client_ctx(cl[i].d, sh->cafile);
 		cl[i].newkey = pki_key_new("p256", NULL, 0);
 		cl[i].fd = -1;
@@ -498,12 +515,31 @@ load_dev(struct dev *d, const char *serial, const char *cert, const char *key)
 	return 0;
 }
 
+/* PORT[,PORT...]: 1 to 8 TCP ports; -1 on anything else. */
+static int
+parse_ports(const char *arg, struct shared *sh)
+{
+	const char *p = arg;
+	char *end;
+	long v;
+
+	for (sh->nports = 0; sh->nports < 8; p = end + 1) {
+		v = strtol(p, &end, 10);
+		if (end == p || v < 1 || v > 65535 || (*end != ',' && *end != '\0'))
+			return -1;
+		sh->ports[sh->nports++] = (int)v;
+		if (*end == '\0')
+			return 0;
+	}
+	return -1;
+}
+
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: bench_enroll ceiling SECONDS THREADS CERT KEY CA_CERT CA_KEY "
 	    "TLS_CERT TLS_KEY\n"
-	    "       bench_enroll load HOST PORT SECONDS THREADS CA_FILE DEVLIST [MAX]\n");
+	    "       bench_enroll load HOST PORT[,PORT...] SECONDS CLIENTS CA_FILE DEVLIST [MAX]\n");
 	exit(2);
 }
 
@@ -512,7 +548,7 @@ main(int argc, char *argv[])
 {
 	struct shared sh;
 	struct worker *w;
-	double secs, t0, elapsed;
+	double secs, t0, cpu0, elapsed;
 	int threads, i, ceiling;
 	char err[256];
 
@@ -556,7 +592,8 @@ main(int argc, char *argv[])
 		char s[128], c[1024], k[1024];
 
 		sh.host = argv[2];
-		sh.port = atoi(argv[3]);
+		if (parse_ports(argv[3], &sh) == -1)
+			usage();
 		secs = atof(argv[4]);
 		threads = atoi(argv[5]);
 		sh.cafile = argv[6];
@@ -577,6 +614,7 @@ main(int argc, char *argv[])
 	if (threads < 1 || threads > 1024 || secs <= 0 || secs > 600)
 		usage();
 	t0 = now();
+	cpu0 = cpu_secs();
 	sh.deadline = t0 + secs;
 	if (ceiling) {
 		w = calloc((size_t)threads, sizeof(*w));
@@ -605,10 +643,11 @@ main(int argc, char *argv[])
 	}
 	elapsed = now() - t0;
 	qsort(sh.lat, sh.nlat, sizeof(double), cmpd);
-	printf("enrollments %zu seconds %.2f rate %.1f p50_ms %.2f p99_ms %.2f retry503 %lu "
-	    "errors %lu\n", sh.nlat, elapsed, sh.nlat / elapsed,
+	printf("enrollments %zu seconds %.2f rate %.1f p50_ms %.2f p99_ms %.2f cpu_ms %.3f "
+	    "retry503 %lu errors %lu\n", sh.nlat, elapsed, sh.nlat / elapsed,
 	    sh.nlat ? sh.lat[sh.nlat / 2] * 1e3 : 0.0,
-	    sh.nlat ? sh.lat[(size_t)(sh.nlat * 0.99)] * 1e3 : 0.0, sh.retry503, sh.errors);
+	    sh.nlat ? sh.lat[(size_t)(sh.nlat * 0.99)] * 1e3 : 0.0,
+	    sh.nlat ? (cpu_secs() - cpu0) * 1e3 / (double)sh.nlat : 0.0, sh.retry503, sh.errors);
 	/* the line is the result: out before anything at exit (a sanitizer's leak report
 	 * ends the process without flushing stdio) */
 	fflush(stdout);

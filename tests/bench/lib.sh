@@ -14,3 +14,26 @@ bench_tmp() {
 port() { free_port; }
 field() { sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
 median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# CPU accounting, to split an enrollment's CPU between latchkeyd, the database and the
+# clients (bench_enroll prints its own as cpu_ms):
+#   tree_pids PID...   the processes and all their descendants
+#   cpu_ms PID...      CPU time (user + system, every thread) of those trees so far, in ms
+#   stat_busy          "busy total" jiffies of the whole machine so far (/proc/stat)
+#   busy_pct A B       the machine's busy share between two stat_busy readings, in %
+tree_pids() { local p; for p in "$@"; do echo "$p"; tree_pids $(pgrep -P "$p"); done; }
+cpu_ms() {
+	local p v t=0 hz
+	hz=$(getconf CLK_TCK)
+	for p in $(tree_pids "$@"); do
+		# the fields after "(comm)", which may hold spaces: utime and stime are 12 and 13
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+		t=$((t + ${v:-0}))
+	done
+	echo $((t * 1000 / hz))
+}
+stat_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+busy_pct() {
+	# shellcheck disable=SC2086
+	set -- $1 $2
+	awk -v b=$(($3 - $1)) -v t=$(($4 - $2)) 'BEGIN { printf "%.0f", (t > 0 ? 100 * b / t : 0) }'
+}

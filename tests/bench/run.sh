@@ -48,11 +48,24 @@ D0=$(jq -r '.devices[0].cert' "$T/lab.json"); K0=$(jq -r '.devices[0].key' "$T/l
 # each run's ratio to the ceiling of its own round.
 ROUNDS=${BENCH_ROUNDS:-3}
 declare -A res
+# Each run's line (bench_enroll's, with its own CPU per enrollment as cpu_ms) also gets the
+# machine's busy share (busy, %) and, for a load run, latchkeyd's CPU per enrollment, all its
+# processes (srv_ms): the rate's ratio to the ceiling splits into how much CPU an
+# enrollment takes and how much of the machine's time was used.
 ceiling() {
-	bench_enroll ceiling "$SECS" 2 "$D0" "$K0" "$T/reg/domain-ca.pem" "$T/reg/domain-ca.key" \
-	    "$T/reg/registrar.pem" "$T/reg/registrar.key"
+	local b0 out
+	b0=$(stat_busy)
+	out=$(bench_enroll ceiling "$SECS" 2 "$D0" "$K0" "$T/reg/domain-ca.pem" \
+	    "$T/reg/domain-ca.key" "$T/reg/registrar.pem" "$T/reg/registrar.key")
+	echo "$out busy $(busy_pct "$b0" "$(stat_busy)")"
 }
-load() { bench_enroll load 127.0.0.1 "$PORT" "$SECS" "$1" "$T/reg/domain-ca.pem" "$T/devs"; }
+load() {
+	local b0 c0 out
+	b0=$(stat_busy); c0=$(cpu_ms "$pid")
+	out=$(bench_enroll load 127.0.0.1 "$PORT" "$SECS" "$1" "$T/reg/domain-ca.pem" "$T/devs")
+	echo "$out srv_ms $(awk -v c=$(($(cpu_ms "$pid") - c0)) -v n="$(echo "$out" | awk '{print $2}')" \
+	    'BEGIN { printf "%.3f", (n > 0 ? c / n : 0) }') busy $(busy_pct "$b0" "$(stat_busy)")"
+}
 for r in $(seq 1 "$ROUNDS"); do
 	echo "bench: round $r/$ROUNDS: in-process ceiling (handshake + CSR + check + sign, 2 threads, ${SECS}s)"
 	res[ceil,$r]=$(ceiling)
@@ -201,6 +214,20 @@ pratio() {	# per-round ratio of two keys' rates, one per line
 		ratio "$(echo "${res[$1,$r]}" | field rate)" "$(echo "${res[$2,$r]}" | field rate)"; echo
 	done
 }
+cpurow() {	# cpurow LABEL KEY: where an enrollment's CPU went in KEY's runs
+	local r srv cli
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" srv_ms | median)" \
+	    "$(stat "$2" cpu_ms | median)" \
+	    "$(for r in $(seq 1 "$ROUNDS"); do
+		awk -v a="$(echo "${res[$2,$r]}" | field srv_ms)" -v b="$(echo "${res[$2,$r]}" | field cpu_ms)" \
+		    'BEGIN { printf "%.3f\n", a + b }'; done | median)" \
+	    "$(stat ceil cpu_ms | median)" \
+	    "$(for r in $(seq 1 "$ROUNDS"); do
+		srv=$(echo "${res[$2,$r]}" | field srv_ms); cli=$(echo "${res[$2,$r]}" | field cpu_ms)
+		ratio "$(echo "${res[ceil,$r]}" | field cpu_ms)" "$(awk -v a="$srv" -v b="$cli" \
+		    'BEGIN { print a + b }')"; echo; done | median)" \
+	    "$(stat "$2" busy | median)" "$(rratio "$2" | median)"
+}
 row() {	# row LABEL KEY
 	printf '| %s | %s | %s–%s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" rate | median)" \
 	    "$(stat "$2" rate | sort -g | head -1)" "$(stat "$2" rate | sort -g | tail -1)" \
@@ -250,6 +277,20 @@ row() {	# row LABEL KEY
 	echo "${gc:-no group commit figures}."
 	echo "Cost of full over normal (median of the rounds' full/normal): 64 clients $(pratio full64 normal64 | median), 8 clients $(pratio full8 normal8 | median)."
 	echo "One client's p50 latency over the ceiling's p50 (goal <= 1.3): sync=full $(ratio "$(stat full1 p50_ms | median)" "$(stat ceil p50_ms | median)"), sync=normal $(ratio "$(stat normal1 p50_ms | median)" "$(stat ceil p50_ms | median)") (sync=full waits for one fsync per commit: $(fsync_ms) ms median on this disk)."
+	echo
+	echo "Where the CPU goes (medians over the rounds): one enrollment's CPU time in latchkeyd (all"
+	echo "its processes: parent, workers, signers) and in the load generator (bench_enroll, its"
+	echo "own getrusage), against the ceiling's (both sides, one process; the 2 cores were"
+	echo "$(stat ceil busy | median) % busy in its runs). The rate's ratio to the ceiling is about (ceiling / together)"
+	echo "x (busy / the ceiling's busy): what an enrollment costs, then how much of the machine"
+	echo "was used."
+	echo
+	echo "| run | latchkeyd ms | clients ms | together ms | ceiling ms | ceiling / together | busy % | ratio to ceiling |"
+	echo "|---|---|---|---|---|---|---|---|"
+	cpurow "8 clients, sync=normal" normal8
+	cpurow "64 clients, sync=normal" normal64
+	cpurow "8 clients, sync=full" full8
+	cpurow "64 clients, sync=full" full64
 	echo
 	echo "## Registry scaling and memory"
 	echo
