@@ -4,11 +4,15 @@
 # registry for the same domain; interleaved rounds of SECS seconds at 64 clients:
 #   sqlite    one latchkeyd on the SQLite registry
 #   pg        one latchkeyd on PostgreSQL
-#   pg2       two latchkeyd instances on PostgreSQL (two ports, 32 clients each, at once)
-# both with registry-sync = normal. Also the database round trips per enrollment (the
-# one pg instance's latchkeyd_registry_round_trips_total, read from its /metrics after
-# each run) and the statements per enrollment (pg_stat_statements; several statements
-# travel in one round trip when pipelined).
+#   pg2       two latchkeyd instances on PostgreSQL (two ports; the same load generator,
+#             its 64 clients alternating between them), the 2 cores split between them as
+#             two hosts would have their own: workers = 1 each, 2 in all as in the others
+#   pg2x      the same with each instance's default workers (one per core: 4 on 2 cores)
+# all with registry-sync = normal. Also where the CPU goes (latchkeyd's, the PostgreSQL
+# server's and the load generator's CPU time per enrollment), the database round trips
+# per enrollment (the one pg instance's latchkeyd_registry_round_trips_total, read from
+# its /metrics after each run) and the statements per enrollment (pg_stat_statements;
+# several statements travel in one round trip when pipelined).
 # Output: lines "pg_<what> ..." (medians over the rounds, ratios per round's sqlite run).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,7 +49,6 @@ latchkeyctl init --domain bench.test --dir "$T/reg" --manufacturer-ca "$T/lab/ma
     --listen "127.0.0.1:$P1" >/dev/null
 jq -r '.devices[].serial' "$T/lab.json" >"$T/serials"
 jq -r '.devices[] | "\(.serial) \(.cert) \(.key)"' "$T/lab.json" >"$T/devs"
-head -32 "$T/devs" >"$T/devs.a"; tail -32 "$T/devs" >"$T/devs.b"
 latchkeyctl --db "$T/reg/registry.db" claim --file "$T/serials" >/dev/null
 latchkeyctl --db "$PGREG" claim --file "$T/serials" >/dev/null
 for c in sqlite pg1 pg2; do
@@ -56,6 +59,7 @@ for c in sqlite pg1 pg2; do
 done
 for c in pg1 pg2; do sed -i '/^registry[[:space:]]*=/d' "$T/reg/$c.conf"; echo "registry = $PGREG" >>"$T/reg/$c.conf"; done
 sed -i "s/^listen = .*/listen = 127.0.0.1:$P2/" "$T/reg/pg2.conf"
+for c in pg1 pg2; do sed '/^workers/d' "$T/reg/$c.conf" >"$T/reg/$c-half.conf"; echo "workers = 1" >>"$T/reg/$c-half.conf"; done
 echo "admin-listen = 127.0.0.1:$PA" >>"$T/reg/pg1.conf"
 # the pg instance's round trips so far (its workers publish every 250 ms)
 rtt() { sleep 0.6; curl -s "http://127.0.0.1:$PA/metrics" | awk '/^latchkeyd_registry_round_trips_total / { print $2 }'; }
@@ -72,24 +76,42 @@ start() {	# start CONF PORT
 stop_all() { local p; for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done; pids=(); }
 load() { bench_enroll load 127.0.0.1 "$1" "$SECS" "$2" "$T/reg/domain-ca.pem" "$3"; }
 
+# Where the CPU goes: latchkeyd's (every instance, all processes) and the PostgreSQL
+# server's (postmaster and its backends) CPU time over a run, in ms: "LKD PG"
+pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+cpu_snap() { echo "$(cpu_ms "${pids[@]}") $(cpu_ms "$pm")"; }
+# cpu_fields "SNAP0" "SNAP1" N: " lkd_ms L pg_ms P", each per enrollment
+cpu_fields() {
+	# shellcheck disable=SC2086
+	set -- $1 $2 $3
+	awk -v l=$(($3 - $1)) -v p=$(($4 - $2)) -v n="$5" \
+	    'BEGIN { if (n > 0) printf " lkd_ms %.3f pg_ms %.3f", l / n, p / n }'
+}
+
 declare -A res
 stmts=0 xacts=0 enrolls=0 trips=0
 for r in $(seq 1 "$ROUNDS"); do
 	start "$T/reg/sqlite.conf" "$P1"
-	res[sqlite,$r]=$(load "$P1" 64 "$T/devs"); stop_all
+	c0=$(cpu_snap); a=$(load "$P1" 64 "$T/devs")
+	res[sqlite,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
 	start "$T/reg/pg1.conf" "$P1"
 	x0=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
 	s0=$(nstmt); t0=$(rtt)
-	res[pg,$r]=$(load "$P1" 64 "$T/devs"); t1=$(rtt); stop_all
+	c0=$(cpu_snap); a=$(load "$P1" 64 "$T/devs")
+	res[pg,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"
+	t1=$(rtt); stop_all
 	x1=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
 	s1=$(nstmt)
+	start "$T/reg/pg1-half.conf" "$P1"; start "$T/reg/pg2-half.conf" "$P2"
+	c0=$(cpu_snap); a=$(load "$P1,$P2" 64 "$T/devs")
+	res[pg2,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
 	start "$T/reg/pg1.conf" "$P1"; start "$T/reg/pg2.conf" "$P2"
-	a=$(load "$P1" 32 "$T/devs.a" & load "$P2" 32 "$T/devs.b"; wait)
-	stop_all
-	res[pg2,$r]=$(echo "$a" | awk '{ n += $2; e += $NF; if ($4 > s) s = $4 } END { printf "enrollments %d seconds %.2f rate %.1f errors %d", n, s, n / s, e }')
+	c0=$(cpu_snap); a=$(load "$P1,$P2" 64 "$T/devs")
+	res[pg2x,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
 	echo "round $r: sqlite: ${res[sqlite,$r]}" >&2
 	echo "round $r: pg:     ${res[pg,$r]}" >&2
 	echo "round $r: pg x2:  ${res[pg2,$r]}" >&2
+	echo "round $r: pg x2, default workers: ${res[pg2x,$r]}" >&2
 	trips=$((trips + t1 - t0)); stmts=$((stmts + s1 - s0)); xacts=$((xacts + x1 - x0)); enrolls=$((enrolls + $(echo "${res[pg,$r]}" | awk '{ print $2 }')))
 done
 rate() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$k,$r]}" | field rate; done | median; }
@@ -99,5 +121,13 @@ ratio() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do
 errs() { local k=$1 r n=0; for r in $(seq 1 "$ROUNDS"); do n=$((n + $(echo "${res[$k,$r]}" | field errors))); done; echo $n; }
 echo "pg_sqlite_rate $(rate sqlite) errors $(errs sqlite)"
 echo "pg_one_rate $(rate pg) ratio_to_sqlite $(ratio pg) (goal >= 0.8) errors $(errs pg)"
-echo "pg_two_rate $(rate pg2) ratio_to_sqlite $(ratio pg2) (goal >= 0.9) errors $(errs pg2)"
+echo "pg_two_rate $(rate pg2) ratio_to_sqlite $(ratio pg2) (goal >= 0.9) errors $(errs pg2) (workers = 1 each)"
+echo "pg_two_default_workers_rate $(rate pg2x) ratio_to_sqlite $(ratio pg2x) errors $(errs pg2x) (2 each: 4 on 2 cores)"
+cpu() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$k,$r]}" | field "$2"; done | median; }
+echo "pg_cpu_ms_per_enrollment sqlite: latchkeyd $(cpu sqlite lkd_ms) clients $(cpu sqlite cpu_ms);" \
+    "pg one: latchkeyd $(cpu pg lkd_ms) PostgreSQL $(cpu pg pg_ms) clients $(cpu pg cpu_ms);" \
+    "pg two: latchkeyd $(cpu pg2 lkd_ms) PostgreSQL $(cpu pg2 pg_ms) clients $(cpu pg2 cpu_ms);" \
+    "pg two, default workers: latchkeyd $(cpu pg2x lkd_ms) PostgreSQL $(cpu pg2x pg_ms) clients $(cpu pg2x cpu_ms)" \
+    "(medians; two/one rate $(for r in $(seq 1 "$ROUNDS"); do awk -v a="$(echo "${res[pg2,$r]}" | field rate)" \
+    -v b="$(echo "${res[pg,$r]}" | field rate)" 'BEGIN { printf "%.2f\n", a / b }'; done | median))"
 awk -v r="$trips" -v s="$stmts" -v t="$xacts" -v e="$enrolls" 'BEGIN { printf "pg_round_trips_per_enrollment %.2f (goal <= 2; %d round trips, %d enrollments, one instance, its load runs only), statements %.2f, transactions %.2f (whole runs incl. start-up and health checks)\n", (e > 0 ? r / e : 0), r, e, (e > 0 ? s / e : 0), (e > 0 ? t / e : 0) }'

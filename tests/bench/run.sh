@@ -315,10 +315,16 @@ row() {	# row LABEL KEY
 	echo "## PostgreSQL registry (tests/bench/pg.sh)"
 	echo
 	echo "64 clients, registry-sync = normal, interleaved rounds: one latchkeyd on SQLite, one on"
-	echo "PostgreSQL (fsync on, Unix socket), two on PostgreSQL (32 clients each, at once);"
-	echo "ratios per round to the SQLite run, medians. Round trips per enrollment of the"
-	echo "one-instance runs: latchkeyd_registry_round_trips_total, counted by latchkeyd (a"
-	echo "statement, a prepare or a pipeline's sync each count one; a group commit is one"
+	echo "PostgreSQL (fsync on, Unix socket), two on PostgreSQL. The two instances share one load"
+	echo "generator, as the other runs have, its clients alternating between them; the 2 cores"
+	echo "are split between them as two hosts would each have their own (workers = 1 each, 2 in"
+	echo "all as in the other runs), and a second run gives each its default (a worker per"
+	echo "core: 4 on 2 cores). Ratios per round to the SQLite run, medians. CPU per enrollment:"
+	echo "latchkeyd's (every instance, all processes), the PostgreSQL server's (postmaster and"
+	echo "backends) and the load generator's, medians; with the rate of two instances over one."
+	echo "Round trips per enrollment of the one-instance runs:"
+	echo "latchkeyd_registry_round_trips_total, counted by latchkeyd (a statement, a prepare or"
+	echo "a pipeline's sync each count one; a group commit is one"
 	echo "pipeline and its COMMIT); statements from pg_stat_statements beside it."
 	echo
 	echo '```'
