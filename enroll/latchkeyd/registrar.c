@@ -29,6 +29,7 @@
 #include "certs/pki.h"
 #include "certs/signer.h"
 #include "enroll/common/b64.h"
+#include "enroll/common/chanbind.h"
 #include "enroll/latchkeyd/log.h"
 #include "enroll/latchkeyd/stats.h"
 #include "enroll/common/manifest.h"
@@ -54,6 +55,22 @@ struct pending {
 	unsigned char	*cert_der;
 	size_t		 cert_len;
 	int64_t		 not_before, not_after;
+};
+
+/*
+ * A simpleenroll whose IDevID verified, waiting for its admission read (PostgreSQL): the
+ * registry is asked for every one the event loop's pass parked, in one round trip, when
+ * registrar_commit() runs at the pass's end; the rest of the enrollment follows then.
+ * Everything owned here: the connection, and the client's certificate with it, may be gone.
+ */
+struct parked {
+	void			*tag;
+	struct idevid_info	 info;
+	unsigned char		*body;
+	size_t			 len;
+	char			 addr[80];
+	char			 chanbind[CHANBIND_B64MAX];
+	int			 has_chanbind;
 };
 
 /* Enrollments committed together: filled by the event loop, committed by the committer. */
@@ -117,6 +134,9 @@ struct registrar {
 	struct batch		*fill;		/* queued by registrar_handle() */
 	struct batch		 solo;		/* one enrollment committed inline */
 	struct committer	*com;		/* NULL: registrar_commit() commits inline */
+	int			 park_reads;	/* PostgreSQL: admission reads wait for the pass */
+	struct parked		 park[REGISTRAR_BATCH_MAX];
+	size_t			 npark;
 	/* The last audit checkpoint (registrar_checkpoint). */
 	int			 ckpt_loaded;
 	int64_t			 ckpt_seq;	/* 0: none yet */
@@ -130,6 +150,7 @@ struct registrar {
 #define OCSP_NEXT_UPDATE_HOURS	1
 
 static int load_auto_accept(struct registrar *r, char *err, size_t errlen);
+static void admit_parked(struct registrar *r, registrar_done_fn *done, void *arg);
 
 void
 registrar_reply_text(struct registrar_reply *out, int status, const char *fmt, ...)
@@ -306,6 +327,7 @@ registrar_new(const struct config *cfg, char *err, size_t errlen)
 	if ((r->reg = registry_open(cfg->registry,
 	    cfg->registry_sync_full ? 0 : REGISTRY_FAST, err, errlen)) == NULL)
 		goto err;
+	r->park_reads = registry_is_pg(cfg->registry);
 	if (cfg->posture_policy[0] != '\0' &&
 	    (r->policy = postpolicy_load(cfg->posture_policy, err, errlen)) == NULL)
 		goto err;
@@ -337,6 +359,10 @@ registrar_free(struct registrar *r)
 	for (b = 0; b < 2; b++)	/* the caller drains first; this only frees */
 		for (i = 0; i < r->bufs[b].n; i++)
 			pending_free(&r->bufs[b].p[i]);
+	for (i = 0; i < r->npark; i++) {
+		free(r->park[i].body);
+		idevid_info_free(&r->park[i].info);
+	}
 	idevid_store_free(r->idevids);
 	idevid_store_free(r->ldevids);
 	for (i = 0; i < REGISTRAR_NCA; i++) {
@@ -511,68 +537,89 @@ registrar_hold_pending(struct registrar *r, const struct registrar_peer *peer,
 	return 1;
 }
 
+/* The IDevID itself (path, profile, serial): 0 with info filled, else -1 with out set. */
+static int
+idevid_check(struct registrar *r, const struct registrar_peer *peer, struct idevid_info *info,
+    struct registrar_reply *out)
+{
+	enum idevid_status st;
+	char err[256];
+
+	st = idevid_verify(r->idevids, peer->cert, peer->chain, info, err, sizeof(err));
+	if (st == IDEVID_INTERNAL) {
+		log_warnx("IDevID check of %s: %s", peer->addr, err);
+		registrar_reply_text(out, 500, "internal error checking the client certificate");
+		return -1;
+	}
+	if (st != IDEVID_OK) {
+		log_warnx("refused %s from %s: %s", info->serial[0] ? info->serial : "(no serial)",
+		    peer->addr, err);
+		registrar_reply_text(out, 403, "%s", err);
+		out->reason = STATS_R_IDEVID_INVALID + 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The registry's verdict v (reason: why it refuses) on a verified IDevID: 0 with a filled
+ * in (the hardwareModuleName moved from info), else -1 with out set.
+ * The trust model: a binding belongs to one (manufacturer anchor, IDevID), a claim may
+ * name the manufacturer, and a revoked binding holds until an admin re-admits the device
+ * (latchkeyctl readmit), against a claim and auto-accept alike.
+ */
+static int
+idevid_admit(struct registrar *r, const struct registrar_peer *peer, struct idevid_info *info,
+    enum registry_verdict v, char *reason, size_t reasonlen, struct enroll_auth *a,
+    struct registrar_reply *out)
+{
+	snprintf(a->serial, sizeof(a->serial), "%s", info->serial);
+	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info->fingerprint);
+	snprintf(a->anchor_fp, sizeof(a->anchor_fp), "%s", info->anchor_fp);
+	if (registrar_hold_pending(r, peer, info, "enroll-refused", &v, reason, reasonlen, out))
+		return -1;
+	if (v == REGISTRY_CLAIMED) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
+	} else if (v == REGISTRY_UNCLAIMED && auto_accepted(r, info->anchor_fp)) {
+		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
+		    info->anchor);
+		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info->serial,
+		    info->anchor);
+	} else {
+		if (v == REGISTRY_UNCLAIMED)
+			snprintf(reason, reasonlen, "device %s is not claimed by domain %.128s",
+			    info->serial, r->cfg.domain);
+		refuse_audit(r, peer, info->serial, reason);
+		registrar_reply_text(out, 403, "%s", reason);
+		out->reason = (v == REGISTRY_UNCLAIMED ? STATS_R_NOT_CLAIMED :
+		    STATS_R_NOT_ADMITTED) + 1;
+		return -1;
+	}
+	a->hwmodule = info->hwmodule_der;
+	a->hwlen = info->hwmodule_len;
+	info->hwmodule_der = NULL;
+	return 0;
+}
+
 static int
 auth_idevid(struct registrar *r, const struct registrar_peer *peer, struct enroll_auth *a,
     struct registrar_reply *out)
 {
 	struct idevid_info info;
 	enum registry_verdict v;
-	enum idevid_status st;
 	char err[256], reason[512];
 	int rc = -1;
 
 	memset(&info, 0, sizeof(info));
-	st = idevid_verify(r->idevids, peer->cert, peer->chain, &info, err, sizeof(err));
-	if (st == IDEVID_INTERNAL) {
-		log_warnx("IDevID check of %s: %s", peer->addr, err);
-		registrar_reply_text(out, 500, "internal error checking the client certificate");
+	if (idevid_check(r, peer, &info, out) == -1)
 		goto out;
-	}
-	if (st != IDEVID_OK) {
-		log_warnx("refused %s from %s: %s", info.serial[0] ? info.serial : "(no serial)",
-		    peer->addr, err);
-		registrar_reply_text(out, 403, "%s", err);
-		out->reason = STATS_R_IDEVID_INVALID + 1;
-		goto out;
-	}
-	snprintf(a->serial, sizeof(a->serial), "%s", info.serial);
-	snprintf(a->idevid_fp, sizeof(a->idevid_fp), "%s", info.fingerprint);
-	snprintf(a->anchor_fp, sizeof(a->anchor_fp), "%s", info.anchor_fp);
-	/*
-	 * The trust model: a binding belongs to one (manufacturer anchor, IDevID), a claim may
-	 * name the manufacturer, and a revoked binding holds until an admin re-admits the
-	 * device (latchkeyctl readmit), against a claim and auto-accept alike.
-	 */
 	if (registry_admission(r->reg, info.serial, info.anchor_fp, info.fingerprint, &v,
 	    reason, sizeof(reason), err, sizeof(err)) == -1) {
 		log_warnx("registry: %s", err);
 		registry_down(out, "registry unavailable");
 		goto out;
 	}
-	if (registrar_hold_pending(r, peer, &info, "enroll-refused", &v, reason, sizeof(reason),
-	    out))
-		goto out;
-	if (v == REGISTRY_CLAIMED) {
-		snprintf(a->authorized_by, sizeof(a->authorized_by), "claim");
-	} else if (v == REGISTRY_UNCLAIMED && auto_accepted(r, info.anchor_fp)) {
-		snprintf(a->authorized_by, sizeof(a->authorized_by), "auto-accept:%.140s",
-		    info.anchor);
-		log_info("auto-accepting %s by lab policy for manufacturer \"%s\"", info.serial,
-		    info.anchor);
-	} else {
-		if (v == REGISTRY_UNCLAIMED)
-			snprintf(reason, sizeof(reason),
-			    "device %s is not claimed by domain %.128s", info.serial, r->cfg.domain);
-		refuse_audit(r, peer, info.serial, reason);
-		registrar_reply_text(out, 403, "%s", reason);
-		out->reason = (v == REGISTRY_UNCLAIMED ? STATS_R_NOT_CLAIMED :
-		    STATS_R_NOT_ADMITTED) + 1;
-		goto out;
-	}
-	a->hwmodule = info.hwmodule_der;
-	a->hwlen = info.hwmodule_len;
-	info.hwmodule_der = NULL;
-	rc = 0;
+	rc = idevid_admit(r, peer, &info, v, reason, sizeof(reason), a, out);
 out:
 	idevid_info_free(&info);
 	return rc;
@@ -997,6 +1044,8 @@ registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg)
 {
 	size_t n = 0;
 
+	admit_parked(r, done, arg);
+
 	if (r->com == NULL) {
 		n = r->fill->n;
 		if (n > 0)
@@ -1013,6 +1062,7 @@ registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg)
 {
 	struct committer *c = r->com;
 
+	admit_parked(r, done, arg);
 	if (c != NULL) {
 		pthread_mutex_lock(&c->mu);
 		while (c->todo != NULL && !c->done)
@@ -1027,16 +1077,21 @@ registrar_drain(struct registrar *r, registrar_done_fn *done, void *arg)
 size_t
 registrar_pending(const struct registrar *r)
 {
-	/* fill and todo change only on the event loop's thread, the caller's */
-	return r->fill->n + (r->com != NULL && r->com->todo != NULL ? r->com->todo->n : 0);
+	/* park, fill and todo change only on the event loop's thread, the caller's */
+	return r->npark + r->fill->n + (r->com != NULL && r->com->todo != NULL ?
+	    r->com->todo->n : 0);
 }
 
+/*
+ * The rest of an enrollment whose client the registry admitted (a): the CSR, checked
+ * against the connection (peer's chanbind) and the certificate's serial, the LDevID signed,
+ * then queued for the group commit (tag) or committed now. out is set unless queued.
+ */
 static void
-handle_enroll(struct registrar *r, int reenroll, const char *ctype,
-    const unsigned char *body, size_t len, const struct registrar_peer *peer, void *tag,
+enroll_issue(struct registrar *r, int reenroll, const unsigned char *body, size_t len,
+    const struct registrar_peer *peer, void *tag, struct enroll_auth *a,
     struct registrar_reply *out)
 {
-	struct enroll_auth a;
 	struct csr_info csr;
 	struct pending *p;
 	enum csr_status cs;
@@ -1047,29 +1102,14 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	char *details = NULL;
 	json_t *dj = NULL;
 
-	memset(&a, 0, sizeof(a));
 	memset(&csr, 0, sizeof(csr));
-	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
-		registrar_reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
-		goto out;
-	}
-	if (peer->cert == NULL) {
-		log_warnx("refused %s from %s: no client certificate",
-		    reenroll ? "reenroll" : "enroll", peer->addr);
-		registrar_reply_text(out, 401, "a client certificate (%s) is required",
-		    reenroll ? "LDevID" : "IDevID");
-		goto out;
-	}
-	if ((reenroll ? auth_ldevid : auth_idevid)(r, peer, &a, out))
-		goto out;
-
 	if ((der = b64_decode((const char *)body, len, &derlen, err, sizeof(err))) == NULL) {
-		log_warnx("refused %s from %s: body: %s", a.serial, peer->addr, err);
+		log_warnx("refused %s from %s: body: %s", a->serial, peer->addr, err);
 		registrar_reply_text(out, 400, "body is not base64: %s", err);
 		goto out;
 	}
 	if ((cs = csr_check(der, derlen, &csr, err, sizeof(err))) != CSR_OK) {
-		log_warnx("refused %s from %s: CSR: %s", a.serial, peer->addr, err);
+		log_warnx("refused %s from %s: CSR: %s", a->serial, peer->addr, err);
 		registrar_reply_text(out, cs == CSR_INTERNAL ? 500 : 400, "bad CSR: %s", err);
 		goto out;
 	}
@@ -1080,7 +1120,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 		    CRYPTO_memcmp(peer->chanbind, csr.challenge, strlen(csr.challenge)) != 0) {
 			snprintf(reason, sizeof(reason),
 			    "channel binding in the CSR does not match this TLS connection");
-			refuse_audit(r, peer, a.serial, reason);
+			refuse_audit(r, peer, a->serial, reason);
 			registrar_reply_text(out, 403, "%s", reason);
 			out->reason = STATS_R_CHANNEL_BINDING + 1;
 			goto out;
@@ -1088,23 +1128,23 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	} else if (r->cfg.channel_binding_required) {
 		snprintf(reason, sizeof(reason), "channel binding missing: the CSR's "
 		    "challengePassword must carry this connection's binding (RFC 7030 3.5)");
-		refuse_audit(r, peer, a.serial, reason);
+		refuse_audit(r, peer, a->serial, reason);
 		registrar_reply_text(out, 403, "%s", reason);
 		out->reason = STATS_R_CHANNEL_BINDING + 1;
 		goto out;
 	}
-	if (strcmp(csr.serial, a.serial) != 0) {
+	if (strcmp(csr.serial, a->serial) != 0) {
 		snprintf(reason, sizeof(reason), "CSR subject serialNumber \"%.64s\" does not "
-		    "match the certificate's serial \"%s\"", csr.serial, a.serial);
-		refuse_audit(r, peer, a.serial, reason);
+		    "match the certificate's serial \"%s\"", csr.serial, a->serial);
+		refuse_audit(r, peer, a->serial, reason);
 		registrar_reply_text(out, 403, "%s", reason);
 		out->reason = STATS_R_SERIAL_MISMATCH + 1;
 		goto out;
 	}
 
-	if (signer_issue(r->ca[0].signer, a.serial, csr.spki_der, csr.spki_len, a.hwmodule, a.hwlen,
-	    &cert_der, &cert_len, err, sizeof(err))) {
-		log_warnx("signer: %s: %s", a.serial, err);
+	if (signer_issue(r->ca[0].signer, a->serial, csr.spki_der, csr.spki_len, a->hwmodule,
+	    a->hwlen, &cert_der, &cert_len, err, sizeof(err))) {
+		log_warnx("signer: %s: %s", a->serial, err);
 		if (signer_lost(r->ca[0].signer)) {	/* nothing issued; the worker is replaced */
 			registrar_reply_text(out, 503, "the CA is restarting; nothing was issued, "
 			    "try again in a few seconds");
@@ -1117,13 +1157,13 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	/* Our own signer's output: read serial and dates without a full X509 parse. */
 	if (certder_info(cert_der, cert_len, cert_serial, sizeof(cert_serial), &not_before,
 	    &not_after)) {
-		log_warnx("signer returned an unreadable certificate for %s", a.serial);
+		log_warnx("signer returned an unreadable certificate for %s", a->serial);
 		registrar_reply_text(out, 500, "the CA could not issue the certificate");
 		goto out;
 	}
 
 	dj = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ldevid_serial", cert_serial, "key",
-	    csr.key_desc, "peer", peer->addr ? peer->addr : "", "authorized_by", a.authorized_by,
+	    csr.key_desc, "peer", peer->addr ? peer->addr : "", "authorized_by", a->authorized_by,
 	    "channel_binding", csr.has_challenge ? "verified" : "absent (policy optional)");
 	details = dj != NULL ? json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	/* Durable before the device hears of it: queued for the group commit, or now. */
@@ -1136,10 +1176,10 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	memset(p, 0, sizeof(*p));
 	p->tag = tag;
 	p->reenroll = reenroll;
-	snprintf(p->serial, sizeof(p->serial), "%s", a.serial);
-	snprintf(p->idevid_fp, sizeof(p->idevid_fp), "%s", a.idevid_fp);
-	snprintf(p->anchor_fp, sizeof(p->anchor_fp), "%s", a.anchor_fp);
-	snprintf(p->authorized_by, sizeof(p->authorized_by), "%s", a.authorized_by);
+	snprintf(p->serial, sizeof(p->serial), "%s", a->serial);
+	snprintf(p->idevid_fp, sizeof(p->idevid_fp), "%s", a->idevid_fp);
+	snprintf(p->anchor_fp, sizeof(p->anchor_fp), "%s", a->anchor_fp);
+	snprintf(p->authorized_by, sizeof(p->authorized_by), "%s", a->authorized_by);
 	snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", cert_serial);
 	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr ? peer->addr : "?");
 	p->details = details;
@@ -1159,8 +1199,117 @@ out:
 	json_decref(dj);
 	free(cert_der);
 	free(der);
-	free(a.hwmodule);
 	csr_info_free(&csr);
+}
+
+
+/* Park a simpleenroll for registrar_commit()'s admission read: 1 parked, 0 not (no room,
+ * out of memory: go on now), -1 refused (its IDevID; out is set). */
+static int
+park(struct registrar *r, const unsigned char *body, size_t len,
+    const struct registrar_peer *peer, void *tag, struct registrar_reply *out)
+{
+	struct parked *p;
+
+	if (r->npark == REGISTRAR_BATCH_MAX)
+		return 0;
+	p = &r->park[r->npark];
+	memset(p, 0, sizeof(*p));
+	if (idevid_check(r, peer, &p->info, out) == -1) {
+		idevid_info_free(&p->info);
+		return -1;
+	}
+	if ((p->body = malloc(len > 0 ? len : 1)) == NULL) {
+		idevid_info_free(&p->info);
+		return 0;
+	}
+	memcpy(p->body, body, len);
+	p->len = len;
+	p->tag = tag;
+	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr != NULL ? peer->addr : "?");
+	if (peer->chanbind != NULL) {
+		snprintf(p->chanbind, sizeof(p->chanbind), "%s", peer->chanbind);
+		p->has_chanbind = 1;
+	}
+	r->npark++;
+	return 1;
+}
+
+/*
+ * The parked enrollments' admission, read for all at once (one round trip on PostgreSQL),
+ * then each goes on as handle_enroll would have: refused ones are answered through done
+ * now, admitted ones signed and queued for the commit that follows.
+ */
+static void
+admit_parked(struct registrar *r, registrar_done_fn *done, void *arg)
+{
+	struct registry_admit adm[REGISTRAR_BATCH_MAX];
+	struct registrar_reply out;
+	struct registrar_peer peer;
+	struct enroll_auth a;
+	struct parked *p;
+	char err[256];
+	size_t i, n = r->npark;
+	int down;
+
+	if (n == 0)
+		return;
+	r->npark = 0;
+	for (i = 0; i < n; i++) {
+		adm[i].serial = r->park[i].info.serial;
+		adm[i].anchor_fp = r->park[i].info.anchor_fp;
+		adm[i].idevid_fp = r->park[i].info.fingerprint;
+	}
+	if ((down = registry_admission_many(r->reg, adm, n, err, sizeof(err)) == -1))
+		log_warnx("registry: %s", err);
+	for (i = 0; i < n; i++) {
+		p = &r->park[i];
+		memset(&out, 0, sizeof(out));
+		memset(&a, 0, sizeof(a));
+		memset(&peer, 0, sizeof(peer));
+		peer.addr = p->addr;
+		peer.chanbind = p->has_chanbind ? p->chanbind : NULL;
+		if (down)
+			registry_down(&out, "registry unavailable");
+		else if (idevid_admit(r, &peer, &p->info, adm[i].verdict, adm[i].reason,
+		    sizeof(adm[i].reason), &a, &out) == 0)
+			enroll_issue(r, 0, p->body, p->len, &peer, p->tag, &a, &out);
+		if (out.status != 0 && done != NULL)
+			done(p->tag, &out, arg);
+		registrar_reply_free(&out);
+		free(a.hwmodule);
+		free(p->body);
+		idevid_info_free(&p->info);
+	}
+}
+
+static void
+handle_enroll(struct registrar *r, int reenroll, const char *ctype,
+    const unsigned char *body, size_t len, const struct registrar_peer *peer, void *tag,
+    struct registrar_reply *out)
+{
+	struct enroll_auth a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
+		registrar_reply_text(out, 415, "expected Content-Type %s", EST_CT_PKCS10);
+		return;
+	}
+	if (peer->cert == NULL) {
+		log_warnx("refused %s from %s: no client certificate",
+		    reenroll ? "reenroll" : "enroll", peer->addr);
+		registrar_reply_text(out, 401, "a client certificate (%s) is required",
+		    reenroll ? "LDevID" : "IDevID");
+		return;
+	}
+	/* PostgreSQL: the registry is asked at the pass's end, for all parked together */
+	if (!reenroll && tag != NULL && r->park_reads &&
+	    (rc = park(r, body, len, peer, tag, out)) != 0)
+		return;		/* parked (out->status 0), or refused */
+	if ((reenroll ? auth_ldevid : auth_idevid)(r, peer, &a, out) == 0)
+		enroll_issue(r, reenroll, body, len, peer, tag, &a, out);
+	free(a.hwmodule);
 }
 
 /* Revoked certificates, gathered for the CRL. */

@@ -96,7 +96,10 @@ int	registrar_hold_pending(struct registrar *r, const struct registrar_peer *pee
  * LDevID is answered only once its binding, certificate and audit entry are durable. With
  * tag NULL that commit happens before this returns. With a tag the enrollment is queued
  * (group commit): out->status is 0, there is nothing to send yet, and registrar_commit()
- * answers it together with the others queued.
+ * answers it together with the others queued. On PostgreSQL a tagged simpleenroll whose
+ * IDevID verified is queued before its admission read instead: registrar_commit() reads
+ * the admission of all those queued in one round trip, answers the refused ones and
+ * issues the others, then commits.
  */
 void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
 	    const char *content_type, const unsigned char *body, size_t len,
@@ -104,7 +107,9 @@ void	registrar_handle(struct registrar *r, enum est_op op, const char *label,
 /*
  * Commit every queued enrollment in one transaction (one sync), then call done(tag, reply,
  * arg) for each in the order they were queued; the reply is freed after done returns. Each
- * enrollment stands or fails on its own. Returns how many were answered.
+ * enrollment stands or fails on its own. Returns how many were answered from the commit
+ * (those waiting for their admission read are answered through done too when refused, and
+ * not counted).
  */
 typedef void registrar_done_fn(void *tag, struct registrar_reply *rep, void *arg);
 size_t	registrar_commit(struct registrar *r, registrar_done_fn *done, void *arg);

@@ -674,11 +674,10 @@ pq_sync(struct db *db)
 	return db->pfailed ? -1 : 0;
 }
 
-int
-db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg)
+/* Pipeline mode on db for cb, nothing queued yet: 0, or -1 (db_errmsg). */
+static int
+pipe_enter(struct db *db, db_pipeline_cb *cb, void *arg)
 {
-	char sql[96];
-
 	if (db->kind != DB_PG) {
 		snprintf(db->errmsg, sizeof(db->errmsg), "pipeline: PostgreSQL only");
 		return -1;
@@ -698,6 +697,22 @@ db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg)
 	db->pfailed = 0;
 	db->npq = 0;
 	db->nsent = 0;
+	return 0;
+}
+
+int
+db_pipeline_read(struct db *db, db_pipeline_cb *cb, void *arg)
+{
+	return pipe_enter(db, cb, arg);
+}
+
+int
+db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg)
+{
+	char sql[96];
+
+	if (pipe_enter(db, cb, arg) == -1)
+		return -1;
 	db->in_tx = 1;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
 	    (long long)DB_PG_WRITE_LOCK);

@@ -140,6 +140,11 @@ const void	*db_column_blob(struct db_stmt *st, int col, size_t *len);
 #define DB_PIPE_SYNC	32
 typedef void db_pipeline_cb(void *arg, size_t i, struct db_stmt *st, int rc);
 int	db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg);
+/*
+ * db_pipeline_read: the same for reads: pipeline mode with no BEGIN and no lock, each sync's
+ * statements one implicit transaction; after db_pipeline_end nothing is open.
+ */
+int	db_pipeline_read(struct db *db, db_pipeline_cb *cb, void *arg);
 int	db_pipeline_send(struct db_stmt *st);
 int	db_pipeline_end(struct db *db);
 

@@ -179,6 +179,21 @@ enum registry_verdict {
 int	registry_admission(struct registry *reg, const char *serial, const char *anchor_fp,
 	    const char *idevid_fp, enum registry_verdict *verdict, char *reason,
 	    size_t reasonlen, char *err, size_t errlen);
+/*
+ * The same for n devices at once: on PostgreSQL one round trip (a read pipeline), on
+ * SQLite one after the other. For each a[i] the caller sets serial, anchor_fp and
+ * idevid_fp; read is then 1 with verdict and reason as registry_admission() gives them.
+ * 0 when every one was read, -1 with err when the registry could not be read (read stays 0
+ * for those it did not give).
+ */
+struct registry_admit {
+	const char		*serial, *anchor_fp, *idevid_fp;
+	enum registry_verdict	 verdict;
+	char			 reason[512];
+	int			 read;
+};
+int	registry_admission_many(struct registry *reg, struct registry_admit *a, size_t n,
+	    char *err, size_t errlen);
 
 /*
  * Re-admit serial after a revocation, in one transaction: every revoked binding of serial

@@ -1081,9 +1081,48 @@ enum trust_op {
 };
 
 /*
+ * registry_admission_many() gives every one of a batch what registry_admission() gives it
+ * alone (on PostgreSQL one pipeline, so each answer must land on its own question): the
+ * questions are every (serial, anchor, IDevID) of test_trust_model's steps and an unknown
+ * serial, in the registry's state at step.
+ */
+static void
+admit_many_agrees(struct tu_reg *fx, size_t step)
+{
+	static const char *const q[][3] = {
+		{ "S1", ANCHOR_A, FP_1 }, { "S1", ANCHOR_B, FP_2 }, { "S1", ANCHOR_A, FP_2 },
+		{ "NOSUCH", ANCHOR_A, FP_1 }, { "S2", ANCHOR_A, FP_1 }, { "S3", ANCHOR_B, FP_2 },
+		{ "S3", NULL, FP_2 }, { "S2", ANCHOR_B, FP_2 },
+	};
+	struct registry_admit a[sizeof(q) / sizeof(q[0])];
+	enum registry_verdict v;
+	char reason[512];
+	size_t i, n = sizeof(q) / sizeof(q[0]);
+
+	memset(a, 0, sizeof(a));
+	for (i = 0; i < n; i++) {
+		a[i].serial = q[i][0];
+		a[i].anchor_fp = q[i][1];
+		a[i].idevid_fp = q[i][2];
+	}
+	if (registry_admission_many(fx->reg, a, n, fx->err, sizeof(fx->err)) == -1)
+		fail_msg("step %zu: admission_many: %s", step, fx->err);
+	for (i = 0; i < n; i++) {
+		if (registry_admission(fx->reg, q[i][0], q[i][1], q[i][2], &v, reason,
+		    sizeof(reason), fx->err, sizeof(fx->err)) == -1)
+			fail_msg("step %zu: %s", step, fx->err);
+		if (!a[i].read || a[i].verdict != v || strcmp(a[i].reason, reason) != 0)
+			fail_msg("step %zu, question %zu (%s): many %d %d \"%s\", one %d \"%s\"",
+			    step, i, q[i][0], a[i].read, (int)a[i].verdict, a[i].reason, (int)v,
+			    reason);
+	}
+}
+
+/*
  * A binding belongs to one (manufacturer anchor, IDevID); a claim may name the
  * manufacturer; a revoked binding refuses claim, auto-accept and the commit itself until
- * re-admitted. want_text: in the reason (T_ADMIT), err (T_CLAIM, T_ENROLL).
+ * re-admitted. want_text: in the reason (T_ADMIT), err (T_CLAIM, T_ENROLL). At each
+ * T_ADMIT, registry_admission_many() agrees (admit_many_agrees).
  */
 static void
 test_trust_model(void **state)
@@ -1206,6 +1245,8 @@ test_trust_model(void **state)
 			    steps[i].want, text);
 		if (steps[i].want_text != NULL && strstr(text, steps[i].want_text) == NULL)
 			fail_msg("step %zu: \"%s\" lacks \"%s\"", i, text, steps[i].want_text);
+		if (steps[i].op == T_ADMIT)
+			admit_many_agrees(fx, i);
 	}
 	/* The re-admissions are audited with their reason, and the chain holds. */
 	assert_int_equal(tu_raw_int(fx, "SELECT count(*) FROM audit WHERE action = "
