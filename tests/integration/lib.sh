@@ -141,3 +141,19 @@ it_stop_registrar() {
 
 # sql QUERY: one read-only query against the registry
 sql() { sqlite3 -readonly "$DB" "$1"; }
+
+# it_pg DBNAME (after it_init): a throwaway PostgreSQL server (tests/pg.sh; PG_FSYNC and
+# PG_OPTS as there), stopped at exit, with an empty database DBNAME: PGDB is its conninfo
+# and sql QUERY runs one query in it from then on. No server (not installed): the test
+# fails here.
+it_pg() {
+	. "$LK_TOP/tests/pg.sh"
+	trap 'it_cleanup; pg_stop' EXIT
+	if ! pg_start; then
+		echo "FAIL no PostgreSQL server (contrib/install-deps.sh installs it)"
+		exit 1
+	fi
+	psql "$LK_TEST_PG dbname=postgres" -qc "CREATE DATABASE $1" || exit 1
+	PGDB="$LK_TEST_PG dbname=$1"
+	sql() { psql "$PGDB" -tAqc "$1"; }
+}

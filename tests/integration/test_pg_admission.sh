@@ -14,19 +14,11 @@
 #     row, and enrolls once approved.
 # No server to start (PostgreSQL not installed): this fails.
 . "$(dirname "$0")/lib.sh"
-. "$LK_TOP/tests/pg.sh"
 it_init
-trap 'it_cleanup; pg_stop' EXIT
 command -v jq >/dev/null || { echo "jq not installed"; exit 77; }
 BENCH=$LK_BIN/bench/bench_enroll
 [ -x "$BENCH" ] || { echo "FAIL $BENCH missing (make all builds it)"; exit 1; }
-if ! pg_start; then
-	echo "FAIL no PostgreSQL server (contrib/install-deps.sh installs it)"
-	exit 1
-fi
-psql "$LK_TEST_PG dbname=postgres" -qc "CREATE DATABASE lk_adm" || exit 1
-PGDB="$LK_TEST_PG dbname=lk_adm"
-sql() { psql "$PGDB" -tAqc "$1"; }
+it_pg lk_adm
 
 it_pki 16
 it_registrar "registry = $PGDB" || exit 1

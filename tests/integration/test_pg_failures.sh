@@ -11,16 +11,8 @@
 # A throwaway PostgreSQL server (tests/pg.sh, fsync on, Unix socket only); no server (not
 # installed): this fails.
 . "$(dirname "$0")/lib.sh"
-. "$LK_TOP/tests/pg.sh"
 it_init
-trap 'it_cleanup; pg_stop' EXIT
-if ! PG_FSYNC=on pg_start; then
-	echo "FAIL no PostgreSQL server (contrib/install-deps.sh installs it)"
-	exit 1
-fi
-psql "$LK_TEST_PG dbname=postgres" -qc "CREATE DATABASE lk_fail" || exit 1
-PGDB="$LK_TEST_PG dbname=lk_fail"
-sql() { psql "$PGDB" -tAqc "$1"; }
+PG_FSYNC=on it_pg lk_fail
 it_pki 16
 it_registrar "registry = $PGDB" "workers = 2" || exit 1
 jq -r '.devices[].serial' "$T/lab.json" >"$T/serials"

@@ -5,16 +5,8 @@
 # the configuration and the device refused after, the audit chain intact; backup refuses
 # with a pointer to pg_dump. No server to start (PostgreSQL not installed): this fails.
 . "$(dirname "$0")/lib.sh"
-. "$LK_TOP/tests/pg.sh"
 it_init
-trap 'it_cleanup; pg_stop' EXIT
-if ! pg_start; then
-	echo "FAIL no PostgreSQL server (contrib/install-deps.sh installs it)"
-	exit 1
-fi
-psql "$LK_TEST_PG dbname=postgres" -qc "CREATE DATABASE lk_it" || exit 1
-PGDB="$LK_TEST_PG dbname=lk_it"
-sql() { psql "$PGDB" -tAqc "$1"; }
+it_pg lk_it
 
 it_pki 2
 S0=$(it_serial 0); D0=$(it_dev 0)
