@@ -19,11 +19,12 @@
  *     (0 when the table does not exist yet).
  *   db_data_version: PRAGMA data_version (changes when another connection committed);
  *     PostgreSQL: the count of DB_PG_CHANNEL_CHANGED notifications this connection has
- *     received (every table's writes NOTIFY it at commit, by a statement-level trigger;
- *     the connection LISTENs from its first db_data_version on, so connections that
- *     never ask are not woken by every commit), plus the connection's generation: it
- *     changes on any committed write after the first call, this connection's too, and on
- *     a reconnect (a cache may refresh once more than needed, never once less).
+ *     received (the registry's writes NOTIFY it at commit, by triggers; registry.h,
+ *     registry_data_version, says which; the connection LISTENs from its first
+ *     db_data_version on, so connections that never ask are not woken by every commit),
+ *     plus the connection's generation: it changes on any such write after the first
+ *     call, this connection's too, and on a reconnect (a cache may refresh once more than
+ *     needed, never once less).
  *   Results from PostgreSQL come as text (integers parsed, bytea decoded from hex);
  *     blobs go to it as binary parameters.
  */
@@ -49,7 +50,7 @@ enum db_kind {
 #define DB_FAST		0x04	/* synchronous = NORMAL; PostgreSQL: synchronous_commit = off */
 
 #define DB_PG_WRITE_LOCK	0x6c6b7265676973LL	/* "lkregis": the writers' advisory lock */
-#define DB_PG_CHANNEL_CHANGED	"latchkey_changed"	/* NOTIFY at every write's commit */
+#define DB_PG_CHANNEL_CHANGED	"latchkey_changed"	/* NOTIFY at a write's commit */
 
 struct db;
 struct db_stmt;

@@ -435,8 +435,10 @@ int	registry_revoked_stamp(struct registry *reg, int64_t *count, int64_t *latest
  * A number that changes whenever another connection (latchkeyctl, another worker) committed
  * something since the last call on this one (SQLite's PRAGMA data_version): cheap change
  * detection for caches. PostgreSQL: the change notifications this connection received
- * since its first call (every committed write sends one, this connection's too; no table
- * is read; db.h, db_data_version). 0 ok, -1 with err.
+ * since its first call (this connection's writes count too; no table is read; db.h,
+ * db_data_version). Every committed write sends one except, since schema v13, what an
+ * enrollment inserts (a binding, an unrevoked certificate, an audit entry), which no
+ * CRL shows; the CRL refresh is its one reader. 0 ok, -1 with err.
  */
 int	registry_data_version(struct registry *reg, int64_t *version, char *err,
 	    size_t errlen);
