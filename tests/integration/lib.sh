@@ -139,8 +139,10 @@ it_stop_registrar() {
 	wait "$LKD_PID" 2>/dev/null || true
 }
 
-# sql QUERY: one read-only query against the registry
-sql() { sqlite3 -readonly "$DB" "$1"; }
+# sql QUERY: one read-only query against the registry; it waits up to 5 s for a lock, as
+# latchkeyd's own connections do (a reload's new workers open the registry while the test
+# reads it: without the wait the CLI fails at once with "database is locked")
+sql() { sqlite3 -readonly -cmd ".timeout 5000" "$DB" "$1"; }
 
 # it_pg DBNAME (after it_init): a throwaway PostgreSQL server (tests/pg.sh; PG_FSYNC and
 # PG_OPTS as there), stopped at exit, with an empty database DBNAME: PGDB is its conninfo
