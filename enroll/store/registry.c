@@ -970,17 +970,11 @@ registry_admission(struct registry *reg, const char *serial, const char *anchor_
 	    errlen);
 }
 
-/* registry_admission_many on PostgreSQL: the i-th statement sent is a[sent[i]]'s. */
-struct admit_pipe {
-	struct registry_admit	*a;
-	const size_t		*sent;
-};
-
+/* registry_admission_many on PostgreSQL: the i-th statement's row is arg's a[i]'s. */
 static void
 admit_row(void *arg, size_t i, struct db_stmt *st, int rc)
 {
-	struct admit_pipe *p = arg;
-	struct registry_admit *a = &p->a[p->sent[i]];
+	struct registry_admit *a = &((struct registry_admit *)arg)[i];
 
 	if (rc != DB_ROW)
 		return;
@@ -993,57 +987,45 @@ int
 registry_admission_many(struct registry *reg, struct registry_admit *a, size_t n,
     char *err, size_t errlen)
 {
-	struct admit_pipe p;
 	struct db_stmt *st;
-	size_t i, k = 0, *sent;
-	int rc = 0, bad = 0;
+	size_t i;
+	int rc = 0;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		a[i].read = 0;
+		if (check_arg("serial", a[i].serial, 1024, err, errlen) == -1)
+			return -1;
+	}
 	if (db_kind(reg->db) != DB_PG || n < 2) {
 		for (i = 0; i < n; i++) {
-			if (registry_admission(reg, a[i].serial, a[i].anchor_fp, a[i].idevid_fp,
+			if (admission(reg, a[i].serial, a[i].anchor_fp, a[i].idevid_fp,
 			    &a[i].verdict, a[i].reason, sizeof(a[i].reason), err, errlen) == -1)
 				return -1;
 			a[i].read = 1;
 		}
 		return 0;
 	}
-	if ((sent = calloc(n, sizeof(*sent))) == NULL) {
-		errf(err, errlen, "registry: out of memory");
+	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL)
 		return -1;
-	}
-	p.a = a;
-	p.sent = sent;
-	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL ||
-	    db_pipeline_read(reg->db, admit_row, &p) == -1) {
-		if (st != NULL)
-			reg_dberr(reg, err, errlen, "look up claims and bindings");
-		free(sent);
+	if (db_pipeline_read(reg->db, admit_row, a) == -1) {
+		reg_dberr(reg, err, errlen, "look up claims and bindings");
 		return -1;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
-		if (check_arg("serial", a[i].serial, 1024, err, errlen) == -1) {
-			bad = 1;
-			break;
-		}
-		sent[k++] = i;
 		bind_text(st, 1, a[i].serial);
 		rc = db_pipeline_send(st);
 	}
-	/* the pipeline ends whatever happened; a bad serial's message is the one kept */
-	if (db_pipeline_end(reg->db) == -1 || rc == -1 || bad) {
-		if (!bad)
-			reg_dberr(reg, err, errlen, "look up claims and bindings");
-		rc = -1;
+	/* the pipeline ends whatever happened */
+	if (db_pipeline_end(reg->db) == -1 || rc == -1) {
+		reg_dberr(reg, err, errlen, "look up claims and bindings");
+		return -1;
 	}
-	for (i = 0; i < n && rc == 0; i++)
+	for (i = 0; i < n; i++)
 		if (!a[i].read) {
 			errf(err, errlen, "registry: no admission row for %s", a[i].serial);
-			rc = -1;
+			return -1;
 		}
-	free(sent);
-	return rc;
+	return 0;
 }
 
 /* A manufacturer anchor's fingerprint as stored: "sha256:" and 64 hex digits. */

@@ -523,7 +523,8 @@ int	registry_netid_report(struct registry *reg, const char *serial,
  * (dhcp-hook/revoked_db.h spells the same name). SQLite: nothing; readers watch the files.
  */
 #define REGISTRY_PG_CHANNEL_REVOKED	"latchkey_revoked"
-/* PostgreSQL: notified at the commit of any write (schema v10); registry_data_version(). */
+/* PostgreSQL: notified at the commit of a write (schema v10; since v13 not of what an
+ * enrollment inserts); registry_data_version(). */
 #define REGISTRY_PG_CHANNEL_CHANGED	"latchkey_changed"	/* = DB_PG_CHANNEL_CHANGED */
 
 /* Every identifier whose device has a revoked binding and no active one (what the Kea hook
