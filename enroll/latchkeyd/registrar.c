@@ -69,8 +69,7 @@ struct parked {
 	unsigned char		*body;
 	size_t			 len;
 	char			 addr[80];
-	char			 chanbind[CHANBIND_B64MAX];
-	int			 has_chanbind;
+	char			 chanbind[CHANBIND_B64MAX];	/* "": the connection had none */
 };
 
 /* Enrollments committed together: filled by the event loop, committed by the committer. */
@@ -1202,7 +1201,6 @@ out:
 	csr_info_free(&csr);
 }
 
-
 /* Park a simpleenroll for registrar_commit()'s admission read: 1 parked, 0 not (no room,
  * out of memory: go on now), -1 refused (its IDevID; out is set). */
 static int
@@ -1227,10 +1225,8 @@ park(struct registrar *r, const unsigned char *body, size_t len,
 	p->len = len;
 	p->tag = tag;
 	snprintf(p->addr, sizeof(p->addr), "%s", peer->addr != NULL ? peer->addr : "?");
-	if (peer->chanbind != NULL) {
+	if (peer->chanbind != NULL)
 		snprintf(p->chanbind, sizeof(p->chanbind), "%s", peer->chanbind);
-		p->has_chanbind = 1;
-	}
 	r->npark++;
 	return 1;
 }
@@ -1268,7 +1264,7 @@ admit_parked(struct registrar *r, registrar_done_fn *done, void *arg)
 		memset(&a, 0, sizeof(a));
 		memset(&peer, 0, sizeof(peer));
 		peer.addr = p->addr;
-		peer.chanbind = p->has_chanbind ? p->chanbind : NULL;
+		peer.chanbind = p->chanbind[0] != '\0' ? p->chanbind : NULL;
 		if (down)
 			registry_down(&out, "registry unavailable");
 		else if (idevid_admit(r, &peer, &p->info, adm[i].verdict, adm[i].reason,
