@@ -70,8 +70,7 @@ self_signed(EVP_PKEY *key, const char *cn)
 	assert_int_equal(X509_set_subject_name(x, n), 1);
 	assert_int_equal(X509_set_issuer_name(x, n), 1);
 	assert_int_equal(X509_set_pubkey(x, key), 1);
-	assert_true(X509_sign(x, key, EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448") ?
-	    NULL : EVP_sha256()) > 0);
+	assert_true(X509_sign(x, key, pki_sig_md(key)) > 0);
 	X509_NAME_free(n);
 	return x;
 }
