@@ -114,30 +114,45 @@ pki_key_new(const char *type, char *err, size_t errlen)
 unsigned char *
 pki_file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
 {
-	unsigned char *buf = NULL;
-	FILE *f;
-	long n;
+	unsigned char *buf = NULL, more;
+	struct stat sb;
+	size_t n = 0, size;
+	ssize_t r = 0;
+	int fd;
 
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open", path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || (size_t)n > max ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		snprintf(err, errlen, "%s: unreadable or larger than %zu octets", path, max);
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
 		goto err;
 	}
-	if ((buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read failed", path);
-		free(buf);
-		buf = NULL;
+	if ((uintmax_t)sb.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu octets", path, max);
 		goto err;
 	}
+	size = (size_t)sb.st_size;
+	if ((buf = malloc(size + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto err;
+	}
+	while (n < size && (r = read(fd, buf + n, size - n)) > 0)
+		n += (size_t)r;
+	/* a file that grew while read is refused, not cut */
+	if (r == -1 || (n == size && (r = read(fd, &more, 1)) != 0)) {
+		snprintf(err, errlen, "%s: %s", path, r == -1 ? strerror(errno) :
+		    "changed while read");
+		goto err;
+	}
+	close(fd);
 	buf[n] = '\0';
-	*len = (size_t)n;
-err:
-	fclose(f);
+	*len = n;
 	return buf;
+err:
+	free(buf);
+	close(fd);
+	return NULL;
 }
 
 /*

@@ -36,8 +36,9 @@ int	pki_certs_write(const char *path, X509 *const *certs, size_t n, int overwrit
 /* Write any buffer atomically with the given mode; same overwrite rule. */
 int	pki_file_write(const char *path, const void *buf, size_t len, int mode, int overwrite,
 	    char *err, size_t errlen);
-/* A whole file of at most max octets (malloc'd, NUL-terminated, *len without the NUL), or
- * NULL with err ("<path>: cannot open", "... unreadable or larger than N octets"). */
+/* A whole regular file of at most max octets (malloc'd, NUL-terminated, *len without the
+ * NUL), or NULL with err ("<path>: cannot open: ...", "... not a regular file", "...
+ * larger than N octets", a read error). */
 unsigned char *pki_file_read(const char *path, size_t max, size_t *len, char *err,
 	    size_t errlen);
 

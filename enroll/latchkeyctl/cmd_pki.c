@@ -114,51 +114,6 @@ domain_valid(const char *d)
 	return 1;
 }
 
-/* Read a whole small file (at most max bytes). Returns malloc'd buffer or NULL (and err). */
-static unsigned char *
-read_small_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-	unsigned char *buf = NULL;
-	struct stat sb;
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto err;
-	}
-	if ((size_t)sb.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto err;
-	}
-	if ((buf = malloc(max + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto err;
-	}
-	while ((r = read(fd, buf + n, max + 1 - n)) > 0 && n + (size_t)r <= max)
-		n += (size_t)r;
-	if (r == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto err;
-	}
-	if (r > 0) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto err;
-	}
-	close(fd);
-	*len = n;
-	return buf;
-err:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
 /* One file written, as lab-pki and init list them: a label, then its absolute path. */
 static void
 print_file(const char *label, const char *path)
@@ -807,7 +762,7 @@ cmd_init(struct ctl *ctl, int argc, char **argv)
 		ctl_warnx("init: manufacturer CA: %s", err);
 		goto out;
 	}
-	if ((buf = read_small_file(mca, CTL_MAX_CA_FILE, &len, err, sizeof(err))) == NULL) {
+	if ((buf = pki_file_read(mca, CTL_MAX_CA_FILE, &len, err, sizeof(err))) == NULL) {
 		ctl_warnx("init: manufacturer CA: %s", err);
 		goto out;
 	}
