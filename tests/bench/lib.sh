@@ -20,6 +20,7 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (N
 #   cpu_ms PID...      CPU time (user + system, every thread) of those trees so far, in ms
 #   stat_busy          "busy total" jiffies of the whole machine so far (/proc/stat)
 #   busy_pct A B       the machine's busy share between two stat_busy readings, in %
+#   per_enr MS N       MS milliseconds spread over N enrollments, 3 decimals (0 when N is 0)
 tree_pids() { local p; for p in "$@"; do echo "$p"; tree_pids $(pgrep -P "$p"); done; }
 cpu_ms() {
 	local p v t=0 hz
@@ -37,3 +38,4 @@ busy_pct() {
 	set -- $1 $2
 	awk -v b=$(($3 - $1)) -v t=$(($4 - $2)) 'BEGIN { printf "%.0f", (t > 0 ? 100 * b / t : 0) }'
 }
+per_enr() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.3f", (n > 0 ? c / n : 0) }'; }

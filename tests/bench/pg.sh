@@ -74,60 +74,56 @@ start() {	# start CONF PORT
 	echo "bench pg: latchkeyd did not start"; tail -5 "$T/lkd.log"; exit 1
 }
 stop_all() { local p; for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done; pids=(); }
-load() { bench_enroll load 127.0.0.1 "$1" "$SECS" "$2" "$T/reg/domain-ca.pem" "$3"; }
-
 # Where the CPU goes: latchkeyd's (every instance, all processes) and the PostgreSQL
-# server's (postmaster and its backends) CPU time over a run, in ms: "LKD PG"
+# server's (postmaster and its backends) CPU time over a run.
 pm=$(head -1 "$PG_DIR/data/postmaster.pid")
-cpu_snap() { echo "$(cpu_ms "${pids[@]}") $(cpu_ms "$pm")"; }
-# cpu_fields "SNAP0" "SNAP1" N: " lkd_ms L pg_ms P", each per enrollment
-cpu_fields() {
-	# shellcheck disable=SC2086
-	set -- $1 $2 $3
-	awk -v l=$(($3 - $1)) -v p=$(($4 - $2)) -v n="$5" \
-	    'BEGIN { if (n > 0) printf " lkd_ms %.3f pg_ms %.3f", l / n, p / n }'
+# run KEY PORTS: round r's run KEY, 64 clients on PORTS (one port, or two alternating),
+# into res[KEY,r]: bench_enroll's line and " lkd_ms L pg_ms P", each per enrollment
+run() {
+	local l0 p0 a n
+	l0=$(cpu_ms "${pids[@]}"); p0=$(cpu_ms "$pm")
+	a=$(bench_enroll load 127.0.0.1 "$2" "$SECS" 64 "$T/reg/domain-ca.pem" "$T/devs")
+	n=$(echo "$a" | awk '{print $2}')
+	res[$1,$r]="$a lkd_ms $(per_enr $(($(cpu_ms "${pids[@]}") - l0)) "$n") pg_ms $(per_enr \
+	    $(($(cpu_ms "$pm") - p0)) "$n")"
 }
 
 declare -A res
 stmts=0 xacts=0 enrolls=0 trips=0
 for r in $(seq 1 "$ROUNDS"); do
 	start "$T/reg/sqlite.conf" "$P1"
-	c0=$(cpu_snap); a=$(load "$P1" 64 "$T/devs")
-	res[sqlite,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
+	run sqlite "$P1"; stop_all
 	start "$T/reg/pg1.conf" "$P1"
 	x0=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
 	s0=$(nstmt); t0=$(rtt)
-	c0=$(cpu_snap); a=$(load "$P1" 64 "$T/devs")
-	res[pg,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"
+	run pg "$P1"
 	t1=$(rtt); stop_all
 	x1=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
 	s1=$(nstmt)
 	start "$T/reg/pg1-half.conf" "$P1"; start "$T/reg/pg2-half.conf" "$P2"
-	c0=$(cpu_snap); a=$(load "$P1,$P2" 64 "$T/devs")
-	res[pg2,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
+	run pg2 "$P1,$P2"; stop_all
 	start "$T/reg/pg1.conf" "$P1"; start "$T/reg/pg2.conf" "$P2"
-	c0=$(cpu_snap); a=$(load "$P1,$P2" 64 "$T/devs")
-	res[pg2x,$r]="$a$(cpu_fields "$c0" "$(cpu_snap)" "$(echo "$a" | awk '{print $2}')")"; stop_all
+	run pg2x "$P1,$P2"; stop_all
 	echo "round $r: sqlite: ${res[sqlite,$r]}" >&2
 	echo "round $r: pg:     ${res[pg,$r]}" >&2
 	echo "round $r: pg x2:  ${res[pg2,$r]}" >&2
 	echo "round $r: pg x2, default workers: ${res[pg2x,$r]}" >&2
 	trips=$((trips + t1 - t0)); stmts=$((stmts + s1 - s0)); xacts=$((xacts + x1 - x0)); enrolls=$((enrolls + $(echo "${res[pg,$r]}" | awk '{ print $2 }')))
 done
-rate() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$k,$r]}" | field rate; done | median; }
-ratio() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do
-	awk -v a="$(echo "${res[$k,$r]}" | field rate)" -v b="$(echo "${res[sqlite,$r]}" | field rate)" \
+# med KEY FIELD: the median over the rounds of KEY's FIELD
+med() { local r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$1,$r]}" | field "$2"; done | median; }
+# ratio KEY [BASE]: the median over the rounds of KEY's rate / BASE's (sqlite) that round
+ratio() { local r; for r in $(seq 1 "$ROUNDS"); do
+	awk -v a="$(echo "${res[$1,$r]}" | field rate)" -v b="$(echo "${res[${2:-sqlite},$r]}" | field rate)" \
 	    'BEGIN { printf "%.2f\n", a / b }'; done | median; }
 errs() { local k=$1 r n=0; for r in $(seq 1 "$ROUNDS"); do n=$((n + $(echo "${res[$k,$r]}" | field errors))); done; echo $n; }
-echo "pg_sqlite_rate $(rate sqlite) errors $(errs sqlite)"
-echo "pg_one_rate $(rate pg) ratio_to_sqlite $(ratio pg) (goal >= 0.8) errors $(errs pg)"
-echo "pg_two_rate $(rate pg2) ratio_to_sqlite $(ratio pg2) (goal >= 0.9) errors $(errs pg2) (workers = 1 each)"
-echo "pg_two_default_workers_rate $(rate pg2x) ratio_to_sqlite $(ratio pg2x) errors $(errs pg2x) (2 each: 4 on 2 cores)"
-cpu() { local k=$1 r; for r in $(seq 1 "$ROUNDS"); do echo "${res[$k,$r]}" | field "$2"; done | median; }
-echo "pg_cpu_ms_per_enrollment sqlite: latchkeyd $(cpu sqlite lkd_ms) clients $(cpu sqlite cpu_ms);" \
-    "pg one: latchkeyd $(cpu pg lkd_ms) PostgreSQL $(cpu pg pg_ms) clients $(cpu pg cpu_ms);" \
-    "pg two: latchkeyd $(cpu pg2 lkd_ms) PostgreSQL $(cpu pg2 pg_ms) clients $(cpu pg2 cpu_ms);" \
-    "pg two, default workers: latchkeyd $(cpu pg2x lkd_ms) PostgreSQL $(cpu pg2x pg_ms) clients $(cpu pg2x cpu_ms)" \
-    "(medians; two/one rate $(for r in $(seq 1 "$ROUNDS"); do awk -v a="$(echo "${res[pg2,$r]}" | field rate)" \
-    -v b="$(echo "${res[pg,$r]}" | field rate)" 'BEGIN { printf "%.2f\n", a / b }'; done | median))"
+echo "pg_sqlite_rate $(med sqlite rate) errors $(errs sqlite)"
+echo "pg_one_rate $(med pg rate) ratio_to_sqlite $(ratio pg) (goal >= 0.8) errors $(errs pg)"
+echo "pg_two_rate $(med pg2 rate) ratio_to_sqlite $(ratio pg2) (goal >= 0.9) errors $(errs pg2) (workers = 1 each)"
+echo "pg_two_default_workers_rate $(med pg2x rate) ratio_to_sqlite $(ratio pg2x) errors $(errs pg2x) (2 each: 4 on 2 cores)"
+echo "pg_cpu_ms_per_enrollment sqlite: latchkeyd $(med sqlite lkd_ms) clients $(med sqlite cpu_ms);" \
+    "pg one: latchkeyd $(med pg lkd_ms) PostgreSQL $(med pg pg_ms) clients $(med pg cpu_ms);" \
+    "pg two: latchkeyd $(med pg2 lkd_ms) PostgreSQL $(med pg2 pg_ms) clients $(med pg2 cpu_ms);" \
+    "pg two, default workers: latchkeyd $(med pg2x lkd_ms) PostgreSQL $(med pg2x pg_ms) clients $(med pg2x cpu_ms)" \
+    "(medians; two/one rate $(ratio pg2 pg))"
 awk -v r="$trips" -v s="$stmts" -v t="$xacts" -v e="$enrolls" 'BEGIN { printf "pg_round_trips_per_enrollment %.2f (goal <= 2; %d round trips, %d enrollments, one instance, its load runs only), statements %.2f, transactions %.2f (whole runs incl. start-up and health checks)\n", (e > 0 ? r / e : 0), r, e, (e > 0 ? s / e : 0), (e > 0 ? t / e : 0) }'

@@ -63,8 +63,8 @@ load() {
 	local b0 c0 out
 	b0=$(stat_busy); c0=$(cpu_ms "$pid")
 	out=$(bench_enroll load 127.0.0.1 "$PORT" "$SECS" "$1" "$T/reg/domain-ca.pem" "$T/devs")
-	echo "$out srv_ms $(awk -v c=$(($(cpu_ms "$pid") - c0)) -v n="$(echo "$out" | awk '{print $2}')" \
-	    'BEGIN { printf "%.3f", (n > 0 ? c / n : 0) }') busy $(busy_pct "$b0" "$(stat_busy)")"
+	echo "$out srv_ms $(per_enr $(($(cpu_ms "$pid") - c0)) "$(echo "$out" | awk '{print $2}')")" \
+	    "busy $(busy_pct "$b0" "$(stat_busy)")"
 }
 for r in $(seq 1 "$ROUNDS"); do
 	echo "bench: round $r/$ROUNDS: in-process ceiling (handshake + CSR + check + sign, 2 threads, ${SECS}s)"
@@ -204,36 +204,32 @@ PY
 }
 # stat KEY FIELD [ROUNDS]: the field of every round's result for KEY, one per line
 stat() { local r; for r in $(seq 1 "${3:-$ROUNDS}"); do echo "${res[$1,$r]}" | field "$2"; done; }
-rratio() {	# per-round ratio of KEY's rate to that round's ceiling, one per line
-	local r; for r in $(seq 1 "$ROUNDS"); do
-		ratio "$(echo "${res[$1,$r]}" | field rate)" "$(echo "${res[ceil,$r]}" | field rate)"; echo
-	done
-}
 pratio() {	# per-round ratio of two keys' rates, one per line
 	local r; for r in $(seq 1 "$ROUNDS"); do
 		ratio "$(echo "${res[$1,$r]}" | field rate)" "$(echo "${res[$2,$r]}" | field rate)"; echo
 	done
 }
+together() {	# together KEY ROUND: latchkeyd's and the clients' CPU per enrollment, summed
+	awk -v a="$(echo "${res[$1,$2]}" | field srv_ms)" -v b="$(echo "${res[$1,$2]}" | field cpu_ms)" \
+	    'BEGIN { printf "%.3f\n", a + b }'
+}
 cpurow() {	# cpurow LABEL KEY: where an enrollment's CPU went in KEY's runs
-	local r srv cli
+	local r
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" srv_ms | median)" \
 	    "$(stat "$2" cpu_ms | median)" \
-	    "$(for r in $(seq 1 "$ROUNDS"); do
-		awk -v a="$(echo "${res[$2,$r]}" | field srv_ms)" -v b="$(echo "${res[$2,$r]}" | field cpu_ms)" \
-		    'BEGIN { printf "%.3f\n", a + b }'; done | median)" \
+	    "$(for r in $(seq 1 "$ROUNDS"); do together "$2" "$r"; done | median)" \
 	    "$(stat ceil cpu_ms | median)" \
 	    "$(for r in $(seq 1 "$ROUNDS"); do
-		srv=$(echo "${res[$2,$r]}" | field srv_ms); cli=$(echo "${res[$2,$r]}" | field cpu_ms)
-		ratio "$(echo "${res[ceil,$r]}" | field cpu_ms)" "$(awk -v a="$srv" -v b="$cli" \
-		    'BEGIN { print a + b }')"; echo; done | median)" \
-	    "$(stat "$2" busy | median)" "$(rratio "$2" | median)"
+		ratio "$(echo "${res[ceil,$r]}" | field cpu_ms)" "$(together "$2" "$r")"; echo
+	    done | median)" \
+	    "$(stat "$2" busy | median)" "$(pratio "$2" ceil | median)"
 }
 row() {	# row LABEL KEY
 	printf '| %s | %s | %s–%s | %s | %s | %s | %s |\n' "$1" "$(stat "$2" rate | median)" \
 	    "$(stat "$2" rate | sort -g | head -1)" "$(stat "$2" rate | sort -g | tail -1)" \
 	    "$(stat "$2" p50_ms | median)" "$(stat "$2" p99_ms | median)" \
 	    "$(stat "$2" errors | awk '{s += $1} END {print s + 0}')" \
-	    "$(if [ "$2" = ceil ]; then echo 1.00; else rratio "$2" | median; fi)"
+	    "$(if [ "$2" = ceil ]; then echo 1.00; else pratio "$2" ceil | median; fi)"
 }
 {
 	echo "# latchkey benchmarks"
