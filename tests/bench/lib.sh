@@ -26,8 +26,10 @@ cpu_ms() {
 	local p v t=0 hz
 	hz=$(getconf CLK_TCK)
 	for p in $(tree_pids "$@"); do
-		# the fields after "(comm)", which may hold spaces: utime and stime are 12 and 13
-		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+		# the fields after "(comm)", which may hold spaces: utime, stime, and the reaped
+		# children's cutime and cstime are 12 to 15 (a process gone during the run
+		# leaves its time to its parent, still counted)
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}')
 		t=$((t + ${v:-0}))
 	done
 	echo $((t * 1000 / hz))
