@@ -71,12 +71,16 @@ it_pki() {
 }
 it_serial() { jq -r ".devices[$1].serial" "$T/lab.json"; }
 it_dev() { dirname "$(jq -r ".devices[$1].cert" "$T/lab.json")"; }
-it_enroll() {
+# it_enroll_dev I OUT [ARGS...]: device I enrolls into OUT (latchkey enroll, more ARGS)
+it_enroll_dev() {
 	local d
 	d=$(it_dev "$1")
-	latchkeyctl --db "$DB" claim "$(it_serial "$1")" >/dev/null &&
-	    latchkey enroll -q --server "$URL" --idevid "$d/idevid.pem" \
-	    --idevid-key "$d/idevid.key" --ca "$T/reg/domain-ca.pem" --out "$2"
+	latchkey enroll --server "$URL" --idevid "$d/idevid.pem" --idevid-key "$d/idevid.key" \
+	    --ca "$T/reg/domain-ca.pem" --out "$2" "${@:3}"
+}
+# it_enroll I OUT: claim device I, then it enrolls quietly into OUT
+it_enroll() {
+	latchkeyctl --db "$DB" claim "$(it_serial "$1")" >/dev/null && it_enroll_dev "$1" "$2" -q
 }
 
 # it_free_port: a TCP port nothing on this host uses, in any state, drawn below the
@@ -108,7 +112,7 @@ it_registrar() {
 		for i in "$@"; do it_conf_set "$T/reg/latchkeyd.conf" "$i"; done
 	fi
 	URL=https://127.0.0.1:$PORT
-	DB=$T/reg/registry.db
+	DB=${PGDB:-$T/reg/registry.db}	# it_pg's database, else the SQLite file
 	latchkeyd -d -v -f "$T/reg/latchkeyd.conf" >>"$T/latchkeyd.log" 2>&1 &
 	LKD_PID=$!
 	IT_PIDS+=("$LKD_PID")

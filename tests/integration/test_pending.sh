@@ -23,19 +23,12 @@ for i in 0 1 2 3 4; do eval "S$i=\$(it_serial $i)"; done
 APORT=$(it_free_port)
 it_registrar "pending = yes" "pending-retry-after = 1" "admin-listen = $APORT" || exit 1
 FP=sha256:$(openssl x509 -in "$T/lab/manufacturer-ca.pem" -outform DER | sha256sum | cut -c1-64)
-# enroll I OUTDIR [ARGS...]: device I enrolls into OUTDIR
-enroll() {
-	local d
-	d=$(it_dev "$1")
-	latchkey enroll --server "$URL" --idevid "$d/idevid.pem" --idevid-key "$d/idevid.key" \
-	    --ca "$T/reg/domain-ca.pem" --out "$2" "${@:3}"
-}
 pj() { latchkeyctl --db "$DB" --json pending; }
 # row SERIAL JQ: the pending row of SERIAL satisfies the jq expression
 row() { pj | jq -e --arg s "$1" ".pending[] | select(.serial == \$s) | $2" >/dev/null; }
 
 # ---- no --wait: the first 202 ends it, with exit 3 ------------------------------------------
-enroll 1 "$T/d1" >"$T/e1.out" 2>&1; rc=$?
+it_enroll_dev 1 "$T/d1" >"$T/e1.out" 2>&1; rc=$?
 cat "$T/e1.out"
 check "unclaimed, no --wait: exit 3" test "$rc" = 3
 check "... says the enrollment is pending an administrator's approval" \
@@ -50,7 +43,7 @@ check "no claim and no binding for it" test "$(sql "SELECT (SELECT count(*) FROM
     serial='$S1') + (SELECT count(*) FROM bindings WHERE serial='$S1')")" = 0
 
 # ---- a device waits in the background; approve; it finishes ---------------------------------
-enroll 0 "$T/d0" --wait 60 >"$T/e0.out" 2>&1 &
+it_enroll_dev 0 "$T/d0" --wait 60 >"$T/e0.out" 2>&1 &
 E0=$!
 check "the waiting device is listed with its second attempt" wait_until 20 row "$S0" '.attempts >= 2'
 check "pending --json: serial, state, manufacturer (fingerprint and name)" \
@@ -98,7 +91,7 @@ check "deny audited with the reason" test "$(sql "SELECT count(*) FROM audit WHE
     action='deny' AND subject='$S1' AND reason='not one of ours' AND actor LIKE 'admin:%'")" = 1
 check "pending --json: denied, by whom, why" \
     row "$S1" '.state == "denied" and .reason == "not one of ours" and (.denied_by | startswith("admin:"))'
-enroll 1 "$T/d1" --wait 30 >"$T/e1b.out" 2>&1; rc=$?
+it_enroll_dev 1 "$T/d1" --wait 30 >"$T/e1b.out" 2>&1; rc=$?
 cat "$T/e1b.out"
 check "denied device: exit 1 (not 3)" test "$rc" = 1
 check "denied device: 403 with the administrator's reason" \
@@ -111,7 +104,7 @@ check "an explicit claim lifts the denial" latchkeyctl --db "$DB" claim "$S1"
 check "... the row is gone, audited" test "$(sql "SELECT (SELECT count(*) FROM pending WHERE \
     serial='$S1') || ' ' || (SELECT count(*) FROM audit WHERE action='pending-cleared' AND \
     subject='$S1')")" = "0 1"
-check "... and the device enrolls" enroll 1 "$T/d1" -q
+check "... and the device enrolls" it_enroll_dev 1 "$T/d1" -q
 
 # ---- errors ----------------------------------------------------------------------------------
 for c in approve deny; do
@@ -127,7 +120,7 @@ out=$(latchkeyctl --db "$DB" approve "$S0" 2>&1); rc=$?
 check "approve again: nothing pending, exit 1" test "$rc" = 1
 
 # ---- --wait runs out; -q ---------------------------------------------------------------------
-enroll 3 "$T/d3" -q --wait 2 >"$T/e3.out" 2>&1; rc=$?
+it_enroll_dev 3 "$T/d3" -q --wait 2 >"$T/e3.out" 2>&1; rc=$?
 cat "$T/e3.out"
 check "--wait ran out: exit 3" test "$rc" = 3
 check "... says it is still pending" grep -q "still pending after [0-9]* attempts" "$T/e3.out"
@@ -158,13 +151,13 @@ check "/metrics: the 202s are refusals with reason pending" test "$(sed -n \
 it_stop_registrar
 it_conf_set "$T/reg/latchkeyd.conf" "pending = no"
 it_registrar || exit 1
-enroll 4 "$T/d4" --wait 10 >"$T/e4.out" 2>&1; rc=$?
+it_enroll_dev 4 "$T/d4" --wait 10 >"$T/e4.out" 2>&1; rc=$?
 cat "$T/e4.out"
 check "pending = no: exit 1" test "$rc" = 1
 check "pending = no: 403 not claimed" grep -q "HTTP 403: device $S4 is not claimed" "$T/e4.out"
 check "pending = no: no pending row" test "$(sql "SELECT count(*) FROM pending WHERE serial='$S4'")" = 0
 before=$(sql "SELECT attempts FROM pending WHERE serial='$S3'")
-enroll 3 "$T/d3" >/dev/null 2>&1
+it_enroll_dev 3 "$T/d3" >/dev/null 2>&1
 check "pending = no: a pending device gets 403, its row untouched" \
     test "$(sql "SELECT attempts FROM pending WHERE serial='$S3'")" = "$before"
 check "audit chain verifies" latchkeyctl --db "$DB" audit --verify

@@ -22,7 +22,6 @@ it_pg lk_adm
 
 it_pki 16
 it_registrar "registry = $PGDB" || exit 1
-DB=$PGDB
 jq -r '.devices[] | "\(.serial) \(.cert) \(.key)"' "$T/lab.json" >"$T/devs"
 for i in 0 2 4 6 8 10 12 14; do it_serial "$i"; done >"$T/claimed"
 latchkeyctl --db "$DB" claim --file "$T/claimed" >/dev/null
@@ -52,22 +51,15 @@ check "one active binding per claimed device" \
 check "audit --verify" latchkeyctl --db "$DB" audit --verify --ca "$T/reg/domain-ca.pem"
 
 # ---- refusals through the parked path -----------------------------------------------------------
-# enroll I OUTDIR [ARGS...]: device I of lab enrolls into OUTDIR
-enroll() {
-	local d
-	d=$(it_dev "$1")
-	latchkey enroll --server "$URL" --idevid "$d/idevid.pem" --idevid-key "$d/idevid.key" \
-	    --ca "$T/reg/domain-ca.pem" --out "$2" "${@:3}"
-}
 S0=$(it_serial 0); S1=$(it_serial 1); S3=$(it_serial 3)
 latchkeyctl --db "$DB" revoke "$S0" --reason keyCompromise >/dev/null
-enroll 0 "$T/d0" >"$T/e0.out" 2>&1; rc=$?
+it_enroll_dev 0 "$T/d0" >"$T/e0.out" 2>&1; rc=$?
 cat "$T/e0.out"
 check "a revoked device is refused (exit 1)" test "$rc" = 1
 check "... naming the revocation" grep -q "binding of $S0 revoked: keyCompromise" "$T/e0.out"
 latchkeyctl lab-pki --out "$T/lab2" --devices 1 --json >"$T/lab2.json"
 latchkeyctl --db "$DB" claim "$S1" --manufacturer "$T/lab2/manufacturer-ca.pem" >/dev/null
-enroll 1 "$T/d1" >"$T/e1.out" 2>&1; rc=$?
+it_enroll_dev 1 "$T/d1" >"$T/e1.out" 2>&1; rc=$?
 cat "$T/e1.out"
 check "a device claimed for another manufacturer is refused (exit 1)" test "$rc" = 1
 check "... saying so" grep -q "claimed for another manufacturer" "$T/e1.out"
@@ -87,14 +79,13 @@ it_stop_registrar
 it_conf_set "$T/reg/latchkeyd.conf" "pending = yes"
 it_conf_set "$T/reg/latchkeyd.conf" "pending-retry-after = 1"
 it_registrar || exit 1
-DB=$PGDB	# it_registrar names the SQLite file
-enroll 3 "$T/d3" >"$T/e3.out" 2>&1; rc=$?
+it_enroll_dev 3 "$T/d3" >"$T/e3.out" 2>&1; rc=$?
 cat "$T/e3.out"
 check "pending = yes: an unclaimed device waits (exit 3)" test "$rc" = 3
 check "... for an administrator's approval (HTTP 202)" grep -q "HTTP 202" "$T/e3.out"
 check "... recorded as pending" test "$(sql "SELECT state FROM pending WHERE serial = '$S3'")" = pending
 check "approve $S3" latchkeyctl --db "$DB" approve "$S3"
-enroll 3 "$T/d3" >"$T/e3b.out" 2>&1
+it_enroll_dev 3 "$T/d3" >"$T/e3b.out" 2>&1
 check "once approved it enrolls" test $? = 0
 check "... with an LDevID of the domain" \
     openssl verify -CAfile "$T/reg/domain-ca.pem" "$T/d3/ldevid.pem"

@@ -11,7 +11,6 @@ it_pg lk_it
 it_pki 2
 S0=$(it_serial 0); D0=$(it_dev 0)
 it_registrar "registry = $PGDB" || exit 1
-DB=$PGDB
 check "latchkeyd made the schema (v13)" test "$(sql "SELECT schema_version FROM registry_meta")" = 13
 check "latchkeyd.conf keeps the conninfo as written" grep -qx "registry = $PGDB" "$T/reg/latchkeyd.conf"
 check "claim $S0" latchkeyctl --db "$DB" claim "$S0"
