@@ -1257,6 +1257,48 @@ test_trust_model(void **state)
 }
 
 /*
+ * Two unreadmitted revocations of one serial (the code never leaves two, a registry edited
+ * by hand may): the refusal names the latest one's reason, whichever sorts first, in the
+ * single check, in the batch and in the commit.
+ */
+static void
+test_admission_latest_revocation(void **state)
+{
+	struct tu_reg *fx = *state;
+	struct registry_admit a[2];
+	struct registry_enrollment e;
+	enum registry_verdict v;
+	char reason[512];
+
+	fx->reg = open_rw(fx);
+	tu_raw_exec(fx, "INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, state, "
+	    "created_at, revoked_at, reason, anchor_fp) VALUES ('S9', 'd', '" FP_1 "', 'x', "
+	    "'revoked', 1, 2, 'zeta', '" ANCHOR_A "')");
+	tu_raw_exec(fx, "INSERT INTO bindings (serial, domain, idevid_fp, authorized_by, state, "
+	    "created_at, revoked_at, reason, anchor_fp) VALUES ('S9', 'd', '" FP_1 "', 'x', "
+	    "'revoked', 3, 4, 'alpha', '" ANCHOR_A "')");
+	if (registry_admission(fx->reg, "S9", ANCHOR_A, FP_1, &v, reason, sizeof(reason),
+	    fx->err, sizeof(fx->err)) == -1)
+		fail_msg("%s", fx->err);
+	assert_int_equal(v, REGISTRY_REVOKED);
+	assert_string_equal(reason, "binding of S9 revoked: alpha");
+	memset(a, 0, sizeof(a));
+	a[0].serial = a[1].serial = "S9";
+	a[0].anchor_fp = a[1].anchor_fp = ANCHOR_A;
+	a[0].idevid_fp = a[1].idevid_fp = FP_1;
+	assert_int_equal(registry_admission_many(fx->reg, a, 2, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(a[1].verdict, REGISTRY_REVOKED);
+	assert_string_equal(a[1].reason, "binding of S9 revoked: alpha");
+	fake_enrollment(&e, "S9", "E9", 1);
+	e.idevid_fp = FP_1;
+	e.anchor_fp = ANCHOR_A;
+	assert_int_equal(registry_enroll_commit_many(fx->reg, &e, 1, fx->err,
+	    sizeof(fx->err)), 0);
+	assert_true(e.refused);
+	assert_non_null(strstr(e.err, "revoked: alpha"));
+}
+
+/*
  * A registry of schema v4 (as the released code made it, from SQL) is upgraded on open:
  * a revoked binding that a later one followed counts as re-admitted then; one that nothing
  * followed still holds its serial, even if claimed again under the old rules.
@@ -2059,6 +2101,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_netids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_posture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admission_latest_revocation, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_head_holds, setup, teardown),
