@@ -381,6 +381,32 @@ tls_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
+/*
+ * evhttp is closing the connection: its answers are written, and its shutdown() and
+ * close() come next. TLS asks each side to send close_notify before it closes (RFC 8446
+ * 6.1); without it an OpenSSL 3 client reads "unexpected eof" after a complete answer.
+ * Only after a finished handshake and with nothing left to write: a close_notify ahead of
+ * unsent data would make a cut answer look complete. The cork puts it and the FIN in
+ * one segment.
+ */
+static void
+tls_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	(void)arg;
+	if (ssl == NULL || fd == -1 || !SSL_is_init_finished(ssl) ||
+	    (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+}
+
 static int retiring;		/* stopping or replaced by a reload: close after each answer */
 
 /* A reply body's memory, once the output buffer is done with it. */
@@ -397,6 +423,9 @@ send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) :
+	    NULL;
 
 	if (retiring)
 		evhttp_add_header(h, "Connection", "close");
@@ -420,6 +449,13 @@ send_reply(struct evhttp_request *req, struct registrar_reply *rep)
 	} else if (rep->len > 0)
 		evbuffer_add(out, rep->body, rep->len);
 	evhttp_send_reply(req, rep->status, NULL, NULL);
+	/*
+	 * The header and the body are two pieces of the connection's output, and TLS makes
+	 * each its own record and its own write: two segments, two reads at the client. An
+	 * answer that fits one record goes as one (the copy is of a few KiB at most).
+	 */
+	if (bev != NULL && evbuffer_get_length(bufferevent_get_output(bev)) <= 16384)
+		evbuffer_pullup(bufferevent_get_output(bev), -1);
 }
 
 static void
@@ -535,8 +571,10 @@ handle_request(struct evhttp_request *req, void *arg)
 			conn_arm(d, c);	/* a complete request: the next one gets a new deadline */
 			if (!c->nodelay) {
 				/*
-				 * evhttp writes headers and body apart: without TCP_NODELAY
-				 * Nagle and the peer's delayed ACK add ~40 ms to every answer.
+				 * evhttp writes an answer larger than a record in pieces:
+				 * without TCP_NODELAY Nagle and the peer's delayed ACK add
+				 * ~40 ms to it. The first request is also when the
+				 * connection is evhttp's, to be told of its close.
 				 */
 				int one = 1;
 				evutil_socket_t s = bufferevent_getfd(c->bev);
@@ -544,6 +582,7 @@ handle_request(struct evhttp_request *req, void *arg)
 				if (s != -1)
 					setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c->nodelay = 1;
+				evhttp_connection_set_closecb(evcon, tls_close, NULL);
 			}
 		}
 	}

@@ -58,6 +58,19 @@ check "TLS 1.3: ChaCha20-Poly1305 chosen from openssl's default offer" sh -c "ec
 check "TLS 1.3: a client offering only AES-128-GCM is served with it" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is TLS_AES_128_GCM_SHA256'"
 check "TLS 1.2: ECDHE-ECDSA-AES256-GCM only is served with it" sh -c "echo | openssl s_client -connect 127.0.0.1:$PORT -tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -CAfile '$T/reg/domain-ca.pem' 2>/dev/null | grep -q 'Cipher is ECDHE-ECDSA-AES256-GCM-SHA384'"
 check "TLS 1.1 refused" sh -c "! openssl s_client -connect 127.0.0.1:$PORT -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1"
+# The end of a connection (RFC 8446 6.1): close_notify before the close, so an OpenSSL 3
+# client reads no "unexpected eof"; and an answer that fits one record comes in one: after
+# the client's Finished, one record that is not an alert (s_client -msg shows each
+# record's inner content type, then the alert's own line).
+(printf 'GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; sleep 1) |
+    timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/reg/domain-ca.pem" \
+    -msg -ign_eof >"$T/close.out" 2>&1
+check "close: the answer arrives" grep -q "^HTTP/1.1 200" "$T/close.out"
+check "close: the server sends close_notify" grep -q "^<<< TLS 1.3, Alert .*close_notify" "$T/close.out"
+check "close: no unexpected eof at the client" sh -c "! grep -q 'unexpected eof' '$T/close.out'"
+after_fin() { sed -n '/^>>> .*Finished/,$p' "$T/close.out" | grep -c "$1"; }
+check "close: the answer in one record" test \
+    $(($(after_fin '^<<< TLS 1.3, InnerContent') - $(after_fin '^<<< TLS 1.3, Alert'))) = 1
 
 # Reenroll with the LDevID from curl: simplereenroll, the CSR wrapped at 64 with CRLF.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k2.pem" \
