@@ -127,3 +127,12 @@ echo "pg_cpu_ms_per_enrollment sqlite: latchkeyd $(med sqlite lkd_ms) clients $(
     "pg two, default workers: latchkeyd $(med pg2x lkd_ms) PostgreSQL $(med pg2x pg_ms) clients $(med pg2x cpu_ms)" \
     "(medians; two/one rate $(ratio pg2 pg))"
 awk -v r="$trips" -v s="$stmts" -v t="$xacts" -v e="$enrolls" 'BEGIN { printf "pg_round_trips_per_enrollment %.2f (goal <= 2; %d round trips, %d enrollments, one instance, its load runs only), statements %.2f, transactions %.2f (whole runs incl. start-up and health checks)\n", (e > 0 ? r / e : 0), r, e, (e > 0 ? s / e : 0), (e > 0 ? t / e : 0) }'
+# Where PostgreSQL's time goes, per execution: the group commit's statement (one per
+# enrollment), the admission read (one per parked request) and the writers' lock (one
+# per commit; its time is mostly the wait for the other instance's commit).
+psql_q "SELECT string_agg(k || ' ' || round((t / c * 1000)::numeric, 1), ' ' ORDER BY k)
+    FROM (SELECT CASE WHEN query LIKE 'WITH adm AS%' THEN 'enroll'
+        WHEN query LIKE 'SELECT count(b.id)%' THEN 'admission'
+        WHEN query LIKE 'SELECT pg_advisory_xact_lock%' THEN 'writers_lock' END AS k,
+        sum(total_exec_time) AS t, sum(calls) AS c FROM pg_stat_statements GROUP BY 1) s
+    WHERE k IS NOT NULL" | sed 's/^/pg_statement_exec_us (mean, pg_stat_statements, all runs) /'
