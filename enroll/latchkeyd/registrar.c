@@ -1285,7 +1285,6 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
     struct registrar_reply *out)
 {
 	struct enroll_auth a;
-	int rc;
 
 	memset(&a, 0, sizeof(a));
 	if (!est_media_type_is(ctype, EST_CT_PKCS10)) {
@@ -1301,7 +1300,7 @@ handle_enroll(struct registrar *r, int reenroll, const char *ctype,
 	}
 	/* PostgreSQL: the registry is asked at the pass's end, for all parked together */
 	if (!reenroll && tag != NULL && r->park_reads &&
-	    (rc = park(r, body, len, peer, tag, out)) != 0)
+	    park(r, body, len, peer, tag, out) != 0)
 		return;		/* parked (out->status 0), or refused */
 	if ((reenroll ? auth_ldevid : auth_idevid)(r, peer, &a, out) == 0)
 		enroll_issue(r, reenroll, body, len, peer, tag, &a, out);

@@ -42,7 +42,6 @@ enum reg_stmt {
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
 	ST_ADMISSION,
-	ST_ADMISSION_PG,
 	ST_AUDIT_HEAD,
 	ST_ENROLL_PG,
 	ST_COUNT
@@ -58,9 +57,9 @@ enum reg_stmt {
 /*
  * ST_ADMISSION's six columns on PostgreSQL in one pass: the device's bindings read once
  * through their serial index and folded by aggregates, where ST_ADMISSION's six subqueries
- * are six plans that the executor sets up again at each execution (a third of the
- * statement's cost). The same values: counts are 0 and the rest NULL when nothing
- * matches, and "why" is the latest unreadmitted revocation's. extra: more columns.
+ * are six plans that the executor sets up again at each execution. The same values:
+ * counts are 0 and the rest NULL when nothing matches, and "why" is the latest
+ * unreadmitted revocation's. extra: more columns.
  */
 #define ADMISSION_PG(extra) \
 	"SELECT count(b.id) FILTER (WHERE b.state = 'active') AS n_active, " \
@@ -102,7 +101,6 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	    "  AND readmitted_at IS NULL ORDER BY id DESC LIMIT 1), "
 	    "(SELECT count(*) FROM claims WHERE serial = ?1), "
 	    "(SELECT coalesce(anchor_fp, '') FROM claims WHERE serial = ?1)",
-	[ST_ADMISSION_PG] = ADMISSION_PG(""),
 	/*
 	 * PostgreSQL's group commit (enroll_fast): one enrollment in one statement, sent in a
 	 * pipeline with the batch's others. It reads ST_ADMISSION's six columns and, only when
@@ -138,6 +136,11 @@ static const char *const reg_stmt_sql[ST_COUNT] = {
 	    "  RETURNING prev_hash, hash) "
 	    "SELECT n_active, bound_fp, n_revoked, why, n_claims, claim_fp, "
 	    "(SELECT binding_id FROM c), (SELECT prev_hash FROM a), (SELECT hash FROM a) FROM adm",
+};
+
+/* A statement's text on PostgreSQL where it differs: the same columns, another plan. */
+static const char *const reg_stmt_sql_pg[ST_COUNT] = {
+	[ST_ADMISSION] = ADMISSION_PG(""),
 };
 
 /*
@@ -613,9 +616,12 @@ static struct db_stmt *
 reg_stmt(struct registry *reg, enum reg_stmt idx, char *err, size_t errlen)
 {
 	struct db_stmt *st = reg->st[idx];
+	const char *sql = reg_stmt_sql[idx];
 
 	if (st == NULL) {
-		if (db_prepare(reg->db, reg_stmt_sql[idx], &st) != 0) {
+		if (db_kind(reg->db) == DB_PG && reg_stmt_sql_pg[idx] != NULL)
+			sql = reg_stmt_sql_pg[idx];
+		if (db_prepare(reg->db, sql, &st) != 0) {
 			reg_dberr(reg, err, errlen, "prepare");
 			return NULL;
 		}
@@ -957,8 +963,7 @@ admission(struct registry *reg, const char *serial, const char *anchor_fp,
 {
 	struct db_stmt *st;
 
-	if ((st = reg_stmt(reg, db_kind(reg->db) == DB_PG ?
-	    ST_ADMISSION_PG : ST_ADMISSION, err, errlen)) == NULL)
+	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL)
 		return -1;
 	bind_text(st, 1, serial);
 	if (db_step(st) != DB_ROW) {
@@ -1019,7 +1024,7 @@ registry_admission_many(struct registry *reg, struct registry_admit *a, size_t n
 		}
 		return 0;
 	}
-	if ((st = reg_stmt(reg, ST_ADMISSION_PG, err, errlen)) == NULL)
+	if ((st = reg_stmt(reg, ST_ADMISSION, err, errlen)) == NULL)
 		return -1;
 	if (db_pipeline_read(reg->db, admit_row, a) == -1) {
 		reg_dberr(reg, err, errlen, "look up claims and bindings");
