@@ -42,6 +42,9 @@ psql_q "CREATE EXTENSION pg_stat_statements" >/dev/null
 # statements latchkeyd ran (each one round trip), not this script's
 nstmt() { psql_q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r \
     ON r.oid = s.userid WHERE s.query NOT LIKE '%pg_stat%'"; }
+# transactions in the bench database so far
+nxact() { psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database \
+    WHERE datname = 'bench'"; }
 
 P1=$(port); P2=$(port); PA=$(port)
 latchkeyctl lab-pki --out "$T/lab" --devices 64 --json >"$T/lab.json"
@@ -94,11 +97,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	start "$T/reg/sqlite.conf" "$P1"
 	run sqlite "$P1"; stop_all
 	start "$T/reg/pg1.conf" "$P1"
-	x0=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
+	x0=$(nxact)
 	s0=$(nstmt); t0=$(rtt)
 	run pg "$P1"
 	t1=$(rtt); stop_all
-	x1=$(psql_q "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = 'bench'")
+	x1=$(nxact)
 	s1=$(nstmt)
 	start "$T/reg/pg1-half.conf" "$P1"; start "$T/reg/pg2-half.conf" "$P2"
 	run pg2 "$P1,$P2"; stop_all

@@ -127,7 +127,7 @@ start_registrar full
 echo "bench: memory with 1,000 idle TLS connections"
 lkd_rss() {
 	local t=0 p
-	for p in $pid $(pgrep -P "$pid") $(for w in $(pgrep -P "$pid"); do pgrep -P "$w"; done); do
+	for p in $(tree_pids "$pid"); do
 		t=$((t + $(awk '/VmRSS/{print $2}' /proc/"$p"/status 2>/dev/null || echo 0)))
 	done
 	echo "$t"
