@@ -675,8 +675,8 @@ pq_sync(struct db *db)
 }
 
 /* Pipeline mode on db for cb, nothing queued yet: 0, or -1 (db_errmsg). */
-static int
-pipe_enter(struct db *db, db_pipeline_cb *cb, void *arg)
+int
+db_pipeline_read(struct db *db, db_pipeline_cb *cb, void *arg)
 {
 	if (db->kind != DB_PG) {
 		snprintf(db->errmsg, sizeof(db->errmsg), "pipeline: PostgreSQL only");
@@ -701,17 +701,11 @@ pipe_enter(struct db *db, db_pipeline_cb *cb, void *arg)
 }
 
 int
-db_pipeline_read(struct db *db, db_pipeline_cb *cb, void *arg)
-{
-	return pipe_enter(db, cb, arg);
-}
-
-int
 db_pipeline_begin(struct db *db, db_pipeline_cb *cb, void *arg)
 {
 	char sql[96];
 
-	if (pipe_enter(db, cb, arg) == -1)
+	if (db_pipeline_read(db, cb, arg) == -1)	/* then BEGIN and the lock */
 		return -1;
 	db->in_tx = 1;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
